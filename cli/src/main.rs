@@ -1,0 +1,3 @@
+//! The `telemetry` command.
+#![forbid(unsafe_code)]
+fn main() {}

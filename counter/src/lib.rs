@@ -1,0 +1,74 @@
+//! Lock-free counters kept in a memory-mapped weekly file, in the v1 counter file
+//! format of Go's `golang.org/x/telemetry`, byte for byte.
+//!
+//! A program declares counters as `static`s and increments them; once it opens the
+//! counter file (usually `telemetry::start` does), every increment is a single atomic
+//! add in shared memory, exact across threads and across processes counting into the
+//! same file, and durable when the process exits, since the file is the memory.
+//!
+//! ```
+//! use telemetry_counter::{Counter, program};
+//!
+//! static ERRORS: Counter = Counter::new("mytool/errors");
+//!
+//! let dir = tempfile::tempdir()?;
+//! let status = telemetry_counter::open_dir(dir.path(), program!());
+//! ERRORS.inc();
+//! telemetry_counter::inc("mytool/flag:verbose"); // a name built at run time
+//! if let Some(path) = status.path() {
+//!     let file = telemetry_counter::read_file(path)?;
+//!     assert_eq!(file.count["mytool/errors"], 1);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Guarantees
+//! - Incrementing never blocks, allocates, panics or prints once a counter has its
+//!   record; the first increment of a counter in a process takes a lock once.
+//! - Increments made before the file opens are kept in memory and moved into the file
+//!   when it opens. If it cannot open (mode `off`, an unwritable directory, a corrupt
+//!   file) they stay in memory and the program carries on.
+//! - Mode `off` (including `DO_NOT_TRACK`) writes nothing at all.
+//! - A corrupt or foreign file is detected and reported, never read out of bounds and
+//!   never walked in circles.
+//! - Files we write are readable by Go's parser, and [`parse`] reads Go's files.
+
+#![deny(unsafe_code)]
+
+mod counter;
+mod file;
+mod layout;
+#[allow(unsafe_code)]
+mod mapped;
+mod parse;
+#[cfg(feature = "stack")]
+mod stack;
+pub mod stack_name;
+pub mod testing;
+
+pub use counter::Counter;
+pub use file::{OpenError, OpenStatus, file_name, open, open_and_rotate, open_dir};
+pub use layout::MAX_NAME_LEN;
+pub use parse::{CounterFile, ParseError, ReadError, parse, read_file};
+#[cfg(feature = "stack")]
+pub use stack::{StackCounter, frame};
+pub use telemetry_internal::Program;
+
+/// Adds one to the counter named `name`, for names only known at run time. Each
+/// distinct name is interned once, so repeated calls cost a hash lookup.
+pub fn inc(name: &str) {
+    add(name, 1);
+}
+
+/// Adds `n` to the counter named `name` (see [`inc`]).
+pub fn add(name: &str, n: u64) {
+    counter::named(name).add(n);
+}
+
+/// The calling crate's [`Program`]: its `CARGO_PKG_NAME` and `CARGO_PKG_VERSION`.
+#[macro_export]
+macro_rules! program {
+    () => {
+        $crate::Program::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+    };
+}

@@ -1,0 +1,501 @@
+//! The counter file mapped into memory: lock-free lookup, allocation and extension.
+//!
+//! This is the only module of the crate with `unsafe` code. Everything it hands out is
+//! safe to use because of one rule: **a mapping is never unmapped while the process
+//! lives.** Counters cache `&'static AtomicU64` pointers into a mapping; when the file
+//! grows past the mapping or the week rotates, a new mapping is made and the old one
+//! is leaked. Since mappings are `MAP_SHARED` views of the same file, an increment
+//! through a stale mapping still lands in the right record. Go unmapped eagerly and
+//! crashed on stale pointers twice (golang/go#64577, #68358).
+//!
+//! To keep stale mappings rare, a Unix mapping reserves more address space than the
+//! file holds (at least 1 MiB, doubling), so growth within the reservation needs no new
+//! mapping at all. Only bytes below the file length we last saw are ever touched, so
+//! the reservation never faults.
+//!
+//! Other processes write the same file concurrently. The protocol is Go's: the
+//! allocation limit and the hash-chain heads change only by compare-and-swap, a record's
+//! name is written before the record is linked, and a linked record's name and length
+//! never change again. Every offset read from the file is bounds- and alignment-checked
+//! and every chain walk is bounded, so a corrupt file yields an error, never an
+//! out-of-bounds access or an endless loop (golang/go#68311).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::layout::{
+    self, DEAD_NEXT, HEADER_PREFIX, LIMIT_OFFSET, MAX_NAME_LEN, MIN_FILE_LEN, NAME_LEN_MARK,
+    PAGE_SIZE, RECORD_UNIT,
+};
+
+/// Why a counter could not be placed in the file.
+#[derive(Debug)]
+pub(crate) enum FileError {
+    Io(io::Error),
+    /// The file is not ours or is damaged; `&str` says how.
+    Corrupt(&'static str),
+    /// The name is empty or longer than [`MAX_NAME_LEN`].
+    BadName,
+}
+
+impl From<io::Error> for FileError {
+    fn from(err: io::Error) -> Self {
+        FileError::Io(err)
+    }
+}
+
+/// A cell holding a counter's pointer into a mapping, or nothing.
+///
+/// The cell only ever holds pointers obtained from [`MappedFile::get_or_create`],
+/// which point into leaked mappings, so turning one back into a `&'static AtomicU64`
+/// is sound.
+pub(crate) struct SlotCell(AtomicPtr<AtomicU64>);
+
+impl SlotCell {
+    pub(crate) const fn new() -> SlotCell {
+        SlotCell(AtomicPtr::new(std::ptr::null_mut()))
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(&self) -> Option<&'static AtomicU64> {
+        let ptr = NonNull::new(self.0.load(Ordering::Acquire))?;
+        // SAFETY: the only non-null values stored are `Slot`s, which point at 8-byte
+        // aligned words inside mappings that are never unmapped (module docs).
+        Some(unsafe { ptr.as_ref() })
+    }
+
+    pub(crate) fn set(&self, slot: Slot) {
+        self.0.store(slot.0 as *const AtomicU64 as *mut _, Ordering::Release);
+    }
+
+    pub(crate) fn clear(&self) {
+        self.0.store(std::ptr::null_mut(), Ordering::Release);
+    }
+}
+
+/// A counter's value word inside a mapping that lives as long as the process.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot(pub(crate) &'static AtomicU64);
+
+/// A reserved region of address space showing the file from offset 0.
+struct View {
+    map: MmapRaw,
+}
+
+impl View {
+    fn new(file: &File, file_len: u64) -> io::Result<&'static View> {
+        let reserve = if cfg!(unix) {
+            // Beyond the end of the file a mapping is just address space (until
+            // touched, which we never do), so reserve room to grow.
+            file_len.max(1 << 20).next_power_of_two()
+        } else {
+            // Windows would grow the file to the mapping's size.
+            file_len
+        };
+        let len = usize::try_from(reserve).map_err(io::Error::other)?;
+        let map = MmapOptions::new().len(len).map_raw(file)?;
+        // Leaked on purpose: see the module docs.
+        Ok(Box::leak(Box::new(View { map })))
+    }
+
+    fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+}
+
+/// An open counter file.
+pub(crate) struct MappedFile {
+    path: PathBuf,
+    file: File,
+    header_len: u32,
+    view: &'static View,
+    /// Bytes of the file known to exist: never more than the file or the view.
+    file_len: u32,
+}
+
+impl MappedFile {
+    /// Opens or creates the file at `path` with `header`, as Go's `openMapped` does:
+    /// a file shorter than the minimum gets the header and is extended to 16 KiB; a
+    /// file whose header differs from `header` is rejected.
+    pub(crate) fn open(path: &Path, header: &[u8]) -> Result<MappedFile, FileError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        if file.metadata()?.len() < u64::from(MIN_FILE_LEN) {
+            // Two processes creating the file at once write the same bytes.
+            write_at(&file, header, 0)?;
+            write_at(&file, &[0; 4], u64::from(MIN_FILE_LEN - 4))?;
+        }
+        let len = file.metadata()?.len();
+        if len < u64::from(MIN_FILE_LEN) {
+            return Err(FileError::Corrupt("writing the file did not extend it"));
+        }
+        let file_len = u32::try_from(len).map_err(|_| FileError::Corrupt("file too large"))?;
+        let view = View::new(&file, len)?;
+        let mapped = MappedFile {
+            path: path.to_owned(),
+            file,
+            header_len: header.len() as u32,
+            view,
+            file_len,
+        };
+        if !mapped.bytes_equal(0, header) {
+            return Err(FileError::Corrupt(if mapped.bytes_equal(0, HEADER_PREFIX) {
+                "header belongs to another program or week"
+            } else {
+                "not a v1 counter file"
+            }));
+        }
+        if mapped.limit()? > file_len {
+            return Err(FileError::Corrupt("allocation limit past the end of the file"));
+        }
+        Ok(mapped)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn limit(&self) -> Result<u32, FileError> {
+        self.load32(self.header_len + LIMIT_OFFSET)
+            .ok_or(FileError::Corrupt("allocation limit unreadable"))
+    }
+
+    /// The value word of `name`, allocating a record if the file has none.
+    pub(crate) fn get_or_create(&mut self, name: &str) -> Result<Slot, FileError> {
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return Err(FileError::BadName);
+        }
+        let name = name.as_bytes();
+        let (head_off, mut head) = match self.lookup_refreshing(name)? {
+            Lookup::Found(slot) => return Ok(slot),
+            Lookup::Absent { head_off, head } => (head_off, head),
+        };
+
+        // Reserve space: other processes compete for the same limit word.
+        let limit_off = self.header_len + LIMIT_OFFSET;
+        let start = loop {
+            let limit = self.limit()?;
+            let (start, end) = layout::place(self.header_len, limit, name.len())
+                .ok_or(FileError::Corrupt("allocation limit overflows"))?;
+            if limit > self.file_len {
+                self.refresh()?;
+                if limit > self.file_len {
+                    return Err(FileError::Corrupt("allocation limit past the end of the file"));
+                }
+            }
+            if end > self.file_len {
+                self.extend(end)?;
+                continue;
+            }
+            if self.cas32(limit_off, limit, end)? {
+                break start;
+            }
+        };
+
+        // Write the record; it is ours alone until linked.
+        self.write_bytes(start + 16, name)?;
+        self.store32(start + 8, name.len() as u32 | NAME_LEN_MARK)?;
+        let slot = self.value_at(start).ok_or(FileError::Corrupt("record misplaced"))?;
+
+        // Link it, unless another process linked the same name meanwhile (Go's rule:
+        // the name does not occur in the chain from `head` on, so only newer records
+        // need checking after a failed swap).
+        loop {
+            self.store32(start + 12, head)?;
+            if self.cas32(head_off, head, start)? {
+                return Ok(slot);
+            }
+            let old = head;
+            head = self
+                .load32(head_off)
+                .ok_or(FileError::Corrupt("hash table unreadable"))?;
+            let mut off = head;
+            let mut steps = 0;
+            while off != old {
+                steps += 1;
+                let record = self
+                    .record(off)
+                    .filter(|_| steps <= self.max_records())
+                    .ok_or(FileError::Corrupt("bad record in a hash chain"))?;
+                if self.bytes_equal(off + 16, name) && record.name_len as usize == name.len() {
+                    self.store32(start + 12, DEAD_NEXT)?;
+                    return Ok(record.value);
+                }
+                off = record.next;
+            }
+        }
+    }
+
+    /// The value word of `name` if the file has a record for it; never allocates.
+    pub(crate) fn find(&mut self, name: &str) -> Option<Slot> {
+        match self.lookup_refreshing(name.as_bytes()).ok()? {
+            Lookup::Found(slot) => Some(slot),
+            Lookup::Absent { .. } => None,
+        }
+    }
+
+    /// Looks `name` up, remapping once if the chain leads past what we have mapped
+    /// (another process grew the file).
+    fn lookup_refreshing(&mut self, name: &[u8]) -> Result<Lookup, FileError> {
+        match self.lookup(name) {
+            Some(found) => Ok(found),
+            None => {
+                let before = self.file_len;
+                self.refresh()?;
+                match self.lookup(name) {
+                    Some(found) if self.file_len >= before => Ok(found),
+                    _ => Err(FileError::Corrupt("bad record in a hash chain")),
+                }
+            }
+        }
+    }
+
+    /// `None` if the chain holds an invalid pointer.
+    fn lookup(&self, name: &[u8]) -> Option<Lookup> {
+        let head_off = layout::bucket_offset(self.header_len, layout::bucket(name));
+        let head = self.load32(head_off)?;
+        let mut off = head;
+        let mut steps = 0;
+        while off != 0 {
+            steps += 1;
+            if steps > self.max_records() {
+                return None; // a cycle
+            }
+            let record = self.record(off)?;
+            if record.name_len as usize == name.len() && self.bytes_equal(off + 16, name) {
+                return Some(Lookup::Found(record.value));
+            }
+            off = record.next;
+        }
+        Some(Lookup::Absent { head_off, head })
+    }
+
+    fn max_records(&self) -> u32 {
+        self.file_len / RECORD_UNIT
+    }
+
+    /// The record at `off`, if it lies wholly inside the known file.
+    fn record(&self, off: u32) -> Option<Record> {
+        if off < self.header_len + layout::HASH_OFFSET {
+            return None;
+        }
+        let name_len = self.load32(off.checked_add(8)?)? & !NAME_LEN_MARK;
+        let end = off.checked_add(16)?.checked_add(name_len)?;
+        if name_len == 0 || end > self.file_len {
+            return None;
+        }
+        Some(Record {
+            value: self.value_at(off)?,
+            name_len,
+            next: self.load32(off + 12)?,
+        })
+    }
+
+    /// Grows the file to hold `end`, a page at a time as Go does, so that the same
+    /// records make the same file.
+    fn extend(&mut self, end: u32) -> Result<(), FileError> {
+        let new_len =
+            layout::round_up(end, PAGE_SIZE).ok_or(FileError::Corrupt("file too large"))?;
+        if self.file.metadata()?.len() < u64::from(new_len) {
+            write_at(&self.file, &[0; 4], u64::from(new_len - 4))?;
+        }
+        self.refresh()
+    }
+
+    /// Catches up with the file's length, mapping a larger view if it outgrew ours.
+    fn refresh(&mut self) -> Result<(), FileError> {
+        let len = self.file.metadata()?.len();
+        let len32 = u32::try_from(len).map_err(|_| FileError::Corrupt("file too large"))?;
+        if len > self.view.len() {
+            self.view = View::new(&self.file, len)?;
+        }
+        // Counter files only grow (truncating one under a live process would fault any
+        // mapping, Go's included), so the known length only grows too.
+        self.file_len = self.file_len.max(len32.min(self.view.len() as u32));
+        Ok(())
+    }
+
+    fn ptr(&self, off: u32) -> *mut u8 {
+        debug_assert!(off < self.file_len);
+        // SAFETY: callers check `off` against `file_len`, which never exceeds the
+        // view's length, so the result stays inside the mapping.
+        unsafe { self.view.map.as_mut_ptr().add(off as usize) }
+    }
+
+    fn atomic32(&self, off: u32) -> Option<&AtomicU32> {
+        if off % 4 != 0 || off.checked_add(4)? > self.file_len {
+            return None;
+        }
+        // SAFETY: in bounds (checked above), 4-byte aligned (mappings are page-aligned
+        // and `off` is a multiple of 4), and the mapping outlives `self`. Every access
+        // to these words, here and in other processes, is atomic.
+        Some(unsafe { AtomicU32::from_ptr(self.ptr(off).cast()) })
+    }
+
+    fn load32(&self, off: u32) -> Option<u32> {
+        Some(self.atomic32(off)?.load(Ordering::Acquire))
+    }
+
+    fn store32(&self, off: u32, value: u32) -> Result<(), FileError> {
+        let word = self
+            .atomic32(off)
+            .ok_or(FileError::Corrupt("offset out of range"))?;
+        word.store(value, Ordering::Release);
+        Ok(())
+    }
+
+    fn cas32(&self, off: u32, old: u32, new: u32) -> Result<bool, FileError> {
+        let word = self
+            .atomic32(off)
+            .ok_or(FileError::Corrupt("offset out of range"))?;
+        // Go panicked here on a bad offset; an error ends the attempt instead.
+        Ok(word
+            .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok())
+    }
+
+    fn value_at(&self, off: u32) -> Option<Slot> {
+        if off % 8 != 0 || off.checked_add(8)? > self.file_len {
+            return None;
+        }
+        // SAFETY: in bounds and 8-byte aligned (checked above) inside a mapping that is
+        // never unmapped (module docs), so the reference may be `'static`. Value words
+        // are only ever accessed atomically.
+        Some(Slot(unsafe { AtomicU64::from_ptr(self.ptr(off).cast()) }))
+    }
+
+    fn bytes_equal(&self, off: u32, expected: &[u8]) -> bool {
+        let Some(end) = off.checked_add(expected.len() as u32) else {
+            return false;
+        };
+        if end > self.file_len {
+            return false;
+        }
+        let mut buf = [0u8; 256];
+        expected.chunks(buf.len()).enumerate().all(|(i, chunk)| {
+            let at = off as usize + i * buf.len();
+            // SAFETY: `at..at + chunk.len()` lies within `off..end`, inside the file
+            // (checked above). The bytes are record names or the header, which are
+            // written once before being published and never change afterwards.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.view.map.as_ptr().add(at),
+                    buf.as_mut_ptr(),
+                    chunk.len(),
+                );
+            }
+            &buf[..chunk.len()] == chunk
+        })
+    }
+
+    fn write_bytes(&self, off: u32, bytes: &[u8]) -> Result<(), FileError> {
+        let end = off
+            .checked_add(bytes.len() as u32)
+            .filter(|&end| end <= self.file_len)
+            .ok_or(FileError::Corrupt("record past the end of the file"))?;
+        debug_assert!(end > off || bytes.is_empty());
+        // SAFETY: in bounds (checked above); the bytes belong to a record this process
+        // reserved by compare-and-swap and has not yet linked, so no one else reads or
+        // writes them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr(off), bytes.len());
+        }
+        Ok(())
+    }
+}
+
+enum Lookup {
+    Found(Slot),
+    Absent { head_off: u32, head: u32 },
+}
+
+struct Record {
+    value: Slot,
+    name_len: u32,
+    next: u32,
+}
+
+#[cfg(unix)]
+fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+#[cfg(windows)]
+fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < bytes.len() {
+        done += std::os::windows::fs::FileExt::seek_write(
+            file,
+            &bytes[done..],
+            offset + done as u64,
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> MappedFile {
+        let header = layout::header("TimeBegin: 2026-11-25T00:00:00Z\n\n").unwrap();
+        MappedFile::open(&dir.join("f.v1.count"), &header).unwrap()
+    }
+
+    #[test]
+    fn creates_finds_and_reuses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut f = open(tmp.path());
+        let a = f.get_or_create("a").unwrap();
+        a.0.fetch_add(3, Ordering::Relaxed);
+        let again = f.get_or_create("a").unwrap();
+        assert!(std::ptr::eq(a.0, again.0));
+        let b = f.get_or_create("b").unwrap();
+        assert!(!std::ptr::eq(a.0, b.0));
+        // A second opener of the same file sees the same record.
+        let mut g = open(tmp.path());
+        assert_eq!(g.get_or_create("a").unwrap().0.load(Ordering::Relaxed), 3);
+        let parsed = crate::parse(&std::fs::read(f.path()).unwrap()).unwrap();
+        assert_eq!(parsed.count["a"], 3);
+        assert_eq!(parsed.count["b"], 0);
+    }
+
+    #[test]
+    fn rejects_bad_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut f = open(tmp.path());
+        assert!(matches!(f.get_or_create(""), Err(FileError::BadName)));
+        let long = "x".repeat(MAX_NAME_LEN + 1);
+        assert!(matches!(f.get_or_create(&long), Err(FileError::BadName)));
+        let max = "x".repeat(MAX_NAME_LEN);
+        f.get_or_create(&max).unwrap();
+        assert_eq!(crate::testing::read_path(f.path()).unwrap().count[&max], 0);
+    }
+
+    #[test]
+    fn foreign_header_is_rejected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f.v1.count");
+        std::fs::write(&path, vec![b'z'; 16384]).unwrap();
+        let header = layout::header("TimeBegin: x\n\n").unwrap();
+        assert!(matches!(
+            MappedFile::open(&path, &header),
+            Err(FileError::Corrupt("not a v1 counter file"))
+        ));
+        let other = layout::header("TimeBegin: y\n\n").unwrap();
+        MappedFile::open(&tmp.path().join("g"), &other).unwrap();
+        assert!(matches!(
+            MappedFile::open(&tmp.path().join("g"), &header),
+            Err(FileError::Corrupt(_))
+        ));
+    }
+}

@@ -1,0 +1,107 @@
+//! Stack counter names: `prefix\nframe\nframe…`, in Go's encoding.
+//!
+//! Go compresses a frame whose path (everything before the last `.`) equals the
+//! previous frame's path to `"` + `.` + the rest, and `DecodeStack` expands it. We
+//! encode and decode the same way so that files interoperate. Rust frames
+//! (`crate::module::function+0x1f`) have no `.`, so for them compression never applies;
+//! Go frames in Go-written files still decode.
+
+use crate::layout::MAX_NAME_LEN;
+
+/// Whether `name` is a stack counter name.
+pub(crate) fn is_stack(name: &str) -> bool {
+    name.contains('\n')
+}
+
+/// The counter name for a stack of `frames` under `prefix`, ditto-compressed and cut
+/// to [`MAX_NAME_LEN`] bytes with a final `truncated` line if too long.
+pub fn encode<S: AsRef<str>>(prefix: &str, frames: &[S]) -> String {
+    let mut name = String::from(prefix);
+    let mut last_path: Option<&str> = None;
+    for frame in frames {
+        let frame = frame.as_ref();
+        name.push('\n');
+        match frame.rfind('.') {
+            Some(dot) if last_path == Some(&frame[..dot]) => {
+                name.push('"');
+                name.push_str(&frame[dot..]);
+            }
+            Some(dot) => {
+                last_path = Some(&frame[..dot]);
+                name.push_str(frame);
+            }
+            None => name.push_str(frame),
+        }
+    }
+    if name.len() > MAX_NAME_LEN {
+        const TRUNCATED: &str = "\ntruncated\n";
+        let mut cut = MAX_NAME_LEN - TRUNCATED.len();
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name.truncate(cut);
+        name.push_str(TRUNCATED);
+    }
+    name
+}
+
+/// Expands ditto marks, as Go's `DecodeStack` does. Names without a newline are
+/// returned unchanged.
+pub fn decode(name: &str) -> String {
+    if !is_stack(name) {
+        return name.to_owned();
+    }
+    let mut out = String::with_capacity(name.len() * 2);
+    let mut last_path = String::new(); // empty, or ends with '.'
+    for (i, line) in name.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        match line.rfind('.') {
+            None | Some(0) => out.push_str(line),
+            Some(1) if line.starts_with('"') => {
+                out.push_str(&last_path);
+                out.push_str(&line[2..]);
+            }
+            Some(dot) => {
+                last_path.clear();
+                last_path.push_str(&line[..=dot]);
+                out.push_str(line);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_go_ditto_marks() {
+        let encoded = "crash/crash\nexample.com/mytool/cmd.run:+3,+0x1f\n\".main:+12,+0x2a";
+        assert_eq!(
+            decode(encoded),
+            "crash/crash\nexample.com/mytool/cmd.run:+3,+0x1f\nexample.com/mytool/cmd.main:+12,+0x2a"
+        );
+        assert_eq!(decode("plain/name"), "plain/name");
+    }
+
+    #[test]
+    fn round_trips() {
+        let frames = ["a/b.f:1", "a/b.g:2", "c.h:3", "mytool::run+0x1f", "c.i:4"];
+        let name = encode("p", &frames);
+        assert_eq!(name, "p\na/b.f:1\n\".g:2\nc.h:3\nmytool::run+0x1f\n\".i:4");
+        assert_eq!(decode(&name), format!("p\n{}", frames.join("\n")));
+    }
+
+    #[test]
+    fn truncates_long_stacks() {
+        let frames = vec!["x".repeat(100); 100];
+        let name = encode("p", &frames);
+        assert_eq!(name.len(), MAX_NAME_LEN);
+        assert!(name.ends_with("\ntruncated\n"));
+        let wide = vec!["é".repeat(100); 100];
+        assert!(encode("p", &wide).len() <= MAX_NAME_LEN);
+    }
+}

@@ -1,0 +1,82 @@
+//! Helpers for tests of programs that count, like Go's `countertest`.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use telemetry_internal::{Date, FileSpan};
+
+use crate::counter::{Counter, REGISTRY};
+use crate::parse::{CounterFile, ReadError};
+
+/// The current value of `counter` in this process: its record in the open file
+/// (which includes other processes' counts) plus what is held in memory.
+pub fn read(counter: &'static Counter) -> u64 {
+    let in_file = match counter.slot() {
+        Some(slot) => slot.load(std::sync::atomic::Ordering::SeqCst),
+        None => REGISTRY
+            .lock()
+            .as_mut()
+            .and_then(|f| f.find(counter.name()))
+            .map_or(0, |s| s.0.load(std::sync::atomic::Ordering::SeqCst)),
+    };
+    in_file.saturating_add(counter.pending())
+}
+
+/// The value of the counter named `name` (see [`read`]).
+pub fn read_named(name: &str) -> u64 {
+    read(crate::counter::named(name))
+}
+
+/// Every stack of `counter` seen in this process, with its value.
+#[cfg(feature = "stack")]
+pub fn read_stack(counter: &'static crate::StackCounter) -> BTreeMap<String, u64> {
+    counter
+        .counters()
+        .into_iter()
+        .map(|c| (c.name().to_owned(), read(c)))
+        .collect()
+}
+
+/// The path of the file this process counts into, if one is open.
+pub fn current_file() -> Option<PathBuf> {
+    REGISTRY.path()
+}
+
+/// Reads and parses a counter file (see [`crate::read_file`]).
+pub fn read_path(path: impl AsRef<Path>) -> Result<CounterFile, ReadError> {
+    crate::read_file(path)
+}
+
+/// Writes a counter file for `program` covering `begin..end` into the directory
+/// `local` (a telemetry dir's `local/`), with the given counts, exactly as a program
+/// counting on those days would have. For tests of what reads counter files.
+pub fn write_file(
+    local: &Path,
+    program: &crate::Program,
+    begin: Date,
+    end: Date,
+    counts: &[(&str, u64)],
+) -> io::Result<PathBuf> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
+    if !program.is_valid() {
+        return Err(invalid("invalid program"));
+    }
+    let header = crate::layout::header(&crate::file::metadata(program, FileSpan { begin, end }))
+        .ok_or_else(|| invalid("metadata too long"))?;
+    std::fs::create_dir_all(local)?;
+    let path = local.join(crate::file::file_name(program, begin));
+    let mut file = crate::mapped::MappedFile::open(&path, &header).map_err(to_io)?;
+    for &(name, n) in counts {
+        let slot = file.get_or_create(name).map_err(to_io)?;
+        crate::counter::add_saturating(slot.0, n);
+    }
+    Ok(path)
+}
+
+fn to_io(err: crate::mapped::FileError) -> io::Error {
+    match err {
+        crate::mapped::FileError::Io(err) => err,
+        other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
+    }
+}

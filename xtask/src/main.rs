@@ -1,0 +1,3 @@
+//! Developer tasks.
+#![forbid(unsafe_code)]
+fn main() {}
