@@ -1,0 +1,1 @@
+//! The `telemetry` command as a library (in progress).
