@@ -37,6 +37,8 @@
 
 mod counter;
 mod file;
+#[cfg(test)]
+mod go_fixtures;
 mod layout;
 #[allow(unsafe_code)]
 mod mapped;

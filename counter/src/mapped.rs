@@ -129,8 +129,16 @@ impl MappedFile {
             .create(true)
             .truncate(false)
             .open(path)?;
-        if file.metadata()?.len() < u64::from(MIN_FILE_LEN) {
-            // Two processes creating the file at once write the same bytes.
+        let len = file.metadata()?.len();
+        if len < u64::from(MIN_FILE_LEN) {
+            // A new file. Two processes creating it at once write the same bytes, so
+            // what is there already must be a prefix of what we would write; anything
+            // else is a damaged file, which we must not paper over.
+            let existing = std::fs::read(path)?;
+            let expected = header.iter().copied().chain(std::iter::repeat(0));
+            if !existing.iter().copied().zip(expected).all(|(a, b)| a == b) {
+                return Err(FileError::Corrupt("truncated or foreign file"));
+            }
             write_at(&file, header, 0)?;
             write_at(&file, &[0; 4], u64::from(MIN_FILE_LEN - 4))?;
         }
@@ -222,10 +230,10 @@ impl MappedFile {
             let mut steps = 0;
             while off != old {
                 steps += 1;
-                let record = self
-                    .record(off)
-                    .filter(|_| steps <= self.max_records())
-                    .ok_or(FileError::Corrupt("bad record in a hash chain"))?;
+                if steps > self.max_records() {
+                    return Err(FileError::Corrupt("cycle in a hash chain"));
+                }
+                let record = self.record_refreshing(off)?;
                 if self.bytes_equal(off + 16, name) && record.name_len as usize == name.len() {
                     self.store32(start + 12, DEAD_NEXT)?;
                     return Ok(record.value);
@@ -277,6 +285,17 @@ impl MappedFile {
             off = record.next;
         }
         Some(Lookup::Absent { head_off, head })
+    }
+
+    /// The record at `off`, remapping once if it lies past what we have mapped: a
+    /// record another process just linked may sit in a page it just added.
+    fn record_refreshing(&mut self, off: u32) -> Result<Record, FileError> {
+        if let Some(record) = self.record(off) {
+            return Ok(record);
+        }
+        self.refresh()?;
+        self.record(off)
+            .ok_or(FileError::Corrupt("bad record in a hash chain"))
     }
 
     fn max_records(&self) -> u32 {

@@ -61,6 +61,13 @@ pub enum ParseError {
         /// The offset of the bad pointer's target.
         offset: u32,
     },
+    /// The allocation limit points past the end of the file: it was truncated.
+    LimitPastEnd {
+        /// The allocation limit.
+        limit: u32,
+        /// The file's length.
+        len: usize,
+    },
     /// Metadata lacks `TimeBegin` and the file name does not supply a date.
     MissingDates,
 }
@@ -78,6 +85,10 @@ impl fmt::Display for ParseError {
             ParseError::CorruptChain { offset } => {
                 write!(f, "corrupt counter file: bad record at offset {offset:#x}")
             }
+            ParseError::LimitPastEnd { limit, len } => write!(
+                f,
+                "truncated counter file: records end at {limit} but the file has {len} bytes"
+            ),
             ParseError::MissingDates => {
                 f.write_str("corrupt counter file: no TimeBegin and no date in the file name")
             }
@@ -141,6 +152,12 @@ fn parse_impl(data: &[u8], file_name: Option<&str>) -> Result<CounterFile, Parse
     let header_len = load32(data, HEADER_LEN_OFFSET as u32).ok_or(ParseError::BadHeader)?;
     if header_len < HEADER_LEN_OFFSET as u32 + 4 || header_len > PAGE_SIZE {
         return Err(ParseError::BadHeaderLength(header_len));
+    }
+    let limit = load32(data, header_len).ok_or(ParseError::BadHeaderLength(header_len))?;
+    if limit as usize > data.len() {
+        // Go's parser reads what is left; a truncated file is better reported than
+        // half counted.
+        return Err(ParseError::LimitPastEnd { limit, len: data.len() });
     }
     let meta = &data[HEADER_LEN_OFFSET + 4..header_len as usize];
     let meta = meta.split(|&b| b == 0).next().unwrap_or_default();

@@ -1,0 +1,349 @@
+//! Counting from several processes and threads into one file, and everything that
+//! can go wrong around the file, each scenario in a fresh process: the counter file
+//! is process-wide state, so scenarios must not share a process.
+//!
+//! Each test re-executes this test binary, selecting `scenario_entry` with the
+//! scenario's name in the environment; the child runs that scenario and exits.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use telemetry_counter::{Counter, OpenStatus, program, read_file, testing};
+
+const SCENARIO: &str = "TELEMETRY_COUNTER_TEST_SCENARIO";
+const DIR: &str = "TELEMETRY_COUNTER_TEST_DIR";
+const ARG: &str = "TELEMETRY_COUNTER_TEST_ARG";
+
+fn command(scenario: &str, dir: &Path, arg: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["scenario_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(SCENARIO, scenario)
+        .env(DIR, dir)
+        .env(ARG, arg)
+        .env_remove("DO_NOT_TRACK");
+    cmd
+}
+
+/// Runs `scenario` in a child process and returns what it printed.
+fn run(scenario: &str, dir: &Path, arg: &str, env: &[(&str, Option<&str>)]) -> String {
+    let mut cmd = command(scenario, dir, arg);
+    for (key, value) in env {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "scenario {scenario} failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The harness prints around the scenario; what the scenario says follows `> `.
+    stdout
+        .lines()
+        .find_map(|l| l.split_once("> ").map(|(_, said)| said))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Starts `scenario` without waiting, so that several run at once.
+fn spawn(scenario: &str, dir: &Path, arg: &str) -> Child {
+    command(scenario, dir, arg).stdout(Stdio::null()).spawn().unwrap()
+}
+
+fn wait_all(children: Vec<Child>) {
+    for mut child in children {
+        let status = child.wait().unwrap();
+        assert!(status.success(), "child failed: {status}");
+    }
+}
+
+/// The one counter file in `dir`'s `local/`.
+fn only_file(dir: &Path) -> PathBuf {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("local"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".v1.count"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.pop().unwrap()
+}
+
+fn all_paths(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out
+}
+
+// ---- the scenarios, run in the child ----------------------------------------------
+
+static HITS: Counter = Counter::new("test/hits");
+static EARLY: Counter = Counter::new("test/early");
+static BIG: Counter = Counter::new("test/big");
+
+const THREADS: usize = 4;
+const PER_THREAD: u64 = 100_000;
+const NAMES_PER_PROCESS: usize = 50_000;
+const SHARED_NAMES: usize = 5_000;
+
+fn open_counting(dir: &Path) {
+    let status = telemetry_counter::open_dir(dir, program!());
+    assert!(matches!(status, OpenStatus::Counting(_)), "{status:?}");
+}
+
+#[test]
+fn scenario_entry() {
+    let Ok(scenario) = std::env::var(SCENARIO) else {
+        return; // run directly by the harness: nothing to do
+    };
+    let dir = PathBuf::from(std::env::var_os(DIR).unwrap());
+    let arg = std::env::var(ARG).unwrap_or_default();
+    match scenario.as_str() {
+        "threads" => {
+            open_counting(&dir);
+            std::thread::scope(|s| {
+                for _ in 0..THREADS {
+                    s.spawn(|| {
+                        for _ in 0..PER_THREAD {
+                            HITS.inc();
+                        }
+                    });
+                }
+            });
+        }
+        "names" => {
+            open_counting(&dir);
+            for i in 0..NAMES_PER_PROCESS {
+                telemetry_counter::inc(&format!("test/{arg}/{i}"));
+                if i % 10 == 0 {
+                    telemetry_counter::inc(&format!("test/shared/{}", i / 10));
+                }
+            }
+        }
+        "pending" => {
+            EARLY.add(7);
+            telemetry_counter::inc("test/early-dynamic");
+            open_counting(&dir);
+            EARLY.inc();
+            assert_eq!(testing::read(&EARLY), 8);
+        }
+        "in-memory" => {
+            // Whatever is wrong with the dir, counting goes on in memory.
+            let status = match arg.as_str() {
+                "default-dir" => telemetry_counter::open(program!()),
+                _ => telemetry_counter::open_dir(&dir, program!()),
+            };
+            HITS.add(3);
+            telemetry_counter::inc("test/dynamic");
+            assert_eq!(testing::read(&HITS), 3);
+            assert_eq!(testing::read_named("test/dynamic"), 1);
+            println!("> {status:?}");
+        }
+        "saturate" => {
+            open_counting(&dir);
+            BIG.add(u64::MAX - 1);
+            BIG.add(5);
+            BIG.inc();
+            assert_eq!(testing::read(&BIG), u64::MAX);
+        }
+        "long-names" => {
+            open_counting(&dir);
+            let longest = "x".repeat(telemetry_counter::MAX_NAME_LEN);
+            let too_long = "y".repeat(telemetry_counter::MAX_NAME_LEN + 1);
+            telemetry_counter::add(&longest, 2);
+            telemetry_counter::add(&too_long, 3);
+            assert_eq!(testing::read_named(&too_long), 3, "kept in memory");
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+// ---- the tests, run by the harness ------------------------------------------------
+
+#[test]
+fn processes_and_threads_count_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let children = (0..3).map(|_| spawn("threads", tmp.path(), "")).collect();
+    wait_all(children);
+    let file = read_file(only_file(tmp.path())).unwrap();
+    assert_eq!(file.count["test/hits"], 3 * THREADS as u64 * PER_THREAD);
+}
+
+/// Two processes racing to add names, and to add the same names: every name ends up in
+/// exactly one record (the parser rejects duplicates) with the exact total, while both
+/// extend the file over hundreds of pages.
+#[test]
+fn processes_racing_to_add_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    wait_all(vec![spawn("names", tmp.path(), "a"), spawn("names", tmp.path(), "b")]);
+    let path = only_file(tmp.path());
+    let file = read_file(&path).unwrap();
+    for process in ["a", "b"] {
+        for i in 0..NAMES_PER_PROCESS {
+            let name = format!("test/{process}/{i}");
+            assert_eq!(file.count.get(&name), Some(&1), "{name}");
+        }
+    }
+    for i in 0..SHARED_NAMES {
+        assert_eq!(file.count[&format!("test/shared/{i}")], 2);
+    }
+    assert_eq!(file.count.len(), 2 * NAMES_PER_PROCESS + SHARED_NAMES);
+    let pages = std::fs::metadata(&path).unwrap().len() / (16 * 1024);
+    assert!(pages > 100, "extended over many pages: {pages}");
+}
+
+#[test]
+fn counts_before_open_move_into_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    run("pending", tmp.path(), "", &[]);
+    let file = read_file(only_file(tmp.path())).unwrap();
+    assert_eq!(file.count["test/early"], 8);
+    assert_eq!(file.count["test/early-dynamic"], 1);
+}
+
+#[test]
+fn mode_off_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("mode"), "off\n").unwrap();
+    let status = run("in-memory", tmp.path(), "", &[]);
+    assert_eq!(status, "Off");
+    assert_eq!(all_paths(tmp.path()), vec![tmp.path().join("mode")]);
+}
+
+#[test]
+fn do_not_track_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let status = run("in-memory", tmp.path(), "", &[("DO_NOT_TRACK", Some("1"))]);
+    assert_eq!(status, "Off");
+    assert!(all_paths(tmp.path()).is_empty());
+}
+
+#[test]
+fn unwritable_dir_counts_in_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A plain file where a directory must go: fails even for root.
+    let blocker = tmp.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let status = run("in-memory", &blocker.join("telemetry"), "", &[]);
+    assert!(status.starts_with("InMemory(Io"), "{status}");
+}
+
+#[test]
+fn no_home_means_no_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let unset = [("HOME", None), ("XDG_CONFIG_HOME", None), ("APPDATA", None)];
+    let status = run("in-memory", tmp.path(), "default-dir", &unset);
+    assert_eq!(status, "InMemory(NoDefaultDir)");
+    assert!(all_paths(tmp.path()).is_empty());
+}
+
+#[test]
+fn saturates_at_max() {
+    let tmp = tempfile::tempdir().unwrap();
+    run("saturate", tmp.path(), "", &[]);
+    let file = read_file(only_file(tmp.path())).unwrap();
+    assert_eq!(file.count["test/big"], u64::MAX);
+}
+
+#[test]
+fn names_up_to_4_kib() {
+    let tmp = tempfile::tempdir().unwrap();
+    run("long-names", tmp.path(), "", &[]);
+    let file = read_file(only_file(tmp.path())).unwrap();
+    assert_eq!(file.count[&"x".repeat(4096)], 2);
+    assert_eq!(file.count.len(), 1, "the 4097-byte name stays out of the file");
+}
+
+// ---- damaged files ---------------------------------------------------------------
+
+/// Today's file, written by a first run and then damaged by `damage`; a second run must
+/// carry on counting in memory, without hanging or crashing.
+fn damaged(damage: impl FnOnce(&mut Vec<u8>)) -> (tempfile::TempDir, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    run("saturate", tmp.path(), "", &[]);
+    let path = only_file(tmp.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    damage(&mut bytes);
+    std::fs::write(&path, &bytes).unwrap();
+    let status = run("in-memory", tmp.path(), "", &[]);
+    (tmp, status)
+}
+
+fn put32(bytes: &mut [u8], off: usize, v: u32) {
+    bytes[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn header_len(bytes: &[u8]) -> usize {
+    u32::from_le_bytes(bytes[28..32].try_into().unwrap()) as usize
+}
+
+#[test]
+fn truncated_file_is_rejected() {
+    // Within the first page: the hash table has entries, so this is not a new file.
+    let (tmp, status) = damaged(|b| b.truncate(5000));
+    assert!(status.starts_with("InMemory(Corrupt"), "{status}");
+    assert!(read_file(only_file(tmp.path())).is_err());
+    // Mid-file: the allocation limit now points past the end.
+    let (tmp, status) = damaged(|b| {
+        let h = header_len(b);
+        put32(b, h, 40_000);
+        b.resize(40_000, 0);
+        b.truncate(20_000);
+    });
+    assert!(status.starts_with("InMemory(Corrupt"), "{status}");
+    assert!(read_file(only_file(tmp.path())).is_err());
+}
+
+#[test]
+fn foreign_header_is_rejected() {
+    let (_tmp, status) = damaged(|b| b[2] = b'X');
+    assert!(status.starts_with("InMemory(Corrupt"), "{status}");
+}
+
+#[test]
+fn limit_past_the_file_is_rejected() {
+    let (_tmp, status) = damaged(|b| {
+        let h = header_len(b);
+        put32(b, h, 1 << 30);
+    });
+    assert!(status.starts_with("InMemory(Corrupt"), "{status}");
+}
+
+#[test]
+fn cycles_and_wild_pointers_are_bounded() {
+    // Every bucket points at the first record, which points at itself: every lookup
+    // meets the cycle. New counters stay in memory; nothing hangs.
+    let (tmp, status) = damaged(|b| {
+        let h = header_len(b);
+        let first = (h + 4 + 2048).next_multiple_of(32);
+        for bucket in 0..512 {
+            put32(b, h + 4 + 4 * bucket, first as u32);
+        }
+        put32(b, first + 12, first as u32);
+    });
+    assert!(status.starts_with("Counting"), "{status}");
+    assert!(read_file(only_file(tmp.path())).is_err(), "the parser sees the cycle too");
+
+    // Chain heads pointing past the end of the file.
+    let (tmp, status) = damaged(|b| {
+        let h = header_len(b);
+        for bucket in 0..512 {
+            put32(b, h + 4 + 4 * bucket, 0xfff0);
+        }
+    });
+    assert!(status.starts_with("Counting"), "{status}");
+    assert!(read_file(only_file(tmp.path())).is_err());
+}
