@@ -1,6 +1,5 @@
 //! Helpers for tests of programs that count, like Go's `countertest`.
 
-use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +29,9 @@ pub fn read_named(name: &str) -> u64 {
 
 /// Every stack of `counter` seen in this process, with its value.
 #[cfg(feature = "stack")]
-pub fn read_stack(counter: &'static crate::StackCounter) -> BTreeMap<String, u64> {
+pub fn read_stack(
+    counter: &'static crate::StackCounter,
+) -> std::collections::BTreeMap<String, u64> {
     counter
         .counters()
         .into_iter()

@@ -1,0 +1,83 @@
+//! `telemetry dump`: counter files as JSON, exactly as Go's tools print them.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use telemetry_counter::CounterFile;
+
+use super::json::Value;
+use super::{CmdResult, Context, Failure};
+
+pub(super) fn run(ctx: &mut Context<'_>, files: &[PathBuf]) -> CmdResult {
+    let files = if files.is_empty() {
+        counter_files_in_local(ctx)?
+    } else {
+        files.to_vec()
+    };
+    let mut parsed = Vec::with_capacity(files.len());
+    let mut failed = false;
+    for path in &files {
+        match read(path) {
+            Ok(file) => parsed.push(file),
+            Err(message) => {
+                failed = true;
+                let _ = writeln!(ctx.err, "{}: {}: {message}", ctx.name, path.display());
+            }
+        }
+    }
+    if failed {
+        return Ok(ExitCode::FAILURE);
+    }
+    ctx.out.write_all(to_json(&parsed).as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+use std::io::Write as _;
+
+/// One object for one file, an array for any other number, then a newline.
+pub(super) fn to_json(files: &[CounterFile]) -> String {
+    let object = |f: &'_ CounterFile| {
+        Value::Object(vec![
+            ("Count", Value::numbers(&f.count)),
+            ("Meta", Value::strings(&f.meta)),
+        ])
+    };
+    let value = match files {
+        [one] => object(one),
+        many => Value::Array(many.iter().map(object).collect()),
+    };
+    let mut out = String::new();
+    value.write_indented(&mut out, 0);
+    out.push('\n');
+    out
+}
+
+/// Reads one counter file. Only regular files are read: a FIFO or a device given by
+/// mistake would otherwise block or never end.
+fn read(path: &Path) -> Result<CounterFile, String> {
+    let meta = std::fs::metadata(path).map_err(|err| err.to_string())?;
+    if meta.is_dir() {
+        return Err("is a directory, not a counter file".into());
+    }
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    telemetry_counter::read_file(path).map_err(|err| err.to_string())
+}
+
+/// The counter files in `local/`, sorted by name.
+fn counter_files_in_local(ctx: &Context<'_>) -> Result<Vec<PathBuf>, Failure> {
+    let local = ctx.dir()?.local();
+    let entries = match std::fs::read_dir(&local) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(Failure::io(format!("cannot read {}", local.display()), &err)),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(".v1.count")))
+        .collect();
+    files.sort();
+    Ok(files)
+}

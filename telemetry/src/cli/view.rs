@@ -1,0 +1,382 @@
+//! `telemetry view`: the local data as a self-contained HTML page, or as a table.
+//!
+//! The page loads nothing from anywhere: styles are inline, charts are inline SVG,
+//! there is no script, and a Content-Security-Policy forbids any fetch, so opening it
+//! tells no server that it was opened.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use telemetry_internal::Dir;
+
+use super::data::{self, Entry, LocalData};
+use super::html::escape;
+use super::upload::Approvals;
+use super::{CmdResult, Context, Failure, terminal_safe};
+
+/// Arguments of `telemetry view`.
+#[derive(Debug, clap::Args)]
+pub(super) struct ViewArgs {
+    /// Print a table to the terminal instead of writing a page.
+    #[arg(long, conflicts_with_all = ["open", "output"])]
+    text: bool,
+    /// Open the page in the web browser after writing it.
+    #[arg(long)]
+    open: bool,
+    /// Where to write the page [default: view.html in the telemetry directory].
+    #[arg(long, value_name = "PATH")]
+    output: Option<PathBuf>,
+}
+
+pub(super) fn run(ctx: &mut Context<'_>, args: &ViewArgs) -> CmdResult {
+    let dir = ctx.dir()?;
+    let data = data::load(&dir)?;
+    for skipped in &data.skipped {
+        ctx.warn(format!("skipped {skipped}"));
+    }
+    let approvals = super::upload::approvals(dir.root());
+    if args.text {
+        ctx.out
+            .write_all(text(&dir, &data, approvals.as_ref()).as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let page = html(&dir, &data, approvals.as_ref());
+    let path = match &args.output {
+        Some(path) => path.clone(),
+        // Do not create a telemetry directory just to show that it is empty.
+        None if dir.root().is_dir() => dir.root().join("view.html"),
+        None => std::env::temp_dir().join("telemetry-view.html"),
+    };
+    std::fs::write(&path, page)
+        .map_err(|err| Failure::io(format!("cannot write {}", path.display()), &err))?;
+    writeln!(ctx.out, "{}", path.display())?;
+    if args.open {
+        if let Err(message) = open_in_browser(&path) {
+            ctx.warn(format!(
+                "could not open a browser ({message}); open the file above yourself"
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the user's browser on `path` without waiting for it: `$BROWSER` if set (its
+/// first `:`-separated entry, with `%s` replaced), else the platform's opener.
+fn open_in_browser(path: &Path) -> Result<(), String> {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let target = path.to_string_lossy().into_owned();
+    let (program, args): (String, Vec<String>) = match std::env::var("BROWSER") {
+        Ok(browser) if !browser.trim().is_empty() => {
+            let first = browser.split(':').next().unwrap_or_default().trim().to_owned();
+            let mut words = first.split_whitespace().map(str::to_owned);
+            let program = words.next().unwrap_or_default();
+            let mut args: Vec<String> = words.collect();
+            if args.iter().any(|a| a.contains("%s")) {
+                args = args.iter().map(|a| a.replace("%s", &target)).collect();
+            } else {
+                args.push(target);
+            }
+            (program, args)
+        }
+        _ if cfg!(target_os = "macos") => ("open".into(), vec![target]),
+        _ if cfg!(windows) => (
+            "cmd".into(),
+            vec!["/C".into(), "start".into(), String::new(), target],
+        ),
+        _ => ("xdg-open".into(), vec![target]),
+    };
+    std::process::Command::new(&program)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(drop)
+        .map_err(|err| format!("{program}: {err}"))
+}
+
+/// A counter's upload status under the last fetched config.
+fn approved(approvals: Option<&Approvals>, entry: &Entry, name: &str) -> bool {
+    approvals.is_some_and(|a| a.approves(&entry.meta(), name))
+}
+
+/// Counters grouped for display: `chart:bucket` names by chart, the rest alone.
+struct Grouped<'a> {
+    charts: BTreeMap<&'a str, Vec<(&'a str, &'a str, u64)>>,
+    plain: Vec<(&'a str, u64)>,
+}
+
+fn group(entry: &Entry) -> Grouped<'_> {
+    let mut grouped = Grouped {
+        charts: BTreeMap::new(),
+        plain: Vec::new(),
+    };
+    for (name, &n) in &entry.counters {
+        match name.split_once(':') {
+            Some((chart, bucket)) if !chart.is_empty() => {
+                grouped.charts.entry(chart).or_default().push((name, bucket, n));
+            }
+            _ => grouped.plain.push((name, n)),
+        }
+    }
+    grouped
+}
+
+/// The page.
+pub(super) fn html(dir: &Dir, data: &LocalData, approvals: Option<&Approvals>) -> String {
+    let mut p = String::with_capacity(16 * 1024);
+    p.push_str(concat!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
+        // Nothing may be fetched: the page is about privacy and must not phone home.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
+        "<title>Telemetry: what this machine collected</title>\n<style>\n",
+        include_str!("view.css"),
+        "</style>\n</head>\n<body>\n"
+    ));
+    let mode = dir.mode();
+    let _ = write!(
+        p,
+        "<header>\n<h1>Telemetry: what this machine collected</h1>\n\
+         <p>Directory <code>{}</code> · mode <strong id=\"mode\">{}</strong> · page written {}</p>\n",
+        escape(&dir.root().display().to_string()),
+        escape(&mode.to_string()),
+        telemetry_internal::format_date(telemetry_internal::today()),
+    );
+    match approvals {
+        Some(a) => {
+            let _ = write!(
+                p,
+                "<p>Counters marked <span class=\"approved\">approved</span> are named in the \
+                 last fetched upload config (version <code>{}</code>): with the mode on, \
+                 only they may be uploaded, and only for days after the opt-in date.</p>\n",
+                escape(a.version())
+            );
+        }
+        None => p.push_str(
+            "<p>No upload config has been fetched yet, so no counter is marked approved. \
+             Nothing is uploaded unless the mode is on, and then only counters a config \
+             approves.</p>\n",
+        ),
+    }
+    for skipped in &data.skipped {
+        let _ = writeln!(p, "<p class=\"warning\">Skipped {}</p>", escape(skipped));
+    }
+    p.push_str("</header>\n<main>\n");
+    if data.entries.is_empty() {
+        p.push_str("<p id=\"empty\">No counters have been collected in this directory.</p>\n");
+    }
+    let mut current_program: Option<&str> = None;
+    for entry in &data.entries {
+        if current_program != Some(&entry.program) {
+            if current_program.is_some() {
+                p.push_str("</section>\n");
+            }
+            current_program = Some(&entry.program);
+            let _ = writeln!(
+                p,
+                "<section class=\"program\">\n<h2>{}</h2>",
+                escape(&entry.program)
+            );
+        }
+        entry_html(&mut p, entry, approvals);
+    }
+    if current_program.is_some() {
+        p.push_str("</section>\n");
+    }
+    p.push_str("</main>\n</body>\n</html>\n");
+    p
+}
+
+fn entry_html(p: &mut String, entry: &Entry, approvals: Option<&Approvals>) {
+    let uploaded = if entry.uploaded { " · uploaded" } else { "" };
+    let _ = write!(
+        p,
+        "<article class=\"week\">\n<h3>{} {} · week ending {}</h3>\n\
+         <p class=\"meta\">{} · {}/{} · from {} <code>{}</code>{uploaded}</p>\n",
+        escape(&entry.program),
+        escape(&entry.version),
+        escape(&entry.week),
+        escape(&entry.toolchain),
+        escape(&entry.os),
+        escape(&entry.arch),
+        entry.source,
+        escape(
+            &entry
+                .file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ),
+    );
+    let grouped = group(entry);
+    for (chart, buckets) in &grouped.charts {
+        chart_svg(p, chart, buckets, |name| approved(approvals, entry, name));
+    }
+    if !grouped.plain.is_empty() {
+        p.push_str(
+            "<table class=\"counters\">\n<thead><tr><th>counter</th><th>count</th><th>upload</th></tr></thead>\n<tbody>\n",
+        );
+        for (name, n) in &grouped.plain {
+            let _ = writeln!(
+                p,
+                "<tr><td><code>{}</code></td><td class=\"n\">{n}</td><td>{}</td></tr>",
+                escape(name),
+                status(approved(approvals, entry, name)),
+            );
+        }
+        p.push_str("</tbody>\n</table>\n");
+    }
+    if !entry.stacks.is_empty() {
+        p.push_str(
+            "<table class=\"stacks\">\n<thead><tr><th>stack counter</th><th>count</th><th>upload</th></tr></thead>\n<tbody>\n",
+        );
+        for (name, n) in &entry.stacks {
+            let mut lines = name.split('\n');
+            let prefix = lines.next().unwrap_or_default();
+            let _ = write!(
+                p,
+                "<tr><td><details><summary><code>{}</code></summary><ol class=\"frames\">",
+                escape(prefix)
+            );
+            for frame in lines {
+                let _ = write!(p, "<li><code>{}</code></li>", escape(frame));
+            }
+            let _ = writeln!(
+                p,
+                "</ol></details></td><td class=\"n\">{n}</td><td>{}</td></tr>",
+                status(approved(approvals, entry, name)),
+            );
+        }
+        p.push_str("</tbody>\n</table>\n");
+    }
+    if entry.counters.is_empty() && entry.stacks.is_empty() {
+        p.push_str("<p>No counters yet.</p>\n");
+    }
+    p.push_str("</article>\n");
+}
+
+fn status(approved: bool) -> &'static str {
+    if approved {
+        "<span class=\"approved\">approved</span>"
+    } else {
+        "<span class=\"local\">local only</span>"
+    }
+}
+
+/// A horizontal bar chart: one bar per bucket, longest for the largest count.
+fn chart_svg(
+    p: &mut String,
+    chart: &str,
+    buckets: &[(&str, &str, u64)],
+    approved: impl Fn(&str) -> bool,
+) {
+    const ROW: u64 = 24;
+    const LABEL: u64 = 220;
+    const BAR: u64 = 360;
+    const WIDTH: u64 = LABEL + BAR + 140;
+    let max = buckets.iter().map(|b| b.2).max().unwrap_or(0).max(1);
+    let height = ROW * buckets.len() as u64 + 8;
+    let _ = write!(
+        p,
+        "<figure class=\"chart\">\n<figcaption><code>{}</code></figcaption>\n\
+         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
+         viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"{}\">\n",
+        escape(chart),
+        escape(chart),
+    );
+    for (i, (name, bucket, n)) in buckets.iter().enumerate() {
+        let y = 4 + ROW * i as u64;
+        // u128: n * BAR cannot overflow even at u64::MAX.
+        let width = (u128::from(*n) * u128::from(BAR) / u128::from(max)) as u64;
+        let width = width.max(u64::from(*n > 0));
+        let class = if approved(name) { "bar approved" } else { "bar" };
+        let mark = if approved(name) { " ✓" } else { "" };
+        let shown: String = if bucket.chars().count() > 30 {
+            bucket.chars().take(29).chain(['…']).collect()
+        } else {
+            (*bucket).to_owned()
+        };
+        let _ = writeln!(
+            p,
+            "<g><title>{} = {n}</title>\
+             <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\
+             <rect class=\"{class}\" x=\"{LABEL}\" y=\"{y}\" width=\"{width}\" height=\"{}\"/>\
+             <text x=\"{}\" y=\"{}\" class=\"value\">{n}{mark}</text></g>",
+            escape(name),
+            LABEL - 8,
+            y + 16,
+            escape(&shown),
+            ROW - 6,
+            LABEL + width + 6,
+            y + 16,
+        );
+    }
+    p.push_str("</svg>\n</figure>\n");
+}
+
+/// The table for `--text`. Untrusted names are made safe for the terminal.
+pub(super) fn text(dir: &Dir, data: &LocalData, approvals: Option<&Approvals>) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "Telemetry data in {} (mode {})",
+        dir.root().display(),
+        dir.mode()
+    );
+    match approvals {
+        Some(a) => {
+            let _ = writeln!(t, "Upload config: version {}", terminal_safe(a.version()));
+        }
+        None => t.push_str("Upload config: none fetched yet (nothing is marked approved)\n"),
+    }
+    if data.entries.is_empty() {
+        t.push_str("\nNo counters have been collected.\n");
+    }
+    for entry in &data.entries {
+        let _ = writeln!(
+            t,
+            "\n{} {}, week ending {} ({} {}/{}; {}{})",
+            terminal_safe(&entry.program),
+            terminal_safe(&entry.version),
+            terminal_safe(&entry.week),
+            terminal_safe(&entry.toolchain),
+            terminal_safe(&entry.os),
+            terminal_safe(&entry.arch),
+            entry.source,
+            if entry.uploaded { ", uploaded" } else { "" },
+        );
+        let width = entry
+            .counters
+            .values()
+            .chain(entry.stacks.values())
+            .map(|n| n.to_string().len())
+            .max()
+            .unwrap_or(1)
+            .max(5);
+        let _ = writeln!(t, "  {:>width$}  {:<8}  name", "count", "upload");
+        let row = |t: &mut String, name: &str, n: u64| {
+            let upload = if approved(approvals, entry, name) {
+                "approved"
+            } else {
+                "local"
+            };
+            let mut lines = name.split('\n');
+            let first = lines.next().unwrap_or_default();
+            let _ = writeln!(t, "  {n:>width$}  {upload:<8}  {}", terminal_safe(first));
+            for frame in lines {
+                let _ = writeln!(t, "  {:>width$}  {:<8}    {}", "", "", terminal_safe(frame));
+            }
+        };
+        for (name, &n) in &entry.counters {
+            row(&mut t, name, n);
+        }
+        for (name, &n) in &entry.stacks {
+            row(&mut t, name, n);
+        }
+    }
+    t
+}
