@@ -1,3 +1,13 @@
-//! The `telemetry` command.
+//! The `telemetry` command: see and control what programs using the telemetry library
+//! collect on this machine. Everything it does lives in [`telemetry::cli`], so that a
+//! tool can offer the same commands as `mytool telemetry …`.
 #![forbid(unsafe_code)]
-fn main() {}
+
+use std::process::ExitCode;
+
+use telemetry::{Config, Program};
+
+fn main() -> ExitCode {
+    let config = Config::new(Program::new("telemetry", env!("CARGO_PKG_VERSION")));
+    telemetry::cli::run(std::env::args_os(), &config)
+}

@@ -59,8 +59,9 @@ fn first_inc_of_new_names(bencher: divan::Bencher) {
         .counter(ItemsCount::new(NEW_NAMES))
         .with_inputs(|| {
             let round = ROUND.fetch_add(1, Ordering::Relaxed);
-            let names: Vec<String> =
-                (0..NEW_NAMES).map(|i| format!("bench/new/{round}/{i}")).collect();
+            let names: Vec<String> = (0..NEW_NAMES)
+                .map(|i| format!("bench/new/{round}/{i}"))
+                .collect();
             let dir = tempfile::tempdir().unwrap();
             let status = telemetry_counter::open_dir(dir.path(), program!());
             assert!(status.path().is_some(), "{status:?}");

@@ -115,7 +115,10 @@ impl Counter {
         if self.registered.load(Ordering::Acquire) {
             return;
         }
-        let mut counters = REGISTRY.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counters = REGISTRY
+            .counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if !self.registered.swap(true, Ordering::AcqRel) {
             counters.push(self);
         }
@@ -133,7 +136,9 @@ impl Counter {
 
 impl std::fmt::Debug for Counter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counter").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Counter")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -190,7 +195,10 @@ impl Registry {
 
     /// A snapshot of every registered counter.
     pub(crate) fn counters(&self) -> Vec<&'static Counter> {
-        self.counters.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 

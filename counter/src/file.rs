@@ -156,9 +156,18 @@ fn open_file(dir: &Dir, program: &crate::Program, today: Date) -> Result<MappedF
     let header = layout::header(&metadata(program, span))
         .ok_or_else(|| OpenError::InvalidProgram(program.clone()))?;
     MappedFile::open(&path, &header).map_err(|err| match err {
-        FileError::Io(source) => OpenError::Io { path: path.clone(), source },
-        FileError::Corrupt(reason) => OpenError::Corrupt { path: path.clone(), reason },
-        FileError::BadName => OpenError::Corrupt { path: path.clone(), reason: "bad name" },
+        FileError::Io(source) => OpenError::Io {
+            path: path.clone(),
+            source,
+        },
+        FileError::Corrupt(reason) => OpenError::Corrupt {
+            path: path.clone(),
+            reason,
+        },
+        FileError::BadName => OpenError::Corrupt {
+            path: path.clone(),
+            reason: "bad name",
+        },
     })
 }
 
@@ -173,7 +182,10 @@ pub(crate) fn file_path(
         return Err(OpenError::InvalidProgram(program.clone()));
     }
     let local = dir.local();
-    let io_error = |source| OpenError::Io { path: local.clone(), source };
+    let io_error = |source| OpenError::Io {
+        path: local.clone(),
+        source,
+    };
     std::fs::create_dir_all(&local).map_err(io_error)?;
     let weekend = telemetry_internal::weekend(&local).map_err(io_error)?;
     let span = telemetry_internal::file_span(today, weekend);

@@ -32,8 +32,13 @@ fn raw_records(data: &[u8]) -> Vec<(u32, String, u64)> {
             let name_len = (load32(data, off + 8) & !layout::NAME_LEN_MARK) as usize;
             let start = off as usize + 16;
             let name = String::from_utf8(data[start..start + name_len].to_vec()).unwrap();
-            assert_eq!(layout::bucket(name.as_bytes()), bucket, "{name:?} in the wrong bucket");
-            let value = u64::from_le_bytes(data[off as usize..off as usize + 8].try_into().unwrap());
+            assert_eq!(
+                layout::bucket(name.as_bytes()),
+                bucket,
+                "{name:?} in the wrong bucket"
+            );
+            let value =
+                u64::from_le_bytes(data[off as usize..off as usize + 8].try_into().unwrap());
             records.push((off, name, value));
             off = load32(data, off + 12);
         }
@@ -64,7 +69,10 @@ fn writing_go_records_reproduces_go_bytes() {
         let mut records = raw_records(&go);
         records.sort_by_key(|r| r.0);
         if name == "large" {
-            assert!(go.len() > 4 * layout::PAGE_SIZE as usize, "large spans several pages");
+            assert!(
+                go.len() > 4 * layout::PAGE_SIZE as usize,
+                "large spans several pages"
+            );
         }
 
         let tmp = tempfile::tempdir().unwrap();
@@ -92,5 +100,8 @@ fn fixture_names_hash_like_go() {
     let header_len = load32(&go, HEADER_LEN_OFFSET as u32);
     let first = records.iter().map(|r| r.0).min().unwrap();
     assert_eq!(header_len, 0xe0);
-    assert_eq!(first, 0x900, "first record right after the hash table, 32-aligned");
+    assert_eq!(
+        first, 0x900,
+        "first record right after the hash table, 32-aligned"
+    );
 }

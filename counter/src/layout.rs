@@ -116,8 +116,14 @@ mod tests {
         // The first record goes right after the hash table.
         assert_eq!(place(224, 0, 13), Some((2304, 2336)));
         // A record that would end exactly at a page boundary moves to the next page.
-        assert_eq!(place(224, PAGE_SIZE - 32, 1), Some((PAGE_SIZE, PAGE_SIZE + 32)));
-        assert_eq!(place(224, PAGE_SIZE - 64, 1), Some((PAGE_SIZE - 64, PAGE_SIZE - 32)));
+        assert_eq!(
+            place(224, PAGE_SIZE - 32, 1),
+            Some((PAGE_SIZE, PAGE_SIZE + 32))
+        );
+        assert_eq!(
+            place(224, PAGE_SIZE - 64, 1),
+            Some((PAGE_SIZE - 64, PAGE_SIZE - 32))
+        );
         assert_eq!(place(224, u32::MAX - 10, 1), None);
     }
 }

@@ -70,7 +70,8 @@ impl SlotCell {
     }
 
     pub(crate) fn set(&self, slot: Slot) {
-        self.0.store(slot.0 as *const AtomicU64 as *mut _, Ordering::Release);
+        self.0
+            .store(slot.0 as *const AtomicU64 as *mut _, Ordering::Release);
     }
 
     pub(crate) fn clear(&self) {
@@ -156,14 +157,18 @@ impl MappedFile {
             file_len,
         };
         if !mapped.bytes_equal(0, header) {
-            return Err(FileError::Corrupt(if mapped.bytes_equal(0, HEADER_PREFIX) {
-                "header belongs to another program or week"
-            } else {
-                "not a v1 counter file"
-            }));
+            return Err(FileError::Corrupt(
+                if mapped.bytes_equal(0, HEADER_PREFIX) {
+                    "header belongs to another program or week"
+                } else {
+                    "not a v1 counter file"
+                },
+            ));
         }
         if mapped.limit()? > file_len {
-            return Err(FileError::Corrupt("allocation limit past the end of the file"));
+            return Err(FileError::Corrupt(
+                "allocation limit past the end of the file",
+            ));
         }
         Ok(mapped)
     }
@@ -197,7 +202,9 @@ impl MappedFile {
             if limit > self.file_len {
                 self.refresh()?;
                 if limit > self.file_len {
-                    return Err(FileError::Corrupt("allocation limit past the end of the file"));
+                    return Err(FileError::Corrupt(
+                        "allocation limit past the end of the file",
+                    ));
                 }
             }
             if end > self.file_len {
@@ -212,7 +219,9 @@ impl MappedFile {
         // Write the record; it is ours alone until linked.
         self.write_bytes(start + 16, name)?;
         self.store32(start + 8, name.len() as u32 | NAME_LEN_MARK)?;
-        let slot = self.value_at(start).ok_or(FileError::Corrupt("record misplaced"))?;
+        let slot = self
+            .value_at(start)
+            .ok_or(FileError::Corrupt("record misplaced"))?;
 
         // Link it, unless another process linked the same name meanwhile (Go's rule:
         // the name does not occur in the chain from `head` on, so only newer records
@@ -452,11 +461,8 @@ fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
 fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
     let mut done = 0;
     while done < bytes.len() {
-        done += std::os::windows::fs::FileExt::seek_write(
-            file,
-            &bytes[done..],
-            offset + done as u64,
-        )?;
+        done +=
+            std::os::windows::fs::FileExt::seek_write(file, &bytes[done..], offset + done as u64)?;
     }
     Ok(())
 }

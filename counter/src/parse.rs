@@ -157,7 +157,10 @@ fn parse_impl(data: &[u8], file_name: Option<&str>) -> Result<CounterFile, Parse
     if limit as usize > data.len() {
         // Go's parser reads what is left; a truncated file is better reported than
         // half counted.
-        return Err(ParseError::LimitPastEnd { limit, len: data.len() });
+        return Err(ParseError::LimitPastEnd {
+            limit,
+            len: data.len(),
+        });
     }
     let meta = &data[HEADER_LEN_OFFSET + 4..header_len as usize];
     let meta = meta.split(|&b| b == 0).next().unwrap_or_default();
@@ -217,7 +220,9 @@ fn record(data: &[u8], header_len: u32, offset: u32) -> Option<(&[u8], u64, u32)
 
 fn load32(data: &[u8], offset: u32) -> Option<u32> {
     let start = offset as usize;
-    Some(u32::from_le_bytes(data.get(start..start + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        data.get(start..start + 4)?.try_into().ok()?,
+    ))
 }
 
 fn infer_dates(file: &mut CounterFile, file_name: Option<&str>) -> Result<(), ParseError> {
@@ -281,29 +286,46 @@ mod tests {
 
         let mut past_end = with_record.clone();
         put32(&mut past_end, h + 4, 1 << 30);
-        assert!(matches!(parse(&past_end), Err(ParseError::CorruptChain { .. })));
+        assert!(matches!(
+            parse(&past_end),
+            Err(ParseError::CorruptChain { .. })
+        ));
 
         let mut into_header = with_record.clone();
         put32(&mut into_header, h + 4, 8);
-        assert!(matches!(parse(&into_header), Err(ParseError::CorruptChain { .. })));
+        assert!(matches!(
+            parse(&into_header),
+            Err(ParseError::CorruptChain { .. })
+        ));
 
         let mut cycle = with_record.clone();
         put32(&mut cycle, rec + 12, rec as u32);
-        assert!(matches!(parse(&cycle), Err(ParseError::CorruptChain { .. })));
+        assert!(matches!(
+            parse(&cycle),
+            Err(ParseError::CorruptChain { .. })
+        ));
 
         let mut empty_name = with_record.clone();
         put32(&mut empty_name, rec + 8, layout::NAME_LEN_MARK);
-        assert!(matches!(parse(&empty_name), Err(ParseError::CorruptChain { .. })));
+        assert!(matches!(
+            parse(&empty_name),
+            Err(ParseError::CorruptChain { .. })
+        ));
 
         let mut name_past_end = with_record;
         put32(&mut name_past_end, rec + 8, 0x00ff_ffff);
-        assert!(matches!(parse(&name_past_end), Err(ParseError::CorruptChain { .. })));
+        assert!(matches!(
+            parse(&name_past_end),
+            Err(ParseError::CorruptChain { .. })
+        ));
     }
 
     #[test]
     fn dates_come_from_the_name_when_missing() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("p@1-1.95.0-linux-x86_64-2026-11-20.v1.count");
+        let path = tmp
+            .path()
+            .join("p@1-1.95.0-linux-x86_64-2026-11-20.v1.count");
         std::fs::write(&path, minimal("Program: p\n\n")).unwrap();
         let f = read_file(&path).unwrap();
         assert_eq!(f.meta("TimeBegin"), Some("2026-11-20T00:00:00Z"));
@@ -314,6 +336,9 @@ mod tests {
             read_file(&nameless),
             Err(ReadError::Parse(ParseError::MissingDates))
         ));
-        assert_eq!(parse(&minimal("Program: p\n\n")), Err(ParseError::MissingDates));
+        assert_eq!(
+            parse(&minimal("Program: p\n\n")),
+            Err(ParseError::MissingDates)
+        );
     }
 }

@@ -25,8 +25,11 @@ use crate::counter::Counter;
 pub struct StackCounter {
     name: &'static str,
     depth: usize,
-    stacks: Mutex<Vec<(Box<[usize]>, &'static Counter)>>,
+    stacks: Mutex<Vec<SeenStack>>,
 }
+
+/// A stack seen before, by its instruction addresses, and the counter it is named by.
+type SeenStack = (Box<[usize]>, &'static Counter);
 
 impl StackCounter {
     /// A stack counter named `name` recording up to `depth` frames.
@@ -99,7 +102,8 @@ impl std::fmt::Debug for StackCounter {
 
 /// Frames of the stack walker and of `StackCounter` itself, which callers never want.
 fn is_own_frame(frame: &str) -> bool {
-    frame.starts_with("backtrace::") || frame.starts_with("telemetry_counter::stack::StackCounter::")
+    frame.starts_with("backtrace::")
+        || frame.starts_with("telemetry_counter::stack::StackCounter::")
 }
 
 /// One frame name per instruction address, `function+0xoffset`, where `starts` holds
@@ -115,7 +119,11 @@ fn symbolize(ips: &[usize], starts: &[usize]) -> Vec<String> {
                 // first, and only the real function's entry is what `start` measures.
                 function = symbol.name().map(|n| format!("{n:#}"));
             });
-            let offset = if start != 0 && start <= ip { ip - start } else { 0 };
+            let offset = if start != 0 && start <= ip {
+                ip - start
+            } else {
+                0
+            };
             frame(function.as_deref().unwrap_or("?"), offset)
         })
         .collect()
@@ -158,9 +166,16 @@ mod tests {
         assert_eq!(crate::testing::read(here), 2);
         let lines: Vec<&str> = here.name().split('\n').collect();
         assert_eq!(lines[0], "test/stack");
-        assert!(lines[1].starts_with("telemetry_counter::stack::tests::from_here+0x"), "{lines:?}");
+        assert!(
+            lines[1].starts_with("telemetry_counter::stack::tests::from_here+0x"),
+            "{lines:?}"
+        );
         assert_eq!(lines.len(), 4, "depth 3: {lines:?}");
-        assert!(!here.name().contains(".rs"), "no file paths: {}", here.name());
+        assert!(
+            !here.name().contains(".rs"),
+            "no file paths: {}",
+            here.name()
+        );
     }
 
     #[test]

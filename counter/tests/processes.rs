@@ -16,11 +16,16 @@ const ARG: &str = "TELEMETRY_COUNTER_TEST_ARG";
 
 fn command(scenario: &str, dir: &Path, arg: &str) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["scenario_entry", "--exact", "--nocapture", "--test-threads=1"])
-        .env(SCENARIO, scenario)
-        .env(DIR, dir)
-        .env(ARG, arg)
-        .env_remove("DO_NOT_TRACK");
+    cmd.args([
+        "scenario_entry",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(SCENARIO, scenario)
+    .env(DIR, dir)
+    .env(ARG, arg)
+    .env_remove("DO_NOT_TRACK");
     cmd
 }
 
@@ -51,7 +56,10 @@ fn run(scenario: &str, dir: &Path, arg: &str, env: &[(&str, Option<&str>)]) -> S
 
 /// Starts `scenario` without waiting, so that several run at once.
 fn spawn(scenario: &str, dir: &Path, arg: &str) -> Child {
-    command(scenario, dir, arg).stdout(Stdio::null()).spawn().unwrap()
+    command(scenario, dir, arg)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 fn wait_all(children: Vec<Child>) {
@@ -76,7 +84,9 @@ fn all_paths(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries {
             let path = entry.unwrap().path();
             if path.is_dir() {
@@ -188,7 +198,10 @@ fn processes_and_threads_count_exactly() {
 #[test]
 fn processes_racing_to_add_names() {
     let tmp = tempfile::tempdir().unwrap();
-    wait_all(vec![spawn("names", tmp.path(), "a"), spawn("names", tmp.path(), "b")]);
+    wait_all(vec![
+        spawn("names", tmp.path(), "a"),
+        spawn("names", tmp.path(), "b"),
+    ]);
     let path = only_file(tmp.path());
     let file = read_file(&path).unwrap();
     for process in ["a", "b"] {
@@ -264,7 +277,11 @@ fn names_up_to_4_kib() {
     run("long-names", tmp.path(), "", &[]);
     let file = read_file(only_file(tmp.path())).unwrap();
     assert_eq!(file.count[&"x".repeat(4096)], 2);
-    assert_eq!(file.count.len(), 1, "the 4097-byte name stays out of the file");
+    assert_eq!(
+        file.count.len(),
+        1,
+        "the 4097-byte name stays out of the file"
+    );
 }
 
 // ---- damaged files ---------------------------------------------------------------
@@ -335,7 +352,10 @@ fn cycles_and_wild_pointers_are_bounded() {
         put32(b, first + 12, first as u32);
     });
     assert!(status.starts_with("Counting"), "{status}");
-    assert!(read_file(only_file(tmp.path())).is_err(), "the parser sees the cycle too");
+    assert!(
+        read_file(only_file(tmp.path())).is_err(),
+        "the parser sees the cycle too"
+    );
 
     // Chain heads pointing past the end of the file.
     let (tmp, status) = damaged(|b| {

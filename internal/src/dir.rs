@@ -125,7 +125,11 @@ pub(crate) fn create_complete(path: &Path, contents: &[u8]) -> io::Result<bool> 
 
 fn temp_sibling(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}-{:x}", std::process::id(), crate::random_u64()));
+    name.push(format!(
+        ".tmp-{}-{:x}",
+        std::process::id(),
+        crate::random_u64()
+    ));
     path.with_file_name(name)
 }
 

@@ -124,14 +124,24 @@ mod tests {
         for text in ["off", "local", "on 2026-11-25"] {
             assert_eq!(Mode::parse(text).unwrap().to_string(), text);
         }
-        assert_eq!(Mode::parse(" on 2026-11-25\n").unwrap(), Mode::On {
-            since: day("2026-11-25")
-        });
+        assert_eq!(
+            Mode::parse(" on 2026-11-25\n").unwrap(),
+            Mode::On {
+                since: day("2026-11-25")
+            }
+        );
     }
 
     #[test]
     fn garbage_is_an_error() {
-        for bad in ["", "on", "ON 2026-01-01", "on 2026-1-1", "yes", "off please"] {
+        for bad in [
+            "",
+            "on",
+            "ON 2026-01-01",
+            "on 2026-1-1",
+            "yes",
+            "off please",
+        ] {
             assert!(
                 matches!(Mode::parse(bad), Err(ModeError::Malformed(_))),
                 "{bad:?}"

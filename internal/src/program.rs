@@ -77,7 +77,9 @@ pub fn toolchain_from_rustc_version(version: &str) -> &'static str {
     let (release, pre) = number.split_once('-').unwrap_or((number, ""));
     let well_formed = !release.is_empty()
         && release.split('.').count() == 3
-        && release.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        && release
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if !well_formed {
         return "dev";
     }

@@ -18,8 +18,8 @@ pub struct FileSpan {
 /// The span of a file begun on `today`: it ends on the next `weekend` day, one to
 /// seven days later.
 pub fn file_span(today: Date, weekend: Weekday) -> FileSpan {
-    let ahead = (7 + weekend.number_days_from_sunday() - today.weekday().number_days_from_sunday())
-        % 7;
+    let ahead =
+        (7 + weekend.number_days_from_sunday() - today.weekday().number_days_from_sunday()) % 7;
     let days = if ahead == 0 { 7 } else { ahead };
     FileSpan {
         begin: today,
@@ -88,7 +88,10 @@ mod tests {
             assert_eq!(weekend(&local).unwrap(), first);
         }
         let text = std::fs::read_to_string(local.join("weekends")).unwrap();
-        assert_eq!(text.trim().parse::<u8>().unwrap(), first.number_days_from_sunday());
+        assert_eq!(
+            text.trim().parse::<u8>().unwrap(),
+            first.number_days_from_sunday()
+        );
     }
 
     #[test]
@@ -96,7 +99,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let local = tmp.path().join("local");
         let days: Vec<Weekday> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| weekend(&local).unwrap())).collect();
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| weekend(&local).unwrap()))
+                .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(days.windows(2).all(|w| w[0] == w[1]), "{days:?}");

@@ -125,6 +125,13 @@ impl Approved<'_> {
 impl UploadConfig {
     /// Parses a config from JSON.
     pub fn parse(bytes: &[u8]) -> Result<UploadConfig, UploadError> {
+        // serde would also take a JSON array for a struct; a config is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(UploadError::ConfigParse {
+                origin: String::new(),
+                reason: "expected a JSON object".to_owned(),
+            });
+        }
         let raw: RawConfig =
             serde_json::from_slice(bytes).map_err(|err| UploadError::ConfigParse {
                 origin: String::new(),
@@ -320,7 +327,9 @@ fn host_of(rest: &str) -> Option<&str> {
 
 /// The file that keeps the last config a run used.
 pub(crate) fn saved_config_path(dir: &Path) -> std::path::PathBuf {
-    telemetry_internal::Dir::new(dir).upload().join("config.json")
+    telemetry_internal::Dir::new(dir)
+        .upload()
+        .join("config.json")
 }
 
 /// The config saved by the last run that fetched (or read) one: after loading it,
@@ -369,7 +378,10 @@ mod tests {
         assert!(!c.approves(&m, "tool/flag:{a,b}"));
         assert!(c.approves(&m, "tool/runs"));
         assert!(c.approves(&m, "tool/bug\nmain.rs:1\nlib.rs:2"));
-        assert!(!c.approves(&m, "tool/bug"), "a plain counter is not a stack");
+        assert!(
+            !c.approves(&m, "tool/bug"),
+            "a plain counter is not a stack"
+        );
         assert!(!c.approves(&m, "tool/bugs\nmain.rs:1"));
     }
 
@@ -410,7 +422,10 @@ mod tests {
 
     #[test]
     fn go_real_config_parses() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/go-upload-config.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/go-upload-config.json"
+        );
         let bytes = std::fs::read(path).expect("the shared fixture is beside the repo");
         let c = UploadConfig::parse(&bytes).unwrap();
         assert_eq!(c.sample_rate(), 1.0);
@@ -422,14 +437,23 @@ mod tests {
             ("GoVersion", "go1.22.5"),
         ]);
         assert!(c.approves(&m, "gopls/client:vscode"));
-        assert!(c.approves(&m, "gopls/bug\ngolang.org/x/tools/gopls/internal/cache.f:+12"));
+        assert!(c.approves(
+            &m,
+            "gopls/bug\ngolang.org/x/tools/gopls/internal/cache.f:+12"
+        ));
         assert!(!c.approves(&m, "gopls/client:notepad"));
         assert!(c.version().starts_with("fnv1a64:"));
     }
 
     #[test]
     fn garbage_is_an_error() {
-        for bad in ["", "[]", "{\"SampleRate\": \"high\"}", "{\"SampleRate\": 2}", "{"] {
+        for bad in [
+            "",
+            "[]",
+            "{\"SampleRate\": \"high\"}",
+            "{\"SampleRate\": 2}",
+            "{",
+        ] {
             let err = UploadConfig::parse(bad.as_bytes()).unwrap_err();
             assert!(matches!(err, UploadError::ConfigParse { .. }), "{bad:?}");
             assert!(err.to_string().contains("not valid"));

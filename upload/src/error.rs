@@ -65,10 +65,9 @@ impl fmt::Display for UploadError {
                 "refusing to use {url:?}: telemetry is only sent over https \
                  (plain http is allowed only to 127.0.0.1, ::1 or localhost)"
             ),
-            UploadError::BadUrl { url } => write!(
-                f,
-                "{url:?} is not a usable URL: expected https://host/path"
-            ),
+            UploadError::BadUrl { url } => {
+                write!(f, "{url:?} is not a usable URL: expected https://host/path")
+            }
             UploadError::ConfigFetch { url, reason } => write!(
                 f,
                 "could not download the upload config from {url}: {reason}; \
@@ -104,9 +103,7 @@ impl fmt::Display for UploadError {
 impl std::error::Error for UploadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            UploadError::ConfigRead { source, .. } | UploadError::Io { source, .. } => {
-                Some(source)
-            }
+            UploadError::ConfigRead { source, .. } | UploadError::Io { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -6,7 +6,9 @@ use std::time::Duration;
 /// can delay a run by at most `timeout`. Status codes are answers, not errors: the
 /// caller decides what a 4xx or 5xx means.
 pub(crate) fn agent(url: &str, timeout: Duration, follow_redirects: bool) -> ureq::Agent {
-    let https = url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    let https = url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .timeout_connect(Some(timeout.min(Duration::from_secs(10))))

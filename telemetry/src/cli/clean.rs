@@ -1,6 +1,6 @@
 //! `telemetry clean`: delete collected data, keep the choice.
 
-use std::io::{self, Write as _};
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

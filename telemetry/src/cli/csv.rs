@@ -1,7 +1,6 @@
 //! `telemetry csv`: one row per program, version, week and counter, for spreadsheets.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use super::data::{self, Entry};

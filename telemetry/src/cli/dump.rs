@@ -32,16 +32,14 @@ pub(super) fn run(ctx: &mut Context<'_>, files: &[PathBuf]) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-use std::io::Write as _;
-
 /// One object for one file, an array for any other number, then a newline.
 pub(super) fn to_json(files: &[CounterFile]) -> String {
-    let object = |f: &'_ CounterFile| {
+    fn object(f: &CounterFile) -> Value<'_> {
         Value::Object(vec![
             ("Count", Value::numbers(&f.count)),
             ("Meta", Value::strings(&f.meta)),
         ])
-    };
+    }
     let value = match files {
         [one] => object(one),
         many => Value::Array(many.iter().map(object).collect()),

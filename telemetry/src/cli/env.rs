@@ -1,7 +1,7 @@
 //! `telemetry env`: where telemetry lives, which mode is in effect and why, and what
 //! is kept.
 
-use std::io::{self, Write as _};
+use std::io;
 use std::path::Path;
 use std::process::ExitCode;
 

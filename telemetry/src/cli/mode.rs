@@ -1,6 +1,5 @@
 //! `telemetry on`, `off` and `local`: write the mode file and say what it means.
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use telemetry_internal::{Mode, do_not_track, format_date, today};
@@ -19,12 +18,13 @@ pub(super) fn on(ctx: &mut Context<'_>) -> CmdResult {
         ctx.out,
         "Telemetry uploading is now on (mode file: {mode}).
 
-Once a week, programs that count into {root} may send a report {destination}.
-A report holds only counters named in that program's public upload config: counts of
-events such as which commands and options were used, and where the program
-crashed (function names in the program, not your data). It never holds file
-contents, paths, arguments or environment variables. Data collected on or before
-{date} is never uploaded, and nothing older than three weeks is sent.
+Once a week, programs that count into {root}
+may send a report {destination}.
+A report holds only the counters named in that program's public upload config:
+counts of events such as which commands and options were used, and where the
+program crashed (function names in the program, never your data). It never holds
+file contents, paths, arguments or environment variables. Data collected on or
+before {date} is never uploaded, and nothing older than three weeks is sent.
 
 To see what has been collected and what would be uploaded: {view}
 To stop uploading but keep counting locally: {local}
@@ -59,7 +59,8 @@ pub(super) fn local(ctx: &mut Context<'_>) -> CmdResult {
         ctx.out,
         "Telemetry is now local: counters are kept on this machine and never uploaded.
 To see them: {view}
-To allow uploading: {on}   To stop counting: {off}",
+To allow uploading: {on}
+To stop counting: {off}",
         view = ctx.hint("view"),
         on = ctx.hint("on"),
         off = ctx.hint("off"),

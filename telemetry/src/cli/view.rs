@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -148,11 +147,11 @@ pub(super) fn html(dir: &Dir, data: &LocalData, approvals: Option<&Approvals>) -
     );
     match approvals {
         Some(a) => {
-            let _ = write!(
+            let _ = writeln!(
                 p,
                 "<p>Counters marked <span class=\"approved\">approved</span> are named in the \
                  last fetched upload config (version <code>{}</code>): with the mode on, \
-                 only they may be uploaded, and only for days after the opt-in date.</p>\n",
+                 only they may be uploaded, and only for days after the opt-in date.</p>",
                 escape(a.version())
             );
         }

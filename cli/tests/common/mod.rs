@@ -1,0 +1,79 @@
+//! Helpers shared by the `telemetry` command's tests: run the real binary, build
+//! telemetry directories holding real counter files.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use telemetry::Program;
+use telemetry_internal::parse_date;
+
+/// The `telemetry` binary, with `DO_NOT_TRACK` cleared so the environment the tests
+/// run in does not change the mode they see.
+pub fn telemetry() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_telemetry"));
+    cmd.env_remove("DO_NOT_TRACK")
+        .env_remove("BROWSER")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `telemetry --dir DIR ARGS…`.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    telemetry()
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run telemetry")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("stdout is UTF-8")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// A Go-written fixture: `testdata/go-v1/<name>`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/go-v1")
+        .join(name)
+}
+
+/// Writes a real counter file for `program@version` covering `begin..end` into
+/// `<dir>/local/`.
+pub fn counter_file(
+    dir: &Path,
+    (name, version): (&str, &str),
+    (begin, end): (&str, &str),
+    counts: &[(&str, u64)],
+) -> PathBuf {
+    telemetry::counter::testing::write_file(
+        &dir.join("local"),
+        &Program::owned(name, version),
+        parse_date(begin).unwrap(),
+        parse_date(end).unwrap(),
+        counts,
+    )
+    .expect("write counter file")
+}
+
+/// A small telemetry directory with one program's counter file: plain counters, a
+/// chart (`mytool/latency:…`) and a stack counter.
+pub fn sample_dir(dir: &Path) {
+    counter_file(
+        dir,
+        ("mytool", "1.2.0"),
+        ("2026-11-16", "2026-11-21"),
+        &[
+            ("mytool/errors", 3),
+            ("mytool/latency:<10ms", 42),
+            ("mytool/latency:10ms-100ms", 17),
+            ("mytool/latency:>100ms", 5),
+            ("crash/panic\nmytool::run+0x1f\nmytool::main+0x2a", 2),
+        ],
+    );
+}

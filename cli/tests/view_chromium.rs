@@ -1,0 +1,115 @@
+//! `telemetry view`'s page in a real browser: it loads with no console message (no
+//! script error, no blocked fetch) and shows the values of a fixture directory.
+//!
+//! Needs Debian's `chromium` (`.ci/install-chromium`). Without it the test passes with
+//! a note, unless `TELEMETRY_REQUIRE_CHROMIUM=1` (CI) makes its absence a failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{counter_file, run_in, sample_dir, stderr};
+
+fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Runs headless Chromium on `page`; returns the DOM it built and its log.
+fn dump_dom(chromium: &Path, page: &Path, profile: &Path) -> (String, String) {
+    let mut child = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    // A hung browser must fail the test, not hang it.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn page_loads_cleanly_and_shows_the_values() {
+    let Some(chromium) = chromium() else {
+        if std::env::var("TELEMETRY_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1") {
+            panic!("chromium is required (TELEMETRY_REQUIRE_CHROMIUM=1); run .ci/install-chromium");
+        }
+        eprintln!("note: chromium not installed; skipping the browser test of `telemetry view` (run .ci/install-chromium)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("telemetry");
+    sample_dir(&dir);
+    counter_file(
+        &dir,
+        ("other", "0.9.0"),
+        ("2026-11-21", "2026-11-28"),
+        &[("other/hostile:<script>alert(1)</script>", 31337)],
+    );
+    std::fs::copy(
+        common::fixture("small.v1.count"),
+        dir.join("local/ref@devel-go1.19.8-linux-amd64-2026-11-20.v1.count"),
+    )
+    .unwrap();
+    let out = run_in(&dir, &["view"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = dir.join("view.html");
+
+    let (dom, log) = dump_dom(&chromium, &page, &tmp.path().join("profile"));
+
+    let console: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
+        .collect();
+    assert!(console.is_empty(), "console messages:\n{}", console.join("\n"));
+    assert!(dom.contains("<h1>Telemetry: what this machine collected</h1>"), "{dom}");
+    for value in [
+        "mytool/errors",
+        "crash/panic",
+        "mytool::run+0x1f",
+        "golang.org/x/telemetry/cmd/ref",
+        "example.com/mytool/cmd.main:+12,+0x2a",
+    ] {
+        assert!(dom.contains(value), "{value} not shown:\n{dom}");
+    }
+    for value in [">3<", ">42<", ">17<", ">5<", ">2<", ">31337<"] {
+        assert!(dom.contains(value), "value {value} not shown:\n{dom}");
+    }
+    // The hostile name is text, not an element.
+    assert!(!dom.contains("<script>alert"), "{dom}");
+    assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{dom}");
+}

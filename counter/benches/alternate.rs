@@ -1,0 +1,52 @@
+//! Whole-process timing by alternation: run this bench binary again in each of several
+//! roles, round-robin, so every role sees the same machine state, and report medians.
+//! Shared by the process-start benchmarks of `telemetry-counter` and `telemetry`.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The environment variable naming the role a re-executed bench binary plays.
+pub const ROLE: &str = "TELEMETRY_BENCH_ROLE";
+
+/// Whether the harness is only listing benchmarks (`cargo bench -- --list`).
+pub fn listing() -> bool {
+    std::env::args().any(|a| a == "--list")
+}
+
+/// Runs this executable `runs` times in each role (after `warmup` untimed rounds) with
+/// `env` set, alternating roles, and returns each role's median wall time.
+pub fn medians(
+    roles: &[&str],
+    runs: usize,
+    warmup: usize,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Vec<Duration> {
+    let exe = std::env::current_exe().expect("current exe");
+    let run = |role: &str| {
+        let mut cmd = Command::new(&exe);
+        cmd.env(ROLE, role).stdout(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let start = Instant::now();
+        let status = cmd.status().expect("run the bench binary");
+        assert!(status.success(), "role {role} failed: {status}");
+        start.elapsed()
+    };
+    for _ in 0..warmup {
+        roles.iter().for_each(|r| drop(run(r)));
+    }
+    let mut times = vec![Vec::with_capacity(runs); roles.len()];
+    for _ in 0..runs {
+        for (role, t) in roles.iter().zip(&mut times) {
+            t.push(run(role));
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[t.len() / 2]
+        })
+        .collect()
+}

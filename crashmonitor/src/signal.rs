@@ -1,0 +1,567 @@
+//! All of the crate's `unsafe`: the fatal-signal handlers, the stack walk, the raw
+//! `write(2)` to the pipe, and the question "where is the executable loaded".
+//!
+//! # The signal path
+//! A handler runs on the thread that faulted, on its alternate signal stack (std gives
+//! every thread it starts one; [`install_handlers`] gives the calling thread one if it
+//! has none), so it also runs when the fault was a stack overflow. It may only do what
+//! is async-signal-safe, so it:
+//! 1. claims the one report a process may write (an atomic swap; a second crash, a
+//!    nested signal or a fault inside the handler writes nothing);
+//! 2. walks the stack with the system unwinder (`_Unwind_Backtrace`), starting at the
+//!    interrupted instruction read from the `ucontext`, formats at most 16 addresses
+//!    into a buffer on its stack, and writes it with one `write(2)`;
+//! 3. chains to the handler that was installed before it (std's stack-overflow
+//!    handler, say), or restores the default action and lets the signal kill the
+//!    process, so the process dies exactly as it would have without us.
+//!
+//! `_Unwind_Backtrace` is not on POSIX's list of async-signal-safe functions. We use it
+//! anyway, as every crash reporter that unwinds in-process does, because on the
+//! platforms we target it neither allocates nor locks once initialised: libgcc's
+//! unwinder finds unwind tables with glibc's lock-free `_dl_find_object` (glibc 2.35+),
+//! and LLVM's libunwind reads them directly. [`install_handlers`] runs one walk at
+//! install time so that lazy binding and first-use initialisation happen outside any
+//! signal handler. What remains: on an older glibc the unwinder takes the loader's
+//! lock, so a crash inside `dlopen` could hang the dying process instead of killing it;
+//! and a frame without unwind tables (hand-written assembly, a JIT) ends the walk
+//! early. A frame-pointer walk would avoid the unwinder but Rust code is built without
+//! frame pointers by default, so it would see almost nothing.
+
+use std::ffi::{c_int, c_void};
+use std::io;
+use std::os::fd::{IntoRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+
+use crate::wire::{FatalSignal, Frame, Kind, MAX_FRAMES, ReportBuf};
+
+/// The write end of the pipe to the child; -1 until installed.
+static PIPE_FD: AtomicI32 = AtomicI32::new(-1);
+/// Set by the first crash report of the process; nothing is written after it.
+static REPORTED: AtomicBool = AtomicBool::new(false);
+/// The executable's mapped address range; addresses outside it are `outside` frames.
+static EXE_START: AtomicUsize = AtomicUsize::new(0);
+static EXE_END: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// The signals we watch, and what each is reported as.
+const SIGNALS: [(c_int, Kind); 5] = [
+    (libc::SIGSEGV, Kind::Signal(FatalSignal::Segv)),
+    (libc::SIGBUS, Kind::Signal(FatalSignal::Bus)),
+    (libc::SIGILL, Kind::Signal(FatalSignal::Ill)),
+    (libc::SIGFPE, Kind::Signal(FatalSignal::Fpe)),
+    (libc::SIGABRT, Kind::Abort),
+];
+
+/// The handler each signal had before ours (`sa_sigaction`) and its `sa_flags`.
+static PREVIOUS_HANDLER: [AtomicUsize; 5] = [const { AtomicUsize::new(libc::SIG_DFL) }; 5];
+static PREVIOUS_FLAGS: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
+
+/// Where the executable is loaded.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExeImage {
+    /// Runtime address minus link-time address.
+    pub(crate) bias: usize,
+    /// The lowest and one past the highest address of its loaded segments.
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+/// The main executable's load address and extent, from the dynamic loader.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn exe_image() -> Option<ExeImage> {
+    unsafe extern "C" fn first_object(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: `dl_iterate_phdr` passes a valid `info` for the duration of the call,
+        // whose `dlpi_phdr` points at `dlpi_phnum` program headers; `data` is the
+        // `Option<ExeImage>` that `exe_image` passed and keeps alive.
+        unsafe {
+            let info = &*info;
+            let headers: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
+                &[]
+            } else {
+                std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum))
+            };
+            let bias = info.dlpi_addr as usize;
+            let (mut start, mut end) = (usize::MAX, 0usize);
+            for h in headers.iter().filter(|h| h.p_type == libc::PT_LOAD) {
+                let lo = bias.wrapping_add(h.p_vaddr as usize);
+                start = start.min(lo);
+                end = end.max(lo.saturating_add(h.p_memsz as usize));
+            }
+            if start < end {
+                *data.cast::<Option<ExeImage>>() = Some(ExeImage { bias, start, end });
+            }
+        }
+        1 // The first object is the main program: stop.
+    }
+    let mut image: Option<ExeImage> = None;
+    // SAFETY: the callback only reads what the loader hands it and writes `image`,
+    // which outlives the call.
+    unsafe {
+        libc::dl_iterate_phdr(Some(first_object), (&raw mut image).cast());
+    }
+    image
+}
+
+/// Elsewhere the executable's extent is unknown: every address counts as inside, and
+/// the child names no frames.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn exe_image() -> Option<ExeImage> {
+    None
+}
+
+/// Records the executable's extent, takes the pipe and writes `sentinel` to it.
+pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
+    if let Some(image) = exe_image() {
+        EXE_START.store(image.start, Ordering::SeqCst);
+        EXE_END.store(image.end, Ordering::SeqCst);
+    }
+    let fd = pipe.into_raw_fd();
+    // A crash report must never block the dying program, and the pipe holds far more
+    // than the one sentinel and one report we write, so make writes non-blocking.
+    // SAFETY: `fd` is an open descriptor we own; F_GETFL/F_SETFL take no pointers.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+    if !write_all_at_once(fd, sentinel) {
+        let err = io::Error::last_os_error();
+        // SAFETY: `fd` is ours and not yet published in PIPE_FD; nothing else uses it.
+        unsafe {
+            libc::close(fd);
+        }
+        return Err(err);
+    }
+    // Kept open for the life of the process: the kernel closes it when the process
+    // ends, and that end of file is how the child learns that the parent is gone.
+    PIPE_FD.store(fd, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Writes `data` with one `write(2)`; true if all of it went. Async-signal-safe.
+///
+/// If the child is gone, `write` fails with `EPIPE` and raises `SIGPIPE`; std ignores
+/// `SIGPIPE`, but a program that restored the default action would be killed by it, so
+/// we block it around the write and discard one that our write raised.
+fn write_all_at_once(fd: c_int, data: &[u8]) -> bool {
+    // SAFETY: the sigset_t values are plain data initialised by sigemptyset before use;
+    // `data` is a valid slice for the length passed to write; the calls used are
+    // async-signal-safe (sigtimedwait with a zero timeout is a plain system call on
+    // Linux) and only change this thread's signal mask, which we restore.
+    unsafe {
+        let mut pipe_only: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe_only);
+        libc::sigaddset(&mut pipe_only, libc::SIGPIPE);
+        let mut old_mask: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe_only, &mut old_mask);
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pending);
+        libc::sigpending(&mut pending);
+        let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+
+        let written = libc::write(fd, data.as_ptr().cast(), data.len());
+        let ok = usize::try_from(written).is_ok_and(|n| n == data.len());
+        let errno = io::Error::last_os_error().raw_os_error();
+
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if !ok && errno == Some(libc::EPIPE) && !was_pending {
+            let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            libc::sigtimedwait(&pipe_only, std::ptr::null_mut(), &zero);
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = (errno, was_pending);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+        ok
+    }
+}
+
+/// Claims the process's one report; false if one was already written (or is being).
+fn claim_report() -> bool {
+    PIPE_FD.load(Ordering::SeqCst) >= 0 && !REPORTED.swap(true, Ordering::SeqCst)
+}
+
+fn send(report: &ReportBuf) {
+    let fd = PIPE_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        write_all_at_once(fd, report.as_bytes());
+    }
+}
+
+/// Writes a panic report: the frames below `hook`, the function std called as the
+/// panic hook. Called from the hook, so not in a signal handler, but it keeps to the
+/// same rules (no allocation, no locks) since a panic may come from an allocation
+/// failure or with a lock held.
+pub(crate) fn report_panic(hook: usize) {
+    if !claim_report() {
+        return;
+    }
+    let mut walk = Walk::new(Start::AfterFunction(hook), false);
+    walk.run();
+    if !walk.started {
+        // The hook was not found (inlined, say): keep the whole stack; the child drops
+        // our frames and std's by name.
+        walk = Walk::new(Start::Now, false);
+        walk.run();
+    }
+    let mut buf = ReportBuf::crash(Kind::Panic);
+    for &frame in walk.frames() {
+        buf.push(frame);
+    }
+    buf.finish();
+    send(&buf);
+}
+
+/// Where a walk starts recording.
+#[derive(Clone, Copy)]
+enum Start {
+    /// At the first frame.
+    Now,
+    /// After the frame of the function that starts at this address.
+    AfterFunction(usize),
+    /// At the interrupted instruction of a signal: this address if known, else the
+    /// first frame the unwinder marks as a signal frame.
+    AtInterrupted(Option<usize>),
+}
+
+/// A stack walk in progress: fixed storage, so it can run in a signal handler.
+struct Walk {
+    start: Start,
+    started: bool,
+    /// Drop frames outside the executable until the first one inside (libc's
+    /// `abort` and `raise` above the caller of `abort`).
+    skip_leading_outside: bool,
+    frames: [Frame; MAX_FRAMES],
+    len: usize,
+    /// Frames looked at; a walk that has not started within `MAX_SKIPPED` gives up.
+    seen: usize,
+}
+
+/// Frames of the handler, the hook and std's panic machinery above the crash are
+/// fewer than this.
+const MAX_SKIPPED: usize = 48;
+
+/// The unwinder's opaque per-frame context.
+#[repr(C)]
+struct UnwindContext {
+    _opaque: [u8; 0],
+}
+
+/// `_URC_NO_REASON`: go on walking. Anything else stops the walk.
+const URC_NO_REASON: c_int = 0;
+const URC_END_OF_STACK: c_int = 5;
+
+type UnwindTraceFn = unsafe extern "C" fn(*mut UnwindContext, *mut c_void) -> c_int;
+
+// The system unwinder's C ABI (libgcc_s on GNU/Linux, libunwind elsewhere); std links
+// it already to unwind panics.
+unsafe extern "C" {
+    fn _Unwind_Backtrace(trace: UnwindTraceFn, arg: *mut c_void) -> c_int;
+    fn _Unwind_GetIPInfo(ctx: *mut UnwindContext, ip_before_insn: *mut c_int) -> usize;
+    fn _Unwind_FindEnclosingFunction(pc: *mut c_void) -> *mut c_void;
+}
+
+impl Walk {
+    fn new(start: Start, skip_leading_outside: bool) -> Walk {
+        Walk {
+            start,
+            started: matches!(start, Start::Now),
+            skip_leading_outside,
+            frames: [Frame::Outside; MAX_FRAMES],
+            len: 0,
+            seen: 0,
+        }
+    }
+
+    fn frames(&self) -> &[Frame] {
+        self.frames.get(..self.len).unwrap_or_default()
+    }
+
+    fn run(&mut self) {
+        // SAFETY: `on_frame` receives `self` back as `arg`, only for the duration of
+        // this call, during which nothing else touches `self`.
+        unsafe {
+            _Unwind_Backtrace(on_frame, (self as *mut Walk).cast());
+        }
+    }
+
+    /// Looks at one frame; returns whether to go on.
+    fn visit(&mut self, ip: usize, is_signal_frame: bool) -> bool {
+        self.seen += 1;
+        if ip == 0 {
+            return false;
+        }
+        if !self.started {
+            if self.seen > MAX_SKIPPED {
+                return false;
+            }
+            match self.start {
+                Start::Now => self.started = true,
+                Start::AfterFunction(function) => {
+                    let call = if is_signal_frame { ip } else { ip - 1 };
+                    // SAFETY: the unwinder only looks the address up in its tables.
+                    let enclosing = unsafe { _Unwind_FindEnclosingFunction(call as *mut c_void) };
+                    self.started = enclosing as usize == function;
+                    return true; // the hook's own frame is not recorded
+                }
+                Start::AtInterrupted(Some(pc)) => self.started = ip == pc,
+                Start::AtInterrupted(None) => self.started = is_signal_frame,
+            }
+            if !self.started {
+                return true;
+            }
+        }
+        let inside = (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed))
+            .contains(&ip);
+        let frame = match (inside, is_signal_frame) {
+            (false, _) => Frame::Outside,
+            (true, true) => Frame::Pc(ip),
+            (true, false) => Frame::Ret(ip),
+        };
+        if self.len == 0 && self.skip_leading_outside && frame == Frame::Outside {
+            return self.seen <= MAX_SKIPPED;
+        }
+        if let Some(slot) = self.frames.get_mut(self.len) {
+            *slot = frame;
+            self.len += 1;
+        }
+        self.len < MAX_FRAMES
+    }
+}
+
+unsafe extern "C" fn on_frame(ctx: *mut UnwindContext, arg: *mut c_void) -> c_int {
+    let mut before: c_int = 0;
+    // SAFETY: the unwinder passes a valid context for this frame; `arg` is the `Walk`
+    // that `Walk::run` passed, alive and not otherwise borrowed during the walk.
+    let (ip, walk) = unsafe { (_Unwind_GetIPInfo(ctx, &mut before), &mut *arg.cast::<Walk>()) };
+    if walk.visit(ip, before != 0) { URC_NO_REASON } else { URC_END_OF_STACK }
+}
+
+/// Installs our handler for each watched signal, remembering the previous one, after
+/// making sure this thread has an alternate signal stack and the unwinder is ready.
+pub(crate) fn install_handlers() -> Result<(), (&'static str, io::Error)> {
+    ensure_alt_stack();
+    // Warm up: the first walk resolves the unwinder's symbols and initialises its
+    // caches, which must not first happen inside a signal handler.
+    let mut warm = Walk::new(Start::Now, false);
+    warm.run();
+
+    for (index, &(signal, kind)) in SIGNALS.iter().enumerate() {
+        let name = match kind {
+            Kind::Signal(s) => s.name(),
+            _ => "SIGABRT",
+        };
+        // SAFETY: `sigaction` reads `action` and writes `previous`, both valid locals;
+        // our handler has the signature SA_SIGINFO requires. We record the previous
+        // handler before installing ours so ours always finds it.
+        unsafe {
+            let mut previous: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut previous) != 0 {
+                return Err((name, io::Error::last_os_error()));
+            }
+            PREVIOUS_HANDLER[index].store(previous.sa_sigaction, Ordering::SeqCst);
+            PREVIOUS_FLAGS[index].store(previous.sa_flags as usize, Ordering::SeqCst);
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_fatal_signal as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
+                return Err((name, io::Error::last_os_error()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Our alternate stack: large enough for the unwinder, with a guard page below.
+const ALT_STACK_SIZE: usize = 64 * 1024;
+
+/// Gives the calling thread an alternate signal stack if it has none. std gives one to
+/// the main thread and to each thread it spawns; a thread created otherwise (by C code)
+/// has none, and then a stack overflow on it kills the process without a report.
+fn ensure_alt_stack() {
+    // SAFETY: sigaltstack reads/writes the `stack_t` locals; the new stack is a fresh
+    // private mapping we never unmap (it must live as long as the thread may fault).
+    unsafe {
+        let mut current: libc::stack_t = std::mem::zeroed();
+        if libc::sigaltstack(std::ptr::null(), &mut current) != 0 {
+            return;
+        }
+        if current.ss_flags & libc::SS_DISABLE == 0 {
+            return;
+        }
+        let page = usize::try_from(libc::sysconf(libc::_SC_PAGESIZE)).unwrap_or(4096);
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            ALT_STACK_SIZE + page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if map == libc::MAP_FAILED {
+            return;
+        }
+        libc::mprotect(map, page, libc::PROT_NONE);
+        let stack = libc::stack_t {
+            ss_sp: map.cast::<u8>().add(page).cast(),
+            ss_flags: 0,
+            ss_size: ALT_STACK_SIZE,
+        };
+        libc::sigaltstack(&stack, std::ptr::null_mut());
+    }
+}
+
+/// The interrupted instruction's address, from the signal's `ucontext`.
+///
+/// # Safety
+/// `ctx` is the third argument of an SA_SIGINFO handler, or null.
+unsafe fn interrupted_pc(ctx: *mut c_void) -> Option<usize> {
+    if ctx.is_null() {
+        return None;
+    }
+    #[cfg(all(any(target_os = "linux", target_os = "android"), target_arch = "x86_64"))]
+    {
+        // SAFETY: per this function's contract `ctx` points at the handler's ucontext.
+        let uc = unsafe { &*ctx.cast::<libc::ucontext_t>() };
+        uc.uc_mcontext.gregs.get(libc::REG_RIP as usize).map(|&rip| rip as usize)
+    }
+    #[cfg(all(any(target_os = "linux", target_os = "android"), target_arch = "aarch64"))]
+    {
+        // SAFETY: per this function's contract `ctx` points at the handler's ucontext.
+        let uc = unsafe { &*ctx.cast::<libc::ucontext_t>() };
+        Some(uc.uc_mcontext.pc as usize)
+    }
+    #[cfg(not(all(
+        any(target_os = "linux", target_os = "android"),
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
+    {
+        None
+    }
+}
+
+/// The handler for every watched signal: report once, then do what would have been
+/// done without us.
+extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let saved_errno = errno();
+    let Some(index) = SIGNALS.iter().position(|&(s, _)| s == signal) else {
+        return;
+    };
+    let kind = SIGNALS[index].1;
+    if claim_report() {
+        // SAFETY: `ctx` is our SA_SIGINFO handler's third argument.
+        let pc = unsafe { interrupted_pc(ctx) };
+        // Above the caller of abort() sit libc's abort and raise: not worth frames.
+        let mut walk = Walk::new(Start::AtInterrupted(pc), kind == Kind::Abort);
+        walk.run();
+        let mut buf = ReportBuf::crash(kind);
+        if walk.started {
+            for &frame in walk.frames() {
+                buf.push(frame);
+            }
+        } else if let Some(pc) = pc {
+            // The unwinder could not get past the signal frame: keep at least the
+            // instruction that faulted.
+            let inside = (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed))
+                .contains(&pc);
+            buf.push(if inside { Frame::Pc(pc) } else { Frame::Outside });
+        }
+        buf.finish();
+        send(&buf);
+    }
+    set_errno(saved_errno);
+    // SAFETY: these are the arguments our handler was called with.
+    unsafe { chain(index, signal, info, ctx) };
+}
+
+/// Passes the signal on as if we had never been installed.
+///
+/// # Safety
+/// Called only from `on_fatal_signal` with its own arguments.
+unsafe fn chain(index: usize, signal: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let handler = PREVIOUS_HANDLER[index].load(Ordering::SeqCst);
+    let flags = PREVIOUS_FLAGS[index].load(Ordering::SeqCst);
+    if handler == libc::SIG_IGN {
+        return;
+    }
+    if handler == libc::SIG_DFL {
+        // SAFETY: restoring the default disposition with a zeroed, emptied sigaction;
+        // `info` is the kernel's siginfo (or null) and is only read.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+            // A fault raised by the CPU (si_code > 0) recurs when we return and now
+            // kills the process with the kernel's own siginfo (and core dump). A signal
+            // sent by a process (kill, raise, abort: si_code <= 0) would not recur, so
+            // send it again; it is blocked while we run and arrives as we return.
+            if info.is_null() || (*info).si_code <= 0 {
+                libc::raise(signal);
+            }
+        }
+        return;
+    }
+    // SAFETY: `handler` is the address of the previous handler, installed by someone
+    // with the signature its flags declare; we call it as the kernel would have.
+    unsafe {
+        if flags & (libc::SA_SIGINFO as usize) != 0 {
+            let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
+                std::mem::transmute(handler);
+            f(signal, info, ctx);
+        } else {
+            let f: extern "C" fn(c_int) = std::mem::transmute(handler);
+            f(signal);
+        }
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot, always valid.
+    unsafe { *libc::__errno_location() }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_errno(value: c_int) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = value }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn errno() -> c_int {
+    0
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_errno(_value: c_int) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_image_contains_own_code() {
+        let image = exe_image().expect("linux has dl_iterate_phdr");
+        let code = crate::wire::sentinel();
+        assert!((image.start..image.end).contains(&code), "{image:?} {code:#x}");
+    }
+
+    #[inline(never)]
+    fn walk_here() -> Walk {
+        let mut walk = Walk::new(Start::Now, false);
+        walk.run();
+        walk
+    }
+
+    #[test]
+    fn walks_this_stack() {
+        let walk = walk_here();
+        assert!(walk.len >= 3, "{:?}", walk.frames());
+        assert!(walk.frames().iter().all(|f| matches!(f, Frame::Ret(_) | Frame::Outside)));
+    }
+}

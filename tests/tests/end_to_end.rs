@@ -1,0 +1,308 @@
+//! End to end: the example tool `mytool` with `telemetry::start`, its detached child,
+//! and a loopback upload server. Run with `cargo xtask integration`.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use telemetry_internal::{ARCH, Date, Dir, Mode, OS, Program, format_date, today, toolchain};
+use telemetry_tests::{UploadServer, example};
+
+const SECRET: &str = "hunter2-do-not-collect";
+
+fn program() -> Program {
+    Program::new("telemetry-tests", env!("CARGO_PKG_VERSION"))
+}
+
+/// An upload config approving mytool's subcommand counters and its crash stacks.
+fn approving_config() -> String {
+    serde_json::json!({
+        "OS": [OS],
+        "Arch": [ARCH],
+        "Toolchain": [toolchain()],
+        "SampleRate": 1.0,
+        "Programs": [{
+            "Name": program().name(),
+            "Versions": [program().version()],
+            "Counters": [{"Name": "mytool/subcommand:{greet,panic,sleep}", "Rate": 1.0}],
+            "Stacks": [{"Name": "crash/panic", "Rate": 1.0, "Depth": 16}],
+        }],
+    })
+    .to_string()
+}
+
+fn mytool(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(example("mytool"));
+    cmd.arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("DO_NOT_TRACK");
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    mytool(dir, args).output().expect("run mytool")
+}
+
+fn days(n: i64) -> Date {
+    today() + time::Duration::days(n)
+}
+
+fn opt_in(dir: &Path, days_ago: i64) {
+    Dir::new(dir)
+        .set_mode(Mode::On {
+            since: days(-days_ago),
+        })
+        .unwrap();
+}
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.is_dir() {
+                stack.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Polls `done` for up to 20 seconds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn todays_counts(dir: &Path) -> std::collections::BTreeMap<String, u64> {
+    let name = telemetry_counter::file_name(&program(), today());
+    telemetry_counter::read_file(dir.join("local").join(name))
+        .map(|f| f.count)
+        .unwrap_or_default()
+}
+
+/// Go's TestStart: the user opted in a month ago; the tool counts and panics today;
+/// a run that pretends to be eight days later uploads one report holding both the
+/// counter and the crash, and nothing of the panic message.
+#[test]
+fn start_counts_crashes_and_uploads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    opt_in(dir, 30);
+    let server = UploadServer::start(&approving_config());
+
+    let out = run(dir, &["--crashes", "panic", SECRET]);
+    assert_eq!(
+        out.status.code(),
+        Some(101),
+        "a panic exits as it always does"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(SECRET),
+        "the program's own panic output is unchanged: {stderr}"
+    );
+    eventually("the crash counter", || {
+        todays_counts(dir)
+            .keys()
+            .any(|k| k.starts_with("crash/panic\n"))
+    });
+
+    let later = format_date(days(8));
+    let out = run(
+        dir,
+        &[
+            "--server",
+            server.url(),
+            "--upload-time",
+            &later,
+            "--wait",
+            "greet",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let uploads = server.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    let report: serde_json::Value = serde_json::from_str(&uploads[0].body).unwrap();
+    let prog = &report["Programs"][0];
+    assert_eq!(prog["Counters"]["mytool/subcommand:panic"], 1, "{report}");
+    assert_eq!(prog["Counters"]["mytool/subcommand:greet"], 1, "{report}");
+    let stacks = prog["Stacks"].as_object().unwrap();
+    assert!(
+        stacks.keys().any(|k| k.starts_with("crash/panic\n")),
+        "{report}"
+    );
+    for file in files_under(dir).into_iter().filter(|p| p.is_file()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET),
+            "{} holds the secret",
+            file.display()
+        );
+    }
+    assert!(!uploads[0].body.contains(SECRET));
+}
+
+/// Go's TestConcurrentStart: ten programs start at once over three expired weeks;
+/// one child uploads three reports, each exactly once.
+#[test]
+fn concurrent_starts_upload_each_report_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    opt_in(dir, 40);
+    let local = dir.join("local");
+    for week in 0..3 {
+        let end = days(-7 * week);
+        let begin = end - time::Duration::days(7);
+        telemetry_counter::testing::write_file(
+            &local,
+            &program(),
+            begin,
+            end,
+            &[("mytool/subcommand:greet", 5)],
+        )
+        .unwrap();
+    }
+    let server = UploadServer::start(&approving_config());
+
+    let children: Vec<_> = (0..10)
+        .map(|_| {
+            mytool(dir, &["--server", server.url(), "--wait", "greet"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut started = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        started += usize::from(String::from_utf8_lossy(&out.stderr).contains("child: true"));
+    }
+    assert_eq!(started, 1, "one upload child among ten starts");
+
+    let mut paths: Vec<String> = server.uploads().into_iter().map(|r| r.path).collect();
+    paths.sort();
+    let mut expected: Vec<String> = (0..3)
+        .map(|w| format!("/upload/{}", format_date(days(-7 * w))))
+        .collect();
+    expected.sort();
+    assert_eq!(paths, expected);
+}
+
+#[test]
+fn mode_off_writes_nothing_and_starts_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    Dir::new(dir).set_mode(Mode::Off).unwrap();
+    let server = UploadServer::start(&approving_config());
+    let out = run(
+        dir,
+        &["--crashes", "--server", server.url(), "--wait", "greet"],
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("child: false"));
+    assert_eq!(files_under(dir), vec![dir.join("mode")]);
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn do_not_track_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("never-created");
+    let server = UploadServer::start(&approving_config());
+    let out = mytool(
+        &dir,
+        &["--crashes", "--server", server.url(), "--wait", "greet"],
+    )
+    .env("DO_NOT_TRACK", "1")
+    .output()
+    .unwrap();
+    assert!(out.status.success());
+    assert!(!dir.exists());
+    assert!(server.requests().is_empty());
+}
+
+/// The child must not hold the program's stdout: `mytool | cat` ends when mytool
+/// does, even while the child waits on a slow server.
+#[test]
+fn piped_output_ends_with_the_program() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    opt_in(dir, 20);
+    let local = dir.join("local");
+    telemetry_counter::testing::write_file(
+        &local,
+        &program(),
+        days(-8),
+        days(-1),
+        &[("mytool/subcommand:greet", 1)],
+    )
+    .unwrap();
+    let server = UploadServer::start(&approving_config());
+    server.set_delay(Duration::from_secs(4));
+
+    let script = format!(
+        "'{}' --dir '{}' --server '{}' --crashes greet | cat",
+        example("mytool").display(),
+        dir.display(),
+        server.url()
+    );
+    let start = Instant::now();
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .env_remove("DO_NOT_TRACK")
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    assert!(
+        took < Duration::from_secs(2),
+        "the pipeline waited for the child: {took:?}"
+    );
+    eventually("the slow upload", || server.uploads().len() == 1);
+}
+
+#[test]
+fn thirty_runs_one_upload_child() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let server = UploadServer::start(&approving_config());
+    let mut started = 0;
+    for _ in 0..30 {
+        let out = run(dir, &["--server", server.url(), "--wait", "greet"]);
+        assert!(out.status.success());
+        started += usize::from(String::from_utf8_lossy(&out.stderr).contains("child: true"));
+    }
+    assert_eq!(started, 1);
+    assert_eq!(todays_counts(dir)["mytool/subcommand:greet"], 30);
+    assert!(server.uploads().is_empty(), "mode local uploads nothing");
+}
+
+#[test]
+fn embedded_telemetry_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = run(dir, &["telemetry", "off"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(Dir::new(dir).read_mode().unwrap(), Mode::Off);
+}

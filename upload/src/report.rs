@@ -1,0 +1,315 @@
+//! Building a week's reports: `local.DATE.json` with every counter, and `DATE.json`
+//! with only the approved ones.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use telemetry_counter::CounterFile;
+
+use crate::config::{Origin, UploadConfig};
+
+/// A weekly report, in the JSON shape of Go's `telemetry.Report` with our field names.
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    #[serde(rename = "Week")]
+    pub(crate) week: String,
+    #[serde(rename = "LastWeek")]
+    pub(crate) last_week: String,
+    #[serde(rename = "X")]
+    pub(crate) x: f64,
+    #[serde(rename = "Config")]
+    pub(crate) config: String,
+    #[serde(rename = "Programs")]
+    pub(crate) programs: Vec<ProgramReport>,
+}
+
+/// One program on one platform, with its counts for the week.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct ProgramReport {
+    #[serde(rename = "Program")]
+    program: String,
+    #[serde(rename = "Version")]
+    version: String,
+    #[serde(rename = "Toolchain")]
+    toolchain: String,
+    #[serde(rename = "OS")]
+    os: String,
+    #[serde(rename = "Arch")]
+    arch: String,
+    #[serde(rename = "Counters")]
+    counters: BTreeMap<String, u64>,
+    #[serde(rename = "Stacks")]
+    stacks: BTreeMap<String, u64>,
+}
+
+impl ProgramReport {
+    fn origin(&self) -> Origin<'_> {
+        Origin {
+            program: &self.program,
+            version: &self.version,
+            toolchain: &self.toolchain,
+            os: &self.os,
+            arch: &self.arch,
+        }
+    }
+
+    fn key(&self) -> [&str; 5] {
+        [
+            &self.program,
+            &self.version,
+            &self.toolchain,
+            &self.os,
+            &self.arch,
+        ]
+    }
+}
+
+/// Sums the counter files of one week by program, version and platform. Takes the
+/// files by value so the first file of each program gives its map away instead of
+/// copying 1000 names.
+pub(crate) fn aggregate(files: impl IntoIterator<Item = CounterFile>) -> Vec<ProgramReport> {
+    let mut programs: BTreeMap<[String; 5], ProgramReport> = BTreeMap::new();
+    for file in files {
+        let origin = Origin::from_meta(&file.meta);
+        let key = [
+            origin.program,
+            origin.version,
+            origin.toolchain,
+            origin.os,
+            origin.arch,
+        ]
+        .map(str::to_owned);
+        let report = programs.entry(key).or_insert_with_key(|k| ProgramReport {
+            program: k[0].clone(),
+            version: k[1].clone(),
+            toolchain: k[2].clone(),
+            os: k[3].clone(),
+            arch: k[4].clone(),
+            ..ProgramReport::default()
+        });
+        let count = file.count;
+        if report.counters.is_empty()
+            && report.stacks.is_empty()
+            && !count.keys().any(|k| is_stack(k))
+        {
+            // The common case: give the map away instead of copying every name.
+            report.counters = count;
+            continue;
+        }
+        for (name, n) in count {
+            let into = if is_stack(&name) {
+                &mut report.stacks
+            } else {
+                &mut report.counters
+            };
+            let total = into.entry(name).or_insert(0);
+            *total = total.saturating_add(n);
+        }
+    }
+    let mut programs: Vec<ProgramReport> = programs.into_values().collect();
+    programs.sort_by(|a, b| a.key().cmp(&b.key()));
+    programs
+}
+
+/// Stack counter names are `prefix\nframe\nframe…`; plain names have no newline.
+fn is_stack(name: &str) -> bool {
+    name.contains('\n')
+}
+
+/// The uploadable subset: approved programs on approved platforms, and within them
+/// only the counters whose rate is at least `x`. Nothing else is copied, so nothing
+/// else can leave the machine.
+pub(crate) fn approved_only(
+    programs: &[ProgramReport],
+    config: &UploadConfig,
+    x: f64,
+) -> Vec<ProgramReport> {
+    let mut out = Vec::new();
+    for p in programs {
+        let Some(approved) = config.approved(p.origin()) else {
+            continue;
+        };
+        let keep = |map: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
+            map.iter()
+                .filter(|(name, _)| approved.rate(name).is_some_and(|rate| x <= rate))
+                .map(|(name, &n)| (name.clone(), n))
+                .collect()
+        };
+        out.push(ProgramReport {
+            program: p.program.clone(),
+            version: p.version.clone(),
+            toolchain: p.toolchain.clone(),
+            os: p.os.clone(),
+            arch: p.arch.clone(),
+            counters: keep(&p.counters),
+            stacks: keep(&p.stacks),
+        });
+    }
+    out
+}
+
+/// Whether any program in the report has a counter or stack to send.
+pub(crate) fn has_counts(programs: &[ProgramReport]) -> bool {
+    programs
+        .iter()
+        .any(|p| !p.counters.is_empty() || !p.stacks.is_empty())
+}
+
+/// A random number in [0, 1): which reports are sampled, and which counters within
+/// them, as Go's `X`.
+pub(crate) fn random_x() -> f64 {
+    // 53 random bits are exactly what an f64 mantissa holds.
+    (telemetry_internal::random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+pub(crate) fn to_json(report: &Report) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(report).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Creates `path` with `contents` only if nothing is there yet, and so that no reader
+/// ever sees it partly written: the bytes go to a temporary file first, which is then
+/// hard-linked to `path`, an atomic step that fails if the name is taken. Go wrote
+/// reports in place after a racy existence check, so concurrent uploaders tore and
+/// duplicated reports (golang/go#65970). `Ok(false)`: someone else created it first.
+pub(crate) fn create_complete(path: &Path, contents: &[u8]) -> io::Result<bool> {
+    let tmp = temp_sibling(path);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()
+    })();
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err);
+    }
+    let linked = match std::fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        // File systems without hard links: a no-replace rename is not in std, so
+        // check first; the window is small and only such file systems have it.
+        Err(_) if !path.exists() => std::fs::rename(&tmp, path).map(|()| true),
+        Err(err) => Err(err),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    linked
+}
+
+/// Replaces `path` atomically (used for the saved config, where the last one wins).
+pub(crate) fn replace_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let tmp = temp_sibling(path);
+    let result = std::fs::write(&tmp, contents).and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn temp_sibling(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(
+        ".tmp-{}-{:x}",
+        std::process::id(),
+        telemetry_internal::random_u64()
+    ));
+    path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(program: &str, counts: &[(&str, u64)]) -> CounterFile {
+        let mut f = CounterFile::default();
+        for (k, v) in [
+            ("Program", program),
+            ("Version", "1.0.0"),
+            ("Toolchain", "1.95.0"),
+            ("OS", "linux"),
+            ("Arch", "x86_64"),
+        ] {
+            f.meta.insert(k.into(), v.into());
+        }
+        for &(name, n) in counts {
+            f.count.insert(name.into(), n);
+        }
+        f
+    }
+
+    #[test]
+    fn sums_by_program_and_splits_stacks() {
+        let programs = aggregate([
+            file("a", &[("x", 1), ("s\nmain.rs:1", 2)]),
+            file("b", &[("x", 10)]),
+            file("a", &[("x", 3), ("y", u64::MAX), ("s\nmain.rs:1", 1)]),
+            file("a", &[("y", 5)]),
+        ]);
+        assert_eq!(programs.len(), 2);
+        let a = &programs[0];
+        assert_eq!(a.program, "a");
+        assert_eq!(a.counters["x"], 4);
+        assert_eq!(a.counters["y"], u64::MAX, "saturates");
+        assert_eq!(a.stacks["s\nmain.rs:1"], 3);
+        assert_eq!(programs[1].counters["x"], 10);
+    }
+
+    #[test]
+    fn rates_and_approval() {
+        let config = UploadConfig::parse(
+            br#"{"OS": ["linux"], "Arch": ["x86_64"], "Toolchain": ["1.95.0"], "SampleRate": 1,
+            "Programs": [{"Name": "a", "Versions": ["1.0.0"],
+              "Counters": [{"Name": "x", "Rate": 1}, {"Name": "rare", "Rate": 0.25}],
+              "Stacks": [{"Name": "s", "Rate": 1}]}]}"#,
+        )
+        .unwrap();
+        let programs = aggregate([
+            file(
+                "a",
+                &[
+                    ("x", 1),
+                    ("rare", 1),
+                    ("secret", 1),
+                    ("s\nf", 1),
+                    ("t\nf", 1),
+                ],
+            ),
+            file("b", &[("x", 1)]),
+        ]);
+        let kept = approved_only(&programs, &config, 0.5);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].counters.keys().collect::<Vec<_>>(), ["x"]);
+        assert_eq!(kept[0].stacks.keys().collect::<Vec<_>>(), ["s\nf"]);
+        let low_x = approved_only(&programs, &config, 0.1);
+        assert!(low_x[0].counters.contains_key("rare"));
+        assert!(has_counts(&kept));
+        assert!(!has_counts(&approved_only(
+            &aggregate([file("a", &[])]),
+            &config,
+            0.0
+        )));
+    }
+
+    #[test]
+    fn random_x_is_in_range() {
+        for _ in 0..1000 {
+            let x = random_x();
+            assert!((0.0..1.0).contains(&x));
+        }
+    }
+
+    #[test]
+    fn create_complete_is_exclusive() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("2026-11-20.json");
+        assert!(create_complete(&path, b"first").unwrap());
+        assert!(!create_complete(&path, b"second").unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,615 @@
+//! The scenarios of Go's upload tests, on real files and a real HTTP server.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use telemetry_internal::{Mode, Program};
+use telemetry_upload::{ConfigSource, LocalOnlyReason, ReportStatus, UploadError};
+
+/// DO_NOT_TRACK turns every mode into `off`; these tests are about the other modes.
+fn tracking_allowed() -> bool {
+    !telemetry_internal::do_not_track()
+}
+
+macro_rules! require_tracking {
+    () => {
+        if !tracking_allowed() {
+            return; // FIXME: nothing to check under DO_NOT_TRACK; mode_off covers it
+        }
+    };
+}
+
+#[test]
+fn basic() {
+    require_tracking!();
+    let env = Env::new(&["tool/a"]);
+    let file = env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 3), ("tool/b", 5)]);
+    let summary = env.run("2026-11-21");
+    assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
+
+    let posts = env.server.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].path, "/upload/2026-11-20");
+    let report = posts[0].json();
+    assert_eq!(report["Week"], "2026-11-20");
+    assert_eq!(report["LastWeek"], "");
+    let x = report["X"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&x));
+    assert!(report["Config"].as_str().unwrap().starts_with("fnv1a64:"));
+    let program = &report["Programs"][0];
+    assert_eq!(program["Program"], "tool");
+    assert_eq!(program["Version"], "1.0.0");
+    assert_eq!(program["Toolchain"], telemetry_internal::toolchain());
+    assert_eq!(program["OS"], telemetry_internal::OS);
+    assert_eq!(program["Arch"], telemetry_internal::ARCH);
+    assert_eq!(program["Counters"], serde_json::json!({"tool/a": 3}));
+    assert_eq!(program["Stacks"], serde_json::json!({}));
+
+    // The local report keeps everything; the sent one is copied to upload/.
+    assert!(!file.exists(), "counter files are deleted once reported");
+    assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
+    let local: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.local().join("local.2026-11-20.json")).unwrap()).unwrap();
+    assert_eq!(local["Programs"][0]["Counters"], serde_json::json!({"tool/a": 3, "tool/b": 5}));
+    assert_eq!(local["X"], report["X"]);
+    assert_eq!(
+        std::fs::read(env.dir().upload().join("2026-11-20.json")).unwrap(),
+        posts[0].body
+    );
+    assert!(telemetry_upload::last_config(&env.root()).is_some(), "config saved");
+
+    // Nothing is left to do, and nothing is sent twice.
+    assert!(env.run("2026-11-22").reports.is_empty());
+    assert_eq!(env.server.posts().len(), 1);
+
+    // The next week names the last one uploaded.
+    env.count(&TOOL, "2026-11-20", "2026-11-27", &[("tool/a", 1)]);
+    assert_eq!(lines(&env.run("2026-11-28")), ["2026-11-27: uploaded"]);
+    assert_eq!(env.server.posts()[1].json()["LastWeek"], "2026-11-20");
+}
+
+#[test]
+fn retries_across_200_400_500() {
+    require_tracking!();
+    // 500: kept, and sent again by the next run.
+    let env = Env::new(&["tool/a"]);
+    env.server.set_status(500);
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    assert_eq!(lines(&env.run("2026-11-21")), ["2026-11-20: kept for retry: server said 500"]);
+    assert_eq!(env.local_names(), ["2026-11-20.json", "local.2026-11-20.json"]);
+    assert_eq!(lines(&env.run("2026-11-22")), ["2026-11-20: kept for retry: server said 500"]);
+    assert_eq!(env.server.posts().len(), 2, "one POST per run");
+    env.server.set_status(200);
+    assert_eq!(lines(&env.run("2026-11-23")), ["2026-11-20: uploaded"]);
+    assert_eq!(env.server.posts().len(), 3);
+    let bodies: Vec<_> = env.server.posts().iter().map(|p| p.body.clone()).collect();
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "the same report each time");
+    assert!(env.run("2026-11-24").reports.is_empty());
+    assert_eq!(env.server.posts().len(), 3);
+
+    // 400: dropped, never sent again, no copy in upload/.
+    let env = Env::new(&["tool/a"]);
+    env.server.set_status(400);
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    assert_eq!(
+        lines(&env.run("2026-11-21")),
+        ["2026-11-20: rejected by the server (400); deleted"]
+    );
+    assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
+    env.server.set_status(200);
+    assert!(env.run("2026-11-22").reports.is_empty());
+    assert_eq!(env.server.posts().len(), 1);
+    assert!(!env.upload_names().contains(&"2026-11-20.json".to_owned()));
+
+    // Network error: kept.
+    let env = Env::new(&["tool/a"]);
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    let mut config = env.config("2026-11-21");
+    config.upload_url = "http://127.0.0.1:1/upload".into();
+    let summary = telemetry_upload::run(config).unwrap();
+    assert!(matches!(summary.reports[0].status, ReportStatus::KeptForRetry { .. }), "{summary}");
+    assert!(env.local_names().contains(&"2026-11-20.json".to_owned()));
+}
+
+#[test]
+fn time_out_keeps_the_report_and_is_bounded() {
+    require_tracking!();
+    let env = Env::new(&["tool/a"]);
+    env.server.set_silent(true);
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    let mut config = env.config("2026-11-21");
+    config.timeout = std::time::Duration::from_secs(1);
+    let began = std::time::Instant::now();
+    let summary = telemetry_upload::run(config).unwrap();
+    assert!(began.elapsed() < std::time::Duration::from_secs(5), "{:?}", began.elapsed());
+    assert!(matches!(summary.reports[0].status, ReportStatus::KeptForRetry { .. }), "{summary}");
+    assert!(env.local_names().contains(&"2026-11-20.json".to_owned()));
+}
+
+#[test]
+fn several_weeks_at_once() {
+    require_tracking!();
+    let env = Env::new(&["tool/a"]);
+    let other = Program::new("other", "2.0.0");
+    env.count(&TOOL, "2026-11-06", "2026-11-13", &[("tool/a", 1)]);
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 2)]);
+    env.count(&other, "2026-11-14", "2026-11-20", &[("tool/a", 100)]);
+    env.count(&TOOL, "2026-11-20", "2026-11-27", &[("tool/a", 3)]);
+    env.count(&TOOL, "2026-11-27", "2026-12-04", &[("tool/a", 4)]); // not expired
+    let summary = env.run("2026-11-28");
+    assert_eq!(
+        lines(&summary),
+        ["2026-11-13: uploaded", "2026-11-20: uploaded", "2026-11-27: uploaded"]
+    );
+    let mut by_path: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for post in env.server.posts() {
+        assert!(by_path.insert(post.path.clone(), post.json()).is_none(), "one POST each");
+    }
+    let counts: Vec<_> = by_path
+        .values()
+        .map(|r| {
+            let programs = r["Programs"].as_array().unwrap();
+            assert_eq!(programs.len(), 1, "`other` is not approved: {r}");
+            programs[0]["Counters"]["tool/a"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(counts, [1, 2, 3]);
+    assert_eq!(env.count_files(), 1, "the current week's file stays");
+    // The local report of the week with two programs lists both.
+    let local = std::fs::read_to_string(env.local().join("local.2026-11-20.json")).unwrap();
+    assert!(local.contains("\"other\""));
+}
+
+#[test]
+fn empty_week_does_not_block_the_next() {
+    require_tracking!();
+    let env = Env::new(&["week1", "week2"]);
+    env.count(&TOOL, "2026-11-06", "2026-11-13", &[]);
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("week2", 1)]);
+    let summary = env.run("2026-11-21");
+    assert_eq!(
+        lines(&summary),
+        [
+            "2026-11-13: local only (no counter in it is approved for upload)",
+            "2026-11-20: uploaded"
+        ]
+    );
+    let posts = env.server.posts();
+    assert_eq!(posts.len(), 1);
+    assert!(posts[0].text().contains("week2"));
+    assert!(env.local_names().contains(&"local.2026-11-13.json".to_owned()));
+    assert_eq!(env.count_files(), 0);
+}
+
+#[test]
+fn counter_file_with_missing_dates() {
+    require_tracking!();
+    let env = Env::new(&["tool/a"]);
+    // A file whose metadata lost its dates takes them from its name, as a one-day
+    // file (Go's parser does the same).
+    let path = env.count(&TOOL, "2026-11-18", "2026-11-20", &[("tool/a", 7)]);
+    patch(&path, "TimeBegin: ", "TimeBegXn: ");
+    patch(&path, "TimeEnd: ", "TimeEnX: ");
+    // One without dates and without a date in its name cannot be placed in a week.
+    let nameless = env.local().join("tool.v1.count");
+    std::fs::copy(&path, &nameless).unwrap();
+    // Garbage is skipped too.
+    let garbage = env.local().join("tool@1.0.0-x-2026-11-10.v1.count");
+    std::fs::write(&garbage, b"not a counter file").unwrap();
+
+    let log = SharedLog::default();
+    let mut config = env.config("2026-11-21");
+    config.log = Some(Box::new(log.clone()));
+    let summary = telemetry_upload::run(config).unwrap();
+    assert_eq!(lines(&summary), ["2026-11-19: uploaded"]);
+    assert!(env.server.posts()[0].text().contains("\"tool/a\": 7"));
+    assert!(nameless.exists() && garbage.exists(), "unparseable files are left alone");
+    let text = log.text();
+    assert!(text.contains("skipping tool.v1.count"), "{text}");
+    assert!(text.contains("skipping tool@1.0.0-x-2026-11-10.v1.count"), "{text}");
+}
+
+fn patch(path: &std::path::Path, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+        .expect("found");
+    bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn mode_off_writes_nothing() {
+    let env = Env::new(&["tool/a"]);
+    env.set_mode(Mode::Off);
+    std::fs::create_dir(env.dir().debug()).unwrap();
+    let file = env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    let before = env.local_names();
+    let mut config = env.config("2026-11-21");
+    config.config = ConfigSource::Url(env.server.config_url());
+    assert!(telemetry_upload::run(config).unwrap().reports.is_empty());
+    assert_eq!(env.local_names(), before);
+    assert!(file.exists());
+    assert!(env.names(&env.dir().debug()).is_empty(), "no debug log either");
+    assert!(!env.dir().upload().exists());
+    assert!(env.server.requests().is_empty());
+}
+
+#[test]
+fn mode_local_builds_local_reports_only() {
+    require_tracking!();
+    let env = Env::new(&["tool/a"]);
+    env.set_mode(Mode::Local);
+    env.server.set_config(&config_json(&["tool/a"], &[]));
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    let mut config = env.config("2026-11-21");
+    config.config = ConfigSource::Url(env.server.config_url());
+    let summary = telemetry_upload::run(config).unwrap();
+    assert_eq!(lines(&summary), ["2026-11-20: local only (mode is not on)"]);
+    assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
+    assert!(env.server.requests().is_empty(), "no config download, no POST");
+}
+
+#[test]
+fn mode_on_with_date_never_sends_earlier_data() {
+    require_tracking!();
+    let env = Env::new(&["tool/a"]);
+    env.server.set_config(&config_json(&["tool/a"], &[]));
+    env.set_mode(Mode::On {
+        since: day("2026-11-13"),
+    });
+    // Began on the opt-in day: may hold data from before it.
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    let mut config = env.config("2026-11-21");
+    config.config = ConfigSource::Url(env.server.config_url());
+    let summary = telemetry_upload::run(config).unwrap();
+    assert_eq!(
+        lines(&summary),
+        ["2026-11-20: local only (holds data from before the opt-in date)"]
+    );
+    assert_eq!(env.server.requests().len(), 0, "nothing uploadable: no config download");
+
+    // A week in which one program's file began before the opt-in is all held back.
+    env.count(&TOOL, "2026-11-14", "2026-11-27", &[("tool/a", 1)]);
+    env.count(&Program::new("tool", "1.0.1"), "2026-11-12", "2026-11-27", &[("tool/a", 1)]);
+    assert_eq!(
+        lines(&env.run("2026-11-28")),
+        ["2026-11-27: local only (holds data from before the opt-in date)"]
+    );
+
+    // The day after the opt-in is fine.
+    env.count(&TOOL, "2026-11-14", "2026-12-04", &[("tool/a", 1)]);
+    let mut config = env.config("2026-12-05");
+    config.config = ConfigSource::Url(env.server.config_url());
+    assert_eq!(lines(&telemetry_upload::run(config).unwrap()), ["2026-12-04: uploaded"]);
+    assert_eq!(env.server.gets(), 1, "the config is downloaded when needed");
+    assert_eq!(env.server.posts().len(), 1);
+
+    // Ready reports dated on or before the opt-in day stay (Go's beforefirstupload).
+    std::fs::write(env.local().join("2026-11-13.json"), "{}").unwrap();
+    std::fs::write(env.local().join("2026-11-14.json"), "{}").unwrap();
+    assert_eq!(
+        lines(&env.run("2026-11-30")),
+        [
+            "2026-11-13: local only (holds data from before the opt-in date)",
+            "2026-11-14: uploaded"
+        ]
+    );
+}
+
+#[test]
+fn debug_log_variants() {
+    require_tracking!();
+    // debug/ is a directory: a log file appears there.
+    let env = Env::new(&["tool/a"]);
+    std::fs::create_dir(env.dir().debug()).unwrap();
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    env.run("2026-11-21");
+    let logs = env.names(&env.dir().debug());
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let name = &logs[0];
+    assert!(
+        name.ends_with(&format!("-2026-11-21-{}.log", std::process::id())),
+        "{name}"
+    );
+    let text = std::fs::read_to_string(env.dir().debug().join(name)).unwrap();
+    assert!(text.contains("2026-11-20: uploaded"), "{text}");
+
+    // debug is a plain file: nothing breaks, the file is untouched.
+    let env = Env::new(&["tool/a"]);
+    std::fs::write(env.dir().debug(), "not a directory").unwrap();
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    assert_eq!(lines(&env.run("2026-11-21")), ["2026-11-20: uploaded"]);
+    assert_eq!(std::fs::read_to_string(env.dir().debug()).unwrap(), "not a directory");
+
+    // No debug: none is created.
+    let env = Env::new(&["tool/a"]);
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    assert_eq!(lines(&env.run("2026-11-21")), ["2026-11-20: uploaded"]);
+    assert!(!env.dir().debug().exists());
+}
+
+#[test]
+fn concurrent_uploaders_send_each_report_once() {
+    require_tracking!();
+    // Races are found by repetition; each round is a few milliseconds.
+    for _ in 0..10 {
+        concurrent_round();
+    }
+}
+
+fn concurrent_round() {
+    let env = Env::new(&["tool/a", "tool/b"]);
+    let other = Program::new("tool", "0.9.0"); // not approved: local only
+    let weeks = [("2026-11-06", "2026-11-13"), ("2026-11-13", "2026-11-20"), ("2026-11-20", "2026-11-27")];
+    let mut want_a = 0;
+    for (i, (begin, end)) in weeks.iter().enumerate() {
+        for program in [&TOOL, &other] {
+            let a = 10 * i as u64 + 1;
+            if program == &TOOL {
+                want_a += a;
+            }
+            env.count(program, begin, end, &[("tool/a", a), ("tool/b", 2), ("tool/secret", 9)]);
+        }
+        // A second file of the same week (a later begin day).
+        let later = telemetry_internal::format_date(day(begin).next_day().unwrap());
+        env.count(&TOOL, &later, end, &[("tool/a", 1000)]);
+        want_a += 1000;
+    }
+    std::thread::scope(|s| {
+        for _ in 0..5 {
+            s.spawn(|| env.run("2026-11-28"));
+        }
+    });
+    let posts = env.server.posts();
+    let mut paths: Vec<_> = posts.iter().map(|p| p.path.clone()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/upload/2026-11-13", "/upload/2026-11-20", "/upload/2026-11-27"]);
+    let mut got_a = 0;
+    let mut got_b = 0;
+    for post in &posts {
+        assert!(!post.text().contains("secret"));
+        let programs = post.json()["Programs"].as_array().unwrap().clone();
+        assert_eq!(programs.len(), 1);
+        got_a += programs[0]["Counters"]["tool/a"].as_u64().unwrap();
+        got_b += programs[0]["Counters"]["tool/b"].as_u64().unwrap();
+    }
+    assert_eq!(got_a, want_a);
+    assert_eq!(got_b, 6);
+    assert_eq!(env.count_files(), 0);
+    assert_eq!(
+        env.local_names(),
+        ["local.2026-11-13.json", "local.2026-11-20.json", "local.2026-11-27.json"]
+    );
+    // The local reports hold every count exactly once too.
+    let mut local_secret = 0;
+    for name in env.local_names() {
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(env.local().join(name)).unwrap()).unwrap();
+        for p in r["Programs"].as_array().unwrap() {
+            local_secret += p["Counters"]["tool/secret"].as_u64().unwrap_or(0);
+        }
+    }
+    assert_eq!(local_secret, 9 * 6);
+}
+
+#[test]
+fn too_old_and_future_dated_reports() {
+    require_tracking!();
+    let env = Env::new(&["tool/a"]);
+    // A week that ended 22 days before the run: local only.
+    env.count(&TOOL, "2026-11-01", "2026-11-08", &[("tool/a", 1)]);
+    // Exactly 21 days: still uploaded.
+    env.count(&TOOL, "2026-11-02", "2026-11-09", &[("tool/a", 2)]);
+    // Ready reports: 30 days old (deleted unsent), and in the future (kept).
+    std::fs::create_dir_all(env.local()).unwrap();
+    std::fs::write(env.local().join("2026-10-31.json"), "{}").unwrap();
+    std::fs::write(env.local().join("2026-12-03.json"), "{}").unwrap();
+    let summary = env.run("2026-11-30");
+    assert_eq!(
+        lines(&summary),
+        [
+            "2026-10-31: not sent: older than 21 days; deleted",
+            "2026-11-08: local only (older than 21 days)",
+            "2026-11-09: uploaded",
+            "2026-12-03: dated after today; kept for later",
+        ]
+    );
+    let posts = env.server.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].path, "/upload/2026-11-09");
+    assert_eq!(
+        env.local_names(),
+        ["2026-12-03.json", "local.2026-11-08.json", "local.2026-11-09.json"]
+    );
+}
+
+#[test]
+fn unapproved_counters_never_leave() {
+    require_tracking!();
+    let env = Env::new(&[]);
+    std::fs::write(
+        &env.config_file,
+        config_json(&["tool/ok", "tool/flag:{x,y}"], &["tool/bug"]),
+    )
+    .unwrap();
+    env.count(
+        &TOOL,
+        "2026-11-13",
+        "2026-11-20",
+        &[
+            ("tool/ok", 1),
+            ("tool/flag:x", 2),
+            ("tool/flag:z-secret", 3),
+            ("tool/secret", 4),
+            ("tool/bug\nsrc/main.rs:10\nsrc/lib.rs:20", 5),
+            ("tool/secretbug\nsrc/main.rs:10", 6),
+            ("tool/ok\nsecret-stack-of-an-approved-counter-name", 7),
+        ],
+    );
+    env.count(&Program::new("tool", "6.6.6"), "2026-11-13", "2026-11-20", &[("tool/ok", 8)]);
+    env.count(&Program::new("secret", "1.0.0"), "2026-11-13", "2026-11-20", &[("tool/ok", 9)]);
+    assert_eq!(lines(&env.run("2026-11-21")), ["2026-11-20: uploaded"]);
+    let posts = env.server.posts();
+    assert_eq!(posts.len(), 1);
+    let text = posts[0].text();
+    assert!(!text.contains("secret"), "{text}");
+    assert!(!text.contains("6.6.6"), "{text}");
+    let program = &posts[0].json()["Programs"][0];
+    assert_eq!(program["Counters"], serde_json::json!({"tool/ok": 1, "tool/flag:x": 2}));
+    let stacks = program["Stacks"].as_object().unwrap();
+    assert_eq!(stacks.len(), 1);
+    assert_eq!(stacks.values().next().unwrap(), 5);
+
+    // A config for another platform approves nothing at all.
+    let env = Env::new(&["tool/a"]);
+    std::fs::write(
+        &env.config_file,
+        config_json(&["tool/a"], &[]).replace(telemetry_internal::OS, "plan9"),
+    )
+    .unwrap();
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    assert_eq!(
+        lines(&env.run("2026-11-21")),
+        ["2026-11-20: local only (no counter in it is approved for upload)"]
+    );
+    assert!(env.server.posts().is_empty());
+}
+
+#[test]
+fn a_bad_config_leaves_every_file_in_place() {
+    require_tracking!();
+    let env = Env::new(&["tool/a"]);
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    // A week whose report exists (its file would normally be deleted) and a ready one.
+    env.count(&TOOL, "2026-11-06", "2026-11-13", &[("tool/a", 1)]);
+    std::fs::write(env.local().join("local.2026-11-13.json"), "{}").unwrap();
+    std::fs::write(env.local().join("2026-11-13.json"), "{}").unwrap();
+    let before = env.local_names();
+
+    // Served but not JSON.
+    env.server.set_config("<html>not a config</html>");
+    let mut config = env.config("2026-11-21");
+    config.config = ConfigSource::Url(env.server.config_url());
+    let err = telemetry_upload::run(config).unwrap_err();
+    assert!(matches!(err, UploadError::ConfigParse { .. }), "{err}");
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert_eq!(env.local_names(), before);
+    assert!(env.server.posts().is_empty());
+    assert!(telemetry_upload::last_config(&env.root()).is_none());
+
+    // Not served at all.
+    let server = Server::start(200);
+    let mut config = env.config("2026-11-21");
+    config.config = ConfigSource::Url(server.config_url());
+    let err = telemetry_upload::run(config).unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    assert!(matches!(err, UploadError::ConfigFetch { .. }));
+    assert_eq!(env.local_names(), before);
+
+    // A missing file.
+    let mut config = env.config("2026-11-21");
+    config.config = ConfigSource::File(env.tmp.path().join("missing.json"));
+    assert!(matches!(telemetry_upload::run(config), Err(UploadError::ConfigRead { .. })));
+    assert_eq!(env.local_names(), before);
+
+    // With a good config the same directory is processed.
+    env.server.set_config(&config_json(&["tool/a"], &[]));
+    let mut config = env.config("2026-11-21");
+    config.config = ConfigSource::Url(env.server.config_url());
+    let summary = telemetry_upload::run(config).unwrap();
+    assert_eq!(lines(&summary), ["2026-11-13: uploaded", "2026-11-20: uploaded"]);
+    let saved = telemetry_upload::last_config(&env.root()).unwrap();
+    let mut meta = BTreeMap::new();
+    for (k, v) in [
+        ("Program", "tool"),
+        ("Version", "1.0.0"),
+        ("OS", telemetry_internal::OS),
+        ("Arch", telemetry_internal::ARCH),
+        ("Toolchain", telemetry_internal::toolchain()),
+    ] {
+        meta.insert(k.to_owned(), v.to_owned());
+    }
+    assert!(saved.approves(&meta, "tool/a"));
+    assert!(!saved.approves(&meta, "tool/b"));
+}
+
+#[test]
+fn plain_http_to_another_host_is_refused() {
+    require_tracking!();
+    let env = Env::new(&["tool/a"]);
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    let before = env.local_names();
+    let mut config = env.config("2026-11-21");
+    config.upload_url = "http://telemetry.example.com/upload".into();
+    let err = telemetry_upload::run(config).unwrap_err();
+    assert!(matches!(err, UploadError::InsecureUrl { .. }), "{err}");
+    assert!(err.to_string().contains("https"));
+    assert_eq!(env.local_names(), before);
+
+    let mut config = env.config("2026-11-21");
+    config.config = ConfigSource::Url("http://example.com/config.json".into());
+    assert!(matches!(telemetry_upload::run(config), Err(UploadError::InsecureUrl { .. })));
+}
+
+#[test]
+fn sampling_rate_zero_uploads_nothing() {
+    require_tracking!();
+    let env = Env::new(&["tool/a"]);
+    std::fs::write(
+        &env.config_file,
+        config_json(&["tool/a"], &[]).replace("\"SampleRate\": 1", "\"SampleRate\": 0"),
+    )
+    .unwrap();
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    let summary = env.run("2026-11-21");
+    // X is in [0, 1): only X == 0 exactly would pass, one chance in 2^53.
+    assert_eq!(
+        summary.reports[0].status,
+        ReportStatus::LocalOnly {
+            reason: LocalOnlyReason::NotSampled
+        }
+    );
+    assert!(env.server.posts().is_empty());
+}
+
+#[test]
+fn existing_reports_are_not_rebuilt() {
+    require_tracking!();
+    // Go's alreadydonelocal: the local report exists, so the file is only deleted.
+    let env = Env::new(&["tool/a"]);
+    let file = env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    std::fs::write(env.local().join("local.2026-11-20.json"), "{}").unwrap();
+    assert!(env.run("2026-11-21").reports.is_empty());
+    assert!(!file.exists());
+    assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
+    assert!(env.server.posts().is_empty());
+
+    // Go's alreadydoneuploaded: the report was sent already.
+    let env = Env::new(&["tool/a"]);
+    let file = env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    std::fs::create_dir_all(env.dir().upload()).unwrap();
+    std::fs::write(env.dir().upload().join("2026-11-20.json"), "{}").unwrap();
+    assert!(env.run("2026-11-21").reports.is_empty());
+    assert!(!file.exists());
+    assert!(env.local_names().is_empty());
+    assert!(env.server.posts().is_empty());
+
+    // A ready report that was sent by someone else is tidied, not sent again.
+    std::fs::write(env.local().join("2026-11-20.json"), "{}").unwrap();
+    assert_eq!(lines(&env.run("2026-11-21")), ["2026-11-20: already uploaded"]);
+    assert!(env.local_names().is_empty());
+    assert!(env.server.posts().is_empty());
+
+    // A file that expires after the start time is still being counted into.
+    let env = Env::new(&["tool/a"]);
+    let file = env.count(&TOOL, "2026-11-20", "2026-11-22", &[("tool/a", 1)]);
+    assert!(env.run("2026-11-21").reports.is_empty());
+    assert!(file.exists());
+    // It expires at midnight: a run at exactly that time reports it.
+    assert_eq!(lines(&env.run("2026-11-22")), ["2026-11-22: uploaded"]);
+}
