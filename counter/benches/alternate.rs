@@ -6,16 +6,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The environment variable naming the role a re-executed bench binary plays.
-pub const ROLE: &str = "TELEMETRY_BENCH_ROLE";
+pub(crate) const ROLE: &str = "TELEMETRY_BENCH_ROLE";
 
 /// Whether the harness is only listing benchmarks (`cargo bench -- --list`).
-pub fn listing() -> bool {
+pub(crate) fn listing() -> bool {
     std::env::args().any(|a| a == "--list")
 }
 
 /// Runs this executable `runs` times in each role (after `warmup` untimed rounds) with
 /// `env` set, alternating roles, and returns each role's median wall time.
-pub fn medians(
+pub(crate) fn medians(
     roles: &[&str],
     runs: usize,
     warmup: usize,
@@ -34,7 +34,9 @@ pub fn medians(
         start.elapsed()
     };
     for _ in 0..warmup {
-        roles.iter().for_each(|r| drop(run(r)));
+        for role in roles {
+            run(role);
+        }
     }
     let mut times = vec![Vec::with_capacity(runs); roles.len()];
     for _ in 0..runs {

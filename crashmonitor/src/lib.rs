@@ -1,2 +1,312 @@
-//! Placeholder until its issue lands.
-#![forbid(unsafe_code)]
+//! Counts a program's crashes — panics, fatal signals and aborts — as stack counters
+//! that name only code, never data.
+//!
+//! Two processes of the same executable take part. The program (the *parent*) calls
+//! [`parent`] with the write end of a pipe: it writes a sentinel line, then installs a
+//! panic hook and handlers for `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE` and `SIGABRT`
+//! that, on a crash, write the kind of crash and the crashing thread's raw instruction
+//! addresses to the pipe and then let the crash take its course. The telemetry *child*,
+//! which `telemetry::start` runs with the read end as its stdin, calls [`child`]: it
+//! reads until the parent is gone, names the addresses in its own copy of the
+//! executable, and increments one counter such as
+//!
+//! ```text
+//! crash/panic
+//! mytool::config::load+0x8c
+//! mytool::main+0x1f3
+//! ```
+//!
+//! Other names: `crash/abort`, `crash/signal:SIGSEGV` (`SIGBUS`, `SIGILL`, `SIGFPE`),
+//! `crash/malformed` for input no parent writes, `crash/no-frames` for a report with
+//! no frame that can be named.
+//!
+//! The child side can be tried on its own with an in-memory input:
+//!
+//! ```
+//! use telemetry_crashmonitor::{ChildOutcome, child};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let program = telemetry_counter::Program::new("mytool", "1.0.0");
+//!
+//! // A parent that exits normally leaves only its sentinel line: nothing is counted.
+//! let clean = child(&b"sentinel 55d0c0a01230\n"[..], dir.path(), program.clone());
+//! assert_eq!(clean, ChildOutcome::CleanExit);
+//!
+//! // Anything a parent would not write counts as malformed, and none of it is kept.
+//! let garbage = child(&b"sentinel 1\ncrash panic: password=hunter2\nend\n"[..], dir.path(), program);
+//! assert_eq!(garbage, ChildOutcome::Counted("crash/malformed".to_owned()));
+//! let file = std::fs::read_dir(dir.path().join("local"))?
+//!     .filter_map(Result::ok)
+//!     .find(|e| e.path().extension().is_some_and(|x| x == "count"))
+//!     .expect("a counter file");
+//! let counts = telemetry_counter::read_file(file.path())?;
+//! assert_eq!(counts.count["crash/malformed"], 1);
+//! assert!(!std::fs::read(file.path())?.windows(7).any(|w| w == b"hunter2"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Guarantees
+//! - **Nothing but code names.** The pipe carries fixed words and hex addresses only;
+//!   the panic message and payload are never read. The child builds names from a fixed
+//!   set of kinds and the names of functions in its own executable — demangled,
+//!   without hash, file path, line or message — so no program data can become a
+//!   counter name (DESIGN.md, invariant 3).
+//! - **The crash is unchanged.** The previous panic hook still runs (the program's panic
+//!   output is as before) and the previous signal handlers still run, so std's
+//!   "has overflowed its stack" message appears; a signal whose previous action was the
+//!   default is re-delivered with the default action, so the process dies by the same
+//!   signal, with the same exit status and core dump, as it would have.
+//! - **The signal path is async-signal-safe** as far as a stack walk can be: no
+//!   allocation, no locks, one `write(2)` of at most a few hundred bytes to a
+//!   non-blocking pipe (see the `signal` module for the unwinder's caveats).
+//! - **One report per process**, of at most 16 frames; the child counts at most one
+//!   counter and opens the counter file itself before counting (Go's monitor did not
+//!   and dropped every crash: golang/go#69681).
+//! - Neither side panics or prints.
+//!
+//! # What is captured
+//! - **A panic in any thread**, when it happens. The hook runs before anyone knows
+//!   whether the panic will be caught, so a panic later caught by `catch_unwind` (or
+//!   by a thread pool or async runtime that survives it), or one in a spawned thread
+//!   whose process then exits normally, is counted too. Only the first crash of a
+//!   process is reported; since the report is written before the process dies, the
+//!   crash that ends the process is not reported if a caught panic came first.
+//! - **Double panics**: the first panic is reported; the abort that follows is not.
+//! - **`panic = "abort"` builds**: the hook still runs before the abort, so the panic
+//!   is reported as `crash/panic` with its frames.
+//! - **Stack overflow**: reported as `crash/signal:SIGSEGV` (or `SIGBUS`) from the
+//!   overflowing function, on threads with an alternate signal stack: the main thread,
+//!   threads std spawned, and the thread that called [`parent`]. A thread created by
+//!   C code without one dies without a report.
+//! - **`abort()` and `std::process::abort`**, including Rust's out-of-memory handler
+//!   (`memory allocation of N bytes failed`): `crash/abort` from the caller of abort.
+//! - **Not captured**: the kernel's OOM killer and any other `SIGKILL`, `SIGTERM` or
+//!   `SIGINT`, `std::process::exit` with a failure status, a crash before [`parent`]
+//!   ran, faults handled by a handler installed after ours that never calls ours, and
+//!   frames in shared libraries (named `?+0x0`; only the executable is symbolized).
+//!   A program whose own earlier-installed `SIGSEGV` handler recovers from faults (a
+//!   JIT, a wasm runtime) gets its first recovered fault counted: such a program
+//!   should install its handler after calling [`parent`].
+//! - Frames are named by the executable's symbol table: a binary built with
+//!   `strip = "symbols"` has no names and counts `crash/no-frames`. Only 64-bit
+//!   little-endian ELF (Linux) is symbolized today.
+
+#![deny(unsafe_code)]
+
+use std::fmt;
+use std::io::{self, Read};
+use std::path::Path;
+
+use telemetry_counter::{OpenStatus, Program};
+
+mod naming;
+#[cfg(unix)]
+mod parent;
+#[cfg(unix)]
+#[allow(unsafe_code)]
+mod signal;
+#[cfg(unix)]
+mod symbols;
+mod wire;
+
+/// Installs crash reporting in this process, reporting to `pipe` (the write end of a
+/// pipe whose read end is the telemetry child's stdin).
+///
+/// Writes the sentinel line, then installs a panic hook chained to the current one and
+/// handlers for `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE` and `SIGABRT` chained to the
+/// current ones, on an alternate signal stack. Call it once, early in `main`; later
+/// calls return [`CrashMonitorError::AlreadyInstalled`] and change nothing. The pipe
+/// stays open until the process ends. Never panics and never prints.
+#[cfg(unix)]
+pub fn parent(pipe: impl Into<std::os::fd::OwnedFd>) -> Result<(), CrashMonitorError> {
+    parent::install(pipe.into())
+}
+
+/// Runs the child side: reads `input` to end of file (that is, until the parent is
+/// gone), and counts the parent's crash, if it reported one, into the counter file of
+/// `program` in the telemetry directory `dir`, which it opens itself.
+///
+/// Counts at most one counter; never panics, never prints. Input that our parent would
+/// not write counts `crash/malformed`, whatever it contains; nothing of it is kept.
+pub fn child(mut input: impl Read, dir: &Path, program: Program) -> ChildOutcome {
+    let data = match read_to_end_capped(&mut input) {
+        Ok(Some(data)) => data,
+        Ok(None) => return count(naming::MALFORMED.to_owned(), dir, program),
+        Err(err) => return ChildOutcome::ReadFailed(err.kind()),
+    };
+    let name = match wire::parse(&data) {
+        Ok(wire::Input::Empty) => return ChildOutcome::NoInput,
+        Ok(wire::Input::Clean) => return ChildOutcome::CleanExit,
+        Ok(wire::Input::Crash { sentinel, report }) => {
+            std::panic::catch_unwind(|| crash_name(&report, sentinel))
+                .unwrap_or_else(|_| naming::NO_FRAMES.to_owned())
+        }
+        Err(_) => naming::MALFORMED.to_owned(),
+    };
+    count(name, dir, program)
+}
+
+fn count(name: String, dir: &Path, program: Program) -> ChildOutcome {
+    // Open before counting: golang/go#69681.
+    let status = telemetry_counter::open_dir(dir, program);
+    telemetry_counter::inc(&name);
+    match status {
+        OpenStatus::Counting(_) => ChildOutcome::Counted(name),
+        _ => ChildOutcome::NotRecorded(name),
+    }
+}
+
+/// Reads everything; keeps at most [`wire::MAX_INPUT`] bytes. `None` if there was more.
+fn read_to_end_capped(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let mut overflow = false;
+    loop {
+        match input.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                let room = wire::MAX_INPUT.saturating_sub(data.len());
+                overflow |= n > room;
+                data.extend_from_slice(chunk.get(..n.min(room)).unwrap_or_default());
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(if overflow { None } else { Some(data) })
+}
+
+#[cfg(unix)]
+fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
+    let symbols = signal::exe_image().and_then(|image| symbols::ElfSymbols::current_exe(image.bias));
+    let symbols: &dyn naming::Symbolize = match &symbols {
+        Some(s) => s,
+        None => &naming::NoSymbols,
+    };
+    naming::counter_name(report, parent_sentinel, wire::sentinel(), symbols)
+}
+
+#[cfg(not(unix))]
+fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
+    naming::counter_name(report, parent_sentinel, wire::sentinel(), &naming::NoSymbols)
+}
+
+/// What [`child`] found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChildOutcome {
+    /// The parent wrote its sentinel and nothing else: it exited without crashing.
+    /// Nothing was counted.
+    CleanExit,
+    /// The input was empty: the parent never installed the monitor (or died before it
+    /// could). Nothing was counted: this is not evidence of a crash.
+    NoInput,
+    /// This counter, a stack counter name (`crash/panic\nframe…`) or one of
+    /// `crash/malformed` and `crash/no-frames`, was incremented in the counter file.
+    Counted(String),
+    /// This counter was incremented, but the counter file could not be opened (mode
+    /// `off`, an unwritable or corrupt directory), so the count stayed in memory.
+    NotRecorded(String),
+    /// Reading the input failed before end of file. Nothing was counted.
+    ReadFailed(io::ErrorKind),
+}
+
+/// Why [`parent`] did not install crash reporting.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CrashMonitorError {
+    /// [`parent`] was called before in this process; crash reporting is already on.
+    AlreadyInstalled,
+    /// [`parent`] was called while the thread was panicking; nothing was installed.
+    Panicking,
+    /// The sentinel could not be written to the pipe (the child is gone, say); nothing
+    /// was installed.
+    Pipe(io::Error),
+    /// The handler for this signal could not be installed; the panic hook and the
+    /// handlers before it in the list are installed.
+    Signal {
+        /// The signal's name, e.g. `SIGSEGV`.
+        signal: &'static str,
+        /// The error from `sigaction`.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for CrashMonitorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CrashMonitorError::AlreadyInstalled => {
+                f.write_str("crash monitor already installed in this process")
+            }
+            CrashMonitorError::Panicking => {
+                f.write_str("crash monitor not installed: called while panicking")
+            }
+            CrashMonitorError::Pipe(err) => {
+                write!(f, "crash monitor not installed: cannot write to the child's pipe: {err}")
+            }
+            CrashMonitorError::Signal { signal, source } => {
+                write!(f, "crash monitor cannot handle {signal}: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CrashMonitorError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CrashMonitorError::Pipe(err) | CrashMonitorError::Signal { source: err, .. } => {
+                Some(err)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that fails after some bytes.
+    struct Failing(usize);
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::other("boom"));
+            }
+            let n = self.0.min(buf.len());
+            buf[..n].fill(b'x');
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn reads_to_end_but_keeps_a_bounded_prefix() {
+        let big = vec![b'a'; wire::MAX_INPUT + 1];
+        assert_eq!(read_to_end_capped(&mut &big[..]).unwrap(), None);
+        let fits = vec![b'a'; wire::MAX_INPUT];
+        assert_eq!(read_to_end_capped(&mut &fits[..]).unwrap().map(|d| d.len()), Some(fits.len()));
+        assert!(read_to_end_capped(&mut Failing(10)).is_err());
+    }
+
+    #[test]
+    fn outcomes_that_count_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = Program::new("crashtest", "1.0.0");
+        assert_eq!(child(&b""[..], dir.path(), program.clone()), ChildOutcome::NoInput);
+        assert_eq!(child(&b"sentinel 10\n"[..], dir.path(), program.clone()), ChildOutcome::CleanExit);
+        assert_eq!(
+            child(Failing(3), dir.path(), program),
+            ChildOutcome::ReadFailed(io::ErrorKind::Other)
+        );
+        assert!(!dir.path().join("local").exists(), "nothing opened, nothing written");
+    }
+
+    #[test]
+    fn errors_say_what_happened() {
+        let err = CrashMonitorError::Signal { signal: "SIGBUS", source: io::Error::other("x") };
+        assert_eq!(err.to_string(), "crash monitor cannot handle SIGBUS: x");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+}
