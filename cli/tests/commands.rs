@@ -28,7 +28,10 @@ fn on_off_local_write_the_mode_file() {
     for needle in ["upload config", "never", "view", " off", " local", &today()] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
-    assert!(text.contains(&format!("--dir {} view", dir.display())), "{text}");
+    assert!(
+        text.contains(&format!("--dir {} view", dir.display())),
+        "{text}"
+    );
 
     let off = run_in(&dir, &["off"]);
     assert!(off.status.success());
@@ -38,7 +41,11 @@ fn on_off_local_write_the_mode_file() {
     let local = run_in(&dir, &["local"]);
     assert!(local.status.success());
     assert_eq!(mode_file(&dir), "local\n");
-    assert!(stdout(&local).contains("never uploaded"), "{}", stdout(&local));
+    assert!(
+        stdout(&local).contains("never uploaded"),
+        "{}",
+        stdout(&local)
+    );
 }
 
 #[test]
@@ -62,21 +69,36 @@ fn env_shows_dir_mode_reason_and_files() {
     let out = run_in(dir, &["env"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains(&format!("dir: {}\n", dir.display())), "{text}");
-    assert!(text.contains("mode: local (no mode file; local is the default)"), "{text}");
+    assert!(
+        text.contains(&format!("dir: {}\n", dir.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("mode: local (no mode file; local is the default)"),
+        "{text}"
+    );
 
     sample_dir(dir);
     fs::create_dir(dir.join("upload")).unwrap();
     fs::write(dir.join("upload/2026-11-14.json"), "{}").unwrap();
     run_in(dir, &["on"]);
     let text = stdout(&run_in(dir, &["env"]));
-    assert!(text.contains(&format!("mode: on {0} (the mode file says on {0})", today())), "{text}");
+    assert!(
+        text.contains(&format!(
+            "mode: on {0} (the mode file says on {0})",
+            today()
+        )),
+        "{text}"
+    );
     assert!(text.contains("(1 file)\n  mytool@1.2.0-"), "{text}");
     assert!(text.contains("  2026-11-14.json\n"), "{text}");
 
     fs::write(dir.join("mode"), "maybe\n").unwrap();
     let text = stdout(&run_in(dir, &["env"]));
-    assert!(text.contains("mode: local (the mode file holds \"maybe\""), "{text}");
+    assert!(
+        text.contains("mode: local (the mode file holds \"maybe\""),
+        "{text}"
+    );
 
     let dnt = telemetry()
         .env("DO_NOT_TRACK", "1")
@@ -85,7 +107,11 @@ fn env_shows_dir_mode_reason_and_files() {
         .arg("env")
         .output()
         .unwrap();
-    assert!(stdout(&dnt).contains("mode: off (DO_NOT_TRACK is set;"), "{}", stdout(&dnt));
+    assert!(
+        stdout(&dnt).contains("mode: off (DO_NOT_TRACK is set;"),
+        "{}",
+        stdout(&dnt)
+    );
 }
 
 #[test]
@@ -97,7 +123,12 @@ fn clean_deletes_data_and_keeps_settings() {
     let local = dir.join("local");
     let upload = dir.join("upload");
     fs::create_dir_all(&upload).unwrap();
-    for name in ["weekends", "upload.token", "2026-11-21.json", "local.2026-11-21.json"] {
+    for name in [
+        "weekends",
+        "upload.token",
+        "2026-11-21.json",
+        "local.2026-11-21.json",
+    ] {
         fs::write(local.join(name), "x").unwrap();
     }
     for name in ["2026-11-14.json", "2026-11-14.json.lock", "config.json"] {
@@ -188,6 +219,14 @@ fn view_writes_a_page_that_escapes_names() {
             ("crash/\"'&\n<b>frame</b>", 3),
         ],
     );
+    // The last fetched config approves one counter and one chart bucket.
+    fs::create_dir_all(dir.join("upload")).unwrap();
+    let config = common::approving_config(
+        "mytool",
+        "1.2.0",
+        &["mytool/errors", "mytool/latency:{<10ms}"],
+    );
+    fs::write(dir.join("upload/config.json"), config).unwrap();
     let out = run_in(dir, &["view"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let page_path = dir.join("view.html");
@@ -205,15 +244,27 @@ fn view_writes_a_page_that_escapes_names() {
     assert_eq!(urls, page.matches("http://www.w3.org/2000/svg").count() + 1); // + http-equiv
     // Charts for chart:bucket names, with the values.
     assert!(page.contains("<figcaption><code>mytool/latency</code></figcaption>"));
-    for value in [">42<", ">17<", ">5<"] {
+    for value in [">42 ✓<", ">17<", ">5<"] {
         assert!(page.contains(value), "{value}");
     }
+
+    assert!(page.contains(
+        "<tr><td><code>mytool/errors</code></td><td class=\"n\">3</td><td><span class=\"approved\">approved</span></td></tr>"
+    ));
+    assert!(page.contains("class=\"bar approved\""));
+    assert!(page.contains(">42 ✓</text>"));
+    assert!(page.contains(">17</text>"));
+    assert!(page.contains("last fetched upload config (version <code>fnv1a64:"));
 
     // --output puts it elsewhere.
     let elsewhere = dir.join("page.html");
     let out = run_in(dir, &["view", "--output", elsewhere.to_str().unwrap()]);
     assert!(out.status.success());
-    assert!(fs::read_to_string(&elsewhere).unwrap().contains("mytool/errors"));
+    assert!(
+        fs::read_to_string(&elsewhere)
+            .unwrap()
+            .contains("mytool/errors")
+    );
 }
 
 #[test]
@@ -229,8 +280,14 @@ fn view_text_is_a_table() {
     let out = run_in(tmp.path(), &["view", "--text"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("mytool 1.2.0, week ending 2026-11-21"), "{text}");
-    assert!(text.contains("     42  local     mytool/latency:<10ms\n"), "{text}");
+    assert!(
+        text.contains("mytool 1.2.0, week ending 2026-11-21"),
+        "{text}"
+    );
+    assert!(
+        text.contains("     42  local     mytool/latency:<10ms\n"),
+        "{text}"
+    );
     assert!(text.contains("      2  local     crash/panic\n"), "{text}");
     assert!(text.contains("mytool::run+0x1f\n"), "{text}");
     // Terminal escapes in names are shown, not obeyed.
@@ -247,7 +304,11 @@ fn view_open_starts_the_browser_and_never_fails_hard() {
     sample_dir(tmp.path());
     let record = tmp.path().join("opened");
     let browser = tmp.path().join("fake-browser");
-    fs::write(&browser, format!("#!/bin/sh\necho \"$1\" > '{}'\n", record.display())).unwrap();
+    fs::write(
+        &browser,
+        format!("#!/bin/sh\necho \"$1\" > '{}'\n", record.display()),
+    )
+    .unwrap();
     fs::set_permissions(&browser, fs::Permissions::from_mode(0o755)).unwrap();
     let out = telemetry()
         .env("BROWSER", &browser)
@@ -263,7 +324,10 @@ fn view_open_starts_the_browser_and_never_fails_hard() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let opened = fs::read_to_string(&record).unwrap();
-    assert_eq!(opened.trim(), tmp.path().join("view.html").to_str().unwrap());
+    assert_eq!(
+        opened.trim(),
+        tmp.path().join("view.html").to_str().unwrap()
+    );
 
     // No browser at all: a warning, the path, and success.
     let out = telemetry()
@@ -274,16 +338,30 @@ fn view_open_starts_the_browser_and_never_fails_hard() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(stderr(&out).contains("could not open a browser"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("could not open a browser"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stdout(&out).contains("view.html"));
 }
 
 #[test]
 fn bad_usage_exits_2_with_usage_on_stderr() {
-    for args in [&["frobnicate"][..], &["env", "--bogus"], &[], &["dump", "--x"], &["on", "extra"]] {
+    for args in [
+        &["frobnicate"][..],
+        &["env", "--bogus"],
+        &[],
+        &["dump", "--x"],
+        &["on", "extra"],
+    ] {
         let out = telemetry().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(stderr(&out).contains("Usage:"), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("Usage:"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
         assert!(out.stdout.is_empty(), "{args:?}");
     }
     let out = telemetry()
@@ -297,13 +375,25 @@ fn bad_usage_exits_2_with_usage_on_stderr() {
 fn help_and_version_succeed() {
     let out = telemetry().arg("--help").output().unwrap();
     assert!(out.status.success());
-    for command in ["on", "off", "local", "env", "dump", "view", "csv", "clean", "upload"] {
-        assert!(stdout(&out).contains(&format!("\n  {command} ")), "{command}");
+    for command in [
+        "on", "off", "local", "env", "dump", "view", "csv", "clean", "upload",
+    ] {
+        assert!(
+            stdout(&out).contains(&format!("\n  {command} ")),
+            "{command}"
+        );
     }
     let out = telemetry().args(["view", "--help"]).output().unwrap();
     assert!(out.status.success());
     assert!(stdout(&out).contains("--text"));
-    assert!(telemetry().arg("--version").output().unwrap().status.success());
+    assert!(
+        telemetry()
+            .arg("--version")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
 }
 
 #[test]
@@ -320,4 +410,32 @@ fn unreadable_dir_exits_1_with_a_clear_message() {
         assert!(err.starts_with("telemetry: "), "{command}: {err}");
         assert!(err.contains("not-a-dir"), "{command}: {err}");
     }
+}
+
+#[test]
+fn no_home_and_no_dir_is_a_clear_error() {
+    let out = telemetry()
+        .env_remove("HOME")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("APPDATA")
+        .arg("env")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("use --dir PATH"), "{}", stderr(&out));
+}
+
+/// Linux only: elsewhere the default dir is not under `XDG_CONFIG_HOME`, and the test
+/// must not touch the real one.
+#[cfg(target_os = "linux")]
+#[test]
+fn default_dir_follows_the_user_config_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = telemetry()
+        .env("XDG_CONFIG_HOME", tmp.path())
+        .arg("off")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode_file(&tmp.path().join("telemetry/telemetry")), "off\n");
 }

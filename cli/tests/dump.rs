@@ -62,9 +62,15 @@ fn without_files_dumps_local_counter_files() {
     let out = run_in(tmp.path(), &["dump"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.starts_with("{\n \"Count\": {\n  \"a\\u0026b\": 1\n },\n \"Meta\": {\n"), "{text}");
+    assert!(
+        text.starts_with("{\n \"Count\": {\n  \"a\\u0026b\": 1\n },\n \"Meta\": {\n"),
+        "{text}"
+    );
     assert!(text.contains("\"Program\": \"mytool\""), "{text}");
-    assert!(text.contains("\"TimeBegin\": \"2026-11-20T00:00:00Z\""), "{text}");
+    assert!(
+        text.contains("\"TimeBegin\": \"2026-11-20T00:00:00Z\""),
+        "{text}"
+    );
 
     // Also by name, and an empty local/ gives an empty array.
     let by_name = telemetry().arg("dump").arg(&path).output().unwrap();
@@ -102,10 +108,20 @@ fn bad_files_are_one_line_errors() {
     let directory = tmp.path().join("dir.v1.count");
     std::fs::create_dir(&directory).unwrap();
 
-    for path in [&truncated, &random, &header_then_garbage, &missing, &directory] {
+    for path in [
+        &truncated,
+        &random,
+        &header_then_garbage,
+        &missing,
+        &directory,
+    ] {
         let start = std::time::Instant::now();
         let out = telemetry().arg("dump").arg(path).output().unwrap();
-        assert!(start.elapsed() < Duration::from_secs(10), "{}", path.display());
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}",
+            path.display()
+        );
         assert_eq!(out.status.code(), Some(1), "{}", path.display());
         assert!(out.stdout.is_empty(), "{}", path.display());
         let err = stderr(&out);
@@ -139,5 +155,9 @@ fn a_fifo_is_refused_not_read() {
     }
     let out = telemetry().arg("dump").arg(&fifo).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
 }

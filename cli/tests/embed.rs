@@ -22,12 +22,18 @@ fn uses_the_tools_dir_and_name() {
     let config = Config::new(Program::new("mytool", "1.0.0")).dir(tmp.path());
     let (code, out, _) = run(&["local"], &config);
     assert_eq!(code, ExitCode::SUCCESS);
-    assert_eq!(std::fs::read_to_string(tmp.path().join("mode")).unwrap(), "local\n");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("mode")).unwrap(),
+        "local\n"
+    );
     assert!(out.contains("mytool telemetry view"), "{out}");
 
     let (code, out, _) = run(&["env"], &config);
     assert_eq!(code, ExitCode::SUCCESS);
-    assert!(out.contains(&format!("dir: {}\n", tmp.path().display())), "{out}");
+    assert!(
+        out.contains(&format!("dir: {}\n", tmp.path().display())),
+        "{out}"
+    );
 
     let (code, out, err) = run(&["nope"], &config);
     assert_eq!(code, ExitCode::from(2));

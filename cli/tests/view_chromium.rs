@@ -55,7 +55,11 @@ fn dump_dom(chromium: &Path, page: &Path, profile: &Path) -> (String, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -68,7 +72,9 @@ fn page_loads_cleanly_and_shows_the_values() {
         if std::env::var("TELEMETRY_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1") {
             panic!("chromium is required (TELEMETRY_REQUIRE_CHROMIUM=1); run .ci/install-chromium");
         }
-        eprintln!("note: chromium not installed; skipping the browser test of `telemetry view` (run .ci/install-chromium)");
+        eprintln!(
+            "note: chromium not installed; skipping the browser test of `telemetry view` (run .ci/install-chromium)"
+        );
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -85,6 +91,12 @@ fn page_loads_cleanly_and_shows_the_values() {
         dir.join("local/ref@devel-go1.19.8-linux-amd64-2026-11-20.v1.count"),
     )
     .unwrap();
+    std::fs::create_dir_all(dir.join("upload")).unwrap();
+    std::fs::write(
+        dir.join("upload/config.json"),
+        common::approving_config("mytool", "1.2.0", &["mytool/errors"]),
+    )
+    .unwrap();
     let out = run_in(&dir, &["view"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let page = dir.join("view.html");
@@ -95,8 +107,15 @@ fn page_loads_cleanly_and_shows_the_values() {
         .lines()
         .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
         .collect();
-    assert!(console.is_empty(), "console messages:\n{}", console.join("\n"));
-    assert!(dom.contains("<h1>Telemetry: what this machine collected</h1>"), "{dom}");
+    assert!(
+        console.is_empty(),
+        "console messages:\n{}",
+        console.join("\n")
+    );
+    assert!(
+        dom.contains("<h1>Telemetry: what this machine collected</h1>"),
+        "{dom}"
+    );
     for value in [
         "mytool/errors",
         "crash/panic",
@@ -109,7 +128,14 @@ fn page_loads_cleanly_and_shows_the_values() {
     for value in [">3<", ">42<", ">17<", ">5<", ">2<", ">31337<"] {
         assert!(dom.contains(value), "value {value} not shown:\n{dom}");
     }
+    assert!(
+        dom.contains("<span class=\"approved\">approved</span>"),
+        "{dom}"
+    );
     // The hostile name is text, not an element.
     assert!(!dom.contains("<script>alert"), "{dom}");
-    assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{dom}");
+    assert!(
+        dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{dom}"
+    );
 }

@@ -18,7 +18,9 @@
 //!
 //! Other names: `crash/abort`, `crash/signal:SIGSEGV` (`SIGBUS`, `SIGILL`, `SIGFPE`),
 //! `crash/malformed` for input no parent writes, `crash/no-frames` for a report with
-//! no frame that can be named.
+//! no frame that can be named. [`stop`] ends reporting early and lets the child finish
+//! (for tests that wait for it). `parent` and `stop` exist on Unix only; `child`
+//! compiles everywhere, but names frames only on 64-bit Linux today.
 //!
 //! The child side can be tried on its own with an in-memory input:
 //!
@@ -58,7 +60,13 @@
 //!   signal, with the same exit status and core dump, as it would have.
 //! - **The signal path is async-signal-safe** as far as a stack walk can be: no
 //!   allocation, no locks, one `write(2)` of at most a few hundred bytes to a
-//!   non-blocking pipe (see the `signal` module for the unwinder's caveats).
+//!   non-blocking pipe. The walk uses the system unwinder (`_Unwind_Backtrace`), which
+//!   POSIX does not list as async-signal-safe; it is warmed up at install time, and on
+//!   glibc 2.35+ it finds unwind tables without taking a lock. On an older glibc a
+//!   crash inside `dlopen` could hang the dying process instead of killing it.
+//! - **Nothing blocks or dies on our account.** The pipe is non-blocking and
+//!   close-on-exec; a write to a pipe whose reader is gone fails quietly, without
+//!   `SIGPIPE`, even where the program restored `SIGPIPE`'s default action.
 //! - **One report per process**, of at most 16 frames; the child counts at most one
 //!   counter and opens the counter file itself before counting (Go's monitor did not
 //!   and dropped every crash: golang/go#69681).
@@ -82,8 +90,11 @@
 //!   (`memory allocation of N bytes failed`): `crash/abort` from the caller of abort.
 //! - **Not captured**: the kernel's OOM killer and any other `SIGKILL`, `SIGTERM` or
 //!   `SIGINT`, `std::process::exit` with a failure status, a crash before [`parent`]
-//!   ran, faults handled by a handler installed after ours that never calls ours, and
-//!   frames in shared libraries (named `?+0x0`; only the executable is symbolized).
+//!   ran, panics after the program replaced the panic hook with `set_hook` (a hook
+//!   that chains to the one it took keeps ours), faults handled by a handler installed
+//!   after ours that never calls ours, and frames in shared libraries (named `?+0x0`;
+//!   only the executable is symbolized). A `SIGSEGV` or `SIGBUS` sent with `kill` or
+//!   `raise` is reported, although std's handler lets the process survive it.
 //!   A program whose own earlier-installed `SIGSEGV` handler recovers from faults (a
 //!   JIT, a wasm runtime) gets its first recovered fault counted: such a program
 //!   should install its handler after calling [`parent`].
@@ -120,6 +131,17 @@ mod wire;
 #[cfg(unix)]
 pub fn parent(pipe: impl Into<std::os::fd::OwnedFd>) -> Result<(), CrashMonitorError> {
     parent::install(pipe.into())
+}
+
+/// Stops crash reporting in this process and closes the pipe, so the child reads end of
+/// file now, as if the process had exited without a crash, instead of at exit.
+///
+/// For callers that must wait for the child while this process lives on (tests: the
+/// facade's `StartResult::wait`). The hook and handlers stay installed but report
+/// nothing; [`parent`] cannot install again. Does nothing if [`parent`] never ran.
+#[cfg(unix)]
+pub fn stop() {
+    signal::close_pipe();
 }
 
 /// Runs the child side: reads `input` to end of file (that is, until the parent is
@@ -178,7 +200,8 @@ fn read_to_end_capped(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
 
 #[cfg(unix)]
 fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
-    let symbols = signal::exe_image().and_then(|image| symbols::ElfSymbols::current_exe(image.bias));
+    let symbols =
+        signal::exe_image().and_then(|image| symbols::ElfSymbols::current_exe(image.bias));
     let symbols: &dyn naming::Symbolize = match &symbols {
         Some(s) => s,
         None => &naming::NoSymbols,
@@ -188,7 +211,12 @@ fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
 
 #[cfg(not(unix))]
 fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
-    naming::counter_name(report, parent_sentinel, wire::sentinel(), &naming::NoSymbols)
+    naming::counter_name(
+        report,
+        parent_sentinel,
+        wire::sentinel(),
+        &naming::NoSymbols,
+    )
 }
 
 /// What [`child`] found and did.
@@ -242,7 +270,10 @@ impl fmt::Display for CrashMonitorError {
                 f.write_str("crash monitor not installed: called while panicking")
             }
             CrashMonitorError::Pipe(err) => {
-                write!(f, "crash monitor not installed: cannot write to the child's pipe: {err}")
+                write!(
+                    f,
+                    "crash monitor not installed: cannot write to the child's pipe: {err}"
+                )
             }
             CrashMonitorError::Signal { signal, source } => {
                 write!(f, "crash monitor cannot handle {signal}: {source}")
@@ -286,7 +317,10 @@ mod tests {
         let big = vec![b'a'; wire::MAX_INPUT + 1];
         assert_eq!(read_to_end_capped(&mut &big[..]).unwrap(), None);
         let fits = vec![b'a'; wire::MAX_INPUT];
-        assert_eq!(read_to_end_capped(&mut &fits[..]).unwrap().map(|d| d.len()), Some(fits.len()));
+        assert_eq!(
+            read_to_end_capped(&mut &fits[..]).unwrap().map(|d| d.len()),
+            Some(fits.len())
+        );
         assert!(read_to_end_capped(&mut Failing(10)).is_err());
     }
 
@@ -294,18 +328,30 @@ mod tests {
     fn outcomes_that_count_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let program = Program::new("crashtest", "1.0.0");
-        assert_eq!(child(&b""[..], dir.path(), program.clone()), ChildOutcome::NoInput);
-        assert_eq!(child(&b"sentinel 10\n"[..], dir.path(), program.clone()), ChildOutcome::CleanExit);
+        assert_eq!(
+            child(&b""[..], dir.path(), program.clone()),
+            ChildOutcome::NoInput
+        );
+        assert_eq!(
+            child(&b"sentinel 10\n"[..], dir.path(), program.clone()),
+            ChildOutcome::CleanExit
+        );
         assert_eq!(
             child(Failing(3), dir.path(), program),
             ChildOutcome::ReadFailed(io::ErrorKind::Other)
         );
-        assert!(!dir.path().join("local").exists(), "nothing opened, nothing written");
+        assert!(
+            !dir.path().join("local").exists(),
+            "nothing opened, nothing written"
+        );
     }
 
     #[test]
     fn errors_say_what_happened() {
-        let err = CrashMonitorError::Signal { signal: "SIGBUS", source: io::Error::other("x") };
+        let err = CrashMonitorError::Signal {
+            signal: "SIGBUS",
+            source: io::Error::other("x"),
+        };
         assert_eq!(err.to_string(), "crash monitor cannot handle SIGBUS: x");
         assert!(std::error::Error::source(&err).is_some());
     }

@@ -38,7 +38,10 @@ pub(crate) fn counter_name(
     child_sentinel: usize,
     symbols: &dyn Symbolize,
 ) -> String {
-    let relocate = |addr: usize| addr.wrapping_sub(parent_sentinel).wrapping_add(child_sentinel);
+    let relocate = |addr: usize| {
+        addr.wrapping_sub(parent_sentinel)
+            .wrapping_add(child_sentinel)
+    };
     let named: Vec<Option<String>> = report
         .frames
         .iter()
@@ -50,7 +53,10 @@ pub(crate) fn counter_name(
                 Frame::Outside => return None,
             };
             let (function, start) = symbols.function(lookup)?;
-            Some(telemetry_counter::frame(&function, addr.wrapping_sub(start)))
+            Some(telemetry_counter::frame(
+                &function,
+                addr.wrapping_sub(start),
+            ))
         })
         .collect();
     // A panic or an abort is reported from inside the code that raised it: std's panic
@@ -124,7 +130,10 @@ mod tests {
     ]);
 
     fn name(kind: Kind, frames: &[Frame]) -> String {
-        let report = Report { kind, frames: frames.to_vec() };
+        let report = Report {
+            kind,
+            frames: frames.to_vec(),
+        };
         // The parent's sentinel was 0x5000 below the child's.
         let shifted = frames
             .iter()
@@ -134,7 +143,10 @@ mod tests {
                 Frame::Outside => Frame::Outside,
             })
             .collect();
-        let report = Report { frames: shifted, ..report };
+        let report = Report {
+            frames: shifted,
+            ..report
+        };
         counter_name(&report, 0x1000, 0x6000, &TABLE)
     }
 
@@ -175,7 +187,12 @@ mod tests {
     fn abort_drops_libc_and_std() {
         let got = name(
             Kind::Abort,
-            &[Frame::Outside, Frame::Outside, Frame::Ret(0x15010), Frame::Ret(0x14004)],
+            &[
+                Frame::Outside,
+                Frame::Outside,
+                Frame::Ret(0x15010),
+                Frame::Ret(0x14004),
+            ],
         );
         assert_eq!(got, "crash/abort\nmytool::main+0x4");
     }
@@ -183,20 +200,33 @@ mod tests {
     #[test]
     fn nothing_nameable_is_no_frames() {
         assert_eq!(name(Kind::Panic, &[]), NO_FRAMES);
-        assert_eq!(name(Kind::Panic, &[Frame::Ret(0x10010), Frame::Outside]), NO_FRAMES);
-        assert_eq!(name(Kind::Signal(FatalSignal::Bus), &[Frame::Outside]), NO_FRAMES);
+        assert_eq!(
+            name(Kind::Panic, &[Frame::Ret(0x10010), Frame::Outside]),
+            NO_FRAMES
+        );
+        assert_eq!(
+            name(Kind::Signal(FatalSignal::Bus), &[Frame::Outside]),
+            NO_FRAMES
+        );
         assert_eq!(name(Kind::Abort, &[Frame::Ret(0x99999)]), NO_FRAMES);
-        let report = Report { kind: Kind::Panic, frames: vec![Frame::Ret(0x13000)] };
+        let report = Report {
+            kind: Kind::Panic,
+            frames: vec![Frame::Ret(0x13000)],
+        };
         assert_eq!(counter_name(&report, 1, 1, &NoSymbols), NO_FRAMES);
     }
 
     #[test]
     fn machinery() {
-        assert!(is_machinery("std::panicking::begin_panic_handler::{{closure}}"));
+        assert!(is_machinery(
+            "std::panicking::begin_panic_handler::{{closure}}"
+        ));
         assert!(is_machinery("<core::option::Option<T>>::unwrap"));
         assert!(is_machinery("__rustc::rust_begin_unwind"));
         assert!(!is_machinery("mytool::main"));
-        assert!(!is_machinery("<mytool::Guard as core::ops::drop::Drop>::drop"));
+        assert!(!is_machinery(
+            "<mytool::Guard as core::ops::drop::Drop>::drop"
+        ));
         assert!(!is_machinery("stdx::main"));
     }
 }

@@ -38,6 +38,8 @@ use crate::wire::{FatalSignal, Frame, Kind, MAX_FRAMES, ReportBuf};
 static PIPE_FD: AtomicI32 = AtomicI32::new(-1);
 /// Set by the first crash report of the process; nothing is written after it.
 static REPORTED: AtomicBool = AtomicBool::new(false);
+/// Set once that report has been written (or failed to be).
+static REPORT_SENT: AtomicBool = AtomicBool::new(false);
 /// The executable's mapped address range; addresses outside it are `outside` frames.
 static EXE_START: AtomicUsize = AtomicUsize::new(0);
 static EXE_END: AtomicUsize = AtomicUsize::new(usize::MAX);
@@ -66,7 +68,10 @@ pub(crate) struct ExeImage {
 }
 
 /// The main executable's load address and extent, from the dynamic loader.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    target_pointer_width = "64"
+))]
 pub(crate) fn exe_image() -> Option<ExeImage> {
     unsafe extern "C" fn first_object(
         info: *mut libc::dl_phdr_info,
@@ -107,7 +112,10 @@ pub(crate) fn exe_image() -> Option<ExeImage> {
 
 /// Elsewhere the executable's extent is unknown: every address counts as inside, and
 /// the child names no frames.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(all(
+    any(target_os = "linux", target_os = "android"),
+    target_pointer_width = "64"
+)))]
 pub(crate) fn exe_image() -> Option<ExeImage> {
     None
 }
@@ -121,11 +129,17 @@ pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
     let fd = pipe.into_raw_fd();
     // A crash report must never block the dying program, and the pipe holds far more
     // than the one sentinel and one report we write, so make writes non-blocking.
-    // SAFETY: `fd` is an open descriptor we own; F_GETFL/F_SETFL take no pointers.
+    // And close it on exec: a program the host runs must not hold the pipe open, or
+    // the child would wait for that program's end instead of the host's.
+    // SAFETY: `fd` is an open descriptor we own; these fcntl commands take no pointers.
     unsafe {
         let flags = libc::fcntl(fd, libc::F_GETFL);
         if flags >= 0 {
             libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+        let fd_flags = libc::fcntl(fd, libc::F_GETFD);
+        if fd_flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFD, fd_flags | libc::FD_CLOEXEC);
         }
     }
     if !write_all_at_once(fd, sentinel) {
@@ -140,6 +154,29 @@ pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
     // ends, and that end of file is how the child learns that the parent is gone.
     PIPE_FD.store(fd, Ordering::SeqCst);
     Ok(())
+}
+
+/// Ends reporting: no report is written from now on, and the pipe is closed so the
+/// child reads end of file. A report already being written is let finish first (the
+/// descriptor must not be closed, and perhaps reused, under a writer).
+pub(crate) fn close_pipe() {
+    if PIPE_FD.load(Ordering::SeqCst) < 0 {
+        return; // never installed (or already closed): leave later installs working
+    }
+    if REPORTED.swap(true, Ordering::SeqCst) {
+        wait_for_report();
+    } else {
+        // No report will come: nobody need wait for one.
+        REPORT_SENT.store(true, Ordering::SeqCst);
+    }
+    let fd = PIPE_FD.swap(-1, Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: `fd` is the descriptor `open_pipe` took ownership of; swapping in -1
+        // made this the only place that closes it, and no writer can still load it.
+        unsafe {
+            libc::close(fd);
+        }
+    }
 }
 
 /// Writes `data` with one `write(2)`; true if all of it went. Async-signal-safe.
@@ -169,7 +206,10 @@ fn write_all_at_once(fd: c_int, data: &[u8]) -> bool {
 
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if !ok && errno == Some(libc::EPIPE) && !was_pending {
-            let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
             libc::sigtimedwait(&pipe_only, std::ptr::null_mut(), &zero);
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -188,6 +228,25 @@ fn send(report: &ReportBuf) {
     let fd = PIPE_FD.load(Ordering::SeqCst);
     if fd >= 0 {
         write_all_at_once(fd, report.as_bytes());
+    }
+    REPORT_SENT.store(true, Ordering::SeqCst);
+}
+
+/// When two threads crash at once, the one that lost the claim waits a little for the
+/// other's report before letting the signal kill the process, or the report of the
+/// first crash would die with it. Bounded (about 100 ms), because the claim may belong
+/// to this very thread (a fault inside our own handler). Async-signal-safe: nanosleep.
+fn wait_for_report() {
+    for _ in 0..100 {
+        if REPORT_SENT.load(Ordering::SeqCst) {
+            return;
+        }
+        let one_ms = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        };
+        // SAFETY: nanosleep reads the timespec local; a null remainder is allowed.
+        unsafe { libc::nanosleep(&one_ms, std::ptr::null_mut()) };
     }
 }
 
@@ -314,8 +373,8 @@ impl Walk {
                 return true;
             }
         }
-        let inside = (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed))
-            .contains(&ip);
+        let inside =
+            (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed)).contains(&ip);
         let frame = match (inside, is_signal_frame) {
             (false, _) => Frame::Outside,
             (true, true) => Frame::Pc(ip),
@@ -336,8 +395,17 @@ unsafe extern "C" fn on_frame(ctx: *mut UnwindContext, arg: *mut c_void) -> c_in
     let mut before: c_int = 0;
     // SAFETY: the unwinder passes a valid context for this frame; `arg` is the `Walk`
     // that `Walk::run` passed, alive and not otherwise borrowed during the walk.
-    let (ip, walk) = unsafe { (_Unwind_GetIPInfo(ctx, &mut before), &mut *arg.cast::<Walk>()) };
-    if walk.visit(ip, before != 0) { URC_NO_REASON } else { URC_END_OF_STACK }
+    let (ip, walk) = unsafe {
+        (
+            _Unwind_GetIPInfo(ctx, &mut before),
+            &mut *arg.cast::<Walk>(),
+        )
+    };
+    if walk.visit(ip, before != 0) {
+        URC_NO_REASON
+    } else {
+        URC_END_OF_STACK
+    }
 }
 
 /// Installs our handler for each watched signal, remembering the previous one, after
@@ -423,13 +491,22 @@ unsafe fn interrupted_pc(ctx: *mut c_void) -> Option<usize> {
     if ctx.is_null() {
         return None;
     }
-    #[cfg(all(any(target_os = "linux", target_os = "android"), target_arch = "x86_64"))]
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        target_arch = "x86_64"
+    ))]
     {
         // SAFETY: per this function's contract `ctx` points at the handler's ucontext.
         let uc = unsafe { &*ctx.cast::<libc::ucontext_t>() };
-        uc.uc_mcontext.gregs.get(libc::REG_RIP as usize).map(|&rip| rip as usize)
+        uc.uc_mcontext
+            .gregs
+            .get(libc::REG_RIP as usize)
+            .map(|&rip| rip as usize)
     }
-    #[cfg(all(any(target_os = "linux", target_os = "android"), target_arch = "aarch64"))]
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        target_arch = "aarch64"
+    ))]
     {
         // SAFETY: per this function's contract `ctx` points at the handler's ucontext.
         let uc = unsafe { &*ctx.cast::<libc::ucontext_t>() };
@@ -466,12 +543,18 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ctx: *m
         } else if let Some(pc) = pc {
             // The unwinder could not get past the signal frame: keep at least the
             // instruction that faulted.
-            let inside = (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed))
-                .contains(&pc);
-            buf.push(if inside { Frame::Pc(pc) } else { Frame::Outside });
+            let inside =
+                (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed)).contains(&pc);
+            buf.push(if inside {
+                Frame::Pc(pc)
+            } else {
+                Frame::Outside
+            });
         }
         buf.finish();
         send(&buf);
+    } else {
+        wait_for_report();
     }
     set_errno(saved_errno);
     // SAFETY: these are the arguments our handler was called with.
@@ -548,7 +631,10 @@ mod tests {
     fn own_image_contains_own_code() {
         let image = exe_image().expect("linux has dl_iterate_phdr");
         let code = crate::wire::sentinel();
-        assert!((image.start..image.end).contains(&code), "{image:?} {code:#x}");
+        assert!(
+            (image.start..image.end).contains(&code),
+            "{image:?} {code:#x}"
+        );
     }
 
     #[inline(never)]
@@ -562,6 +648,10 @@ mod tests {
     fn walks_this_stack() {
         let walk = walk_here();
         assert!(walk.len >= 3, "{:?}", walk.frames());
-        assert!(walk.frames().iter().all(|f| matches!(f, Frame::Ret(_) | Frame::Outside)));
+        assert!(
+            walk.frames()
+                .iter()
+                .all(|f| matches!(f, Frame::Ret(_) | Frame::Outside))
+        );
     }
 }

@@ -44,8 +44,11 @@ const MAX_TABLE: u64 = 256 << 20;
 impl ElfSymbols {
     /// The symbols of the running executable, loaded at `bias`.
     pub(crate) fn current_exe(bias: usize) -> Option<ElfSymbols> {
-        let path = std::env::current_exe().ok()?;
-        let file = File::open(path).ok()?;
+        // /proc/self/exe opens the running file even after it was replaced or deleted
+        // (an upgrade while the program ran), where its path would no longer lead.
+        let file = File::open("/proc/self/exe")
+            .or_else(|_| std::env::current_exe().and_then(File::open))
+            .ok()?;
         ElfSymbols::read(&file, bias).ok().flatten()
     }
 
@@ -70,7 +73,11 @@ impl ElfSymbols {
             let at = usize::try_from(i.checked_mul(shentsize)?).ok()?;
             shdrs.get(at..at.checked_add(64)?)
         };
-        let find = |kind: u32| (0..shnum).filter_map(section).find(|s| u32_at(s, 4) == kind);
+        let find = |kind: u32| {
+            (0..shnum)
+                .filter_map(section)
+                .find(|s| u32_at(s, 4) == kind)
+        };
         let Some(symtab) = find(SHT_SYMTAB).or_else(|| find(SHT_DYNSYM)) else {
             return Ok(None);
         };
@@ -80,7 +87,10 @@ impl ElfSymbols {
         let read_section = |s: &[u8]| -> io::Result<Vec<u8>> {
             let (offset, size) = (u64_at(s, 24), u64_at(s, 32));
             if size > MAX_TABLE {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "symbol table too large"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "symbol table too large",
+                ));
             }
             let mut data = vec![0u8; size as usize];
             file.read_exact_at(&mut data, offset)?;
@@ -91,11 +101,19 @@ impl ElfSymbols {
         let mut funcs: Vec<Func> = symbols
             .chunks_exact(24)
             .filter(|sym| sym[4] & 0xf == STT_FUNC && u16_at(sym, 6) != 0)
-            .map(|sym| Func { start: u64_at(sym, 8), size: u64_at(sym, 16), name: u32_at(sym, 0) })
+            .map(|sym| Func {
+                start: u64_at(sym, 8),
+                size: u64_at(sym, 16),
+                name: u32_at(sym, 0),
+            })
             .filter(|f| f.start != 0 && f.size != 0)
             .collect();
         funcs.sort_by_key(|f| (f.start, f.name));
-        Ok(Some(ElfSymbols { funcs, strtab, bias }))
+        Ok(Some(ElfSymbols {
+            funcs,
+            strtab,
+            bias,
+        }))
     }
 
     fn name(&self, func: &Func) -> Option<&[u8]> {
@@ -168,8 +186,13 @@ mod tests {
         let symbols = own_symbols();
         let addr = known_function as fn(u64) -> u64 as usize;
         assert_eq!(known_function(1), 31u64.rotate_left(7));
-        let (name, start) = symbols.function(addr + 1).expect("known_function is in .symtab");
-        assert_eq!(name, "telemetry_crashmonitor::symbols::tests::known_function");
+        let (name, start) = symbols
+            .function(addr + 1)
+            .expect("known_function is in .symtab");
+        assert_eq!(
+            name,
+            "telemetry_crashmonitor::symbols::tests::known_function"
+        );
         assert_eq!(start, addr);
         let (name, _) = symbols.function(crate::wire::sentinel()).expect("sentinel");
         assert_eq!(name, "telemetry_crashmonitor::wire::sentinel");
@@ -184,7 +207,10 @@ mod tests {
 
     #[test]
     fn demangles_without_hash() {
-        assert_eq!(demangle(b"_ZN6mytool3run17h0123456789abcdefE"), "mytool::run");
+        assert_eq!(
+            demangle(b"_ZN6mytool3run17h0123456789abcdefE"),
+            "mytool::run"
+        );
         assert_eq!(demangle(b"memcpy"), "memcpy");
     }
 

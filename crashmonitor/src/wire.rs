@@ -36,8 +36,12 @@ pub(crate) enum FatalSignal {
 }
 
 impl FatalSignal {
-    pub(crate) const ALL: [FatalSignal; 4] =
-        [FatalSignal::Segv, FatalSignal::Bus, FatalSignal::Ill, FatalSignal::Fpe];
+    pub(crate) const ALL: [FatalSignal; 4] = [
+        FatalSignal::Segv,
+        FatalSignal::Bus,
+        FatalSignal::Ill,
+        FatalSignal::Fpe,
+    ];
 
     /// The conventional name, as on the wire and in counter names.
     pub(crate) fn name(self) -> &'static str {
@@ -186,8 +190,13 @@ fn parse_frame(line: &str) -> Option<Frame> {
 fn parse_hex(s: &str) -> Option<usize> {
     let ok = !s.is_empty()
         && s.len() <= 2 * std::mem::size_of::<usize>()
-        && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if ok { usize::from_str_radix(s, 16).ok() } else { None }
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if ok {
+        usize::from_str_radix(s, 16).ok()
+    } else {
+        None
+    }
 }
 
 /// Room for the longest line set the parent writes: a sentinel, or a `crash` line,
@@ -230,7 +239,11 @@ impl ReportBuf {
     }
 
     fn empty() -> ReportBuf {
-        ReportBuf { bytes: [0; REPORT_CAP], len: 0, frames: 0 }
+        ReportBuf {
+            bytes: [0; REPORT_CAP],
+            len: 0,
+            frames: 0,
+        }
     }
 
     /// Appends a frame line; returns false (and appends nothing) once [`MAX_FRAMES`]
@@ -328,7 +341,10 @@ mod tests {
             "sentinel 5000\ncrash signal SIGSEGV\npc 55d0c0a0f3e1\nret 10\noutside\nend\n"
         );
         assert_eq!(ReportBuf::sentinel(0).as_bytes(), b"sentinel 0\n");
-        assert_eq!(ReportBuf::sentinel(usize::MAX).as_bytes(), b"sentinel ffffffffffffffff\n");
+        assert_eq!(
+            ReportBuf::sentinel(usize::MAX).as_bytes(),
+            b"sentinel ffffffffffffffff\n"
+        );
     }
 
     #[test]
@@ -339,8 +355,17 @@ mod tests {
             .chain(FatalSignal::ALL.map(Kind::Signal));
         for kind in kinds {
             let parsed = parse(&report(kind, &frames)).unwrap();
-            let want = Report { kind, frames: frames.to_vec() };
-            assert_eq!(parsed, Input::Crash { sentinel: 0x5000, report: want });
+            let want = Report {
+                kind,
+                frames: frames.to_vec(),
+            };
+            assert_eq!(
+                parsed,
+                Input::Crash {
+                    sentinel: 0x5000,
+                    report: want
+                }
+            );
         }
     }
 
@@ -365,8 +390,16 @@ mod tests {
     #[test]
     fn first_report_wins() {
         let input = b"sentinel 10\ncrash panic\nret 20\nend\ncrash abort\nend\n";
-        let Ok(Input::Crash { report, .. }) = parse(input) else { panic!("not a crash") };
-        assert_eq!(report, Report { kind: Kind::Panic, frames: vec![Frame::Ret(0x20)] });
+        let Ok(Input::Crash { report, .. }) = parse(input) else {
+            panic!("not a crash")
+        };
+        assert_eq!(
+            report,
+            Report {
+                kind: Kind::Panic,
+                frames: vec![Frame::Ret(0x20)]
+            }
+        );
     }
 
     #[test]
@@ -376,17 +409,40 @@ mod tests {
             (b"sentinel 0\n", Malformed::NoSentinel),
             (b"sentinel 0x10\n", Malformed::NoSentinel),
             (b"sentinel 10", Malformed::NoFinalNewline),
-            (b"sentinel 10\ncrash panic\nret 1\n", Malformed::Unterminated),
-            (b"sentinel 10\ncrash signal SIGKILL\nend\n", Malformed::BadLine),
-            (b"sentinel 10\ncrash panic: my secret\nend\n", Malformed::BadLine),
-            (b"sentinel 10\ncrash panic\nret XYZ\nend\n", Malformed::BadLine),
-            (b"sentinel 10\ncrash panic\nret 11111111111111111\nend\n", Malformed::BadLine),
-            (b"sentinel 10\ncrash panic\nend\ngarbage\n", Malformed::BadLine),
+            (
+                b"sentinel 10\ncrash panic\nret 1\n",
+                Malformed::Unterminated,
+            ),
+            (
+                b"sentinel 10\ncrash signal SIGKILL\nend\n",
+                Malformed::BadLine,
+            ),
+            (
+                b"sentinel 10\ncrash panic: my secret\nend\n",
+                Malformed::BadLine,
+            ),
+            (
+                b"sentinel 10\ncrash panic\nret XYZ\nend\n",
+                Malformed::BadLine,
+            ),
+            (
+                b"sentinel 10\ncrash panic\nret 11111111111111111\nend\n",
+                Malformed::BadLine,
+            ),
+            (
+                b"sentinel 10\ncrash panic\nend\ngarbage\n",
+                Malformed::BadLine,
+            ),
             (b"sentinel 10\n\xff\n", Malformed::NotAscii),
             (b"sentinel 10\n\xc3\xa9\n", Malformed::NotAscii),
         ];
         for (input, want) in cases {
-            assert_eq!(parse(input), Err(*want), "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                parse(input),
+                Err(*want),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
         let mut long = b"sentinel 10\ncrash panic\n".to_vec();
         for _ in 0..=MAX_FRAMES {
@@ -401,7 +457,10 @@ mod tests {
         assert_eq!(Kind::Panic.counter_prefix(), "crash/panic");
         assert_eq!(Kind::Abort.counter_prefix(), "crash/abort");
         for s in FatalSignal::ALL {
-            assert_eq!(Kind::Signal(s).counter_prefix(), format!("crash/signal:{}", s.name()));
+            assert_eq!(
+                Kind::Signal(s).counter_prefix(),
+                format!("crash/signal:{}", s.name())
+            );
         }
     }
 }

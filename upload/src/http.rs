@@ -18,6 +18,12 @@ pub(crate) fn agent(url: &str, timeout: Duration, follow_redirects: bool) -> ure
         .max_redirects(if https && follow_redirects { 3 } else { 0 })
         // With no redirects allowed, a 3xx comes back as an answer to act on.
         .max_redirects_will_error(false)
+        // Plain http only ever goes to this machine, which no proxy should see.
+        .proxy(if https {
+            ureq::Proxy::try_from_env()
+        } else {
+            None
+        })
         .user_agent(concat!("telemetry-upload/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()

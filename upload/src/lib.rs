@@ -255,17 +255,20 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
         timeout,
     } = config;
     let mut log = Log::new(log);
-    let start = start_time.map_or_else(OffsetDateTime::now_utc, OffsetDateTime::from);
-    let start = start.to_offset(time::UtcOffset::UTC);
-    let run = Run {
-        dir: Dir::new(dir),
-        upload_url: &upload_url,
-        source: &source,
-        timeout,
-        start,
-        today: start.date(),
-    };
-    let result = panic::catch_unwind(AssertUnwindSafe(|| run.go(&mut log)));
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        // Inside the catch: converting an absurd SystemTime may panic.
+        let start = start_time.map_or_else(OffsetDateTime::now_utc, OffsetDateTime::from);
+        let start = start.to_offset(time::UtcOffset::UTC);
+        let run = Run {
+            dir: Dir::new(dir),
+            upload_url: &upload_url,
+            source: &source,
+            timeout,
+            start,
+            today: start.date(),
+        };
+        run.go(&mut log)
+    }));
     match result {
         Ok(Ok(summary)) => Ok(summary),
         Ok(Err(err)) => {
@@ -305,6 +308,10 @@ struct Plan {
 
 impl Run<'_> {
     fn go(&self, log: &mut Log) -> Result<RunSummary, UploadError> {
+        #[cfg(test)]
+        if tests::PANIC_IN_RUN.with(std::cell::Cell::get) {
+            panic!("a test asked for a panic");
+        }
         let mode = self.dir.mode();
         if mode == Mode::Off {
             // Mode off writes nothing at all, not even a debug log.
@@ -409,6 +416,15 @@ impl Run<'_> {
                 sender.send(week, &path, log)
             };
             outcomes.push(ReportOutcome { week, status });
+        }
+        // Keep upload/ from growing a lock file a week forever.
+        if let Some(cutoff) = self
+            .today
+            .checked_sub(time::Duration::days(2 * MAX_REPORT_AGE_DAYS))
+        {
+            for lock in work::stale_locks(&upload, cutoff).unwrap_or_default() {
+                let _ = std::fs::remove_file(lock);
+            }
         }
         outcomes.sort_by_key(|o| o.week);
         for outcome in &outcomes {
@@ -544,5 +560,82 @@ fn delete_all(paths: &[PathBuf], log: &mut Log) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    thread_local! {
+        pub(crate) static PANIC_IN_RUN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panic_is_caught_logged_and_returned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let captured = Captured::default();
+        let mut config = RunConfig::new(
+            tmp.path(),
+            "https://example.invalid/upload",
+            ConfigSource::File(tmp.path().join("none.json")),
+        );
+        config.log = Some(Box::new(captured.clone()));
+        PANIC_IN_RUN.with(|p| p.set(true));
+        let result = run(config);
+        PANIC_IN_RUN.with(|p| p.set(false));
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, UploadError::Panicked { message } if message == "a test asked for a panic")
+        );
+        assert!(err.to_string().contains("please report it"));
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            log.contains("upload run panicked: a test asked for a panic"),
+            "{log}"
+        );
+    }
+
+    #[test]
+    fn outcomes_read_as_one_line_each() {
+        let week = telemetry_internal::parse_date("2026-11-20").unwrap();
+        let summary = RunSummary {
+            reports: vec![
+                ReportOutcome {
+                    week,
+                    status: ReportStatus::Uploaded,
+                },
+                ReportOutcome {
+                    week,
+                    status: ReportStatus::KeptForRetry {
+                        reason: "server said 503".into(),
+                    },
+                },
+                ReportOutcome {
+                    week,
+                    status: ReportStatus::LocalOnly {
+                        reason: LocalOnlyReason::ModeNotOn,
+                    },
+                },
+            ],
+        };
+        assert_eq!(
+            summary.to_string(),
+            "2026-11-20: uploaded\n2026-11-20: kept for retry: server said 503\n\
+             2026-11-20: local only (mode is not on)\n"
+        );
     }
 }

@@ -71,6 +71,20 @@ pub(crate) fn scan_uploaded(upload: &Path) -> io::Result<BTreeSet<Date>> {
         .collect())
 }
 
+/// Lock files in `upload/` for weeks ended before `cutoff`: no run will upload those
+/// weeks again, so nobody can hold or wait for these locks.
+pub(crate) fn stale_locks(upload: &Path, cutoff: Date) -> io::Result<Vec<PathBuf>> {
+    Ok(list(upload)?
+        .into_iter()
+        .filter(|(name, _)| {
+            name.strip_suffix(".lock")
+                .and_then(parse_date)
+                .is_some_and(|week| week < cutoff)
+        })
+        .map(|(_, path)| path)
+        .collect())
+}
+
 fn list(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,

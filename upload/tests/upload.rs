@@ -25,7 +25,12 @@ macro_rules! require_tracking {
 fn basic() {
     require_tracking!();
     let env = Env::new(&["tool/a"]);
-    let file = env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 3), ("tool/b", 5)]);
+    let file = env.count(
+        &TOOL,
+        "2026-11-13",
+        "2026-11-20",
+        &[("tool/a", 3), ("tool/b", 5)],
+    );
     let summary = env.run("2026-11-21");
     assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
 
@@ -51,14 +56,21 @@ fn basic() {
     assert!(!file.exists(), "counter files are deleted once reported");
     assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
     let local: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(env.local().join("local.2026-11-20.json")).unwrap()).unwrap();
-    assert_eq!(local["Programs"][0]["Counters"], serde_json::json!({"tool/a": 3, "tool/b": 5}));
+        serde_json::from_slice(&std::fs::read(env.local().join("local.2026-11-20.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        local["Programs"][0]["Counters"],
+        serde_json::json!({"tool/a": 3, "tool/b": 5})
+    );
     assert_eq!(local["X"], report["X"]);
     assert_eq!(
         std::fs::read(env.dir().upload().join("2026-11-20.json")).unwrap(),
         posts[0].body
     );
-    assert!(telemetry_upload::last_config(&env.root()).is_some(), "config saved");
+    assert!(
+        telemetry_upload::last_config(&env.root()).is_some(),
+        "config saved"
+    );
 
     // Nothing is left to do, and nothing is sent twice.
     assert!(env.run("2026-11-22").reports.is_empty());
@@ -77,17 +89,36 @@ fn retries_across_200_400_500() {
     let env = Env::new(&["tool/a"]);
     env.server.set_status(500);
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
-    assert_eq!(lines(&env.run("2026-11-21")), ["2026-11-20: kept for retry: server said 500"]);
-    assert_eq!(env.local_names(), ["2026-11-20.json", "local.2026-11-20.json"]);
-    assert_eq!(lines(&env.run("2026-11-22")), ["2026-11-20: kept for retry: server said 500"]);
+    assert_eq!(
+        lines(&env.run("2026-11-21")),
+        ["2026-11-20: kept for retry: server said 500"]
+    );
+    assert_eq!(
+        env.local_names(),
+        ["2026-11-20.json", "local.2026-11-20.json"]
+    );
+    assert_eq!(
+        lines(&env.run("2026-11-22")),
+        ["2026-11-20: kept for retry: server said 500"]
+    );
     assert_eq!(env.server.posts().len(), 2, "one POST per run");
     env.server.set_status(200);
     assert_eq!(lines(&env.run("2026-11-23")), ["2026-11-20: uploaded"]);
     assert_eq!(env.server.posts().len(), 3);
     let bodies: Vec<_> = env.server.posts().iter().map(|p| p.body.clone()).collect();
-    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "the same report each time");
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "the same report each time"
+    );
     assert!(env.run("2026-11-24").reports.is_empty());
     assert_eq!(env.server.posts().len(), 3);
+    assert_eq!(
+        env.upload_names(),
+        ["2026-11-20.json", "2026-11-20.lock", "config.json"]
+    );
+    // Locks of weeks that can no longer be uploaded are tidied away.
+    env.run("2027-01-15");
+    assert_eq!(env.upload_names(), ["2026-11-20.json", "config.json"]);
 
     // 400: dropped, never sent again, no copy in upload/.
     let env = Env::new(&["tool/a"]);
@@ -109,7 +140,10 @@ fn retries_across_200_400_500() {
     let mut config = env.config("2026-11-21");
     config.upload_url = "http://127.0.0.1:1/upload".into();
     let summary = telemetry_upload::run(config).unwrap();
-    assert!(matches!(summary.reports[0].status, ReportStatus::KeptForRetry { .. }), "{summary}");
+    assert!(
+        matches!(summary.reports[0].status, ReportStatus::KeptForRetry { .. }),
+        "{summary}"
+    );
     assert!(env.local_names().contains(&"2026-11-20.json".to_owned()));
 }
 
@@ -123,8 +157,15 @@ fn time_out_keeps_the_report_and_is_bounded() {
     config.timeout = std::time::Duration::from_secs(1);
     let began = std::time::Instant::now();
     let summary = telemetry_upload::run(config).unwrap();
-    assert!(began.elapsed() < std::time::Duration::from_secs(5), "{:?}", began.elapsed());
-    assert!(matches!(summary.reports[0].status, ReportStatus::KeptForRetry { .. }), "{summary}");
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
+    assert!(
+        matches!(summary.reports[0].status, ReportStatus::KeptForRetry { .. }),
+        "{summary}"
+    );
     assert!(env.local_names().contains(&"2026-11-20.json".to_owned()));
 }
 
@@ -141,11 +182,18 @@ fn several_weeks_at_once() {
     let summary = env.run("2026-11-28");
     assert_eq!(
         lines(&summary),
-        ["2026-11-13: uploaded", "2026-11-20: uploaded", "2026-11-27: uploaded"]
+        [
+            "2026-11-13: uploaded",
+            "2026-11-20: uploaded",
+            "2026-11-27: uploaded"
+        ]
     );
     let mut by_path: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     for post in env.server.posts() {
-        assert!(by_path.insert(post.path.clone(), post.json()).is_none(), "one POST each");
+        assert!(
+            by_path.insert(post.path.clone(), post.json()).is_none(),
+            "one POST each"
+        );
     }
     let counts: Vec<_> = by_path
         .values()
@@ -179,7 +227,10 @@ fn empty_week_does_not_block_the_next() {
     let posts = env.server.posts();
     assert_eq!(posts.len(), 1);
     assert!(posts[0].text().contains("week2"));
-    assert!(env.local_names().contains(&"local.2026-11-13.json".to_owned()));
+    assert!(
+        env.local_names()
+            .contains(&"local.2026-11-13.json".to_owned())
+    );
     assert_eq!(env.count_files(), 0);
 }
 
@@ -205,10 +256,16 @@ fn counter_file_with_missing_dates() {
     let summary = telemetry_upload::run(config).unwrap();
     assert_eq!(lines(&summary), ["2026-11-19: uploaded"]);
     assert!(env.server.posts()[0].text().contains("\"tool/a\": 7"));
-    assert!(nameless.exists() && garbage.exists(), "unparseable files are left alone");
+    assert!(
+        nameless.exists() && garbage.exists(),
+        "unparseable files are left alone"
+    );
     let text = log.text();
     assert!(text.contains("skipping tool.v1.count"), "{text}");
-    assert!(text.contains("skipping tool@1.0.0-x-2026-11-10.v1.count"), "{text}");
+    assert!(
+        text.contains("skipping tool@1.0.0-x-2026-11-10.v1.count"),
+        "{text}"
+    );
 }
 
 fn patch(path: &std::path::Path, from: &str, to: &str) {
@@ -234,7 +291,10 @@ fn mode_off_writes_nothing() {
     assert!(telemetry_upload::run(config).unwrap().reports.is_empty());
     assert_eq!(env.local_names(), before);
     assert!(file.exists());
-    assert!(env.names(&env.dir().debug()).is_empty(), "no debug log either");
+    assert!(
+        env.names(&env.dir().debug()).is_empty(),
+        "no debug log either"
+    );
     assert!(!env.dir().upload().exists());
     assert!(env.server.requests().is_empty());
 }
@@ -251,7 +311,10 @@ fn mode_local_builds_local_reports_only() {
     let summary = telemetry_upload::run(config).unwrap();
     assert_eq!(lines(&summary), ["2026-11-20: local only (mode is not on)"]);
     assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
-    assert!(env.server.requests().is_empty(), "no config download, no POST");
+    assert!(
+        env.server.requests().is_empty(),
+        "no config download, no POST"
+    );
 }
 
 #[test]
@@ -271,11 +334,20 @@ fn mode_on_with_date_never_sends_earlier_data() {
         lines(&summary),
         ["2026-11-20: local only (holds data from before the opt-in date)"]
     );
-    assert_eq!(env.server.requests().len(), 0, "nothing uploadable: no config download");
+    assert_eq!(
+        env.server.requests().len(),
+        0,
+        "nothing uploadable: no config download"
+    );
 
     // A week in which one program's file began before the opt-in is all held back.
     env.count(&TOOL, "2026-11-14", "2026-11-27", &[("tool/a", 1)]);
-    env.count(&Program::new("tool", "1.0.1"), "2026-11-12", "2026-11-27", &[("tool/a", 1)]);
+    env.count(
+        &Program::new("tool", "1.0.1"),
+        "2026-11-12",
+        "2026-11-27",
+        &[("tool/a", 1)],
+    );
     assert_eq!(
         lines(&env.run("2026-11-28")),
         ["2026-11-27: local only (holds data from before the opt-in date)"]
@@ -285,7 +357,10 @@ fn mode_on_with_date_never_sends_earlier_data() {
     env.count(&TOOL, "2026-11-14", "2026-12-04", &[("tool/a", 1)]);
     let mut config = env.config("2026-12-05");
     config.config = ConfigSource::Url(env.server.config_url());
-    assert_eq!(lines(&telemetry_upload::run(config).unwrap()), ["2026-12-04: uploaded"]);
+    assert_eq!(
+        lines(&telemetry_upload::run(config).unwrap()),
+        ["2026-12-04: uploaded"]
+    );
     assert_eq!(env.server.gets(), 1, "the config is downloaded when needed");
     assert_eq!(env.server.posts().len(), 1);
 
@@ -324,7 +399,10 @@ fn debug_log_variants() {
     std::fs::write(env.dir().debug(), "not a directory").unwrap();
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
     assert_eq!(lines(&env.run("2026-11-21")), ["2026-11-20: uploaded"]);
-    assert_eq!(std::fs::read_to_string(env.dir().debug()).unwrap(), "not a directory");
+    assert_eq!(
+        std::fs::read_to_string(env.dir().debug()).unwrap(),
+        "not a directory"
+    );
 
     // No debug: none is created.
     let env = Env::new(&["tool/a"]);
@@ -345,7 +423,11 @@ fn concurrent_uploaders_send_each_report_once() {
 fn concurrent_round() {
     let env = Env::new(&["tool/a", "tool/b"]);
     let other = Program::new("tool", "0.9.0"); // not approved: local only
-    let weeks = [("2026-11-06", "2026-11-13"), ("2026-11-13", "2026-11-20"), ("2026-11-20", "2026-11-27")];
+    let weeks = [
+        ("2026-11-06", "2026-11-13"),
+        ("2026-11-13", "2026-11-20"),
+        ("2026-11-20", "2026-11-27"),
+    ];
     let mut want_a = 0;
     for (i, (begin, end)) in weeks.iter().enumerate() {
         for program in [&TOOL, &other] {
@@ -353,7 +435,12 @@ fn concurrent_round() {
             if program == &TOOL {
                 want_a += a;
             }
-            env.count(program, begin, end, &[("tool/a", a), ("tool/b", 2), ("tool/secret", 9)]);
+            env.count(
+                program,
+                begin,
+                end,
+                &[("tool/a", a), ("tool/b", 2), ("tool/secret", 9)],
+            );
         }
         // A second file of the same week (a later begin day).
         let later = telemetry_internal::format_date(day(begin).next_day().unwrap());
@@ -368,7 +455,14 @@ fn concurrent_round() {
     let posts = env.server.posts();
     let mut paths: Vec<_> = posts.iter().map(|p| p.path.clone()).collect();
     paths.sort();
-    assert_eq!(paths, ["/upload/2026-11-13", "/upload/2026-11-20", "/upload/2026-11-27"]);
+    assert_eq!(
+        paths,
+        [
+            "/upload/2026-11-13",
+            "/upload/2026-11-20",
+            "/upload/2026-11-27"
+        ]
+    );
     let mut got_a = 0;
     let mut got_b = 0;
     for post in &posts {
@@ -383,7 +477,11 @@ fn concurrent_round() {
     assert_eq!(env.count_files(), 0);
     assert_eq!(
         env.local_names(),
-        ["local.2026-11-13.json", "local.2026-11-20.json", "local.2026-11-27.json"]
+        [
+            "local.2026-11-13.json",
+            "local.2026-11-20.json",
+            "local.2026-11-27.json"
+        ]
     );
     // The local reports hold every count exactly once too.
     let mut local_secret = 0;
@@ -424,7 +522,11 @@ fn too_old_and_future_dated_reports() {
     assert_eq!(posts[0].path, "/upload/2026-11-09");
     assert_eq!(
         env.local_names(),
-        ["2026-12-03.json", "local.2026-11-08.json", "local.2026-11-09.json"]
+        [
+            "2026-12-03.json",
+            "local.2026-11-08.json",
+            "local.2026-11-09.json"
+        ]
     );
 }
 
@@ -451,8 +553,18 @@ fn unapproved_counters_never_leave() {
             ("tool/ok\nsecret-stack-of-an-approved-counter-name", 7),
         ],
     );
-    env.count(&Program::new("tool", "6.6.6"), "2026-11-13", "2026-11-20", &[("tool/ok", 8)]);
-    env.count(&Program::new("secret", "1.0.0"), "2026-11-13", "2026-11-20", &[("tool/ok", 9)]);
+    env.count(
+        &Program::new("tool", "6.6.6"),
+        "2026-11-13",
+        "2026-11-20",
+        &[("tool/ok", 8)],
+    );
+    env.count(
+        &Program::new("secret", "1.0.0"),
+        "2026-11-13",
+        "2026-11-20",
+        &[("tool/ok", 9)],
+    );
     assert_eq!(lines(&env.run("2026-11-21")), ["2026-11-20: uploaded"]);
     let posts = env.server.posts();
     assert_eq!(posts.len(), 1);
@@ -460,7 +572,10 @@ fn unapproved_counters_never_leave() {
     assert!(!text.contains("secret"), "{text}");
     assert!(!text.contains("6.6.6"), "{text}");
     let program = &posts[0].json()["Programs"][0];
-    assert_eq!(program["Counters"], serde_json::json!({"tool/ok": 1, "tool/flag:x": 2}));
+    assert_eq!(
+        program["Counters"],
+        serde_json::json!({"tool/ok": 1, "tool/flag:x": 2})
+    );
     let stacks = program["Stacks"].as_object().unwrap();
     assert_eq!(stacks.len(), 1);
     assert_eq!(stacks.values().next().unwrap(), 5);
@@ -514,7 +629,10 @@ fn a_bad_config_leaves_every_file_in_place() {
     // A missing file.
     let mut config = env.config("2026-11-21");
     config.config = ConfigSource::File(env.tmp.path().join("missing.json"));
-    assert!(matches!(telemetry_upload::run(config), Err(UploadError::ConfigRead { .. })));
+    assert!(matches!(
+        telemetry_upload::run(config),
+        Err(UploadError::ConfigRead { .. })
+    ));
     assert_eq!(env.local_names(), before);
 
     // With a good config the same directory is processed.
@@ -522,7 +640,10 @@ fn a_bad_config_leaves_every_file_in_place() {
     let mut config = env.config("2026-11-21");
     config.config = ConfigSource::Url(env.server.config_url());
     let summary = telemetry_upload::run(config).unwrap();
-    assert_eq!(lines(&summary), ["2026-11-13: uploaded", "2026-11-20: uploaded"]);
+    assert_eq!(
+        lines(&summary),
+        ["2026-11-13: uploaded", "2026-11-20: uploaded"]
+    );
     let saved = telemetry_upload::last_config(&env.root()).unwrap();
     let mut meta = BTreeMap::new();
     for (k, v) in [
@@ -553,7 +674,10 @@ fn plain_http_to_another_host_is_refused() {
 
     let mut config = env.config("2026-11-21");
     config.config = ConfigSource::Url("http://example.com/config.json".into());
-    assert!(matches!(telemetry_upload::run(config), Err(UploadError::InsecureUrl { .. })));
+    assert!(matches!(
+        telemetry_upload::run(config),
+        Err(UploadError::InsecureUrl { .. })
+    ));
 }
 
 #[test]
@@ -601,7 +725,10 @@ fn existing_reports_are_not_rebuilt() {
 
     // A ready report that was sent by someone else is tidied, not sent again.
     std::fs::write(env.local().join("2026-11-20.json"), "{}").unwrap();
-    assert_eq!(lines(&env.run("2026-11-21")), ["2026-11-20: already uploaded"]);
+    assert_eq!(
+        lines(&env.run("2026-11-21")),
+        ["2026-11-20: already uploaded"]
+    );
     assert!(env.local_names().is_empty());
     assert!(env.server.posts().is_empty());
 
@@ -612,4 +739,76 @@ fn existing_reports_are_not_rebuilt() {
     assert!(file.exists());
     // It expires at midnight: a run at exactly that time reports it.
     assert_eq!(lines(&env.run("2026-11-22")), ["2026-11-22: uploaded"]);
+}
+
+/// Set in the children of `concurrent_processes_send_each_report_once`:
+/// `root|upload_url|config_file|start`.
+const CHILD_ENV: &str = "TELEMETRY_UPLOAD_TEST_CHILD";
+
+/// Does one upload run when started as a child by the test below; a no-op otherwise.
+#[test]
+fn child_run() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let mut config =
+        telemetry_upload::RunConfig::new(parts[0], parts[1], ConfigSource::File(parts[2].into()));
+    config.start_time = Some(at(parts[3]));
+    telemetry_upload::run(config).unwrap();
+}
+
+#[test]
+fn concurrent_processes_send_each_report_once() {
+    require_tracking!();
+    let env = Env::new(&["tool/a"]);
+    let weeks = [("2026-11-06", "2026-11-13"), ("2026-11-13", "2026-11-20")];
+    for (begin, end) in weeks {
+        for version in ["1.0.0", "1.0.1", "1.0.2"] {
+            env.count(
+                &Program::owned("tool", version),
+                begin,
+                end,
+                &[("tool/a", 1)],
+            );
+        }
+        env.count(
+            &TOOL,
+            &telemetry_internal::format_date(day(begin).next_day().unwrap()),
+            end,
+            &[("tool/a", 10)],
+        );
+    }
+    let spec = format!(
+        "{}|{}|{}|2026-11-21",
+        env.root().display(),
+        env.server.url,
+        env.config_file.display()
+    );
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..5)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "child_run", "--test-threads=1", "--quiet"])
+                .env(CHILD_ENV, &spec)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let posts = env.server.posts();
+    let mut paths: Vec<_> = posts.iter().map(|p| p.path.clone()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/upload/2026-11-13", "/upload/2026-11-20"]);
+    for post in &posts {
+        assert_eq!(post.json()["Programs"][0]["Counters"]["tool/a"], 11);
+    }
+    assert_eq!(env.count_files(), 0);
+    assert_eq!(
+        env.local_names(),
+        ["local.2026-11-13.json", "local.2026-11-20.json"]
+    );
 }

@@ -77,3 +77,19 @@ pub fn sample_dir(dir: &Path) {
         ],
     );
 }
+
+/// An upload config approving `counters` of `program@version` on this platform.
+pub fn approving_config(program: &str, version: &str, counters: &[&str]) -> String {
+    let counters: Vec<String> = counters
+        .iter()
+        .map(|c| format!(r#"{{"Name":"{c}","Rate":1}}"#))
+        .collect();
+    format!(
+        r#"{{"OS":["{}"],"Arch":["{}"],"Toolchain":["{}"],"SampleRate":1,
+            "Programs":[{{"Name":"{program}","Versions":["{version}"],"Counters":[{}]}}]}}"#,
+        telemetry_internal::OS,
+        telemetry_internal::ARCH,
+        telemetry_internal::toolchain(),
+        counters.join(","),
+    )
+}

@@ -20,7 +20,10 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
             Ok(entries) => entries,
             Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
             Err(err) => {
-                return Err(Failure::io(format!("cannot read {}", folder.display()), &err));
+                return Err(Failure::io(
+                    format!("cannot read {}", folder.display()),
+                    &err,
+                ));
             }
         };
         let mut doomed: Vec<PathBuf> = entries
@@ -36,7 +39,12 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
                 Err(err) if err.kind() == io::ErrorKind::NotFound => {}
                 Err(err) => {
                     failed = true;
-                    let _ = writeln!(ctx.err, "{}: cannot remove {}: {err}", ctx.name, path.display());
+                    let _ = writeln!(
+                        ctx.err,
+                        "{}: cannot remove {}: {err}",
+                        ctx.name,
+                        path.display()
+                    );
                 }
             }
         }

@@ -35,7 +35,10 @@ pub(super) fn to_csv(entries: &[Entry]) -> String {
     let mut out = String::new();
     write_row(&mut out, HEADER);
     for ((program, version, week, kind, name), n) in rows {
-        write_row(&mut out, [program, version, week, kind, name, &n.to_string()]);
+        write_row(
+            &mut out,
+            [program, version, week, kind, name, &n.to_string()],
+        );
     }
     out
 }

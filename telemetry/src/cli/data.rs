@@ -116,16 +116,13 @@ pub(super) fn load(dir: &Dir) -> Result<LocalData, Failure> {
         }
     }
     for entry in &mut data.entries {
-        entry.uploaded = uploaded_weeks.contains(&entry.week);
+        // A counter file is never uploaded itself; a report is if its week's was.
+        entry.uploaded =
+            entry.source != Source::CounterFile && uploaded_weeks.contains(&entry.week);
     }
     data.entries.sort_by(|a, b| {
-        (&a.program, &a.version, &b.week, a.source, &a.file).cmp(&(
-            &b.program,
-            &b.version,
-            &a.week,
-            b.source,
-            &b.file,
-        ))
+        (&a.program, &a.version, &b.week, a.source, &a.file)
+            .cmp(&(&b.program, &b.version, &a.week, b.source, &b.file))
     });
     Ok(data)
 }
@@ -134,7 +131,8 @@ pub(super) fn load(dir: &Dir) -> Result<LocalData, Failure> {
 fn list(path: &Path) -> Result<Vec<PathBuf>, Failure> {
     match std::fs::read_dir(path) {
         Ok(entries) => {
-            let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+            let mut files: Vec<PathBuf> =
+                entries.filter_map(Result::ok).map(|e| e.path()).collect();
             files.sort();
             Ok(files)
         }
@@ -163,7 +161,9 @@ pub(super) fn report_week(path: &Path, local: bool) -> Option<String> {
 
 /// Whether `path` is a counter file or a report (what `clean` deletes).
 pub(super) fn is_data_file(path: &Path) -> bool {
-    has_suffix(path, ".v1.count") || report_week(path, false).is_some() || report_week(path, true).is_some()
+    has_suffix(path, ".v1.count")
+        || report_week(path, false).is_some()
+        || report_week(path, true).is_some()
 }
 
 fn read_counter_file(path: &Path) -> Result<Entry, String> {
@@ -185,7 +185,9 @@ fn read_counter_file(path: &Path) -> Result<Entry, String> {
         toolchain: get(&["Toolchain", "GoVersion"]),
         os: get(&["OS", "GOOS"]),
         arch: get(&["Arch", "GOARCH"]),
-        week: day("TimeEnd").or_else(|| day("TimeBegin")).unwrap_or_default(),
+        week: day("TimeEnd")
+            .or_else(|| day("TimeBegin"))
+            .unwrap_or_default(),
         source: Source::CounterFile,
         uploaded: false,
         file: path.to_owned(),

@@ -69,7 +69,12 @@ fn counter_files_in_local(ctx: &Context<'_>) -> Result<Vec<PathBuf>, Failure> {
     let entries = match std::fs::read_dir(&local) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(Failure::io(format!("cannot read {}", local.display()), &err)),
+        Err(err) => {
+            return Err(Failure::io(
+                format!("cannot read {}", local.display()),
+                &err,
+            ));
+        }
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)

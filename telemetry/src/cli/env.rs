@@ -27,6 +27,14 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
     for (label, path) in [("local", dir.local()), ("upload", dir.upload())] {
         list(ctx, label, &path)?;
     }
+    match telemetry_upload::last_config(root) {
+        Some(config) => writeln!(
+            ctx.out,
+            "upload config: version {} (the last one fetched)",
+            super::terminal_safe(config.version())
+        )?,
+        None => writeln!(ctx.out, "upload config: none fetched yet")?,
+    }
     let debug = match dir.debug_if_enabled() {
         Some(_) => "on (logs are written here)",
         None => "off (create this directory to enable logs)",
@@ -72,7 +80,12 @@ fn list(ctx: &mut Context<'_>, label: &str, path: &Path) -> Result<(), Failure> 
     };
     names.sort();
     let files = if names.len() == 1 { "file" } else { "files" };
-    writeln!(ctx.out, "{label}: {} ({} {files})", path.display(), names.len())?;
+    writeln!(
+        ctx.out,
+        "{label}: {} ({} {files})",
+        path.display(),
+        names.len()
+    )?;
     for name in names {
         writeln!(ctx.out, "  {}", super::terminal_safe(&name))?;
     }
@@ -88,12 +101,18 @@ mod tests {
     fn explains_the_mode() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = Dir::new(tmp.path());
-        assert_eq!(mode_line(&dir, false), "local (no mode file; local is the default)");
+        assert_eq!(
+            mode_line(&dir, false),
+            "local (no mode file; local is the default)"
+        );
         dir.set_mode(Mode::Off).unwrap();
         assert_eq!(mode_line(&dir, false), "off (the mode file says off)");
         std::fs::write(dir.mode_file(), "yes please").unwrap();
         let line = mode_line(&dir, false);
-        assert!(line.starts_with("local (the mode file holds \"yes please\""), "{line}");
+        assert!(
+            line.starts_with("local (the mode file holds \"yes please\""),
+            "{line}"
+        );
         assert!(line.ends_with("read as local)"), "{line}");
         let since = telemetry_internal::parse_date("2026-11-20").unwrap();
         dir.set_mode(Mode::On { since }).unwrap();

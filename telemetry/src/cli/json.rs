@@ -128,10 +128,16 @@ mod tests {
         let mut meta = BTreeMap::new();
         meta.insert("K".to_owned(), "v".to_owned());
         Value::Array(vec![
-            Value::Object(vec![("Count", Value::numbers(&empty)), ("Meta", Value::strings(&meta))]),
+            Value::Object(vec![
+                ("Count", Value::numbers(&empty)),
+                ("Meta", Value::strings(&meta)),
+            ]),
             Value::Array(vec![]),
         ])
         .write_indented(&mut out, 0);
-        assert_eq!(out, "[\n {\n  \"Count\": {},\n  \"Meta\": {\n   \"K\": \"v\"\n  }\n },\n []\n]");
+        assert_eq!(
+            out,
+            "[\n {\n  \"Count\": {},\n  \"Meta\": {\n   \"K\": \"v\"\n  }\n },\n []\n]"
+        );
     }
 }

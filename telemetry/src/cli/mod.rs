@@ -19,14 +19,18 @@
 //! `telemetry` subcommand, led by the name to show in usage messages:
 //!
 //! ```no_run
-//! let config = telemetry::Config::new(telemetry::program!());
-//! let mut args = std::env::args_os().skip(1);
-//! if args.next().as_deref() == Some("telemetry".as_ref()) {
-//!     let argv = std::iter::once("mytool telemetry".into()).chain(args);
-//!     std::process::exit(match telemetry::cli::run(argv, &config) {
-//!         code if code == std::process::ExitCode::SUCCESS => 0,
-//!         _ => 1,
-//!     });
+//! use std::process::ExitCode;
+//!
+//! fn main() -> ExitCode {
+//!     let config = telemetry::Config::new(telemetry::program!());
+//!     let mut args = std::env::args_os().skip(1);
+//!     if args.next().is_some_and(|a| a == "telemetry") {
+//!         // `mytool telemetry view`, `mytool telemetry off`, … in mytool's own directory.
+//!         let argv = std::iter::once("mytool telemetry".into()).chain(args);
+//!         return telemetry::cli::run(argv, &config);
+//!     }
+//!     // … the tool's own work …
+//!     ExitCode::SUCCESS
 //! }
 //! ```
 //!
@@ -96,13 +100,15 @@ where
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
+            // Help and version go to stdout with status 0; usage errors to stderr, 2.
             let text = err.render().to_string();
-            let written = if err.use_stderr() {
-                stderr.write_all(text.as_bytes())
+            let stream: &mut dyn Write = if err.use_stderr() {
+                &mut *stderr
             } else {
-                stdout.write_all(text.as_bytes())
+                &mut *stdout
             };
-            let _ = written;
+            let _ = stream.write_all(text.as_bytes());
+            let _ = stream.flush();
             return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
         }
     };
@@ -221,9 +227,7 @@ impl Context<'_> {
         match &self.dir_flag {
             Some(path) => Ok(Dir::new(path.clone())),
             None => self.config.telemetry_dir().ok_or_else(|| {
-                Failure(
-                    "no telemetry directory: there is no home directory; use --dir PATH".into(),
-                )
+                Failure("no telemetry directory: there is no home directory; use --dir PATH".into())
             }),
         }
     }
@@ -235,6 +239,20 @@ impl Context<'_> {
             Some(dir) => format!("{} --dir {} {subcommand}", self.name, shell_quote(dir)),
             None => format!("{} {subcommand}", self.name),
         }
+    }
+
+    /// Bad usage found after parsing (an option required only when the config does
+    /// not supply it): clap's message and the subcommand's usage on stderr, status 2.
+    fn usage_error(&mut self, subcommand: &str, message: impl std::fmt::Display) -> CmdResult {
+        use clap::CommandFactory;
+        let mut command = Cli::command().bin_name(&self.name);
+        command.build();
+        let error = match command.find_subcommand_mut(subcommand) {
+            Some(sub) => sub.error(clap::error::ErrorKind::MissingRequiredArgument, message),
+            None => command.error(clap::error::ErrorKind::MissingRequiredArgument, message),
+        };
+        self.err.write_all(error.render().to_string().as_bytes())?;
+        Ok(ExitCode::from(2))
     }
 
     /// A warning that does not change the exit status.
@@ -295,8 +313,14 @@ mod tests {
     #[test]
     fn names_from_argv0() {
         assert_eq!(command_name(None), "telemetry");
-        assert_eq!(command_name(Some(&"/usr/bin/telemetry".into())), "telemetry");
-        assert_eq!(command_name(Some(&"mytool telemetry".into())), "mytool telemetry");
+        assert_eq!(
+            command_name(Some(&"/usr/bin/telemetry".into())),
+            "telemetry"
+        );
+        assert_eq!(
+            command_name(Some(&"mytool telemetry".into())),
+            "mytool telemetry"
+        );
         assert_eq!(command_name(Some(&"".into())), "telemetry");
     }
 

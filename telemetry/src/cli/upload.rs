@@ -13,15 +13,15 @@ use telemetry_upload::{ConfigSource, ReportStatus, RunConfig, UploadConfig};
 
 use super::{CmdResult, Context, Failure};
 
-/// Arguments of `telemetry upload`.
+/// Arguments of `telemetry upload`. The URLs default to those of the embedding
+/// tool's [`Config`](crate::Config), if it set them.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("config").required(true).args(["config_url", "config_file"])))]
 pub(super) struct UploadArgs {
     /// Where reports are sent: each is POSTed to <URL>/<YYYY-MM-DD>.
     #[arg(long, value_name = "URL")]
-    upload_url: String,
+    upload_url: Option<String>,
     /// Where to fetch the upload config (which counters may be sent).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "config_file")]
     config_url: Option<String>,
     /// Read the upload config from a file instead.
     #[arg(long, value_name = "PATH")]
@@ -68,13 +68,28 @@ impl Write for SharedLog {
 }
 
 pub(super) fn run(ctx: &mut Context<'_>, args: &UploadArgs) -> CmdResult {
-    let dir = ctx.dir()?;
-    let source = match (&args.config_url, &args.config_file) {
-        (Some(url), _) => ConfigSource::Url(url.clone()),
-        (None, Some(file)) => ConfigSource::File(file.clone()),
-        (None, None) => return Err(Failure("give --config-url or --config-file".into())),
+    let source = match (
+        &args.config_url,
+        &args.config_file,
+        ctx.config.config_url_str(),
+    ) {
+        (Some(url), _, _) => ConfigSource::Url(url.clone()),
+        (None, Some(file), _) => ConfigSource::File(file.clone()),
+        (None, None, Some(url)) => ConfigSource::Url(url.to_owned()),
+        (None, None, None) => {
+            return ctx.usage_error(
+                "upload",
+                "--config-url <URL> or --config-file <PATH> is required",
+            );
+        }
     };
-    let mut config = RunConfig::new(dir.root(), args.upload_url.clone(), source);
+    let upload_url = match (&args.upload_url, ctx.config.upload_url_str()) {
+        (Some(url), _) => url.clone(),
+        (None, Some(url)) => url.to_owned(),
+        (None, None) => return ctx.usage_error("upload", "--upload-url <URL> is required"),
+    };
+    let dir = ctx.dir()?;
+    let mut config = RunConfig::new(dir.root(), upload_url, source);
     config.start_time = args.start_time.map(start_of);
     let log = SharedLog::default();
     if args.verbose {
@@ -86,7 +101,10 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &UploadArgs) -> CmdResult {
     }
     let summary = result.map_err(|err| Failure(format!("upload failed: {err}")))?;
     if summary.reports.is_empty() {
-        writeln!(ctx.out, "No week has ended since the last run: nothing to report.")?;
+        writeln!(
+            ctx.out,
+            "No week has ended since the last run: nothing to report."
+        )?;
     }
     let mut failed = false;
     for report in &summary.reports {

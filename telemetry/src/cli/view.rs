@@ -69,7 +69,12 @@ fn open_in_browser(path: &Path) -> Result<(), String> {
     let target = path.to_string_lossy().into_owned();
     let (program, args): (String, Vec<String>) = match std::env::var("BROWSER") {
         Ok(browser) if !browser.trim().is_empty() => {
-            let first = browser.split(':').next().unwrap_or_default().trim().to_owned();
+            let first = browser
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
             let mut words = first.split_whitespace().map(str::to_owned);
             let program = words.next().unwrap_or_default();
             let mut args: Vec<String> = words.collect();
@@ -97,6 +102,15 @@ fn open_in_browser(path: &Path) -> Result<(), String> {
         .map_err(|err| format!("{program}: {err}"))
 }
 
+/// The directory as a person should see it: absolute, so the page still says where
+/// the data is when it is opened from elsewhere.
+fn shown_path(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
+}
+
 /// A counter's upload status under the last fetched config.
 fn approved(approvals: Option<&Approvals>, entry: &Entry, name: &str) -> bool {
     approvals.is_some_and(|a| a.approves(&entry.meta(), name))
@@ -116,7 +130,11 @@ fn group(entry: &Entry) -> Grouped<'_> {
     for (name, &n) in &entry.counters {
         match name.split_once(':') {
             Some((chart, bucket)) if !chart.is_empty() => {
-                grouped.charts.entry(chart).or_default().push((name, bucket, n));
+                grouped
+                    .charts
+                    .entry(chart)
+                    .or_default()
+                    .push((name, bucket, n));
             }
             _ => grouped.plain.push((name, n)),
         }
@@ -141,7 +159,7 @@ pub(super) fn html(dir: &Dir, data: &LocalData, approvals: Option<&Approvals>) -
         p,
         "<header>\n<h1>Telemetry: what this machine collected</h1>\n\
          <p>Directory <code>{}</code> · mode <strong id=\"mode\">{}</strong> · page written {}</p>\n",
-        escape(&dir.root().display().to_string()),
+        escape(&shown_path(dir.root())),
         escape(&mode.to_string()),
         telemetry_internal::format_date(telemetry_internal::today()),
     );
@@ -236,10 +254,12 @@ fn entry_html(p: &mut String, entry: &Entry, approvals: Option<&Approvals>) {
         for (name, n) in &entry.stacks {
             let mut lines = name.split('\n');
             let prefix = lines.next().unwrap_or_default();
+            let frames = lines.clone().count();
             let _ = write!(
                 p,
-                "<tr><td><details><summary><code>{}</code></summary><ol class=\"frames\">",
-                escape(prefix)
+                "<tr><td><details><summary><code>{}</code> ({frames} frame{})</summary><ol class=\"frames\">",
+                escape(prefix),
+                if frames == 1 { "" } else { "s" },
             );
             for frame in lines {
                 let _ = write!(p, "<li><code>{}</code></li>", escape(frame));
@@ -292,7 +312,11 @@ fn chart_svg(
         // u128: n * BAR cannot overflow even at u64::MAX.
         let width = (u128::from(*n) * u128::from(BAR) / u128::from(max)) as u64;
         let width = width.max(u64::from(*n > 0));
-        let class = if approved(name) { "bar approved" } else { "bar" };
+        let class = if approved(name) {
+            "bar approved"
+        } else {
+            "bar"
+        };
         let mark = if approved(name) { " ✓" } else { "" };
         let shown: String = if bucket.chars().count() > 30 {
             bucket.chars().take(29).chain(['…']).collect()
@@ -323,7 +347,7 @@ pub(super) fn text(dir: &Dir, data: &LocalData, approvals: Option<&Approvals>) -
     let _ = writeln!(
         t,
         "Telemetry data in {} (mode {})",
-        dir.root().display(),
+        terminal_safe(&shown_path(dir.root())),
         dir.mode()
     );
     match approvals {

@@ -100,7 +100,10 @@ impl Server {
     }
 
     pub fn posts(&self) -> Vec<Request> {
-        self.requests().into_iter().filter(|r| r.method == "POST").collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .collect()
     }
 
     pub fn gets(&self) -> usize {
@@ -162,7 +165,11 @@ fn serve(stream: TcpStream, s: &Shared) {
     }
     let (status, body) = if method == "GET" {
         let config = s.config.lock().unwrap().clone();
-        if config.is_empty() { (404, Vec::new()) } else { (200, config) }
+        if config.is_empty() {
+            (404, Vec::new())
+        } else {
+            (200, config)
+        }
     } else {
         (s.status.load(Ordering::SeqCst), b"ok".to_vec())
     };
@@ -193,7 +200,10 @@ pub fn config_json(counters: &[&str], stacks: &[&str]) -> String {
             .iter()
             .map(|n| {
                 let extra = if depth { ", \"Depth\": 16" } else { "" };
-                format!("{{\"Name\": {}, \"Rate\": 1{extra}}}", serde_json::to_string(n).unwrap())
+                format!(
+                    "{{\"Name\": {}, \"Rate\": 1{extra}}}",
+                    serde_json::to_string(n).unwrap()
+                )
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -250,7 +260,13 @@ impl Env {
     }
 
     /// A counter file of `program` for `begin..end`.
-    pub fn count(&self, program: &Program, begin: &str, end: &str, counts: &[(&str, u64)]) -> PathBuf {
+    pub fn count(
+        &self,
+        program: &Program,
+        begin: &str,
+        end: &str,
+        counts: &[(&str, u64)],
+    ) -> PathBuf {
         telemetry_counter::testing::write_file(&self.local(), program, day(begin), day(end), counts)
             .unwrap()
     }
@@ -294,7 +310,10 @@ impl Env {
     }
 
     pub fn count_files(&self) -> usize {
-        self.local_names().iter().filter(|n| n.ends_with(".v1.count")).count()
+        self.local_names()
+            .iter()
+            .filter(|n| n.ends_with(".v1.count"))
+            .count()
     }
 }
 

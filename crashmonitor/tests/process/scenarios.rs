@@ -1,0 +1,699 @@
+//! The scenarios, the roles and the orchestrator (Unix only: signals and pipes).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::env;
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+use telemetry_crashmonitor::CrashMonitorError;
+
+const ROLE: &str = "CRASHTEST_ROLE";
+const DIR: &str = "CRASHTEST_DIR";
+/// Set to run a scenario without the monitor, to compare the crash with and without.
+const UNMONITORED: &str = "CRASHTEST_UNMONITORED";
+/// In every panic message; must never reach a file under the telemetry dir.
+const SECRET: &str = "hunter2-secret-token";
+
+fn program() -> telemetry_counter::Program {
+    telemetry_counter::Program::new("crashtest", "1.0.0")
+}
+
+pub(crate) fn main() {
+    match env::var(ROLE).ok().as_deref() {
+        Some("child") => {
+            let dir = PathBuf::from(env::var_os(DIR).expect("CRASHTEST_DIR"));
+            let outcome = telemetry_crashmonitor::child(std::io::stdin().lock(), &dir, program());
+            println!("{outcome:?}");
+        }
+        Some(scenario) => run_parent(scenario),
+        None => run_all(),
+    }
+}
+
+// ---- the parent: each scenario's crash ----
+
+fn run_parent(scenario: &str) {
+    if let Some(when) = scenario.strip_prefix("reader-gone-") {
+        reader_gone(when);
+        return;
+    }
+    if env::var_os(UNMONITORED).is_none() {
+        // Never waited for, on purpose: the monitor outlives us, as in a real program.
+        #[allow(clippy::zombie_processes)]
+        let mut monitor = Command::new(env::current_exe().expect("current_exe"))
+            .env(ROLE, "child")
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn monitor");
+        let pipe = monitor.stdin.take().expect("piped stdin");
+        telemetry_crashmonitor::parent(pipe).expect("install");
+    }
+    match scenario {
+        "clean" => {
+            let again = std::fs::File::open("/dev/null").expect("/dev/null");
+            let second = telemetry_crashmonitor::parent(again);
+            assert!(
+                env::var_os(UNMONITORED).is_some()
+                    || matches!(second, Err(CrashMonitorError::AlreadyInstalled)),
+                "{second:?}"
+            );
+        }
+        "panic-main" => panic_in_main(),
+        "stop-then-panic" => {
+            telemetry_crashmonitor::stop();
+            telemetry_crashmonitor::stop(); // twice is harmless
+            panic_in_main();
+        }
+        "panic-thread" => {
+            let joined = std::thread::spawn(panic_in_thread).join();
+            assert!(joined.is_err());
+            // The process goes on and exits normally: the panic is still counted.
+        }
+        "segv" => null_write(),
+        "abort" => abort_here(),
+        "overflow" => {
+            recurse(0);
+        }
+        "overflow-thread" => {
+            let _ = std::thread::spawn(|| recurse(0)).join();
+        }
+        "double-panic" => double_panic(),
+        "panic-cannot-unwind" => cannot_unwind(),
+        "alloc-failed" => alloc_failed(),
+        "sigill" => illegal_instruction(),
+        "raise-sigfpe" => raise_sigfpe(),
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+/// The monitor is gone before the sentinel (`before`) or after it (`after`), and the
+/// program restored the default action of SIGPIPE, as some command-line tools do: a
+/// write to the pipe must not kill it.
+fn reader_gone(when: &str) {
+    // SAFETY: setting a signal's disposition to the default, before any other thread
+    // exists; no handler function is involved.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let script = if when == "before" {
+        "exit 0"
+    } else {
+        "read line"
+    };
+    let mut reader = Command::new("sh")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    let pipe = reader.stdin.take().expect("piped stdin");
+    if when == "before" {
+        reader.wait().expect("wait sh");
+        let result = telemetry_crashmonitor::parent(pipe);
+        assert!(
+            matches!(result, Err(CrashMonitorError::Pipe(_))),
+            "{result:?}"
+        );
+    } else {
+        telemetry_crashmonitor::parent(pipe).expect("install");
+        reader.wait().expect("wait sh"); // it read the sentinel and left
+        let caught = std::panic::catch_unwind(|| panic!("caught"));
+        assert!(caught.is_err());
+    }
+    // Still alive: exit normally.
+}
+
+#[inline(never)]
+fn panic_in_main() {
+    let token = std::hint::black_box(SECRET);
+    panic!("could not log in with {token}");
+}
+
+#[inline(never)]
+fn panic_in_thread() {
+    let token = std::hint::black_box(SECRET);
+    panic!("thread failed with {token}");
+}
+
+#[inline(never)]
+fn null_write() {
+    // A near-null pointer: a field of a struct at address zero. (A pointer of exactly
+    // zero would be caught by std's debug precondition checks, which abort instead.)
+    let ptr = std::ptr::without_provenance_mut::<u8>(std::hint::black_box(16));
+    // SAFETY: none: this write faults with SIGSEGV on purpose, which is the test.
+    unsafe { ptr.write_volatile(1) };
+}
+
+#[inline(never)]
+fn abort_here() {
+    std::process::abort();
+}
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 32]);
+    if frame[0] == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1).wrapping_add(std::hint::black_box(frame[1]))
+}
+
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("second panic while unwinding");
+    }
+}
+
+#[inline(never)]
+fn double_panic() {
+    let _guard = PanicsOnDrop;
+    let token = std::hint::black_box(SECRET);
+    panic!("first panic with {token}");
+}
+
+/// A panic that cannot unwind aborts right after the hook, as every panic does in a
+/// `panic = "abort"` build.
+#[inline(never)]
+extern "C" fn cannot_unwind() {
+    let token = std::hint::black_box(SECRET);
+    panic!("no unwinding through C with {token}");
+}
+
+/// What an allocation failure does: std's handler prints and aborts.
+#[inline(never)]
+fn alloc_failed() {
+    std::alloc::handle_alloc_error(std::alloc::Layout::new::<[u8; 1 << 20]>());
+}
+
+#[inline(never)]
+fn illegal_instruction() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: none: `ud2` raises SIGILL on purpose, which is the test.
+    unsafe {
+        std::arch::asm!("ud2")
+    };
+}
+
+/// A signal sent, not caused by an instruction: once reported it must be sent again,
+/// or the process would survive it. (Not SIGSEGV or SIGBUS: std's handler for those
+/// only resets the default action and returns, so a raised one is lost, monitor or
+/// not.)
+#[inline(never)]
+fn raise_sigfpe() {
+    // SAFETY: raise has no memory-safety preconditions.
+    unsafe { libc::raise(libc::SIGFPE) };
+    // Not a tail call, so that this function's frame is on the stack.
+    std::hint::black_box(());
+}
+
+// ---- the orchestrator ----
+
+/// What one scenario left behind.
+struct Run {
+    status: ExitStatus,
+    stderr: String,
+    /// The monitor child's outcome, as it printed it.
+    outcome: String,
+    counts: BTreeMap<String, u64>,
+    dir: tempfile::TempDir,
+}
+
+fn run(scenario: &str, monitored: bool) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(env::current_exe().expect("current_exe"));
+    // A backtrace would differ with and without the monitor (our hook is on it).
+    cmd.env(ROLE, scenario)
+        .env(DIR, dir.path())
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null());
+    if !monitored {
+        cmd.env(UNMONITORED, "1");
+    }
+    let output = cmd.output().expect("run parent");
+    let counts = read_counts(dir.path());
+    Run {
+        status: output.status,
+        stderr: without_thread_ids(&String::from_utf8_lossy(&output.stderr)),
+        outcome: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        counts,
+        dir,
+    }
+}
+
+/// `thread 'main' (28060) panicked` → `thread 'main' panicked`: ids differ per run.
+fn without_thread_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("' (") {
+        let (head, tail) = rest.split_at(at + 1);
+        out.push_str(head);
+        let digits = tail[2..].bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && tail[2 + digits..].starts_with(')') {
+            rest = &tail[3 + digits..];
+        } else {
+            rest = tail;
+            out.push_str(&rest[..1]);
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The text without backtrace frame lines (`  12: function` and `      at file:line`).
+fn without_frames(text: &str) -> String {
+    text.lines()
+        .filter(|line| {
+            let line = line.trim_start();
+            let numbered = line
+                .split_once(": ")
+                .is_some_and(|(n, _)| n.parse::<u32>().is_ok());
+            !numbered && !line.starts_with("at ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every counter in every counter file under `dir/local`.
+fn read_counts(dir: &Path) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir.join("local")) else {
+        return counts;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if entry.path().to_string_lossy().ends_with(".v1.count") {
+            let file = telemetry_counter::read_file(entry.path()).expect("a valid counter file");
+            for (name, n) in file.count {
+                *counts.entry(name).or_default() += n;
+            }
+        }
+    }
+    counts
+}
+
+/// Whether `needle` occurs in any file under `dir`.
+fn found_in_files(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = found_in_files(&path, needle) {
+                return Some(found);
+            }
+        } else if let Ok(data) = std::fs::read(&path) {
+            if data.windows(needle.len()).any(|w| w == needle) {
+                return Some(path);
+            }
+        }
+    }
+    None
+}
+
+type Check = fn(&Run) -> Result<(), String>;
+/// A check that runs a monitor child itself.
+type DirectCheck = fn() -> Result<(), String>;
+
+fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(what()) }
+}
+
+/// The one crash counter of a run: its prefix line and frame lines.
+fn crash_counter(run: &Run) -> Result<Vec<String>, String> {
+    let crashes: Vec<&String> = run
+        .counts
+        .keys()
+        .filter(|n| n.starts_with("crash/"))
+        .collect();
+    ensure(crashes.len() == 1, || {
+        format!("want one crash counter, got {:?}", run.counts)
+    })?;
+    let name = crashes[0];
+    ensure(run.counts[name] == 1, || {
+        format!("counted {} times", run.counts[name])
+    })?;
+    ensure(run.outcome.starts_with("Counted("), || {
+        format!("outcome {}", run.outcome)
+    })?;
+    Ok(name.split('\n').map(str::to_owned).collect())
+}
+
+/// The run counted `prefix` with `function` as its first frame.
+fn counted(run: &Run, prefix: &str, function: &str) -> Result<(), String> {
+    counted_within(run, prefix, function, &[])
+}
+
+/// The run counted `prefix` with `function` as its first frame, or after frames of
+/// the `callees` named (a stack overflow faults wherever the stack runs out: in
+/// `recurse` or in a function it calls).
+fn counted_within(run: &Run, prefix: &str, function: &str, callees: &[&str]) -> Result<(), String> {
+    let lines = crash_counter(run)?;
+    ensure(lines[0] == prefix, || format!("want {prefix}: {lines:#?}"))?;
+    let is_callee = |line: &&String| callees.iter().any(|c| line.starts_with(&format!("{c}+0x")));
+    let first = lines[1..]
+        .iter()
+        .find(|l| !is_callee(l))
+        .map_or("", String::as_str);
+    ensure(first.starts_with(&format!("{function}+0x")), || {
+        format!("first frame should be {function}: {lines:#?}")
+    })?;
+    ensure(lines.len() <= 17, || {
+        format!("more than 16 frames: {lines:#?}")
+    })?;
+    for line in &lines[1..] {
+        let plain = !line.contains('/') && !line.contains(".rs") && !line.contains('\\');
+        ensure(plain, || {
+            format!("a frame holds more than a code name: {line:?}")
+        })?;
+        let no_hash = !line
+            .split("::")
+            .any(|p| p.len() == 17 && p.starts_with('h'));
+        ensure(no_hash, || format!("a frame keeps its hash: {line:?}"))?;
+    }
+    Ok(())
+}
+
+fn no_secret(run: &Run) -> Result<(), String> {
+    let found = found_in_files(run.dir.path(), SECRET.as_bytes());
+    ensure(found.is_none(), || {
+        format!("the panic message reached {found:?}")
+    })
+}
+
+/// The run was killed by `signal`.
+fn killed_by(run: &Run, signal: i32) -> Result<(), String> {
+    ensure(run.status.signal() == Some(signal), || {
+        format!("status {:?}", run.status)
+    })
+}
+
+/// The crash looks the same with and without the monitor: same status, same stderr.
+fn unchanged(run: &Run, scenario: &str) -> Result<(), String> {
+    let plain = run_unmonitored(scenario);
+    ensure(plain.status.code() == run.status.code(), || {
+        format!(
+            "status {:?} without the monitor, {:?} with",
+            plain.status, run.status
+        )
+    })?;
+    ensure(plain.status.signal() == run.status.signal(), || {
+        format!(
+            "status {:?} without the monitor, {:?} with",
+            plain.status, run.status
+        )
+    })?;
+    // A nested panic prints a backtrace even with RUST_BACKTRACE=0, and ours has our
+    // hook on it: compare everything but backtrace frames.
+    let (plain, monitored) = (without_frames(&plain.stderr), without_frames(&run.stderr));
+    ensure(plain == monitored, || {
+        format!("stderr without the monitor:\n{plain}\nwith:\n{monitored}")
+    })
+}
+
+fn run_unmonitored(scenario: &str) -> Run {
+    run(scenario, false)
+}
+
+const SCENARIOS: &[(&str, Check)] = &[
+    ("reader-gone-before", |run| {
+        ensure(run.status.success(), || {
+            format!("status {:?}: {}", run.status, run.stderr)
+        })
+    }),
+    ("reader-gone-after", |run| {
+        ensure(run.status.success(), || {
+            format!("status {:?}: {}", run.status, run.stderr)
+        })
+    }),
+    ("clean", |run| {
+        ensure(run.status.success(), || format!("status {:?}", run.status))?;
+        ensure(run.outcome == "CleanExit", || {
+            format!("outcome {}", run.outcome)
+        })?;
+        ensure(run.counts.is_empty(), || {
+            format!("counted {:?}", run.counts)
+        })
+    }),
+    ("stop-then-panic", |run| {
+        ensure(run.status.code() == Some(101), || {
+            format!("status {:?}", run.status)
+        })?;
+        ensure(run.outcome == "CleanExit", || {
+            format!("outcome {}", run.outcome)
+        })?;
+        ensure(run.counts.is_empty(), || {
+            format!("counted {:?}", run.counts)
+        })?;
+        unchanged(run, "stop-then-panic")
+    }),
+    ("panic-main", |run| {
+        ensure(run.status.code() == Some(101), || {
+            format!("status {:?}", run.status)
+        })?;
+        ensure(run.stderr.contains(SECRET), || {
+            format!("panic output lost: {}", run.stderr)
+        })?;
+        counted(run, "crash/panic", "process::scenarios::panic_in_main")?;
+        no_secret(run)?;
+        unchanged(run, "panic-main")
+    }),
+    ("panic-thread", |run| {
+        ensure(run.status.success(), || format!("status {:?}", run.status))?;
+        ensure(run.stderr.contains(SECRET), || {
+            format!("panic output lost: {}", run.stderr)
+        })?;
+        counted(run, "crash/panic", "process::scenarios::panic_in_thread")?;
+        no_secret(run)?;
+        unchanged(run, "panic-thread")
+    }),
+    ("segv", |run| {
+        killed_by(run, libc::SIGSEGV)?;
+        counted(
+            run,
+            "crash/signal:SIGSEGV",
+            "process::scenarios::null_write",
+        )
+    }),
+    ("abort", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        counted(run, "crash/abort", "process::scenarios::abort_here")?;
+        unchanged(run, "abort")
+    }),
+    ("overflow", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        ensure(run.stderr.contains("has overflowed its stack"), || {
+            format!("std's message is missing: {}", run.stderr)
+        })?;
+        counted_within(
+            run,
+            "crash/signal:SIGSEGV",
+            "process::scenarios::recurse",
+            &["core::hint::black_box"],
+        )?;
+        unchanged(run, "overflow")
+    }),
+    ("overflow-thread", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        ensure(run.stderr.contains("has overflowed its stack"), || {
+            format!("std's message is missing: {}", run.stderr)
+        })?;
+        counted_within(
+            run,
+            "crash/signal:SIGSEGV",
+            "process::scenarios::recurse",
+            &["core::hint::black_box"],
+        )
+    }),
+    ("panic-cannot-unwind", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        counted(run, "crash/panic", "process::scenarios::cannot_unwind")?;
+        no_secret(run)?;
+        unchanged(run, "panic-cannot-unwind")
+    }),
+    ("alloc-failed", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        ensure(
+            run.stderr
+                .contains("memory allocation of 1048576 bytes failed"),
+            || format!("std's message is missing: {}", run.stderr),
+        )?;
+        counted(run, "crash/abort", "process::scenarios::alloc_failed")?;
+        unchanged(run, "alloc-failed")
+    }),
+    ("sigill", |run| {
+        if cfg!(not(target_arch = "x86_64")) {
+            return Ok(());
+        }
+        killed_by(run, libc::SIGILL)?;
+        counted(
+            run,
+            "crash/signal:SIGILL",
+            "process::scenarios::illegal_instruction",
+        )?;
+        unchanged(run, "sigill")
+    }),
+    ("raise-sigfpe", |run| {
+        killed_by(run, libc::SIGFPE)?;
+        let lines = crash_counter(run)?;
+        ensure(lines[0] == "crash/signal:SIGFPE", || format!("{lines:#?}"))?;
+        // The interrupted instruction is in libc's raise: unnamed frames come first.
+        let caller = lines
+            .iter()
+            .position(|l| l.starts_with("process::scenarios::raise_sigfpe+0x"));
+        let unnamed_before = caller.is_some_and(|i| lines[1..i].iter().all(|l| l == "?+0x0"));
+        ensure(unnamed_before, || format!("{lines:#?}"))?;
+        unchanged(run, "raise-sigfpe")
+    }),
+    ("double-panic", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        ensure(run.stderr.contains(SECRET), || {
+            format!("panic output lost: {}", run.stderr)
+        })?;
+        counted(run, "crash/panic", "process::scenarios::double_panic")?;
+        no_secret(run)?;
+        unchanged(run, "double-panic")
+    }),
+];
+
+/// Runs a monitor child on `input`: its printed outcome, its counts, its directory.
+fn feed(input: &[u8]) -> Result<(String, BTreeMap<String, u64>, tempfile::TempDir), String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env::current_exe().expect("current_exe"))
+        .env(ROLE, "child")
+        .env(DIR, dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn monitor");
+    let mut stdin = child.stdin.take().expect("piped");
+    let written = stdin.write_all(input);
+    drop(stdin);
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    written.map_err(|e| e.to_string())?;
+    let outcome = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let counts = read_counts(dir.path());
+    Ok((outcome, counts, dir))
+}
+
+/// Garbage on the pipe, written by the orchestrator straight to a monitor child.
+fn garbage() -> Result<(), String> {
+    let text = format!("GET / HTTP/1.1\ncrash panic\npassword: {SECRET}\n");
+    let (outcome, counts, dir) = feed(text.as_bytes())?;
+    ensure(outcome == r#"Counted("crash/malformed")"#, || {
+        format!("outcome {outcome}")
+    })?;
+    let want = BTreeMap::from([("crash/malformed".to_owned(), 1)]);
+    ensure(counts == want, || format!("counted {counts:?}"))?;
+    let found = found_in_files(dir.path(), SECRET.as_bytes());
+    ensure(found.is_none(), || format!("garbage reached {found:?}"))
+}
+
+/// A well-formed report whose frames cannot be named, and an empty input.
+fn no_frames_and_no_input() -> Result<(), String> {
+    let (outcome, counts, _dir) = feed(b"sentinel 1000\ncrash signal SIGBUS\noutside\nend\n")?;
+    ensure(outcome == r#"Counted("crash/no-frames")"#, || {
+        format!("outcome {outcome}")
+    })?;
+    let want = BTreeMap::from([("crash/no-frames".to_owned(), 1)]);
+    ensure(counts == want, || format!("counted {counts:?}"))?;
+    let (outcome, counts, _dir) = feed(b"")?;
+    ensure(outcome == "NoInput", || format!("outcome {outcome}"))?;
+    ensure(counts.is_empty(), || format!("counted {counts:?}"))
+}
+
+/// One test: a scenario run through a parent, or a check that feeds a child itself.
+#[derive(Clone, Copy)]
+enum Test {
+    Scenario(Check),
+    Direct(DirectCheck),
+}
+
+fn all_tests() -> Vec<(&'static str, Test)> {
+    let mut tests: Vec<(&str, Test)> = SCENARIOS
+        .iter()
+        .map(|&(name, check)| (name, Test::Scenario(check)))
+        .collect();
+    tests.push(("garbage", Test::Direct(garbage)));
+    tests.push((
+        "no-frames-and-no-input",
+        Test::Direct(no_frames_and_no_input),
+    ));
+    tests
+}
+
+/// Runs one test; on success, the crash counters it made, for the log.
+fn run_test(name: &'static str, test: Test) -> Result<String, String> {
+    match test {
+        Test::Scenario(check) => {
+            let run = run(name, true);
+            check(&run)?;
+            let crashes = run.counts.keys().filter(|n| n.starts_with("crash/"));
+            Ok(crashes.cloned().collect::<Vec<_>>().join("\n"))
+        }
+        Test::Direct(check) => check().map(|()| String::new()),
+    }
+}
+
+/// The orchestrator, with enough of libtest's command line for `cargo test` filters
+/// and for cargo-nextest (`--list --format terse`, `--exact NAME`).
+fn run_all() {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let mut filters: Vec<&str> = Vec::new();
+    let mut words = args.iter();
+    while let Some(arg) = words.next() {
+        match arg.as_str() {
+            "--format" | "--test-threads" | "--skip" | "--logfile" | "--color" | "-Z" => {
+                words.next();
+            }
+            flag if flag.starts_with('-') => {}
+            filter => filters.push(filter),
+        }
+    }
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    let exact = has("--exact");
+    let selected: Vec<(&'static str, Test)> = all_tests()
+        .into_iter()
+        .filter(|_| !has("--ignored")) // none are ignored
+        .filter(|(name, _)| {
+            filters.is_empty()
+                || filters
+                    .iter()
+                    .any(|f| if exact { name == f } else { name.contains(f) })
+        })
+        .collect();
+    if has("--list") {
+        for (name, _) in &selected {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let start = std::time::Instant::now();
+    let handles: Vec<_> = selected
+        .into_iter()
+        .map(|(name, test)| (name, std::thread::spawn(move || run_test(name, test))))
+        .collect();
+    let mut failed = 0;
+    for (name, handle) in handles {
+        let result = handle
+            .join()
+            .unwrap_or_else(|_| Err("the check panicked".to_owned()));
+        match result {
+            Ok(counted) if counted.is_empty() => println!("test {name} ... ok"),
+            Ok(counted) => println!(
+                "test {name} ... ok\n    {}",
+                counted.replace('\n', "\n    ")
+            ),
+            Err(why) => {
+                failed += 1;
+                println!("test {name} ... FAILED\n{why}\n");
+            }
+        }
+    }
+    println!("{failed} failed; finished in {:.2?}", start.elapsed());
+    if failed > 0 {
+        std::process::exit(101);
+    }
+}
