@@ -55,11 +55,8 @@ pub fn start(config: Config) -> StartResult {
     match process::role() {
         process::Role::Child => process::child(&config),
         process::Role::Descendant => StartResult::nothing(),
-        process::Role::Program => {
-            std::panic::catch_unwind(|| process::parent(&config)).unwrap_or_else(|_| {
-                StartResult::nothing()
-            })
-        }
+        process::Role::Program => std::panic::catch_unwind(|| process::parent(&config))
+            .unwrap_or_else(|_| StartResult::nothing()),
     }
 }
 

@@ -3,9 +3,11 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use telemetry_counter::OpenStatus;
 use telemetry_internal::{Dir, Mode};
 
 use crate::{Config, StartResult, token};
@@ -14,8 +16,98 @@ use crate::{Config, StartResult, token};
 pub(crate) const CHILD_ARG: &str = "** telemetry **";
 /// Unset in a program, `1` in the child, `2` in anything the child starts.
 pub(crate) const CHILD_ENV: &str = "TELEMETRY_CHILD";
-/// Set to `1` when the child should run the upload.
-pub(crate) const CHILD_UPLOAD_ENV: &str = "TELEMETRY_CHILD_UPLOAD";
+/// What the parent asks of the child. The child learns everything from its
+/// environment, not from its own `Config`: it re-executes `main` with other arguments
+/// (`** telemetry **`), so a config built from the command line (a `--dir` flag, say)
+/// would differ from the parent's.
+mod child_env {
+    /// The telemetry directory.
+    pub(crate) const DIR: &str = "TELEMETRY_CHILD_DIR";
+    /// `1`: stdin is the crash pipe.
+    pub(crate) const CRASH: &str = "TELEMETRY_CHILD_CRASH";
+    /// `1`: run the upload.
+    pub(crate) const UPLOAD: &str = "TELEMETRY_CHILD_UPLOAD";
+    /// Where reports go.
+    pub(crate) const UPLOAD_URL: &str = "TELEMETRY_CHILD_UPLOAD_URL";
+    /// Where the upload config comes from.
+    pub(crate) const CONFIG_URL: &str = "TELEMETRY_CHILD_CONFIG_URL";
+    /// The pretended upload time, in seconds since the Unix epoch.
+    pub(crate) const START_TIME: &str = "TELEMETRY_CHILD_START_TIME";
+}
+
+/// The child's work, as the parent described it.
+#[derive(Debug, Default)]
+struct ChildPlan {
+    dir: Option<PathBuf>,
+    crash_pipe: bool,
+    upload: Option<(String, String)>,
+    start_time: Option<SystemTime>,
+}
+
+impl ChildPlan {
+    fn for_parent(config: &Config, dir: &Dir, upload: bool) -> ChildPlan {
+        ChildPlan {
+            dir: Some(dir.root().to_owned()),
+            crash_pipe: config.reports_crashes() && cfg!(unix),
+            upload: match (upload, config.upload_url_str(), config.config_url_str()) {
+                (true, Some(up), Some(cfg)) => Some((up.to_owned(), cfg.to_owned())),
+                _ => None,
+            },
+            start_time: config.upload_time(),
+        }
+    }
+
+    fn apply(&self, cmd: &mut Command) {
+        for var in [
+            child_env::DIR,
+            child_env::CRASH,
+            child_env::UPLOAD,
+            child_env::UPLOAD_URL,
+            child_env::CONFIG_URL,
+            child_env::START_TIME,
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env(CHILD_ENV, "1");
+        if let Some(dir) = &self.dir {
+            cmd.env(child_env::DIR, dir);
+        }
+        if self.crash_pipe {
+            cmd.env(child_env::CRASH, "1");
+        }
+        if let Some((upload_url, config_url)) = &self.upload {
+            cmd.env(child_env::UPLOAD, "1")
+                .env(child_env::UPLOAD_URL, upload_url)
+                .env(child_env::CONFIG_URL, config_url);
+        }
+        if let Some(secs) = self
+            .start_time
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        {
+            cmd.env(child_env::START_TIME, secs.as_secs().to_string());
+        }
+    }
+
+    fn from_env() -> ChildPlan {
+        let var = |name| std::env::var(name).ok();
+        let upload = match (
+            var(child_env::UPLOAD),
+            var(child_env::UPLOAD_URL),
+            var(child_env::CONFIG_URL),
+        ) {
+            (Some(on), Some(up), Some(cfg)) if on == "1" => Some((up, cfg)),
+            _ => None,
+        };
+        ChildPlan {
+            dir: std::env::var_os(child_env::DIR).map(PathBuf::from),
+            crash_pipe: var(child_env::CRASH).is_some_and(|v| v == "1"),
+            upload,
+            start_time: var(child_env::START_TIME)
+                .and_then(|s| s.parse().ok())
+                .map(|secs| UNIX_EPOCH + Duration::from_secs(secs)),
+        }
+    }
+}
 
 /// Which role this process plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +118,10 @@ pub(crate) enum Role {
 }
 
 pub(crate) fn role() -> Role {
-    match std::env::var_os(CHILD_ENV).as_deref().and_then(OsStr::to_str) {
+    match std::env::var_os(CHILD_ENV)
+        .as_deref()
+        .and_then(OsStr::to_str)
+    {
         Some("1") => Role::Child,
         Some("2") => Role::Descendant,
         _ => Role::Program,
@@ -38,17 +133,24 @@ pub(crate) fn parent(config: &Config) -> StartResult {
     let Some(dir) = config.telemetry_dir() else {
         return StartResult::nothing(); // no home directory: off
     };
-    if dir.mode() == Mode::Off {
-        return StartResult::nothing();
+    // Opening reads the mode: under `off` it writes nothing and neither do we.
+    match telemetry_counter::open_dir(dir.root(), config.program().clone()) {
+        OpenStatus::Counting(_) => {}
+        OpenStatus::Off => return StartResult::nothing(),
+        OpenStatus::InMemory(err) => {
+            // The directory is unusable (unwritable, full, corrupt file): a child could
+            // not record anything either. Counts stay in memory.
+            log_debug(&dir, &format!("counting in memory: {err}"));
+            return StartResult::nothing();
+        }
     }
-    telemetry_counter::open_dir(dir.root(), config.program().clone());
 
     let now = config.upload_time().unwrap_or_else(SystemTime::now);
     let upload_due = config.uploads() && token::take(&dir, now);
     if !config.reports_crashes() && !upload_due {
         return StartResult::nothing();
     }
-    match spawn_child(&dir, config.reports_crashes(), upload_due) {
+    match spawn_child(&dir, &ChildPlan::for_parent(config, &dir, upload_due)) {
         Ok(mut child) => {
             #[cfg(unix)]
             if let Some(pipe) = child.stdin.take() {
@@ -67,7 +169,7 @@ pub(crate) fn parent(config: &Config) -> StartResult {
     }
 }
 
-fn spawn_child(dir: &Dir, crash_pipe: bool, upload: bool) -> std::io::Result<Child> {
+fn spawn_child(dir: &Dir, plan: &ChildPlan) -> std::io::Result<Child> {
     let exe = std::env::current_exe()?;
     let local = dir.local();
     std::fs::create_dir_all(&local)?;
@@ -81,16 +183,15 @@ fn spawn_child(dir: &Dir, crash_pipe: bool, upload: bool) -> std::io::Result<Chi
     };
     let mut cmd = Command::new(exe);
     cmd.arg(CHILD_ARG)
-        .env(CHILD_ENV, "1")
         .current_dir(&local)
-        .stdin(if crash_pipe && cfg!(unix) { Stdio::piped() } else { Stdio::null() })
+        .stdin(if plan.crash_pipe {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::null())
         .stderr(stderr);
-    if upload {
-        cmd.env(CHILD_UPLOAD_ENV, "1");
-    } else {
-        cmd.env_remove(CHILD_UPLOAD_ENV);
-    }
+    plan.apply(&mut cmd);
     cmd.spawn()
 }
 
@@ -112,39 +213,41 @@ pub(crate) fn child(config: &Config) -> ! {
 }
 
 fn run_child(config: &Config) {
-    let Some(dir) = config.telemetry_dir() else { return };
+    let plan = ChildPlan::from_env();
+    let Some(dir) = plan
+        .dir
+        .clone()
+        .map(Dir::new)
+        .or_else(|| config.telemetry_dir())
+    else {
+        return;
+    };
     if dir.mode() == Mode::Off {
         return;
     }
     telemetry_counter::open_dir(dir.root(), config.program().clone());
-    let upload = std::env::var_os(CHILD_UPLOAD_ENV).is_some_and(|v| v == "1");
     std::thread::scope(|s| {
-        if config.reports_crashes() {
-            let dir = dir.clone();
-            s.spawn(move || {
+        if plan.crash_pipe {
+            s.spawn(|| {
                 let input = std::io::stdin().lock();
                 let outcome =
                     telemetry_crashmonitor::child(input, dir.root(), config.program().clone());
                 log_debug(&dir, &format!("crash monitor: {outcome:?}"));
             });
         }
-        if upload {
-            s.spawn(|| run_upload(config, &dir));
+        if let Some((upload_url, config_url)) = &plan.upload {
+            s.spawn(|| run_upload(&dir, upload_url, config_url, plan.start_time));
         }
     });
 }
 
-fn run_upload(config: &Config, dir: &Dir) {
-    let (Some(upload_url), Some(config_url)) = (config.upload_url_str(), config.config_url_str())
-    else {
-        return;
-    };
+fn run_upload(dir: &Dir, upload_url: &str, config_url: &str, start_time: Option<SystemTime>) {
     let mut run = telemetry_upload::RunConfig::new(
         dir.root(),
         upload_url,
         telemetry_upload::ConfigSource::Url(config_url.to_owned()),
     );
-    run.start_time = config.upload_time();
+    run.start_time = start_time;
     match telemetry_upload::run(run) {
         Ok(summary) => {
             for report in &summary.reports {

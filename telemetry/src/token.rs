@@ -116,7 +116,12 @@ mod tests {
         let path = dir.local().join("upload.token");
         std::fs::write(&path, "not a time").unwrap();
         let old = SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
-        File::options().write(true).open(&path).unwrap().set_modified(old).unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         assert!(take(&dir, SystemTime::now()));
     }
 
