@@ -4,62 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-
 use common::{counter_file, run_in, stderr, stdout};
-
-/// Requests received: (request line, body).
-type Received = Arc<Mutex<Vec<(String, String)>>>;
-
-/// A server that answers `GET /config.json` with `config` and every other request
-/// with an empty 200, and records them all.
-fn server(config: String) -> (String, Received) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let received: Received = Arc::default();
-    let log = received.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            log.lock().unwrap().push((
-                request_line.trim().to_owned(),
-                String::from_utf8_lossy(&body).into(),
-            ));
-            let body = if request_line.starts_with("GET /config.json ") {
-                config.as_str()
-            } else {
-                ""
-            };
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
-    (url, received)
-}
+use telemetry_upload::testing::LoopbackServer;
 
 fn approving_config() -> String {
     common::approving_config("mytool", "1.0.0", &["mytool/runs"])
@@ -84,14 +30,14 @@ fn uploads_approved_counters_and_view_marks_them() {
     let dir = tmp.path();
     let config = dir.join("config.json");
     std::fs::write(&config, approving_config()).unwrap();
-    let (url, received) = server(String::new());
+    let server = LoopbackServer::start();
 
     let out = run_in(
         dir,
         &[
             "upload",
             "--upload-url",
-            &format!("{url}/upload"),
+            &server.upload_url(),
             "--config-file",
             config.to_str().unwrap(),
             "--start-time",
@@ -101,10 +47,15 @@ fn uploads_approved_counters_and_view_marks_them() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "2026-11-20: uploaded\n");
     {
-        let received = received.lock().unwrap();
+        let received = server.requests();
         assert_eq!(received.len(), 1, "{received:?}");
-        let (request, body) = &received[0];
-        assert!(request.starts_with("POST /upload/2026-11-20 "), "{request}");
+        let request = &received[0];
+        assert_eq!(
+            (request.method.as_str(), request.path.as_str()),
+            ("POST", "/upload/2026-11-20"),
+            "{request:?}"
+        );
+        let body = request.text();
         assert!(body.contains("mytool/runs"), "{body}");
         assert!(!body.contains("mytool/secret"), "{body}");
     }
@@ -115,13 +66,13 @@ fn uploads_approved_counters_and_view_marks_them() {
         &[
             "upload",
             "--upload-url",
-            &format!("{url}/upload"),
+            &server.upload_url(),
             "--config-file",
             config.to_str().unwrap(),
         ],
     );
     assert!(again.status.success(), "{}", stderr(&again));
-    assert_eq!(received.lock().unwrap().len(), 1);
+    assert_eq!(server.requests().len(), 1);
 
     // `view` marks what the saved config approves, and that the week was uploaded.
     let view = run_in(dir, &["view", "--text"]);
@@ -193,11 +144,12 @@ fn embedded_upload_uses_the_tools_urls() {
         return;
     }
     let tmp = opted_in_dir();
-    let (url, received) = server(approving_config());
+    let server = LoopbackServer::start();
+    server.set_config(&approving_config());
     let config = telemetry::Config::new(telemetry::Program::new("mytool", "1.0.0"))
         .dir(tmp.path())
-        .upload_url(format!("{url}/upload"))
-        .config_url(format!("{url}/config.json"));
+        .upload_url(server.upload_url())
+        .config_url(server.config_url());
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = telemetry::cli::run_with_writers(
         ["mytool telemetry", "upload", "--start-time", "2026-11-21"],
@@ -211,12 +163,16 @@ fn embedded_upload_uses_the_tools_urls() {
     );
     assert_eq!(code, std::process::ExitCode::SUCCESS, "{err}");
     assert_eq!(out, "2026-11-20: uploaded\n");
-    let received = received.lock().unwrap();
-    let requests: Vec<&str> = received.iter().map(|(r, _)| r.as_str()).collect();
-    assert_eq!(requests.len(), 2, "{requests:?}");
-    assert!(requests[0].starts_with("GET /config.json "), "{requests:?}");
-    assert!(
-        requests[1].starts_with("POST /upload/2026-11-20 "),
-        "{requests:?}"
+    let requests: Vec<(String, String)> = server
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ("GET".to_owned(), "/config.json".to_owned()),
+            ("POST".to_owned(), "/upload/2026-11-20".to_owned()),
+        ],
     );
 }

@@ -52,3 +52,13 @@ pub(crate) fn medians(
         })
         .collect()
 }
+
+/// The one counter file the runs counted into under the telemetry directory `dir`.
+pub(crate) fn counted(dir: &std::path::Path) -> telemetry_counter::CounterFile {
+    let file = std::fs::read_dir(dir.join("local"))
+        .expect("local dir")
+        .map(|e| e.expect("dir entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "count"))
+        .expect("a counter file");
+    telemetry_counter::read_file(file).expect("a valid counter file")
+}

@@ -34,13 +34,7 @@ fn measure() {
     let env = [("TELEMETRY_BENCH_DIR", dir.path().as_os_str())];
     // The first counting run creates the file; the steady state is a file that exists.
     let m = alternate::medians(&["plain", "count"], RUNS, WARMUP, &env);
-    let local = dir.path().join("local");
-    let file = std::fs::read_dir(local)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "count"))
-        .unwrap();
-    let counted = telemetry_counter::read_file(file).unwrap();
+    let counted = alternate::counted(dir.path());
     assert_eq!(counted.count["bench/starts"], (RUNS + WARMUP) as u64);
     println!("process start, median of {RUNS} alternating runs:");
     println!("  hello world:                    {:>10.1?}", m[0]);

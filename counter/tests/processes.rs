@@ -177,6 +177,24 @@ fn scenario_entry() {
             telemetry_counter::add(&too_long, 3);
             assert_eq!(testing::read_named(&too_long), 3, "kept in memory");
         }
+        #[cfg(target_os = "linux")]
+        "threads-started" => {
+            let threads = || std::fs::read_dir("/proc/self/task").unwrap().count();
+            let before = threads();
+            open_counting(&dir);
+            HITS.inc();
+            assert_eq!(threads(), before, "open_dir starts no thread");
+            let status = telemetry_counter::open_and_rotate(&dir, program!());
+            assert!(matches!(status, OpenStatus::Counting(_)), "{status:?}");
+            telemetry_counter::open_and_rotate(&dir, program!());
+            assert_eq!(
+                threads(),
+                before + 1,
+                "open_and_rotate starts one thread, once"
+            );
+            HITS.inc();
+            assert_eq!(testing::read(&HITS), 2);
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -225,6 +243,15 @@ fn counts_before_open_move_into_the_file() {
     let file = read_file(only_file(tmp.path())).unwrap();
     assert_eq!(file.count["test/early"], 8);
     assert_eq!(file.count["test/early-dynamic"], 1);
+}
+
+/// Go's rotation timer ran in every program and broke deadlock detection
+/// (golang/go#68497); ours is a thread that only `open_and_rotate` starts.
+#[cfg(target_os = "linux")]
+#[test]
+fn only_open_and_rotate_starts_a_thread() {
+    let tmp = tempfile::tempdir().unwrap();
+    run("threads-started", tmp.path(), "", &[]);
 }
 
 #[test]

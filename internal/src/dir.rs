@@ -93,8 +93,8 @@ impl Dir {
 }
 
 /// Replaces `path` with `contents` so that readers see the old file or the new one,
-/// never a partial one.
-pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+/// never a partial one. The last of several writers wins.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let tmp = temp_sibling(path);
     let result = write_new(&tmp, contents).and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
@@ -106,10 +106,14 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// Creates `path` with `contents` only if it does not exist yet. Unlike writing with
 /// `create_new`, no reader ever sees the file empty (Go's `weekends` file could be
 /// read empty by a concurrent first run: golang/go#68390). Returns `false` if another
-/// writer won the race.
-pub(crate) fn create_complete(path: &Path, contents: &[u8]) -> io::Result<bool> {
+/// writer won the race. (Reports are created this way too, so that concurrent
+/// uploaders neither tear nor duplicate one: golang/go#65970.)
+pub fn create_complete(path: &Path, contents: &[u8]) -> io::Result<bool> {
     let tmp = temp_sibling(path);
-    write_new(&tmp, contents)?;
+    if let Err(err) = write_new(&tmp, contents) {
+        let _ = fs::remove_file(&tmp);
+        return Err(err);
+    }
     // A hard link publishes a complete file and fails if the name is taken.
     let linked = match fs::hard_link(&tmp, path) {
         Ok(()) => Ok(true),

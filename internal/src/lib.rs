@@ -34,7 +34,7 @@ mod program;
 mod week;
 
 pub use date::{format_date, parse_date, today};
-pub use dir::Dir;
+pub use dir::{Dir, create_complete, write_atomic};
 pub use mode::{Mode, ModeError, do_not_track};
 pub use program::{ARCH, OS, Program, toolchain, toolchain_from_rustc_version};
 pub use time::{Date, Weekday};

@@ -42,16 +42,20 @@ fn measure() {
     let dir = tempfile::tempdir().unwrap();
     let env = [("TELEMETRY_BENCH_DIR", dir.path().as_os_str())];
     let m = alternate::medians(&["plain", "local", "crashes"], RUNS, WARMUP, &env);
-    println!("process start, median of {RUNS} alternating runs:");
-    println!("  hello world:                          {:>10.1?}", m[0]);
+    let counted = alternate::counted(dir.path());
+    assert_eq!(counted.count["bench/starts"], 2 * (RUNS + WARMUP) as u64);
+    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    let added = |i: usize| us(m[i]) - us(m[0]);
+    println!("process start, median of {RUNS} alternating runs (µs):");
+    println!("  hello world:                          {:8.1}", us(m[0]));
     println!(
-        "  + start (local mode, no child):       {:>10.1?}  (+{:.1?})",
-        m[1],
-        m[1].saturating_sub(m[0])
+        "  + start (local mode, no child):       {:8.1}  ({:+.1})",
+        us(m[1]),
+        added(1)
     );
     println!(
-        "  + start with crash reporting (child): {:>10.1?}  (+{:.1?})",
-        m[2],
-        m[2].saturating_sub(m[0])
+        "  + start with crash reporting (child): {:8.1}  ({:+.1})",
+        us(m[2]),
+        added(2)
     );
 }

@@ -69,9 +69,9 @@ pub fn maybe_child(config: &Config) {
     }
 }
 
-/// What [`start`] started.
+/// What [`start`] started. Programs can ignore it: the child is detached and needs
+/// nothing from them.
 #[derive(Debug)]
-#[must_use = "dropping a StartResult is fine; it exists for tests to `wait` on"]
 pub struct StartResult {
     child: Option<Child>,
 }

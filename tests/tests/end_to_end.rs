@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use telemetry_internal::{ARCH, Date, Dir, Mode, OS, Program, format_date, today, toolchain};
-use telemetry_tests::{UploadServer, example};
+use telemetry_tests::{LoopbackServer, example};
 
 const SECRET: &str = "hunter2-do-not-collect";
 
@@ -29,6 +29,13 @@ fn approving_config() -> String {
         }],
     })
     .to_string()
+}
+
+/// A loopback upload server serving [`approving_config`].
+fn serving_approving_config() -> LoopbackServer {
+    let server = LoopbackServer::start();
+    server.set_config(&approving_config());
+    server
 }
 
 fn mytool(dir: &Path, args: &[&str]) -> Command {
@@ -97,7 +104,7 @@ fn start_counts_crashes_and_uploads_them() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     opt_in(dir, 30);
-    let server = UploadServer::start(&approving_config());
+    let server = serving_approving_config();
 
     let out = run(dir, &["--crashes", "panic", SECRET]);
     assert_eq!(
@@ -136,7 +143,7 @@ fn start_counts_crashes_and_uploads_them() {
 
     let uploads = server.uploads();
     assert_eq!(uploads.len(), 1, "{uploads:?}");
-    let report: serde_json::Value = serde_json::from_str(&uploads[0].body).unwrap();
+    let report = uploads[0].json();
     let prog = &report["Programs"][0];
     assert_eq!(prog["Counters"]["mytool/subcommand:panic"], 1, "{report}");
     assert_eq!(prog["Counters"]["mytool/subcommand:greet"], 1, "{report}");
@@ -153,7 +160,7 @@ fn start_counts_crashes_and_uploads_them() {
             file.display()
         );
     }
-    assert!(!uploads[0].body.contains(SECRET));
+    assert!(!uploads[0].text().contains(SECRET));
 }
 
 /// Go's TestConcurrentStart: ten programs start at once over three expired weeks;
@@ -176,7 +183,7 @@ fn concurrent_starts_upload_each_report_once() {
         )
         .unwrap();
     }
-    let server = UploadServer::start(&approving_config());
+    let server = serving_approving_config();
 
     let children: Vec<_> = (0..10)
         .map(|_| {
@@ -209,7 +216,7 @@ fn mode_off_writes_nothing_and_starts_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     Dir::new(dir).set_mode(Mode::Off).unwrap();
-    let server = UploadServer::start(&approving_config());
+    let server = serving_approving_config();
     let out = run(
         dir,
         &["--crashes", "--server", server.url(), "--wait", "greet"],
@@ -224,7 +231,7 @@ fn mode_off_writes_nothing_and_starts_nothing() {
 fn do_not_track_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("never-created");
-    let server = UploadServer::start(&approving_config());
+    let server = serving_approving_config();
     let out = mytool(
         &dir,
         &["--crashes", "--server", server.url(), "--wait", "greet"],
@@ -253,7 +260,7 @@ fn piped_output_ends_with_the_program() {
         &[("mytool/subcommand:greet", 1)],
     )
     .unwrap();
-    let server = UploadServer::start(&approving_config());
+    let server = serving_approving_config();
     server.set_delay(Duration::from_secs(4));
 
     let script = format!(
@@ -282,7 +289,7 @@ fn piped_output_ends_with_the_program() {
 fn thirty_runs_one_upload_child() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let server = UploadServer::start(&approving_config());
+    let server = serving_approving_config();
     let mut started = 0;
     for _ in 0..30 {
         let out = run(dir, &["--server", server.url(), "--wait", "greet"]);

@@ -63,6 +63,7 @@ mod http;
 mod log;
 mod report;
 mod send;
+pub mod testing;
 mod work;
 
 use std::fmt;
@@ -78,8 +79,9 @@ pub use config::{ConfigSource, UploadConfig, last_config};
 pub use error::UploadError;
 
 use crate::log::{Log, log};
-use crate::report::{Report, aggregate, approved_only, create_complete, has_counts, random_x};
+use crate::report::{Report, aggregate, approved_only, has_counts, random_x};
 use crate::work::Expired;
+use telemetry_internal::create_complete;
 
 /// Reports older than this many days (from their week's last day to the run's start)
 /// are never uploaded.
@@ -366,7 +368,7 @@ impl Run<'_> {
             let (config, bytes) = self.source.load(self.timeout)?;
             let saved = config::saved_config_path(self.dir.root());
             if let Err(err) = std::fs::create_dir_all(&upload)
-                .and_then(|()| report::replace_atomic(&saved, &bytes))
+                .and_then(|()| telemetry_internal::write_atomic(&saved, &bytes))
             {
                 log!(log, "cannot save the config to {}: {err}", saved.display());
             }

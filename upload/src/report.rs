@@ -2,8 +2,6 @@
 //! with only the approved ones.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use telemetry_counter::CounterFile;
@@ -170,57 +168,6 @@ pub(crate) fn to_json(report: &Report) -> Vec<u8> {
     bytes
 }
 
-/// Creates `path` with `contents` only if nothing is there yet, and so that no reader
-/// ever sees it partly written: the bytes go to a temporary file first, which is then
-/// hard-linked to `path`, an atomic step that fails if the name is taken. Go wrote
-/// reports in place after a racy existence check, so concurrent uploaders tore and
-/// duplicated reports (golang/go#65970). `Ok(false)`: someone else created it first.
-pub(crate) fn create_complete(path: &Path, contents: &[u8]) -> io::Result<bool> {
-    let tmp = temp_sibling(path);
-    let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()
-    })();
-    if let Err(err) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err);
-    }
-    let linked = match std::fs::hard_link(&tmp, path) {
-        Ok(()) => Ok(true),
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-        // File systems without hard links: a no-replace rename is not in std, so
-        // check first; the window is small and only such file systems have it.
-        Err(_) if !path.exists() => std::fs::rename(&tmp, path).map(|()| true),
-        Err(err) => Err(err),
-    };
-    let _ = std::fs::remove_file(&tmp);
-    linked
-}
-
-/// Replaces `path` atomically (used for the saved config, where the last one wins).
-pub(crate) fn replace_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let tmp = temp_sibling(path);
-    let result = std::fs::write(&tmp, contents).and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn temp_sibling(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(
-        ".tmp-{}-{:x}",
-        std::process::id(),
-        telemetry_internal::random_u64()
-    ));
-    path.with_file_name(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,15 +248,5 @@ mod tests {
             let x = random_x();
             assert!((0.0..1.0).contains(&x));
         }
-    }
-
-    #[test]
-    fn create_complete_is_exclusive() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("2026-11-20.json");
-        assert!(create_complete(&path, b"first").unwrap());
-        assert!(!create_complete(&path, b"second").unwrap());
-        assert_eq!(std::fs::read(&path).unwrap(), b"first");
-        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
     }
 }

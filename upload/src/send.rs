@@ -7,7 +7,7 @@ use telemetry_internal::{Date, format_date};
 
 use crate::ReportStatus;
 use crate::log::{Log, log};
-use crate::report::create_complete;
+use telemetry_internal::create_complete;
 
 /// What the sender needs to know.
 pub(crate) struct Sender<'a> {

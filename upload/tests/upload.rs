@@ -34,7 +34,7 @@ fn basic() {
     let summary = env.run("2026-11-21");
     assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
 
-    let posts = env.server.posts();
+    let posts = env.server.uploads();
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].path, "/upload/2026-11-20");
     let report = posts[0].json();
@@ -74,12 +74,12 @@ fn basic() {
 
     // Nothing is left to do, and nothing is sent twice.
     assert!(env.run("2026-11-22").reports.is_empty());
-    assert_eq!(env.server.posts().len(), 1);
+    assert_eq!(env.server.uploads().len(), 1);
 
     // The next week names the last one uploaded.
     env.count(&TOOL, "2026-11-20", "2026-11-27", &[("tool/a", 1)]);
     assert_eq!(lines(&env.run("2026-11-28")), ["2026-11-27: uploaded"]);
-    assert_eq!(env.server.posts()[1].json()["LastWeek"], "2026-11-20");
+    assert_eq!(env.server.uploads()[1].json()["LastWeek"], "2026-11-20");
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn retries_across_200_400_500() {
     require_tracking!();
     // 500: kept, and sent again by the next run.
     let env = Env::new(&["tool/a"]);
-    env.server.set_status(500);
+    env.server.set_upload_status(500);
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
     assert_eq!(
         lines(&env.run("2026-11-21")),
@@ -101,17 +101,22 @@ fn retries_across_200_400_500() {
         lines(&env.run("2026-11-22")),
         ["2026-11-20: kept for retry: server said 500"]
     );
-    assert_eq!(env.server.posts().len(), 2, "one POST per run");
-    env.server.set_status(200);
+    assert_eq!(env.server.uploads().len(), 2, "one POST per run");
+    env.server.set_upload_status(200);
     assert_eq!(lines(&env.run("2026-11-23")), ["2026-11-20: uploaded"]);
-    assert_eq!(env.server.posts().len(), 3);
-    let bodies: Vec<_> = env.server.posts().iter().map(|p| p.body.clone()).collect();
+    assert_eq!(env.server.uploads().len(), 3);
+    let bodies: Vec<_> = env
+        .server
+        .uploads()
+        .iter()
+        .map(|p| p.body.clone())
+        .collect();
     assert!(
         bodies.windows(2).all(|w| w[0] == w[1]),
         "the same report each time"
     );
     assert!(env.run("2026-11-24").reports.is_empty());
-    assert_eq!(env.server.posts().len(), 3);
+    assert_eq!(env.server.uploads().len(), 3);
     assert_eq!(
         env.upload_names(),
         ["2026-11-20.json", "2026-11-20.lock", "config.json"]
@@ -122,16 +127,16 @@ fn retries_across_200_400_500() {
 
     // 400: dropped, never sent again, no copy in upload/.
     let env = Env::new(&["tool/a"]);
-    env.server.set_status(400);
+    env.server.set_upload_status(400);
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
     assert_eq!(
         lines(&env.run("2026-11-21")),
         ["2026-11-20: rejected by the server (400); deleted"]
     );
     assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
-    env.server.set_status(200);
+    env.server.set_upload_status(200);
     assert!(env.run("2026-11-22").reports.is_empty());
-    assert_eq!(env.server.posts().len(), 1);
+    assert_eq!(env.server.uploads().len(), 1);
     assert!(!env.upload_names().contains(&"2026-11-20.json".to_owned()));
 
     // Network error: kept.
@@ -189,7 +194,7 @@ fn several_weeks_at_once() {
         ]
     );
     let mut by_path: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    for post in env.server.posts() {
+    for post in env.server.uploads() {
         assert!(
             by_path.insert(post.path.clone(), post.json()).is_none(),
             "one POST each"
@@ -224,7 +229,7 @@ fn empty_week_does_not_block_the_next() {
             "2026-11-20: uploaded"
         ]
     );
-    let posts = env.server.posts();
+    let posts = env.server.uploads();
     assert_eq!(posts.len(), 1);
     assert!(posts[0].text().contains("week2"));
     assert!(
@@ -255,7 +260,7 @@ fn counter_file_with_missing_dates() {
     config.log = Some(Box::new(log.clone()));
     let summary = telemetry_upload::run(config).unwrap();
     assert_eq!(lines(&summary), ["2026-11-19: uploaded"]);
-    assert!(env.server.posts()[0].text().contains("\"tool/a\": 7"));
+    assert!(env.server.uploads()[0].text().contains("\"tool/a\": 7"));
     assert!(
         nameless.exists() && garbage.exists(),
         "unparseable files are left alone"
@@ -361,8 +366,16 @@ fn mode_on_with_date_never_sends_earlier_data() {
         lines(&telemetry_upload::run(config).unwrap()),
         ["2026-12-04: uploaded"]
     );
-    assert_eq!(env.server.gets(), 1, "the config is downloaded when needed");
-    assert_eq!(env.server.posts().len(), 1);
+    assert_eq!(
+        env.server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET")
+            .count(),
+        1,
+        "the config is downloaded when needed"
+    );
+    assert_eq!(env.server.uploads().len(), 1);
 
     // Ready reports dated on or before the opt-in day stay (Go's beforefirstupload).
     std::fs::write(env.local().join("2026-11-13.json"), "{}").unwrap();
@@ -452,7 +465,7 @@ fn concurrent_round() {
             s.spawn(|| env.run("2026-11-28"));
         }
     });
-    let posts = env.server.posts();
+    let posts = env.server.uploads();
     let mut paths: Vec<_> = posts.iter().map(|p| p.path.clone()).collect();
     paths.sort();
     assert_eq!(
@@ -517,7 +530,7 @@ fn too_old_and_future_dated_reports() {
             "2026-12-03: dated after today; kept for later",
         ]
     );
-    let posts = env.server.posts();
+    let posts = env.server.uploads();
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].path, "/upload/2026-11-09");
     assert_eq!(
@@ -566,7 +579,7 @@ fn unapproved_counters_never_leave() {
         &[("tool/ok", 9)],
     );
     assert_eq!(lines(&env.run("2026-11-21")), ["2026-11-20: uploaded"]);
-    let posts = env.server.posts();
+    let posts = env.server.uploads();
     assert_eq!(posts.len(), 1);
     let text = posts[0].text();
     assert!(!text.contains("secret"), "{text}");
@@ -592,7 +605,7 @@ fn unapproved_counters_never_leave() {
         lines(&env.run("2026-11-21")),
         ["2026-11-20: local only (no counter in it is approved for upload)"]
     );
-    assert!(env.server.posts().is_empty());
+    assert!(env.server.uploads().is_empty());
 }
 
 #[test]
@@ -614,11 +627,11 @@ fn a_bad_config_leaves_every_file_in_place() {
     assert!(matches!(err, UploadError::ConfigParse { .. }), "{err}");
     assert!(err.to_string().contains("nothing was changed"), "{err}");
     assert_eq!(env.local_names(), before);
-    assert!(env.server.posts().is_empty());
+    assert!(env.server.uploads().is_empty());
     assert!(telemetry_upload::last_config(&env.root()).is_none());
 
     // Not served at all.
-    let server = Server::start(200);
+    let server = LoopbackServer::start();
     let mut config = env.config("2026-11-21");
     config.config = ConfigSource::Url(server.config_url());
     let err = telemetry_upload::run(config).unwrap_err();
@@ -698,7 +711,7 @@ fn sampling_rate_zero_uploads_nothing() {
             reason: LocalOnlyReason::NotSampled
         }
     );
-    assert!(env.server.posts().is_empty());
+    assert!(env.server.uploads().is_empty());
 }
 
 #[test]
@@ -711,7 +724,7 @@ fn existing_reports_are_not_rebuilt() {
     assert!(env.run("2026-11-21").reports.is_empty());
     assert!(!file.exists());
     assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
-    assert!(env.server.posts().is_empty());
+    assert!(env.server.uploads().is_empty());
 
     // Go's alreadydoneuploaded: the report was sent already.
     let env = Env::new(&["tool/a"]);
@@ -721,7 +734,7 @@ fn existing_reports_are_not_rebuilt() {
     assert!(env.run("2026-11-21").reports.is_empty());
     assert!(!file.exists());
     assert!(env.local_names().is_empty());
-    assert!(env.server.posts().is_empty());
+    assert!(env.server.uploads().is_empty());
 
     // A ready report that was sent by someone else is tidied, not sent again.
     std::fs::write(env.local().join("2026-11-20.json"), "{}").unwrap();
@@ -730,7 +743,7 @@ fn existing_reports_are_not_rebuilt() {
         ["2026-11-20: already uploaded"]
     );
     assert!(env.local_names().is_empty());
-    assert!(env.server.posts().is_empty());
+    assert!(env.server.uploads().is_empty());
 
     // A file that expires after the start time is still being counted into.
     let env = Env::new(&["tool/a"]);
@@ -782,7 +795,7 @@ fn concurrent_processes_send_each_report_once() {
     let spec = format!(
         "{}|{}|{}|2026-11-21",
         env.root().display(),
-        env.server.url,
+        env.server.upload_url(),
         env.config_file.display()
     );
     let exe = std::env::current_exe().unwrap();
@@ -799,7 +812,7 @@ fn concurrent_processes_send_each_report_once() {
     for mut child in children {
         assert!(child.wait().unwrap().success());
     }
-    let posts = env.server.posts();
+    let posts = env.server.uploads();
     let mut paths: Vec<_> = posts.iter().map(|p| p.path.clone()).collect();
     paths.sort();
     assert_eq!(paths, ["/upload/2026-11-13", "/upload/2026-11-20"]);

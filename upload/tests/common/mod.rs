@@ -1,186 +1,16 @@
-//! Test helpers: a real HTTP server on 127.0.0.1, telemetry directories with real
-//! counter files, and dates.
+//! Test helpers: telemetry directories with real counter files, dates, and the
+//! loopback server of `telemetry_upload::testing`.
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use telemetry_internal::{Date, Dir, Mode, Program, parse_date};
+pub use telemetry_upload::testing::LoopbackServer;
 use telemetry_upload::{ConfigSource, RunConfig, RunSummary};
-
-/// A request the server received.
-#[derive(Clone, Debug)]
-pub struct Request {
-    pub method: String,
-    pub path: String,
-    pub body: Vec<u8>,
-}
-
-impl Request {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).expect("a POSTed report is JSON")
-    }
-}
-
-struct Shared {
-    requests: Mutex<Vec<Request>>,
-    status: AtomicU16,
-    /// Accept connections but never answer (for time-outs).
-    silent: AtomicBool,
-    config: Mutex<Vec<u8>>,
-    stop: AtomicBool,
-}
-
-/// An HTTP/1.1 server on 127.0.0.1 that records every request and answers POSTs with
-/// a settable status and `GET /config.json` with a settable body.
-pub struct Server {
-    pub url: String,
-    shared: Arc<Shared>,
-    addr: std::net::SocketAddr,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Server {
-    pub fn start(status: u16) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared {
-            requests: Mutex::new(Vec::new()),
-            status: AtomicU16::new(status),
-            silent: AtomicBool::new(false),
-            config: Mutex::new(Vec::new()),
-            stop: AtomicBool::new(false),
-        });
-        let s = shared.clone();
-        let thread = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if s.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let s = s.clone();
-                std::thread::spawn(move || serve(stream, &s));
-            }
-        });
-        Server {
-            url: format!("http://{addr}/upload"),
-            shared,
-            addr,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn config_url(&self) -> String {
-        format!("http://{}/config.json", self.addr)
-    }
-
-    pub fn set_status(&self, status: u16) {
-        self.shared.status.store(status, Ordering::SeqCst);
-    }
-
-    pub fn set_silent(&self, silent: bool) {
-        self.shared.silent.store(silent, Ordering::SeqCst);
-    }
-
-    pub fn set_config(&self, config: &str) {
-        *self.shared.config.lock().unwrap() = config.as_bytes().to_vec();
-    }
-
-    pub fn requests(&self) -> Vec<Request> {
-        self.shared.requests.lock().unwrap().clone()
-    }
-
-    pub fn posts(&self) -> Vec<Request> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.method == "POST")
-            .collect()
-    }
-
-    pub fn gets(&self) -> usize {
-        self.requests().iter().filter(|r| r.method == "GET").count()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        self.shared.silent.store(false, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr); // wake the accept loop
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(stream: TcpStream, s: &Shared) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_owned();
-    let path = parts.next().unwrap_or("").to_owned();
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).unwrap_or(0) == 0 {
-            return;
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    s.requests.lock().unwrap().push(Request {
-        method: method.clone(),
-        path: path.clone(),
-        body,
-    });
-    // A silent server holds the connection open until the test ends (bounded).
-    let mut waited = 0;
-    while s.silent.load(Ordering::SeqCst) && waited < 300 {
-        std::thread::sleep(Duration::from_millis(100));
-        waited += 1;
-    }
-    let (status, body) = if method == "GET" {
-        let config = s.config.lock().unwrap().clone();
-        if config.is_empty() {
-            (404, Vec::new())
-        } else {
-            (200, config)
-        }
-    } else {
-        (s.status.load(Ordering::SeqCst), b"ok".to_vec())
-    };
-    let mut stream = stream;
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} Status\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(&body);
-}
 
 pub fn day(text: &str) -> Date {
     parse_date(text).unwrap_or_else(|| panic!("bad date {text}"))
@@ -222,7 +52,7 @@ pub fn config_json(counters: &[&str], stacks: &[&str]) -> String {
 /// A telemetry directory, a server, and a config file.
 pub struct Env {
     pub tmp: tempfile::TempDir,
-    pub server: Server,
+    pub server: LoopbackServer,
     pub config_file: PathBuf,
 }
 
@@ -233,7 +63,7 @@ impl Env {
         let config_file = tmp.path().join("upload-config.json");
         std::fs::write(&config_file, config_json(counters, &[])).unwrap();
         let env = Env {
-            server: Server::start(200),
+            server: LoopbackServer::start(),
             tmp,
             config_file,
         };
@@ -274,7 +104,7 @@ impl Env {
     pub fn config(&self, start: &str) -> RunConfig {
         let mut config = RunConfig::new(
             self.root(),
-            self.server.url.clone(),
+            self.server.upload_url(),
             ConfigSource::File(self.config_file.clone()),
         );
         config.start_time = Some(at(start));
