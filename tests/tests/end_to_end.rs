@@ -227,21 +227,29 @@ fn mode_off_writes_nothing_and_starts_nothing() {
     assert!(server.requests().is_empty());
 }
 
+/// Nothing is written or started under `DO_NOT_TRACK`, nor in a process the
+/// telemetry child started (`TELEMETRY_CHILD=2`), which must never recurse.
 #[test]
-fn do_not_track_writes_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("never-created");
-    let server = serving_approving_config();
-    let out = mytool(
-        &dir,
-        &["--crashes", "--server", server.url(), "--wait", "greet"],
-    )
-    .env("DO_NOT_TRACK", "1")
-    .output()
-    .unwrap();
-    assert!(out.status.success());
-    assert!(!dir.exists());
-    assert!(server.requests().is_empty());
+fn do_not_track_and_descendants_write_nothing() {
+    for (var, value) in [("DO_NOT_TRACK", "1"), ("TELEMETRY_CHILD", "2")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("never-created");
+        let server = serving_approving_config();
+        let out = mytool(
+            &dir,
+            &["--crashes", "--server", server.url(), "--wait", "greet"],
+        )
+        .env(var, value)
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{var}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("child: false"),
+            "{var}"
+        );
+        assert!(!dir.exists(), "{var}");
+        assert!(server.requests().is_empty(), "{var}");
+    }
 }
 
 /// The child must not hold the program's stdout: `mytool | cat` ends when mytool
