@@ -14,8 +14,11 @@ use crate::{Config, StartResult, token};
 
 /// `argv[1]` of the child, so a `ps` listing says what it is.
 pub(crate) const CHILD_ARG: &str = "** telemetry **";
-/// Unset in a program, `1` in the child, `2` in anything the child starts.
+/// Unset in a program, `1` in the child, `2` in anything the child starts: `start`
+/// then does nothing. (The child starts no process today, and changing its own
+/// environment would need `unsafe` in edition 2024, so it honours `2` but never sets it.)
 pub(crate) const CHILD_ENV: &str = "TELEMETRY_CHILD";
+
 /// What the parent asks of the child. The child learns everything from its
 /// environment, not from its own `Config`: it re-executes `main` with other arguments
 /// (`** telemetry **`), so a config built from the command line (a `--dir` flag, say)
