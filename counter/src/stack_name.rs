@@ -8,8 +8,9 @@
 
 use crate::layout::MAX_NAME_LEN;
 
-/// Whether `name` is a stack counter name.
-pub(crate) fn is_stack(name: &str) -> bool {
+/// Whether `name` is a stack counter name (`prefix\nframe…`; plain names have no
+/// newline).
+pub fn is_stack(name: &str) -> bool {
     name.contains('\n')
 }
 

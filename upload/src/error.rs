@@ -43,6 +43,11 @@ pub enum UploadError {
         /// The parser's message, with line and column.
         reason: String,
     },
+    /// A report file is not valid JSON of the report's shape.
+    ReportParse {
+        /// The parser's message, with line and column.
+        reason: String,
+    },
     /// A directory the run needs could not be read or created.
     Io {
         /// The directory or file.
@@ -78,6 +83,7 @@ impl fmt::Display for UploadError {
                 "could not read the upload config {}: {source}",
                 path.display()
             ),
+            UploadError::ReportParse { reason } => write!(f, "not a report: {reason}"),
             UploadError::ConfigParse { origin, reason } => {
                 if origin.is_empty() {
                     write!(f, "the upload config is not valid: {reason}")

@@ -77,9 +77,10 @@ use time::OffsetDateTime;
 
 pub use config::{ConfigSource, UploadConfig, last_config};
 pub use error::UploadError;
+pub use report::{ProgramReport, Report};
 
 use crate::log::{Log, log};
-use crate::report::{Report, aggregate, approved_only, has_counts, random_x};
+use crate::report::{aggregate, approved_only, has_counts, random_x};
 use crate::work::Expired;
 use telemetry_internal::create_complete;
 

@@ -3,43 +3,69 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use telemetry_counter::CounterFile;
+use telemetry_counter::stack_name::is_stack;
 
+use crate::UploadError;
 use crate::config::{Origin, UploadConfig};
 
-/// A weekly report, in the JSON shape of Go's `telemetry.Report` with our field names.
-#[derive(Debug, Serialize)]
-pub(crate) struct Report {
+/// A weekly report as written to `local/` and uploaded: the JSON shape of Go's
+/// `telemetry.Report`, with our field names. The one definition of the format, for
+/// the reports this crate writes and for tools that read them (`telemetry view`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Report {
+    /// The day the week ended, `YYYY-MM-DD`.
     #[serde(rename = "Week")]
-    pub(crate) week: String,
-    #[serde(rename = "LastWeek")]
-    pub(crate) last_week: String,
-    #[serde(rename = "X")]
-    pub(crate) x: f64,
-    #[serde(rename = "Config")]
-    pub(crate) config: String,
+    pub week: String,
+    /// The previous report's week, if known.
+    #[serde(rename = "LastWeek", default)]
+    pub last_week: String,
+    /// The random number in [0, 1) that sampled this report and its counters.
+    #[serde(rename = "X", default)]
+    pub x: f64,
+    /// The version of the upload config that filtered it.
+    #[serde(rename = "Config", default)]
+    pub config: String,
+    /// Counts by program and platform.
     #[serde(rename = "Programs")]
-    pub(crate) programs: Vec<ProgramReport>,
+    pub programs: Vec<ProgramReport>,
+}
+
+impl Report {
+    /// Reads a report from its JSON.
+    pub fn parse(bytes: &[u8]) -> Result<Report, UploadError> {
+        serde_json::from_slice(bytes).map_err(|err| UploadError::ReportParse {
+            reason: err.to_string(),
+        })
+    }
 }
 
 /// One program on one platform, with its counts for the week.
-#[derive(Debug, Default, Serialize)]
-pub(crate) struct ProgramReport {
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProgramReport {
+    /// The program's name.
     #[serde(rename = "Program")]
-    program: String,
+    pub program: String,
+    /// Its version.
     #[serde(rename = "Version")]
-    version: String,
+    pub version: String,
+    /// The toolchain it was built with.
     #[serde(rename = "Toolchain")]
-    toolchain: String,
+    pub toolchain: String,
+    /// The operating system.
     #[serde(rename = "OS")]
-    os: String,
+    pub os: String,
+    /// The architecture.
     #[serde(rename = "Arch")]
-    arch: String,
+    pub arch: String,
+    /// Plain counters.
     #[serde(rename = "Counters")]
-    counters: BTreeMap<String, u64>,
+    pub counters: BTreeMap<String, u64>,
+    /// Stack counters, names decoded.
     #[serde(rename = "Stacks")]
-    stacks: BTreeMap<String, u64>,
+    pub stacks: BTreeMap<String, u64>,
 }
 
 impl ProgramReport {
@@ -109,11 +135,6 @@ pub(crate) fn aggregate(files: impl IntoIterator<Item = CounterFile>) -> Vec<Pro
     let mut programs: Vec<ProgramReport> = programs.into_values().collect();
     programs.sort_by(|a, b| a.key().cmp(&b.key()));
     programs
-}
-
-/// Stack counter names are `prefix\nframe\nframe…`; plain names have no newline.
-fn is_stack(name: &str) -> bool {
-    name.contains('\n')
 }
 
 /// The uploadable subset: approved programs on approved platforms, and within them

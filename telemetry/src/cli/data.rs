@@ -197,43 +197,23 @@ fn read_counter_file(path: &Path) -> Result<Entry, String> {
 }
 
 fn read_report(path: &Path, source: Source) -> Result<Vec<Entry>, String> {
-    use serde_json::Value;
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let report: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not a report: {e}"))?;
-    let week = report
-        .get("Week")
-        .and_then(Value::as_str)
-        .ok_or("not a report: no Week")?
-        .to_owned();
-    let programs = report
-        .get("Programs")
-        .and_then(Value::as_array)
-        .ok_or("not a report: no Programs")?;
-    let text = |p: &Value, key: &str| p.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
-    let numbers = |p: &Value, key: &str| -> BTreeMap<String, u64> {
-        p.get(key)
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    Ok(programs
-        .iter()
+    let report = telemetry_upload::Report::parse(&bytes).map_err(|e| e.to_string())?;
+    Ok(report
+        .programs
+        .into_iter()
         .map(|p| Entry {
-            program: text(p, "Program"),
-            version: text(p, "Version"),
-            toolchain: text(p, "Toolchain"),
-            os: text(p, "OS"),
-            arch: text(p, "Arch"),
-            week: week.clone(),
+            program: p.program,
+            version: p.version,
+            toolchain: p.toolchain,
+            os: p.os,
+            arch: p.arch,
+            week: report.week.clone(),
             source,
             uploaded: false,
             file: path.to_owned(),
-            counters: numbers(p, "Counters"),
-            stacks: numbers(p, "Stacks"),
+            counters: p.counters,
+            stacks: p.stacks,
         })
         .collect())
 }
