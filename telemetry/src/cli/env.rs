@@ -45,7 +45,8 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
 
 /// The effective mode and why: `off (DO_NOT_TRACK is set; the mode file says on …)`.
 fn mode_line(dir: &telemetry_internal::Dir, dnt: bool) -> String {
-    let file_says = match dir.read_mode() {
+    let read = dir.read_mode();
+    let file_says = match &read {
         Ok(mode) if dir.mode_file().exists() => Ok(format!("the mode file says {mode}")),
         Ok(_) => Ok("no mode file; local is the default".to_owned()),
         Err(err @ ModeError::Malformed(_)) => Err(format!("{err}; read as local")),
@@ -54,7 +55,7 @@ fn mode_line(dir: &telemetry_internal::Dir, dnt: bool) -> String {
     let effective = if dnt {
         Mode::Off
     } else {
-        dir.read_mode().unwrap_or(Mode::Local)
+        read.unwrap_or(Mode::Local)
     };
     let why = match file_says {
         Ok(text) | Err(text) => text,
