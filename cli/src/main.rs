@@ -1,6 +1,6 @@
 //! The `telemetry` command: see and control what programs using the telemetry library
-//! collect on this machine. Everything it does lives in [`telemetry::cli`], so that a
-//! tool can offer the same commands as `mytool telemetry …`.
+//! collect on this machine. Everything it does lives in the `telemetry_cli` library, so
+//! that a tool can offer the same commands as `mytool telemetry …`.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -9,5 +9,5 @@ use telemetry::{Config, Program};
 
 fn main() -> ExitCode {
     let config = Config::new(Program::new("telemetry", env!("CARGO_PKG_VERSION")));
-    telemetry::cli::run(std::env::args_os(), &config)
+    telemetry_cli::run(std::env::args_os(), &config)
 }

@@ -1,4 +1,4 @@
-//! `telemetry::cli::run_with_writers` as a tool embeds it: its own name in messages,
+//! `telemetry_cli::run_with_writers` as a tool embeds it: its own name in messages,
 //! its own default directory without `--dir`.
 
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use telemetry::{Config, Program};
 fn run(args: &[&str], config: &Config) -> (ExitCode, String, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let argv = std::iter::once("mytool telemetry").chain(args.iter().copied());
-    let code = telemetry::cli::run_with_writers(argv, config, &mut out, &mut err);
+    let code = telemetry_cli::run_with_writers(argv, config, &mut out, &mut err);
     (
         code,
         String::from_utf8(out).unwrap(),

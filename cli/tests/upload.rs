@@ -151,7 +151,7 @@ fn embedded_upload_uses_the_tools_urls() {
         .upload_url(server.upload_url())
         .config_url(server.config_url());
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = telemetry::cli::run_with_writers(
+    let code = telemetry_cli::run_with_writers(
         ["mytool telemetry", "upload", "--start-time", "2026-11-21"],
         &config,
         &mut out,

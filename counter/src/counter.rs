@@ -129,6 +129,7 @@ impl Counter {
         self.pending.load(Ordering::SeqCst)
     }
 
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn slot(&self) -> Option<&'static AtomicU64> {
         self.slot.get()
     }

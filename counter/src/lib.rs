@@ -46,6 +46,7 @@ mod parse;
 #[cfg(feature = "stack")]
 mod stack;
 pub mod stack_name;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use counter::Counter;
@@ -53,7 +54,8 @@ pub use file::{OpenError, OpenStatus, file_name, open, open_and_rotate, open_dir
 pub use layout::MAX_NAME_LEN;
 pub use parse::{CounterFile, ParseError, ReadError, parse, read_file};
 #[cfg(feature = "stack")]
-pub use stack::{StackCounter, frame};
+pub use stack::StackCounter;
+pub use stack_name::frame;
 pub use telemetry_internal::Program;
 
 /// Adds one to the counter named `name`, for names only known at run time. Each

@@ -253,6 +253,7 @@ impl MappedFile {
     }
 
     /// The value word of `name` if the file has a record for it; never allocates.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn find(&mut self, name: &str) -> Option<Slot> {
         match self.lookup_refreshing(name.as_bytes()).ok()? {
             Lookup::Found(slot) => Some(slot),

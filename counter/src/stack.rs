@@ -3,6 +3,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use crate::counter::Counter;
+use crate::stack_name::frame;
 
 /// Counts events by the caller's stack: each distinct stack of up to `depth` frames gets
 /// its own counter, named `name` followed by one `function+0xoffset` line per frame
@@ -127,12 +128,6 @@ fn symbolize(ips: &[usize], starts: &[usize]) -> Vec<String> {
             frame(function.as_deref().unwrap_or("?"), offset)
         })
         .collect()
-}
-
-/// The name of one frame: `function+0xoffset`. Shared with the crash monitor so that a
-/// crash and a stack counter name the same code the same way.
-pub fn frame(function: &str, offset: usize) -> String {
-    format!("{function}+{offset:#x}")
 }
 
 #[cfg(test)]

@@ -8,6 +8,12 @@
 
 use crate::layout::MAX_NAME_LEN;
 
+/// The name of one frame: `function+0xoffset`. Shared by stack counters and the crash
+/// monitor, so that a crash and a stack counter name the same code the same way.
+pub fn frame(function: &str, offset: usize) -> String {
+    format!("{function}+{offset:#x}")
+}
+
 /// Whether `name` is a stack counter name (`prefix\nframe…`; plain names have no
 /// newline).
 pub fn is_stack(name: &str) -> bool {

@@ -140,7 +140,8 @@ impl Symbolize for ElfSymbols {
 /// The demangled name without the trailing hash (`mytool::run`, not
 /// `mytool::run::h0123456789abcdef`); C names are returned as they are.
 pub(crate) fn demangle(mangled: &[u8]) -> String {
-    format!("{:#}", backtrace::SymbolName::new(mangled))
+    let text = String::from_utf8_lossy(mangled);
+    format!("{:#}", rustc_demangle::demangle(&text))
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {

@@ -33,8 +33,6 @@
 //!   path, an argument or an environment value.
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "cli")]
-pub mod cli;
 mod config;
 mod process;
 mod token;
@@ -95,7 +93,7 @@ impl StartResult {
     /// reporting. Programs never need to call it.
     pub fn wait(mut self) {
         if let Some(mut child) = self.child.take() {
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "crash"))]
             telemetry_crashmonitor::stop();
             let _ = child.wait();
         }

@@ -51,7 +51,7 @@ impl ChildPlan {
     fn for_parent(config: &Config, dir: &Dir, upload: bool) -> ChildPlan {
         ChildPlan {
             dir: Some(dir.root().to_owned()),
-            crash_pipe: config.reports_crashes() && cfg!(unix),
+            crash_pipe: config.reports_crashes() && cfg!(all(unix, feature = "crash")),
             upload: match (upload, config.upload_url_str(), config.config_url_str()) {
                 (true, Some(up), Some(cfg)) => Some((up.to_owned(), cfg.to_owned())),
                 _ => None,
@@ -149,13 +149,14 @@ pub(crate) fn parent(config: &Config) -> StartResult {
     }
 
     let now = config.upload_time().unwrap_or_else(SystemTime::now);
-    let upload_due = config.uploads() && token::take(&dir, now);
+    let upload_due = cfg!(feature = "upload") && config.uploads() && token::take(&dir, now);
     if !config.reports_crashes() && !upload_due {
         return StartResult::nothing();
     }
     match spawn_child(&dir, &ChildPlan::for_parent(config, &dir, upload_due)) {
+        #[cfg_attr(not(all(unix, feature = "crash")), allow(unused_mut))]
         Ok(mut child) => {
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "crash"))]
             if let Some(pipe) = child.stdin.take() {
                 // Failing to watch for crashes only costs the crash counters.
                 let _ = telemetry_crashmonitor::parent(pipe);
@@ -231,7 +232,12 @@ fn run_child(config: &Config) {
     // The child counts only crashes, and the crash monitor opens the counter file
     // itself before counting (Go's child once dropped every crash by not opening it:
     // golang/go#69681), so there is nothing to open here.
+    #[cfg_attr(
+        not(any(feature = "crash", feature = "upload")),
+        allow(unused_variables)
+    )]
     std::thread::scope(|s| {
+        #[cfg(feature = "crash")]
         if plan.crash_pipe {
             s.spawn(|| {
                 let input = std::io::stdin().lock();
@@ -240,12 +246,14 @@ fn run_child(config: &Config) {
                 log_debug(&dir, &format!("crash monitor: {outcome:?}"));
             });
         }
+        #[cfg(feature = "upload")]
         if let Some((upload_url, config_url)) = &plan.upload {
             s.spawn(|| run_upload(&dir, upload_url, config_url, plan.start_time));
         }
     });
 }
 
+#[cfg(feature = "upload")]
 fn run_upload(dir: &Dir, upload_url: &str, config_url: &str, start_time: Option<SystemTime>) {
     let mut run = telemetry_upload::RunConfig::new(
         dir.root(),

@@ -55,7 +55,7 @@ fn main() -> ExitCode {
     let rest: Vec<String> = args.collect();
     if rest.first().map(String::as_str) == Some("telemetry") {
         let args = std::iter::once("mytool telemetry".to_owned()).chain(rest[1..].iter().cloned());
-        return telemetry::cli::run(args, &config);
+        return telemetry_cli::run(args, &config);
     }
     let started = telemetry::start(config);
 

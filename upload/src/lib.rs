@@ -63,6 +63,7 @@ mod http;
 mod log;
 mod report;
 mod send;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod work;
 

@@ -27,7 +27,7 @@
 //!     if args.next().is_some_and(|a| a == "telemetry") {
 //!         // `mytool telemetry view`, `mytool telemetry off`, … in mytool's own directory.
 //!         let argv = std::iter::once("mytool telemetry".into()).chain(args);
-//!         return telemetry::cli::run(argv, &config);
+//!         return telemetry_cli::run(argv, &config);
 //!     }
 //!     // … the tool's own work …
 //!     ExitCode::SUCCESS
@@ -40,7 +40,7 @@
 //! let tmp = tempfile::tempdir()?;
 //! let config = telemetry::Config::new(telemetry::program!()).dir(tmp.path());
 //! let (mut out, mut err) = (Vec::new(), Vec::new());
-//! let code = telemetry::cli::run_with_writers(["telemetry", "off"], &config, &mut out, &mut err);
+//! let code = telemetry_cli::run_with_writers(["telemetry", "off"], &config, &mut out, &mut err);
 //! assert_eq!(code, std::process::ExitCode::SUCCESS);
 //! assert_eq!(std::fs::read_to_string(tmp.path().join("mode"))?, "off\n");
 //! # Ok::<(), std::io::Error>(())
@@ -57,7 +57,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use telemetry_internal::Dir;
 
-use crate::Config;
+use telemetry::Config;
 
 mod clean;
 mod csv;

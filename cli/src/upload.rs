@@ -14,7 +14,7 @@ use telemetry_upload::{ConfigSource, ReportStatus, RunConfig, UploadConfig};
 use super::{CmdResult, Context, Failure};
 
 /// Arguments of `telemetry upload`. The URLs default to those of the embedding
-/// tool's [`Config`](crate::Config), if it set them.
+/// tool's [`Config`](telemetry::Config), if it set them.
 #[derive(Debug, clap::Args)]
 pub(super) struct UploadArgs {
     /// Where reports are sent: each is POSTed to <URL>/<YYYY-MM-DD>.
