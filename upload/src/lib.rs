@@ -57,6 +57,7 @@
 
 #![forbid(unsafe_code)]
 
+mod check;
 mod config;
 mod error;
 mod http;
@@ -76,6 +77,7 @@ use std::time::{Duration, SystemTime};
 use telemetry_internal::{Date, Dir, Mode, format_date};
 use time::OffsetDateTime;
 
+pub use check::Unapproved;
 pub use config::{ConfigSource, UploadConfig, last_config};
 pub use error::UploadError;
 pub use report::{ProgramReport, Report};

@@ -41,7 +41,8 @@ impl Report {
     }
 }
 
-/// One program on one platform, with its counts for the week.
+/// One program on one platform, with its counts for the week. Go's field names
+/// (`GoVersion`, `GOOS`, `GOARCH`) are read as aliases, so Go's reports parse too.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ProgramReport {
@@ -52,13 +53,13 @@ pub struct ProgramReport {
     #[serde(rename = "Version")]
     pub version: String,
     /// The toolchain it was built with.
-    #[serde(rename = "Toolchain")]
+    #[serde(rename = "Toolchain", alias = "GoVersion")]
     pub toolchain: String,
     /// The operating system.
-    #[serde(rename = "OS")]
+    #[serde(rename = "OS", alias = "GOOS")]
     pub os: String,
     /// The architecture.
-    #[serde(rename = "Arch")]
+    #[serde(rename = "Arch", alias = "GOARCH")]
     pub arch: String,
     /// Plain counters.
     #[serde(rename = "Counters")]
