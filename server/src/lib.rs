@@ -1,0 +1,236 @@
+//! The collector: a small HTTP server that a tool's vendor runs to receive the weekly
+//! reports of [`telemetry_upload`], check them against the public upload config, store
+//! them, merge them daily and chart them.
+//!
+//! [`serve`] answers
+//! - `GET /config.json`: the upload config file, byte for byte (a tool's `config_url`
+//!   points here). It is reloaded on SIGHUP and when the file changes; a version that
+//!   does not parse is logged and the old one stays.
+//! - `POST /upload/<YYYY-MM-DD>`: a report. `200` when stored (or stored before: a
+//!   report is named by its week and `X`, so one sent twice is stored once); `400` with
+//!   a one-line reason, storing nothing, when it is not a report, is over the size
+//!   limit, its `Week` is not the URL's date or is too old or in the future, its `X` is
+//!   not in (0, 1], or the config does not approve its program, version, toolchain, OS,
+//!   arch, a counter or a stack prefix ([`UploadConfig::check_program`], the
+//!   uploader's own rule); `408` for a body that does not arrive in time; `503` when
+//!   storage fails, with nothing stored.
+//! - `GET /` and `GET /charts/<week>`: the dashboard, HTML and inline SVG, no script.
+//! - `GET /healthz`: `ok`.
+//!
+//! [`merge`] turns a day's uploads into `merged/<date>.json` and `charts/<date>.json`;
+//! the server runs it once a day. Storage is an [`object_store`]: local files or S3
+//! (see [`Storage::open`] for the layout); the server keeps no other state, so several
+//! servers can share a bucket.
+//!
+//! ```
+//! use telemetry_server::{ServeConfig, Storage, merge, serve};
+//!
+//! let tmp = tempfile::tempdir()?;
+//! let config = tmp.path().join("config.json");
+//! std::fs::write(&config, r#"{"OS": ["linux"], "Arch": ["x86_64"], "Toolchain": ["1.95.0"],
+//!     "SampleRate": 1, "Programs": [{"Name": "mytool", "Versions": ["1.0.0"],
+//!     "Counters": [{"Name": "mytool/runs", "Rate": 1}]}]}"#)?;
+//! let storage = Storage::open(&format!("file://{}", tmp.path().join("data").display()), [])?;
+//! let mut settings = ServeConfig::new(&config, storage.clone());
+//! let week = telemetry_internal::today();
+//! settings.today = Some(week);
+//!
+//! let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+//! let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+//! let addr = listener.local_addr()?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = runtime.spawn(serve(listener, settings, async { let _ = stopped.await; }));
+//!
+//! let date = telemetry_internal::format_date(week);
+//! let report = format!(r#"{{"Week": "{date}", "X": 0.25, "Programs": [{{"Program": "mytool",
+//!     "Version": "1.0.0", "Toolchain": "1.95.0", "OS": "linux", "Arch": "x86_64",
+//!     "Counters": {{"mytool/runs": 3}}}}]}}"#);
+//! let answer = ureq::post(&format!("http://{addr}/upload/{date}")).send(report.as_bytes())?;
+//! assert_eq!(answer.status(), 200);
+//!
+//! let merged = runtime.block_on(merge(&storage, Some(week)))?;
+//! assert_eq!(merged[0].reports, 1);
+//! let _ = stop.send(());
+//! runtime.block_on(server)??;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Guarantees
+//! - **Nothing unapproved is stored, nothing is half-stored.** A report is stored only
+//!   whole and only after every check passed; each object appears atomically.
+//! - **Bounded.** Bodies are limited ([`ServeConfig::max_body_bytes`]); headers and
+//!   bodies must arrive within [`ServeConfig::read_timeout`]; a storage request gives
+//!   up within seconds and the client is told `503` to try again later.
+//! - **Quiet and typed.** The library logs through [`tracing`] (the binary writes
+//!   JSON lines to stderr) and never prints; errors are [`ServerError`].
+//! - **Graceful.** When `shutdown` resolves, [`serve`] stops accepting, lets requests in
+//!   flight finish (up to [`ServeConfig::shutdown_grace`]) and returns.
+
+#![forbid(unsafe_code)]
+
+mod charts;
+mod dashboard;
+mod error;
+mod http;
+mod live_config;
+mod merge;
+mod storage;
+mod validate;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use telemetry_internal::Date;
+use tokio::net::TcpListener;
+
+pub use charts::{Bar, DaySummary, ProgramSummary, STACKS_KEPT};
+pub use error::ServerError;
+pub use merge::{MergedDay, merge};
+pub use storage::Storage;
+#[doc(no_inline)]
+pub use telemetry_upload::UploadConfig;
+
+use crate::live_config::{LiveConfig, Reloaded};
+
+/// How [`serve`] runs. Build it with [`ServeConfig::new`], then change the fields.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// The upload config file, served as `/config.json` and checked against.
+    pub config_file: PathBuf,
+    /// Where reports, merged days and charts are stored.
+    pub storage: Storage,
+    /// The largest body accepted. Default 1 MiB (a report of 1000 counters is
+    /// about 50 KB).
+    pub max_body_bytes: usize,
+    /// How long a client may take to send its request headers, and its body. Default
+    /// 10 s.
+    pub read_timeout: Duration,
+    /// How often the config file is checked for a change. Default 2 s.
+    pub reload_interval: Duration,
+    /// Reload the config on SIGHUP (Unix). Default true.
+    pub reload_on_sighup: bool,
+    /// Run [`merge`] of every unmerged day at start and then this often; `None` never.
+    /// Default 24 h.
+    pub merge_every: Option<Duration>,
+    /// How long requests in flight may take to finish after shutdown. Default 30 s.
+    pub shutdown_grace: Duration,
+    /// Pretend today (UTC) is this day when judging a report's week (tests);
+    /// `None` is the real today.
+    pub today: Option<Date>,
+}
+
+impl ServeConfig {
+    /// The defaults, serving `config_file` with `storage`.
+    pub fn new(config_file: impl AsRef<Path>, storage: Storage) -> ServeConfig {
+        ServeConfig {
+            config_file: config_file.as_ref().to_owned(),
+            storage,
+            max_body_bytes: 1 << 20,
+            read_timeout: Duration::from_secs(10),
+            reload_interval: Duration::from_secs(2),
+            reload_on_sighup: true,
+            merge_every: Some(Duration::from_secs(24 * 60 * 60)),
+            shutdown_grace: Duration::from_secs(30),
+            today: None,
+        }
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves (see the crate documentation).
+/// Fails at once if the config file cannot be read or parsed.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let live = Arc::new(LiveConfig::load(&config.config_file)?);
+    let app = Arc::new(http::App {
+        storage: config.storage.clone(),
+        config: Arc::clone(&live),
+        settings: config.clone(),
+    });
+    let watcher = tokio::spawn(watch_config(
+        live,
+        config.reload_interval,
+        config.reload_on_sighup,
+    ));
+    let merger = config
+        .merge_every
+        .map(|every| tokio::spawn(merge_daily(config.storage.clone(), every)));
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, storage = config.storage.url(), "serving");
+    }
+    let result = http::accept_loop(listener, http::router(app), &config, shutdown).await;
+    watcher.abort();
+    if let Some(merger) = merger {
+        // Every write of a merge is atomic, so stopping one midway leaves the last
+        // complete outputs in place.
+        merger.abort();
+    }
+    tracing::info!("stopped");
+    result
+}
+
+async fn watch_config(live: Arc<LiveConfig>, every: Duration, on_sighup: bool) {
+    #[cfg(unix)]
+    let mut hangup = if on_sighup {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|err| tracing::warn!(error = %err, "cannot listen for SIGHUP"))
+            .ok()
+    } else {
+        None
+    };
+    #[cfg(not(unix))]
+    let _ = on_sighup;
+    // The same failure is logged once, not every poll.
+    let mut last_error: Option<String> = None;
+    loop {
+        #[cfg(unix)]
+        let why = match hangup.as_mut() {
+            Some(hangup) => tokio::select! {
+                _ = hangup.recv() => "SIGHUP",
+                () = tokio::time::sleep(every) => "poll",
+            },
+            None => {
+                tokio::time::sleep(every).await;
+                "poll"
+            }
+        };
+        #[cfg(not(unix))]
+        let why = {
+            tokio::time::sleep(every).await;
+            "poll"
+        };
+        match live.reload() {
+            Ok(Reloaded::Changed) => {
+                last_error = None;
+                tracing::info!(path = %live.path().display(), trigger = why, "upload config reloaded");
+            }
+            Ok(Reloaded::Unchanged) => {
+                if why == "SIGHUP" {
+                    tracing::info!(path = %live.path().display(), "upload config unchanged");
+                }
+                last_error = None;
+            }
+            Err(err) => {
+                let message = err.to_string();
+                if why == "SIGHUP" || last_error.as_deref() != Some(message.as_str()) {
+                    tracing::error!(error = %message, trigger = why, "upload config not reloaded; keeping the old one");
+                }
+                last_error = Some(message);
+            }
+        }
+    }
+}
+
+async fn merge_daily(storage: Storage, every: Duration) {
+    loop {
+        match merge(&storage, None).await {
+            Ok(days) => tracing::info!(days = days.len(), "daily merge done"),
+            Err(err) => tracing::error!(error = %err, "daily merge failed; trying again next time"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}

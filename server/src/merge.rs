@@ -1,0 +1,235 @@
+//! Merging a day: every report of `uploaded/<date>/` into `merged/<date>.json` (one
+//! JSON line per report, as Go's worker writes) and its chart data into
+//! `charts/<date>.json`.
+//!
+//! Idempotent: the reports are read in key order and the outputs replaced whole, so
+//! merging a day twice writes the same bytes. `charts/<date>.json` is written last
+//! and records how many objects it saw, so a day counts as merged only when both
+//! outputs are complete and no report arrived since.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use telemetry_internal::{Date, format_date};
+use telemetry_upload::Report;
+use tokio::io::AsyncWriteExt;
+
+use crate::ServerError;
+use crate::charts::DaySummary;
+use crate::storage::{Storage, charts_key, date_of, merged_key, uploaded_dir};
+
+/// How many reports are fetched at once: enough to hide S3's latency, few enough
+/// that memory stays flat (each is at most the upload limit).
+const FETCH_CONCURRENCY: usize = 32;
+/// The merged file is written in parts of about this size.
+const WRITE_CHUNK: usize = 4 << 20;
+
+/// What a merge did for one day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergedDay {
+    /// The week (the reports' `Week`).
+    pub date: Date,
+    /// Reports merged.
+    pub reports: u64,
+    /// Stored objects that were not reports (logged and left out).
+    pub skipped: u64,
+}
+
+impl std::fmt::Display for MergedDay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: merged {} reports",
+            format_date(self.date),
+            self.reports
+        )?;
+        if self.skipped > 0 {
+            write!(f, " ({} objects skipped)", self.skipped)?;
+        }
+        Ok(())
+    }
+}
+
+/// Merges `date`, or with `None` every day with reports that are not merged yet (no
+/// chart data, or chart data from fewer reports than are stored now). Returns what
+/// was merged, oldest first.
+pub async fn merge(storage: &Storage, date: Option<Date>) -> Result<Vec<MergedDay>, ServerError> {
+    let days = match date {
+        Some(date) => vec![date],
+        None => unmerged_days(storage).await?,
+    };
+    let mut merged = Vec::new();
+    for date in days {
+        let objects = list(storage, &uploaded_dir(date)).await?;
+        merged.push(merge_day(storage, date, objects).await?);
+    }
+    Ok(merged)
+}
+
+fn storage_error(action: String) -> impl FnOnce(object_store::Error) -> ServerError {
+    move |source| ServerError::Storage { action, source }
+}
+
+/// Every object under `prefix`, in key order.
+async fn list(storage: &Storage, prefix: &Path) -> Result<Vec<ObjectMeta>, ServerError> {
+    let mut objects: Vec<ObjectMeta> = match storage.store.list(Some(prefix)).try_collect().await {
+        Ok(objects) => objects,
+        Err(object_store::Error::NotFound { .. }) => Vec::new(),
+        Err(err) => return Err(storage_error(format!("listing {prefix}/"))(err)),
+    };
+    objects.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(objects)
+}
+
+/// The dates under `dir/` (`dir/<date>/` or `dir/<date>.json`), sorted.
+pub(crate) async fn dates_in(storage: &Storage, dir: &str) -> Result<Vec<Date>, ServerError> {
+    let prefix = Path::from(dir);
+    let listed = match storage.store.list_with_delimiter(Some(&prefix)).await {
+        Ok(listed) => listed,
+        Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+        Err(err) => return Err(storage_error(format!("listing {dir}/"))(err)),
+    };
+    let mut dates: Vec<Date> = listed
+        .common_prefixes
+        .iter()
+        .chain(listed.objects.iter().map(|o| &o.location))
+        .filter_map(date_of)
+        .collect();
+    dates.sort();
+    dates.dedup();
+    Ok(dates)
+}
+
+async fn unmerged_days(storage: &Storage) -> Result<Vec<Date>, ServerError> {
+    let mut days = Vec::new();
+    for date in dates_in(storage, "uploaded").await? {
+        let stored = list(storage, &uploaded_dir(date)).await?.len() as u64;
+        let merged = read_summary(storage, date).await?;
+        if merged.is_none_or(|summary| summary.objects != stored) {
+            days.push(date);
+        }
+    }
+    Ok(days)
+}
+
+/// `charts/<date>.json`, or `None` if there is none or it does not parse.
+pub(crate) async fn read_summary(
+    storage: &Storage,
+    date: Date,
+) -> Result<Option<DaySummary>, ServerError> {
+    let key = charts_key(date);
+    let bytes = match storage.store.get(&key).await {
+        Ok(got) => got.bytes().await,
+        Err(err) => Err(err),
+    };
+    match bytes {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(err) => Err(storage_error(format!("reading {key}"))(err)),
+    }
+}
+
+async fn merge_day(
+    storage: &Storage,
+    date: Date,
+    objects: Vec<ObjectMeta>,
+) -> Result<MergedDay, ServerError> {
+    let store: Arc<dyn ObjectStore> = Arc::clone(&storage.store);
+    let merged_path = merged_key(date);
+    let mut summary = DaySummary {
+        objects: objects.len() as u64,
+        ..DaySummary::default()
+    };
+    let mut result = MergedDay {
+        date,
+        reports: 0,
+        skipped: 0,
+    };
+    let mut writer = BufWriter::with_capacity(Arc::clone(&store), merged_path.clone(), WRITE_CHUNK);
+    let written = async {
+        let mut fetched = stream::iter(objects)
+            .map(|meta| {
+                let store = Arc::clone(&store);
+                async move {
+                    let got = match store.get(&meta.location).await {
+                        Ok(got) => got.bytes().await,
+                        Err(err) => Err(err),
+                    };
+                    match got {
+                        Ok(bytes) => Ok(Some((meta.location, bytes))),
+                        // Deleted since the listing: nothing to merge.
+                        Err(object_store::Error::NotFound { .. }) => Ok(None),
+                        Err(err) => Err(storage_error(format!("reading {}", meta.location))(err)),
+                    }
+                }
+            })
+            .buffered(FETCH_CONCURRENCY);
+        let mut chunk = Vec::with_capacity(WRITE_CHUNK);
+        while let Some(fetched) = fetched.next().await {
+            let Some((location, bytes)) = fetched? else {
+                result.skipped += 1;
+                continue;
+            };
+            match Report::parse(&bytes) {
+                Ok(report) => {
+                    summary.add_report(&report);
+                    // Stored reports are this server's own compact JSON, one line;
+                    // anything else is written again as one.
+                    if bytes.contains(&b'\n') {
+                        serde_json::to_writer(&mut chunk, &report).unwrap_or_default();
+                    } else {
+                        chunk.extend_from_slice(&bytes);
+                    }
+                    chunk.push(b'\n');
+                    result.reports += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(object = %location, error = %err, "not a report; left out of the merge");
+                    result.skipped += 1;
+                }
+            }
+            if chunk.len() >= WRITE_CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(WRITE_CHUNK));
+                writer
+                    .put(Bytes::from(full))
+                    .await
+                    .map_err(storage_error(format!("writing {merged_path}")))?;
+            }
+        }
+        if !chunk.is_empty() {
+            writer
+                .put(Bytes::from(chunk))
+                .await
+                .map_err(storage_error(format!("writing {merged_path}")))?;
+        }
+        writer
+            .shutdown()
+            .await
+            .map_err(|err| ServerError::Storage {
+                action: format!("writing {merged_path}"),
+                source: object_store::Error::Generic {
+                    store: "merge",
+                    source: Box::new(err),
+                },
+            })
+    }
+    .await;
+    if let Err(err) = written {
+        // Nothing was made visible; drop the parts already sent.
+        let _ = writer.abort().await;
+        return Err(err);
+    }
+    summary.trim_stacks();
+    let charts = serde_json::to_vec(&summary).unwrap_or_default();
+    let key = charts_key(date);
+    store
+        .put(&key, PutPayload::from(charts))
+        .await
+        .map_err(storage_error(format!("writing {key}")))?;
+    tracing::info!(date = %format_date(date), reports = result.reports, skipped = result.skipped, "merged");
+    Ok(result)
+}

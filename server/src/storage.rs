@@ -1,0 +1,184 @@
+//! Where reports, merged days and chart data live: one object store, local files by
+//! default or S3-compatible storage, with this layout under its root or prefix:
+//!
+//! | key                      | written by | content                                        |
+//! |--------------------------|------------|------------------------------------------------|
+//! | `uploaded/<week>/<X>.json` | `POST /upload` | one accepted report, compact JSON, never overwritten |
+//! | `merged/<date>.json`     | merge      | every report of week `<date>`, one JSON line each, sorted by key |
+//! | `charts/<date>.json`     | merge      | the per-program chart data of those reports ([`DaySummary`](crate::DaySummary)) |
+//!
+//! Every write is all-or-nothing: the local store writes a staging file and links or
+//! renames it into place, S3 makes an object visible only when its PUT (or multipart
+//! upload) completes. So a reader never sees half a report, whatever fails when.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ClientOptions, ObjectStore, RetryConfig};
+use telemetry_internal::{Date, format_date};
+
+use crate::ServerError;
+
+/// An opened store. Cheap to clone; the collector keeps no other state, so several
+/// collectors may share one bucket.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    url: String,
+}
+
+impl Storage {
+    /// Opens `file:///absolute/path` (created if missing) or `s3://bucket[/prefix]`.
+    ///
+    /// For S3, `env` supplies the usual `AWS_*` variables (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, …);
+    /// the binary passes the process environment, tests pass their own. Other
+    /// variables are ignored.
+    pub fn open(
+        url: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Storage, ServerError> {
+        let bad = |reason: &str| ServerError::StorageUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let store: Arc<dyn ObjectStore> = if let Some(path) = url.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return Err(bad("expected file:///absolute/path"));
+            }
+            if path.contains('%') {
+                return Err(bad("percent-encoded file URLs are not supported"));
+            }
+            std::fs::create_dir_all(path).map_err(|err| bad(&err.to_string()))?;
+            let local = LocalFileSystem::new_with_prefix(path)
+                .map_err(|err| bad(&err.to_string().replace('\n', " ")))?;
+            Arc::new(local)
+        } else if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("expected s3://bucket/prefix"));
+            }
+            // reqwest is built with rustls but no bundled crypto provider, so that the
+            // workspace has one TLS stack (rustls with ring, as ureq uses). An error
+            // only means a provider is installed already.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let mut builder = AmazonS3Builder::new();
+            for (key, value) in env {
+                if key.starts_with("AWS_") {
+                    if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+                        builder = builder.with_config(key, value);
+                    }
+                }
+            }
+            let s3 = builder
+                .with_bucket_name(bucket)
+                // An upload waits for its write: fail in seconds (503, the client
+                // retries tomorrow) rather than hold the connection for minutes.
+                .with_retry(RetryConfig {
+                    max_retries: 2,
+                    retry_timeout: Duration::from_secs(10),
+                    ..RetryConfig::default()
+                })
+                .with_client_options(
+                    ClientOptions::new()
+                        .with_connect_timeout(Duration::from_secs(5))
+                        .with_timeout(Duration::from_secs(30)),
+                )
+                .build()
+                .map_err(|err| bad(&err.to_string().replace('\n', " ")))?;
+            let prefix = prefix.trim_matches('/');
+            if prefix.is_empty() {
+                Arc::new(s3)
+            } else {
+                let prefix = Path::parse(prefix).map_err(|err| bad(&err.to_string()))?;
+                Arc::new(PrefixStore::new(s3, prefix))
+            }
+        } else {
+            return Err(bad("expected file:///path or s3://bucket/prefix"));
+        };
+        Ok(Storage {
+            store,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The URL it was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// `uploaded/<week>/<X>.json`. `X` is written as Rust's shortest round-trip form
+/// (`{:?}`: `0.25`, `1.0`, `1e-300`), so equal `X`s give equal keys and no `X`
+/// gives a name longer than 24 bytes.
+pub(crate) fn uploaded_key(week: Date, x: f64) -> Path {
+    Path::from(format!("uploaded/{}/{x:?}.json", format_date(week)))
+}
+
+/// `uploaded/<week>/`, the reports of one week.
+pub(crate) fn uploaded_dir(week: Date) -> Path {
+    Path::from(format!("uploaded/{}", format_date(week)))
+}
+
+/// `merged/<date>.json`.
+pub(crate) fn merged_key(date: Date) -> Path {
+    Path::from(format!("merged/{}.json", format_date(date)))
+}
+
+/// `charts/<date>.json`.
+pub(crate) fn charts_key(date: Date) -> Path {
+    Path::from(format!("charts/{}.json", format_date(date)))
+}
+
+/// The date in a key's last part, `<date>` or `<date>.json`.
+pub(crate) fn date_of(path: &Path) -> Option<Date> {
+    let name = path.filename()?;
+    telemetry_internal::parse_date(name.strip_suffix(".json").unwrap_or(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        let week = telemetry_internal::parse_date("2026-11-20").unwrap();
+        assert_eq!(
+            uploaded_key(week, 0.25).as_ref(),
+            "uploaded/2026-11-20/0.25.json"
+        );
+        assert_eq!(
+            uploaded_key(week, 1.0).as_ref(),
+            "uploaded/2026-11-20/1.0.json"
+        );
+        assert_eq!(
+            uploaded_key(week, f64::MIN_POSITIVE).as_ref(),
+            "uploaded/2026-11-20/2.2250738585072014e-308.json"
+        );
+        assert_eq!(merged_key(week).as_ref(), "merged/2026-11-20.json");
+        assert_eq!(date_of(&charts_key(week)), Some(week));
+        assert_eq!(date_of(&uploaded_dir(week)), Some(week));
+    }
+
+    #[test]
+    fn bad_urls() {
+        for url in [
+            "",
+            "/tmp/x",
+            "file://relative",
+            "s3://",
+            "gs://bucket",
+            "file:///a%20b",
+        ] {
+            let err = Storage::open(url, []).unwrap_err();
+            assert!(
+                matches!(err, ServerError::StorageUrl { .. }),
+                "{url}: {err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Deciding whether an uploaded body is a report this collector stores. Approval is
+//! [`UploadConfig::check_program`], the uploader's own rule, so what a client may send
+//! and what the collector accepts cannot drift apart.
+
+use std::fmt;
+
+use telemetry_internal::{Date, format_date, parse_date};
+use telemetry_upload::{MAX_REPORT_AGE_DAYS, Report, Unapproved, UploadConfig};
+
+/// How many days past [`MAX_REPORT_AGE_DAYS`] a week may be: uploaders judge a
+/// report's age by their own clocks, which may be a little behind ours.
+const CLOCK_SLACK_DAYS: i64 = 2;
+/// How far ahead of our today a week may end: a client's UTC clock may be ahead.
+const FUTURE_DAYS: i64 = 1;
+
+/// Why an upload was refused; its `Display` is the one-line body of the `400`.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Rejection {
+    TooLarge { limit: usize },
+    NotADate { segment: String },
+    NotAReport { reason: String },
+    WeekMismatch { url: Date, week: String },
+    TooOld { week: Date },
+    InFuture { week: Date },
+    BadX { x: f64 },
+    NoCounts,
+    Unapproved(Unapproved),
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::TooLarge { limit } => {
+                write!(f, "the body is larger than the limit of {limit} bytes")
+            }
+            Rejection::NotADate { segment } => {
+                write!(f, "{segment:?} is not a date: expected /upload/YYYY-MM-DD")
+            }
+            Rejection::NotAReport { reason } => {
+                write!(f, "not a report: {}", reason.replace('\n', " "))
+            }
+            Rejection::WeekMismatch { url, week } => write!(
+                f,
+                "the report's Week {week:?} is not the date in the URL, {}",
+                format_date(*url)
+            ),
+            Rejection::TooOld { week } => write!(
+                f,
+                "week {} is too old: reports older than {MAX_REPORT_AGE_DAYS} days are not accepted",
+                format_date(*week)
+            ),
+            Rejection::InFuture { week } => {
+                write!(f, "week {} has not ended yet", format_date(*week))
+            }
+            Rejection::BadX { x } => write!(f, "X {x} is not in (0, 1]"),
+            Rejection::NoCounts => f.write_str("the report has no counters"),
+            Rejection::Unapproved(what) => write!(f, "{what} by the current upload config"),
+        }
+    }
+}
+
+/// The date of `/upload/<segment>`, which must be exactly `YYYY-MM-DD`: the storage
+/// key is built from the parsed date, never from the text, so no path can escape.
+pub(crate) fn url_date(segment: &str) -> Result<Date, Rejection> {
+    parse_date(segment).ok_or_else(|| Rejection::NotADate {
+        segment: segment.chars().take(64).collect(),
+    })
+}
+
+/// Parses and checks a report posted to `/upload/<url_date>` on day `today` (UTC).
+pub(crate) fn check_report(
+    body: &[u8],
+    url_date: Date,
+    config: &UploadConfig,
+    today: Date,
+) -> Result<Report, Rejection> {
+    let report = Report::parse(body).map_err(|err| Rejection::NotAReport {
+        reason: match err {
+            telemetry_upload::UploadError::ReportParse { reason } => reason,
+            other => other.to_string(),
+        },
+    })?;
+    if parse_date(&report.week) != Some(url_date) {
+        return Err(Rejection::WeekMismatch {
+            url: url_date,
+            week: report.week.chars().take(64).collect(),
+        });
+    }
+    let age = (today - url_date).whole_days();
+    if age > MAX_REPORT_AGE_DAYS + CLOCK_SLACK_DAYS {
+        return Err(Rejection::TooOld { week: url_date });
+    }
+    if age < -FUTURE_DAYS {
+        return Err(Rejection::InFuture { week: url_date });
+    }
+    // Go's server refuses X == 0 too; X is the report's name in storage.
+    if !(report.x > 0.0 && report.x <= 1.0) {
+        return Err(Rejection::BadX { x: report.x });
+    }
+    for program in &report.programs {
+        config
+            .check_program(program)
+            .map_err(Rejection::Unapproved)?;
+    }
+    // The uploader never sends a report without counts (it stays local).
+    if report
+        .programs
+        .iter()
+        .all(|p| p.counters.is_empty() && p.stacks.is_empty())
+    {
+        return Err(Rejection::NoCounts);
+    }
+    Ok(report)
+}
