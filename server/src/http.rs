@@ -42,6 +42,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/config.json", get(config_json))
         .route("/upload/{*date}", post(upload))
+        .route("/upload/", post(upload))
         .route("/healthz", get(healthz))
         .route("/", get(dashboard::index))
         .route("/charts/{week}", get(dashboard::week))

@@ -1,0 +1,242 @@
+//! Shared by the collector's tests: a real server on 127.0.0.1, clients, fixtures.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use telemetry_internal::{Date, format_date, parse_date};
+use telemetry_server::{ServeConfig, Storage};
+use telemetry_upload::{ProgramReport, Report};
+
+/// The day the tests pretend it is, so that their weeks are recent.
+pub fn today() -> Date {
+    parse_date("2026-11-23").unwrap()
+}
+
+/// A week that ended recently.
+pub fn week() -> Date {
+    parse_date("2026-11-20").unwrap()
+}
+
+pub const CONFIG: &str = r#"{
+    "OS": ["linux", "macos"], "Arch": ["x86_64", "aarch64"], "Toolchain": ["1.95.0"],
+    "SampleRate": 1,
+    "Programs": [{"Name": "mytool", "Versions": ["1.0.0", "1.1.0"],
+        "Counters": [{"Name": "mytool/runs", "Rate": 1}, {"Name": "mytool/flag:{json,text}", "Rate": 1}],
+        "Stacks": [{"Name": "mytool/bug", "Rate": 1, "Depth": 16}]}]
+}"#;
+
+/// A report of `mytool` that the config approves.
+pub fn report(week: Date, x: f64) -> Report {
+    Report {
+        week: format_date(week),
+        last_week: String::new(),
+        x,
+        config: "v1".into(),
+        programs: vec![program(&[("mytool/runs", 3), ("mytool/flag:json", 1)])],
+    }
+}
+
+pub fn program(counters: &[(&str, u64)]) -> ProgramReport {
+    ProgramReport {
+        program: "mytool".into(),
+        version: "1.0.0".into(),
+        toolchain: "1.95.0".into(),
+        os: "linux".into(),
+        arch: "x86_64".into(),
+        counters: counters
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect(),
+        stacks: Default::default(),
+    }
+}
+
+pub fn json(report: &Report) -> Vec<u8> {
+    serde_json::to_vec(report).unwrap()
+}
+
+/// A collector running in this process on a loopback port, stopped on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub storage: Storage,
+    pub config_file: PathBuf,
+    pub runtime: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<Result<(), telemetry_server::ServerError>>>,
+}
+
+impl TestServer {
+    /// A server with file storage in a temp dir and [`CONFIG`].
+    pub fn start() -> TestServer {
+        Self::start_with(|_| {})
+    }
+
+    pub fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(&file_url(&dir.path().join("data")), []).unwrap();
+        Self::start_on(dir, storage, adjust)
+    }
+
+    pub fn start_on(
+        dir: tempfile::TempDir,
+        storage: Storage,
+        adjust: impl FnOnce(&mut ServeConfig),
+    ) -> TestServer {
+        let config_file = dir.path().join("config.json");
+        if !config_file.exists() {
+            std::fs::write(&config_file, CONFIG).unwrap();
+        }
+        let mut settings = ServeConfig::new(&config_file, storage.clone());
+        settings.today = Some(today());
+        settings.merge_every = None;
+        settings.reload_interval = Duration::from_millis(50);
+        settings.shutdown_grace = Duration::from_secs(5);
+        adjust(&mut settings);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = runtime.spawn(telemetry_server::serve(listener, settings, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            dir,
+            storage,
+            config_file,
+            runtime,
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn post(&self, path: &str, body: &[u8]) -> (u16, String) {
+        post(&self.url(path), body)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        get(&self.url(path))
+    }
+
+    pub fn upload(&self, report: &Report) -> (u16, String) {
+        self.post(&format!("/upload/{}", report.week), &json(report))
+    }
+
+    /// Stops the server and returns what `serve` returned.
+    pub fn stop(mut self) -> Result<(), telemetry_server::ServerError> {
+        let _ = self.stop.take().unwrap().send(());
+        let handle = self.handle.take().unwrap();
+        self.runtime.block_on(handle).unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let _ = self.runtime.block_on(handle);
+        }
+    }
+}
+
+pub fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+pub fn post(url: &str, body: &[u8]) -> (u16, String) {
+    let mut response = agent().post(url).send(body).unwrap();
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
+}
+
+pub fn get(url: &str) -> (u16, String) {
+    let mut response = agent().get(url).call().unwrap();
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
+}
+
+pub fn get_with_headers(url: &str) -> (u16, Vec<(String, String)>, String) {
+    let mut response = agent().get(url).call().unwrap();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    (
+        status,
+        headers,
+        response.body_mut().read_to_string().unwrap(),
+    )
+}
+
+/// Sends raw bytes and reads until the server closes the connection (or 20 s pass).
+pub fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    // The server may answer and close before reading everything we send.
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The status line's code of a raw HTTP answer.
+pub fn status_of(answer: &str) -> u16 {
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                out.push(path.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}

@@ -1,0 +1,433 @@
+//! `POST /upload/<date>` against a real collector on 127.0.0.1: what is stored, and
+//! every kind of bad input, each refused with a one-line reason and nothing stored.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+use telemetry_internal::{format_date, parse_date};
+
+fn assert_rejected(server: &TestServer, (status, body): (u16, String), wanted: &str) {
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains(wanted), "{body:?} does not say {wanted:?}");
+    assert_eq!(body.lines().count(), 1, "one line: {body:?}");
+    assert_eq!(
+        files_under(&server.data()),
+        Vec::<String>::new(),
+        "nothing stored"
+    );
+}
+
+#[test]
+fn an_approved_report_is_stored_once() {
+    let server = TestServer::start();
+    let report = report(week(), 0.25);
+    let (status, body) = server.upload(&report);
+    assert_eq!((status, body.as_str()), (200, "stored\n"));
+    // The client did not see our answer and sends it again.
+    let (status, body) = server.upload(&report);
+    assert_eq!((status, body.as_str()), (200, "already stored\n"));
+    assert_eq!(
+        files_under(&server.data()),
+        ["uploaded/2026-11-20/0.25.json"]
+    );
+    let stored = std::fs::read(server.data().join("uploaded/2026-11-20/0.25.json")).unwrap();
+    let stored = telemetry_upload::Report::parse(&stored).unwrap();
+    assert_eq!(stored.programs[0].counters["mytool/runs"], 3);
+    // A second report of the same week is another object.
+    assert_eq!(server.upload(&common::report(week(), 0.5)).0, 200);
+    assert_eq!(files_under(&server.data()).len(), 2);
+}
+
+#[test]
+fn reports_from_go_uploaders_are_accepted() {
+    let server = TestServer::start_with(|_| {});
+    std::fs::write(
+        &server.config_file,
+        r#"{"GOOS": ["linux"], "GOARCH": ["amd64"], "GoVersion": ["go1.23.0"], "SampleRate": 1,
+            "Programs": [{"Name": "cmd/go", "Versions": ["go1.23.0"],
+            "Counters": [{"Name": "go/invocations", "Rate": 1}]}]}"#,
+    )
+    .unwrap();
+    wait_for(|| server.get("/config.json").1.contains("GOOS"));
+    let go = r#"{"Week": "2026-11-20", "LastWeek": "", "X": 0.125, "Config": "v0.0.1",
+        "Programs": [{"Program": "cmd/go", "Version": "go1.23.0", "GoVersion": "go1.23.0",
+        "GOOS": "linux", "GOARCH": "amd64", "Counters": {"go/invocations": 3}, "Stacks": {}}]}"#;
+    let (status, body) = server.post("/upload/2026-11-20", go.as_bytes());
+    assert_eq!((status, body.as_str()), (200, "stored\n"));
+}
+
+#[test]
+fn garbage_and_truncated_bodies_are_refused() {
+    let server = TestServer::start();
+    let good = json(&report(week(), 0.25));
+    for (body, wanted) in [
+        (&b""[..], "not a report"),
+        (b"garbage", "not a report"),
+        (b"[]", "not a report"),
+        (b"{}", "not a report"),
+        (b"\xff\xfe{", "not a report"),
+        (&good[..good.len() / 2], "not a report"),
+        (&good[..good.len() - 1], "not a report"),
+    ] {
+        assert_rejected(&server, server.post("/upload/2026-11-20", body), wanted);
+    }
+    // Numbers that are not counts.
+    let negative = String::from_utf8(good.clone())
+        .unwrap()
+        .replace(":3", ":-3");
+    assert_rejected(
+        &server,
+        server.post("/upload/2026-11-20", negative.as_bytes()),
+        "not a report",
+    );
+}
+
+#[test]
+fn oversized_bodies_are_refused_declared_or_not() {
+    let server = TestServer::start_with(|c| c.max_body_bytes = 64 * 1024);
+    // Declared too long: refused before the body is read.
+    let answer = raw(
+        server.addr,
+        b"POST /upload/2026-11-20 HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status_of(&answer), 400, "{answer}");
+    assert!(
+        answer.contains("larger than the limit of 65536 bytes"),
+        "{answer}"
+    );
+    // Chunked, so only counting shows it: a valid report padded with spaces.
+    let mut big = json(&report(week(), 0.25));
+    big.extend(std::iter::repeat_n(b' ', 70 * 1024));
+    let mut request = b"POST /upload/2026-11-20 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for chunk in big.chunks(8192) {
+        request.extend(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend(chunk);
+        request.extend(b"\r\n");
+    }
+    request.extend(b"0\r\n\r\n");
+    let answer = raw(server.addr, &request);
+    assert_eq!(status_of(&answer), 400, "{answer}");
+    assert!(answer.contains("larger than the limit"), "{answer}");
+    assert_eq!(files_under(&server.data()), Vec::<String>::new());
+    // Just under the limit is fine.
+    let mut fits = json(&report(week(), 0.25));
+    fits.extend(std::iter::repeat_n(b' ', 60 * 1024));
+    assert_eq!(server.post("/upload/2026-11-20", &fits).0, 200);
+}
+
+#[test]
+fn paths_that_are_not_a_date_are_refused() {
+    let server = TestServer::start();
+    let body = json(&report(week(), 0.25));
+    for path in [
+        "/upload/..",
+        "/upload/../../etc/passwd",
+        "/upload/%2e%2e%2f%2e%2e%2fetc",
+        "/upload/2026-11-20/..",
+        "/upload/2026-11-20/extra",
+        "/upload/2026-13-01",
+        "/upload/2026-11-20%00",
+        "/upload/yesterday",
+        "/upload/",
+    ] {
+        let answer = raw(
+            server.addr,
+            &[
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+                &body,
+            ]
+            .concat(),
+        );
+        assert_eq!(status_of(&answer), 400, "{path}: {answer}");
+        assert!(answer.contains("is not a date"), "{path}: {answer}");
+    }
+    assert_eq!(files_under(&server.data()), Vec::<String>::new());
+    assert_eq!(
+        files_under(server.dir.path()),
+        ["config.json"],
+        "nothing written anywhere"
+    );
+}
+
+#[test]
+fn unapproved_contents_are_refused_by_the_uploaders_rule() {
+    let server = TestServer::start();
+    let mut counter = report(week(), 0.25);
+    counter.programs[0]
+        .counters
+        .insert("mytool/secret".into(), 1);
+    assert_rejected(
+        &server,
+        server.upload(&counter),
+        "counter \"mytool/secret\" is not approved",
+    );
+
+    let mut bucket = report(week(), 0.25);
+    bucket.programs[0]
+        .counters
+        .insert("mytool/flag:yaml".into(), 1);
+    assert_rejected(
+        &server,
+        server.upload(&bucket),
+        "\"mytool/flag:yaml\" is not approved",
+    );
+
+    let mut stack = report(week(), 0.25);
+    stack.programs[0]
+        .stacks
+        .insert("mytool/other\nmain.rs:1".into(), 1);
+    assert_rejected(
+        &server,
+        server.upload(&stack),
+        "stack counter \"mytool/other\" is not approved",
+    );
+
+    let mut as_counter = report(week(), 0.25);
+    as_counter.programs[0]
+        .counters
+        .insert("mytool/bug\nmain.rs:1".into(), 1);
+    assert_rejected(&server, server.upload(&as_counter), "is not approved");
+
+    for (field, value) in [
+        ("program", "othertool"),
+        ("version", "9.9.9"),
+        ("toolchain", "nightly"),
+        ("os", "windows"),
+        ("arch", "riscv64"),
+    ] {
+        let mut build = report(week(), 0.25);
+        let p = &mut build.programs[0];
+        match field {
+            "program" => p.program = value.into(),
+            "version" => p.version = value.into(),
+            "toolchain" => p.toolchain = value.into(),
+            "os" => p.os = value.into(),
+            _ => p.arch = value.into(),
+        }
+        assert_rejected(
+            &server,
+            server.upload(&build),
+            "is not approved by the current upload config",
+        );
+    }
+
+    let mut empty = report(week(), 0.25);
+    empty.programs[0].counters.clear();
+    assert_rejected(&server, server.upload(&empty), "no counters");
+}
+
+#[test]
+fn weeks_and_x_are_checked() {
+    let server = TestServer::start();
+    let r = report(week(), 0.25);
+    // The URL says one week, the report another.
+    assert_rejected(
+        &server,
+        server.post("/upload/2026-11-19", &json(&r)),
+        "is not the date in the URL, 2026-11-19",
+    );
+    let mut bad_week = report(week(), 0.25);
+    bad_week.week = "last week".into();
+    assert_rejected(
+        &server,
+        server.post("/upload/2026-11-20", &json(&bad_week)),
+        "Week \"last week\"",
+    );
+    // Today is 2026-11-23: 23 days back is the oldest accepted, tomorrow the latest.
+    let old = parse_date("2026-10-30").unwrap();
+    assert_rejected(&server, server.upload(&report(old, 0.25)), "too old");
+    assert_eq!(
+        server
+            .upload(&report(parse_date("2026-10-31").unwrap(), 0.25))
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .upload(&report(parse_date("2026-11-24").unwrap(), 0.25))
+            .0,
+        200
+    );
+    let future = parse_date("2026-11-25").unwrap();
+    let (status, body) = server.upload(&report(future, 0.25));
+    assert_eq!(status, 400);
+    assert!(body.contains("has not ended yet"), "{body}");
+    for x in [0.0, -0.5, 1.5] {
+        let (status, body) = server.upload(&report(week(), x));
+        assert_eq!(status, 400, "{x}");
+        assert!(body.contains("is not in (0, 1]"), "{body}");
+    }
+    assert_eq!(server.upload(&report(week(), 1.0)).0, 200);
+    assert_eq!(
+        files_under(&server.data()),
+        [
+            "uploaded/2026-10-31/0.25.json",
+            "uploaded/2026-11-20/1.0.json",
+            "uploaded/2026-11-24/0.25.json"
+        ]
+    );
+    let _ = format_date(week());
+}
+
+#[test]
+fn a_slow_body_times_out_and_stores_nothing() {
+    let server = TestServer::start_with(|c| c.read_timeout = Duration::from_millis(500));
+    let body = json(&report(week(), 0.25));
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /upload/2026-11-20 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(&body[..10]).unwrap();
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
+    assert_eq!(status_of(&answer), 408, "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(files_under(&server.data()), Vec::<String>::new());
+}
+
+#[test]
+fn slow_headers_are_cut_off() {
+    let server = TestServer::start_with(|c| c.read_timeout = Duration::from_millis(500));
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+        .write_all(b"POST /upload/2026-11-20 HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut stream, &mut answer);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || status_of(&answer) == 408, "{answer}");
+    // The server still serves others.
+    assert_eq!(server.get("/healthz"), (200, "ok\n".to_owned()));
+}
+
+#[test]
+fn unwritable_storage_is_503_and_nothing_half_written() {
+    let server = TestServer::start();
+    // `uploaded` is a file, so no report can be stored under it (root ignores
+    // permission bits, so a read-only directory would not do).
+    std::fs::write(server.data().join("uploaded"), "not a directory").unwrap();
+    let (status, body) = server.upload(&report(week(), 0.25));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("nothing was stored"), "{body}");
+    assert_eq!(files_under(&server.data()), ["uploaded"]);
+    // Once storage works again, the retried report is stored.
+    std::fs::remove_file(server.data().join("uploaded")).unwrap();
+    assert_eq!(server.upload(&report(week(), 0.25)).0, 200);
+}
+
+#[test]
+fn health_config_and_unknown_paths() {
+    let server = TestServer::start();
+    assert_eq!(server.get("/healthz"), (200, "ok\n".to_owned()));
+    let (status, headers, body) = get_with_headers(&server.url("/config.json"));
+    assert_eq!(status, 200);
+    assert_eq!(body, CONFIG, "served byte for byte");
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "application/json")
+    );
+    assert_eq!(server.get("/nothing-here").0, 404);
+    assert_eq!(server.get("/upload/2026-11-20").0, 405);
+}
+
+#[test]
+fn config_changes_are_picked_up_and_bad_ones_ignored() {
+    let server = TestServer::start();
+    let mut runs = report(week(), 0.25);
+    runs.programs[0].counters.insert("mytool/new".into(), 1);
+    assert_eq!(server.upload(&runs).0, 400);
+
+    let approving_new = CONFIG.replace(
+        "\"mytool/runs\"",
+        "\"mytool/new\", \"Rate\": 1}, {\"Name\": \"mytool/runs\"",
+    );
+    std::fs::write(&server.config_file, &approving_new).unwrap();
+    wait_for(|| server.get("/config.json").1 == approving_new);
+    assert_eq!(server.upload(&runs).0, 200);
+
+    // A broken file is not served nor used; the last good one stays.
+    std::fs::write(&server.config_file, "{\"SampleRate\": ").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.get("/config.json").1, approving_new);
+    assert_eq!(server.upload(&report(week(), 0.5)).0, 200);
+}
+
+#[test]
+fn a_bad_config_at_start_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, "{\"Programs\": 3}").unwrap();
+    let storage = telemetry_server::Storage::open(&file_url(&dir.path().join("data")), []).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = runtime
+        .block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            telemetry_server::serve(
+                listener,
+                telemetry_server::ServeConfig::new(&config, storage),
+                async {},
+            )
+            .await
+        })
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("is not valid"), "{message}");
+    assert_eq!(message.lines().count(), 1);
+    let missing = dir.path().join("missing.json");
+    let storage = telemetry_server::Storage::open(&file_url(&dir.path().join("data")), []).unwrap();
+    let err = runtime
+        .block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            telemetry_server::serve(
+                listener,
+                telemetry_server::ServeConfig::new(&missing, storage),
+                async {},
+            )
+            .await
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("cannot read the upload config"),
+        "{err}"
+    );
+}
+
+fn wait_for(mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "condition not met within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
