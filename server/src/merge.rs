@@ -206,16 +206,7 @@ async fn merge_day(
                 .await
                 .map_err(storage_error(format!("writing {merged_path}")))?;
         }
-        writer
-            .shutdown()
-            .await
-            .map_err(|err| ServerError::Storage {
-                action: format!("writing {merged_path}"),
-                source: object_store::Error::Generic {
-                    store: "merge",
-                    source: Box::new(err),
-                },
-            })
+        Ok(())
     }
     .await;
     if let Err(err) = written {
@@ -223,6 +214,18 @@ async fn merge_day(
         let _ = writer.abort().await;
         return Err(err);
     }
+    // Completing the upload is what makes the merged file appear, whole. If it
+    // fails, the writer has cleaned up after itself.
+    writer
+        .shutdown()
+        .await
+        .map_err(|err| ServerError::Storage {
+            action: format!("writing {merged_path}"),
+            source: object_store::Error::Generic {
+                store: "merge",
+                source: Box::new(err),
+            },
+        })?;
     summary.trim_stacks();
     let charts = serde_json::to_vec(&summary).unwrap_or_default();
     let key = charts_key(date);

@@ -1,0 +1,209 @@
+//! Merging stored reports and drawing them: `merge` is idempotent and catches up on
+//! late uploads; the dashboard shows every week's bars and escapes every name.
+
+mod common;
+
+use common::*;
+use telemetry_internal::parse_date;
+use telemetry_server::{Bar, DaySummary, merge};
+
+#[test]
+fn merge_writes_merged_lines_and_chart_data_and_is_idempotent() {
+    let server = TestServer::start();
+    let mut second = report(week(), 0.5);
+    second.programs.push(program(&[("mytool/runs", 10)]));
+    second.programs[1].version = "1.1.0".into();
+    second.programs[0]
+        .stacks
+        .insert("mytool/bug\nmain.rs:1\nlib.rs:2".into(), 4);
+    for r in [report(week(), 0.25), second] {
+        assert_eq!(server.upload(&r).0, 200);
+    }
+    let merged = server
+        .runtime
+        .block_on(merge(&server.storage, None))
+        .unwrap();
+    assert_eq!(merged.len(), 1);
+    assert_eq!(
+        (merged[0].date, merged[0].reports, merged[0].skipped),
+        (week(), 2, 0)
+    );
+    let data = server.data();
+    let lines = std::fs::read_to_string(data.join("merged/2026-11-20.json")).unwrap();
+    assert_eq!(lines.lines().count(), 2);
+    for line in lines.lines() {
+        telemetry_upload::Report::parse(line.as_bytes()).unwrap();
+    }
+    let charts: DaySummary =
+        serde_json::from_slice(&std::fs::read(data.join("charts/2026-11-20.json")).unwrap())
+            .unwrap();
+    let mytool = &charts.programs["mytool"];
+    assert_eq!((charts.reports, mytool.reports), (2, 2));
+    assert_eq!(
+        mytool.charts["mytool/runs"][""],
+        Bar {
+            reports: 2,
+            count: 16
+        }
+    );
+    assert_eq!(
+        mytool.charts["mytool/flag"]["json"],
+        Bar {
+            reports: 2,
+            count: 2
+        }
+    );
+    assert_eq!(
+        mytool.builds["Version"]["1.1.0"],
+        Bar {
+            reports: 1,
+            count: 1
+        }
+    );
+    assert_eq!(mytool.stacks["mytool/bug\nmain.rs:1\nlib.rs:2"].count, 4);
+
+    // Nothing new: nothing to merge; merging the day again writes the same bytes.
+    assert!(
+        server
+            .runtime
+            .block_on(merge(&server.storage, None))
+            .unwrap()
+            .is_empty()
+    );
+    let before = (
+        std::fs::read(data.join("merged/2026-11-20.json")).unwrap(),
+        std::fs::read(data.join("charts/2026-11-20.json")).unwrap(),
+    );
+    server
+        .runtime
+        .block_on(merge(&server.storage, Some(week())))
+        .unwrap();
+    let after = (
+        std::fs::read(data.join("merged/2026-11-20.json")).unwrap(),
+        std::fs::read(data.join("charts/2026-11-20.json")).unwrap(),
+    );
+    assert_eq!(before, after);
+
+    // A late upload makes the day unmerged again.
+    assert_eq!(server.upload(&report(week(), 0.75)).0, 200);
+    let merged = server
+        .runtime
+        .block_on(merge(&server.storage, None))
+        .unwrap();
+    assert_eq!((merged.len(), merged[0].reports), (1, 3));
+}
+
+#[test]
+fn objects_that_are_not_reports_are_skipped_not_fatal() {
+    let server = TestServer::start();
+    assert_eq!(server.upload(&report(week(), 0.25)).0, 200);
+    std::fs::write(
+        server.data().join("uploaded/2026-11-20/0.5.json"),
+        "garbage",
+    )
+    .unwrap();
+    let merged = server
+        .runtime
+        .block_on(merge(&server.storage, Some(week())))
+        .unwrap();
+    assert_eq!((merged[0].reports, merged[0].skipped), (1, 1));
+    assert_eq!(
+        merged[0].to_string(),
+        "2026-11-20: merged 1 reports (1 objects skipped)"
+    );
+}
+
+#[test]
+fn a_merge_that_cannot_write_leaves_no_partial_output() {
+    let server = TestServer::start();
+    assert_eq!(server.upload(&report(week(), 0.25)).0, 200);
+    std::fs::write(server.data().join("merged"), "not a directory").unwrap();
+    let err = server
+        .runtime
+        .block_on(merge(&server.storage, Some(week())))
+        .unwrap_err();
+    assert!(err.to_string().contains("merged/2026-11-20.json"), "{err}");
+    assert_eq!(
+        files_under(&server.data()),
+        ["merged", "uploaded/2026-11-20/0.25.json"]
+    );
+}
+
+#[test]
+fn the_dashboard_shows_weeks_side_by_side_and_escapes_names() {
+    let server = TestServer::start();
+    std::fs::write(
+        &server.config_file,
+        CONFIG.replace(
+            "\"mytool/runs\"",
+            "\"mytool/<script>alert(1)</script>\", \"Rate\": 1}, {\"Name\": \"mytool/runs\"",
+        ),
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut hostile = report(week(), 0.25);
+    hostile.programs[0]
+        .counters
+        .insert("mytool/<script>alert(1)</script>".into(), 7);
+    hostile.programs[0].stacks.insert(
+        "mytool/bug\n<img src=x onerror=alert(1)>\nmain.rs:9".into(),
+        2,
+    );
+    assert_eq!(server.upload(&hostile).0, 200);
+    // The week before, another report.
+    let earlier = parse_date("2026-11-13").unwrap();
+    assert_eq!(server.upload(&report(earlier, 0.5)).0, 200);
+    server
+        .runtime
+        .block_on(merge(&server.storage, None))
+        .unwrap();
+
+    let (status, headers, page) = get_with_headers(&server.url("/"));
+    assert_eq!(status, 200, "{page}");
+    let csp = headers
+        .iter()
+        .find(|(k, _)| k == "content-security-policy")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(
+        csp,
+        Some(
+            "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+    );
+    assert!(page.contains("the week ending 2026-11-20"), "{page}");
+    assert!(page.contains("<h2>mytool</h2>"), "{page}");
+    assert!(page.contains("mytool/flag"), "{page}");
+    assert!(
+        page.contains("week ending 2026-11-13 (1 reports)"),
+        "{page}"
+    );
+    assert!(!page.contains("<script"), "{page}");
+    assert!(!page.contains("<img"), "{page}");
+    assert!(
+        page.contains("mytool/&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(
+        page.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{page}"
+    );
+    assert!(page.matches("<svg").count() >= 5, "{page}");
+
+    let (status, older) = server.get("/charts/2026-11-13");
+    assert_eq!(status, 200);
+    assert!(older.contains("the week ending 2026-11-13"), "{older}");
+    assert_eq!(server.get("/charts/2025-01-01").0, 404);
+    assert_eq!(server.get("/charts/not-a-date").0, 400);
+    assert_eq!(server.get("/charts/..%2f..%2fetc").0, 400);
+    let (status, css) = server.get("/style.css");
+    assert_eq!(status, 200);
+    assert!(css.contains("svg"));
+}
+
+#[test]
+fn an_empty_store_has_a_dashboard_too() {
+    let server = TestServer::start();
+    let (status, page) = server.get("/");
+    assert_eq!(status, 200);
+    assert!(page.contains("No merged data yet"), "{page}");
+}
