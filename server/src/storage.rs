@@ -66,16 +66,9 @@ impl Storage {
             // workspace has one TLS stack (rustls with ring, as ureq uses). An error
             // only means a provider is installed already.
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let mut builder = AmazonS3Builder::new();
-            for (key, value) in env {
-                if key.starts_with("AWS_") {
-                    if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
-                        builder = builder.with_config(key, value);
-                    }
-                }
-            }
-            let s3 = builder
-                .with_bucket_name(bucket)
+            // Our defaults first, so that the environment (AWS_ALLOW_HTTP, …) can
+            // change the client's options after them.
+            let mut builder = AmazonS3Builder::new()
                 // An upload waits for its write: fail in seconds (503, the client
                 // retries tomorrow) rather than hold the connection for minutes.
                 .with_retry(RetryConfig {
@@ -87,7 +80,16 @@ impl Storage {
                     ClientOptions::new()
                         .with_connect_timeout(Duration::from_secs(5))
                         .with_timeout(Duration::from_secs(30)),
-                )
+                );
+            for (key, value) in env {
+                if key.starts_with("AWS_") {
+                    if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+                        builder = builder.with_config(key, value);
+                    }
+                }
+            }
+            let s3 = builder
+                .with_bucket_name(bucket)
                 .build()
                 .map_err(|err| bad(&err.to_string().replace('\n', " ")))?;
             let prefix = prefix.trim_matches('/');
