@@ -170,14 +170,14 @@ async fn render_week(app: &App, end: Date, dates: &[Date]) -> Response {
         for kind in ["Version", "Toolchain", "OS", "Arch"] {
             let charts: Vec<Option<&BTreeMap<String, Bar>>> =
                 per_week.iter().map(|p| p.builds.get(kind)).collect();
-            chart(&mut html, kind, &charts, &per_week);
+            chart(&mut html, kind, &charts, &per_week, false);
         }
         if !program.charts.is_empty() {
             html.push_str("<h3>Counters</h3>\n");
             for chart_name in program.charts.keys() {
                 let charts: Vec<Option<&BTreeMap<String, Bar>>> =
                     per_week.iter().map(|p| p.charts.get(chart_name)).collect();
-                chart(&mut html, chart_name, &charts, &per_week);
+                chart(&mut html, chart_name, &charts, &per_week, true);
             }
         }
         if !program.stacks.is_empty() {
@@ -202,12 +202,14 @@ async fn render_week(app: &App, end: Date, dates: &[Date]) -> Response {
     page(StatusCode::OK, &title, &html)
 }
 
-/// One chart: a row per bucket, a bar per week.
+/// One chart: a row per bucket, a bar per week; `sums` adds the summed counts
+/// (a build chart's sums are just its report counts).
 fn chart(
     html: &mut String,
     name: &str,
     weeks: &[Option<&BTreeMap<String, Bar>>],
     programs: &[&ProgramSummary],
+    sums: bool,
 ) {
     let Some(newest) = weeks[0] else { return };
     // The buckets most reported this week, then by name.
@@ -262,15 +264,18 @@ fn chart(
                 bar.count
             );
             if w == 0 {
-                let _ = writeln!(
+                let _ = write!(
                     html,
-                    "<text x=\"{}\" y=\"{}\">{:.0}% \u{b7} {} \u{b7} \u{3a3} {}</text>",
+                    "<text x=\"{}\" y=\"{}\">{:.0}% \u{b7} {} reports",
                     LABEL_W + BAR_W + 8,
                     y + BAR_H,
                     share * 100.0,
                     bar.reports,
-                    bar.count
                 );
+                if sums {
+                    let _ = write!(html, " \u{b7} \u{3a3} {}", bar.count);
+                }
+                html.push_str("</text>\n");
             }
         }
     }
