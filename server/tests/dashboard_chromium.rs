@@ -1,0 +1,95 @@
+//! The dashboard in a real browser: headless Chromium loads it from the collector
+//! with no console message (no CSP violation, no blocked load, no script error), and
+//! shows the names and numbers, a hostile counter name as text.
+//!
+//! Needs Debian's `chromium` (`.ci/install-chromium`); without it this test fails.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn chromium() -> PathBuf {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("chromium is needed for this test: run .ci/install-chromium")
+}
+
+/// Loads `url` in headless Chromium; returns the DOM it built and its log.
+fn dump_dom(url: &str, profile: &std::path::Path) -> (String, String) {
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_dashboard_loads_cleanly_in_chromium() {
+    let server = TestServer::start();
+    std::fs::write(
+        &server.config_file,
+        CONFIG.replace(
+            "\"mytool/runs\"",
+            "\"mytool/<script>alert(1)</script>\", \"Rate\": 1}, {\"Name\": \"mytool/runs\"",
+        ),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut hostile = report(week(), 0.25);
+    hostile.programs[0].counters.insert("mytool/<script>alert(1)</script>".into(), 31337);
+    hostile.programs[0].stacks.insert("mytool/bug\nmytool::main+0x1f\nmytool::run+0x2a".into(), 5);
+    assert_eq!(server.upload(&hostile).0, 200);
+    let earlier = telemetry_internal::parse_date("2026-11-13").unwrap();
+    assert_eq!(server.upload(&report(earlier, 0.5)).0, 200);
+    server.runtime.block_on(telemetry_server::merge(&server.storage, None)).unwrap();
+
+    let profile = tempfile::tempdir().unwrap();
+    let (dom, log) = dump_dom(&server.url("/"), profile.path());
+    let console: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught") || l.contains("Content Security Policy"))
+        .collect();
+    assert!(console.is_empty(), "console messages:\n{}", console.join("\n"));
+    assert!(dom.contains("<h1>Telemetry: the week ending 2026-11-20</h1>"), "{dom}");
+    for value in ["mytool/runs", "mytool/flag", "mytool::main+0x1f", ">linux<", ">1.0.0<"] {
+        assert!(dom.contains(value), "{value} not shown:\n{dom}");
+    }
+    assert!(!dom.contains("<script>alert"), "{dom}");
+    assert!(dom.contains("mytool/&lt;script&gt;alert(1)&lt;/script&gt;"), "{dom}");
+    assert!(dom.contains("31337"), "{dom}");
+}
