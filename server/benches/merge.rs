@@ -43,7 +43,12 @@ fn main() {
         );
         std::fs::write(week_dir.join(format!("{x:?}.json")), report).unwrap();
     }
-    println!("machine load average: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    println!(
+        "machine load average: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     println!("generated {reports} reports in {:.2?}", generated.elapsed());
 
     let baseline = Instant::now();
@@ -51,10 +56,18 @@ fn main() {
     for entry in std::fs::read_dir(&week_dir).unwrap() {
         bytes += std::fs::read(entry.unwrap().path()).unwrap().len();
     }
-    println!("baseline: read {reports} files ({} MB) in {:.2?}", bytes / 1_000_000, baseline.elapsed());
+    println!(
+        "baseline: read {reports} files ({} MB) in {:.2?}",
+        bytes / 1_000_000,
+        baseline.elapsed()
+    );
 
-    let storage = Storage::open(&format!("file://{}", dir.path().join("data").display()), []).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let storage =
+        Storage::open(&format!("file://{}", dir.path().join("data").display()), []).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     // Peak memory of the merge alone: reset the high-water mark (Linux).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = peak_rss_kib();
@@ -63,7 +76,9 @@ fn main() {
     let elapsed = started.elapsed();
     let peak = peak_rss_kib();
     assert_eq!(merged[0].reports as usize, reports);
-    let merged_size = std::fs::metadata(dir.path().join("data/merged/2026-11-20.json")).unwrap().len();
+    let merged_size = std::fs::metadata(dir.path().join("data/merged/2026-11-20.json"))
+        .unwrap()
+        .len();
     println!(
         "merge: {reports} reports in {elapsed:.2?} ({:.0} reports/s), merged file {} MB, peak RSS {} MB (before merge {} MB)",
         reports as f64 / elapsed.as_secs_f64(),

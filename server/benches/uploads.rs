@@ -4,7 +4,7 @@
 //! through the same server and clients (HTTP cost without parsing or storage).
 //!
 //! `cargo bench -p telemetry-server --bench uploads` (add `-- N` for N uploads per
-//! client, default 1000). Without `--bench` (as `cargo test --benches` runs it) it
+//! client, default 1000; `-- fsync` to sync each report to disk). Without `--bench` (as `cargo test --benches` runs it) it
 //! does a few requests only, as a smoke test.
 #![allow(missing_docs, clippy::print_stdout)]
 
@@ -78,7 +78,13 @@ impl Client {
 }
 
 /// Runs `per_client` requests on each of 16 clients; returns (requests/s, p50, p99, max).
-fn load(addr: SocketAddr, per_client: usize, upload: bool, week: &str, round: u64) -> (f64, Duration, Duration, Duration) {
+fn load(
+    addr: SocketAddr,
+    per_client: usize,
+    upload: bool,
+    week: &str,
+    round: u64,
+) -> (f64, Duration, Duration, Duration) {
     let started = Instant::now();
     let threads: Vec<_> = (0..CLIENTS)
         .map(|c| {
@@ -103,15 +109,26 @@ fn load(addr: SocketAddr, per_client: usize, upload: bool, week: &str, round: u6
             })
         })
         .collect();
-    let mut all: Vec<Duration> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let mut all: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     let elapsed = started.elapsed();
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    (all.len() as f64 / elapsed.as_secs_f64(), pct(0.50), pct(0.99), *all.last().unwrap())
+    (
+        all.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        *all.last().unwrap(),
+    )
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_owned()
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 fn main() {
@@ -122,28 +139,46 @@ fn main() {
         .unwrap_or(if bench { 1000 } else { 5 });
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), CONFIG).unwrap();
-    let storage = Storage::open(&format!("file://{}", dir.path().join("data").display()), []).unwrap();
+    let storage =
+        Storage::open(&format!("file://{}", dir.path().join("data").display()), []).unwrap();
     let mut settings = ServeConfig::new(dir.path().join("config.json"), storage);
     settings.merge_every = None;
     let week = telemetry_internal::format_date(telemetry_internal::today());
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = runtime.spawn(telemetry_server::serve(listener, settings, async {
         let _ = stopped.await;
     }));
 
-    println!("machine: {} cores, load average before: {}", std::thread::available_parallelism().map_or(0, |n| n.get()), loadavg());
+    println!(
+        "machine: {} cores, load average before: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        loadavg()
+    );
     // Warm up (page cache, directories, connections).
     load(addr, per_client.min(50), true, &week, 9);
     let (rps, p50, p99, max) = load(addr, per_client, false, &week, 0);
-    println!("baseline GET /healthz: {rps:>8.0} req/s  p50 {p50:>9.2?}  p99 {p99:>9.2?}  max {max:>9.2?}  ({} requests, {CLIENTS} clients)", per_client * CLIENTS);
+    println!(
+        "baseline GET /healthz: {rps:>8.0} req/s  p50 {p50:>9.2?}  p99 {p99:>9.2?}  max {max:>9.2?}  ({} requests, {CLIENTS} clients)",
+        per_client * CLIENTS
+    );
     let (rps, p50, p99, max) = load(addr, per_client, true, &week, 1);
-    println!("POST /upload (file):   {rps:>8.0} req/s  p50 {p50:>9.2?}  p99 {p99:>9.2?}  max {max:>9.2?}  ({} uploads, {CLIENTS} clients)", per_client * CLIENTS);
+    println!(
+        "POST /upload (file):   {rps:>8.0} req/s  p50 {p50:>9.2?}  p99 {p99:>9.2?}  max {max:>9.2?}  ({} uploads, {CLIENTS} clients)",
+        per_client * CLIENTS
+    );
     println!("load average after: {}", loadavg());
-    let stored = std::fs::read_dir(dir.path().join("data/uploaded").join(&week)).unwrap().count();
+    let stored = std::fs::read_dir(dir.path().join("data/uploaded").join(&week))
+        .unwrap()
+        .count();
     assert_eq!(stored, per_client * CLIENTS + per_client.min(50) * CLIENTS);
     let _ = stop.send(());
     runtime.block_on(server).unwrap().unwrap();

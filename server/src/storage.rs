@@ -34,6 +34,10 @@ pub struct Storage {
 impl Storage {
     /// Opens `file:///absolute/path` (created if missing) or `s3://bucket[/prefix]`.
     ///
+    /// Local files are not `fsync`ed unless the URL ends in `?fsync=true`: without it
+    /// a power cut may lose the reports of the last seconds, already answered `200`;
+    /// with it every upload waits for the disk.
+    ///
     /// For S3, `env` supplies the usual `AWS_*` variables (`AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, …);
     /// the binary passes the process environment, tests pass their own. Other
@@ -46,7 +50,13 @@ impl Storage {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
-        let store: Arc<dyn ObjectStore> = if let Some(path) = url.strip_prefix("file://") {
+        let store: Arc<dyn ObjectStore> = if let Some(rest) = url.strip_prefix("file://") {
+            let (path, fsync) = match rest.split_once('?') {
+                None => (rest, false),
+                Some((path, "fsync=true")) => (path, true),
+                Some((path, "fsync=false")) => (path, false),
+                Some(_) => return Err(bad("the only option of a file URL is ?fsync=true")),
+            };
             if !path.starts_with('/') {
                 return Err(bad("expected file:///absolute/path"));
             }
@@ -55,7 +65,8 @@ impl Storage {
             }
             std::fs::create_dir_all(path).map_err(|err| bad(&err.to_string()))?;
             let local = LocalFileSystem::new_with_prefix(path)
-                .map_err(|err| bad(&err.to_string().replace('\n', " ")))?;
+                .map_err(|err| bad(&err.to_string().replace('\n', " ")))?
+                .with_fsync(fsync);
             Arc::new(local)
         } else if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -164,6 +175,15 @@ mod tests {
         assert_eq!(merged_key(week).as_ref(), "merged/2026-11-20.json");
         assert_eq!(date_of(&charts_key(week)), Some(week));
         assert_eq!(date_of(&uploaded_dir(week)), Some(week));
+    }
+
+    #[test]
+    fn fsync_is_an_option_of_file_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        for option in ["", "?fsync=true", "?fsync=false"] {
+            let url = format!("file://{}{option}", dir.path().join("data").display());
+            assert_eq!(Storage::open(&url, []).unwrap().url(), url);
+        }
     }
 
     #[test]

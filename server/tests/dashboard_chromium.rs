@@ -51,7 +51,11 @@ fn dump_dom(url: &str, profile: &std::path::Path) -> (String, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -71,25 +75,52 @@ fn the_dashboard_loads_cleanly_in_chromium() {
     .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let mut hostile = report(week(), 0.25);
-    hostile.programs[0].counters.insert("mytool/<script>alert(1)</script>".into(), 31337);
-    hostile.programs[0].stacks.insert("mytool/bug\nmytool::main+0x1f\nmytool::run+0x2a".into(), 5);
+    hostile.programs[0]
+        .counters
+        .insert("mytool/<script>alert(1)</script>".into(), 31337);
+    hostile.programs[0]
+        .stacks
+        .insert("mytool/bug\nmytool::main+0x1f\nmytool::run+0x2a".into(), 5);
     assert_eq!(server.upload(&hostile).0, 200);
     let earlier = telemetry_internal::parse_date("2026-11-13").unwrap();
     assert_eq!(server.upload(&report(earlier, 0.5)).0, 200);
-    server.runtime.block_on(telemetry_server::merge(&server.storage, None)).unwrap();
+    server
+        .runtime
+        .block_on(telemetry_server::merge(&server.storage, None))
+        .unwrap();
 
     let profile = tempfile::tempdir().unwrap();
     let (dom, log) = dump_dom(&server.url("/"), profile.path());
     let console: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught") || l.contains("Content Security Policy"))
+        .filter(|l| {
+            l.contains(":CONSOLE")
+                || l.contains("Uncaught")
+                || l.contains("Content Security Policy")
+        })
         .collect();
-    assert!(console.is_empty(), "console messages:\n{}", console.join("\n"));
-    assert!(dom.contains("<h1>Telemetry: the week ending 2026-11-20</h1>"), "{dom}");
-    for value in ["mytool/runs", "mytool/flag", "mytool::main+0x1f", ">linux<", ">1.0.0<"] {
+    assert!(
+        console.is_empty(),
+        "console messages:\n{}",
+        console.join("\n")
+    );
+    assert!(
+        dom.contains("<h1>Telemetry: the week ending 2026-11-20</h1>"),
+        "{dom}"
+    );
+    for value in [
+        "mytool/runs",
+        "mytool/flag",
+        "mytool::main+0x1f",
+        ">linux<",
+        ">1.0.0<",
+    ] {
         assert!(dom.contains(value), "{value} not shown:\n{dom}");
     }
     assert!(!dom.contains("<script>alert"), "{dom}");
-    assert!(dom.contains("mytool/&lt;script&gt;alert(1)&lt;/script&gt;"), "{dom}");
+    assert!(
+        dom.contains("mytool/&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{dom}"
+    );
     assert!(dom.contains("31337"), "{dom}");
 }
