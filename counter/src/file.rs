@@ -168,6 +168,10 @@ fn open_file(dir: &Dir, program: &crate::Program, today: Date) -> Result<MappedF
             path: path.clone(),
             reason: "bad name",
         },
+        FileError::Busy => OpenError::Corrupt {
+            path: path.clone(),
+            reason: "other processes kept growing the file",
+        },
     })
 }
 

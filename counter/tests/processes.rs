@@ -306,7 +306,10 @@ fn processes_racing_on_one_hash_chain() {
             .filter(|(_, n)| file.count.get(*n) != Some(&want))
             .map(|(i, n)| (i, file.count.get(n).copied()))
             .collect();
-        assert!(wrong.is_empty(), "round {round}: want {want} of each, got {wrong:?}");
+        assert!(
+            wrong.is_empty(),
+            "round {round}: want {want} of each, got {wrong:?}"
+        );
         assert_eq!(file.count.len(), CHAIN_NAMES);
     }
 }
