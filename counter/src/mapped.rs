@@ -133,6 +133,8 @@ pub(crate) struct MappedFile {
     view: &'static View,
     /// Bytes of the file known to exist: never more than the file or the view.
     file_len: u32,
+    /// [`fault::repairs`] when we last knew the file to be whole.
+    repairs_seen: usize,
 }
 
 impl MappedFile {
@@ -168,6 +170,7 @@ impl MappedFile {
             header_len: header.len() as u32,
             view,
             file_len,
+            repairs_seen: repairs(),
         };
         if !mapped.bytes_equal(0, header) {
             return Err(FileError::Corrupt(
@@ -220,6 +223,7 @@ impl MappedFile {
             return Err(FileError::BadName);
         }
         let name = name.as_bytes();
+        self.check_whole()?;
         let (head_off, mut head) = match self.lookup_refreshing(name)? {
             Lookup::Found(slot) => return Ok(slot),
             Lookup::Absent { head_off, head } => (head_off, head),
@@ -245,7 +249,9 @@ impl MappedFile {
             }
         };
 
-        // Write the record; it is ours alone until linked.
+        // Write the record; it is ours alone until linked. (Unless the page it is in
+        // was cut off and replaced by a zero page meanwhile: then it goes nowhere.)
+        self.check_whole()?;
         self.write_bytes(start + 16, name)?;
         self.store32(start + 8, name.len() as u32 | NAME_LEN_MARK)?;
         let slot = self
@@ -304,6 +310,19 @@ impl MappedFile {
             }
         }
         Err(FileError::Busy)
+    }
+
+    /// Fails if a page of one of our mappings was cut off since we last looked (the
+    /// fault handler replaced it with a zero page) and this file is now shorter: no
+    /// record may be placed in a zero page, where it would overlap records that
+    /// counters still point at. Costs an atomic load unless a fault happened.
+    fn check_whole(&mut self) -> Result<(), FileError> {
+        let now = repairs();
+        if now != self.repairs_seen {
+            self.refresh()?; // fails if the file is shorter than we knew it
+            self.repairs_seen = now;
+        }
+        Ok(())
     }
 
     /// Remaps to the file's current length; whether it grew since we last looked.
@@ -511,6 +530,14 @@ struct Record {
     next: u32,
 }
 
+/// How many pages the fault handler has repaired in this process so far.
+fn repairs() -> usize {
+    #[cfg(unix)]
+    return fault::repairs();
+    #[cfg(not(unix))]
+    return 0;
+}
+
 /// Opens (or creates, mode 0600 whatever the umask) the counter file at `path`, which
 /// must be a regular file: never through a symbolic link (`O_NOFOLLOW`), never
 /// blocking on a FIFO or device planted in its place (`O_NONBLOCK`, then `fstat`).
@@ -655,6 +682,7 @@ pub(crate) mod fault {
     static STARTS: [AtomicUsize; MAX_RANGES] = [const { AtomicUsize::new(0) }; MAX_RANGES];
     static ENDS: [AtomicUsize; MAX_RANGES] = [const { AtomicUsize::new(0) }; MAX_RANGES];
     static USED: AtomicUsize = AtomicUsize::new(0);
+    static REPAIRS: AtomicUsize = AtomicUsize::new(0);
     static PAGE: AtomicUsize = AtomicUsize::new(4096);
     static PREVIOUS_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
     static PREVIOUS_FLAGS: AtomicUsize = AtomicUsize::new(0);
@@ -701,7 +729,16 @@ pub(crate) mod fault {
                 0,
             )
         };
-        mapped != libc::MAP_FAILED
+        if mapped == libc::MAP_FAILED {
+            return false;
+        }
+        REPAIRS.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    /// How many pages [`repair`] has replaced so far.
+    pub(crate) fn repairs() -> usize {
+        REPAIRS.load(Ordering::SeqCst)
     }
 
     fn install() {

@@ -195,6 +195,66 @@ fn scenario_entry() {
             HITS.inc();
             assert_eq!(testing::read(&HITS), 2);
         }
+        "truncate" => {
+            // Threads count into every page while another process cuts the file to
+            // `arg` bytes: each access to a cut page faults with SIGBUS, which must
+            // not kill us (issue 9, golang/go#74651).
+            open_counting(&dir);
+            let path = testing::current_file().unwrap();
+            let counters: Vec<&'static Counter> = (0..2_000)
+                .map(|i| {
+                    let name: &'static str = Box::leak(format!("test/t/{i}").into_boxed_str());
+                    &*Box::leak(Box::new(Counter::new(name)))
+                })
+                .collect();
+            counters.iter().for_each(|c| c.inc());
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            std::thread::scope(|s| {
+                for _ in 0..THREADS {
+                    s.spawn(|| {
+                        let mut rounds = 0;
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) && rounds < 100_000 {
+                            counters.iter().for_each(|c| c.inc());
+                            rounds += 1;
+                        }
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                let status = Command::new("truncate")
+                    .args(["-s", &arg])
+                    .arg(&path)
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                std::thread::sleep(std::time::Duration::from_millis(150));
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            // New names after the cut: the file is damaged, so they stay in memory.
+            for i in 0..500 {
+                telemetry_counter::inc(&format!("test/after/{i}"));
+            }
+            assert_eq!(testing::read_named("test/after/499"), 1);
+            println!("> survived");
+        }
+        "full-disk" => {
+            // Far more new names than the file system has room for.
+            let status = telemetry_counter::open_dir(&dir, program!());
+            for i in 0..3_000 {
+                telemetry_counter::inc(&format!("test/full-disk/name-{i:05}"));
+            }
+            for i in (0..3_000).step_by(97) {
+                let name = format!("test/full-disk/name-{i:05}");
+                assert_eq!(testing::read_named(&name), 1, "{name}");
+            }
+            println!("> {}", status.path().is_some());
+        }
+        #[cfg(unix)]
+        "umask-0" => {
+            // SAFETY: umask takes an integer and cannot fail.
+            unsafe { libc::umask(0) };
+            open_counting(&dir);
+            HITS.inc();
+        }
         "chain" => {
             let names = chain_names();
             let go = dir.join("go");
@@ -389,6 +449,139 @@ fn names_up_to_4_kib() {
     );
 }
 
+/// A file system with room for a few pages only. CI runs as root, so this mounts a
+/// real one; elsewhere the test cannot run (and says so), but never under CI.
+#[cfg(target_os = "linux")]
+struct TinyFs(tempfile::TempDir);
+
+#[cfg(target_os = "linux")]
+impl TinyFs {
+    fn mount(size: &str) -> Option<TinyFs> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(TinyFs(dir)),
+            other => {
+                let why = format!("cannot mount a tmpfs (needs root): {other:?}");
+                assert!(std::env::var_os("CI").is_none(), "{why}");
+                println!("SKIPPED: {why}");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+/// A full disk: counter files used to be grown sparse, so the first write into a new
+/// page raised SIGBUS on a full file system and killed the host (exit 135). Blocks are
+/// now allocated when the file grows; when that fails, counting goes on in memory.
+#[cfg(target_os = "linux")]
+#[test]
+fn full_disk_counts_in_memory() {
+    let Some(fs) = TinyFs::mount("96k") else {
+        return;
+    };
+    let dir = fs.0.path().join("telemetry");
+    let opened = run("full-disk", &dir, "", &[]);
+    assert_eq!(opened, "true", "the file opened before the disk filled up");
+    let file = read_file(only_file(&dir)).unwrap();
+    assert!(
+        file.count.len() < 3_000,
+        "the disk cannot hold them all: {}",
+        file.count.len()
+    );
+    assert!(file.count.values().all(|&n| n == 1));
+}
+
+/// Another process truncates the file under counting threads: the host must live.
+#[test]
+fn truncated_under_counting_threads() {
+    for size in ["0", "20000"] {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(run("truncate", tmp.path(), size, &[]), "survived", "{size}");
+    }
+}
+
+/// Today's counter file, which must not be followed, opened or waited on when it is
+/// a symlink, a FIFO or a directory: counting goes on in memory (issue 9).
+#[cfg(unix)]
+#[test]
+fn hostile_counter_files_mean_in_memory() {
+    let today = telemetry_internal::today();
+    let name = telemetry_counter::file_name(&program!(), today);
+    let hostile = |make: &dyn Fn(&Path)| {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("local")).unwrap();
+        make(&tmp.path().join("local").join(&name));
+        let status = run_within("in-memory", tmp.path(), "", 20);
+        (tmp, status)
+    };
+    let victim = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(victim.path(), "precious").unwrap();
+    let (_tmp, status) = hostile(&|p| std::os::unix::fs::symlink(victim.path(), p).unwrap());
+    assert!(status.starts_with("InMemory(Io"), "symlink: {status}");
+    assert_eq!(std::fs::read_to_string(victim.path()).unwrap(), "precious");
+
+    let (_tmp, status) = hostile(&|p| {
+        let made = Command::new("mkfifo").arg(p).status().unwrap();
+        assert!(made.success());
+    });
+    assert!(status.starts_with("InMemory("), "fifo: {status}");
+
+    let (_tmp, status) = hostile(&|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
+    assert!(status.starts_with("InMemory("), "device: {status}");
+
+    let (_tmp, status) = hostile(&|p| std::fs::create_dir(p).unwrap());
+    assert!(status.starts_with("InMemory("), "directory: {status}");
+}
+
+/// Files are 0600 whatever the umask: under umask 000 any local user could otherwise
+/// write into them.
+#[cfg(unix)]
+#[test]
+fn counter_files_are_0600_under_umask_0() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    run("umask-0", tmp.path(), "", &[]);
+    let mode = std::fs::metadata(only_file(tmp.path()))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+}
+
+/// [`run`] that fails instead of hanging when the scenario does not end in `secs`.
+fn run_within(scenario: &str, dir: &Path, arg: &str, secs: u64) -> String {
+    let mut child = command(scenario, dir, arg)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("scenario {scenario} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", out.status);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.split_once("> ").map(|(_, said)| said.to_owned()))
+        .unwrap_or_default()
+}
+
 // ---- damaged files ---------------------------------------------------------------
 
 /// Today's file, written by a first run and then damaged by `damage`; a second run must
@@ -433,6 +626,22 @@ fn truncated_file_is_rejected() {
 fn foreign_header_is_rejected() {
     let (_tmp, status) = damaged(|b| b[2] = b'X');
     assert!(status.starts_with("InMemory(Corrupt"), "{status}");
+}
+
+/// An allocation limit inside the header or hash table would make the next record
+/// overwrite the header, destroying the file for every process: it is corruption.
+#[test]
+fn limit_inside_the_header_is_rejected() {
+    for limit in [1, 100, 2000] {
+        let (tmp, status) = damaged(|b| {
+            let h = header_len(b);
+            put32(b, h, limit);
+        });
+        assert!(status.starts_with("InMemory(Corrupt"), "{limit}: {status}");
+        let bytes = std::fs::read(only_file(tmp.path())).unwrap();
+        assert!(bytes.starts_with(b"# telemetry/counter file v1\n"));
+        assert_eq!(&bytes[header_len(&bytes)..][..4], &limit.to_le_bytes());
+    }
 }
 
 #[test]
