@@ -99,15 +99,11 @@ impl fmt::Display for Mode {
 
 /// Whether `DO_NOT_TRACK` asks for telemetry to be off: set to anything but empty,
 /// `0` or `false` (<https://consoledonottrack.com>).
+///
+/// Reads this process's environment: prefer [`crate::Ambient`], read once at the
+/// boundary and passed down.
 pub fn do_not_track() -> bool {
-    do_not_track_value(std::env::var_os("DO_NOT_TRACK").as_deref())
-}
-
-fn do_not_track_value(value: Option<&std::ffi::OsStr>) -> bool {
-    let Some(value) = value else { return false };
-    let value = value.to_string_lossy();
-    let value = value.trim();
-    !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false"))
+    crate::Ambient::from_process().do_not_track
 }
 
 #[cfg(test)]
@@ -156,9 +152,8 @@ mod tests {
         let dir = Dir::new(tmp.path());
         std::fs::write(dir.mode_file(), b"\0\0garbage").unwrap();
         assert!(dir.read_mode().is_err());
-        if !do_not_track() {
-            assert_eq!(dir.mode(), Mode::Local);
-        }
+        let mode = dir.effective_mode(&crate::Ambient::default()).mode;
+        assert_eq!(mode, Mode::Local);
     }
 
     #[test]
@@ -168,19 +163,6 @@ mod tests {
         // A directory where the file should be cannot be read as a file.
         std::fs::create_dir(dir.mode_file()).unwrap();
         assert!(matches!(dir.read_mode(), Err(ModeError::Unreadable(_))));
-    }
-
-    #[test]
-    fn do_not_track_values() {
-        let dnt = |v: &str| do_not_track_value(Some(std::ffi::OsStr::new(v)));
-        assert!(!do_not_track_value(None));
-        assert!(!dnt(""));
-        assert!(!dnt("0"));
-        assert!(!dnt("false"));
-        assert!(!dnt("FALSE"));
-        assert!(dnt("1"));
-        assert!(dnt("true"));
-        assert!(dnt("yes"));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn weekend(local: &Path) -> io::Result<Weekday> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             std::fs::create_dir_all(local)?;
             let day = crate::random_u64() % 7;
-            crate::dir::create_complete(&path, format!("{day}\n").as_bytes())?;
+            crate::fs::create_complete(&path, format!("{day}\n").as_bytes())?;
             // Whoever won the race, the file is complete now: read what it says.
             parse_weekend(&std::fs::read(&path)?)
         }
