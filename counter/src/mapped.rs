@@ -31,7 +31,7 @@
 //! private zero page over the faulting page, so the host lives on (counts made
 //! through that page are lost) and any other fault goes to the previous handler.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
@@ -538,55 +538,26 @@ fn repairs() -> usize {
     return 0;
 }
 
-/// Opens (or creates, mode 0600 whatever the umask) the counter file at `path`, which
-/// must be a regular file: never through a symbolic link (`O_NOFOLLOW`), never
-/// blocking on a FIFO or device planted in its place (`O_NONBLOCK`, then `fstat`).
-/// On Unix the descriptor never takes 0, 1 or 2: a daemon that closed its stdio must
-/// not find its next `open("/dev/null")` landing elsewhere, nor its stderr writes
-/// landing in our file.
-#[cfg(unix)]
+/// Opens (or creates, 0600) the counter file at `path`, which must be a regular file:
+/// never through a symbolic link, never blocking on a FIFO or device planted in its
+/// place (`telemetry_internal::fs`). On Unix the descriptor never takes 0, 1 or 2: a
+/// daemon that closed its stdio must not find its next `open("/dev/null")` landing
+/// elsewhere, nor its stderr writes landing in our file.
 fn open_regular(path: &Path) -> Result<File, FileError> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.file_type().is_file() {
-        return Err(FileError::Corrupt("not a regular file"));
-    }
-    if meta.len() == 0 && meta.permissions().mode() & 0o777 != 0o600 {
-        // Just created under an unusual umask: 0600 exactly.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    if file.as_raw_fd() <= 2 {
-        // SAFETY: F_DUPFD_CLOEXEC takes an integer and returns a new descriptor (or
-        // -1), which nothing else owns; `File::from_raw_fd` takes ownership of it.
-        let moved = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-        if moved < 0 {
-            return Err(io::Error::last_os_error().into());
+    let file = telemetry_internal::fs::open_read_write(path, true)?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        if file.as_raw_fd() <= 2 {
+            // SAFETY: F_DUPFD_CLOEXEC takes an integer and returns a new descriptor
+            // (or -1), which nothing else owns; `File::from_raw_fd` takes ownership.
+            let moved = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+            if moved < 0 {
+                return Err(io::Error::last_os_error().into());
+            }
+            // SAFETY: as above: `moved` is a fresh descriptor owned by no one else.
+            return Ok(unsafe { File::from_raw_fd(moved) }); // the low one closes here
         }
-        // SAFETY: as above: `moved` is a fresh descriptor owned by no one else.
-        file = unsafe { File::from_raw_fd(moved) }; // the low one is closed here
-    }
-    Ok(file)
-}
-
-#[cfg(windows)]
-fn open_regular(path: &Path) -> Result<File, FileError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
-    if !file.metadata()?.file_type().is_file() {
-        return Err(FileError::Corrupt("not a regular file"));
     }
     Ok(file)
 }

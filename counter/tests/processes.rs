@@ -255,6 +255,32 @@ fn scenario_entry() {
             open_counting(&dir);
             HITS.inc();
         }
+        "rotate-off" => {
+            let status = telemetry_counter::open_and_rotate(&dir, program!());
+            assert!(matches!(status, OpenStatus::Counting(_)), "{status:?}");
+            std::fs::write(dir.join("mode"), "off\n").unwrap();
+            std::fs::remove_file(dir.join("local/weekends")).unwrap();
+            let tomorrow = telemetry_internal::today().next_day().unwrap();
+            let rotated = testing::rotate(tomorrow);
+            assert!(rotated.is_none(), "{rotated:?}");
+            assert!(!dir.join("local/weekends").exists(), "mode off wrote");
+        }
+        "rotate-follows" => {
+            let status = telemetry_counter::open_and_rotate(&dir, program!());
+            assert!(matches!(status, OpenStatus::Counting(_)), "{status:?}");
+            let b = PathBuf::from(&arg);
+            open_counting(&b);
+            let today = telemetry_internal::today();
+            let rotated = testing::rotate(today);
+            assert!(rotated.is_none(), "nothing to do today: {rotated:?}");
+            assert!(testing::current_file().unwrap().starts_with(&b));
+            let tomorrow = today.next_day().unwrap();
+            let rotated = testing::rotate(tomorrow).expect("a new day, a new file");
+            let path = rotated.path().expect("counting").to_owned();
+            assert!(path.starts_with(&b), "rotated back to {path:?}");
+            HITS.inc();
+            println!("> {}", path.display());
+        }
         "chain" => {
             let names = chain_names();
             let go = dir.join("go");
@@ -390,6 +416,24 @@ fn counts_before_open_move_into_the_file() {
 fn only_open_and_rotate_starts_a_thread() {
     let tmp = tempfile::tempdir().unwrap();
     run("threads-started", tmp.path(), "", &[]);
+}
+
+/// The rotation thread wrote `local/weekends` again under mode `off` (issue 9).
+#[test]
+fn rotation_under_mode_off_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    run("rotate-off", tmp.path(), "", &[]);
+}
+
+/// After `open_and_rotate(a)` and `open_dir(b)`, rotation must keep counting in `b`;
+/// it used to switch back to `a` on its next wake (issue 9).
+#[test]
+fn rotation_follows_the_last_opened_dir() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let path = run("rotate-follows", a.path(), b.path().to_str().unwrap(), &[]);
+    let file = read_file(&path).unwrap();
+    assert_eq!(file.count["test/hits"], 1);
 }
 
 #[test]
