@@ -500,6 +500,7 @@ struct TinyFs(tempfile::TempDir);
 
 #[cfg(target_os = "linux")]
 impl TinyFs {
+    #[allow(clippy::print_stdout)] // says why the test cannot run here
     fn mount(size: &str) -> Option<TinyFs> {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new("mount")

@@ -369,7 +369,7 @@ fn run(scenario: &str, monitored: bool) -> Run {
 /// fails instead of hanging the suite.
 fn output_within(mut cmd: Command, limit: std::time::Duration) -> std::process::Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("run parent");
+    let child = cmd.spawn().expect("run parent");
     let pid = child.id();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watchdog = {
