@@ -281,6 +281,29 @@ fn scenario_entry() {
             HITS.inc();
             println!("> {}", path.display());
         }
+        #[cfg(unix)]
+        "closed-stdio" => {
+            // A daemon that closed its stdio: the counter file must not become its
+            // stdin, stdout or stderr (issue 9).
+            let open_low = || {
+                (0..3)
+                    // SAFETY: F_GETFD on a descriptor number only reads its flags.
+                    .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0)
+                    .count()
+            };
+            // SAFETY: close takes integers; nothing in this process uses fds 0-2 now.
+            unsafe {
+                libc::close(0);
+                libc::close(1);
+                libc::close(2);
+            }
+            let status = telemetry_counter::open_dir(&dir, program!());
+            HITS.inc();
+            let low = open_low();
+            if status.path().is_none() || low != 0 {
+                std::process::exit(3);
+            }
+        }
         "chain" => {
             let names = chain_names();
             let go = dir.join("go");
@@ -587,6 +610,15 @@ fn hostile_counter_files_mean_in_memory() {
 
     let (_tmp, status) = hostile(&|p| std::fs::create_dir(p).unwrap());
     assert!(status.starts_with("InMemory("), "directory: {status}");
+}
+
+#[cfg(unix)]
+#[test]
+fn counter_file_never_takes_fds_0_to_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    run("closed-stdio", tmp.path(), "", &[]);
+    let file = read_file(only_file(tmp.path())).unwrap();
+    assert_eq!(file.count["test/hits"], 1);
 }
 
 /// Files are 0600 whatever the umask: under umask 000 any local user could otherwise
