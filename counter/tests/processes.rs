@@ -637,6 +637,7 @@ fn counter_files_are_0600_under_umask_0() {
 }
 
 /// [`run`] that fails instead of hanging when the scenario does not end in `secs`.
+#[cfg(unix)]
 fn run_within(scenario: &str, dir: &Path, arg: &str, secs: u64) -> String {
     let mut child = command(scenario, dir, arg)
         .stdout(Stdio::piped())
