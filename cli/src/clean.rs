@@ -24,9 +24,16 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
         }
         Target::Root(root) => {
             super::check_not_a_file(root.path())?;
-            let read = |err: io::Error| Failure::io(format!("cannot read {}", root.path().display()), &err);
+            let read = |err: io::Error| {
+                Failure::io(format!("cannot read {}", root.path().display()), &err)
+            };
             let dirs = root.tools().map_err(read)?;
-            let extra = temporaries(root.path()).map_err(read)?;
+            let mut extra = temporaries(root.path()).map_err(read)?;
+            // The page `view` writes on the root, named by `Dir` as for one tool.
+            let page = Dir::new(root.path()).view_html();
+            if std::fs::symlink_metadata(&page).is_ok() {
+                extra.push(page);
+            }
             let place = format!("{} ({} tools)", root.path().display(), dirs.len());
             (dirs, extra, place)
         }
@@ -34,8 +41,9 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
     let mut doomed = extra;
     for dir in &dirs {
         doomed.extend(
-            data_files(dir)
-                .map_err(|err| Failure::io(format!("cannot read {}", dir.root().display()), &err))?,
+            data_files(dir).map_err(|err| {
+                Failure::io(format!("cannot read {}", dir.root().display()), &err)
+            })?,
         );
     }
     let mut removed = 0usize;

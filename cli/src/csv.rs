@@ -72,8 +72,18 @@ pub(super) fn to_csv(entries: &[Entry]) -> String {
     for ((program, version, toolchain, os, arch, week, kind, name), n) in rows {
         write_row(
             &mut out,
-            [program, version, toolchain, os, arch, week, kind, name, &n.to_string()]
-                .map(str::to_owned),
+            [
+                program,
+                version,
+                toolchain,
+                os,
+                arch,
+                week,
+                kind,
+                name,
+                &n.to_string(),
+            ]
+            .map(str::to_owned),
         );
     }
     out

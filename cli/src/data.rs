@@ -183,7 +183,8 @@ pub(super) fn read_counter_file(path: &Path) -> Result<Entry, String> {
 }
 
 fn read_report(path: &Path, source: Source) -> Result<Vec<Entry>, String> {
-    let bytes = telemetry_internal::fs::read_bounded(path, MAX_REPORT).map_err(|e| e.to_string())?;
+    let bytes =
+        telemetry_internal::fs::read_bounded(path, MAX_REPORT).map_err(|e| e.to_string())?;
     let report = parse_report(&bytes)?;
     Ok(report
         .programs
@@ -219,7 +220,11 @@ pub(super) fn parse_report(bytes: &[u8]) -> Result<Report, String> {
             Some(programs @ Value::Null) => *programs = Value::Array(Vec::new()),
             Some(Value::Array(programs)) => {
                 for program in programs.iter_mut().filter_map(Value::as_object_mut) {
-                    for (go, ours) in [("GoVersion", "Toolchain"), ("GOOS", "OS"), ("GOARCH", "Arch")] {
+                    for (go, ours) in [
+                        ("GoVersion", "Toolchain"),
+                        ("GOOS", "OS"),
+                        ("GOARCH", "Arch"),
+                    ] {
                         if !program.contains_key(ours) {
                             if let Some(v) = program.remove(go) {
                                 program.insert(ours.to_owned(), v);
@@ -246,7 +251,8 @@ mod tests {
 
     #[test]
     fn reads_go_reports() {
-        let empty = br#"{"Week":"2024-01-07","LastWeek":"","X":0.3,"Programs":null,"Config":"v0.0.1"}"#;
+        let empty =
+            br#"{"Week":"2024-01-07","LastWeek":"","X":0.3,"Programs":null,"Config":"v0.0.1"}"#;
         let report = parse_report(empty).unwrap();
         assert_eq!(report.week, "2024-01-07");
         assert!(report.programs.is_empty());

@@ -36,8 +36,12 @@ pub(super) fn run(
     start_time: Option<SystemTime>,
     verbose: bool,
 ) -> CmdResult {
-    let copy = PrivateCopy::of(dir)
-        .map_err(|err| Failure::io(format!("cannot copy {} for a dry run", dir.root().display()), &err))?;
+    let copy = PrivateCopy::of(dir).map_err(|err| {
+        Failure::io(
+            format!("cannot copy {} for a dry run", dir.root().display()),
+            &err,
+        )
+    })?;
     let server = Recorder::start()
         .map_err(|err| Failure::io("cannot start the dry run's loopback server", &err))?;
     let mut config = RunConfig::new(copy.dir.root(), server.url.clone(), source);
@@ -208,7 +212,9 @@ fn serve(stream: TcpStream) -> io::Result<(String, Vec<u8>)> {
     }
     let mut writer = stream;
     if method != "POST" || length > MAX_BODY {
-        writer.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        writer.write_all(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )?;
         return Err(io::Error::other("not a report"));
     }
     let mut body = vec![0; length];

@@ -73,9 +73,9 @@ fn read(path: &Path) -> Result<CounterFile, String> {
 fn counter_files_in_local(ctx: &Context<'_>) -> Result<Vec<PathBuf>, Failure> {
     let mut files = Vec::new();
     for dir in ctx.read_targets()? {
-        let entries = dir.entries(telemetry_internal::Area::Local).map_err(|err| {
-            Failure::io(format!("cannot read {}", dir.local().display()), &err)
-        })?;
+        let entries = dir
+            .entries(telemetry_internal::Area::Local)
+            .map_err(|err| Failure::io(format!("cannot read {}", dir.local().display()), &err))?;
         files.extend(
             entries
                 .into_iter()

@@ -17,9 +17,9 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
         }
         Target::Root(root) => {
             super::check_not_a_file(root.path())?;
-            let tools = root
-                .tools()
-                .map_err(|err| Failure::io(format!("cannot read {}", root.path().display()), &err))?;
+            let tools = root.tools().map_err(|err| {
+                Failure::io(format!("cannot read {}", root.path().display()), &err)
+            })?;
             writeln!(ctx.out, "root: {}", root.path().display())?;
             let switch = match root.read_mode() {
                 Ok(Mode::Off) => format!(
@@ -78,7 +78,11 @@ fn tool(ctx: &mut Context<'_>, dir: &Dir) -> Result<(), Failure> {
     writeln!(ctx.out, "mode file: {}", dir.mode_file().display())?;
     if let Some(top) = ctx.ambient.root() {
         let state = if top.is_off() { "off" } else { "not off" };
-        writeln!(ctx.out, "user-wide switch: {} ({state})", top.mode_file().display())?;
+        writeln!(
+            ctx.out,
+            "user-wide switch: {} ({state})",
+            top.mode_file().display()
+        )?;
     }
     for (label, area) in [("local", Area::Local), ("upload", Area::Upload)] {
         list(ctx, label, dir, area)?;
@@ -97,7 +101,11 @@ fn tool(ctx: &mut Context<'_>, dir: &Dir) -> Result<(), Failure> {
     }
     match dir.debug_if_enabled() {
         Some(debug) => {
-            writeln!(ctx.out, "debug: {} on (logs are written here)", debug.display())?;
+            writeln!(
+                ctx.out,
+                "debug: {} on (logs are written here)",
+                debug.display()
+            )?;
             match log_line(dir) {
                 Some(line) => writeln!(
                     ctx.out,

@@ -87,8 +87,8 @@ use telemetry_internal::{Ambient, Dir, Root};
 mod clean;
 mod csv;
 mod data;
-mod dump;
 mod dryrun;
+mod dump;
 mod env;
 mod generate;
 mod html;
@@ -428,9 +428,7 @@ impl Context<'_> {
     /// The telemetry root, `<config dir>/telemetry`.
     fn root(&self) -> Result<Root, Failure> {
         self.ambient.root().ok_or_else(|| {
-            Failure::Message(
-                "no telemetry root: there is no home directory; use --dir PATH".into(),
-            )
+            Failure::Message("no telemetry root: there is no home directory; use --dir PATH".into())
         })
     }
 
@@ -459,7 +457,11 @@ impl Context<'_> {
         // process's. FIXME: use a getter for the explicit directory once the facade
         // has one.
         let default = Dir::default_for(name);
-        if let Some(dir) = self.config.telemetry_dir().filter(|d| Some(d) != default.as_ref()) {
+        if let Some(dir) = self
+            .config
+            .telemetry_dir()
+            .filter(|d| Some(d) != default.as_ref())
+        {
             return Ok(dir);
         }
         self.root().map(|root| root.tool(name))
@@ -475,8 +477,9 @@ impl Context<'_> {
             }
             Target::Root(root) => {
                 check_not_a_file(root.path())?;
-                root.tools()
-                    .map_err(|err| Failure::io(format!("cannot read {}", root.path().display()), &err))
+                root.tools().map_err(|err| {
+                    Failure::io(format!("cannot read {}", root.path().display()), &err)
+                })
             }
         }
     }
@@ -488,7 +491,10 @@ impl Context<'_> {
         check_not_a_file(dir.root())?;
         let explicit = self.dir_flag.is_some() || self.tool_flag.is_some();
         if explicit && !dir.root().exists() {
-            let hint = match (&self.tool_flag, self.root().ok().and_then(|r| r.tools().ok())) {
+            let hint = match (
+                &self.tool_flag,
+                self.root().ok().and_then(|r| r.tools().ok()),
+            ) {
                 (Some(_), Some(tools)) if !tools.is_empty() => format!(
                     " (tools with a directory: {})",
                     tools.iter().map(tool_name).collect::<Vec<_>>().join(", ")
@@ -690,6 +696,7 @@ mod tests {
 
     #[test]
     fn clap_definition_is_valid() {
-        Cli::command().debug_assert();
+        let config = Config::new(telemetry::Program::new("mytool", "1.0.0"));
+        build_command("mytool telemetry", &config, &Options::new()).debug_assert();
     }
 }

@@ -15,9 +15,7 @@ pub(super) fn on(ctx: &mut Context<'_>) -> CmdResult {
         Target::Tool(dir) => dir,
         Target::Root(root) => {
             let tools = root.tools().unwrap_or_default();
-            let example = tools
-                .first()
-                .map_or_else(|| "NAME".to_owned(), tool_name);
+            let example = tools.first().map_or_else(|| "NAME".to_owned(), tool_name);
             let known = if tools.is_empty() {
                 "no tool has a telemetry directory yet".to_owned()
             } else {
@@ -39,7 +37,12 @@ pub(super) fn on(ctx: &mut Context<'_>) -> CmdResult {
         _ => (Day::of(SystemTime::now()), false),
     };
     if !already {
-        set(&dir, Mode::On { since: since.date() })?;
+        set(
+            &dir,
+            Mode::On {
+                since: since.date(),
+            },
+        )?;
     }
     let destination = match ctx.config.upload_url_str() {
         Some(url) if ctx.dir_flag.is_none() && ctx.tool_flag.is_none() => format!("to {url}"),

@@ -9,7 +9,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use telemetry_internal::Day;
-use telemetry_upload::{ConfigSource, ReportStatus, RunConfig, RunSummary, UploadConfig, UploadError};
+use telemetry_upload::{
+    ConfigSource, ReportStatus, RunConfig, RunSummary, UploadConfig, UploadError,
+};
 
 use super::{CmdResult, Context, Failure, Target, terminal_safe};
 
@@ -171,11 +173,11 @@ pub(super) fn run_streaming(
             let _ = write!(err, "\r\x1b[K");
             let _ = err.flush();
         }
-        worker
-            .join()
-            .unwrap_or_else(|_| Err(UploadError::Panicked {
+        worker.join().unwrap_or_else(|_| {
+            Err(UploadError::Panicked {
                 message: "the upload thread panicked".to_owned(),
-            }))
+            })
+        })
     })
 }
 

@@ -264,7 +264,11 @@ pub(super) fn html(page: &Page) -> String {
     let _ = write!(
         p,
         "<header>\n<h1>Telemetry: what this machine collected</h1>\n<p>{} <code>{}</code>",
-        if page.switch.is_some() { "Telemetry root" } else { "Directory" },
+        if page.switch.is_some() {
+            "Telemetry root"
+        } else {
+            "Directory"
+        },
         escape(&shown_path(&page.place)),
     );
     match (&page.switch, page.shown.as_slice()) {
@@ -287,7 +291,10 @@ pub(super) fn html(page: &Page) -> String {
         Day::of(std::time::SystemTime::now())
     );
     if page.do_not_track {
-        let _ = writeln!(p, "<p class=\"warning\" id=\"do-not-track\">{DO_NOT_TRACK_NOTE}</p>");
+        let _ = writeln!(
+            p,
+            "<p class=\"warning\" id=\"do-not-track\">{DO_NOT_TRACK_NOTE}</p>"
+        );
     }
     let first_approvals = page.shown.iter().find_map(|s| s.approvals.as_ref());
     match first_approvals {
