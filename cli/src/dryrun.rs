@@ -136,10 +136,13 @@ fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
     telemetry_internal::fs::create_new(to)?.write_all(&bytes)
 }
 
+/// What the server recorded: each POST's path and body, in order.
+type Recorded = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A one-purpose HTTP server on 127.0.0.1 that records POST bodies and answers 200.
 struct Recorder {
     url: String,
-    bodies: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    bodies: Recorded,
     stop: Arc<AtomicBool>,
     address: std::net::SocketAddr,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -149,7 +152,7 @@ impl Recorder {
     fn start() -> io::Result<Recorder> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let address = listener.local_addr()?;
-        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let bodies: Recorded = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (bodies, stop) = (bodies.clone(), stop.clone());
