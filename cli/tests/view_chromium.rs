@@ -66,6 +66,29 @@ fn dump_dom(chromium: &Path, page: &Path, profile: &Path) -> (String, String) {
     )
 }
 
+/// Renders `page` to a PNG with headless Chromium, for a person to look at.
+fn screenshot(chromium: &Path, page: &Path, profile: &Path, png: &Path) {
+    let status = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--hide-scrollbars",
+            "--window-size=1100,1500",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("start chromium");
+    assert!(status.success());
+}
+
 #[test]
 fn page_loads_cleanly_and_shows_the_values() {
     let Some(chromium) = chromium() else {
@@ -137,5 +160,23 @@ fn page_loads_cleanly_and_shows_the_values() {
     assert!(
         dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{dom}"
+    );
+    // The mode and the switch that decided it, and the Go file's platform.
+    assert!(
+        dom.contains("<strong id=\"mode\">local</strong> (no mode file; local is the default)"),
+        "{dom}"
+    );
+    assert!(dom.contains("go1.19.8 · linux/amd64"), "{dom}");
+
+    // A picture for a person to compare by eye (kept in the target directory).
+    let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("telemetry-view.png");
+    let _ = std::fs::remove_file(&png);
+    screenshot(&chromium, &page, &tmp.path().join("profile2"), &png);
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(
+        bytes.len() > 10_000,
+        "an empty picture: {} bytes",
+        bytes.len()
     );
 }
