@@ -135,8 +135,8 @@ To stop counting: {off}",
             set_root(&root, Mode::Local)?;
             writeln!(
                 ctx.out,
-                "The user-wide switch ({}) no longer turns telemetry off: each tool's own mode
-applies, and a tool without one counts locally and never uploads.",
+                "The user-wide switch no longer turns telemetry off ({}):
+each tool's own mode applies, and a tool without one counts locally and never uploads.",
                 root.mode_file().display()
             )?;
             // Saying "local" must not hide that some tool still uploads.

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use telemetry_internal::Day;
+use telemetry_internal::{Day, Mode};
 use telemetry_upload::{
     ConfigSource, ReportStatus, RunConfig, RunSummary, UploadConfig, UploadError,
 };
@@ -95,6 +95,18 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &UploadArgs) -> CmdResult {
         (None, None) => return ctx.usage_error("upload", "--upload-url <URL> is required"),
     };
     ctx.check_readable(&dir)?;
+    let effective = dir.effective_mode(ctx.ambient);
+    if effective.mode == Mode::Off {
+        // Mode off writes nothing, so a run would do nothing; say why rather than
+        // "nothing to report". FIXME(upload): use the run's typed outcome for this.
+        writeln!(
+            ctx.out,
+            "Telemetry is off for {} ({}): nothing is built, changed or sent.",
+            dir.root().display(),
+            super::env::why(&dir, ctx.ambient, effective)
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let start_time = args
         .start_time
         .map(Day::start)

@@ -345,3 +345,33 @@ fn verbose_prints_steps_as_they_happen() {
     assert!(rest.iter().any(|l| l.contains("2026-11-20")), "{rest:?}");
     assert_eq!(server.uploads().len(), 1);
 }
+
+/// With the mode off, an upload run does nothing, and says which switch decided.
+#[test]
+fn off_says_why_nothing_happens() {
+    let tmp = opted_in_dir();
+    let before = snapshot(tmp.path());
+    let out = common::telemetry()
+        .env("DO_NOT_TRACK", "1")
+        .arg("--dir")
+        .arg(tmp.path())
+        .args([
+            "upload",
+            "--dry-run",
+            "--upload-url",
+            "http://127.0.0.1:9/upload",
+            "--config-url",
+            "http://127.0.0.1:9/config.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "Telemetry is off for {} (DO_NOT_TRACK is set; the mode file says on 2026-11-01): nothing is built, changed or sent.\n",
+            tmp.path().display()
+        )
+    );
+    assert_eq!(snapshot(tmp.path()), before);
+}
