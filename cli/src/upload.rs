@@ -157,6 +157,7 @@ pub(super) fn run_streaming(
         let started = Instant::now();
         let mut last_step = String::new();
         let mut drawn = false;
+        let mut shown = (0, String::new());
         loop {
             match receiver.recv_timeout(Duration::from_millis(250)) {
                 Ok(bytes) => {
@@ -170,13 +171,11 @@ pub(super) fn run_streaming(
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            if progress && started.elapsed() >= Duration::from_secs(1) {
+            let secs = started.elapsed().as_secs();
+            if progress && secs >= 1 && (secs, &last_step) != (shown.0, &shown.1) {
                 let step: String = terminal_safe(&last_step).chars().take(60).collect();
-                let _ = write!(
-                    err,
-                    "\r\x1b[K{name}: uploading… {}s {step}",
-                    started.elapsed().as_secs()
-                );
+                let _ = write!(err, "\r\x1b[K{name}: uploading… {secs}s {step}");
+                shown = (secs, last_step.clone());
                 let _ = err.flush();
                 drawn = true;
             }

@@ -375,3 +375,40 @@ fn off_says_why_nothing_happens() {
     );
     assert_eq!(snapshot(tmp.path()), before);
 }
+
+/// On a terminal, a run that takes a while shows a progress line (then clears it);
+/// `script` gives the command a terminal as stderr.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_slow_run_shows_progress_on_a_terminal() {
+    let tmp = opted_in_dir();
+    let config = tmp.path().join("config.json");
+    std::fs::write(&config, approving_config()).unwrap();
+    let server = LoopbackServer::start();
+    server.set_delay(std::time::Duration::from_millis(2500));
+    let command = format!(
+        "{} --dir {} upload --upload-url {} --config-file {} --start-time 2026-11-21",
+        env!("CARGO_BIN_EXE_telemetry"),
+        tmp.path().display(),
+        server.upload_url(),
+        config.display()
+    );
+    let nowhere = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests-empty-home");
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env_remove("DO_NOT_TRACK")
+        .env("HOME", &nowhere)
+        .env("XDG_CONFIG_HOME", nowhere.join(".config"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\r\x1b[Ktelemetry: uploading… 1s "),
+        "{text:?}"
+    );
+    // The line is cleared before the result is printed.
+    assert!(text.contains("\r\x1b[K2026-11-20: uploaded"), "{text:?}");
+    assert_eq!(server.uploads().len(), 1);
+}
