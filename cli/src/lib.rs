@@ -289,9 +289,20 @@ fn build_command(name: &str, config: &Config, options: &Options) -> clap::Comman
         .bin_name(name.to_owned())
         .display_name(name.to_owned())
         .version(config.program().version().to_owned());
+    let mut after = if options.machine_wide {
+        "Without --dir or --tool, it works on the telemetry root: every tool's directory, \
+         and the user-wide switch that `off` and `local` set."
+            .to_owned()
+    } else {
+        format!(
+            "Without --dir or --tool, it works on {}'s own telemetry directory.",
+            config.program().name()
+        )
+    };
     if let Some(url) = options.privacy_policy_url() {
-        command = command.after_help(format!("Privacy policy: {url}"));
+        after.push_str(&format!("\n\nPrivacy policy: {url}"));
     }
+    command = command.after_help(after);
     command
 }
 
