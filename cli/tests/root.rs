@@ -243,3 +243,27 @@ fn view_csv_dump_and_clean_cover_every_tool() {
         stderr(&upload)
     );
 }
+
+/// Turning one tool on while the user-wide switch is off works, and warns that the
+/// switch still keeps it off.
+#[test]
+fn on_for_a_tool_under_the_user_wide_off_warns() {
+    let home = home_with_two_tools();
+    let root = root_in(home.path());
+    assert!(run_home(home.path(), &["off"]).status.success());
+    let out = run_home(home.path(), &["--tool", "other", "on"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        fs::read_to_string(root.join("other/mode"))
+            .unwrap()
+            .starts_with("on "),
+    );
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("telemetry: warning: the user-wide switch keeps every tool off ("),
+        "{err}"
+    );
+    assert!(err.contains("to lift it: telemetry local"), "{err}");
+    let env = stdout(&run_home(home.path(), &["--tool", "other", "env"]));
+    assert!(env.contains("mode: off (the user-wide switch "), "{env}");
+}

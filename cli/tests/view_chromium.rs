@@ -180,3 +180,52 @@ fn page_loads_cleanly_and_shows_the_values() {
         bytes.len()
     );
 }
+
+/// The standalone command's page of the whole root: one section per tool, each with
+/// its mode and the switch that decided it.
+#[test]
+fn root_page_loads_cleanly_and_shows_every_tool() {
+    let Some(chromium) = chromium() else {
+        if std::env::var("TELEMETRY_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1") {
+            panic!("chromium is required (TELEMETRY_REQUIRE_CHROMIUM=1); run .ci/install-chromium");
+        }
+        eprintln!("note: chromium not installed; skipping the browser test of `telemetry view`");
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let root = common::root_in(home.path());
+    sample_dir(&root.join("mytool"));
+    std::fs::write(root.join("mytool/mode"), "on 2026-11-01\n").unwrap();
+    counter_file(
+        &root.join("other"),
+        ("other", "0.9.0"),
+        ("2026-11-21", "2026-11-28"),
+        &[("other/runs", 7)],
+    );
+    std::fs::write(root.join("mode"), "off\n").unwrap();
+    let out = common::run_home(home.path(), &["view"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = root.join("view.html");
+    let (dom, log) = dump_dom(&chromium, &page, &home.path().join("profile"));
+    assert!(
+        !log.lines()
+            .any(|l| l.contains(":CONSOLE") || l.contains("Uncaught")),
+        "{log}"
+    );
+    for tool in ["mytool", "other"] {
+        assert!(
+            dom.contains(&format!("<h2 class=\"tool\">Tool <code>{tool}</code></h2>")),
+            "{dom}"
+        );
+    }
+    assert!(dom.contains("user-wide switch off ("), "{dom}");
+    assert!(
+        dom.contains("mode <strong>off</strong> (the user-wide switch "),
+        "{dom}"
+    );
+    assert!(dom.contains(">7<") && dom.contains(">42<"), "{dom}");
+    let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("telemetry-view-root.png");
+    let _ = std::fs::remove_file(&png);
+    screenshot(&chromium, &page, &home.path().join("profile2"), &png);
+    assert!(std::fs::read(&png).unwrap().len() > 10_000);
+}
