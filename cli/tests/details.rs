@@ -289,7 +289,8 @@ fn go_dir(path: &Path) {
     let upload = path.join("upload");
     fs::create_dir_all(&local).unwrap();
     fs::create_dir_all(&upload).unwrap();
-    fs::write(path.join("mode"), "local 2026-10-01").unwrap();
+    // Go writes the date after every mode (`mode + " " + asof` in its SetModeAsOf).
+    fs::write(path.join("mode"), "off 2026-10-01").unwrap();
     fs::copy(
         fixture("small.v1.count"),
         local.join("ref@devel-go1.19.8-linux-amd64-2026-11-20.v1.count"),
