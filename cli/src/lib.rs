@@ -53,7 +53,7 @@
 //! reads from the process once:
 //!
 //! ```
-//! use telemetry_internal::Ambient;
+//! use telemetry_cli::Ambient;
 //!
 //! let home = tempfile::tempdir()?;
 //! let ambient = Ambient::with_config_dir(home.path());
@@ -82,7 +82,11 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use telemetry::Config;
-use telemetry_internal::{Ambient, Dir, Root};
+use telemetry_internal::{Dir, Root};
+
+/// The ambient inputs [`run_with_writers`] takes: `DO_NOT_TRACK` and the user's config
+/// directory (re-exported so that a caller needs no other crate to name it).
+pub use telemetry_internal::Ambient;
 
 mod clean;
 mod csv;
