@@ -35,11 +35,16 @@ pub(super) fn run(ctx: &mut Context<'_>, files: &[PathBuf]) -> CmdResult {
             }
         }
     }
-    if failed {
-        return Ok(ExitCode::FAILURE);
+    // Like Go's `gotelemetry dump`, the valid files are still printed when some are
+    // bad; the exit status says that not all of them were.
+    if !(failed && parsed.is_empty()) {
+        ctx.out.write_all(to_json(&parsed).as_bytes())?;
     }
-    ctx.out.write_all(to_json(&parsed).as_bytes())?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// One object for one file, an array for any other number, then a newline.
@@ -73,25 +78,21 @@ fn read(path: &Path) -> Result<CounterFile, String> {
     telemetry_counter::read_file(path).map_err(|err| err.to_string())
 }
 
-/// The counter files in `local/`, sorted by name.
+/// The counter files in `local/` of the directory worked on (of every tool's, on the
+/// root), sorted by name within each directory.
 fn counter_files_in_local(ctx: &Context<'_>) -> Result<Vec<PathBuf>, Failure> {
-    let local = ctx.dir()?.local();
-    let entries = match std::fs::read_dir(&local) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => {
-            return Err(Failure::io(
-                format!("cannot read {}", local.display()),
-                &err,
-            ));
-        }
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(".v1.count")))
-        .collect();
-    files.sort();
+    let mut files = Vec::new();
+    for dir in ctx.read_targets()? {
+        let entries = dir
+            .entries(telemetry_internal::Area::Local)
+            .map_err(|err| Failure::io(format!("cannot read {}", dir.local().display()), &err))?;
+        files.extend(
+            entries
+                .into_iter()
+                .filter(|e| e.kind == telemetry_internal::FileKind::CounterFile)
+                .map(|e| e.path),
+        );
+    }
     Ok(files)
 }
 
