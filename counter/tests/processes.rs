@@ -305,7 +305,15 @@ fn scenario_entry() {
             }
         }
         "chain" => {
-            let names = chain_names();
+            // Computed once by the harness: finding names for one bucket takes a while
+            // in a debug build.
+            let names = std::fs::read_to_string(dir.join("names")).unwrap();
+            let mut names: Vec<&str> = names.lines().collect();
+            // Each process starts at another name, so that at any moment several
+            // processes create different names in the one chain, each growing the
+            // file, while the others walk it.
+            let index: usize = arg.parse().unwrap();
+            names.rotate_left(index * CHAIN_NAMES / CHAIN_PROCESSES);
             let go = dir.join("go");
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
             while !go.exists() && std::time::Instant::now() < deadline {
@@ -402,8 +410,9 @@ fn processes_racing_on_one_hash_chain() {
     let names = chain_names();
     for round in 0..CHAIN_ROUNDS {
         let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("names"), names.join("\n")).unwrap();
         let children = (0..CHAIN_PROCESSES)
-            .map(|_| spawn("chain", tmp.path(), ""))
+            .map(|i| spawn("chain", tmp.path(), &i.to_string()))
             .collect();
         std::fs::write(tmp.path().join("go"), "").unwrap();
         wait_all(children);
