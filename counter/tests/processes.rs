@@ -304,6 +304,28 @@ fn scenario_entry() {
                 std::process::exit(3);
             }
         }
+        #[cfg(unix)]
+        "foreign-sigbus" => {
+            // A SIGBUS outside our mappings is not ours to repair: it must reach the
+            // previous handler (std's, which restores the default) and kill.
+            open_counting(&dir);
+            HITS.inc();
+            let path = dir.join("other-mapping");
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .unwrap();
+            file.set_len(4096).unwrap();
+            // SAFETY: none for the read below, on purpose: the file is cut under the
+            // mapping, so reading it faults with SIGBUS, which is the test.
+            let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+            file.set_len(0).unwrap();
+            let byte = std::hint::black_box(&map[..])[100];
+            println!("> survived {byte}");
+        }
         "chain" => {
             // Computed once by the harness: finding names for one bucket takes a while
             // in a debug build.
@@ -586,6 +608,18 @@ fn truncated_under_counting_threads() {
         let tmp = tempfile::tempdir().unwrap();
         assert_eq!(run("truncate", tmp.path(), size, &[]), "survived", "{size}");
     }
+}
+
+/// The fault handler repairs only faults inside counter mappings; any other SIGBUS
+/// goes on to the handler before it and kills as it would have.
+#[cfg(unix)]
+#[test]
+fn foreign_sigbus_still_kills() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = command("foreign-sigbus", tmp.path(), "").output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGBUS), "{:?}", out.status);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("> survived"));
 }
 
 /// Today's counter file, which must not be followed, opened or waited on when it is
