@@ -1,170 +1,432 @@
-//! The telemetry directory and the names of everything in it.
+//! The telemetry directory as a typed store: every path and file name in it is spelled
+//! here and nowhere else.
 //!
 //! ```text
-//! <root>/
-//!   mode                 on YYYY-MM-DD | local | off
-//!   local/               counter files, weekends, upload.token, reports not yet sent
-//!   upload/              copies of reports that were sent, per-report locks
-//!   debug/               logs, only if the user created this directory
+//! <config dir>/telemetry/          the root (`Root`)
+//!   mode                           `off` turns every tool off; anything else defers
+//!   <program>/                     one tool's directory (`Dir`)
+//!     mode                         on YYYY-MM-DD | local | off
+//!     local/
+//!       <program>@<version>-<toolchain>-<os>-<arch>-<YYYY-MM-DD>.v1.count
+//!       weekends                   the weekday weeks end on, 0-6
+//!       upload.token               when the last upload child was started
+//!       local.YYYY-MM-DD.json      a week's report with every counter
+//!       YYYY-MM-DD.json            the same week's report with approved counters only
+//!     upload/
+//!       YYYY-MM-DD.json            a copy of each report the server accepted
+//!       YYYY-MM-DD.lock            held while one process sends that report
+//!       config.json                the upload config last fetched
+//!     debug/                       logs, only if it exists as a directory
+//!       sidecar.log
 //! ```
 
+use std::ffi::OsStr;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::ambient::Ambient;
+use crate::day::Day;
+use crate::fs::{SMALL_FILE_LIMIT, TEMP_MARKER, ensure_private_dir, read_bounded, write_atomic};
 use crate::mode::{Mode, ModeError};
+use crate::program::{ARCH, OS, Program, toolchain};
 
-/// A telemetry directory. Creating a `Dir` touches nothing on disk.
+/// The suffix of counter files.
+pub const COUNTER_FILE_SUFFIX: &str = ".v1.count";
+
+/// The telemetry root, `<user config dir>/telemetry`: one [`Dir`] per tool below it, and
+/// the user-wide switch (`telemetry off` with no tool named) in its `mode` file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Root {
+    path: PathBuf,
+}
+
+impl Root {
+    /// The root at `path`. Touches nothing on disk.
+    pub fn new(path: impl Into<PathBuf>) -> Root {
+        Root { path: path.into() }
+    }
+
+    /// Where the root is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The user-wide `mode` file: `off` turns every tool off.
+    pub fn mode_file(&self) -> PathBuf {
+        self.path.join("mode")
+    }
+
+    /// What the user-wide `mode` file says. Missing is `Local` (defer to each tool);
+    /// unreadable or malformed is an error for `telemetry env` to explain.
+    pub fn read_mode(&self) -> Result<Mode, ModeError> {
+        read_mode_file(&self.mode_file())
+    }
+
+    /// Whether the user-wide switch is off. Only a well-formed `off` turns tools off.
+    pub fn is_off(&self) -> bool {
+        matches!(self.read_mode(), Ok(Mode::Off))
+    }
+
+    /// Writes the user-wide mode file.
+    pub fn set_mode(&self, mode: Mode) -> io::Result<()> {
+        ensure_private_dir(&self.path)?;
+        write_atomic(&self.mode_file(), format!("{mode}\n").as_bytes())
+    }
+
+    /// The directory of the tool called `name`: `<root>/<name>`.
+    pub fn tool(&self, name: &str) -> Dir {
+        Dir::new(self.path.join(name))
+    }
+
+    /// Every tool's directory under the root, sorted by name. A missing root has none.
+    pub fn tools(&self) -> io::Result<Vec<Dir>> {
+        let mut tools = Vec::new();
+        let entries = match fs::read_dir(&self.path) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(tools),
+            Err(err) => return Err(err),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                tools.push(Dir::new(entry.path()));
+            }
+        }
+        tools.sort_by(|a, b| a.root.cmp(&b.root));
+        Ok(tools)
+    }
+}
+
+/// Which switch decided the effective mode, for people asking "why is it off?".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Switch {
+    /// `DO_NOT_TRACK` is set.
+    DoNotTrack,
+    /// No home directory: nowhere to keep anything.
+    NoHome,
+    /// The telemetry root's `mode` file says `off`.
+    UserWide,
+    /// The tool's own `mode` file (or its absence: `local`).
+    Tool,
+}
+
+/// The mode in force and the switch that decided it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EffectiveMode {
+    /// What telemetry may do.
+    pub mode: Mode,
+    /// Why.
+    pub decided_by: Switch,
+}
+
+/// One telemetry directory (one tool's). Creating a `Dir` touches nothing on disk.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Dir {
     root: PathBuf,
 }
 
 impl Dir {
-    /// A telemetry directory rooted at `root`.
+    /// A telemetry directory at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Dir {
         Dir { root: root.into() }
     }
 
-    /// The default directory for `program`: `<user config dir>/<program>/telemetry`,
-    /// where the user config dir is `$XDG_CONFIG_HOME` or `~/.config` on Linux and
-    /// other Unixes, `~/Library/Application Support` on macOS and `%AppData%` on
-    /// Windows. `None` when there is no home directory, which callers treat as off.
-    pub fn default_for(program: &str) -> Option<Dir> {
-        let config = user_config_dir()?;
-        Some(Dir::new(config.join(program).join("telemetry")))
+    /// The default directory of the tool `program`: `<user config dir>/telemetry/<program>`.
+    /// `None` without a home directory, which callers treat as off.
+    pub fn for_program(ambient: &Ambient, program: &str) -> Option<Dir> {
+        ambient.root().map(|root| root.tool(program))
     }
 
-    /// The root directory.
+    /// [`Dir::for_program`] with this process's environment.
+    pub fn default_for(program: &str) -> Option<Dir> {
+        Dir::for_program(&Ambient::from_process(), program)
+    }
+
+    /// The directory itself.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// `local/`: counter files, the `weekends` file, the upload token and reports.
+    /// `local/`: counter files, `weekends`, the upload token and reports not yet sent.
     pub fn local(&self) -> PathBuf {
         self.root.join("local")
     }
 
-    /// `upload/`: copies of uploaded reports and per-report locks.
+    /// `upload/`: copies of uploaded reports, per-report locks, the last config.
     pub fn upload(&self) -> PathBuf {
         self.root.join("upload")
     }
 
-    /// `debug/`: logs are written here only if the user created it as a directory.
+    /// `debug/`: logs are written here only if it exists as a directory.
     pub fn debug(&self) -> PathBuf {
         self.root.join("debug")
     }
 
-    /// `debug/` if it exists and is a directory (a plain file named `debug` is not).
+    /// `debug/` if it exists and is a real directory of ours (a plain file, or a link,
+    /// named `debug` is not).
     pub fn debug_if_enabled(&self) -> Option<PathBuf> {
         let debug = self.debug();
-        debug.is_dir().then_some(debug)
+        crate::fs::check_private_dir(&debug)
+            .is_ok()
+            .then_some(debug)
     }
 
-    /// The `mode` file.
+    /// The tool's `mode` file.
     pub fn mode_file(&self) -> PathBuf {
         self.root.join("mode")
     }
 
-    /// The effective mode for this process: `Off` under `DO_NOT_TRACK`, otherwise the
-    /// mode file, where anything missing, unreadable or malformed means `Local`.
+    /// `local/weekends`.
+    pub fn weekends(&self) -> PathBuf {
+        self.local().join("weekends")
+    }
+
+    /// `local/upload.token`.
+    pub fn upload_token(&self) -> PathBuf {
+        self.local().join("upload.token")
+    }
+
+    /// The counter file of `program` begun on `begin`.
+    pub fn counter_file(&self, program: &Program, begin: Day) -> PathBuf {
+        self.local().join(counter_file_name(program, begin))
+    }
+
+    /// `local/YYYY-MM-DD.json`: the week's report with approved counters only.
+    pub fn report(&self, week: Day) -> PathBuf {
+        self.local().join(format!("{week}.json"))
+    }
+
+    /// `local/local.YYYY-MM-DD.json`: the week's report with every counter.
+    pub fn local_report(&self, week: Day) -> PathBuf {
+        self.local().join(format!("local.{week}.json"))
+    }
+
+    /// `upload/YYYY-MM-DD.json`: the copy of a report the server accepted.
+    pub fn uploaded_report(&self, week: Day) -> PathBuf {
+        self.upload().join(format!("{week}.json"))
+    }
+
+    /// `upload/YYYY-MM-DD.lock`: held while one process sends that week's report.
+    pub fn report_lock(&self, week: Day) -> PathBuf {
+        self.upload().join(format!("{week}.lock"))
+    }
+
+    /// `upload/config.json`: the upload config last fetched, for `telemetry view`.
+    pub fn uploaded_config(&self) -> PathBuf {
+        self.upload().join("config.json")
+    }
+
+    /// `debug/sidecar.log`: the telemetry child's log.
+    pub fn sidecar_log(&self) -> PathBuf {
+        self.debug().join("sidecar.log")
+    }
+
+    /// `view.html`: the page `telemetry view` writes.
+    pub fn view_html(&self) -> PathBuf {
+        self.root.join("view.html")
+    }
+
+    /// The mode in force for this directory: `DO_NOT_TRACK` first, then the user-wide
+    /// switch in the telemetry root, then the tool's own mode file, where anything
+    /// missing, unreadable or malformed means `local` (never upload by accident).
+    pub fn effective_mode(&self, ambient: &Ambient) -> EffectiveMode {
+        let decided = |mode, decided_by| EffectiveMode { mode, decided_by };
+        if ambient.do_not_track {
+            return decided(Mode::Off, Switch::DoNotTrack);
+        }
+        if ambient.root().is_some_and(|root| root.is_off()) {
+            return decided(Mode::Off, Switch::UserWide);
+        }
+        decided(self.read_mode().unwrap_or(Mode::Local), Switch::Tool)
+    }
+
+    /// [`Dir::effective_mode`] with this process's environment.
     pub fn mode(&self) -> Mode {
-        if crate::mode::do_not_track() {
-            return Mode::Off;
-        }
-        self.read_mode().unwrap_or(Mode::Local)
+        self.effective_mode(&Ambient::from_process()).mode
     }
 
-    /// What the mode file says, ignoring `DO_NOT_TRACK`. A missing file is `Local`;
-    /// an unreadable or malformed one is an error (for `telemetry env` to explain).
+    /// What the tool's mode file says, ignoring every other switch. A missing file is
+    /// `Local`; an unreadable, oversized or malformed one is an error.
     pub fn read_mode(&self) -> Result<Mode, ModeError> {
-        match fs::read(self.mode_file()) {
-            Ok(bytes) => Mode::parse_file(&bytes),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Mode::Local),
-            Err(err) => Err(ModeError::Unreadable(err)),
-        }
+        read_mode_file(&self.mode_file())
     }
 
-    /// Writes the mode file atomically, creating the directory if needed.
+    /// Writes the mode file atomically, creating the directory (`0700`) if needed.
     pub fn set_mode(&self, mode: Mode) -> io::Result<()> {
-        fs::create_dir_all(&self.root)?;
+        ensure_private_dir(&self.root)?;
         write_atomic(&self.mode_file(), format!("{mode}\n").as_bytes())
     }
-}
 
-/// Replaces `path` with `contents` so that readers see the old file or the new one,
-/// never a partial one. The last of several writers wins.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let tmp = temp_sibling(path);
-    let result = write_new(&tmp, contents).and_then(|()| fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    /// Creates the directory and `local/` (`0700`) if needed, refusing links and
+    /// directories of other users, and returns `local/`.
+    pub fn ensure_local(&self) -> io::Result<PathBuf> {
+        ensure_private_dir(&self.root)?;
+        let local = self.local();
+        ensure_private_dir(&local)?;
+        Ok(local)
     }
-    result
-}
 
-/// Creates `path` with `contents` only if it does not exist yet. Unlike writing with
-/// `create_new`, no reader ever sees the file empty (Go's `weekends` file could be
-/// read empty by a concurrent first run: golang/go#68390). Returns `false` if another
-/// writer won the race. (Reports are created this way too, so that concurrent
-/// uploaders neither tear nor duplicate one: golang/go#65970.)
-pub fn create_complete(path: &Path, contents: &[u8]) -> io::Result<bool> {
-    let tmp = temp_sibling(path);
-    if let Err(err) = write_new(&tmp, contents) {
-        let _ = fs::remove_file(&tmp);
-        return Err(err);
+    /// Creates `upload/` (`0700`) if needed, like [`Dir::ensure_local`].
+    pub fn ensure_upload(&self) -> io::Result<PathBuf> {
+        ensure_private_dir(&self.root)?;
+        let upload = self.upload();
+        ensure_private_dir(&upload)?;
+        Ok(upload)
     }
-    // A hard link publishes a complete file and fails if the name is taken.
-    let linked = match fs::hard_link(&tmp, path) {
-        Ok(()) => Ok(true),
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-        // File systems without hard links: fall back to a rename, which is still
-        // atomic but lets the last of two racing writers win.
-        Err(_) if !path.exists() => fs::rename(&tmp, path).map(|()| true),
-        Err(err) => Err(err),
-    };
-    let _ = fs::remove_file(&tmp);
-    linked
-}
 
-fn temp_sibling(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(
-        ".tmp-{}-{:x}",
-        std::process::id(),
-        crate::random_u64()
-    ));
-    path.with_file_name(name)
-}
-
-fn write_new(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
-}
-
-fn user_config_dir() -> Option<PathBuf> {
-    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if cfg!(windows) {
-        return non_empty("APPDATA").map(PathBuf::from);
+    /// The files in `area`, each classified by name, sorted by path. A missing area
+    /// has none.
+    pub fn entries(&self, area: Area) -> io::Result<Vec<Entry>> {
+        let path = match area {
+            Area::Local => self.local(),
+            Area::Upload => self.upload(),
+        };
+        let mut found = Vec::new();
+        let entries = match fs::read_dir(&path) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(found),
+            Err(err) => return Err(err),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let kind = FileKind::classify(area, &entry.file_name());
+            found.push(Entry {
+                path: entry.path(),
+                kind,
+            });
+        }
+        found.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(found)
     }
-    let home = non_empty("HOME").map(PathBuf::from);
-    if cfg!(target_os = "macos") {
-        return home.map(|h| h.join("Library").join("Application Support"));
+}
+
+/// The two areas of a telemetry directory that hold data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Area {
+    /// `local/`.
+    Local,
+    /// `upload/`.
+    Upload,
+}
+
+/// What a file in `local/` or `upload/` is, judged by its name alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FileKind {
+    /// `*.v1.count` in `local/`.
+    CounterFile,
+    /// `YYYY-MM-DD.json` in `local/`: approved counters, to be sent.
+    Report(Day),
+    /// `local.YYYY-MM-DD.json` in `local/`: every counter, never sent.
+    LocalReport(Day),
+    /// `YYYY-MM-DD.json` in `upload/`: a report the server accepted.
+    UploadedReport(Day),
+    /// `YYYY-MM-DD.lock` in `upload/`.
+    ReportLock(Day),
+    /// `weekends` in `local/`.
+    Weekends,
+    /// `upload.token` in `local/`.
+    UploadToken,
+    /// `config.json` in `upload/`.
+    UploadedConfig,
+    /// A temporary file of an interrupted atomic write (`*.tmp-*`).
+    Temporary,
+    /// Anything else: never ours, never read as data.
+    Other,
+}
+
+impl FileKind {
+    /// Classifies the file called `name` in `area`.
+    pub fn classify(area: Area, name: &OsStr) -> FileKind {
+        let Some(name) = name.to_str() else {
+            return FileKind::Other;
+        };
+        if name.contains(TEMP_MARKER) {
+            return FileKind::Temporary;
+        }
+        let day_of = |rest: &str, suffix: &str| rest.strip_suffix(suffix).and_then(Day::parse);
+        match area {
+            Area::Local => {
+                if name.ends_with(COUNTER_FILE_SUFFIX) && name.len() > COUNTER_FILE_SUFFIX.len() {
+                    FileKind::CounterFile
+                } else if name == "weekends" {
+                    FileKind::Weekends
+                } else if name == "upload.token" {
+                    FileKind::UploadToken
+                } else if let Some(day) =
+                    name.strip_prefix("local.").and_then(|r| day_of(r, ".json"))
+                {
+                    FileKind::LocalReport(day)
+                } else if let Some(day) = day_of(name, ".json") {
+                    FileKind::Report(day)
+                } else {
+                    FileKind::Other
+                }
+            }
+            Area::Upload => {
+                if name == "config.json" {
+                    FileKind::UploadedConfig
+                } else if let Some(day) = day_of(name, ".json") {
+                    FileKind::UploadedReport(day)
+                } else if let Some(day) = day_of(name, ".lock") {
+                    FileKind::ReportLock(day)
+                } else {
+                    FileKind::Other
+                }
+            }
+        }
     }
-    match non_empty("XDG_CONFIG_HOME").map(PathBuf::from) {
-        // The XDG spec says relative paths are invalid and must be ignored.
-        Some(xdg) if xdg.is_absolute() => Some(xdg),
-        _ => home.map(|h| h.join(".config")),
+
+    /// Whether the file holds collected data (counts or reports) that `telemetry clean`
+    /// removes.
+    pub fn holds_data(self) -> bool {
+        matches!(
+            self,
+            FileKind::CounterFile
+                | FileKind::Report(_)
+                | FileKind::LocalReport(_)
+                | FileKind::UploadedReport(_)
+                | FileKind::Temporary
+        )
+    }
+}
+
+/// A file found in a telemetry directory.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Entry {
+    /// Where it is.
+    pub path: PathBuf,
+    /// What its name says it is.
+    pub kind: FileKind,
+}
+
+/// `<program>@<version>-<toolchain>-<os>-<arch>-<YYYY-MM-DD>.v1.count`.
+pub fn counter_file_name(program: &Program, begin: Day) -> String {
+    format!(
+        "{}@{}-{}-{OS}-{ARCH}-{begin}{COUNTER_FILE_SUFFIX}",
+        program.name(),
+        program.version(),
+        toolchain(),
+    )
+}
+
+fn read_mode_file(path: &Path) -> Result<Mode, ModeError> {
+    match read_bounded(path, SMALL_FILE_LIMIT) {
+        Ok(bytes) => Mode::parse_file(&bytes),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Mode::Local),
+        Err(err) => Err(ModeError::Unreadable(err)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn day(text: &str) -> Day {
+        Day::parse(text).unwrap()
+    }
 
     #[test]
     fn layout() {
@@ -173,6 +435,81 @@ mod tests {
         assert_eq!(dir.upload(), Path::new("/t/upload"));
         assert_eq!(dir.debug(), Path::new("/t/debug"));
         assert_eq!(dir.mode_file(), Path::new("/t/mode"));
+        let w = day("2026-11-20");
+        assert_eq!(dir.report(w), Path::new("/t/local/2026-11-20.json"));
+        assert_eq!(
+            dir.local_report(w),
+            Path::new("/t/local/local.2026-11-20.json")
+        );
+        assert_eq!(
+            dir.uploaded_report(w),
+            Path::new("/t/upload/2026-11-20.json")
+        );
+        assert_eq!(dir.report_lock(w), Path::new("/t/upload/2026-11-20.lock"));
+        let name = counter_file_name(&Program::new("mytool", "1.0.0"), w);
+        assert!(name.starts_with("mytool@1.0.0-"), "{name}");
+        assert!(name.ends_with("-2026-11-20.v1.count"), "{name}");
+        assert_eq!(
+            Dir::for_program(&Ambient::with_config_dir("/c"), "mytool").unwrap(),
+            Dir::new("/c/telemetry/mytool")
+        );
+        assert_eq!(Dir::for_program(&Ambient::default(), "mytool"), None);
+    }
+
+    #[test]
+    fn every_name_classifies_back() {
+        let dir = Dir::new("/t");
+        let w = day("2026-11-20");
+        let local = |p: PathBuf| FileKind::classify(Area::Local, p.file_name().unwrap());
+        let upload = |p: PathBuf| FileKind::classify(Area::Upload, p.file_name().unwrap());
+        assert_eq!(local(dir.report(w)), FileKind::Report(w));
+        assert_eq!(local(dir.local_report(w)), FileKind::LocalReport(w));
+        assert_eq!(local(dir.weekends()), FileKind::Weekends);
+        assert_eq!(local(dir.upload_token()), FileKind::UploadToken);
+        assert_eq!(
+            local(dir.counter_file(&Program::new("p", "1"), w)),
+            FileKind::CounterFile
+        );
+        assert_eq!(upload(dir.uploaded_report(w)), FileKind::UploadedReport(w));
+        assert_eq!(upload(dir.report_lock(w)), FileKind::ReportLock(w));
+        assert_eq!(upload(dir.uploaded_config()), FileKind::UploadedConfig);
+        for other in [
+            "2026-13-01.json",
+            "local.json",
+            ".v1.count",
+            "x.json",
+            "local.2026-11-20.jsonx",
+        ] {
+            assert_eq!(
+                FileKind::classify(Area::Local, OsStr::new(other)),
+                FileKind::Other,
+                "{other}"
+            );
+        }
+        assert_eq!(
+            FileKind::classify(Area::Local, OsStr::new("2026-11-20.json.tmp-12-ab")),
+            FileKind::Temporary
+        );
+    }
+
+    #[test]
+    fn entries_lists_and_classifies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::new(tmp.path());
+        assert!(dir.entries(Area::Local).unwrap().is_empty());
+        dir.ensure_local().unwrap();
+        fs::write(dir.report(day("2026-11-20")), "{}").unwrap();
+        fs::write(dir.local().join("notes.txt"), "").unwrap();
+        let kinds: Vec<FileKind> = dir
+            .entries(Area::Local)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [FileKind::Report(day("2026-11-20")), FileKind::Other]
+        );
     }
 
     #[test]
@@ -188,24 +525,58 @@ mod tests {
     }
 
     #[test]
-    fn create_complete_keeps_the_first() {
+    fn effective_mode_says_which_switch_decided() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("weekends");
-        assert!(create_complete(&path, b"3\n").unwrap());
-        assert!(!create_complete(&path, b"5\n").unwrap());
-        assert_eq!(fs::read(&path).unwrap(), b"3\n");
-        // No temporary files are left behind.
-        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+        let ambient = Ambient::with_config_dir(tmp.path());
+        let root = ambient.root().unwrap();
+        let dir = Dir::for_program(&ambient, "mytool").unwrap();
+        let since = day("2026-11-01").date();
+        dir.set_mode(Mode::On { since }).unwrap();
+        let tool = EffectiveMode {
+            mode: Mode::On { since },
+            decided_by: Switch::Tool,
+        };
+        assert_eq!(dir.effective_mode(&ambient), tool);
+        assert_eq!(
+            dir.effective_mode(&ambient.clone().do_not_track(true)),
+            EffectiveMode {
+                mode: Mode::Off,
+                decided_by: Switch::DoNotTrack
+            }
+        );
+        root.set_mode(Mode::Off).unwrap();
+        assert_eq!(
+            dir.effective_mode(&ambient),
+            EffectiveMode {
+                mode: Mode::Off,
+                decided_by: Switch::UserWide
+            }
+        );
+        // Anything but `off` in the root defers to the tool.
+        root.set_mode(Mode::Local).unwrap();
+        assert_eq!(dir.effective_mode(&ambient), tool);
+        fs::write(root.mode_file(), "garbage").unwrap();
+        assert_eq!(dir.effective_mode(&ambient), tool);
+        assert_eq!(root.tools().unwrap(), [dir]);
     }
 
     #[test]
-    fn write_atomic_replaces() {
+    fn mode_file_is_read_bounded_and_never_through_a_fifo() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("mode");
-        write_atomic(&path, b"off\n").unwrap();
-        write_atomic(&path, b"local\n").unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"local\n");
-        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+        let dir = Dir::new(tmp.path());
+        fs::write(dir.mode_file(), vec![b' '; 10_000]).unwrap();
+        assert!(matches!(dir.read_mode(), Err(ModeError::Unreadable(_))));
+        assert_eq!(dir.effective_mode(&Ambient::default()).mode, Mode::Local);
+        #[cfg(unix)]
+        {
+            fs::remove_file(dir.mode_file()).unwrap();
+            let ok = std::process::Command::new("mkfifo")
+                .arg(dir.mode_file())
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            assert!(matches!(dir.read_mode(), Err(ModeError::Unreadable(_))));
+        }
     }
 
     #[test]
@@ -217,8 +588,6 @@ mod tests {
         let dir = Dir::new(file.join("telemetry"));
         assert!(dir.set_mode(Mode::Off).is_err());
         assert!(matches!(dir.read_mode(), Err(ModeError::Unreadable(_))));
-        if !crate::do_not_track() {
-            assert_eq!(dir.mode(), Mode::Local);
-        }
+        assert_eq!(dir.effective_mode(&Ambient::default()).mode, Mode::Local);
     }
 }

@@ -5,16 +5,21 @@
 //! before they touch a file.
 //!
 //! ```
-//! use telemetry_internal::{Dir, Mode};
+//! use telemetry_internal::{Ambient, Day, Dir, Mode, Switch};
 //!
-//! let tmp = tempfile::tempdir()?;
-//! let dir = Dir::new(tmp.path());
-//! assert_eq!(dir.mode(), Mode::Local); // no mode file yet: count locally, never upload
-//! let since = telemetry_internal::parse_date("2026-11-01").unwrap();
+//! let home = tempfile::tempdir()?;
+//! // Ambient inputs (DO_NOT_TRACK, the config dir) are read once, at the boundary.
+//! let ambient = Ambient::with_config_dir(home.path());
+//! let dir = Dir::for_program(&ambient, "mytool").unwrap();
+//! // No mode file yet: count locally, never upload.
+//! assert_eq!(dir.effective_mode(&ambient).mode, Mode::Local);
+//! let since = Day::parse("2026-11-01").unwrap().date();
 //! dir.set_mode(Mode::On { since })?;
-//! if std::env::var_os("DO_NOT_TRACK").is_none() {
-//!     assert_eq!(dir.mode(), Mode::On { since });
-//! }
+//! assert_eq!(dir.effective_mode(&ambient).mode, Mode::On { since });
+//! // DO_NOT_TRACK wins over every file, and says so.
+//! let dnt = ambient.clone().do_not_track(true);
+//! assert_eq!(dir.effective_mode(&dnt).decided_by, Switch::DoNotTrack);
+//! assert!(dir.report(Day::parse("2026-11-08").unwrap()).ends_with("local/2026-11-08.json"));
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
@@ -23,18 +28,32 @@
 //!   [`Mode::Local`], which never uploads. `DO_NOT_TRACK` turns everything off.
 //! - Files are written atomically (temporary file, then rename or link), so a
 //!   concurrent reader sees the old content or the new, never a torn or empty file.
+//! - Every path and file name of the telemetry directory is spelled in [`Dir`] and
+//!   classified back by [`FileKind`]; no other crate builds or parses one.
+//! - [`fs`] never follows a link, never blocks on a FIFO, reads with a bound, and
+//!   creates directories `0700` and files `0600` (DESIGN invariant 7).
+//! - The only `unsafe` is `geteuid` in the platform module `sys`.
 //! - No home directory means no [`Dir`]: callers treat that as telemetry off.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+mod ambient;
 mod date;
+mod day;
 mod dir;
+pub mod fs;
 mod mode;
 mod program;
+mod sys;
 mod week;
 
+pub use ambient::{Ambient, do_not_track_value};
 pub use date::{format_date, parse_date, today};
-pub use dir::{Dir, create_complete, write_atomic};
+pub use day::{Day, DayError};
+pub use dir::{
+    Area, COUNTER_FILE_SUFFIX, Dir, EffectiveMode, Entry, FileKind, Root, Switch, counter_file_name,
+};
+pub use fs::{create_complete, write_atomic};
 pub use mode::{Mode, ModeError, do_not_track};
 pub use program::{ARCH, OS, Program, toolchain, toolchain_from_rustc_version};
 pub use time::{Date, Weekday};

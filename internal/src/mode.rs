@@ -54,18 +54,21 @@ impl std::error::Error for ModeError {
 impl Mode {
     /// Parses `on YYYY-MM-DD`, `local` or `off`, ignoring surrounding white space.
     /// A bare `on` has no opt-in date, so it cannot say which data may leave: it is
-    /// rejected, and callers fall back to `local`.
+    /// rejected, and callers fall back to `local`. Go's tools write the date after
+    /// every mode (`off 2024-03-01`, its `SetModeAsOf`), so `off` and `local` may carry
+    /// one too, which says nothing more and is ignored.
     pub fn parse(text: &str) -> Result<Mode, ModeError> {
         let trimmed = text.trim();
         let malformed = || ModeError::Malformed(trimmed.chars().take(64).collect());
-        match trimmed {
-            "off" => Ok(Mode::Off),
-            "local" => Ok(Mode::Local),
-            _ => {
-                let date = trimmed.strip_prefix("on ").ok_or_else(malformed)?;
-                let since = parse_date(date.trim()).ok_or_else(malformed)?;
-                Ok(Mode::On { since })
-            }
+        let (word, date) = match trimmed.split_once(' ') {
+            Some((word, date)) => (word, Some(parse_date(date.trim()).ok_or_else(malformed)?)),
+            None => (trimmed, None),
+        };
+        match (word, date) {
+            ("off", _) => Ok(Mode::Off),
+            ("local", _) => Ok(Mode::Local),
+            ("on", Some(since)) => Ok(Mode::On { since }),
+            _ => Err(malformed()),
         }
     }
 
@@ -99,15 +102,11 @@ impl fmt::Display for Mode {
 
 /// Whether `DO_NOT_TRACK` asks for telemetry to be off: set to anything but empty,
 /// `0` or `false` (<https://consoledonottrack.com>).
+///
+/// Reads this process's environment: prefer [`crate::Ambient`], read once at the
+/// boundary and passed down.
 pub fn do_not_track() -> bool {
-    do_not_track_value(std::env::var_os("DO_NOT_TRACK").as_deref())
-}
-
-fn do_not_track_value(value: Option<&std::ffi::OsStr>) -> bool {
-    let Some(value) = value else { return false };
-    let value = value.to_string_lossy();
-    let value = value.trim();
-    !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false"))
+    crate::Ambient::from_process().do_not_track
 }
 
 #[cfg(test)]
@@ -130,6 +129,9 @@ mod tests {
                 since: day("2026-11-25")
             }
         );
+        // Go's mode files carry a date after every mode.
+        assert_eq!(Mode::parse("off 2024-03-01").unwrap(), Mode::Off);
+        assert_eq!(Mode::parse("local 2024-03-01\n").unwrap(), Mode::Local);
     }
 
     #[test]
@@ -141,6 +143,8 @@ mod tests {
             "on 2026-1-1",
             "yes",
             "off please",
+            "off 2026-13-01",
+            "on  ",
         ] {
             assert!(
                 matches!(Mode::parse(bad), Err(ModeError::Malformed(_))),
@@ -156,9 +160,8 @@ mod tests {
         let dir = Dir::new(tmp.path());
         std::fs::write(dir.mode_file(), b"\0\0garbage").unwrap();
         assert!(dir.read_mode().is_err());
-        if !do_not_track() {
-            assert_eq!(dir.mode(), Mode::Local);
-        }
+        let mode = dir.effective_mode(&crate::Ambient::default()).mode;
+        assert_eq!(mode, Mode::Local);
     }
 
     #[test]
@@ -168,19 +171,6 @@ mod tests {
         // A directory where the file should be cannot be read as a file.
         std::fs::create_dir(dir.mode_file()).unwrap();
         assert!(matches!(dir.read_mode(), Err(ModeError::Unreadable(_))));
-    }
-
-    #[test]
-    fn do_not_track_values() {
-        let dnt = |v: &str| do_not_track_value(Some(std::ffi::OsStr::new(v)));
-        assert!(!do_not_track_value(None));
-        assert!(!dnt(""));
-        assert!(!dnt("0"));
-        assert!(!dnt("false"));
-        assert!(!dnt("FALSE"));
-        assert!(dnt("1"));
-        assert!(dnt("true"));
-        assert!(dnt("yes"));
     }
 
     #[test]
