@@ -43,6 +43,31 @@ fn an_approved_report_is_stored_once() {
 }
 
 #[test]
+fn the_same_report_sent_at_once_from_many_connections_is_stored_once() {
+    let server = TestServer::start();
+    let body = json(&report(week(), 0.375));
+    let url = server.url("/upload/2026-11-20");
+    let answers: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..8).map(|_| scope.spawn(|| post(&url, &body))).collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    let stored = answers
+        .iter()
+        .filter(|(_, body)| body == "stored\n")
+        .count();
+    assert_eq!(stored, 1, "{answers:?}");
+    // One object, and no staging file left behind by the losers.
+    assert_eq!(
+        files_under(&server.data()),
+        ["uploaded/2026-11-20/0.375.json"]
+    );
+}
+
+#[test]
 fn reports_from_go_uploaders_are_accepted() {
     let server = TestServer::start_with(|_| {});
     std::fs::write(
