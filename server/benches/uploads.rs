@@ -4,7 +4,8 @@
 //! through the same server and clients (HTTP cost without parsing or storage).
 //!
 //! `cargo bench -p telemetry-server --bench uploads` (add `-- N` for N uploads per
-//! client, default 1000; `-- fsync` to sync each report to disk). Without `--bench` (as `cargo test --benches` runs it) it
+//! client, default 1000; `-- fsync` to sync each report to disk). The store is a temp
+//! dir: `TMPDIR=/dev/shm` takes the disk out of the measurement. Without `--bench` (as `cargo test --benches` runs it) it
 //! does a few requests only, as a smoke test.
 #![allow(missing_docs, clippy::print_stdout)]
 
