@@ -144,7 +144,7 @@ fn main() {
         Storage::open(&format!("file://{}", dir.path().join("data").display()), []).unwrap();
     let mut settings = ServeConfig::new(dir.path().join("config.json"), storage);
     settings.merge_every = None;
-    let week = telemetry_internal::format_date(telemetry_internal::today());
+    let week = telemetry_internal::Day::of(std::time::SystemTime::now()).to_string();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

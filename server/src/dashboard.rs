@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::try_join_all;
-use telemetry_internal::{Date, format_date, parse_date};
+use telemetry_internal::Day;
 
 use crate::charts::{Bar, DaySummary, ProgramSummary, top_stacks};
 use crate::http::App;
@@ -57,7 +57,7 @@ pub(crate) async fn index(State(app): State<Arc<App>>) -> Response {
 }
 
 pub(crate) async fn week(State(app): State<Arc<App>>, Path(week): Path<String>) -> Response {
-    let Some(week) = parse_date(&week) else {
+    let Some(week) = Day::parse(&week) else {
         return page(
             StatusCode::BAD_REQUEST,
             "Not a date",
@@ -82,10 +82,10 @@ fn unavailable(err: &crate::ServerError) -> Response {
 /// The summed data of the week ending `end`, from the days that have chart data.
 async fn load_week(
     app: &App,
-    end: Date,
-    available: &BTreeSet<Date>,
+    end: Day,
+    available: &BTreeSet<Day>,
 ) -> Result<DaySummary, crate::ServerError> {
-    let days = (0..7).filter_map(|back| end.checked_sub(time::Duration::days(back)));
+    let days = (0..7).map(|back| end.plus(-back));
     let reads = days
         .filter(|d| available.contains(d))
         .map(|d| read_summary(&app.storage, d));
@@ -96,16 +96,14 @@ async fn load_week(
     Ok(week)
 }
 
-async fn render_week(app: &App, end: Date, dates: &[Date]) -> Response {
-    let available: BTreeSet<Date> = dates.iter().copied().collect();
-    let ends: Vec<Date> = (0..WEEKS as i64)
-        .filter_map(|i| end.checked_sub(time::Duration::weeks(i)))
-        .collect();
+async fn render_week(app: &App, end: Day, dates: &[Day]) -> Response {
+    let available: BTreeSet<Day> = dates.iter().copied().collect();
+    let ends: Vec<Day> = (0..WEEKS as i64).map(|i| end.plus(-7 * i)).collect();
     let weeks = match try_join_all(ends.iter().map(|&e| load_week(app, e, &available))).await {
         Ok(weeks) => weeks,
         Err(err) => return unavailable(&err),
     };
-    let title = format!("Telemetry: the week ending {}", format_date(end));
+    let title = format!("Telemetry: the week ending {end}");
     if weeks[0].reports == 0 {
         let body = format!(
             "<h1>{}</h1>\n<p>No merged reports for this week.</p>\n<nav><a href=\"/\">Latest week</a></nav>\n",
@@ -120,26 +118,25 @@ async fn render_week(app: &App, end: Date, dates: &[Date]) -> Response {
         "<p class=\"muted\">{} reports, from {} to {}. Bars: the share of a program's reports that counted the bucket; \
          numbers: reports, then the counts summed.</p>",
         weeks[0].reports,
-        format_date(end.checked_sub(time::Duration::days(6)).unwrap_or(end)),
-        format_date(end)
+        end.plus(-6),
+        end
     );
     html.push_str("<nav>");
-    if let Some(prev) = end.checked_sub(time::Duration::weeks(1)) {
+    {
+        let prev = end.plus(-7);
         let _ = write!(
             html,
             "<a href=\"/charts/{0}\">\u{2190} week ending {0}</a>",
-            format_date(prev)
+            prev
         );
     }
-    if let Some(next) = end.checked_add(time::Duration::weeks(1)) {
-        if dates
-            .last()
-            .is_some_and(|&last| last >= next.checked_sub(time::Duration::days(6)).unwrap_or(next))
-        {
+    {
+        let next = end.plus(7);
+        if dates.last().is_some_and(|&last| last >= next.plus(-6)) {
             let _ = write!(
                 html,
                 "<a href=\"/charts/{0}\">week ending {0} \u{2192}</a>",
-                format_date(next)
+                next
             );
         }
     }
@@ -148,8 +145,7 @@ async fn render_week(app: &App, end: Date, dates: &[Date]) -> Response {
         let _ = write!(
             html,
             "<span><span class=\"swatch w{i}\"></span>week ending {} ({} reports)</span>",
-            format_date(*e),
-            weeks[i].reports
+            e, weeks[i].reports
         );
     }
     html.push_str("</p>\n");

@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use object_store::{PutMode, PutOptions, PutPayload};
-use telemetry_internal::{Date, format_date};
+use telemetry_internal::Day;
 use tokio::net::TcpListener;
 
 use crate::live_config::LiveConfig;
@@ -31,10 +31,10 @@ pub(crate) struct App {
 }
 
 impl App {
-    pub(crate) fn today(&self) -> Date {
+    pub(crate) fn today(&self) -> Day {
         self.settings
             .today
-            .unwrap_or_else(telemetry_internal::today)
+            .unwrap_or_else(|| Day::of(std::time::SystemTime::now()))
     }
 }
 
@@ -101,7 +101,7 @@ async fn upload(State(app): State<Arc<App>>, request: Request) -> Response {
     let elapsed_us = started.elapsed().as_micros() as u64;
     match outcome {
         Ok((response, week, x, stored)) => {
-            tracing::debug!(week = %format_date(week), x, stored, elapsed_us, "upload accepted");
+            tracing::debug!(week = %week, x, stored, elapsed_us, "upload accepted");
             response
         }
         Err(Refused::Rejected(why)) => {
@@ -145,7 +145,7 @@ async fn receive(
     segment: &str,
     declared_length: Option<u64>,
     body: Body,
-) -> Result<(Response, Date, f64, bool), Refused> {
+) -> Result<(Response, Day, f64, bool), Refused> {
     let date = url_date(segment).map_err(Refused::Rejected)?;
     let limit = app.settings.max_body_bytes;
     // Refuse a declared oversize body before reading a byte of it.

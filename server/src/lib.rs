@@ -32,7 +32,7 @@
 //!     "Counters": [{"Name": "mytool/runs", "Rate": 1}]}]}"#)?;
 //! let storage = Storage::open(&format!("file://{}", tmp.path().join("data").display()), [])?;
 //! let mut settings = ServeConfig::new(&config, storage.clone());
-//! let week = telemetry_internal::today();
+//! let week = telemetry_internal::Day::of(std::time::SystemTime::now());
 //! settings.today = Some(week);
 //!
 //! let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -41,7 +41,7 @@
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 //! let server = runtime.spawn(serve(listener, settings, async { let _ = stopped.await; }));
 //!
-//! let date = telemetry_internal::format_date(week);
+//! let date = week.to_string();
 //! let report = format!(r#"{{"Week": "{date}", "X": 0.25, "Programs": [{{"Program": "mytool",
 //!     "Version": "1.0.0", "Toolchain": "1.95.0", "OS": "linux", "Arch": "x86_64",
 //!     "Counters": {{"mytool/runs": 3}}}}]}}"#);
@@ -82,7 +82,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use telemetry_internal::Date;
+use telemetry_internal::Day;
 use tokio::net::TcpListener;
 
 pub use charts::{Bar, DaySummary, ProgramSummary, STACKS_KEPT};
@@ -118,7 +118,7 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     /// Pretend today (UTC) is this day when judging a report's week (tests);
     /// `None` is the real today.
-    pub today: Option<Date>,
+    pub today: Option<Day>,
 }
 
 impl ServeConfig {

@@ -56,12 +56,12 @@ enum Command {
         storage: String,
         /// The day (a report's Week) to merge; default every day not merged yet.
         #[arg(long, value_parser = parse_date)]
-        date: Option<telemetry_internal::Date>,
+        date: Option<telemetry_internal::Day>,
     },
 }
 
-fn parse_date(text: &str) -> Result<telemetry_internal::Date, String> {
-    telemetry_internal::parse_date(text).ok_or_else(|| format!("{text:?} is not a YYYY-MM-DD date"))
+fn parse_date(text: &str) -> Result<telemetry_internal::Day, String> {
+    telemetry_internal::Day::parse(text).ok_or_else(|| format!("{text:?} is not a YYYY-MM-DD date"))
 }
 
 fn main() -> ExitCode {

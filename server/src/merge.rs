@@ -14,7 +14,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
-use telemetry_internal::{Date, format_date};
+use telemetry_internal::Day;
 use telemetry_upload::Report;
 use tokio::io::AsyncWriteExt;
 
@@ -32,7 +32,7 @@ const WRITE_CHUNK: usize = 4 << 20;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MergedDay {
     /// The week (the reports' `Week`).
-    pub date: Date,
+    pub date: Day,
     /// Reports merged.
     pub reports: u64,
     /// Stored objects that were not reports (logged and left out).
@@ -41,12 +41,7 @@ pub struct MergedDay {
 
 impl std::fmt::Display for MergedDay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: merged {} reports",
-            format_date(self.date),
-            self.reports
-        )?;
+        write!(f, "{}: merged {} reports", self.date, self.reports)?;
         if self.skipped > 0 {
             write!(f, " ({} objects skipped)", self.skipped)?;
         }
@@ -57,7 +52,7 @@ impl std::fmt::Display for MergedDay {
 /// Merges `date`, or with `None` every day with reports that are not merged yet (no
 /// chart data, or chart data from fewer reports than are stored now). Returns what
 /// was merged, oldest first.
-pub async fn merge(storage: &Storage, date: Option<Date>) -> Result<Vec<MergedDay>, ServerError> {
+pub async fn merge(storage: &Storage, date: Option<Day>) -> Result<Vec<MergedDay>, ServerError> {
     let days = match date {
         Some(date) => vec![date],
         None => unmerged_days(storage).await?,
@@ -86,14 +81,14 @@ async fn list(storage: &Storage, prefix: &Path) -> Result<Vec<ObjectMeta>, Serve
 }
 
 /// The dates under `dir/` (`dir/<date>/` or `dir/<date>.json`), sorted.
-pub(crate) async fn dates_in(storage: &Storage, dir: &str) -> Result<Vec<Date>, ServerError> {
+pub(crate) async fn dates_in(storage: &Storage, dir: &str) -> Result<Vec<Day>, ServerError> {
     let prefix = Path::from(dir);
     let listed = match storage.store.list_with_delimiter(Some(&prefix)).await {
         Ok(listed) => listed,
         Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
         Err(err) => return Err(storage_error(format!("listing {dir}/"))(err)),
     };
-    let mut dates: Vec<Date> = listed
+    let mut dates: Vec<Day> = listed
         .common_prefixes
         .iter()
         .chain(listed.objects.iter().map(|o| &o.location))
@@ -104,7 +99,7 @@ pub(crate) async fn dates_in(storage: &Storage, dir: &str) -> Result<Vec<Date>, 
     Ok(dates)
 }
 
-async fn unmerged_days(storage: &Storage) -> Result<Vec<Date>, ServerError> {
+async fn unmerged_days(storage: &Storage) -> Result<Vec<Day>, ServerError> {
     let mut days = Vec::new();
     for date in dates_in(storage, "uploaded").await? {
         let stored = list(storage, &uploaded_dir(date)).await?.len() as u64;
@@ -119,7 +114,7 @@ async fn unmerged_days(storage: &Storage) -> Result<Vec<Date>, ServerError> {
 /// `charts/<date>.json`, or `None` if there is none or it does not parse.
 pub(crate) async fn read_summary(
     storage: &Storage,
-    date: Date,
+    date: Day,
 ) -> Result<Option<DaySummary>, ServerError> {
     let key = charts_key(date);
     let bytes = match storage.store.get(&key).await {
@@ -135,7 +130,7 @@ pub(crate) async fn read_summary(
 
 async fn merge_day(
     storage: &Storage,
-    date: Date,
+    date: Day,
     objects: Vec<ObjectMeta>,
 ) -> Result<MergedDay, ServerError> {
     let store: Arc<dyn ObjectStore> = Arc::clone(&storage.store);
@@ -233,6 +228,6 @@ async fn merge_day(
         .put(&key, PutPayload::from(charts))
         .await
         .map_err(storage_error(format!("writing {key}")))?;
-    tracing::info!(date = %format_date(date), reports = result.reports, skipped = result.skipped, "merged");
+    tracing::info!(date = %date, reports = result.reports, skipped = result.skipped, "merged");
     Ok(result)
 }

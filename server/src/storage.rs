@@ -19,7 +19,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ClientOptions, ObjectStore, RetryConfig};
-use telemetry_internal::{Date, format_date};
+use telemetry_internal::Day;
 
 use crate::ServerError;
 
@@ -128,29 +128,29 @@ impl Storage {
 /// `uploaded/<week>/<X>.json`. `X` is written as Rust's shortest round-trip form
 /// (`{:?}`: `0.25`, `1.0`, `1e-300`), so equal `X`s give equal keys and no `X`
 /// gives a name longer than 24 bytes.
-pub(crate) fn uploaded_key(week: Date, x: f64) -> Path {
-    Path::from(format!("uploaded/{}/{x:?}.json", format_date(week)))
+pub(crate) fn uploaded_key(week: Day, x: f64) -> Path {
+    Path::from(format!("uploaded/{week}/{x:?}.json"))
 }
 
 /// `uploaded/<week>/`, the reports of one week.
-pub(crate) fn uploaded_dir(week: Date) -> Path {
-    Path::from(format!("uploaded/{}", format_date(week)))
+pub(crate) fn uploaded_dir(week: Day) -> Path {
+    Path::from(format!("uploaded/{week}"))
 }
 
 /// `merged/<date>.json`.
-pub(crate) fn merged_key(date: Date) -> Path {
-    Path::from(format!("merged/{}.json", format_date(date)))
+pub(crate) fn merged_key(date: Day) -> Path {
+    Path::from(format!("merged/{date}.json"))
 }
 
 /// `charts/<date>.json`.
-pub(crate) fn charts_key(date: Date) -> Path {
-    Path::from(format!("charts/{}.json", format_date(date)))
+pub(crate) fn charts_key(date: Day) -> Path {
+    Path::from(format!("charts/{date}.json"))
 }
 
 /// The date in a key's last part, `<date>` or `<date>.json`.
-pub(crate) fn date_of(path: &Path) -> Option<Date> {
+pub(crate) fn date_of(path: &Path) -> Option<Day> {
     let name = path.filename()?;
-    telemetry_internal::parse_date(name.strip_suffix(".json").unwrap_or(name))
+    Day::parse(name.strip_suffix(".json").unwrap_or(name))
 }
 
 #[cfg(test)]
@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn keys() {
-        let week = telemetry_internal::parse_date("2026-11-20").unwrap();
+        let week = Day::parse("2026-11-20").unwrap();
         assert_eq!(
             uploaded_key(week, 0.25).as_ref(),
             "uploaded/2026-11-20/0.25.json"

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use telemetry_internal::{Date, format_date, parse_date};
+use telemetry_internal::Day;
 use telemetry_upload::{MAX_REPORT_AGE_DAYS, Report, Unapproved, UploadConfig};
 
 /// How many days past [`MAX_REPORT_AGE_DAYS`] a week may be: uploaders judge a
@@ -19,9 +19,9 @@ pub(crate) enum Rejection {
     TooLarge { limit: usize },
     NotADate { segment: String },
     NotAReport { reason: String },
-    WeekMismatch { url: Date, week: String },
-    TooOld { week: Date },
-    InFuture { week: Date },
+    WeekMismatch { url: Day, week: String },
+    TooOld { week: Day },
+    InFuture { week: Day },
     BadX { x: f64 },
     NoCounts,
     Unapproved(Unapproved),
@@ -41,16 +41,14 @@ impl fmt::Display for Rejection {
             }
             Rejection::WeekMismatch { url, week } => write!(
                 f,
-                "the report's Week {week:?} is not the date in the URL, {}",
-                format_date(*url)
+                "the report's Week {week:?} is not the date in the URL, {url}"
             ),
             Rejection::TooOld { week } => write!(
                 f,
-                "week {} is too old: reports older than {MAX_REPORT_AGE_DAYS} days are not accepted",
-                format_date(*week)
+                "week {week} is too old: reports older than {MAX_REPORT_AGE_DAYS} days are not accepted"
             ),
             Rejection::InFuture { week } => {
-                write!(f, "week {} has not ended yet", format_date(*week))
+                write!(f, "week {week} has not ended yet")
             }
             Rejection::BadX { x } => write!(f, "X {x} is not in (0, 1]"),
             Rejection::NoCounts => f.write_str("the report has no counters"),
@@ -61,8 +59,8 @@ impl fmt::Display for Rejection {
 
 /// The date of `/upload/<segment>`, which must be exactly `YYYY-MM-DD`: the storage
 /// key is built from the parsed date, never from the text, so no path can escape.
-pub(crate) fn url_date(segment: &str) -> Result<Date, Rejection> {
-    parse_date(segment).ok_or_else(|| Rejection::NotADate {
+pub(crate) fn url_date(segment: &str) -> Result<Day, Rejection> {
+    Day::parse(segment).ok_or_else(|| Rejection::NotADate {
         segment: segment.chars().take(64).collect(),
     })
 }
@@ -70,9 +68,9 @@ pub(crate) fn url_date(segment: &str) -> Result<Date, Rejection> {
 /// Parses and checks a report posted to `/upload/<url_date>` on day `today` (UTC).
 pub(crate) fn check_report(
     body: &[u8],
-    url_date: Date,
+    url_date: Day,
     config: &UploadConfig,
-    today: Date,
+    today: Day,
 ) -> Result<Report, Rejection> {
     let report = Report::parse(body).map_err(|err| Rejection::NotAReport {
         reason: match err {
@@ -80,13 +78,13 @@ pub(crate) fn check_report(
             other => other.to_string(),
         },
     })?;
-    if parse_date(&report.week) != Some(url_date) {
+    if Day::parse(&report.week) != Some(url_date) {
         return Err(Rejection::WeekMismatch {
             url: url_date,
             week: report.week.chars().take(64).collect(),
         });
     }
-    let age = (today - url_date).whole_days();
+    let age = url_date.days_until(today);
     if age > MAX_REPORT_AGE_DAYS + CLOCK_SLACK_DAYS {
         return Err(Rejection::TooOld { week: url_date });
     }

@@ -82,7 +82,7 @@ fn the_dashboard_loads_cleanly_in_chromium() {
         .stacks
         .insert("mytool/bug\nmytool::main+0x1f\nmytool::run+0x2a".into(), 5);
     assert_eq!(server.upload(&hostile).0, 200);
-    let earlier = telemetry_internal::parse_date("2026-11-13").unwrap();
+    let earlier = telemetry_internal::Day::parse("2026-11-13").unwrap();
     assert_eq!(server.upload(&report(earlier, 0.5)).0, 200);
     server
         .runtime

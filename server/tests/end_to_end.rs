@@ -10,7 +10,7 @@ use std::process::Command;
 
 use common::*;
 use telemetry::{Config, Program};
-use telemetry_internal::parse_date;
+use telemetry_internal::Day;
 
 /// `telemetry_upload::run` still reads `DO_NOT_TRACK` from the process (through
 /// `Dir::mode`), whatever `Ambient` the command was given; so if the environment has
@@ -52,8 +52,8 @@ fn opted_in_dir(root: &Path) {
     telemetry_counter::testing::write_file(
         &root.join("local"),
         &Program::new("mytool", "1.0.0"),
-        parse_date("2026-11-13").unwrap(),
-        parse_date("2026-11-20").unwrap(),
+        Day::parse("2026-11-13").unwrap().date(),
+        Day::parse("2026-11-20").unwrap().date(),
         &[
             ("mytool/runs", 3),
             ("mytool/flag:json", 2),
@@ -145,7 +145,7 @@ fn a_rejected_report_is_dropped_by_the_client() {
     }
     // The collector's clock says the week is long gone: 400, and the client, told
     // so, deletes the report instead of retrying it for ever.
-    let server = server_with_native_config(|c| c.today = parse_date("2026-12-31"));
+    let server = server_with_native_config(|c| c.today = Day::parse("2026-12-31"));
     let client = tempfile::tempdir().unwrap();
     opted_in_dir(client.path());
     let (ok, out, err) = telemetry_upload(client.path(), &server);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use telemetry_internal::parse_date;
+use telemetry_internal::Day;
 use telemetry_server::{Bar, DaySummary, merge};
 
 #[test]
@@ -151,7 +151,7 @@ fn the_dashboard_shows_weeks_side_by_side_and_escapes_names() {
     );
     assert_eq!(server.upload(&hostile).0, 200);
     // The week before, another report.
-    let earlier = parse_date("2026-11-13").unwrap();
+    let earlier = Day::parse("2026-11-13").unwrap();
     assert_eq!(server.upload(&report(earlier, 0.5)).0, 200);
     server
         .runtime

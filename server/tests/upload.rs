@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
-use telemetry_internal::{format_date, parse_date};
+use telemetry_internal::Day;
 
 fn assert_rejected(server: &TestServer, (status, body): (u16, String), wanted: &str) {
     assert_eq!(status, 400, "{body}");
@@ -267,21 +267,21 @@ fn weeks_and_x_are_checked() {
         "Week \"last week\"",
     );
     // Today is 2026-11-23: 23 days back is the oldest accepted, tomorrow the latest.
-    let old = parse_date("2026-10-30").unwrap();
+    let old = Day::parse("2026-10-30").unwrap();
     assert_rejected(&server, server.upload(&report(old, 0.25)), "too old");
     assert_eq!(
         server
-            .upload(&report(parse_date("2026-10-31").unwrap(), 0.25))
+            .upload(&report(Day::parse("2026-10-31").unwrap(), 0.25))
             .0,
         200
     );
     assert_eq!(
         server
-            .upload(&report(parse_date("2026-11-24").unwrap(), 0.25))
+            .upload(&report(Day::parse("2026-11-24").unwrap(), 0.25))
             .0,
         200
     );
-    let future = parse_date("2026-11-25").unwrap();
+    let future = Day::parse("2026-11-25").unwrap();
     let (status, body) = server.upload(&report(future, 0.25));
     assert_eq!(status, 400);
     assert!(body.contains("has not ended yet"), "{body}");
@@ -299,7 +299,6 @@ fn weeks_and_x_are_checked() {
             "uploaded/2026-11-24/0.25.json"
         ]
     );
-    let _ = format_date(week());
 }
 
 #[test]

@@ -6,18 +6,18 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use telemetry_internal::{Date, format_date, parse_date};
+use telemetry_internal::Day;
 use telemetry_server::{ServeConfig, Storage};
 use telemetry_upload::{ProgramReport, Report};
 
 /// The day the tests pretend it is, so that their weeks are recent.
-pub fn today() -> Date {
-    parse_date("2026-11-23").unwrap()
+pub fn today() -> Day {
+    Day::parse("2026-11-23").unwrap()
 }
 
 /// A week that ended recently.
-pub fn week() -> Date {
-    parse_date("2026-11-20").unwrap()
+pub fn week() -> Day {
+    Day::parse("2026-11-20").unwrap()
 }
 
 pub const CONFIG: &str = r#"{
@@ -29,9 +29,9 @@ pub const CONFIG: &str = r#"{
 }"#;
 
 /// A report of `mytool` that the config approves.
-pub fn report(week: Date, x: f64) -> Report {
+pub fn report(week: Day, x: f64) -> Report {
     Report {
-        week: format_date(week),
+        week: week.to_string(),
         last_week: String::new(),
         x,
         config: "v1".into(),
