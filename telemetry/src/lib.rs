@@ -31,47 +31,81 @@
 //!   the mode file and mapping the counter file, nothing more.
 //! - Crash counters hold function names and offsets only: never a panic message, a
 //!   path, an argument or an environment value.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+mod child;
 mod config;
+mod log;
 mod process;
+mod startup;
+#[cfg(feature = "upload")]
 mod token;
 
+use std::fmt;
 use std::io;
-use std::process::Child;
 
 pub use config::Config;
 pub use telemetry_counter as counter;
 pub use telemetry_counter::program;
-pub use telemetry_internal::{Dir, Mode, Program};
+pub use telemetry_internal::{Ambient, Dir, Mode, Program};
 
 /// Starts telemetry for the program described by `config`: see the crate docs.
 ///
-/// In the telemetry child (a re-execution of this program by an earlier `start`),
-/// this does the child's work and exits the process instead of returning.
+/// Never panics, never prints (unless a [logger](Config::logger) or
+/// `TELEMETRY_DEBUG=1` asks for lines), never blocks on the network or the child.
 pub fn start(config: Config) -> StartResult {
-    match process::role() {
-        process::Role::Child => process::child(&config),
-        process::Role::Descendant => StartResult::nothing(),
-        process::Role::Program => std::panic::catch_unwind(|| process::parent(&config))
-            .unwrap_or_else(|_| StartResult::nothing()),
-    }
+    startup::keep();
+    let env = process::Surroundings::from_process();
+    let log = process::decision_log(&config, &env);
+    // `parent` is written not to panic; this only keeps a bug in it (or in a crate it
+    // calls) from taking the program down. It cannot keep std's hook from printing.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        process::parent(&config, &env, &log)
+    }))
+    .unwrap_or_else(|_| StartResult::nothing())
 }
 
-/// Runs the telemetry child's work and exits if this process is the telemetry child;
-/// returns at once otherwise. For programs that must do some work of their own before
-/// they can call [`start`]: call this first, so the child does not do that work too.
+/// Runs the telemetry child's work and exits if this process is a telemetry child that
+/// a parent really started; returns at once otherwise.
+///
+/// Not needed on Linux, Android, the BSDs, macOS and Windows: there the facade runs the
+/// child from a constructor, before `main`, whatever `main` does first (parse its
+/// arguments with clap, say). Programs on other platforms that must do work of their
+/// own before [`start`] (work the child should not repeat) call this first; so may any
+/// program that wants to be explicit. The `config` is not consulted: the child learns
+/// everything from its parent.
 pub fn maybe_child(config: &Config) {
-    if process::role() == process::Role::Child {
-        process::child(config);
+    let _ = config;
+    startup::keep();
+    if child::verified() {
+        child::main();
     }
 }
 
-/// What [`start`] started. Programs can ignore it: the child is detached and needs
-/// nothing from them.
-#[derive(Debug)]
+/// What [`start`] started. Programs can drop it at once: the child is detached and
+/// needs nothing from them. Tests call [`wait`](StartResult::wait).
+#[must_use = "drop it (`let _ = telemetry::start(config)`) unless you wait for the child in a test"]
 pub struct StartResult {
-    child: Option<Child>,
+    child: Option<Started>,
+}
+
+/// The child, as the parent knows it.
+struct Started {
+    pid: u32,
+    /// Unix: the read end of the token pipe, whose only write end the child holds, so
+    /// a read sees end of file once the child has exited.
+    #[cfg(unix)]
+    token: std::os::fd::OwnedFd,
+    #[cfg(not(unix))]
+    child: std::process::Child,
+}
+
+impl fmt::Debug for StartResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartResult")
+            .field("child_pid", &self.child_pid())
+            .finish()
+    }
 }
 
 impl StartResult {
@@ -79,8 +113,21 @@ impl StartResult {
         StartResult { child: None }
     }
 
-    fn child(child: Child) -> StartResult {
-        StartResult { child: Some(child) }
+    #[cfg(unix)]
+    fn child(pid: u32, token: std::os::fd::OwnedFd) -> StartResult {
+        StartResult {
+            child: Some(Started { pid, token }),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn child(child: std::process::Child) -> StartResult {
+        StartResult {
+            child: Some(Started {
+                pid: child.id(),
+                child,
+            }),
+        }
     }
 
     /// Whether a telemetry child was started.
@@ -88,23 +135,48 @@ impl StartResult {
         self.child.is_some()
     }
 
+    /// The telemetry child's process id, if one was started.
+    pub fn child_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.pid)
+    }
+
     /// Waits for the telemetry child to finish, for tests. With crash reporting on, the
     /// child waits for this process to exit (or crash), so this first stops crash
     /// reporting. Programs never need to call it.
     pub fn wait(mut self) {
-        if let Some(mut child) = self.child.take() {
-            #[cfg(all(unix, feature = "crash"))]
-            telemetry_crashmonitor::stop();
+        let Some(started) = self.child.take() else {
+            return;
+        };
+        #[cfg(all(unix, feature = "crash"))]
+        telemetry_crashmonitor::stop();
+        #[cfg(unix)]
+        {
+            use std::io::Read;
+            let mut token = std::fs::File::from(started.token);
+            let mut buf = [0u8; 16];
+            // The child never writes: the read returns at end of file, when it exits.
+            while let Ok(n) = token.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let mut child = started.child;
             let _ = child.wait();
         }
     }
 }
 
-/// The effective mode for `config`'s telemetry directory: `off` under `DO_NOT_TRACK`
-/// or without a home directory, else what the mode file says (`local` if it is
-/// missing or malformed).
+/// The effective mode for `config`'s telemetry directory: `off` under `DO_NOT_TRACK`,
+/// under the user-wide switch or without a home directory, else what the mode file
+/// says (`local` if it is missing or malformed).
 pub fn mode(config: &Config) -> Mode {
-    config.telemetry_dir().map_or(Mode::Off, |dir| dir.mode())
+    let ambient = Ambient::from_process();
+    config
+        .telemetry_dir_in(&ambient)
+        .map_or(Mode::Off, |dir| dir.effective_mode(&ambient).mode)
 }
 
 /// Records the user's choice in `config`'s telemetry directory.
