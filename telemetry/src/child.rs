@@ -244,12 +244,12 @@ fn run_upload(
     );
     run.start_time = start_time;
     run.log = log.writer("upload");
+    // The run logs each report's fate itself, through `run.log`.
     match telemetry_upload::run(run) {
-        Ok(summary) => {
-            for report in &summary.reports {
-                log.line(format_args!("upload: {report}"));
-            }
-        }
+        Ok(summary) => log.line(format_args!(
+            "upload finished: {} report(s)",
+            summary.reports.len()
+        )),
         Err(err) => log.line(format_args!("upload failed: {err}")),
     }
 }

@@ -129,7 +129,8 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
             None
         },
         start_time: config.get_upload_start_time(),
-        log: log.is_on(),
+        // The child logs when the program asked for a log, or the user made debug/.
+        log: log.is_on() || dir.debug_if_enabled().is_some(),
     };
     start_child(&dir, &plan, env, log)
 }
@@ -254,24 +255,19 @@ struct Started {
     crash_pipe: Option<std::os::fd::OwnedFd>,
 }
 
-/// The child's stderr: `debug/sidecar.log` when the log is on (`debug/` is created
-/// then) or when the user created `debug/`; else nothing. Opened without following
+/// The child's stderr: `debug/sidecar.log` when the child logs (`debug/` is created
+/// if needed); else nothing. Opened without following
 /// links and without blocking on a FIFO.
 fn sidecar_log(dir: &Dir, plan: &Plan, log: &Log) -> Option<std::fs::File> {
-    let debug = if plan.log {
-        match telemetry_internal::fs::ensure_private_dir(dir.root())
-            .and_then(|()| telemetry_internal::fs::ensure_private_dir(&dir.debug()))
-        {
-            Ok(()) => Some(dir.debug()),
-            Err(err) => {
-                log.line(format_args!("the child logs nowhere: debug/: {err}"));
-                None
-            }
-        }
-    } else {
-        dir.debug_if_enabled()
-    };
-    debug?;
+    if !plan.log {
+        return None;
+    }
+    if let Err(err) = telemetry_internal::fs::ensure_private_dir(dir.root())
+        .and_then(|()| telemetry_internal::fs::ensure_private_dir(&dir.debug()))
+    {
+        log.line(format_args!("the child logs nowhere: debug/: {err}"));
+        return None;
+    }
     match telemetry_internal::fs::open_append(&dir.sidecar_log()) {
         Ok(file) => Some(file),
         Err(err) => {

@@ -5,95 +5,26 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use telemetry_internal::{ARCH, Date, Dir, Mode, OS, Program, format_date, today, toolchain};
-use telemetry_tests::{LoopbackServer, example};
+use telemetry_internal::{Dir, Mode, format_date};
+use telemetry_tests::{
+    days, eventually, example, files_under, opt_in, program, serving_approving_config,
+    todays_counts,
+};
 
 const SECRET: &str = "hunter2-do-not-collect";
-
-fn program() -> Program {
-    Program::new("telemetry-tests", env!("CARGO_PKG_VERSION"))
-}
-
-/// An upload config approving mytool's subcommand counters and its crash stacks.
-fn approving_config() -> String {
-    serde_json::json!({
-        "OS": [OS],
-        "Arch": [ARCH],
-        "Toolchain": [toolchain()],
-        "SampleRate": 1.0,
-        "Programs": [{
-            "Name": program().name(),
-            "Versions": [program().version()],
-            "Counters": [{"Name": "mytool/subcommand:{greet,panic,sleep}", "Rate": 1.0}],
-            "Stacks": [{"Name": "crash/panic", "Rate": 1.0, "Depth": 16}],
-        }],
-    })
-    .to_string()
-}
-
-/// A loopback upload server serving [`approving_config`].
-fn serving_approving_config() -> LoopbackServer {
-    let server = LoopbackServer::start();
-    server.set_config(&approving_config());
-    server
-}
 
 fn mytool(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(example("mytool"));
     cmd.arg("--dir")
         .arg(dir)
         .args(args)
-        .env_remove("DO_NOT_TRACK");
+        .env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG");
     cmd
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     mytool(dir, args).output().expect("run mytool")
-}
-
-fn days(n: i64) -> Date {
-    today() + time::Duration::days(n)
-}
-
-fn opt_in(dir: &Path, days_ago: i64) {
-    Dir::new(dir)
-        .set_mode(Mode::On {
-            since: days(-days_ago),
-        })
-        .unwrap();
-}
-
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for path in entries.flatten().map(|e| e.path()) {
-            if path.is_dir() {
-                stack.push(path.clone());
-            }
-            out.push(path);
-        }
-    }
-    out
-}
-
-/// Polls `done` for up to 20 seconds.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn todays_counts(dir: &Path) -> std::collections::BTreeMap<String, u64> {
-    let name = telemetry_counter::file_name(&program(), today());
-    telemetry_counter::read_file(dir.join("local").join(name))
-        .map(|f| f.count)
-        .unwrap_or_default()
 }
 
 /// Go's TestStart: the user opted in a month ago; the tool counts and panics today;
@@ -281,6 +212,7 @@ fn piped_output_ends_with_the_program() {
     let out = Command::new("sh")
         .args(["-c", &script])
         .env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG")
         .output()
         .unwrap();
     let took = start.elapsed();
