@@ -131,7 +131,7 @@ impl Plan {
             upload: var(var::UPLOAD_URL).zip(var(var::CONFIG_URL)),
             start_time: var(var::START_TIME)
                 .and_then(|s| s.parse().ok())
-                .map(|secs| UNIX_EPOCH + Duration::from_secs(secs)),
+                .and_then(|secs| UNIX_EPOCH.checked_add(Duration::from_secs(secs))),
             log: var(var::LOG).is_some_and(|v| v == "1"),
         })
     }
