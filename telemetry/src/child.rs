@@ -51,7 +51,7 @@ pub(crate) mod var {
 /// tool into a silent no-op), but also the token only the parent could give.
 pub(crate) fn verified() -> bool {
     // The cheap test first: this runs in every process, before `main`.
-    if std::env::var_os(CHILD_ENV).as_deref() != Some("1".as_ref()) {
+    if std::env::var_os(CHILD_ENV).as_deref() != Some(std::ffi::OsStr::new("1")) {
         return false;
     }
     #[cfg(unix)]
@@ -65,13 +65,13 @@ pub(crate) fn verified() -> bool {
     // first argument, which no user types by accident.
     #[cfg(not(unix))]
     {
-        std::env::args_os().nth(1).as_deref() == Some(CHILD_ARG.as_ref())
+        std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(CHILD_ARG))
     }
 }
 
 /// Whether `TELEMETRY_CHILD=2`: a process started by a telemetry child.
 pub(crate) fn is_descendant(value: Option<&std::ffi::OsStr>) -> bool {
-    value == Some("2".as_ref())
+    value == Some(std::ffi::OsStr::new("2"))
 }
 
 /// The child's work, as the parent described it.

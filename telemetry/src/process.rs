@@ -1,8 +1,8 @@
 //! The parent side of `start`: decide, count, and maybe start one detached child.
 //!
-//! Every input from the process's surroundings (the environment, the executable's
-//! path, the clock) is read once, in [`Surroundings::from_process`], and passed down,
-//! so tests can drive every decision.
+//! Every input from the process's surroundings (the environment, the clock) is read
+//! once, in [`Surroundings::from_process`], and passed down, so tests can drive every
+//! decision; the executable's path is looked up only when a child is started.
 //!
 //! Nothing here may panic: std's panic hook would print on the host's stderr even if
 //! `start` caught the panic. No `unwrap`, no indexing, no arithmetic that can
@@ -29,8 +29,9 @@ pub(crate) struct Surroundings {
     pub(crate) debug: bool,
     /// `TELEMETRY_CHILD`, as found.
     pub(crate) child_var: Option<OsString>,
-    /// The executable to re-execute as the child.
-    pub(crate) exe: io::Result<PathBuf>,
+    /// The executable to re-execute as the child, for tests; `None`: this process's
+    /// own, looked up only when a child is started (it costs a system call).
+    pub(crate) exe: Option<PathBuf>,
     /// Now.
     pub(crate) now: SystemTime,
 }
@@ -42,7 +43,7 @@ impl Surroundings {
             ambient: Ambient::from_process(),
             debug: std::env::var_os("TELEMETRY_DEBUG").is_some_and(|v| v == "1"),
             child_var: std::env::var_os(CHILD_ENV),
-            exe: std::env::current_exe(),
+            exe: None,
             now: SystemTime::now(),
         }
     }
@@ -224,8 +225,9 @@ fn start_child(dir: &Dir, plan: &Plan, env: &Surroundings, log: &Log) -> StartRe
 /// would be noticed by nobody.
 fn executable(env: &Surroundings) -> io::Result<PathBuf> {
     let exe = match &env.exe {
-        Ok(exe) => exe.clone(),
-        Err(err) => return Err(io::Error::new(err.kind(), format!("no executable: {err}"))),
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe()
+            .map_err(|err| io::Error::new(err.kind(), format!("no executable: {err}")))?,
     };
     let meta = std::fs::metadata(&exe)
         .map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", exe.display())))?;
@@ -404,7 +406,7 @@ mod tests {
             ambient: Ambient::with_config_dir(config_dir),
             debug: false,
             child_var: None,
-            exe: Ok(PathBuf::from("/nonexistent/telemetry-test-exe")),
+            exe: Some(PathBuf::from("/nonexistent/telemetry-test-exe")),
             now: SystemTime::now(),
         }
     }
