@@ -61,7 +61,7 @@ fn test() -> Result<(), String> {
 fn integration(select: &[&str], extra: &[String]) -> Result<(), String> {
     // Examples first: `--test NAME` alone does not build them.
     cargo(&["build", "-p", "telemetry-tests", "--examples"])?;
-    let mut args = vec!["test", "-p", "telemetry-tests"];
+    let mut args = vec!["test", "-p", "telemetry-tests", "--no-fail-fast"];
     args.extend(select);
     // One at a time: several scenarios time a pipeline against a slow server.
     args.extend(["--", "--test-threads=1"]);
