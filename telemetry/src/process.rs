@@ -148,9 +148,17 @@ fn upload_due(config: &Config, dir: &Dir, env: &Surroundings, log: &Log) -> bool
         return false;
     }
     if !config.uploads() {
-        log.line(format_args!(
-            "upload(true) ignored: it needs both upload_url and config_url"
-        ));
+        let why = "upload(true) ignored: it needs both upload_url and config_url";
+        if log.is_on() {
+            log.line(format_args!("{why}"));
+        } else if dir.debug_if_enabled().is_some() {
+            // A misconfigured tool, and a user who made debug/ to find out why
+            // nothing is uploaded: tell them there, even without a logger.
+            let file = telemetry_internal::fs::open_append(&dir.sidecar_log());
+            if let Ok(file) = file {
+                Log::to(Box::new(file), config.get_program().name()).line(format_args!("{why}"));
+            }
+        }
         return false;
     }
     let now = config.get_upload_start_time().unwrap_or(env.now);
@@ -524,6 +532,26 @@ mod tests {
         assert!(
             text.contains("upload(true) ignored: it needs both upload_url and config_url"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn upload_without_urls_is_logged_to_debug_without_a_logger() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::new(tmp.path().join("t"));
+        std::fs::create_dir_all(dir.debug()).unwrap();
+        let config = config(dir.root()).upload(true);
+        let env = surroundings(tmp.path());
+        let log = decision_log(&config, &env);
+        assert!(!log.is_on());
+        let _ = parent(&config, &env, &log);
+        let text = std::fs::read_to_string(dir.sidecar_log()).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "logtest[{}] telemetry: upload(true) ignored: it needs both upload_url and config_url\n",
+                std::process::id()
+            )
         );
     }
 
