@@ -13,11 +13,17 @@ use std::process::{Command, ExitCode};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("test") => test(),
+        Some("test") => match args.get(1).map(String::as_str) {
+            None => test(&[]),
+            Some("--do-not-track") => test(&[("DO_NOT_TRACK", "1")]),
+            Some(_) => Err("usage: cargo xtask test [--do-not-track]".to_owned()),
+        },
         Some("integration") => integration(&[], &args[1..]),
         Some("faults") => integration(&["--test", "faults"], &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask (test | integration [ARGS...] | faults [ARGS...])");
+            eprintln!(
+                "usage: cargo xtask (test [--do-not-track] | integration [ARGS...] | faults [ARGS...])"
+            );
             return ExitCode::from(2);
         }
     };
@@ -31,27 +37,36 @@ fn main() -> ExitCode {
 }
 
 /// Unit, process and doc tests of every crate, then the end-to-end scenarios.
-fn test() -> Result<(), String> {
+/// `env` is exported to every step: `--do-not-track` runs the whole suite with
+/// `DO_NOT_TRACK=1`, which must change nothing, since every test injects its
+/// surroundings (`Ambient`) or sets the variable on the processes it starts.
+fn test(env: &[(&str, &str)]) -> Result<(), String> {
     if has_nextest() {
-        cargo(&[
-            "nextest",
-            "run",
-            "--workspace",
-            "--exclude",
-            "telemetry-tests",
-            "--no-fail-fast",
-        ])?;
+        cargo_with(
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--exclude",
+                "telemetry-tests",
+                "--no-fail-fast",
+            ],
+            env,
+        )?;
     } else {
         eprintln!("xtask: cargo-nextest not found, using cargo test");
-        cargo(&[
-            "test",
-            "--workspace",
-            "--exclude",
-            "telemetry-tests",
-            "--no-fail-fast",
-        ])?;
+        cargo_with(
+            &[
+                "test",
+                "--workspace",
+                "--exclude",
+                "telemetry-tests",
+                "--no-fail-fast",
+            ],
+            env,
+        )?;
     }
-    cargo(&["test", "--workspace", "--doc"])?;
+    cargo_with(&["test", "--workspace", "--doc"], env)?;
     integration(&[], &[])
 }
 
