@@ -6,11 +6,14 @@
 //!   and exits, so the child never reaches `main`, and a `main` that parses its
 //!   arguments first (clap with a required subcommand rejects `** telemetry **`) cannot
 //!   lose it. In any other process it costs one environment lookup.
-//! - **Starting the child detached** (Unix): a double fork. The host forks an
+//! - **Starting the child detached** (Unix): a double fork. The host starts an
 //!   intermediate process, which forks the child and exits at once; the host reaps the
 //!   intermediate, so the child is re-parented to init (or the nearest subreaper) and
-//!   is never the host's to wait for or reap. Between fork and `execve` only
-//!   async-signal-safe calls run, on values prepared before the fork.
+//!   is never the host's to wait for or reap. On Linux the intermediate is a
+//!   `vfork`-like clone that shares the host's memory (as `posix_spawn` does), so the
+//!   host pays for one fork, and never for the child's `execve`. Between fork and
+//!   `execve` only async-signal-safe calls run, on values prepared before, with every
+//!   signal blocked until the child has reset the host's handlers.
 //! - **Recognising a real child.** The parent hands the child a pipe as fd 3 and puts
 //!   the pipe's identity (device and inode) in the child's environment. Only the
 //!   process that created that pipe can arrange for fd 3 to be it, so a stray
@@ -261,7 +264,11 @@ mod unix {
         argv.push(std::ptr::null());
         let mut envp: Vec<*const libc::c_char> = launch.env.iter().map(|e| e.as_ptr()).collect();
         envp.push(std::ptr::null());
-        let fds = Fds {
+        let plan = Exec {
+            exe: launch.exe.as_ptr(),
+            argv: argv.as_ptr(),
+            envp: envp.as_ptr(),
+            cwd: launch.cwd.as_ptr(),
             stdio: [
                 launch.stdio[0].as_raw_fd(),
                 launch.stdio[1].as_raw_fd(),
@@ -270,29 +277,15 @@ mod unix {
             token: launch.token.as_raw_fd(),
             max_fd: max_fd(),
         };
-        // SAFETY: fork has no memory preconditions. In the forked intermediate only
-        // async-signal-safe functions run (fork, write, _exit, and in the child the
-        // calls in `exec_child`), on memory prepared above and not freed until the
-        // parent returns from this function.
-        let intermediate = unsafe { libc::fork() };
-        if intermediate < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if intermediate == 0 {
-            // SAFETY: see above; both branches end in `_exit` or `execve`.
-            unsafe {
-                let child = libc::fork();
-                if child == 0 {
-                    exec_child(&launch.exe, &argv, &envp, &launch.cwd, &fds);
-                }
-                let pid = child.to_ne_bytes();
-                if child > 0 {
-                    libc::write(fds.token, pid.as_ptr().cast(), pid.len());
-                }
-                libc::_exit(i32::from(child <= 0));
-            }
-        }
-        // The parent: the child's ends are the child's now.
+        // No signal may run one of the program's handlers in the processes we fork
+        // (the intermediate shares the program's memory on Linux): block them all
+        // until the intermediate is gone. The child unblocks them before `execve`.
+        let old_mask = block_all_signals();
+        let intermediate = start_intermediate(&plan);
+        restore_signals(&old_mask);
+        let intermediate = intermediate?;
+        // The parent: the child's ends are the child's now. (`plan` pointed into
+        // `launch`, `argv` and `envp`, which the intermediate no longer uses.)
         drop(launch);
         // The intermediate writes the child's pid and exits; if it could not fork, it
         // exits without writing and, with no write end left, the read sees end of file.
@@ -303,6 +296,106 @@ mod unix {
         read?;
         let pid = i32::from_ne_bytes(pid);
         Ok((u32::try_from(pid).unwrap_or(0), OwnedFd::from(token)))
+    }
+
+    /// Linux: the intermediate is a `vfork`-like clone (`CLONE_VM | CLONE_VFORK`, as
+    /// `posix_spawn` makes): no copy of the program's page tables, and this thread
+    /// sleeps until the intermediate has forked the child and exited, so one fork is
+    /// all the program pays for.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn start_intermediate(plan: &Exec) -> io::Result<libc::pid_t> {
+        // The intermediate's stack: it runs in our memory, so not on this thread's.
+        const STACK: usize = 64 * 1024;
+        let mut stack = vec![0u8; STACK];
+        // SAFETY: one past the end of the allocation is a valid pointer to form.
+        let top = unsafe { stack.as_mut_ptr().add(STACK) };
+        // Stacks grow down on every Linux architecture Rust supports; align the top.
+        let top = (top as usize & !15) as *mut libc::c_void;
+        // SAFETY: `intermediate` only reads `plan` (alive until we return, since
+        // CLONE_VFORK suspends us until the intermediate exits) and calls
+        // async-signal-safe functions; signals are blocked; its stack is `stack`.
+        let pid = unsafe {
+            libc::clone(
+                intermediate,
+                top,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                (plan as *const Exec).cast_mut().cast(),
+            )
+        };
+        drop(stack);
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(pid)
+    }
+
+    /// The intermediate's body, on Linux.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    extern "C" fn intermediate(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `Exec` the parent passed, alive while we run.
+        let plan = unsafe { &*(arg as *const Exec) };
+        // A plain fork as a raw system call: glibc's `fork` would run the program's
+        // atfork handlers and update thread bookkeeping that lives in the memory we
+        // share with the parent. The child only makes async-signal-safe calls, none
+        // of which depends on that bookkeeping.
+        // SAFETY: clone with SIGCHLD only is fork; the other arguments are unused.
+        let child =
+            unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0) };
+        if child == 0 {
+            // SAFETY: a freshly forked child, with `plan`'s pointers valid in its copy.
+            unsafe { exec_child(plan) }
+        }
+        report_and_exit(plan, child as libc::pid_t)
+    }
+
+    /// Elsewhere: the intermediate is a plain fork.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn start_intermediate(plan: &Exec) -> io::Result<libc::pid_t> {
+        // SAFETY: fork has no memory preconditions. The forked intermediate only makes
+        // async-signal-safe calls (fork, write, _exit, and in the child those of
+        // `exec_child`) on memory prepared before the fork.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            // SAFETY: see above.
+            let child = unsafe { libc::fork() };
+            if child == 0 {
+                // SAFETY: a freshly forked child, with `plan`'s pointers valid.
+                unsafe { exec_child(plan) }
+            }
+            report_and_exit(plan, child);
+        }
+        Ok(pid)
+    }
+
+    /// The intermediate's last act: the child's pid to the parent, then `_exit`.
+    fn report_and_exit(plan: &Exec, child: libc::pid_t) -> ! {
+        let pid = child.to_ne_bytes();
+        // SAFETY: write and _exit are async-signal-safe; `pid` outlives the write.
+        unsafe {
+            if child > 0 {
+                libc::write(plan.token, pid.as_ptr().cast(), pid.len());
+            }
+            libc::_exit(i32::from(child <= 0))
+        }
+    }
+
+    fn block_all_signals() -> libc::sigset_t {
+        // SAFETY: all-zero sigsets are valid; these calls only write into them.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            old
+        }
+    }
+
+    fn restore_signals(old: &libc::sigset_t) {
+        // SAFETY: `old` is the mask `block_all_signals` saved.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
     }
 
     fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<()> {
@@ -331,8 +424,13 @@ mod unix {
         }
     }
 
-    /// The descriptor numbers the child's side works with.
-    struct Fds {
+    /// Everything the forked processes use, as raw pointers and numbers prepared
+    /// before forking.
+    struct Exec {
+        exe: *const libc::c_char,
+        argv: *const *const libc::c_char,
+        envp: *const *const libc::c_char,
+        cwd: *const libc::c_char,
         stdio: [RawFd; 3],
         token: RawFd,
         /// The highest descriptor number to close where `close_range` is missing.
@@ -353,42 +451,47 @@ mod unix {
     }
 
     /// The child, between fork and exec: a session of its own, the prepared stdio and
-    /// token pipe at 0-3, every other descriptor closed, an empty signal mask, then
-    /// `execve`. Only async-signal-safe calls.
+    /// token pipe at 0-3, every other descriptor closed, the program's signal handlers
+    /// reset and every signal unblocked, then `execve`. Only async-signal-safe calls.
     ///
     /// # Safety
-    /// Call only in a freshly forked process; the pointers must be valid and
-    /// NUL-terminated arrays of C strings.
-    unsafe fn exec_child(
-        exe: &CString,
-        argv: &[*const libc::c_char],
-        envp: &[*const libc::c_char],
-        cwd: &CString,
-        fds: &Fds,
-    ) -> ! {
+    /// Call only in a freshly forked process; `plan`'s pointers must be valid there.
+    unsafe fn exec_child(plan: &Exec) -> ! {
         // SAFETY: the caller guarantees a forked child; every call below is
         // async-signal-safe and works on descriptors and memory that are valid.
         unsafe {
             // The terminal's hangup and job-control signals are for the program.
             libc::setsid();
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
             // Every source is ≥ 3 (`above_stdio`), so these never overwrite one
             // another; dup2 clears close-on-exec on the copy.
-            for (target, source) in fds.stdio.iter().enumerate() {
+            for (target, source) in plan.stdio.iter().enumerate() {
                 libc::dup2(*source, target as RawFd);
             }
-            if fds.token == TOKEN_FD {
+            if plan.token == TOKEN_FD {
                 libc::fcntl(TOKEN_FD, libc::F_SETFD, 0);
             } else {
-                libc::dup2(fds.token, TOKEN_FD);
+                libc::dup2(plan.token, TOKEN_FD);
             }
-            close_from(TOKEN_FD + 1, fds.max_fd);
-            if libc::chdir(cwd.as_ptr()) != 0 {
+            close_from(TOKEN_FD + 1, plan.max_fd);
+            if libc::chdir(plan.cwd) != 0 {
                 libc::chdir(c"/".as_ptr());
             }
-            libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            // A signal must not run one of the program's handlers here; execve resets
+            // handled signals to their default anyway, ignored ones stay ignored.
+            for signal in 1..65 {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, std::ptr::null(), &mut action) == 0
+                    && action.sa_sigaction != libc::SIG_IGN
+                    && action.sa_sigaction != libc::SIG_DFL
+                {
+                    action.sa_sigaction = libc::SIG_DFL;
+                    libc::sigaction(signal, &action, std::ptr::null_mut());
+                }
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            libc::execve(plan.exe, plan.argv, plan.envp);
             libc::_exit(127);
         }
     }
