@@ -521,3 +521,23 @@ mod unix {
         }
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn pipe_ids_round_trip_and_garbage_is_no_id() {
+        let (read, write) = pipe().unwrap();
+        let id = id_of(&read).unwrap();
+        assert_eq!(id_of(&write).unwrap(), id, "both ends are one pipe");
+        assert_eq!(PipeId::parse(&id.to_env()), Some(id));
+        for garbage in ["", "1", "1:", ":1", "a:b", "1:2:3", "-1:2"] {
+            assert_eq!(PipeId::parse(garbage), None, "{garbage:?}");
+        }
+        assert!(read.as_raw_fd() > 2 && write.as_raw_fd() > 2);
+        let (other, _) = pipe().unwrap();
+        assert_ne!(id_of(&other).unwrap(), id);
+    }
+}
