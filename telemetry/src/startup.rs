@@ -301,7 +301,8 @@ mod unix {
     /// Linux: the intermediate is a `vfork`-like clone (`CLONE_VM | CLONE_VFORK`, as
     /// `posix_spawn` makes): no copy of the program's page tables, and this thread
     /// sleeps until the intermediate has forked the child and exited, so one fork is
-    /// all the program pays for.
+    /// all the program pays for. It has no exit signal: the program gets no `SIGCHLD`
+    /// for it, and its own `wait()` or `waitpid(-1, ..)` never sees it.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn start_intermediate(plan: &Exec) -> io::Result<libc::pid_t> {
         // The intermediate's stack: it runs in our memory, so not on this thread's.
@@ -318,7 +319,7 @@ mod unix {
             libc::clone(
                 intermediate,
                 top,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                libc::CLONE_VM | libc::CLONE_VFORK,
                 (plan as *const Exec).cast_mut().cast(),
             )
         };
@@ -414,10 +415,16 @@ mod unix {
     /// Waits for the intermediate process. A host that ignores `SIGCHLD`, or reaps
     /// every child itself, may have reaped it already (`ECHILD`): either way it is gone.
     fn reap(pid: libc::pid_t) {
+        // Linux: the intermediate is a "clone" child (no exit signal), which only
+        // `__WALL` waits for.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let flags = libc::__WALL;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let flags = 0;
         loop {
             let mut status = 0;
             // SAFETY: waitpid writes only into `status`.
-            let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+            let rc = unsafe { libc::waitpid(pid, &mut status, flags) };
             if rc >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
                 return;
             }

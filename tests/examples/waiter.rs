@@ -7,13 +7,22 @@
 //! waiter DIR [SERVER_URL [YYYY-MM-DD]] [--then-list-children AFTER_FILE]
 //! ```
 //!
+//! It first prints how many `SIGCHLD`s `start` caused (`sigchld N`): on Linux none,
+//! the intermediate process that detaches the child has no exit signal.
 //! Crash reporting is on; with `SERVER_URL` an upload may be due. With
 //! `--then-list-children`, it then waits (at most 20 s) until `AFTER_FILE` exists and
 //! prints the number of its remaining children, zombies included (Linux `/proc`), as a
 //! long-running host would accumulate them.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+static SIGCHLDS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_sigchld(_: libc::c_int) {
+    SIGCHLDS.fetch_add(1, Ordering::SeqCst);
+}
 
 #[allow(clippy::print_stdout)]
 fn main() {
@@ -37,7 +46,12 @@ fn main() {
     {
         config = config.upload_start_time(day.start());
     }
+    let handler: extern "C" fn(libc::c_int) = on_sigchld;
+    // SAFETY: the handler only does an atomic add, which is async-signal-safe.
+    unsafe { libc::signal(libc::SIGCHLD, handler as libc::sighandler_t) };
     let _started = telemetry::start(config);
+    std::thread::sleep(Duration::from_millis(50));
+    println!("sigchld {}", SIGCHLDS.load(Ordering::SeqCst));
 
     let own = std::process::Command::new("true").spawn();
     let mut reaped = 0;
