@@ -142,7 +142,9 @@
 //!   network or the child, and never leaves the child holding the program's stdout,
 //!   stderr, terminal or any other descriptor it inherited.
 //! - The child is never the program's to wait for or reap: a program that waits for
-//!   all its children does not hang, and a long-running one gathers no zombies.
+//!   all its children does not hang, and a long-running one gathers no zombies. (On
+//!   Linux `start` raises no `SIGCHLD` either; elsewhere the program may see one for
+//!   the short-lived intermediate process, which `start` has already reaped.)
 //! - Mode `off` (`DO_NOT_TRACK`, the user-wide switch or the tool's own) writes
 //!   nothing at all and starts nothing.
 //! - A program that neither reports crashes nor is due an upload pays for reading
