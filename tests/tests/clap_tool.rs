@@ -55,7 +55,8 @@ fn clap_tool_upload_happens() {
     opt_in(dir, 30);
     let server = serving_approving_config();
     // Today's run; the next one pretends to be a week later, when today's file has
-    // expired: its report holds both runs' greetings.
+    // expired: its report holds this run's greeting (and the next run's too, if it
+    // counted before its upload child read the file).
     let out = clap_tool(dir, &["greet"]);
     assert!(out.status.success());
     let later = format_date(days(8));
@@ -79,8 +80,6 @@ fn clap_tool_upload_happens() {
     let uploads = server.uploads();
     assert_eq!(uploads.len(), 1, "{uploads:?}");
     let report = uploads[0].json();
-    assert_eq!(
-        report["Programs"][0]["Counters"]["clap_tool/subcommand:greet"], 2,
-        "{report}"
-    );
+    let greets = report["Programs"][0]["Counters"]["clap_tool/subcommand:greet"].as_u64();
+    assert!(matches!(greets, Some(1 | 2)), "{report}");
 }
