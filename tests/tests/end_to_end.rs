@@ -77,7 +77,9 @@ fn start_counts_crashes_and_uploads_them() {
     let report = uploads[0].json();
     let prog = &report["Programs"][0];
     assert_eq!(prog["Counters"]["mytool/subcommand:panic"], 1, "{report}");
-    assert_eq!(prog["Counters"]["mytool/subcommand:greet"], 1, "{report}");
+    // The uploading run's own greeting lands before or after its child reads the file.
+    let greets = prog["Counters"]["mytool/subcommand:greet"].as_u64();
+    assert!(matches!(greets, None | Some(1)), "{report}");
     let stacks = prog["Stacks"].as_object().unwrap();
     assert!(
         stacks.keys().any(|k| k.starts_with("crash/panic\n")),
