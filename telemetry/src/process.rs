@@ -91,7 +91,13 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
         return StartResult::nothing();
     }
 
-    match telemetry_counter::open_dir(dir.root(), config.get_program().clone()) {
+    let today = telemetry_internal::Day::of(env.now);
+    match telemetry_counter::open_with_mode(
+        &dir,
+        config.get_program().clone(),
+        effective.mode,
+        today,
+    ) {
         OpenStatus::Counting(path) => {
             log.line(format_args!("counting into {}", path.display()));
         }
@@ -428,31 +434,6 @@ mod tests {
         (lines.text(), started.started_child())
     }
 
-    /// FIXME: `telemetry_counter::open_dir` reads `DO_NOT_TRACK` from the process
-    /// itself rather than taking the caller's `Ambient`, so under an exported
-    /// `DO_NOT_TRACK` it counts nothing whatever these tests inject. Until it takes
-    /// the decided mode, a test that needs counting runs in a copy of this test
-    /// binary without the variable, and asserts there. `true`: it ran there (and
-    /// passed); the caller returns.
-    fn ran_without_process_do_not_track(test: &str) -> bool {
-        if !telemetry_internal::do_not_track_value(std::env::var_os("DO_NOT_TRACK").as_deref()) {
-            return false;
-        }
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([test, "--exact", "--test-threads=1", "--nocapture"])
-            .env_remove("DO_NOT_TRACK")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{test}: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(stdout.contains("1 passed"), "{test} did not run: {stdout}");
-        true
-    }
-
     fn config(dir: &Path) -> Config {
         Config::new(Program::new("logtest", "1.0.0")).dir(dir)
     }
@@ -505,9 +486,6 @@ mod tests {
 
     #[test]
     fn local_without_a_child() {
-        if ran_without_process_do_not_track("process::tests::local_without_a_child") {
-            return;
-        }
         let tmp = tempfile::tempdir().unwrap();
         let (text, child) = decisions(config(&tmp.path().join("t")), &surroundings(tmp.path()));
         assert!(
@@ -524,11 +502,6 @@ mod tests {
 
     #[test]
     fn upload_due_then_not_due_and_spawn_failure() {
-        if ran_without_process_do_not_track(
-            "process::tests::upload_due_then_not_due_and_spawn_failure",
-        ) {
-            return;
-        }
         let tmp = tempfile::tempdir().unwrap();
         let env = surroundings(tmp.path());
         let uploading = || {
@@ -555,9 +528,6 @@ mod tests {
 
     #[test]
     fn upload_without_urls_is_logged() {
-        if ran_without_process_do_not_track("process::tests::upload_without_urls_is_logged") {
-            return;
-        }
         let tmp = tempfile::tempdir().unwrap();
         let (text, _) = decisions(
             config(&tmp.path().join("t"))
@@ -573,11 +543,6 @@ mod tests {
 
     #[test]
     fn upload_without_urls_is_logged_to_debug_without_a_logger() {
-        if ran_without_process_do_not_track(
-            "process::tests::upload_without_urls_is_logged_to_debug_without_a_logger",
-        ) {
-            return;
-        }
         let tmp = tempfile::tempdir().unwrap();
         let dir = Dir::new(tmp.path().join("t"));
         std::fs::create_dir_all(dir.debug()).unwrap();
@@ -598,9 +563,6 @@ mod tests {
 
     #[test]
     fn unusable_directory_counts_in_memory() {
-        if ran_without_process_do_not_track("process::tests::unusable_directory_counts_in_memory") {
-            return;
-        }
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("a-file");
         std::fs::write(&file, "").unwrap();
@@ -614,11 +576,6 @@ mod tests {
 
     #[test]
     fn stray_child_variable_is_ignored_and_descendants_do_nothing() {
-        if ran_without_process_do_not_track(
-            "process::tests::stray_child_variable_is_ignored_and_descendants_do_nothing",
-        ) {
-            return;
-        }
         let tmp = tempfile::tempdir().unwrap();
         let mut env = surroundings(tmp.path());
         env.child_var = Some("1".into());
