@@ -72,6 +72,7 @@ fn child_command(spec: &str) -> Command {
 }
 
 /// Whether the test must have `tool` (it runs in CI), or may note its absence.
+#[allow(clippy::print_stderr)] // the note is for the person running the tests
 fn require(tool: &str, usable: bool) -> bool {
     if usable {
         return true;
@@ -359,7 +360,7 @@ fn killed_at_every_file_system_call_loses_no_week() {
     // Threads other than the run's may shift a count a little; most must have hit.
     assert!(
         killed * 2 > targets.len(),
-        "only {killed} of {} runs were killed",
+        "only {killed} of {} runs were killed: {targets:?}",
         targets.len()
     );
 }
