@@ -28,8 +28,29 @@ pub(crate) struct Sender<'a> {
 impl Sender<'_> {
     /// Sends `local/DATE.json`. The week is built (its `local.DATE.json` exists) and not
     /// acknowledged (no `upload/DATE.json`); the caller checked both under the lock.
-    pub(crate) fn send(&self, week: Day, config: &UploadConfig, log: &mut Log) -> ReportStatus {
+    /// `fresh` is the report and its bytes if this run just built and wrote it (with
+    /// this config): it is checked again but not read back.
+    pub(crate) fn send(
+        &self,
+        week: Day,
+        config: &UploadConfig,
+        fresh: Option<(Report, Vec<u8>)>,
+        log: &mut Log,
+    ) -> ReportStatus {
         let ready = self.dir.report(week);
+        if let Some((report, body)) = fresh {
+            if let Err(rejection) = config.check_report(&report) {
+                // A bug in building, never an input: still, nothing unchecked leaves.
+                log!(
+                    log,
+                    "{week}: the report just built fails the check: {rejection}"
+                );
+                return ReportStatus::Skipped {
+                    reason: rejection.to_string(),
+                };
+            }
+            return self.post(week, &body, log);
+        }
         let skipped = |log: &mut Log, reason: String| {
             log!(
                 log,
@@ -93,19 +114,24 @@ impl Sender<'_> {
                 };
             }
         }
+        self.post(week, &body, log)
+    }
 
+    /// POSTs `body`, which is also what `local/DATE.json` holds, and acts on the answer.
+    fn post(&self, week: Day, body: &[u8], log: &mut Log) -> ReportStatus {
+        let ready = self.dir.report(week);
         let url = format!("{}/{week}", self.upload_url.trim_end_matches('/'));
         if self.log_bodies {
             log!(
                 log,
                 "{week}: POST {url} body: {}",
-                String::from_utf8_lossy(&body)
+                String::from_utf8_lossy(body)
             );
         }
         let answer = crate::http::agent(&url, self.timeout, false)
             .post(&url)
             .header("Content-Type", "application/json")
-            .send(&body[..]);
+            .send(body);
         let status = match answer {
             Ok(response) => response.status().as_u16(),
             Err(err) => {
@@ -120,7 +146,7 @@ impl Sender<'_> {
         };
         match status {
             200..=299 => {
-                self.acknowledge(week, &body, log);
+                self.acknowledge(week, body, log);
                 log!(log, "{week}: uploaded to {url}");
                 ReportStatus::Uploaded
             }

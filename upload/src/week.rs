@@ -70,7 +70,17 @@ impl Run<'_> {
             });
         }
         let lock_path = dir.report_lock(week);
-        let lock_file = match telemetry_internal::fs::open_read_write(&lock_path, true) {
+        let open = || telemetry_internal::fs::open_read_write(&lock_path, true);
+        let lock_file = match open().or_else(|err| {
+            if err.kind() == std::io::ErrorKind::InvalidInput {
+                // A link, FIFO or directory planted under the lock's name would block
+                // the week forever; a lock holds no data, so replace it (unlinking a
+                // link never touches its target).
+                std::fs::remove_file(&lock_path).and_then(|()| open())
+            } else {
+                Err(err)
+            }
+        }) {
             Ok(file) => file,
             Err(err) => {
                 return Some(ReportStatus::Failed {
@@ -89,6 +99,7 @@ impl Run<'_> {
         let mut built = exists(dir.local_report(week));
         let acknowledged = exists(dir.uploaded_report(week));
         let mut status = None;
+        let mut fresh = None;
         let disposal: Vec<(std::path::PathBuf, bool)> =
             files.iter().map(|f| (f.path.clone(), f.settled)).collect();
 
@@ -96,7 +107,8 @@ impl Run<'_> {
             match self.build(week, files, config, uploaded, acknowledged, log) {
                 Ok(outcome) => {
                     built = true;
-                    status = outcome;
+                    status = outcome.status;
+                    fresh = outcome.fresh;
                 }
                 Err(failed) => return Some(failed),
             }
@@ -115,7 +127,7 @@ impl Run<'_> {
             });
         }
         if ready {
-            status = Some(self.ready(week, acknowledged, config, log));
+            status = Some(self.ready(week, acknowledged, config, fresh, log));
         }
 
         // Step 5: the week's counts are safe in L; delete the files nobody can still
@@ -143,9 +155,8 @@ impl Run<'_> {
         status
     }
 
-    /// Steps 1 and 2: writes R (if uploadable) and then L. `Ok(None)` if the week's
-    /// report will be sent (its status comes from sending), `Ok(Some)` if it stays
-    /// local, `Err` if nothing was committed.
+    /// Steps 1 and 2: writes R (if uploadable) and then L. `Err` if nothing was
+    /// committed.
     fn build(
         &self,
         week: Day,
@@ -154,7 +165,7 @@ impl Run<'_> {
         uploaded: &BTreeSet<Day>,
         acknowledged: bool,
         log: &mut Log,
-    ) -> Result<Option<ReportStatus>, ReportStatus> {
+    ) -> Result<Built, ReportStatus> {
         let dir = &self.dir;
         let x = random_x();
         let last_week = uploaded
@@ -219,14 +230,19 @@ impl Run<'_> {
         };
         // Step 1. An R left by a dead run is replaced, or removed if this build does
         // not upload: R must always belong to the L that commits it.
-        match &upload_report {
+        let fresh = match upload_report {
             Some(report) => {
-                if let Err(err) = telemetry_internal::write_atomic(&ready, &to_body(report)) {
+                let body = to_body(&report);
+                if let Err(err) = telemetry_internal::write_atomic(&ready, &body) {
                     return Err(failed(&ready, err, log));
                 }
+                Some((report, body))
             }
-            None => remove(&ready, log),
-        }
+            None => {
+                remove(&ready, log);
+                None
+            }
+        };
         // Step 2: the commit.
         let local_path = dir.local_report(week);
         match telemetry_internal::create_complete(&local_path, &to_json(&local_report)) {
@@ -236,7 +252,7 @@ impl Run<'_> {
                 // theirs commits the week, and our R does not belong to it.
                 log!(log, "{week}: another process built this report");
                 remove(&ready, log);
-                return Ok(Some(ReportStatus::HandledElsewhere));
+                return Ok(Built::status(ReportStatus::HandledElsewhere));
             }
             Err(err) => {
                 remove(&ready, log);
@@ -244,24 +260,28 @@ impl Run<'_> {
             }
         }
         match verdict {
-            Ok(()) if acknowledged => Ok(Some(ReportStatus::AlreadyUploaded)),
+            Ok(()) if acknowledged => Ok(Built::status(ReportStatus::AlreadyUploaded)),
             Ok(()) => {
                 log!(log, "{week}: report ready to upload");
-                Ok(None)
+                Ok(Built {
+                    status: None,
+                    fresh,
+                })
             }
             Err(reason) => {
                 log!(log, "{week}: local report only ({reason})");
-                Ok(Some(ReportStatus::LocalOnly { reason }))
+                Ok(Built::status(ReportStatus::LocalOnly { reason }))
             }
         }
     }
 
-    /// Steps 3 and 4 for a built week whose R exists.
+    /// Steps 3 and 4 for a built week whose R exists; `fresh` is R as just built.
     fn ready(
         &self,
         week: Day,
         acknowledged: bool,
         config: Option<&UploadConfig>,
+        fresh: Option<(Report, Vec<u8>)>,
         log: &mut Log,
     ) -> ReportStatus {
         let ready = self.dir.report(week);
@@ -301,6 +321,24 @@ impl Run<'_> {
             timeout: self.timeout,
             log_bodies: self.log_bodies,
         };
-        sender.send(week, config, log)
+        sender.send(week, config, fresh, log)
+    }
+}
+
+/// What building a week did.
+struct Built {
+    /// `None` if the report will be sent (its status comes from sending); `Some` if it
+    /// stays local.
+    status: Option<ReportStatus>,
+    /// The upload report just written, and its bytes, to send without reading back.
+    fresh: Option<(Report, Vec<u8>)>,
+}
+
+impl Built {
+    fn status(status: ReportStatus) -> Built {
+        Built {
+            status: Some(status),
+            fresh: None,
+        }
     }
 }
