@@ -133,7 +133,7 @@ impl Run<'_> {
         // Step 5: the week's counts are safe in L; delete the files nobody can still
         // count into. The others are deleted by a run after their week has settled.
         let mut kept = 0;
-        for (path, settled) in &disposal {
+        for (path, settled) in disposal.iter().filter(|_| built) {
             if *settled {
                 remove(path, log);
             } else {
