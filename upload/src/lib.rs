@@ -354,6 +354,10 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
         let start = start_time.map(utc);
         let dir = Dir::new(dir);
         let effective = dir.effective_mode(&ambient);
+        let mode = match effective.decided_by {
+            Switch::Tool => tool_mode(&dir)?,
+            _ => effective.mode,
+        };
         let run = Run {
             dir,
             upload_url: &upload_url,
@@ -362,7 +366,7 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
             now,
             start,
             today: Day::from_date(start.unwrap_or(now).date()),
-            mode: effective.mode,
+            mode,
             log_bodies,
         };
         run.go(effective.decided_by, &mut log)
@@ -382,6 +386,28 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
             log!(log, "upload run panicked: {message}");
             Err(UploadError::Panicked { message })
         }
+    }
+}
+
+/// The tool's own mode, read once. Missing, malformed, a link or oversized means
+/// `local`, as everywhere; but a mode file that exists and could not be read this
+/// time (an I/O error) stops the run: building every week as local only would lose
+/// their uploads for good.
+fn tool_mode(dir: &Dir) -> Result<Mode, UploadError> {
+    match dir.read_mode() {
+        Ok(mode) => Ok(mode),
+        Err(telemetry_internal::ModeError::Unreadable(err))
+            if !matches!(
+                err.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            Err(UploadError::Io {
+                path: dir.mode_file(),
+                source: err,
+            })
+        }
+        Err(_) => Ok(Mode::Local),
     }
 }
 

@@ -95,9 +95,22 @@ impl Run<'_> {
             return Some(ReportStatus::Busy);
         };
 
-        let exists = |p: std::path::PathBuf| std::fs::symlink_metadata(p).is_ok();
-        let mut built = exists(dir.local_report(week));
-        let acknowledged = exists(dir.uploaded_report(week));
+        // Whether a file exists; an error other than "not found" stops the week, so a
+        // passing fault can never make a built week look unbuilt or a sent one unsent.
+        let exists = |p: std::path::PathBuf| match std::fs::symlink_metadata(&p) {
+            Ok(_) => Ok(true),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(ReportStatus::KeptForRetry {
+                reason: format!("cannot check {}: {err}", p.display()),
+            }),
+        };
+        let (mut built, acknowledged) = match (
+            exists(dir.local_report(week)),
+            exists(dir.uploaded_report(week)),
+        ) {
+            (Ok(built), Ok(acknowledged)) => (built, acknowledged),
+            (Err(status), _) | (_, Err(status)) => return Some(status),
+        };
         let mut status = None;
         let mut fresh = None;
         let disposal: Vec<(std::path::PathBuf, bool)> =
@@ -114,7 +127,10 @@ impl Run<'_> {
             }
         }
 
-        let ready = exists(dir.report(week));
+        let ready = match exists(dir.report(week)) {
+            Ok(ready) => ready,
+            Err(status) => return Some(status),
+        };
         if ready && !built {
             // Not one of ours: a report is only ever ready after its local report.
             log!(
@@ -146,7 +162,7 @@ impl Run<'_> {
                 "{week}: keeping {kept} counter file(s) a process may still count into"
             );
         }
-        if built && !exists(dir.report(week)) {
+        if built && exists(dir.report(week)) == Ok(false) {
             // Finished: nothing of this week will be sent again; the lock is not needed.
             // Removed while held; see `debris::remove_lock` for why that is safe.
             let _ = std::fs::remove_file(&lock_path);

@@ -66,7 +66,11 @@ pub(crate) fn scan_local(
                         found.weeks.entry(week).or_default().push(expired);
                     }
                     Ok(None) => {}
-                    Err(why) => log!(log, "skipping {name}: {why}"),
+                    Err(Unusable::Garbage(why)) => log!(log, "skipping {name}: {why}"),
+                    // A file that could not be read this time (EIO, too many open
+                    // files) may be in a week about to be built: building without it
+                    // would lose its counts when a later run deletes it. Stop instead.
+                    Err(Unusable::NotNow(err)) => return Err(err),
                 }
             }
             FileKind::LocalReport(week) => {
@@ -110,24 +114,43 @@ fn read_counter_file(path: &std::path::Path) -> io::Result<Vec<u8>> {
     Ok(data)
 }
 
+/// Why a counter file cannot be used.
+enum Unusable {
+    /// Never will be: not a counter file, not a regular file, too big, no dates.
+    Garbage(String),
+    /// Could not be read now; may be fine next time.
+    NotNow(io::Error),
+}
+
 /// The file's week and contents if its week ended by `report_by`.
 fn read_expired(
     path: PathBuf,
     name: &str,
     report_by: OffsetDateTime,
     now: OffsetDateTime,
-) -> Result<Option<(Day, Expired)>, String> {
-    let data = read_counter_file(&path).map_err(|err| err.to_string())?;
-    let file = telemetry_counter::parse_named(&data, Some(name)).map_err(|err| err.to_string())?;
+) -> Result<Option<(Day, Expired)>, Unusable> {
+    let data = read_counter_file(&path).map_err(|err| match err.kind() {
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+            Unusable::Garbage(err.to_string())
+        }
+        // Deleted by another run since the listing: nothing to report.
+        io::ErrorKind::NotFound => Unusable::Garbage(err.to_string()),
+        _ => Unusable::NotNow(io::Error::new(
+            err.kind(),
+            format!("cannot read {}: {err}", path.display()),
+        )),
+    })?;
+    let file = telemetry_counter::parse_named(&data, Some(name))
+        .map_err(|err| Unusable::Garbage(err.to_string()))?;
     let time = |key: &str| {
         let text = file.meta(key).ok_or(format!("no {key}"))?;
         parse_rfc3339(text).ok_or(format!("{key} {text:?} is not an RFC 3339 time"))
     };
-    let end = time("TimeEnd")?;
+    let end = time("TimeEnd").map_err(Unusable::Garbage)?;
     if end > report_by {
         return Ok(None); // still being counted into
     }
-    let begin = Day::from_date(time("TimeBegin")?.date());
+    let begin = Day::from_date(time("TimeBegin").map_err(Unusable::Garbage)?.date());
     let week = Day::from_date(end.date());
     let settled = end.checked_add(GRACE).is_some_and(|t| t <= now);
     Ok(Some((

@@ -169,7 +169,9 @@ fn check_after_crash(
         );
     }
 
-    let mut want: Vec<String> = vec!["upload/config.json".into()];
+    // The saved config is a convenience for `telemetry view`; a run that could not
+    // save it (a full disk) is fine, and the next run that needs the config saves it.
+    let mut want: Vec<String> = Vec::new();
     for week in WEEKS {
         want.push(format!("local/local.{week}.json"));
         want.push(format!("upload/{week}.json"));
@@ -179,17 +181,19 @@ fn check_after_crash(
     let left: Vec<String> = env
         .all_files()
         .into_iter()
-        .filter(|f| f != "local/weekends")
+        .filter(|f| f != "local/weekends" && f != "upload/config.json")
         .collect();
     assert_eq!(left, want, "{what}: nothing else is left");
+    let config = env.dir().uploaded_config();
+    if config.exists() {
+        let bytes = std::fs::read(&config).unwrap();
+        telemetry_upload::UploadConfig::parse(&bytes)
+            .unwrap_or_else(|e| panic!("{what}: the saved config: {e}"));
+    }
     for file in &left {
         if file.ends_with(".json") {
             let bytes = std::fs::read(env.root().join(file)).unwrap();
-            let parsed: Result<serde_json::Value, _> = serde_json::from_slice(&bytes);
-            assert!(parsed.is_ok(), "{what}: {file} is not JSON");
-            if file != "upload/config.json" {
-                Report::parse(&bytes).unwrap_or_else(|e| panic!("{what}: {file}: {e}"));
-            }
+            Report::parse(&bytes).unwrap_or_else(|e| panic!("{what}: {file}: {e}"));
         }
     }
     for week in WEEKS {
@@ -239,12 +243,13 @@ fn rerun_and_check(env: &Env, what: &str) {
         )),
         "{what}: {summary}"
     );
+    let what = format!("{what} (then: {})", summary.to_string().trim_end());
     check_after_crash(
         env,
         &settled_uploads(&env.server),
         &second.uploads(),
         &acked,
-        what,
+        &what,
     );
 }
 
@@ -306,18 +311,19 @@ fn first_few(call: &str) -> usize {
     }
 }
 
-#[test]
-fn killed_at_every_file_system_call_loses_no_week() {
-    let strace_works = Command::new("strace")
+fn strace_usable() -> bool {
+    let works = Command::new("strace")
         .arg("-V")
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !require("strace", strace_works) {
-        return;
-    }
-    // A traced, uninterrupted run: which calls the run's thread makes, and which
-    // occurrence of each (counted per thread, as strace counts for `when=`).
+    require("strace", works)
+}
+
+/// Traces one uninterrupted run and returns the calls its thread makes once the run
+/// has begun, each with its occurrence number in that thread (strace counts `when=`
+/// per thread), the first few of each.
+fn traced_targets() -> Vec<(String, usize)> {
     let env = crash_env();
     let trace = env.tmp.path().join("trace");
     let status = Command::new("strace")
@@ -367,6 +373,32 @@ fn killed_at_every_file_system_call_loses_no_week() {
             targets.push((name.to_owned(), *n));
         }
     }
+    targets
+}
+
+/// Runs the upload child under strace with `inject` (e.g. `write:signal=KILL:when=3`);
+/// whether it failed.
+fn run_injected(env: &Env, inject: &str) -> bool {
+    let status = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("inject={inject}"))
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--test-threads=1", "--quiet"])
+        .env(CHILD_ENV, upload_spec(env))
+        .env_remove("DO_NOT_TRACK")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    !status.success()
+}
+
+#[test]
+fn killed_at_every_file_system_call_loses_no_week() {
+    if !strace_usable() {
+        return;
+    }
+    let targets = traced_targets();
     let kinds: BTreeSet<&str> = targets.iter().map(|(c, _)| c.as_str()).collect();
     for needed in ["openat", "write", "unlink", "flock"] {
         let found = kinds.iter().any(|k| k.starts_with(needed));
@@ -375,27 +407,53 @@ fn killed_at_every_file_system_call_loses_no_week() {
 
     let mut killed = 0;
     for (call, n) in &targets {
-        let what = format!("killed at {call} #{n}");
         let env = crash_env();
-        let status = Command::new("strace")
-            .args(["-f", "-qq", "-o", "/dev/null", "-e"])
-            .arg(format!("inject={call}:signal=KILL:when={n}"))
-            .arg(std::env::current_exe().unwrap())
-            .args(["--exact", "child", "--test-threads=1", "--quiet"])
-            .env(CHILD_ENV, upload_spec(&env))
-            .env_remove("DO_NOT_TRACK")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        killed += usize::from(!status.success());
-        rerun_and_check(&env, &what);
+        killed += usize::from(run_injected(&env, &format!("{call}:signal=KILL:when={n}")));
+        rerun_and_check(&env, &format!("killed at {call} #{n}"));
     }
-    eprintln!("killed {killed} of {} runs at {:?}", targets.len(), targets);
     // Threads other than the run's may shift a count a little; most must have hit.
     assert!(
         killed * 2 > targets.len(),
         "only {killed} of {} runs were killed: {targets:?}",
+        targets.len()
+    );
+}
+
+/// The disk fills up at each write, sync, create, link or rename of the run in turn
+/// (the call fails with ENOSPC, the run goes on); a run with space loses no week.
+#[test]
+fn a_full_disk_at_any_write_loses_no_week() {
+    if !strace_usable() {
+        return;
+    }
+    let writes = [
+        "openat",
+        "write",
+        "writev",
+        "pwrite64",
+        "fsync",
+        "linkat",
+        "link",
+        "rename",
+        "renameat",
+        "renameat2",
+        "mkdir",
+        "mkdirat",
+    ];
+    let mut failed = 0;
+    let targets: Vec<_> = traced_targets()
+        .into_iter()
+        .filter(|(call, _)| writes.contains(&call.as_str()))
+        .collect();
+    for (call, n) in &targets {
+        let env = crash_env();
+        failed += usize::from(run_injected(&env, &format!("{call}:error=ENOSPC:when={n}")));
+        rerun_and_check(&env, &format!("ENOSPC at {call} #{n}"));
+    }
+    // A failed write is a week not built or not sent, not an error of the run.
+    assert!(
+        failed < targets.len(),
+        "{failed} of {} runs failed",
         targets.len()
     );
 }
