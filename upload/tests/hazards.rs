@@ -656,6 +656,19 @@ fn planted_files_and_links_are_never_sent() {
     assert!(log.contains("not sending it"), "{log}");
     assert_eq!(env.server.uploads().len(), uploads_before);
 
+    // A link planted as the week's lock: replaced, never written through, and the
+    // week is still processed.
+    let env = Env::new(&["tool/a"]);
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    let victim = env.tmp.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::create_dir_all(env.dir().upload()).unwrap();
+    let lock = env.dir().report_lock(Day::parse("2026-11-20").unwrap());
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    assert_eq!(lines(&env.run("2026-11-21")), ["2026-11-20: uploaded"]);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(std::fs::symlink_metadata(&lock).is_err(), "and tidied away");
+
     // A report for a week that was never built here.
     let env = Env::new(&["tool/a"]);
     std::fs::create_dir_all(env.local()).unwrap();
