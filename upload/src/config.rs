@@ -452,8 +452,10 @@ pub enum ConfigSource {
 }
 
 impl ConfigSource {
-    /// Loads and parses the config; the bytes are returned too, to be saved.
-    pub(crate) fn load(&self, timeout: Duration) -> Result<(UploadConfig, Vec<u8>), UploadError> {
+    /// Loads and parses the config, as a run does: a URL must be https (or http to this
+    /// machine) and is fetched with `timeout` and at most [`MAX_CONFIG_BYTES`]; a file
+    /// is read with the same bound. The bytes are returned too, to be saved.
+    pub fn load(&self, timeout: Duration) -> Result<(UploadConfig, Vec<u8>), UploadError> {
         let (bytes, origin) = match self {
             ConfigSource::File(path) => {
                 let bytes = read_config_file(path).map_err(|source| UploadError::ConfigRead {
