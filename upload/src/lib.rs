@@ -142,6 +142,12 @@ pub struct RunConfig {
     pub log_bodies: bool,
     /// The longest any one HTTP request may take, connecting included. Default 30 s.
     pub timeout: Duration,
+    /// Build and check every report as a run would, but send nothing and change
+    /// nothing in the directory (no report, lock, deletion or saved config): the
+    /// bodies that would be POSTed are in [`RunSummary::would_send`]. The config is
+    /// still fetched if a report needs it. A report built now gets its random `X` now,
+    /// so its body differs in `X` from the one a later real run sends.
+    pub dry_run: bool,
 }
 
 impl RunConfig {
@@ -162,6 +168,7 @@ impl RunConfig {
             log: None,
             log_bodies: false,
             timeout: Duration::from_secs(30),
+            dry_run: false,
         }
     }
 }
@@ -178,6 +185,7 @@ impl fmt::Debug for RunConfig {
             .field("log", &self.log.as_ref().map(|_| "…"))
             .field("log_bodies", &self.log_bodies)
             .field("timeout", &self.timeout)
+            .field("dry_run", &self.dry_run)
             .finish()
     }
 }
@@ -191,6 +199,20 @@ pub struct RunSummary {
     pub off: Option<Switch>,
     /// One entry per report built or found ready in this run.
     pub reports: Vec<ReportOutcome>,
+    /// A dry run ([`RunConfig::dry_run`]): each body that would be POSTed, exactly,
+    /// with its URL, oldest week first. Empty for a real run.
+    pub would_send: Vec<WouldSend>,
+}
+
+/// A POST a dry run would have made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WouldSend {
+    /// The report's week.
+    pub week: Day,
+    /// `<upload_url>/<week>`.
+    pub url: String,
+    /// The body, byte for byte.
+    pub body: Vec<u8>,
 }
 
 impl fmt::Display for RunSummary {
@@ -266,6 +288,9 @@ pub enum ReportStatus {
         /// Why.
         reason: String,
     },
+    /// A dry run: this report would be sent now (its body is in
+    /// [`RunSummary::would_send`]); nothing was sent or changed.
+    WouldBeSent,
     /// A ready report dated after the run's start: kept, not sent.
     NotYetDue,
     /// Another process holds its lock and is working on it now.
@@ -292,6 +317,7 @@ impl fmt::Display for ReportStatus {
             ReportStatus::LocalOnly { reason } => write!(f, "local only ({reason})"),
             ReportStatus::Discarded { reason } => write!(f, "not sent: {reason}; deleted"),
             ReportStatus::Skipped { reason } => write!(f, "not sent, not ours: {reason}"),
+            ReportStatus::WouldBeSent => f.write_str("would be sent"),
             ReportStatus::NotYetDue => f.write_str("dated after today; kept for later"),
             ReportStatus::Busy => f.write_str("being processed by another process"),
             ReportStatus::AlreadyUploaded => f.write_str("already uploaded"),
@@ -345,6 +371,7 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
         log,
         log_bodies,
         timeout,
+        dry_run,
     } = config;
     let mut log = Log::new(log);
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -368,6 +395,7 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
             today: Day::from_date(start.unwrap_or(now).date()),
             mode,
             log_bodies,
+            dry_run,
         };
         run.go(effective.decided_by, &mut log)
     }));
@@ -425,6 +453,7 @@ pub(crate) struct Run<'a> {
     pub(crate) today: Day,
     pub(crate) mode: Mode,
     pub(crate) log_bodies: bool,
+    dry_run: bool,
 }
 
 impl Run<'_> {
@@ -439,7 +468,7 @@ impl Run<'_> {
             log!(log, "telemetry is off ({decided_by:?}): nothing to do");
             return Ok(RunSummary {
                 off: Some(decided_by),
-                reports: Vec::new(),
+                ..RunSummary::default()
             });
         }
         log.open_debug(self.dir.debug_if_enabled().as_deref(), self.today);
@@ -461,13 +490,16 @@ impl Run<'_> {
         }
 
         let real_now = SystemTime::from(self.now);
-        match debris::sweep(&self.dir, real_now) {
-            Ok(removed) => {
+        // A dry run changes nothing, not even debris.
+        let sweep = (!self.dry_run).then(|| debris::sweep(&self.dir, real_now));
+        match sweep {
+            Some(Ok(removed)) => {
                 for path in removed {
                     log!(log, "removed debris {}", path.display());
                 }
             }
-            Err(err) => log!(log, "cannot look for debris: {err}"),
+            Some(Err(err)) => log!(log, "cannot look for debris: {err}"),
+            None => {}
         }
 
         let io_err = |path: PathBuf| move |source| UploadError::Io { path, source };
@@ -512,7 +544,9 @@ impl Run<'_> {
         let config = if needs_config {
             let (config, bytes) = self.source.load(self.timeout)?;
             let saved = self.dir.uploaded_config();
-            if let Err(err) = self
+            if self.dry_run {
+                // Changes nothing.
+            } else if let Err(err) = self
                 .dir
                 .ensure_upload()
                 .and_then(|_| telemetry_internal::write_atomic(&saved, &bytes))
@@ -526,8 +560,20 @@ impl Run<'_> {
 
         let mut files_by_week = found.weeks;
         let mut outcomes = Vec::new();
+        let mut would_send = Vec::new();
         for week in weeks {
             let files = files_by_week.remove(&week).unwrap_or_default();
+            if self.dry_run {
+                let (status, body) = self.dry_week(week, files, config.as_ref(), &uploaded, log);
+                if let Some(body) = body {
+                    let url = format!("{}/{week}", self.upload_url.trim_end_matches('/'));
+                    would_send.push(WouldSend { week, url, body });
+                }
+                if let Some(status) = status {
+                    outcomes.push(ReportOutcome { week, status });
+                }
+                continue;
+            }
             if let Some(status) = self.week(week, files, config.as_ref(), &uploaded, log) {
                 if status == ReportStatus::Uploaded {
                     uploaded.insert(week);
@@ -541,6 +587,7 @@ impl Run<'_> {
         Ok(RunSummary {
             off: None,
             reports: outcomes,
+            would_send,
         })
     }
 
@@ -617,6 +664,7 @@ mod tests {
         let week = Day::parse("2026-11-20").unwrap();
         let summary = RunSummary {
             off: None,
+            would_send: Vec::new(),
             reports: vec![
                 ReportOutcome {
                     week,
@@ -643,7 +691,7 @@ mod tests {
         );
         let off = |switch| RunSummary {
             off: Some(switch),
-            reports: Vec::new(),
+            ..RunSummary::default()
         };
         assert_eq!(
             off(Switch::DoNotTrack).to_string(),

@@ -37,7 +37,6 @@ impl Sender<'_> {
         fresh: Option<(Report, Vec<u8>)>,
         log: &mut Log,
     ) -> ReportStatus {
-        let ready = self.dir.report(week);
         if let Some((report, body)) = fresh {
             if let Err(rejection) = config.check_report(&report) {
                 // A bug in building, never an input: still, nothing unchecked leaves.
@@ -51,6 +50,25 @@ impl Sender<'_> {
             }
             return self.post(week, &body, log);
         }
+        match self.checked_body(week, config, false, log) {
+            Ok(body) => self.post(week, &body, log),
+            Err(status) => status,
+        }
+    }
+
+    /// Reads the week's ready report back and returns the body to send: the report
+    /// this code built (see [`Sender::read_built`]), cut to what `config` approves now
+    /// and checked by [`UploadConfig::check_report`]. Unless `dry`, a report that is no
+    /// longer sendable is deleted, and one that was cut is rewritten to the body, so
+    /// that what is on disk (and later acknowledged) is exactly what was sent.
+    pub(crate) fn checked_body(
+        &self,
+        week: Day,
+        config: &UploadConfig,
+        dry: bool,
+        log: &mut Log,
+    ) -> Result<Vec<u8>, ReportStatus> {
+        let ready = self.dir.report(week);
         let skipped = |log: &mut Log, reason: String| {
             log!(
                 log,
@@ -62,59 +80,64 @@ impl Sender<'_> {
         let on_disk = match telemetry_internal::fs::read_bounded(&ready, MAX_REPORT_BYTES) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                return ReportStatus::HandledElsewhere;
+                return Err(ReportStatus::HandledElsewhere);
             }
-            Err(err) if err.kind() == io::ErrorKind::InvalidInput => {
-                // A link, FIFO or device planted under the report's name.
-                return skipped(log, err.to_string());
-            }
-            Err(err) if err.kind() == io::ErrorKind::InvalidData => {
-                return skipped(log, err.to_string());
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
+                ) =>
+            {
+                // A link, FIFO or device planted under the report's name, or too big.
+                return Err(skipped(log, err.to_string()));
             }
             Err(err) => {
-                return ReportStatus::KeptForRetry {
+                return Err(ReportStatus::KeptForRetry {
                     reason: format!("cannot read {}: {err}", ready.display()),
-                };
+                });
             }
         };
-        let built = match self.read_built(week, &on_disk) {
-            Ok(report) => report,
-            Err(reason) => return skipped(log, reason),
-        };
+        let built = self
+            .read_built(week, &on_disk)
+            .map_err(|reason| skipped(log, reason))?;
 
         // Re-check against the config of this run: a counter approved when the report
         // was built but not any more is dropped, never sent.
         if !config.samples(built.x) {
-            log!(log, "{week}: no longer in the sample; deleting it");
-            remove(&ready, log);
-            return ReportStatus::LocalOnly {
+            if !dry {
+                log!(log, "{week}: no longer in the sample; deleting it");
+                remove(&ready, log);
+            }
+            return Err(ReportStatus::LocalOnly {
                 reason: LocalOnlyReason::NotSampled,
-            };
+            });
         }
         let approved = config.approved_part(&built);
         if let Err(rejection) = config.check_report(&approved) {
-            return skipped(log, rejection.to_string());
+            return Err(skipped(log, rejection.to_string()));
         }
         if !report::has_counts(&approved.programs) {
-            log!(
-                log,
-                "{week}: the config approves none of it now; deleting it"
-            );
-            remove(&ready, log);
-            return ReportStatus::LocalOnly {
+            if !dry {
+                log!(
+                    log,
+                    "{week}: the config approves none of it now; deleting it"
+                );
+                remove(&ready, log);
+            }
+            return Err(ReportStatus::LocalOnly {
                 reason: LocalOnlyReason::NothingApproved,
-            };
+            });
         }
         let body = report::to_body(&approved);
-        if body != on_disk {
+        if body != on_disk && !dry {
             // Keep on disk exactly what is sent, so the acknowledged copy is the body.
             if let Err(err) = telemetry_internal::write_atomic(&ready, &body) {
-                return ReportStatus::KeptForRetry {
+                return Err(ReportStatus::KeptForRetry {
                     reason: format!("cannot rewrite {}: {err}", ready.display()),
-                };
+                });
             }
         }
-        self.post(week, &body, log)
+        Ok(body)
     }
 
     /// POSTs `body`, which is also what `local/DATE.json` holds, and acts on the answer.

@@ -183,55 +183,11 @@ impl Run<'_> {
         log: &mut Log,
     ) -> Result<Built, ReportStatus> {
         let dir = &self.dir;
-        let x = random_x();
-        let last_week = uploaded
-            .range(..week)
-            .next_back()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let first_day = files.iter().map(|f| f.begin).min().unwrap_or(week);
-        let mut verdict = self.policy(week, first_day);
-        let programs = aggregate(files.into_iter().map(|f| f.file));
-        let config_version = config.map(|c| c.version().to_owned()).unwrap_or_default();
-
-        let mut upload_report = None;
-        // An `upload/W.json` without L is not ours (we write U only after L), but it
-        // says the week was sent: build L only, never send twice.
-        if verdict.is_ok() && !acknowledged {
-            match config {
-                Some(config) => {
-                    let kept = approved_only(&programs, config, x);
-                    verdict = if !config.samples(x) {
-                        Err(LocalOnlyReason::NotSampled)
-                    } else if !has_counts(&kept) {
-                        Err(LocalOnlyReason::NothingApproved)
-                    } else {
-                        Ok(())
-                    };
-                    upload_report = verdict.is_ok().then(|| Report {
-                        week: week.to_string(),
-                        last_week: last_week.clone(),
-                        x,
-                        config: config_version.clone(),
-                        programs: kept,
-                    });
-                }
-                None => {
-                    // Another process built the week between our listing and our lock
-                    // would be the only way here; leave it for the next run.
-                    return Err(ReportStatus::KeptForRetry {
-                        reason: "the upload config was not loaded".to_owned(),
-                    });
-                }
-            }
-        }
-        let local_report = Report {
-            week: week.to_string(),
-            last_week,
-            x,
-            config: config_version,
-            programs,
-        };
+        let Planned {
+            verdict,
+            local_report,
+            upload_report,
+        } = self.plan(week, files, config, uploaded, acknowledged)?;
 
         let ready = dir.report(week);
         let failed = |what: &std::path::Path, err: std::io::Error, log: &mut Log| {
@@ -276,19 +232,175 @@ impl Run<'_> {
             }
         }
         match verdict {
-            Ok(()) if acknowledged => Ok(Built::status(ReportStatus::AlreadyUploaded)),
-            Ok(()) => {
+            Verdict::AlreadyUploaded => Ok(Built::status(ReportStatus::AlreadyUploaded)),
+            Verdict::Upload => {
                 log!(log, "{week}: report ready to upload");
                 Ok(Built {
                     status: None,
                     fresh,
                 })
             }
-            Err(reason) => {
+            Verdict::LocalOnly(reason) => {
                 log!(log, "{week}: local report only ({reason})");
                 Ok(Built::status(ReportStatus::LocalOnly { reason }))
             }
         }
+    }
+
+    /// The week's reports, in memory: the local report with every counter, and the
+    /// upload report if the week may be uploaded (`verdict` says why not otherwise).
+    pub(crate) fn plan(
+        &self,
+        week: Day,
+        files: Vec<Expired>,
+        config: Option<&UploadConfig>,
+        uploaded: &BTreeSet<Day>,
+        acknowledged: bool,
+    ) -> Result<Planned, ReportStatus> {
+        let x = random_x();
+        let last_week = uploaded
+            .range(..week)
+            .next_back()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let first_day = files.iter().map(|f| f.begin).min().unwrap_or(week);
+        let mut verdict = self.policy(week, first_day);
+        let programs = aggregate(files.into_iter().map(|f| f.file));
+        let config_version = config.map(|c| c.version().to_owned()).unwrap_or_default();
+
+        let mut upload_report = None;
+        // An `upload/W.json` without L is not ours (we write U only after L), but it
+        // says the week was sent: build L only, never send twice.
+        if verdict.is_ok() && !acknowledged {
+            match config {
+                Some(config) => {
+                    let kept = approved_only(&programs, config, x);
+                    verdict = if !config.samples(x) {
+                        Err(LocalOnlyReason::NotSampled)
+                    } else if !has_counts(&kept) {
+                        Err(LocalOnlyReason::NothingApproved)
+                    } else {
+                        Ok(())
+                    };
+                    upload_report = verdict.is_ok().then(|| Report {
+                        week: week.to_string(),
+                        last_week: last_week.clone(),
+                        x,
+                        config: config_version.clone(),
+                        programs: kept,
+                    });
+                }
+                None => {
+                    // Another process built the week between our listing and our lock
+                    // would be the only way here; leave it for the next run.
+                    return Err(ReportStatus::KeptForRetry {
+                        reason: "the upload config was not loaded".to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(Planned {
+            verdict: match verdict {
+                Ok(()) if acknowledged => Verdict::AlreadyUploaded,
+                Ok(()) => Verdict::Upload,
+                Err(reason) => Verdict::LocalOnly(reason),
+            },
+            local_report: Report {
+                week: week.to_string(),
+                last_week,
+                x,
+                config: config_version,
+                programs,
+            },
+            upload_report,
+        })
+    }
+
+    /// What a dry run says of week W: the body it would POST, or why none. Reads only.
+    pub(crate) fn dry_week(
+        &self,
+        week: Day,
+        files: Vec<Expired>,
+        config: Option<&UploadConfig>,
+        uploaded: &BTreeSet<Day>,
+        log: &mut Log,
+    ) -> (Option<ReportStatus>, Option<Vec<u8>>) {
+        let dir = &self.dir;
+        let exists = |p: std::path::PathBuf| std::fs::symlink_metadata(p).is_ok();
+        let built = exists(dir.local_report(week));
+        let acknowledged = exists(dir.uploaded_report(week));
+        if !built && !files.is_empty() {
+            return match self.plan(week, files, config, uploaded, acknowledged) {
+                Err(status) => (Some(status), None),
+                Ok(planned) => match planned.verdict {
+                    Verdict::AlreadyUploaded => (Some(ReportStatus::AlreadyUploaded), None),
+                    Verdict::LocalOnly(reason) => (Some(ReportStatus::LocalOnly { reason }), None),
+                    Verdict::Upload => {
+                        let body = planned.upload_report.as_ref().map(to_body);
+                        (Some(ReportStatus::WouldBeSent), body)
+                    }
+                },
+            };
+        }
+        let ready = exists(dir.report(week));
+        if !ready {
+            return (None, None);
+        }
+        if !built {
+            return (
+                Some(ReportStatus::Skipped {
+                    reason: "no local report: not built here".to_owned(),
+                }),
+                None,
+            );
+        }
+        if acknowledged {
+            return (Some(ReportStatus::AlreadyUploaded), None);
+        }
+        if let Some(status) = self.not_sendable(week) {
+            return (Some(status), None);
+        }
+        let Some(config) = config else {
+            return (Some(ReportStatus::HandledElsewhere), None);
+        };
+        match self.sender().checked_body(week, config, true, log) {
+            Ok(body) => (Some(ReportStatus::WouldBeSent), Some(body)),
+            Err(status) => (Some(status), None),
+        }
+    }
+
+    fn sender(&self) -> Sender<'_> {
+        Sender {
+            dir: &self.dir,
+            upload_url: self.upload_url,
+            timeout: self.timeout,
+            log_bodies: self.log_bodies,
+        }
+    }
+
+    /// Why a built, ready report is not sent now, if it is not. (Too old is checked
+    /// by the caller, which deletes it.)
+    fn not_sendable(&self, week: Day) -> Option<ReportStatus> {
+        if week > self.today {
+            return Some(ReportStatus::NotYetDue);
+        }
+        if self.too_old(week) {
+            return Some(ReportStatus::Discarded {
+                reason: LocalOnlyReason::TooOld.to_string(),
+            });
+        }
+        if !matches!(self.mode, Mode::On { .. }) {
+            return Some(ReportStatus::LocalOnly {
+                reason: LocalOnlyReason::ModeNotOn,
+            });
+        }
+        if !self.mode.allows_upload_of(week.date()) {
+            // Built under an earlier opt-in; the current one is later.
+            return Some(ReportStatus::LocalOnly {
+                reason: LocalOnlyReason::BeforeOptIn,
+            });
+        }
+        None
     }
 
     /// Steps 3 and 4 for a built week whose R exists; `fresh` is R as just built.
@@ -305,40 +417,43 @@ impl Run<'_> {
             remove(&ready, log);
             return ReportStatus::AlreadyUploaded;
         }
-        if week > self.today {
-            log!(log, "{week}: dated after {}; not sending it", self.today);
-            return ReportStatus::NotYetDue;
-        }
-        if self.too_old(week) {
-            log!(log, "{week}: too old to send; deleting it");
-            remove(&ready, log);
-            return ReportStatus::Discarded {
-                reason: LocalOnlyReason::TooOld.to_string(),
-            };
-        }
-        if !matches!(self.mode, Mode::On { .. }) {
-            return ReportStatus::LocalOnly {
-                reason: LocalOnlyReason::ModeNotOn,
-            };
-        }
-        if !self.mode.allows_upload_of(week.date()) {
-            // Built under an earlier opt-in; the current one is later.
-            return ReportStatus::LocalOnly {
-                reason: LocalOnlyReason::BeforeOptIn,
-            };
+        match self.not_sendable(week) {
+            Some(ReportStatus::NotYetDue) => {
+                log!(log, "{week}: dated after {}; not sending it", self.today);
+                return ReportStatus::NotYetDue;
+            }
+            Some(discarded @ ReportStatus::Discarded { .. }) => {
+                log!(log, "{week}: too old to send; deleting it");
+                remove(&ready, log);
+                return discarded;
+            }
+            Some(other) => return other,
+            None => {}
         }
         let Some(config) = config else {
             // Built by another process after our listing; the next run sends it.
             return ReportStatus::HandledElsewhere;
         };
-        let sender = Sender {
-            dir: &self.dir,
-            upload_url: self.upload_url,
-            timeout: self.timeout,
-            log_bodies: self.log_bodies,
-        };
+        let sender = self.sender();
         sender.send(week, config, fresh, log)
     }
+}
+
+/// What may become of a week's report.
+pub(crate) enum Verdict {
+    /// Uploadable: the upload report is built.
+    Upload,
+    /// Stays on this machine.
+    LocalOnly(LocalOnlyReason),
+    /// `upload/W.json` exists: never send it again.
+    AlreadyUploaded,
+}
+
+/// A week's reports, built in memory.
+pub(crate) struct Planned {
+    verdict: Verdict,
+    local_report: Report,
+    upload_report: Option<Report>,
 }
 
 /// What building a week did.

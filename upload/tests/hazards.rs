@@ -836,3 +836,61 @@ fn go_reports_with_null_programs_parse() {
     .unwrap();
     assert!(report.programs.is_empty());
 }
+
+// ---------------------------------------------------------------------------------
+// Dry run
+
+#[test]
+fn a_dry_run_shows_the_exact_bodies_and_changes_nothing() {
+    // One week ready to send (built while the server failed), one still to build.
+    let (env, ready) = env_with_ready_report();
+    env.count(
+        &TOOL,
+        "2026-11-20",
+        "2026-11-27",
+        &[("tool/a", 5), ("tool/secret", 1)],
+    );
+    let snapshot = |env: &Env| -> Vec<(String, Vec<u8>)> {
+        env.all_files()
+            .into_iter()
+            .map(|f| {
+                let bytes = std::fs::read(env.root().join(&f)).unwrap();
+                (f, bytes)
+            })
+            .collect()
+    };
+    let before = snapshot(&env);
+    let posts_before = env.server.uploads().len();
+
+    let mut config = env.config("2026-11-28");
+    config.dry_run = true;
+    let summary = telemetry_upload::run(config).unwrap();
+    assert_eq!(
+        lines(&summary),
+        ["2026-11-20: would be sent", "2026-11-27: would be sent"]
+    );
+    assert_eq!(snapshot(&env), before, "nothing changed");
+    assert_eq!(env.server.uploads().len(), posts_before, "nothing sent");
+    let bodies = &summary.would_send;
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(
+        bodies[0].url,
+        format!("{}/2026-11-20", env.server.upload_url())
+    );
+    assert_eq!(bodies[0].body, std::fs::read(&ready).unwrap());
+    let fresh = Report::parse(&bodies[1].body).unwrap();
+    assert_eq!(
+        fresh.programs[0].counters,
+        BTreeMap::from([("tool/a".to_owned(), 5)])
+    );
+
+    // The real run sends the ready report exactly as the dry run showed it.
+    let summary = env.run("2026-11-28");
+    assert_eq!(
+        lines(&summary),
+        ["2026-11-20: uploaded", "2026-11-27: uploaded"]
+    );
+    let posts = env.server.uploads();
+    assert_eq!(posts[posts_before].body, bodies[0].body);
+    assert!(summary.would_send.is_empty());
+}
