@@ -57,6 +57,9 @@
 //!   is built and sent under a per-week lock with a re-check.
 //!   A 2xx moves the report to `upload/`, a 4xx drops it, anything else (5xx, network
 //!   error, time-out) keeps it for the next run.
+//! - **A dry run shows exactly what would leave.** With [`RunConfig::dry_run`] every
+//!   report is built and checked as in a real run, and the bodies are returned
+//!   ([`RunSummary::would_send`]); nothing is sent and nothing in the directory changes.
 //! - **Never under a live process.** A counter file is deleted only after its week
 //!   ended a day ago by the real clock ([`RunConfig::now`]), whatever time the run
 //!   pretends ([`RunConfig::start_time`]).

@@ -358,6 +358,13 @@ impl Run<'_> {
             return (Some(ReportStatus::AlreadyUploaded), None);
         }
         if let Some(status) = self.not_sendable(week) {
+            let status = match status {
+                // Nothing is deleted in a dry run.
+                ReportStatus::Discarded { .. } => ReportStatus::LocalOnly {
+                    reason: LocalOnlyReason::TooOld,
+                },
+                other => other,
+            };
             return (Some(status), None);
         }
         let Some(config) = config else {
@@ -378,8 +385,8 @@ impl Run<'_> {
         }
     }
 
-    /// Why a built, ready report is not sent now, if it is not. (Too old is checked
-    /// by the caller, which deletes it.)
+    /// Why a built, ready report is not sent now, if it is not. A real run deletes a
+    /// report that is too old (`Discarded`); a dry run only says so.
     fn not_sendable(&self, week: Day) -> Option<ReportStatus> {
         if week > self.today {
             return Some(ReportStatus::NotYetDue);
