@@ -218,14 +218,19 @@ impl UploadConfig {
     /// decides what may leave a machine, shared by the uploader (which re-checks every
     /// report just before sending it) and by a collector (which refuses anything else).
     ///
-    /// Checked: `Week` is a day, `X` is in [0, 1] and in the sample, every program is
+    /// Checked: `Week` is a day (and `LastWeek` empty or a day), `X` is in [0, 1] and in the sample, every program is
     /// approved on its platform, every counter and stack is approved at `X`, no count
     /// exceeds `i64::MAX` (Go cannot read it), and no program appears twice. The
     /// report's `Config` version is not compared: a report filtered by an older config
     /// is fine as long as this one approves everything in it.
     pub fn check_report(&self, report: &Report) -> Result<(), Rejection> {
+        let bad = |week: &str| Rejection::BadWeek(week.chars().take(32).collect());
         if Day::parse(&report.week).is_none() {
-            return Err(Rejection::BadWeek(report.week.chars().take(32).collect()));
+            return Err(bad(&report.week));
+        }
+        // `LastWeek` is empty in a first report.
+        if !report.last_week.is_empty() && Day::parse(&report.last_week).is_none() {
+            return Err(bad(&report.last_week));
         }
         let x = report.x;
         if !(0.0..=1.0).contains(&x) {
@@ -381,7 +386,7 @@ fn expand(name: &str, budget: &mut Budget) -> Result<Vec<String>, String> {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Rejection {
-    /// `Week` is not a day `YYYY-MM-DD`.
+    /// `Week` (or a non-empty `LastWeek`) is not a day `YYYY-MM-DD`.
     BadWeek(String),
     /// `X` is not a number in [0, 1].
     BadX(f64),
@@ -850,6 +855,11 @@ mod tests {
         let mut week = report(0.1, vec![]);
         week.week = "../../etc".into();
         assert!(matches!(c.check_report(&week), Err(Rejection::BadWeek(_))));
+        let mut last = report(0.1, vec![]);
+        last.last_week = "2026-11-13".into();
+        assert_eq!(c.check_report(&last), Ok(()));
+        last.last_week = "<script>".into();
+        assert!(matches!(c.check_report(&last), Err(Rejection::BadWeek(_))));
         // What approved_part keeps always passes.
         let mut mixed = good;
         mixed.programs[0].counters.insert("tool/secret".into(), 1);
