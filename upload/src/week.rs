@@ -31,6 +31,12 @@
 //! - **L exists: C may go** once no process can count into it. Deleting is idempotent.
 //! - A full disk makes step 1 or 2 fail: nothing is committed, C stays, the temporary
 //!   files are removed, and a later run with space builds the week (item 3).
+//! - A passing I/O error (not "not found") never reads as a state: a mode file or
+//!   counter file that cannot be read stops the run, and a failed existence check
+//!   stops the week, so a fault can make a week neither local-only nor unbuilt.
+//! - R read back is sent only if it is the report this code built (it matches L) and
+//!   passes the config's check now (invariant 9); its `X` survives writing and reading
+//!   bit for bit, so a resent report is the first one byte for byte.
 //! - A temporary file or lock left by a dead run is removed by the next run
 //!   ([`crate::remove_debris`]); a lock file is removed by the run that finishes its
 //!   week, while holding it.
