@@ -492,6 +492,20 @@ impl Run<'_> {
             }
         }
 
+        // `local/` and `upload/` must be our own directories: a link planted in their
+        // place would make every read and write below happen somewhere else.
+        for area in [self.dir.local(), self.dir.upload()] {
+            match telemetry_internal::fs::check_private_dir(&area) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(UploadError::Io {
+                        path: area,
+                        source: err,
+                    });
+                }
+                _ => {}
+            }
+        }
+
         let real_now = SystemTime::from(self.now);
         // A dry run changes nothing, not even debris.
         let sweep = (!self.dry_run).then(|| debris::sweep(&self.dir, real_now));

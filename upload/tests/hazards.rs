@@ -669,6 +669,28 @@ fn planted_files_and_links_are_never_sent() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     assert!(std::fs::symlink_metadata(&lock).is_err(), "and tidied away");
 
+    // `local/` itself a link to someone else's directory: nothing is read or written.
+    let env = Env::new(&["tool/a"]);
+    let elsewhere = env.tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    telemetry_counter::testing::write_file(
+        &elsewhere,
+        &TOOL,
+        day("2026-11-13"),
+        day("2026-11-20"),
+        &[("tool/a", 1)],
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&elsewhere, env.local()).unwrap();
+    let err = telemetry_upload::run(env.config("2026-11-21")).unwrap_err();
+    assert!(err.to_string().contains("not a directory"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        1,
+        "untouched"
+    );
+    assert!(env.server.requests().is_empty());
+
     // A report for a week that was never built here.
     let env = Env::new(&["tool/a"]);
     std::fs::create_dir_all(env.local()).unwrap();
