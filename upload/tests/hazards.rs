@@ -6,6 +6,8 @@
 //! tmpfs where it runs in CI (Linux).
 
 #![cfg(unix)]
+// strace and tmpfs are Linux's; elsewhere their helpers go unused.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 mod common;
 
@@ -397,6 +399,7 @@ fn run_injected(env: &Env, inject: &str) -> bool {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn killed_at_every_file_system_call_loses_no_week() {
     if !strace_usable() {
         return;
@@ -425,6 +428,7 @@ fn killed_at_every_file_system_call_loses_no_week() {
 /// The disk fills up at each write, sync, create, link or rename of the run in turn
 /// (the call fails with ENOSPC, the run goes on); a run with space loses no week.
 #[test]
+#[cfg(target_os = "linux")]
 fn a_full_disk_at_any_write_loses_no_week() {
     if !strace_usable() {
         return;
@@ -538,6 +542,7 @@ fn fill(dir: &Path) -> PathBuf {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn a_full_disk_keeps_the_counter_files_and_the_week_is_reported_later() {
     let env = Env::new(&["tool/a"]);
     let Some(_tmpfs) = Tmpfs::mount(&env.root(), "2m") else {
