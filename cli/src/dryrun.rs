@@ -66,12 +66,7 @@ pub(super) fn run(
             ReportStatus::Uploaded => "would be sent (body above)".to_owned(),
             other => other.to_string(),
         };
-        writeln!(
-            ctx.out,
-            "{}: {}",
-            telemetry_internal::format_date(report.week),
-            terminal_safe(&status)
-        )?;
+        writeln!(ctx.out, "{}: {}", report.week, terminal_safe(&status))?;
     }
     writeln!(
         ctx.out,

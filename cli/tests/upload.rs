@@ -264,7 +264,7 @@ fn dry_run_prints_the_exact_body_and_changes_nothing() {
         text.starts_with(&format!("POST {}/2026-11-20 (", server.upload_url())),
         "{text}"
     );
-    assert!(text.contains("\"mytool/runs\": 3"), "{text}");
+    assert!(text.contains("\"mytool/runs\":3"), "{text}");
     assert!(!text.contains("mytool/secret"), "{text}");
     assert!(
         text.contains("2026-11-20: would be sent (body above)"),

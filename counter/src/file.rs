@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use telemetry_internal::{ARCH, Date, Day, Dir, FileSpan, OS, Program, format_date, toolchain};
+use telemetry_internal::{
+    ARCH, Date, Day, Dir, FileSpan, Mode, OS, Program, format_date, toolchain,
+};
 
 use crate::counter::REGISTRY;
 use crate::layout;
@@ -85,14 +87,26 @@ impl std::error::Error for OpenError {
 /// from now on; counts made before are moved in. Reads the mode first: under `off`
 /// nothing is created. A second call switches to the new directory's file.
 pub fn open_dir(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
-    open_on(&Dir::new(dir), &program, telemetry_internal::today())
+    let dir = Dir::new(dir);
+    let mode = dir.mode();
+    open_on(&dir, &program, mode, telemetry_internal::today())
+}
+
+/// [`open_dir`] for a caller that has already read the environment and decided the
+/// mode (`telemetry::start` reads it once, at its boundary, and passes it down), on
+/// the day `today`. Nothing is read here but the counter file itself.
+pub fn open_with_mode(dir: &Dir, program: crate::Program, mode: Mode, today: Day) -> OpenStatus {
+    open_on(dir, &program, mode, today.date())
 }
 
 /// [`open_dir`] with the default directory for `program`
 /// (`<user config dir>/<program>/telemetry`).
 pub fn open(program: crate::Program) -> OpenStatus {
     match Dir::default_for(program.name()) {
-        Some(dir) => open_on(&dir, &program, telemetry_internal::today()),
+        Some(dir) => {
+            let mode = dir.mode();
+            open_on(&dir, &program, mode, telemetry_internal::today())
+        }
         None => OpenStatus::InMemory(OpenError::NoDefaultDir),
     }
 }
@@ -104,7 +118,9 @@ pub fn open(program: crate::Program) -> OpenStatus {
 /// most recently opened: after a later [`open_dir`] with another directory it rotates
 /// that one, never back to this one.
 pub fn open_and_rotate(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
-    let status = open_on(&Dir::new(dir), &program, telemetry_internal::today());
+    let dir = Dir::new(dir);
+    let mode = dir.mode();
+    let status = open_on(&dir, &program, mode, telemetry_internal::today());
     static ROTATING: AtomicBool = AtomicBool::new(false);
     if matches!(status, OpenStatus::Counting(_)) && !ROTATING.swap(true, Ordering::SeqCst) {
         let spawned = std::thread::Builder::new()
@@ -137,14 +153,15 @@ pub(crate) fn rotate(today: Date) -> Option<OpenStatus> {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clone()?;
-    if !dir.mode().collects() {
+    let mode = dir.mode();
+    if !mode.collects() {
         return None;
     }
     let expected = dir.counter_file(&program, Day::from_date(today));
     if REGISTRY.path().as_ref() == Some(&expected) {
         return None;
     }
-    Some(open_on(&dir, &program, today))
+    Some(open_on(&dir, &program, mode, today))
 }
 
 fn until_next_utc_midnight() -> Duration {
@@ -156,10 +173,10 @@ fn until_next_utc_midnight() -> Duration {
 }
 
 /// Opens the file a process starting on `today` counts into.
-pub(crate) fn open_on(dir: &Dir, program: &crate::Program, today: Date) -> OpenStatus {
+pub(crate) fn open_on(dir: &Dir, program: &crate::Program, mode: Mode, today: Date) -> OpenStatus {
     *LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner) =
         Some((dir.clone(), program.clone()));
-    if !dir.mode().collects() {
+    if !mode.collects() {
         return OpenStatus::Off;
     }
     match open_file(dir, program, today) {

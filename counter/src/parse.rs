@@ -161,6 +161,14 @@ pub fn read_file(path: impl AsRef<Path>) -> Result<CounterFile, ReadError> {
     parse_impl(&data, name).map_err(ReadError::Parse)
 }
 
+/// [`parse`] for bytes read from a file called `file_name` (its last component): like
+/// [`read_file`], a file whose metadata lacks `TimeBegin` takes its dates from the name.
+/// For callers that must read the file themselves (without following links, with a
+/// bound).
+pub fn parse_named(data: &[u8], file_name: Option<&str>) -> Result<CounterFile, ParseError> {
+    parse_impl(data, file_name)
+}
+
 fn parse_impl(data: &[u8], file_name: Option<&str>) -> Result<CounterFile, ParseError> {
     if data.len() < PAGE_SIZE as usize {
         return Err(ParseError::TooShort { len: data.len() });

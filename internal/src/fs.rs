@@ -28,6 +28,7 @@ pub fn not_regular(path: &Path) -> io::Error {
 }
 
 fn options() -> OpenOptions {
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut options = OpenOptions::new();
     #[cfg(unix)]
     {

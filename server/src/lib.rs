@@ -11,8 +11,8 @@
 //!   a one-line reason, storing nothing, when it is not a report, is over the size
 //!   limit, its `Week` is not the URL's date or is too old or in the future, its `X` is
 //!   not in (0, 1], or the config does not approve its program, version, toolchain, OS,
-//!   arch, a counter or a stack prefix ([`UploadConfig::check_program`], the
-//!   uploader's own rule); `408` for a body that does not arrive in time; `503` when
+//!   arch, a counter or a stack prefix, or the report is outside the config's sample
+//!   ([`UploadConfig::check_report`], the rule the uploader checks before sending); `408` for a body that does not arrive in time; `503` when
 //!   storage fails, with nothing stored.
 //! - `GET /` and `GET /charts/<week>`: the dashboard, HTML and inline SVG, no script.
 //! - `GET /healthz`: `ok`.

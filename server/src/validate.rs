@@ -1,11 +1,13 @@
 //! Deciding whether an uploaded body is a report this collector stores. Approval is
-//! [`UploadConfig::check_program`], the uploader's own rule, so what a client may send
-//! and what the collector accepts cannot drift apart.
+//! [`UploadConfig::check_report`], the rule the uploader re-checks every report with
+//! before sending it, so what a client may send and what the collector accepts cannot
+//! drift apart. The collector adds what only it can judge: the URL's date, the
+//! week's age by its own clock, and an `X` that can name an object.
 
 use std::fmt;
 
 use telemetry_internal::Day;
-use telemetry_upload::{MAX_REPORT_AGE_DAYS, Report, Unapproved, UploadConfig};
+use telemetry_upload::{MAX_REPORT_AGE_DAYS, Report, UploadConfig};
 
 /// How many days past [`MAX_REPORT_AGE_DAYS`] a week may be: uploaders judge a
 /// report's age by their own clocks, which may be a little behind ours.
@@ -24,7 +26,7 @@ pub(crate) enum Rejection {
     InFuture { week: Day },
     BadX { x: f64 },
     NoCounts,
-    Unapproved(Unapproved),
+    Unapproved(telemetry_upload::Rejection),
 }
 
 impl fmt::Display for Rejection {
@@ -52,7 +54,9 @@ impl fmt::Display for Rejection {
             }
             Rejection::BadX { x } => write!(f, "X {x} is not in (0, 1]"),
             Rejection::NoCounts => f.write_str("the report has no counters"),
-            Rejection::Unapproved(what) => write!(f, "{what} by the current upload config"),
+            Rejection::Unapproved(why) => {
+                write!(f, "refused by the current upload config: {why}")
+            }
         }
     }
 }
@@ -95,11 +99,9 @@ pub(crate) fn check_report(
     if !(report.x > 0.0 && report.x <= 1.0) {
         return Err(Rejection::BadX { x: report.x });
     }
-    for program in &report.programs {
-        config
-            .check_program(program)
-            .map_err(Rejection::Unapproved)?;
-    }
+    config
+        .check_report(&report)
+        .map_err(Rejection::Unapproved)?;
     // The uploader never sends a report without counts (it stays local).
     if report
         .programs

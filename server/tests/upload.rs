@@ -212,7 +212,7 @@ fn unapproved_contents_are_refused_by_the_uploaders_rule() {
     assert_rejected(
         &server,
         server.upload(&stack),
-        "stack counter \"mytool/other\" is not approved",
+        "counter \"mytool/other\\nmain.rs:1\" is not approved",
     );
 
     let mut as_counter = report(week(), 0.25);
@@ -240,9 +240,22 @@ fn unapproved_contents_are_refused_by_the_uploaders_rule() {
         assert_rejected(
             &server,
             server.upload(&build),
-            "is not approved by the current upload config",
+            "on its platform is not in the upload config",
         );
     }
+
+    // Approved at a rate of 0.1: only in reports whose X is at most that, as the
+    // uploader itself would have kept it.
+    let mut rare = report(week(), 0.25);
+    rare.programs[0].counters.insert("mytool/rare".into(), 1);
+    assert_rejected(
+        &server,
+        server.upload(&rare),
+        "counter \"mytool/rare\" is not approved",
+    );
+    rare.x = 0.0625;
+    assert_eq!(server.upload(&rare).0, 200);
+    std::fs::remove_file(server.data().join("uploaded/2026-11-20/0.0625.json")).unwrap();
 
     let mut empty = report(week(), 0.25);
     empty.programs[0].counters.clear();

@@ -1,11 +1,17 @@
 //! What `telemetry::start` adds to a whole process: this binary runs again as a plain
 //! hello world and as hello worlds that call `start`, alternately, so all see the same
-//! machine state.
+//! machine state. Each run that calls `start` also times the call itself, in-process,
+//! which is what the program pays and is far less noisy on a busy machine than
+//! whole-process wall time.
 //!
 //! `cargo bench -p telemetry --bench start`
 
 #[path = "../../counter/benches/alternate.rs"]
 mod alternate;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use telemetry::counter::Counter;
 
@@ -16,35 +22,63 @@ static STARTS: Counter = Counter::new("bench/starts");
 
 #[allow(clippy::print_stdout)]
 fn main() {
-    let config = || {
-        let dir = std::env::var_os("TELEMETRY_BENCH_DIR").unwrap();
-        telemetry::Config::new(telemetry::program!()).dir(dir)
-    };
+    let dir = || std::env::var_os("TELEMETRY_BENCH_DIR").unwrap();
+    let config = || telemetry::Config::new(telemetry::program!()).dir(dir());
     match std::env::var(alternate::ROLE).as_deref() {
         Ok("plain") => println!("hello"),
-        Ok("local") => {
-            let _ = telemetry::start(config());
+        Ok(role @ ("local" | "crashes")) => {
+            let config = config().report_crashes(role == "crashes");
+            let begin = Instant::now();
+            let started = telemetry::start(config);
+            let took = begin.elapsed();
             STARTS.inc();
             println!("hello");
-        }
-        Ok("crashes") => {
-            let _ = telemetry::start(config().report_crashes(true));
-            STARTS.inc();
-            println!("hello");
+            drop(started);
+            record(&Path::new(&dir()).join(format!("{role}.ns")), took);
         }
         _ if alternate::listing() => {}
         _ => measure(),
     }
 }
 
+/// Appends one in-process timing (after the program's work, outside what is timed).
+fn record(path: &Path, took: Duration) {
+    let mut file = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(file, "{}", took.as_nanos()).unwrap();
+}
+
+/// The minimum and median of the timings recorded in `path`, skipping the warm-up
+/// runs. On a busy machine the minimum is the better estimate of the unloaded cost.
+fn recorded(path: &Path) -> (Duration, Duration) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut ns: Vec<u64> = text
+        .lines()
+        .skip(WARMUP)
+        .map(|l| l.parse().unwrap())
+        .collect();
+    ns.sort_unstable();
+    (
+        Duration::from_nanos(ns[0]),
+        Duration::from_nanos(ns[ns.len() / 2]),
+    )
+}
+
 #[allow(clippy::print_stdout)]
 fn measure() {
     let dir = tempfile::tempdir().unwrap();
-    let env = [("TELEMETRY_BENCH_DIR", dir.path().as_os_str())];
+    // An empty DO_NOT_TRACK does not turn telemetry off, whatever the shell exported.
+    let env = [
+        ("TELEMETRY_BENCH_DIR", dir.path().as_os_str()),
+        ("DO_NOT_TRACK", std::ffi::OsStr::new("")),
+    ];
     let m = alternate::medians(&["plain", "local", "crashes"], RUNS, WARMUP, &env);
     let counted = alternate::counted(dir.path());
     assert_eq!(counted.count["bench/starts"], 2 * (RUNS + WARMUP) as u64);
-    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
     let added = |i: usize| us(m[i]) - us(m[0]);
     println!("process start, median of {RUNS} alternating runs (µs):");
     println!("  hello world:                          {:8.1}", us(m[0]));
@@ -58,4 +92,13 @@ fn measure() {
         us(m[2]),
         added(2)
     );
+    println!("the call to start itself, in-process (µs):      min    median");
+    for role in ["local", "crashes"] {
+        let (min, median) = recorded(&dir.path().join(format!("{role}.ns")));
+        println!(
+            "  {role:8}                              {:8.1}  {:8.1}",
+            us(min),
+            us(median)
+        );
+    }
 }

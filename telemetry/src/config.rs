@@ -1,9 +1,14 @@
 //! `Config`: what a program asks of telemetry.
 
-use std::path::PathBuf;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use telemetry_internal::{Dir, Program};
+use telemetry_internal::{Ambient, Dir, Program};
+
+use crate::log::SharedWriter;
 
 /// What a program asks of telemetry, built with chained calls:
 ///
@@ -13,9 +18,14 @@ use telemetry_internal::{Dir, Program};
 ///     .upload(true)
 ///     .upload_url("https://telemetry.example.com/upload")
 ///     .config_url("https://telemetry.example.com/config.json");
-/// assert!(config.reports_crashes());
+/// assert!(config.get_report_crashes());
+/// assert!(config.uploads());
 /// ```
-#[derive(Clone, Debug)]
+///
+/// Each setter has a getter of the same name with `get_` in front, as
+/// `std::process::Command` has (`arg` / `get_args`).
+#[derive(Clone)]
+#[must_use = "a Config does nothing until it is passed to telemetry::start"]
 pub struct Config {
     program: Program,
     dir: Option<PathBuf>,
@@ -24,11 +34,27 @@ pub struct Config {
     upload_url: Option<String>,
     config_url: Option<String>,
     upload_start_time: Option<SystemTime>,
+    logger: Option<SharedWriter>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("program", &self.program)
+            .field("dir", &self.dir)
+            .field("report_crashes", &self.report_crashes)
+            .field("upload", &self.upload)
+            .field("upload_url", &self.upload_url)
+            .field("config_url", &self.config_url)
+            .field("upload_start_time", &self.upload_start_time)
+            .field("logger", &self.logger.as_ref().map(|_| "set"))
+            .finish()
+    }
 }
 
 impl Config {
     /// Telemetry for `program` (usually [`program!()`](crate::program)): counting only,
-    /// in the default directory, no crash reporting, no upload.
+    /// in the default directory, no crash reporting, no upload, no log.
     pub fn new(program: Program) -> Config {
         Config {
             program,
@@ -38,26 +64,30 @@ impl Config {
             upload_url: None,
             config_url: None,
             upload_start_time: None,
+            logger: None,
         }
     }
 
     /// Uses `dir` as the telemetry directory instead of
-    /// `<user config dir>/<program name>/telemetry`.
+    /// `<user config dir>/telemetry/<program name>`. A relative path is made absolute
+    /// once, against the working directory at [`start`](crate::start).
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Config {
         self.dir = Some(dir.into());
         self
     }
 
     /// Counts crashes (panics, fatal signals, aborts) as stack counters, from a child
-    /// process that outlives the crash.
+    /// process that outlives the crash. Unix only; elsewhere it is accepted and does
+    /// nothing (see the crate docs' platform table).
     pub fn report_crashes(mut self, on: bool) -> Config {
         self.report_crashes = on;
         self
     }
 
     /// Turns expired weeks into reports at most once a day, and uploads them if the
-    /// user opted in. Needs [`upload_url`](Config::upload_url) and
-    /// [`config_url`](Config::config_url).
+    /// user opted in. Needs both [`upload_url`](Config::upload_url) and
+    /// [`config_url`](Config::config_url): without them nothing is uploaded, and the
+    /// [logger](Config::logger) says so.
     pub fn upload(mut self, on: bool) -> Config {
         self.upload = on;
         self
@@ -81,23 +111,58 @@ impl Config {
         self
     }
 
+    /// Writes one plain line per decision [`start`](crate::start) makes to `writer`:
+    /// the effective mode and which switch decided it, the counter file opened or why
+    /// counting stays in memory, whether an upload was due, whether a child was started
+    /// and why not, and failures that are otherwise swallowed. The child's lines go to
+    /// `debug/sidecar.log` in the telemetry directory (created if needed).
+    ///
+    /// Without a logger nothing is written anywhere; `TELEMETRY_DEBUG=1` in the
+    /// environment logs to stderr without code. Hand in `std::io::stderr()` only if the
+    /// program's stderr is meant for people.
+    pub fn logger(mut self, writer: impl Write + Send + 'static) -> Config {
+        self.logger = Some(Arc::new(Mutex::new(Box::new(writer))));
+        self
+    }
+
     /// The program being counted.
-    pub fn program(&self) -> &Program {
+    pub fn get_program(&self) -> &Program {
         &self.program
     }
 
-    /// The telemetry directory: the one set with [`dir`](Config::dir), else the
-    /// default. `None` when there is no home directory, which means telemetry is off.
-    pub fn telemetry_dir(&self) -> Option<Dir> {
-        match &self.dir {
-            Some(dir) => Some(Dir::new(dir.clone())),
-            None => Dir::default_for(self.program.name()),
-        }
+    /// The directory set with [`dir`](Config::dir), as given.
+    pub fn get_dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     /// Whether crash reporting was asked for.
-    pub fn reports_crashes(&self) -> bool {
+    pub fn get_report_crashes(&self) -> bool {
         self.report_crashes
+    }
+
+    /// Whether uploading was asked for (see [`uploads`](Config::uploads)).
+    pub fn get_upload(&self) -> bool {
+        self.upload
+    }
+
+    /// The upload URL, if set.
+    pub fn get_upload_url(&self) -> Option<&str> {
+        self.upload_url.as_deref()
+    }
+
+    /// The upload config URL, if set.
+    pub fn get_config_url(&self) -> Option<&str> {
+        self.config_url.as_deref()
+    }
+
+    /// The pretended upload time, if set.
+    pub fn get_upload_start_time(&self) -> Option<SystemTime> {
+        self.upload_start_time
+    }
+
+    /// Whether a logger was set.
+    pub fn get_logger(&self) -> bool {
+        self.logger.is_some()
     }
 
     /// Whether uploading was asked for and both URLs are set.
@@ -105,18 +170,95 @@ impl Config {
         self.upload && self.upload_url.is_some() && self.config_url.is_some()
     }
 
-    /// The upload URL, if set.
+    /// The telemetry directory under `ambient`: the one set with [`dir`](Config::dir)
+    /// (made absolute against the working directory), else
+    /// `<config dir>/telemetry/<program name>`. `None` without a home directory (or
+    /// without a working directory to resolve a relative one), which means off.
+    pub fn telemetry_dir_in(&self, ambient: &Ambient) -> Option<Dir> {
+        match &self.dir {
+            Some(dir) => std::path::absolute(dir).ok().map(Dir::new),
+            None => Dir::for_program(ambient, self.program.name()),
+        }
+    }
+
+    /// [`telemetry_dir_in`](Config::telemetry_dir_in) with this process's environment.
+    pub fn telemetry_dir(&self) -> Option<Dir> {
+        self.telemetry_dir_in(&Ambient::from_process())
+    }
+
+    pub(crate) fn shared_logger(&self) -> Option<SharedWriter> {
+        self.logger.clone()
+    }
+
+    /// Old name of [`get_program`](Config::get_program).
+    #[doc(hidden)]
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Old name of [`get_report_crashes`](Config::get_report_crashes).
+    #[doc(hidden)]
+    pub fn reports_crashes(&self) -> bool {
+        self.report_crashes
+    }
+
+    /// Old name of [`get_upload_url`](Config::get_upload_url).
+    #[doc(hidden)]
     pub fn upload_url_str(&self) -> Option<&str> {
-        self.upload_url.as_deref()
+        self.get_upload_url()
     }
 
-    /// The upload config URL, if set.
+    /// Old name of [`get_config_url`](Config::get_config_url).
+    #[doc(hidden)]
     pub fn config_url_str(&self) -> Option<&str> {
-        self.config_url.as_deref()
+        self.get_config_url()
     }
 
-    /// The pretended upload time, if set.
+    /// Old name of [`get_upload_start_time`](Config::get_upload_start_time).
+    #[doc(hidden)]
     pub fn upload_time(&self) -> Option<SystemTime> {
         self.upload_start_time
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn getters_return_what_setters_set() {
+        let t = SystemTime::UNIX_EPOCH;
+        let config = Config::new(Program::new("p", "1"))
+            .dir("d")
+            .report_crashes(true)
+            .upload(true)
+            .upload_url("u")
+            .upload_start_time(t)
+            .logger(std::io::sink());
+        assert_eq!(config.get_program().name(), "p");
+        assert_eq!(config.get_dir(), Some(Path::new("d")));
+        assert!(config.get_report_crashes());
+        assert!(config.get_upload());
+        assert_eq!(config.get_upload_url(), Some("u"));
+        assert_eq!(config.get_config_url(), None);
+        assert!(!config.uploads(), "no config URL");
+        assert_eq!(config.get_upload_start_time(), Some(t));
+        assert!(config.get_logger());
+        assert!(format!("{config:?}").contains("logger: Some(\"set\")"));
+    }
+
+    #[test]
+    fn relative_dir_is_made_absolute() {
+        let config = Config::new(Program::new("p", "1")).dir("rel/dir");
+        let dir = config.telemetry_dir_in(&Ambient::default()).unwrap();
+        assert!(dir.root().is_absolute());
+        assert_eq!(dir.root(), std::env::current_dir().unwrap().join("rel/dir"));
+        let default = Config::new(Program::new("p", "1"));
+        assert_eq!(default.telemetry_dir_in(&Ambient::default()), None);
+        let home = Ambient::with_config_dir("/c");
+        assert_eq!(
+            default.telemetry_dir_in(&home).unwrap().root(),
+            Path::new("/c/telemetry/p")
+        );
     }
 }

@@ -1,285 +1,599 @@
-//! The two sides of `start`: the parent, which counts and may spawn one detached child,
-//! and the child, which watches for the parent's crash and runs the upload.
+//! The parent side of `start`: decide, count, and maybe start one detached child.
+//!
+//! Every input from the process's surroundings (the environment, the clock) is read
+//! once, in [`Surroundings::from_process`], and passed down, so tests can drive every
+//! decision; the executable's path is looked up only when a child is started.
+//!
+//! Nothing here may panic: std's panic hook would print on the host's stderr even if
+//! `start` caught the panic. No `unwrap`, no indexing, no arithmetic that can
+//! overflow; every failure is a line in the decision log and a quieter telemetry.
 
-use std::ffi::OsStr;
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use telemetry_counter::OpenStatus;
-use telemetry_internal::{Dir, Mode};
+use telemetry_internal::{Ambient, Dir, Mode};
 
-use crate::{Config, StartResult, token};
+use crate::child::{self, CHILD_ARG, CHILD_ENV, Plan};
+use crate::log::Log;
+use crate::{Config, StartResult};
 
-/// `argv[1]` of the child, so a `ps` listing says what it is.
-pub(crate) const CHILD_ARG: &str = "** telemetry **";
-/// Unset in a program, `1` in the child, `2` in anything the child starts: `start`
-/// then does nothing. (The child starts no process today, and changing its own
-/// environment would need `unsafe` in edition 2024, so it honours `2` but never sets it.)
-pub(crate) const CHILD_ENV: &str = "TELEMETRY_CHILD";
-
-/// What the parent asks of the child. The child learns everything from its
-/// environment, not from its own `Config`: it re-executes `main` with other arguments
-/// (`** telemetry **`), so a config built from the command line (a `--dir` flag, say)
-/// would differ from the parent's.
-mod child_env {
-    /// The telemetry directory.
-    pub(crate) const DIR: &str = "TELEMETRY_CHILD_DIR";
-    /// `1`: stdin is the crash pipe.
-    pub(crate) const CRASH: &str = "TELEMETRY_CHILD_CRASH";
-    /// `1`: run the upload.
-    pub(crate) const UPLOAD: &str = "TELEMETRY_CHILD_UPLOAD";
-    /// Where reports go.
-    pub(crate) const UPLOAD_URL: &str = "TELEMETRY_CHILD_UPLOAD_URL";
-    /// Where the upload config comes from.
-    pub(crate) const CONFIG_URL: &str = "TELEMETRY_CHILD_CONFIG_URL";
-    /// The pretended upload time, in seconds since the Unix epoch.
-    pub(crate) const START_TIME: &str = "TELEMETRY_CHILD_START_TIME";
+/// What the process's surroundings say, read once at the boundary.
+#[derive(Debug)]
+pub(crate) struct Surroundings {
+    /// DO_NOT_TRACK and the user's config directory.
+    pub(crate) ambient: Ambient,
+    /// `TELEMETRY_DEBUG` asks for the decision log on stderr.
+    pub(crate) debug: bool,
+    /// `TELEMETRY_CHILD`, as found.
+    pub(crate) child_var: Option<OsString>,
+    /// The executable to re-execute as the child, for tests; `None`: this process's
+    /// own, looked up only when a child is started (it costs a system call).
+    pub(crate) exe: Option<PathBuf>,
+    /// Now.
+    pub(crate) now: SystemTime,
 }
 
-/// The child's work, as the parent described it.
-#[derive(Debug, Default)]
-struct ChildPlan {
-    dir: Option<PathBuf>,
-    crash_pipe: bool,
-    upload: Option<(String, String)>,
-    start_time: Option<SystemTime>,
-}
-
-impl ChildPlan {
-    fn for_parent(config: &Config, dir: &Dir, upload: bool) -> ChildPlan {
-        ChildPlan {
-            dir: Some(dir.root().to_owned()),
-            crash_pipe: config.reports_crashes() && cfg!(all(unix, feature = "crash")),
-            upload: match (upload, config.upload_url_str(), config.config_url_str()) {
-                (true, Some(up), Some(cfg)) => Some((up.to_owned(), cfg.to_owned())),
-                _ => None,
-            },
-            start_time: config.upload_time(),
-        }
-    }
-
-    fn apply(&self, cmd: &mut Command) {
-        for var in [
-            child_env::DIR,
-            child_env::CRASH,
-            child_env::UPLOAD,
-            child_env::UPLOAD_URL,
-            child_env::CONFIG_URL,
-            child_env::START_TIME,
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env(CHILD_ENV, "1");
-        if let Some(dir) = &self.dir {
-            cmd.env(child_env::DIR, dir);
-        }
-        if self.crash_pipe {
-            cmd.env(child_env::CRASH, "1");
-        }
-        if let Some((upload_url, config_url)) = &self.upload {
-            cmd.env(child_env::UPLOAD, "1")
-                .env(child_env::UPLOAD_URL, upload_url)
-                .env(child_env::CONFIG_URL, config_url);
-        }
-        if let Some(secs) = self
-            .start_time
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        {
-            cmd.env(child_env::START_TIME, secs.as_secs().to_string());
-        }
-    }
-
-    fn from_env() -> ChildPlan {
-        let var = |name| std::env::var(name).ok();
-        let upload = match (
-            var(child_env::UPLOAD),
-            var(child_env::UPLOAD_URL),
-            var(child_env::CONFIG_URL),
-        ) {
-            (Some(on), Some(up), Some(cfg)) if on == "1" => Some((up, cfg)),
-            _ => None,
-        };
-        ChildPlan {
-            dir: std::env::var_os(child_env::DIR).map(PathBuf::from),
-            crash_pipe: var(child_env::CRASH).is_some_and(|v| v == "1"),
-            upload,
-            start_time: var(child_env::START_TIME)
-                .and_then(|s| s.parse().ok())
-                .map(|secs| UNIX_EPOCH + Duration::from_secs(secs)),
+impl Surroundings {
+    /// The only place `start` reads the environment and the clock.
+    pub(crate) fn from_process() -> Surroundings {
+        Surroundings {
+            ambient: Ambient::from_process(),
+            debug: std::env::var_os("TELEMETRY_DEBUG").is_some_and(|v| v == "1"),
+            child_var: std::env::var_os(CHILD_ENV),
+            exe: None,
+            now: SystemTime::now(),
         }
     }
 }
 
-/// Which role this process plays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
-    Program,
-    Child,
-    Descendant,
-}
-
-pub(crate) fn role() -> Role {
-    match std::env::var_os(CHILD_ENV)
-        .as_deref()
-        .and_then(OsStr::to_str)
-    {
-        Some("1") => Role::Child,
-        Some("2") => Role::Descendant,
-        _ => Role::Program,
+/// The decision log `start` writes to: the config's logger, else stderr under
+/// `TELEMETRY_DEBUG=1`, else nowhere.
+pub(crate) fn decision_log(config: &Config, env: &Surroundings) -> Log {
+    let name = config.get_program().name();
+    match config.shared_logger() {
+        Some(writer) => Log::shared(writer, name),
+        None if env.debug => Log::to(Box::new(io::stderr()), name),
+        None => Log::none(),
     }
 }
 
-/// The parent side. Returns what was started; never fails loudly.
-pub(crate) fn parent(config: &Config) -> StartResult {
-    let Some(dir) = config.telemetry_dir() else {
-        return StartResult::nothing(); // no home directory: off
+/// The parent side. Returns what was started; never fails loudly, never panics.
+pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartResult {
+    if child::is_descendant(env.child_var.as_deref()) {
+        log.line(format_args!(
+            "off: this process was started by a telemetry child (TELEMETRY_CHILD=2)"
+        ));
+        return StartResult::nothing();
+    }
+    if env.child_var.is_some() {
+        // A real child never gets here (the constructor ran it before `main`).
+        log.line(format_args!(
+            "ignoring TELEMETRY_CHILD: this process was not started by telemetry"
+        ));
+    }
+    let Some(dir) = config.telemetry_dir_in(&env.ambient) else {
+        log.line(format_args!(
+            "mode off (no home directory, or no working directory for a relative dir): nothing written"
+        ));
+        return StartResult::nothing();
     };
-    // Opening reads the mode: under `off` it writes nothing and neither do we.
-    match telemetry_counter::open_dir(dir.root(), config.program().clone()) {
-        OpenStatus::Counting(_) => {}
-        OpenStatus::Off => return StartResult::nothing(),
+    let effective = dir.effective_mode(&env.ambient);
+    log.line(format_args!(
+        "mode {} ({}), directory {}",
+        effective.mode,
+        crate::log::switch(effective.decided_by),
+        dir.root().display()
+    ));
+    if effective.mode == Mode::Off {
+        return StartResult::nothing();
+    }
+
+    let today = telemetry_internal::Day::of(env.now);
+    match telemetry_counter::open_with_mode(
+        &dir,
+        config.get_program().clone(),
+        effective.mode,
+        today,
+    ) {
+        OpenStatus::Counting(path) => {
+            log.line(format_args!("counting into {}", path.display()));
+        }
+        OpenStatus::Off => {
+            log.line(format_args!("mode off: counting stays in memory"));
+            return StartResult::nothing();
+        }
         OpenStatus::InMemory(err) => {
-            // The directory is unusable (unwritable, full, corrupt file): a child could
-            // not record anything either. Counts stay in memory.
-            log_debug(&dir, &format!("counting in memory: {err}"));
+            // The directory is unusable (unwritable, full, a corrupt file): a child
+            // could record nothing either.
+            log.line(format_args!(
+                "counting stays in memory: {err}; no child started"
+            ));
             return StartResult::nothing();
         }
     }
 
-    let now = config.upload_time().unwrap_or_else(SystemTime::now);
-    let upload_due = cfg!(feature = "upload") && config.uploads() && token::take(&dir, now);
-    if !config.reports_crashes() && !upload_due {
+    let upload_due = upload_due(config, &dir, env, log);
+    let crash_pipe = crash_reporting(config, log);
+    if !crash_pipe && !upload_due {
+        log.line(format_args!(
+            "no child started: crash reporting off and no upload due"
+        ));
         return StartResult::nothing();
     }
-    match spawn_child(&dir, &ChildPlan::for_parent(config, &dir, upload_due)) {
-        #[cfg_attr(not(all(unix, feature = "crash")), allow(unused_mut))]
-        Ok(mut child) => {
-            #[cfg(all(unix, feature = "crash"))]
-            if let Some(pipe) = child.stdin.take() {
-                // Failing to watch for crashes only costs the crash counters.
-                let _ = telemetry_crashmonitor::parent(pipe);
+    let plan = Plan {
+        dir: dir.root().to_owned(),
+        program: Some(config.get_program().clone()),
+        crash_pipe,
+        upload: if upload_due {
+            config
+                .get_upload_url()
+                .zip(config.get_config_url())
+                .map(|(u, c)| (u.to_owned(), c.to_owned()))
+        } else {
+            None
+        },
+        start_time: config.get_upload_start_time(),
+        // The child logs when the program asked for a log, or the user made debug/.
+        log: log.is_on() || dir.debug_if_enabled().is_some(),
+    };
+    start_child(&dir, &plan, env, log)
+}
+
+/// Whether an upload is due: asked for, both URLs set, and the day's token taken.
+fn upload_due(config: &Config, dir: &Dir, env: &Surroundings, log: &Log) -> bool {
+    if !config.get_upload() {
+        return false;
+    }
+    if !cfg!(feature = "upload") {
+        log.line(format_args!(
+            "upload(true) ignored: built without the `upload` feature"
+        ));
+        return false;
+    }
+    if !config.uploads() {
+        let why = "upload(true) ignored: it needs both upload_url and config_url";
+        if log.is_on() {
+            log.line(format_args!("{why}"));
+        } else if dir.debug_if_enabled().is_some() {
+            // A misconfigured tool, and a user who made debug/ to find out why
+            // nothing is uploaded: tell them there, even without a logger.
+            let file = telemetry_internal::fs::open_append(&dir.sidecar_log());
+            if let Ok(file) = file {
+                Log::to(Box::new(file), config.get_program().name()).line(format_args!("{why}"));
             }
-            StartResult::child(child)
         }
+        return false;
+    }
+    let now = config.get_upload_start_time().unwrap_or(env.now);
+    #[cfg(feature = "upload")]
+    {
+        let token = crate::token::take(dir, now);
+        log.line(format_args!("{token}"));
+        matches!(token, crate::token::Token::Taken)
+    }
+    #[cfg(not(feature = "upload"))]
+    {
+        let _ = (dir, now);
+        false
+    }
+}
+
+/// Whether the child watches for crashes: asked for, and supported here.
+fn crash_reporting(config: &Config, log: &Log) -> bool {
+    if !config.get_report_crashes() {
+        return false;
+    }
+    if cfg!(all(unix, feature = "crash")) {
+        true
+    } else {
+        log.line(format_args!(
+            "report_crashes(true) ignored: crash reporting needs Unix and the `crash` feature"
+        ));
+        false
+    }
+}
+
+/// Starts the child for `plan`, and on Unix hands the crash pipe to the crash monitor.
+fn start_child(dir: &Dir, plan: &Plan, env: &Surroundings, log: &Log) -> StartResult {
+    let exe = match executable(env) {
+        Ok(exe) => exe,
         Err(err) => {
             // Some platforms cannot re-execute the program (no /proc/self/exe, qemu
-            // user emulation, AIX-like systems). Go's `go` command died here
+            // user emulation, a deleted executable). Go's `go` command died here
             // (golang/go#68976); we log and carry on counting.
-            log_debug(&dir, &format!("cannot start the telemetry child: {err}"));
+            log.line(format_args!("no child started: {err}"));
+            return StartResult::nothing();
+        }
+    };
+    match spawn(&exe, dir, plan, log) {
+        Ok(started) => {
+            log.line(format_args!(
+                "child started (pid {}): crash watching {}, upload {}",
+                started.pid,
+                if plan.crash_pipe { "on" } else { "off" },
+                if plan.upload.is_some() {
+                    "due"
+                } else {
+                    "not due"
+                },
+            ));
+            #[cfg(all(unix, feature = "crash"))]
+            if let Some(pipe) = started.crash_pipe {
+                if let Err(err) = telemetry_crashmonitor::parent(pipe) {
+                    log.line(format_args!("crash reporting not installed: {err}"));
+                }
+            }
+            started.result
+        }
+        Err(err) => {
+            log.line(format_args!("no child started: cannot start it: {err}"));
             StartResult::nothing()
         }
     }
 }
 
-fn spawn_child(dir: &Dir, plan: &ChildPlan) -> std::io::Result<Child> {
-    let exe = std::env::current_exe()?;
-    let local = dir.local();
-    std::fs::create_dir_all(&local)?;
-    let stderr = match dir.debug_if_enabled() {
-        Some(debug) => File::options()
-            .create(true)
-            .append(true)
-            .open(debug.join("sidecar.log"))
-            .map_or_else(|_| Stdio::null(), Stdio::from),
-        None => Stdio::null(),
+/// The executable to re-execute, checked before forking: a child that fails to exec
+/// would be noticed by nobody.
+fn executable(env: &Surroundings) -> io::Result<PathBuf> {
+    let exe = match &env.exe {
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe()
+            .map_err(|err| io::Error::new(err.kind(), format!("no executable: {err}")))?,
     };
+    let meta = std::fs::metadata(&exe)
+        .map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", exe.display())))?;
+    if !meta.is_file() {
+        return Err(io::Error::other(format!("{} is not a file", exe.display())));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o111 == 0 {
+            return Err(io::Error::other(format!(
+                "{} is not executable",
+                exe.display()
+            )));
+        }
+    }
+    Ok(exe)
+}
+
+/// What [`spawn`] started.
+struct Started {
+    pid: u32,
+    result: StartResult,
+    /// The write end of the crash pipe, for the crash monitor.
+    #[cfg(unix)]
+    #[cfg_attr(not(feature = "crash"), allow(dead_code))]
+    crash_pipe: Option<std::os::fd::OwnedFd>,
+}
+
+/// The child's stderr: `debug/sidecar.log` when the child logs (`debug/` is created
+/// if needed); else nothing. Opened without following
+/// links and without blocking on a FIFO.
+fn sidecar_log(dir: &Dir, plan: &Plan, log: &Log) -> Option<std::fs::File> {
+    if !plan.log {
+        return None;
+    }
+    if let Err(err) = telemetry_internal::fs::ensure_private_dir(dir.root())
+        .and_then(|()| telemetry_internal::fs::ensure_private_dir(&dir.debug()))
+    {
+        log.line(format_args!("the child logs nowhere: debug/: {err}"));
+        return None;
+    }
+    match telemetry_internal::fs::open_append(&dir.sidecar_log()) {
+        Ok(file) => Some(file),
+        Err(err) => {
+            log.line(format_args!(
+                "the child logs nowhere: {}: {err}",
+                dir.sidecar_log().display()
+            ));
+            None
+        }
+    }
+}
+
+/// The child's environment: this process's, without any `TELEMETRY_CHILD*` variable
+/// it may hold, plus the plan's.
+fn child_env(plan: &Plan, extra: &[(&'static str, OsString)]) -> Vec<(OsString, OsString)> {
+    let ours = |name: &OsString| {
+        name.to_str()
+            .is_some_and(|n| n == CHILD_ENV || child::var::ALL.contains(&n))
+    };
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(name, _)| !ours(name))
+        .collect();
+    env.extend(
+        plan.to_env()
+            .into_iter()
+            .chain(extra.iter().cloned())
+            .map(|(k, v)| (OsString::from(k), v)),
+    );
+    env
+}
+
+#[cfg(unix)]
+fn spawn(exe: &Path, dir: &Dir, plan: &Plan, log: &Log) -> io::Result<Started> {
+    use crate::startup::{Launch, above_stdio, dev_null, id_of, pipe, spawn_detached};
+    use std::os::fd::OwnedFd;
+
+    let (token_read, token_write) = pipe()?;
+    let token_id = id_of(&token_read)?;
+    let null = dev_null()?;
+    let (stdin, crash_pipe) = if plan.crash_pipe {
+        let (read, write) = pipe()?;
+        (read, Some(write))
+    } else {
+        (null.try_clone()?, None)
+    };
+    let stderr = match sidecar_log(dir, plan, log) {
+        Some(file) => above_stdio(OwnedFd::from(file))?,
+        None => null.try_clone()?,
+    };
+    let bad = || io::Error::other("a NUL byte in the executable path or the environment");
+    let env = child_env(plan, &[(child::var::TOKEN, token_id.to_env().into())]);
+    let launch = Launch {
+        exe: Launch::c_string(exe).ok_or_else(bad)?,
+        args: vec![
+            Launch::c_string(exe).ok_or_else(bad)?,
+            Launch::c_string(CHILD_ARG).ok_or_else(bad)?,
+        ],
+        env: env
+            .iter()
+            .map(|(k, v)| Launch::env_entry(k, v))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(bad)?,
+        // The child runs in `local/`, so it keeps no directory of the program's busy.
+        cwd: Launch::c_string(dir.local()).ok_or_else(bad)?,
+        stdio: [stdin, null, stderr],
+        token: token_write,
+    };
+    let (pid, token) = spawn_detached(launch, token_read)?;
+    Ok(Started {
+        pid,
+        result: StartResult::child(pid, token),
+        crash_pipe,
+    })
+}
+
+/// Windows and other platforms: std's `Command`. Windows has no zombies to reap and a
+/// `DETACHED_PROCESS` child holds no console of the program's.
+#[cfg(not(unix))]
+fn spawn(exe: &Path, dir: &Dir, plan: &Plan, log: &Log) -> io::Result<Started> {
+    use std::process::{Command, Stdio};
+    let stderr = sidecar_log(dir, plan, log).map_or_else(Stdio::null, Stdio::from);
     let mut cmd = Command::new(exe);
     cmd.arg(CHILD_ARG)
-        .current_dir(&local)
-        .stdin(if plan.crash_pipe {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .current_dir(dir.local())
+        .env_clear()
+        .envs(child_env(plan, &[]))
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
-    plan.apply(&mut cmd);
-    cmd.spawn()
-}
-
-/// The child side: count the parent's crash, if any, and upload, if due; then exit.
-pub(crate) fn child(config: &Config) -> ! {
-    // A session of its own: the terminal's hangup and job-control signals are for the
-    // program, not for its telemetry. (Done here rather than between fork and exec,
-    // which would need `unsafe`; the window in between is a few instructions of
-    // process start-up.)
-    #[cfg(unix)]
-    let _ = rustix::process::setsid();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_child(config)));
-    if result.is_err()
-        && let Some(dir) = config.telemetry_dir()
+    #[cfg(windows)]
     {
-        log_debug(&dir, "the telemetry child panicked");
+        use std::os::windows::process::CommandExt;
+        const DETACHED_PROCESS: u32 = 0x0000_0008;
+        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+        cmd.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
     }
-    std::process::exit(0);
+    let child = cmd.spawn()?;
+    let pid = child.id();
+    Ok(Started {
+        pid,
+        result: StartResult::child(child),
+    })
 }
 
-fn run_child(config: &Config) {
-    let plan = ChildPlan::from_env();
-    let Some(dir) = plan
-        .dir
-        .clone()
-        .map(Dir::new)
-        .or_else(|| config.telemetry_dir())
-    else {
-        return;
-    };
-    if dir.mode() == Mode::Off {
-        return;
-    }
-    // The child counts only crashes, and the crash monitor opens the counter file
-    // itself before counting (Go's child once dropped every crash by not opening it:
-    // golang/go#69681), so there is nothing to open here.
-    #[cfg_attr(
-        not(any(feature = "crash", feature = "upload")),
-        allow(unused_variables)
-    )]
-    std::thread::scope(|s| {
-        #[cfg(feature = "crash")]
-        if plan.crash_pipe {
-            s.spawn(|| {
-                let input = std::io::stdin().lock();
-                let outcome =
-                    telemetry_crashmonitor::child(input, dir.root(), config.program().clone());
-                log_debug(&dir, &format!("crash monitor: {outcome:?}"));
-            });
-        }
-        #[cfg(feature = "upload")]
-        if let Some((upload_url, config_url)) = &plan.upload {
-            s.spawn(|| run_upload(&dir, upload_url, config_url, plan.start_time));
-        }
-    });
-}
-
-#[cfg(feature = "upload")]
-fn run_upload(dir: &Dir, upload_url: &str, config_url: &str, start_time: Option<SystemTime>) {
-    let mut run = telemetry_upload::RunConfig::new(
-        dir.root(),
-        upload_url,
-        telemetry_upload::ConfigSource::Url(config_url.to_owned()),
-    );
-    run.start_time = start_time;
-    match telemetry_upload::run(run) {
-        Ok(summary) => {
-            for report in &summary.reports {
-                log_debug(dir, &format!("upload: {report}"));
-            }
-        }
-        Err(err) => log_debug(dir, &format!("upload: {err}")),
-    }
-}
-
-/// One line to `debug/sidecar.log`, only if the user created `debug/`.
-pub(crate) fn log_debug(dir: &Dir, line: &str) {
+#[cfg(test)]
+mod tests {
+    use super::*;
     use std::io::Write;
-    if let Some(debug) = dir.debug_if_enabled()
-        && let Ok(mut file) = File::options()
-            .create(true)
-            .append(true)
-            .open(debug.join("sidecar.log"))
-    {
-        let _ = writeln!(file, "telemetry[{}]: {line}", std::process::id());
+    use std::sync::{Arc, Mutex};
+    use telemetry_internal::Program;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Lines {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    fn surroundings(config_dir: &Path) -> Surroundings {
+        Surroundings {
+            ambient: Ambient::with_config_dir(config_dir),
+            debug: false,
+            child_var: None,
+            exe: Some(PathBuf::from("/nonexistent/telemetry-test-exe")),
+            now: SystemTime::now(),
+        }
+    }
+
+    /// Runs the parent side for `config` (with a logger) and returns its lines.
+    fn decisions(config: Config, env: &Surroundings) -> (String, bool) {
+        let lines = Lines::default();
+        let config = config.logger(lines.clone());
+        let log = decision_log(&config, env);
+        let started = parent(&config, env, &log);
+        (lines.text(), started.started_child())
+    }
+
+    fn config(dir: &Path) -> Config {
+        Config::new(Program::new("logtest", "1.0.0")).dir(dir)
+    }
+
+    #[test]
+    fn mode_off_is_logged_and_nothing_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t");
+        Dir::new(&dir).set_mode(Mode::Off).unwrap();
+        let (text, child) = decisions(config(&dir), &surroundings(tmp.path()));
+        let pid = std::process::id();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            format!(
+                "logtest[{pid}] telemetry: mode off (decided by the tool's mode file), directory {}",
+                dir.display()
+            )
+        );
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!child);
+        assert!(!dir.join("local").exists());
+    }
+
+    #[test]
+    fn do_not_track_is_logged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut env = surroundings(tmp.path());
+        env.ambient = env.ambient.do_not_track(true);
+        let (text, _) = decisions(config(&tmp.path().join("t")), &env);
+        assert!(
+            text.contains("mode off (decided by DO_NOT_TRACK)"),
+            "{text}"
+        );
+        assert!(!tmp.path().join("t").exists());
+    }
+
+    #[test]
+    fn user_wide_off_is_honoured() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = surroundings(tmp.path());
+        env.ambient.root().unwrap().set_mode(Mode::Off).unwrap();
+        let program = Program::new("logtest", "1.0.0");
+        let (text, _) = decisions(Config::new(program), &env);
+        assert!(
+            text.contains("mode off (decided by the user-wide mode file)"),
+            "{text}"
+        );
+        assert!(!tmp.path().join("telemetry/logtest").exists());
+    }
+
+    #[test]
+    fn local_without_a_child() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (text, child) = decisions(config(&tmp.path().join("t")), &surroundings(tmp.path()));
+        assert!(
+            text.contains("mode local (decided by the tool's mode file)"),
+            "{text}"
+        );
+        assert!(text.contains("counting into "), "{text}");
+        assert!(
+            text.contains("no child started: crash reporting off and no upload due"),
+            "{text}"
+        );
+        assert!(!child);
+    }
+
+    #[test]
+    fn upload_due_then_not_due_and_spawn_failure() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = surroundings(tmp.path());
+        let uploading = || {
+            config(&tmp.path().join("t"))
+                .upload(true)
+                .upload_url("http://127.0.0.1:9/upload")
+                .config_url("http://127.0.0.1:9/config.json")
+        };
+        let (text, child) = decisions(uploading(), &env);
+        assert!(text.contains("upload due: token taken"), "{text}");
+        // The executable is missing: the failure is logged, nothing else happens.
+        assert!(
+            text.contains("no child started: no executable: ")
+                || text.contains("no child started: /nonexistent/telemetry-test-exe"),
+            "{text}"
+        );
+        assert!(!child);
+        let (text, _) = decisions(uploading(), &env);
+        assert!(
+            text.contains("upload not due: the token was taken less than a day ago"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn upload_without_urls_is_logged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (text, _) = decisions(
+            config(&tmp.path().join("t"))
+                .upload(true)
+                .upload_url("http://127.0.0.1:9/u"),
+            &surroundings(tmp.path()),
+        );
+        assert!(
+            text.contains("upload(true) ignored: it needs both upload_url and config_url"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn upload_without_urls_is_logged_to_debug_without_a_logger() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::new(tmp.path().join("t"));
+        std::fs::create_dir_all(dir.debug()).unwrap();
+        let config = config(dir.root()).upload(true);
+        let env = surroundings(tmp.path());
+        let log = decision_log(&config, &env);
+        assert!(!log.is_on());
+        let _ = parent(&config, &env, &log);
+        let text = std::fs::read_to_string(dir.sidecar_log()).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "logtest[{}] telemetry: upload(true) ignored: it needs both upload_url and config_url\n",
+                std::process::id()
+            )
+        );
+    }
+
+    #[test]
+    fn unusable_directory_counts_in_memory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let (text, child) = decisions(
+            config(&file.join("t")).report_crashes(true),
+            &surroundings(tmp.path()),
+        );
+        assert!(text.contains("counting stays in memory: "), "{text}");
+        assert!(!child);
+    }
+
+    #[test]
+    fn stray_child_variable_is_ignored_and_descendants_do_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut env = surroundings(tmp.path());
+        env.child_var = Some("1".into());
+        let (text, _) = decisions(config(&tmp.path().join("t")), &env);
+        assert!(text.contains("ignoring TELEMETRY_CHILD"), "{text}");
+        assert!(text.contains("counting into "), "{text}");
+        env.child_var = Some("2".into());
+        let (text, child) = decisions(config(&tmp.path().join("u")), &env);
+        assert!(text.contains("started by a telemetry child"), "{text}");
+        assert!(!child);
+        assert!(!tmp.path().join("u").exists());
+    }
+
+    #[test]
+    fn no_logger_no_lines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = surroundings(tmp.path());
+        let config = config(&tmp.path().join("t"));
+        assert!(!decision_log(&config, &env).is_on());
     }
 }

@@ -13,31 +13,63 @@
 //! uploads resume instead of stopping until the clock catches up. A jump forward makes
 //! one upload early. Neither can make two processes win the same day on one clock.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use telemetry_internal::Dir;
+use telemetry_internal::fs::{SMALL_FILE_LIMIT, open_read_write};
 
 /// How often an upload may run.
 pub(crate) const PERIOD: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Takes the token if a day has passed since it was last taken. Errors (an unwritable
-/// directory, say) mean no upload: never retry in a loop, never block.
-pub(crate) fn take(dir: &Dir, now: SystemTime) -> bool {
-    let path = dir.local().join("upload.token");
-    if recently_modified(&path, now) {
-        return false;
-    }
-    take_locked(&path, now).unwrap_or(false)
+/// What trying to take the token came to.
+#[derive(Debug)]
+pub(crate) enum Token {
+    /// Taken: this process starts the upload child.
+    Taken,
+    /// Taken less than a day ago.
+    NotDue,
+    /// Another process holds the lock right now, and wins.
+    Busy,
+    /// The token file could not be used (unwritable directory, a link, a FIFO, a
+    /// huge file): no upload, never a retry in a loop.
+    Failed(io::Error),
 }
 
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Token::Taken => f.write_str("upload due: token taken"),
+            Token::NotDue => f.write_str("upload not due: the token was taken less than a day ago"),
+            Token::Busy => f.write_str("upload not due: another process is taking the token"),
+            Token::Failed(err) => write!(f, "upload not started: the token is unusable: {err}"),
+        }
+    }
+}
+
+/// Takes the token if a day has passed since it was last taken. Never blocks: the
+/// file is opened non-blocking, without following links, and locked without waiting.
+pub(crate) fn take(dir: &Dir, now: SystemTime) -> Token {
+    let path = dir.upload_token();
+    if recently_modified(&path, now) {
+        return Token::NotDue;
+    }
+    match take_locked(dir, &path, now) {
+        Ok(token) => token,
+        Err(err) => Token::Failed(err),
+    }
+}
+
+/// The cheap path: one `lstat`. Only a regular file counts; anything else (a link, a
+/// FIFO) falls through to the careful open, which refuses it.
 fn recently_modified(path: &Path, now: SystemTime) -> bool {
-    let Ok(modified) = path.metadata().and_then(|m| m.modified()) else {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
         return false;
     };
-    is_recent(modified, now)
+    meta.is_file() && meta.modified().is_ok_and(|m| is_recent(m, now))
 }
 
 /// Whether `then` is less than a day before `now` (and not absurdly in the future).
@@ -48,30 +80,25 @@ fn is_recent(then: SystemTime, now: SystemTime) -> bool {
     }
 }
 
-fn take_locked(path: &Path, now: SystemTime) -> std::io::Result<bool> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
+fn take_locked(dir: &Dir, path: &Path, now: SystemTime) -> io::Result<Token> {
+    dir.ensure_local()?;
+    let file = open_read_write(path, true)?;
     let mut lock = fd_lock::RwLock::new(file);
     let Ok(mut guard) = lock.try_write() else {
-        return Ok(false); // another process is taking it right now
+        return Ok(Token::Busy);
     };
     let file: &mut File = &mut guard;
-    let mut text = String::new();
-    file.read_to_string(&mut text)?;
-    let last = text
-        .trim()
-        .parse::<u64>()
+    // A real token is a dozen bytes; a huge one is garbage, read no further.
+    let mut bytes = Vec::new();
+    Read::by_ref(file)
+        .take(SMALL_FILE_LIMIT)
+        .read_to_end(&mut bytes)?;
+    let last = std::str::from_utf8(&bytes)
         .ok()
-        .map(|secs| UNIX_EPOCH + Duration::from_secs(secs));
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .and_then(|secs| UNIX_EPOCH.checked_add(Duration::from_secs(secs)));
     if last.is_some_and(|last| is_recent(last, now)) {
-        return Ok(false);
+        return Ok(Token::NotDue);
     }
     let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     file.set_len(0)?;
@@ -80,22 +107,28 @@ fn take_locked(path: &Path, now: SystemTime) -> std::io::Result<bool> {
     // The fast path reads the modification time; make it match the recorded time even
     // when `now` is pretended (tests, `upload_start_time`).
     file.set_modified(now)?;
-    Ok(true)
+    Ok(Token::Taken)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    impl Token {
+        fn is_taken(&self) -> bool {
+            matches!(self, Token::Taken)
+        }
+    }
+
     #[test]
     fn once_a_day() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = Dir::new(tmp.path());
         let now = SystemTime::now();
-        assert!(take(&dir, now));
-        assert!(!take(&dir, now));
-        assert!(!take(&dir, now + Duration::from_secs(23 * 3600)));
-        assert!(take(&dir, now + Duration::from_secs(25 * 3600)));
+        assert!(take(&dir, now).is_taken());
+        assert!(!take(&dir, now).is_taken());
+        assert!(!take(&dir, now + Duration::from_secs(23 * 3600)).is_taken());
+        assert!(take(&dir, now + Duration::from_secs(25 * 3600)).is_taken());
     }
 
     #[test]
@@ -103,17 +136,17 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = Dir::new(tmp.path());
         let now = SystemTime::now();
-        assert!(take(&dir, now));
-        assert!(!take(&dir, now - Duration::from_secs(3600)));
-        assert!(take(&dir, now - Duration::from_secs(3 * 24 * 3600)));
+        assert!(take(&dir, now).is_taken());
+        assert!(!take(&dir, now - Duration::from_secs(3600)).is_taken());
+        assert!(take(&dir, now - Duration::from_secs(3 * 24 * 3600)).is_taken());
     }
 
     #[test]
     fn garbage_token_is_stale() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = Dir::new(tmp.path());
-        std::fs::create_dir_all(dir.local()).unwrap();
-        let path = dir.local().join("upload.token");
+        dir.ensure_local().unwrap();
+        let path = dir.upload_token();
         std::fs::write(&path, "not a time").unwrap();
         let old = SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
         File::options()
@@ -122,7 +155,7 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        assert!(take(&dir, SystemTime::now()));
+        assert!(take(&dir, SystemTime::now()).is_taken());
     }
 
     #[test]
@@ -136,7 +169,7 @@ mod tests {
                 .map(|_| {
                     s.spawn(|| {
                         barrier.wait();
-                        usize::from(take(&dir, now))
+                        usize::from(take(&dir, now).is_taken())
                     })
                 })
                 .collect();
@@ -150,6 +183,50 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("file"), "").unwrap();
         let dir = Dir::new(tmp.path().join("file"));
-        assert!(!take(&dir, SystemTime::now()));
+        assert!(!take(&dir, SystemTime::now()).is_taken());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_fifos_and_huge_files_are_refused_without_blocking() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::new(tmp.path().join("t"));
+        dir.ensure_local().unwrap();
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        symlink(&victim, dir.upload_token()).unwrap();
+        assert!(matches!(take(&dir, SystemTime::now()), Token::Failed(_)));
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+
+        std::fs::remove_file(dir.upload_token()).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(dir.upload_token())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(matches!(take(&dir, SystemTime::now()), Token::Failed(_)));
+
+        std::fs::remove_file(dir.upload_token()).unwrap();
+        let huge = File::create(dir.upload_token()).unwrap();
+        huge.set_len(1 << 30).unwrap(); // sparse: 1 GiB of zeros, never read whole
+        huge.set_modified(SystemTime::now() - 2 * PERIOD).unwrap();
+        drop(huge);
+        let started = std::time::Instant::now();
+        assert!(take(&dir, SystemTime::now()).is_taken(), "garbage is stale");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(std::fs::metadata(dir.upload_token()).unwrap().len() < 32);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn token_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::new(tmp.path().join("t"));
+        assert!(take(&dir, SystemTime::now()).is_taken());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.upload_token()) & !0o600, 0);
+        assert_eq!(mode(&dir.local()) & !0o700, 0);
     }
 }

@@ -2,17 +2,19 @@
 //! uploads to the server given on its command line.
 //!
 //! ```text
-//! mytool [--dir D] [--server URL] [--crashes] [--upload-time YYYY-MM-DD] [--wait] SUBCOMMAND
+//! mytool [--dir D] [--server URL] [--crashes] [--upload-time YYYY-MM-DD] [--wait] [--log] [--close-stdio] SUBCOMMAND
 //!
 //!   greet          prints a greeting
 //!   panic SECRET   panics with a message holding SECRET (which must never be counted)
 //!   sleep MS       sleeps, holding stdout open
+//!   noisy N        writes N lines to stdout and N to stderr
 //!   telemetry ...  the `telemetry` command, embedded
 //! ```
 //!
 //! `--server URL` uploads reports to `URL/upload` under the config at `URL/config.json`;
 //! `--wait` waits for the telemetry child before exiting, and says on stderr whether
-//! one was started (tests use both).
+//! one was started (tests use both); `--log` hands stderr to `Config::logger`;
+//! `--close-stdio` closes fds 0-2 before `start`, as daemons do.
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -22,6 +24,7 @@ use telemetry::counter::Counter;
 static GREET: Counter = Counter::new("mytool/subcommand:greet");
 static PANIC: Counter = Counter::new("mytool/subcommand:panic");
 static SLEEP: Counter = Counter::new("mytool/subcommand:sleep");
+static NOISY: Counter = Counter::new("mytool/subcommand:noisy");
 static OTHER: Counter = Counter::new("mytool/subcommand:other");
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
@@ -49,6 +52,17 @@ fn main() -> ExitCode {
                 wait = true;
                 config
             }
+            "--log" => config.logger(std::io::stderr()),
+            "--close-stdio" => {
+                // A daemon that closed its stdio before `start` (std reopens closed
+                // fds 0-2 on /dev/null before `main`, so only `main` can do this).
+                for fd in 0..3 {
+                    // SAFETY: closing descriptors this program owns and no longer uses;
+                    // std's handles then fail with EBADF, which std tolerates.
+                    unsafe { libc::close(fd) };
+                }
+                config
+            }
             _ => return usage(),
         };
     }
@@ -68,6 +82,14 @@ fn main() -> ExitCode {
             PANIC.inc();
             let secret = rest.get(1).cloned().unwrap_or_default();
             boom(&secret);
+        }
+        Some("noisy") => {
+            NOISY.inc();
+            let n: usize = rest.get(1).and_then(|s| s.parse().ok()).unwrap_or(1000);
+            for i in 0..n {
+                println!("out {i}");
+                eprintln!("err {i}");
+            }
         }
         Some("sleep") => {
             SLEEP.inc();
@@ -93,18 +115,13 @@ fn boom(secret: &str) -> ! {
 
 /// Midnight UTC of `YYYY-MM-DD`.
 fn parse_day(text: &str) -> Option<SystemTime> {
-    Some(
-        telemetry_internal::parse_date(text)?
-            .midnight()
-            .assume_utc()
-            .into(),
-    )
+    Some(telemetry_internal::Day::parse(text)?.start())
 }
 
 #[allow(clippy::print_stderr)]
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: mytool [--dir D] [--server URL] [--crashes] [--upload-time YYYY-MM-DD] [--wait] (greet | panic SECRET | sleep MS | telemetry ...)"
+        "usage: mytool [--dir D] [--server URL] [--crashes] [--upload-time YYYY-MM-DD] [--wait] [--log] [--close-stdio] (greet | panic SECRET | sleep MS | noisy N | telemetry ...)"
     );
     ExitCode::from(2)
 }

@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests in `tests/tests/`: a loopback upload server
-//! ([`LoopbackServer`], re-exported from `telemetry_upload::testing`) and the path of
-//! the example programs they drive. Run them with `cargo xtask integration`.
+//! ([`LoopbackServer`], re-exported from `telemetry_upload::testing`), the example
+//! programs they drive, and the scenario helpers they share. Run them with
+//! `cargo xtask integration`.
 //!
 //! ```
 //! let server = telemetry_tests::LoopbackServer::start();
@@ -8,11 +9,19 @@
 //! assert!(server.url().starts_with("http://127.0.0.1:"));
 //! assert!(server.uploads().is_empty());
 //! ```
+//!
+//! Every process a scenario starts gets `DO_NOT_TRACK` set or removed explicitly, so
+//! the suite passes, and asserts, whatever the environment it runs in exports.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 pub use telemetry_upload::testing::{LoopbackServer, Request};
+
+use telemetry_internal::{ARCH, Date, Dir, Mode, OS, Program, today, toolchain};
 
 /// The path of the example program `name`, built by `cargo test -p telemetry-tests`
 /// (Cargo builds a package's examples along with its tests).
@@ -23,4 +32,159 @@ pub fn example(name: &str) -> PathBuf {
     profile_dir
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The examples' program identity (they are examples of this package).
+pub fn program() -> Program {
+    Program::new("telemetry-tests", env!("CARGO_PKG_VERSION"))
+}
+
+/// An upload config approving the examples' subcommand counters and crash stacks.
+pub fn approving_config() -> String {
+    serde_json::json!({
+        "OS": [OS],
+        "Arch": [ARCH],
+        "Toolchain": [toolchain()],
+        "SampleRate": 1.0,
+        "Programs": [{
+            "Name": program().name(),
+            "Versions": [program().version()],
+            "Counters": [
+                {"Name": "mytool/subcommand:{greet,panic,sleep}", "Rate": 1.0},
+                {"Name": "clap_tool/subcommand:{greet,panic}", "Rate": 1.0},
+            ],
+            "Stacks": [{"Name": "crash/panic", "Rate": 1.0, "Depth": 16}],
+        }],
+    })
+    .to_string()
+}
+
+/// A loopback upload server serving [`approving_config`].
+pub fn serving_approving_config() -> LoopbackServer {
+    let server = LoopbackServer::start();
+    server.set_config(&approving_config());
+    server
+}
+
+/// `today + n` days.
+pub fn days(n: i64) -> Date {
+    today() + time::Duration::days(n)
+}
+
+/// Opts the user in, as of `days_ago` days ago.
+pub fn opt_in(dir: &Path, days_ago: i64) {
+    Dir::new(dir)
+        .set_mode(Mode::On {
+            since: days(-days_ago),
+        })
+        .unwrap();
+}
+
+/// Writes an expired week's counter file, so that an upload has something to send.
+pub fn expired_week(dir: &Path, counts: &[(&str, u64)]) {
+    telemetry_counter::testing::write_file(
+        &dir.join("local"),
+        &program(),
+        days(-8),
+        days(-1),
+        counts,
+    )
+    .unwrap();
+}
+
+/// Every file and directory under `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.is_dir() && !path.is_symlink() {
+                stack.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Polls `done` for up to 20 seconds.
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Today's counts of the examples in the telemetry directory `dir`.
+pub fn todays_counts(dir: &Path) -> BTreeMap<String, u64> {
+    let name = telemetry_counter::file_name(&program(), today());
+    telemetry_counter::read_file(dir.join("local").join(name))
+        .map(|f| f.count)
+        .unwrap_or_default()
+}
+
+/// Runs `cmd` to completion, killing it and failing the test if it takes longer than
+/// `limit`: a hang must fail, not stall the suite.
+pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_within(child, limit)
+}
+
+/// Waits for `child` (with piped output) for at most `limit`, else kills it and fails.
+/// Its output is read as it comes, and must end (every holder of the pipes gone)
+/// within the limit too.
+pub fn wait_within(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            let _ = tx.send(bytes);
+        });
+        rx
+    };
+    let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = stderr
+                .recv_timeout(Duration::from_secs(1))
+                .unwrap_or_default();
+            panic!(
+                "still running after {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let rest = || deadline.saturating_duration_since(Instant::now());
+    let stdout = stdout
+        .recv_timeout(rest())
+        .expect("stdout still held open after the program exited");
+    let stderr = stderr
+        .recv_timeout(rest())
+        .expect("stderr still held open after the program exited");
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
 }

@@ -2,12 +2,28 @@
 //! machine, and at what sampling rate.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
+use telemetry_internal::{Day, Dir};
 
 use crate::UploadError;
+use crate::report::{ProgramReport, Report};
+
+/// The largest config accepted, downloaded or read from a file. Go's real one is about
+/// 20 KB; a config is parsed into memory several times its size, so a hostile or broken
+/// server must not be able to hand us hundreds of megabytes.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// The most counter names a config may name once `chart:{a,b,…}` is expanded (Go's real
+/// config names about 230). A few hundred bytes of braces can otherwise name millions.
+pub const MAX_EXPANDED_NAMES: usize = 100_000;
+
+/// The most bytes those expanded names may take together.
+const MAX_EXPANDED_BYTES: usize = 16 << 20;
 
 /// The public list of what may be uploaded, in the JSON format of Go's upload config.
 ///
@@ -29,7 +45,9 @@ struct RawConfig {
     arch: Vec<String>,
     #[serde(rename = "Toolchain", alias = "GoVersion", default)]
     toolchain: Vec<String>,
-    // Go decodes a missing number as 0, which approves nothing; so do we.
+    // Go decodes a missing number as 0, and Go's uploader treats a rate of 0 as "no
+    // sampling": every report is sent (internal/upload/reports.go: a report is held
+    // back only if `X > SampleRate && SampleRate > 0`). So do we.
     #[serde(rename = "SampleRate", default)]
     sample_rate: f64,
     #[serde(rename = "Programs", default)]
@@ -125,6 +143,16 @@ impl Approved<'_> {
 impl UploadConfig {
     /// Parses a config from JSON.
     pub fn parse(bytes: &[u8]) -> Result<UploadConfig, UploadError> {
+        let parse_error = |reason: String| UploadError::ConfigParse {
+            origin: String::new(),
+            reason,
+        };
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(parse_error(format!(
+                "{} bytes is more than the {MAX_CONFIG_BYTES} a config may have",
+                bytes.len()
+            )));
+        }
         // serde would also take a JSON array for a struct; a config is an object.
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(UploadError::ConfigParse {
@@ -143,7 +171,7 @@ impl UploadConfig {
                 reason: format!("SampleRate {} is not between 0 and 1", raw.sample_rate),
             });
         }
-        let index = Index::build(&raw);
+        let index = Index::build(&raw).map_err(parse_error)?;
         Ok(UploadConfig {
             raw,
             index,
@@ -160,9 +188,106 @@ impl UploadConfig {
     }
 
     /// The fraction of reports that may be uploaded: a report is sent only if its
-    /// random `X` is at most this.
+    /// random `X` is at most this. `0` (or missing) means every report, as in Go.
     pub fn sample_rate(&self) -> f64 {
         self.raw.sample_rate
+    }
+
+    /// Whether a report with this `X` is in the sample: `X <= SampleRate`, or always
+    /// when the rate is 0 or missing (Go's rule).
+    pub fn samples(&self, x: f64) -> bool {
+        self.raw.sample_rate <= 0.0 || x <= self.raw.sample_rate
+    }
+
+    /// Whether this config approves the program, version and platform of `program`
+    /// (not yet any of its counters).
+    pub fn approves_program(&self, program: &ProgramReport) -> bool {
+        self.approved(program.origin()).is_some()
+    }
+
+    /// Whether `counter` (a plain counter, or a stack counter `prefix\nframes…` by its
+    /// prefix) of `program` may be uploaded in a report whose random number is `x`:
+    /// the program is approved, the counter is listed, and `x` is at most its rate.
+    pub fn approves_counter(&self, program: &ProgramReport, counter: &str, x: f64) -> bool {
+        self.approved(program.origin())
+            .and_then(|a| a.rate(counter))
+            .is_some_and(|rate| x <= rate)
+    }
+
+    /// Whether `report` holds nothing this config does not approve: the one rule that
+    /// decides what may leave a machine, shared by the uploader (which re-checks every
+    /// report just before sending it) and by a collector (which refuses anything else).
+    ///
+    /// Checked: `Week` is a day (and `LastWeek` empty or a day), `X` is in [0, 1] and in the sample, every program is
+    /// approved on its platform, every counter and stack is approved at `X`, no count
+    /// exceeds `i64::MAX` (Go cannot read it), and no program appears twice. The
+    /// report's `Config` version is not compared: a report filtered by an older config
+    /// is fine as long as this one approves everything in it.
+    pub fn check_report(&self, report: &Report) -> Result<(), Rejection> {
+        let bad = |week: &str| Rejection::BadWeek(week.chars().take(32).collect());
+        if Day::parse(&report.week).is_none() {
+            return Err(bad(&report.week));
+        }
+        // `LastWeek` is empty in a first report.
+        if !report.last_week.is_empty() && Day::parse(&report.last_week).is_none() {
+            return Err(bad(&report.last_week));
+        }
+        let x = report.x;
+        if !(0.0..=1.0).contains(&x) {
+            return Err(Rejection::BadX(x));
+        }
+        if !self.samples(x) {
+            return Err(Rejection::NotSampled {
+                x,
+                rate: self.sample_rate(),
+            });
+        }
+        let mut seen = HashSet::new();
+        for program in &report.programs {
+            let origin = program.origin();
+            let who = || format!("{}@{}", program.program, program.version);
+            if !seen.insert(program.key()) {
+                return Err(Rejection::DuplicateProgram(who()));
+            }
+            let Some(approved) = self.approved(origin) else {
+                return Err(Rejection::ProgramNotApproved(who()));
+            };
+            for (map, stacks) in [(&program.counters, false), (&program.stacks, true)] {
+                for (name, &n) in map {
+                    // A stack in Counters (or a plain counter in Stacks) is not what
+                    // the config approved.
+                    let is_stack = telemetry_counter::stack_name::is_stack(name);
+                    let ok = is_stack == stacks && approved.rate(name).is_some_and(|r| x <= r);
+                    if !ok {
+                        return Err(Rejection::CounterNotApproved {
+                            program: who(),
+                            counter: name.chars().take(200).collect(),
+                        });
+                    }
+                    if n > i64::MAX as u64 {
+                        return Err(Rejection::CountTooLarge {
+                            program: who(),
+                            counter: name.chars().take(200).collect(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The part of `report` this config approves at the report's `X`: approved
+    /// programs on approved platforms, and in them only approved counters. Nothing
+    /// else is copied. The result passes [`check_report`](UploadConfig::check_report)
+    /// unless the report is not in the sample or its `Week` or `X` is malformed.
+    pub fn approved_part(&self, report: &Report) -> Report {
+        Report {
+            week: report.week.clone(),
+            last_week: report.last_week.clone(),
+            x: report.x,
+            config: report.config.clone(),
+            programs: crate::report::approved_only(&report.programs, self, report.x),
+        }
     }
 
     /// What reports record as their `Config`: a hash of the config's bytes, so the
@@ -188,43 +313,133 @@ impl UploadConfig {
 }
 
 impl Index {
-    fn build(raw: &RawConfig) -> Index {
+    /// The lookup tables, or why the config names too much to index.
+    fn build(raw: &RawConfig) -> Result<Index, String> {
         let set = |v: &[String]| v.iter().cloned().collect::<HashSet<_>>();
         let mut programs: HashMap<String, ProgramIndex> = HashMap::new();
+        let mut budget = Budget {
+            names: MAX_EXPANDED_NAMES,
+            bytes: MAX_EXPANDED_BYTES,
+        };
         for p in &raw.programs {
             let entry = programs.entry(p.name.clone()).or_default();
             entry.versions.extend(p.versions.iter().cloned());
+            // A counter listed twice takes the rate of its last listing, as in Go
+            // (internal/config: the rate map is simply overwritten).
             for c in &p.counters {
-                for name in expand(&c.name) {
-                    let rate = entry.counters.entry(name).or_insert(c.rate);
-                    *rate = rate.max(c.rate);
+                for name in expand(&c.name, &mut budget)? {
+                    entry.counters.insert(name, c.rate);
                 }
             }
             for s in &p.stacks {
-                let rate = entry.stacks.entry(s.name.clone()).or_insert(s.rate);
-                *rate = rate.max(s.rate);
+                entry.stacks.insert(s.name.clone(), s.rate);
             }
         }
-        Index {
+        Ok(Index {
             os: set(&raw.os),
             arch: set(&raw.arch),
             toolchain: set(&raw.toolchain),
             programs,
+        })
+    }
+}
+
+/// What is left of the limits on expanded names.
+struct Budget {
+    names: usize,
+    bytes: usize,
+}
+
+/// `chart:{a,b}` names the counters `chart:a` and `chart:b`; a name without braces
+/// names itself. The cost is charged to `budget` before anything is allocated, so a
+/// hostile config fails fast instead of expanding into gigabytes.
+fn expand(name: &str, budget: &mut Budget) -> Result<Vec<String>, String> {
+    let (prefix, buckets) = match name.split_once('{') {
+        Some((prefix, rest)) => (prefix, rest.strip_suffix('}').unwrap_or(rest)),
+        None => ("", name),
+    };
+    let count = if name.contains('{') {
+        buckets.matches(',').count() + 1
+    } else {
+        1
+    };
+    let bytes = prefix
+        .len()
+        .saturating_mul(count)
+        .saturating_add(buckets.len());
+    if count > budget.names || bytes > budget.bytes {
+        return Err(format!(
+            "it names more than {MAX_EXPANDED_NAMES} counters (or {MAX_EXPANDED_BYTES} \
+             bytes of names) once {{…}} is expanded"
+        ));
+    }
+    budget.names -= count;
+    budget.bytes -= bytes;
+    Ok(if name.contains('{') {
+        buckets.split(',').map(|b| format!("{prefix}{b}")).collect()
+    } else {
+        vec![name.to_owned()]
+    })
+}
+
+/// Why [`UploadConfig::check_report`] refuses a report.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// `Week` (or a non-empty `LastWeek`) is not a day `YYYY-MM-DD`.
+    BadWeek(String),
+    /// `X` is not a number in [0, 1].
+    BadX(f64),
+    /// `X` is above the config's `SampleRate`.
+    NotSampled {
+        /// The report's `X`.
+        x: f64,
+        /// The config's rate.
+        rate: f64,
+    },
+    /// The same program, version and platform appear twice.
+    DuplicateProgram(String),
+    /// A program (`name@version`) or its platform is not approved.
+    ProgramNotApproved(String),
+    /// A counter or stack is not approved for the program at the report's `X`.
+    CounterNotApproved {
+        /// `name@version`.
+        program: String,
+        /// The counter (at most 200 characters of it).
+        counter: String,
+    },
+    /// A count above `i64::MAX`, which Go's report type cannot hold.
+    CountTooLarge {
+        /// `name@version`.
+        program: String,
+        /// The counter.
+        counter: String,
+    },
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::BadWeek(week) => write!(f, "Week {week:?} is not a date YYYY-MM-DD"),
+            Rejection::BadX(x) => write!(f, "X {x} is not between 0 and 1"),
+            Rejection::NotSampled { x, rate } => {
+                write!(f, "X {x} is above the config's SampleRate {rate}")
+            }
+            Rejection::DuplicateProgram(p) => write!(f, "{p} appears twice"),
+            Rejection::ProgramNotApproved(p) => {
+                write!(f, "{p} on its platform is not in the upload config")
+            }
+            Rejection::CounterNotApproved { program, counter } => {
+                write!(f, "{program}: counter {counter:?} is not approved")
+            }
+            Rejection::CountTooLarge { program, counter } => {
+                write!(f, "{program}: the count of {counter:?} exceeds i64::MAX")
+            }
         }
     }
 }
 
-/// `chart:{a,b}` names the counters `chart:a` and `chart:b`; a name without braces
-/// names itself.
-fn expand(name: &str) -> Vec<String> {
-    match name.split_once('{') {
-        Some((prefix, rest)) => {
-            let buckets = rest.strip_suffix('}').unwrap_or(rest);
-            buckets.split(',').map(|b| format!("{prefix}{b}")).collect()
-        }
-        None => vec![name.to_owned()],
-    }
-}
+impl std::error::Error for Rejection {}
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
@@ -242,11 +457,13 @@ pub enum ConfigSource {
 }
 
 impl ConfigSource {
-    /// Loads and parses the config; the bytes are returned too, to be saved.
-    pub(crate) fn load(&self, timeout: Duration) -> Result<(UploadConfig, Vec<u8>), UploadError> {
+    /// Loads and parses the config, as a run does: a URL must be https (or http to this
+    /// machine) and is fetched with `timeout` and at most [`MAX_CONFIG_BYTES`]; a file
+    /// is read with the same bound. The bytes are returned too, to be saved.
+    pub fn load(&self, timeout: Duration) -> Result<(UploadConfig, Vec<u8>), UploadError> {
         let (bytes, origin) = match self {
             ConfigSource::File(path) => {
-                let bytes = std::fs::read(path).map_err(|source| UploadError::ConfigRead {
+                let bytes = read_config_file(path).map_err(|source| UploadError::ConfigRead {
                     path: path.clone(),
                     source,
                 })?;
@@ -262,8 +479,25 @@ impl ConfigSource {
     }
 }
 
-/// The largest config we accept; Go's real one is about 30 KB.
-const MAX_CONFIG_BYTES: u64 = 8 << 20;
+/// Reads a config file the user named (`--config-file`), reading at most
+/// [`MAX_CONFIG_BYTES`] + 1 bytes of it. Unlike files in the telemetry directory it may
+/// be a link (the user chose it), but it must be a regular file: a FIFO or a device
+/// could block or never end.
+fn read_config_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(telemetry_internal::fs::not_regular(path));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_CONFIG_BYTES} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
 
 fn fetch(url: &str, timeout: Duration) -> Result<Vec<u8>, UploadError> {
     check_url(url)?;
@@ -325,18 +559,13 @@ fn host_of(rest: &str) -> Option<&str> {
     Some(host_port.split(':').next().unwrap_or(""))
 }
 
-/// The file that keeps the last config a run used.
-pub(crate) fn saved_config_path(dir: &Path) -> std::path::PathBuf {
-    telemetry_internal::Dir::new(dir)
-        .upload()
-        .join("config.json")
-}
-
 /// The config saved by the last run that fetched (or read) one: after loading it,
-/// [`run`](crate::run) saves it to `<dir>/upload/config.json`. `None` if there is
-/// none or it does not parse.
+/// [`run`](crate::run) saves it in the telemetry directory `dir`
+/// ([`Dir::uploaded_config`]). `None` if there is none, it is not a regular file, or it
+/// does not parse.
 pub fn last_config(dir: &Path) -> Option<UploadConfig> {
-    let bytes = std::fs::read(saved_config_path(dir)).ok()?;
+    let path = Dir::new(dir).uploaded_config();
+    let bytes = telemetry_internal::fs::read_bounded(&path, MAX_CONFIG_BYTES).ok()?;
     UploadConfig::parse(&bytes).ok()
 }
 
@@ -494,7 +723,148 @@ mod tests {
 
     #[test]
     fn expands_buckets() {
-        assert_eq!(expand("a:{x,y}"), ["a:x", "a:y"]);
-        assert_eq!(expand("plain"), ["plain"]);
+        let mut budget = Budget {
+            names: 3,
+            bytes: 100,
+        };
+        assert_eq!(expand("a:{x,y}", &mut budget).unwrap(), ["a:x", "a:y"]);
+        assert_eq!(expand("plain", &mut budget).unwrap(), ["plain"]);
+        assert!(expand("one-too-many", &mut budget).is_err());
+    }
+
+    #[test]
+    fn hostile_configs_are_refused_cheaply() {
+        // 2 MB of buckets behind a 1 KB prefix would expand to 2 GB of names.
+        let prefix = "p".repeat(1000);
+        let buckets = vec!["a"; 1 << 20].join(",");
+        let config = format!(
+            r#"{{"SampleRate": 1, "Programs": [{{"Name": "t", "Counters": [{{"Name": "{prefix}:{{{buckets}}}", "Rate": 1}}]}}]}}"#
+        );
+        let err = UploadConfig::parse(config.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("counters"), "{err}");
+        // Bigger than the cap: refused before parsing.
+        let huge = format!("{{\"Programs\": [], \"X\": \"{}\"}}", "x".repeat(5 << 20));
+        let err = UploadConfig::parse(huge.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("bytes"), "{err}");
+        // The same from a file: read with a bound, not whole.
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config.json");
+        std::fs::write(&path, &huge).unwrap();
+        let err = ConfigSource::File(path)
+            .load(Duration::from_secs(1))
+            .unwrap_err();
+        assert!(matches!(err, UploadError::ConfigRead { .. }), "{err}");
+    }
+
+    #[test]
+    fn sample_rate_as_go_decides() {
+        let with = |rate: &str| {
+            UploadConfig::parse(format!("{{{rate}\"Programs\": []}}").as_bytes()).unwrap()
+        };
+        // Missing or zero: every report (Go: `X > SampleRate && SampleRate > 0`).
+        for config in [with(""), with("\"SampleRate\": 0,")] {
+            assert!(config.samples(0.999_999) && config.samples(0.0));
+        }
+        let half = with("\"SampleRate\": 0.5,");
+        assert!(half.samples(0.5) && !half.samples(0.500_001));
+    }
+
+    #[test]
+    fn a_counter_listed_twice_takes_the_last_rate() {
+        let config = |first: f64, last: f64| {
+            let text = format!(
+                r#"{{"OS": ["linux"], "Arch": ["x86_64"], "Toolchain": ["1.95.0"],
+                "Programs": [{{"Name": "tool", "Versions": ["1.0.0"],
+                  "Counters": [{{"Name": "tool/{{runs,x}}", "Rate": {first}}}, {{"Name": "tool/runs", "Rate": {last}}}],
+                  "Stacks": [{{"Name": "tool/bug", "Rate": {first}}}, {{"Name": "tool/bug", "Rate": {last}}}]}}]}}"#
+            );
+            UploadConfig::parse(text.as_bytes()).unwrap()
+        };
+        let program = ProgramReport {
+            program: "tool".into(),
+            version: "1.0.0".into(),
+            toolchain: "1.95.0".into(),
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            ..ProgramReport::default()
+        };
+        // Go overwrites: the last listing wins, whether higher or lower.
+        let lowered = config(1.0, 0.1);
+        assert!(!lowered.approves_counter(&program, "tool/runs", 0.5));
+        assert!(lowered.approves_counter(&program, "tool/runs", 0.1));
+        assert!(
+            lowered.approves_counter(&program, "tool/x", 0.5),
+            "other buckets keep theirs"
+        );
+        assert!(!lowered.approves_counter(&program, "tool/bug\nmain.rs:1", 0.5));
+        let raised = config(0.1, 1.0);
+        assert!(raised.approves_counter(&program, "tool/runs", 0.5));
+        assert!(raised.approves_counter(&program, "tool/bug\nmain.rs:1", 0.5));
+    }
+
+    #[test]
+    fn check_report_is_the_one_rule() {
+        let c = UploadConfig::parse(CONFIG.as_bytes()).unwrap();
+        let program = |counters: &[(&str, u64)], stacks: &[(&str, u64)]| ProgramReport {
+            program: "tool".into(),
+            version: "1.0.0".into(),
+            toolchain: "1.95.0".into(),
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            counters: counters
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
+            stacks: stacks.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        };
+        let report = |x: f64, programs: Vec<ProgramReport>| Report {
+            week: "2026-11-20".into(),
+            last_week: String::new(),
+            x,
+            config: String::new(),
+            programs,
+        };
+        let good = report(
+            0.4,
+            vec![program(
+                &[("tool/flag:a", 1), ("tool/runs", 2)],
+                &[("tool/bug\nf", 3)],
+            )],
+        );
+        assert_eq!(c.check_report(&good), Ok(()));
+        assert_eq!(c.check_report(&report(0.4, vec![])), Ok(()));
+        let bad = [
+            report(0.9, vec![program(&[("tool/runs", 1)], &[])]), // rate 0.5 < X
+            report(0.4, vec![program(&[("tool/secret", 1)], &[])]),
+            report(0.4, vec![program(&[("tool/bug\nf", 1)], &[])]),
+            report(0.4, vec![program(&[], &[("tool/runs", 1)])]),
+            report(0.4, vec![program(&[("tool/runs", u64::MAX)], &[])]),
+            report(0.4, vec![program(&[], &[]), program(&[], &[])]),
+            report(f64::NAN, vec![]),
+            report(1.5, vec![]),
+        ];
+        for r in &bad {
+            assert!(c.check_report(r).is_err(), "{r:?}");
+        }
+        let mut other = program(&[], &[]);
+        other.version = "6.6.6".into();
+        assert!(matches!(
+            c.check_report(&report(0.1, vec![other])),
+            Err(Rejection::ProgramNotApproved(p)) if p == "tool@6.6.6"
+        ));
+        let mut week = report(0.1, vec![]);
+        week.week = "../../etc".into();
+        assert!(matches!(c.check_report(&week), Err(Rejection::BadWeek(_))));
+        let mut last = report(0.1, vec![]);
+        last.last_week = "2026-11-13".into();
+        assert_eq!(c.check_report(&last), Ok(()));
+        last.last_week = "<script>".into();
+        assert!(matches!(c.check_report(&last), Err(Rejection::BadWeek(_))));
+        // What approved_part keeps always passes.
+        let mut mixed = good;
+        mixed.programs[0].counters.insert("tool/secret".into(), 1);
+        let part = c.approved_part(&mixed);
+        assert_eq!(c.check_report(&part), Ok(()));
+        assert!(!part.programs[0].counters.contains_key("tool/secret"));
     }
 }

@@ -9,7 +9,7 @@
 //! the `telemetry upload` command call.
 //!
 //! ```
-//! use telemetry_internal::{Program, parse_date};
+//! use telemetry_internal::{Ambient, Day, Dir, Program, parse_date};
 //! use telemetry_upload::{ConfigSource, ReportStatus, RunConfig};
 //!
 //! let tmp = tempfile::tempdir()?;
@@ -24,14 +24,13 @@
 //!     "https://telemetry.example.com/upload",
 //!     ConfigSource::Url("https://telemetry.example.com/config.json".into()),
 //! );
-//! // Pretend the run happens on 2026-11-21, after the week ended.
-//! let nov_21 = std::time::Duration::from_secs(1_795_219_200);
-//! config.start_time = Some(std::time::SystemTime::UNIX_EPOCH + nov_21);
+//! // The environment and the clock come in here: no DO_NOT_TRACK, no user-wide
+//! // switch, and the run happens on 2026-11-22, after the week ended.
+//! config.ambient = Ambient::default();
+//! config.now = Day::parse("2026-11-22").unwrap().start();
 //! let summary = telemetry_upload::run(config)?;
-//! if std::env::var_os("DO_NOT_TRACK").is_none() {
-//!     assert!(matches!(summary.reports[0].status, ReportStatus::LocalOnly { .. }));
-//!     assert!(tmp.path().join("local/local.2026-11-20.json").exists());
-//! }
+//! assert!(matches!(summary.reports[0].status, ReportStatus::LocalOnly { .. }));
+//! assert!(Dir::new(tmp.path()).local_report(Day::parse("2026-11-20").unwrap()).exists());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -41,11 +40,31 @@
 //!   toolchain (stack counters by their prefix), each at its sampling rate; nothing is
 //!   copied otherwise. Data collected on or before the opt-in date is never sent, nor
 //!   is a week older than 21 days.
-//! - **At most one POST per report** across any number of concurrent runs: reports are
-//!   created exclusively and completely (never torn or duplicated, unlike Go's
-//!   golang/go#65970), and each upload happens under a per-report lock with a re-check.
+//! - **Only built reports leave** (DESIGN invariant 9). The body of every POST is a
+//!   report re-read into [`Report`], matched against the week's local report and
+//!   re-checked with [`UploadConfig::check_report`] just before sending; a planted
+//!   file or link under a report's name is skipped and logged, never sent. Files in the
+//!   telemetry directory are opened without following links and read with a bound.
+//! - **Crash-consistent** (DESIGN invariant 8). A `kill -9` at any instant or a full
+//!   disk loses no week: a week is built from its counter files, which are deleted
+//!   last, and committed by its local report, written last; the server's 2xx is
+//!   recorded by moving the report to `upload/` in one rename, so an accepted report
+//!   is never sent again, and a report is POSTed twice only if the first POST was in
+//!   flight when a run died. The argument is written out in the `week` module. What
+//!   dead runs leave (temporary files, locks) is removed by the next run, or by
+//!   [`remove_debris`].
+//! - **At most one POST per report** across any number of concurrent runs: each week
+//!   is built and sent under a per-week lock with a re-check.
 //!   A 2xx moves the report to `upload/`, a 4xx drops it, anything else (5xx, network
 //!   error, time-out) keeps it for the next run.
+//! - **A dry run shows exactly what would leave.** With [`RunConfig::dry_run`] every
+//!   report is built and checked as in a real run, and the bodies are returned
+//!   ([`RunSummary::would_send`]); nothing is sent and nothing in the directory changes.
+//! - **Never under a live process.** A counter file is deleted only after its week
+//!   ended a day ago by the real clock ([`RunConfig::now`]), whatever time the run
+//!   pretends ([`RunConfig::start_time`]).
+//! - **Bounded on hostile configs.** A config is at most [`MAX_CONFIG_BYTES`] and names
+//!   at most [`MAX_EXPANDED_NAMES`] counters once `{a,b}` buckets are expanded.
 //! - **Bounded and quiet.** Every request has a deadline ([`RunConfig::timeout`]);
 //!   the config is downloaded only when a report may be uploaded (Go fetched it on
 //!   every run: golang/go#68946, #69262). A run never panics (a panic inside is caught
@@ -53,12 +72,14 @@
 //!   [`RunConfig::log`] and, if the user created `debug/`, to a file there.
 //! - **Nothing is lost to a bad input.** A counter file that does not parse is logged
 //!   and skipped; a config that cannot be fetched or parsed is an error that leaves
-//!   every file in place. Mode `off` writes nothing.
+//!   every file in place. Mode `off` (or `DO_NOT_TRACK`, which comes in through
+//!   [`RunConfig::ambient`]) writes nothing, and [`RunSummary::off`] says which switch
+//!   turned it off.
 
 #![forbid(unsafe_code)]
 
-mod check;
 mod config;
+mod debris;
 mod error;
 mod http;
 mod log;
@@ -66,26 +87,27 @@ mod report;
 mod send;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod week;
 mod work;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use telemetry_internal::{Date, Dir, Mode, format_date};
+use telemetry_internal::{Ambient, Day, Dir, Mode, Switch};
 use time::OffsetDateTime;
 
-pub use check::Unapproved;
-pub use config::{ConfigSource, UploadConfig, last_config};
+pub use config::{
+    ConfigSource, MAX_CONFIG_BYTES, MAX_EXPANDED_NAMES, Rejection, UploadConfig, last_config,
+};
+pub use debris::remove_debris;
 pub use error::UploadError;
-pub use report::{ProgramReport, Report};
+pub use report::{MAX_REPORT_COUNT, ProgramReport, Report};
 
 use crate::log::{Log, log};
-use crate::report::{aggregate, approved_only, has_counts, random_x};
-use crate::work::Expired;
-use telemetry_internal::create_complete;
 
 /// Reports older than this many days (from their week's last day to the run's start)
 /// are never uploaded.
@@ -101,17 +123,39 @@ pub struct RunConfig {
     pub upload_url: String,
     /// Where the upload config comes from.
     pub config: ConfigSource,
-    /// Pretend the run happens at this time (tests and diagnostics); `None` is now.
+    /// What the environment says (`DO_NOT_TRACK`, the user-wide switch in the
+    /// telemetry root). [`RunConfig::new`] reads this process's; tests set their own.
+    pub ambient: Ambient,
+    /// The real time now. [`RunConfig::new`] reads the clock; tests set their own. It
+    /// decides which counter files no process can still count into (their week ended
+    /// a day before `now`): only those are deleted, whatever `start_time` pretends.
+    pub now: SystemTime,
+    /// Pretend the run happens at this time (tests and diagnostics): weeks that ended
+    /// by then are reported. `None`: weeks that ended a day before `now`.
+    ///
+    /// A pretended time past `now` reports weeks that processes may still count into;
+    /// their files are kept (so no count is lost from the files), but counts made
+    /// after such an early report are in no report.
     pub start_time: Option<SystemTime>,
     /// Where the run logs what it does, a line per event; `None` logs nowhere but the
     /// debug directory.
     pub log: Option<Box<dyn Write + Send>>,
+    /// Also log each upload's exact body, on one line, just before it is sent (for
+    /// `TELEMETRY_DEBUG`: a person can see precisely what leaves the machine).
+    pub log_bodies: bool,
     /// The longest any one HTTP request may take, connecting included. Default 30 s.
     pub timeout: Duration,
+    /// Build and check every report as a run would, but send nothing and change
+    /// nothing in the directory (no report, lock, deletion or saved config): the
+    /// bodies that would be POSTed are in [`RunSummary::would_send`]. The config is
+    /// still fetched if a report needs it. A report built now gets its random `X` now,
+    /// so its body differs in `X` from the one a later real run sends.
+    pub dry_run: bool,
 }
 
 impl RunConfig {
-    /// A run over `dir` that sends to `upload_url`, starting now, logging nowhere.
+    /// A run over `dir` that sends to `upload_url`, starting now, logging nowhere, with
+    /// this process's environment ([`Ambient::from_process`]) and clock.
     pub fn new(
         dir: impl Into<PathBuf>,
         upload_url: impl Into<String>,
@@ -121,23 +165,77 @@ impl RunConfig {
             dir: dir.into(),
             upload_url: upload_url.into(),
             config,
+            ambient: Ambient::from_process(),
+            now: SystemTime::now(),
             start_time: None,
             log: None,
+            log_bodies: false,
             timeout: Duration::from_secs(30),
+            dry_run: false,
         }
+    }
+}
+
+impl fmt::Debug for RunConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunConfig")
+            .field("dir", &self.dir)
+            .field("upload_url", &self.upload_url)
+            .field("config", &self.config)
+            .field("ambient", &self.ambient)
+            .field("now", &self.now)
+            .field("start_time", &self.start_time)
+            .field("log", &self.log.as_ref().map(|_| "…"))
+            .field("log_bodies", &self.log_bodies)
+            .field("timeout", &self.timeout)
+            .field("dry_run", &self.dry_run)
+            .finish()
     }
 }
 
 /// What a run did, a [`ReportOutcome`] per week it touched, oldest first.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct RunSummary {
+    /// `Some` if telemetry is off, and which switch turned it off: the run read,
+    /// wrote and sent nothing.
+    pub off: Option<Switch>,
     /// One entry per report built or found ready in this run.
     pub reports: Vec<ReportOutcome>,
+    /// A dry run ([`RunConfig::dry_run`]): each body that would be POSTed, exactly,
+    /// with its URL, oldest week first. Empty for a real run.
+    pub would_send: Vec<WouldSend>,
+}
+
+/// A POST a dry run would have made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WouldSend {
+    /// The report's week.
+    pub week: Day,
+    /// `<upload_url>/<week>`.
+    pub url: String,
+    /// The body, byte for byte.
+    pub body: Vec<u8>,
 }
 
 impl fmt::Display for RunSummary {
-    /// One line per report, e.g. `2026-11-20: uploaded`.
+    /// One line per report, e.g. `2026-11-20: uploaded`; or why nothing was done.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(switch) = self.off {
+            let why = match switch {
+                Switch::DoNotTrack => "DO_NOT_TRACK is set",
+                Switch::NoHome => "there is no home directory",
+                Switch::UserWide => "it is turned off for every tool",
+                _ => "its mode is off",
+            };
+            return writeln!(f, "Telemetry is off ({why}): nothing was uploaded.");
+        }
+        if self.reports.is_empty() {
+            return writeln!(
+                f,
+                "No week has ended since the last run: nothing to report."
+            );
+        }
         for report in &self.reports {
             writeln!(f, "{report}")?;
         }
@@ -149,14 +247,14 @@ impl fmt::Display for RunSummary {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReportOutcome {
     /// The week, named by its last day (the counter files' expiry date).
-    pub week: Date,
+    pub week: Day,
     /// What happened.
     pub status: ReportStatus,
 }
 
 impl fmt::Display for ReportOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", format_date(self.week), self.status)
+        write!(f, "{}: {}", self.week, self.status)
     }
 }
 
@@ -186,13 +284,23 @@ pub enum ReportStatus {
         /// Why.
         reason: String,
     },
+    /// A file named like a ready report that this code did not build (no matching
+    /// local report, not a regular file, not a report, or not approved): left alone,
+    /// never sent.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// A dry run: this report would be sent now (its body is in
+    /// [`RunSummary::would_send`]); nothing was sent or changed.
+    WouldBeSent,
     /// A ready report dated after the run's start: kept, not sent.
     NotYetDue,
-    /// Another process holds its upload lock and is sending it now.
+    /// Another process holds its lock and is working on it now.
     Busy,
-    /// Another process sent it between our listing and our lock.
+    /// Sent already (an earlier run was interrupted after the server accepted it).
     AlreadyUploaded,
-    /// Another process sent or dropped it between our listing and our lock.
+    /// Another process built, sent or dropped it between our listing and our lock.
     HandledElsewhere,
     /// The report could not be written; its counter files are kept.
     Failed {
@@ -211,11 +319,15 @@ impl fmt::Display for ReportStatus {
             ReportStatus::KeptForRetry { reason } => write!(f, "kept for retry: {reason}"),
             ReportStatus::LocalOnly { reason } => write!(f, "local only ({reason})"),
             ReportStatus::Discarded { reason } => write!(f, "not sent: {reason}; deleted"),
+            ReportStatus::Skipped { reason } => write!(f, "not sent, not ours: {reason}"),
+            ReportStatus::WouldBeSent => f.write_str("would be sent"),
             ReportStatus::NotYetDue => f.write_str("dated after today; kept for later"),
-            ReportStatus::Busy => f.write_str("being uploaded by another process"),
+            ReportStatus::Busy => f.write_str("being processed by another process"),
             ReportStatus::AlreadyUploaded => f.write_str("already uploaded"),
             ReportStatus::HandledElsewhere => f.write_str("handled by another process"),
-            ReportStatus::Failed { reason } => write!(f, "not written: {reason}"),
+            ReportStatus::Failed { reason } => {
+                write!(f, "not written: {reason}; counter files kept")
+            }
         }
     }
 }
@@ -256,24 +368,39 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
         dir,
         upload_url,
         config: source,
+        ambient,
+        now,
         start_time,
         log,
+        log_bodies,
         timeout,
+        dry_run,
     } = config;
     let mut log = Log::new(log);
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
         // Inside the catch: converting an absurd SystemTime may panic.
-        let start = start_time.map_or_else(OffsetDateTime::now_utc, OffsetDateTime::from);
-        let start = start.to_offset(time::UtcOffset::UTC);
+        let utc = |t: SystemTime| OffsetDateTime::from(t).to_offset(time::UtcOffset::UTC);
+        let now = utc(now);
+        let start = start_time.map(utc);
+        let dir = Dir::new(dir);
+        let effective = dir.effective_mode(&ambient);
+        let mode = match effective.decided_by {
+            Switch::Tool => tool_mode(&dir)?,
+            _ => effective.mode,
+        };
         let run = Run {
-            dir: Dir::new(dir),
+            dir,
             upload_url: &upload_url,
             source: &source,
             timeout,
+            now,
             start,
-            today: start.date(),
+            today: Day::from_date(start.unwrap_or(now).date()),
+            mode,
+            log_bodies,
+            dry_run,
         };
-        run.go(&mut log)
+        run.go(effective.decided_by, &mut log)
     }));
     match result {
         Ok(Ok(summary)) => Ok(summary),
@@ -293,46 +420,69 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
     }
 }
 
-/// One run's settings, shared by its steps.
-struct Run<'a> {
-    dir: Dir,
-    upload_url: &'a str,
-    source: &'a ConfigSource,
-    timeout: Duration,
-    start: OffsetDateTime,
-    today: Date,
+/// The tool's own mode, read once. Missing, malformed, a link or oversized means
+/// `local`, as everywhere; but a mode file that exists and could not be read this
+/// time (an I/O error) stops the run: building every week as local only would lose
+/// their uploads for good.
+fn tool_mode(dir: &Dir) -> Result<Mode, UploadError> {
+    match dir.read_mode() {
+        Ok(mode) => Ok(mode),
+        Err(telemetry_internal::ModeError::Unreadable(err))
+            if !matches!(
+                err.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            Err(UploadError::Io {
+                path: dir.mode_file(),
+                source: err,
+            })
+        }
+        Err(_) => Ok(Mode::Local),
+    }
 }
 
-/// What to do with one expired week, decided before anything is changed.
-struct Plan {
-    week: Date,
-    files: Vec<Expired>,
-    /// `None`: its report exists already, only the counter files are left to delete.
-    /// `Some(Ok)`: may be uploaded, if sampled and approved. `Some(Err)`: local only.
-    upload: Option<Result<(), LocalOnlyReason>>,
+/// One run's settings, shared by its steps.
+pub(crate) struct Run<'a> {
+    pub(crate) dir: Dir,
+    pub(crate) upload_url: &'a str,
+    source: &'a ConfigSource,
+    pub(crate) timeout: Duration,
+    /// The real clock.
+    now: OffsetDateTime,
+    /// The pretended start, if any.
+    start: Option<OffsetDateTime>,
+    /// The day the run happens (or pretends to).
+    pub(crate) today: Day,
+    pub(crate) mode: Mode,
+    pub(crate) log_bodies: bool,
+    dry_run: bool,
 }
 
 impl Run<'_> {
-    fn go(&self, log: &mut Log) -> Result<RunSummary, UploadError> {
+    fn go(&self, decided_by: Switch, log: &mut Log) -> Result<RunSummary, UploadError> {
         #[cfg(test)]
         if tests::PANIC_IN_RUN.with(std::cell::Cell::get) {
             panic!("a test asked for a panic");
         }
-        let mode = self.dir.mode();
+        let mode = self.mode;
         if mode == Mode::Off {
             // Mode off writes nothing at all, not even a debug log.
-            log!(log, "mode is off: nothing to do");
-            return Ok(RunSummary::default());
+            log!(log, "telemetry is off ({decided_by:?}): nothing to do");
+            return Ok(RunSummary {
+                off: Some(decided_by),
+                ..RunSummary::default()
+            });
         }
-        log.open_debug(
-            self.dir.debug_if_enabled().as_deref(),
-            &format_date(self.today),
-        );
+        log.open_debug(self.dir.debug_if_enabled().as_deref(), self.today);
         log!(
             log,
-            "upload run in {} at {}, mode {mode}",
+            "upload run in {} at {}{}, mode {mode}",
             self.dir.root().display(),
+            self.now,
             self.start
+                .map(|s| format!(" (pretending {s})"))
+                .unwrap_or_default(),
         );
         let on = matches!(mode, Mode::On { .. });
         if on {
@@ -342,37 +492,81 @@ impl Run<'_> {
             }
         }
 
-        let (local, upload) = (self.dir.local(), self.dir.upload());
-        let io_err = |path: &Path| {
-            let path = path.to_owned();
-            move |source| UploadError::Io { path, source }
-        };
-        let found = work::scan_local(&local, self.start, log).map_err(io_err(&local))?;
-        let uploaded = work::scan_uploaded(&upload).map_err(io_err(&upload))?;
-
-        let plans: Vec<Plan> = found
-            .weeks
-            .into_iter()
-            .map(|(week, files)| {
-                let exists = found.built.contains(&week)
-                    || found.ready.contains_key(&week)
-                    || uploaded.contains(&week);
-                let upload = (!exists).then(|| self.policy(mode, week, &files));
-                Plan {
-                    week,
-                    files,
-                    upload,
+        // `local/` and `upload/` must be our own directories: a link planted in their
+        // place would make every read and write below happen somewhere else.
+        for area in [self.dir.local(), self.dir.upload()] {
+            match telemetry_internal::fs::check_private_dir(&area) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(UploadError::Io {
+                        path: area,
+                        source: err,
+                    });
                 }
-            })
+                _ => {}
+            }
+        }
+
+        let real_now = SystemTime::from(self.now);
+        // A dry run changes nothing, not even debris.
+        let sweep = (!self.dry_run).then(|| debris::sweep(&self.dir, real_now));
+        match sweep {
+            Some(Ok(removed)) => {
+                for path in removed {
+                    log!(log, "removed debris {}", path.display());
+                }
+            }
+            Some(Err(err)) => log!(log, "cannot look for debris: {err}"),
+            None => {}
+        }
+
+        let io_err = |path: PathBuf| move |source| UploadError::Io { path, source };
+        // Without a pretended time, a week is reported once no process can count into
+        // its files any more (a report never covers a file still being written).
+        let report_by = self
+            .start
+            .unwrap_or_else(|| self.now.checked_sub(work::GRACE).unwrap_or(self.now));
+        let found = work::scan_local(&self.dir, report_by, self.now, log)
+            .map_err(io_err(self.dir.local()))?;
+        let mut uploaded = work::scan_uploaded(&self.dir).map_err(io_err(self.dir.upload()))?;
+
+        // Every week with something to do: files to report or delete, a report to send.
+        let weeks: BTreeSet<Day> = found
+            .weeks
+            .keys()
+            .chain(found.ready.iter())
+            .copied()
             .collect();
 
         // Fetch the config only if some week may be uploaded, and before changing
         // anything, so a bad config leaves every file as it was.
-        let config = if plans.iter().any(|p| matches!(p.upload, Some(Ok(())))) {
+        let needs_config = weeks.iter().any(|week| {
+            let built = found.built.contains(week);
+            let sent = uploaded.contains(week);
+            match found.weeks.get(week) {
+                Some(files) if !built && !sent => {
+                    let first_day = files.iter().map(|f| f.begin).min().unwrap_or(*week);
+                    self.policy(*week, first_day).is_ok()
+                }
+                _ => {
+                    built
+                        && !sent
+                        && found.ready.contains(week)
+                        && on
+                        && *week <= self.today
+                        && !self.too_old(*week)
+                        && mode.allows_upload_of(week.date())
+                }
+            }
+        });
+        let config = if needs_config {
             let (config, bytes) = self.source.load(self.timeout)?;
-            let saved = config::saved_config_path(self.dir.root());
-            if let Err(err) = std::fs::create_dir_all(&upload)
-                .and_then(|()| telemetry_internal::write_atomic(&saved, &bytes))
+            let saved = self.dir.uploaded_config();
+            if self.dry_run {
+                // Changes nothing.
+            } else if let Err(err) = self
+                .dir
+                .ensure_upload()
+                .and_then(|_| telemetry_internal::write_atomic(&saved, &bytes))
             {
                 log!(log, "cannot save the config to {}: {err}", saved.display());
             }
@@ -381,73 +575,48 @@ impl Run<'_> {
             None
         };
 
+        let mut files_by_week = found.weeks;
         let mut outcomes = Vec::new();
-        for plan in plans {
-            let week = plan.week;
-            if let Some(status) = self.build(plan, config.as_ref(), &uploaded, log) {
+        let mut would_send = Vec::new();
+        for week in weeks {
+            let files = files_by_week.remove(&week).unwrap_or_default();
+            if self.dry_run {
+                let (status, body) = self.dry_week(week, files, config.as_ref(), &uploaded, log);
+                if let Some(body) = body {
+                    let url = format!("{}/{week}", self.upload_url.trim_end_matches('/'));
+                    would_send.push(WouldSend { week, url, body });
+                }
+                if let Some(status) = status {
+                    outcomes.push(ReportOutcome { week, status });
+                }
+                continue;
+            }
+            if let Some(status) = self.week(week, files, config.as_ref(), &uploaded, log) {
+                if status == ReportStatus::Uploaded {
+                    uploaded.insert(week);
+                }
                 outcomes.push(ReportOutcome { week, status });
             }
         }
-
-        let sender = send::Sender {
-            upload_dir: &upload,
-            upload_url: self.upload_url,
-            timeout: self.timeout,
-        };
-        for (week, path) in work::scan_ready(&local).map_err(io_err(&local))? {
-            let status = if week > self.today {
-                log!(
-                    log,
-                    "{}: dated after {}; not sending it",
-                    format_date(week),
-                    format_date(self.today)
-                );
-                ReportStatus::NotYetDue
-            } else if self.too_old(week) {
-                log!(log, "{}: too old to send; deleting it", format_date(week));
-                let _ = std::fs::remove_file(&path);
-                ReportStatus::Discarded {
-                    reason: LocalOnlyReason::TooOld.to_string(),
-                }
-            } else if !on {
-                ReportStatus::LocalOnly {
-                    reason: LocalOnlyReason::ModeNotOn,
-                }
-            } else if !mode.allows_upload_of(week) {
-                // Built under an earlier opt-in; the current one is later.
-                ReportStatus::LocalOnly {
-                    reason: LocalOnlyReason::BeforeOptIn,
-                }
-            } else {
-                sender.send(week, &path, log)
-            };
-            outcomes.push(ReportOutcome { week, status });
-        }
-        // Keep upload/ from growing a lock file a week forever.
-        if let Some(cutoff) = self
-            .today
-            .checked_sub(time::Duration::days(2 * MAX_REPORT_AGE_DAYS))
-        {
-            for lock in work::stale_locks(&upload, cutoff).unwrap_or_default() {
-                let _ = std::fs::remove_file(lock);
-            }
-        }
-        outcomes.sort_by_key(|o| o.week);
         for outcome in &outcomes {
             log!(log, "{outcome}");
         }
-        Ok(RunSummary { reports: outcomes })
+        Ok(RunSummary {
+            off: None,
+            reports: outcomes,
+            would_send,
+        })
     }
 
     /// Whether a week's report may be uploaded, before looking at the config.
-    fn policy(&self, mode: Mode, week: Date, files: &[Expired]) -> Result<(), LocalOnlyReason> {
-        if !matches!(mode, Mode::On { .. }) {
+    /// `first_day` is the earliest day any of its files began.
+    pub(crate) fn policy(&self, week: Day, first_day: Day) -> Result<(), LocalOnlyReason> {
+        if !matches!(self.mode, Mode::On { .. }) {
             return Err(LocalOnlyReason::ModeNotOn);
         }
         // Any file of the week that began on or before the opt-in day may hold data
         // counted before the user agreed.
-        let first_day = files.iter().map(|f| f.begin).min().unwrap_or(week);
-        if !mode.allows_upload_of(first_day) {
+        if !self.mode.allows_upload_of(first_day.date()) {
             return Err(LocalOnlyReason::BeforeOptIn);
         }
         if self.too_old(week) {
@@ -456,116 +625,8 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn too_old(&self, week: Date) -> bool {
-        (self.today - week).whole_days() > MAX_REPORT_AGE_DAYS
-    }
-
-    /// Writes one week's reports and deletes its counter files. `None` if the upload
-    /// step will say what became of it (a `DATE.json` was written) or another process
-    /// built it.
-    fn build(
-        &self,
-        plan: Plan,
-        config: Option<&UploadConfig>,
-        uploaded: &std::collections::BTreeSet<Date>,
-        log: &mut Log,
-    ) -> Option<ReportStatus> {
-        let date = format_date(plan.week);
-        let paths: Vec<PathBuf> = plan.files.iter().map(|f| f.path.clone()).collect();
-        let Some(policy) = plan.upload else {
-            log!(
-                log,
-                "{date}: report exists; deleting {} counter file(s)",
-                paths.len()
-            );
-            delete_all(&paths, log);
-            return None;
-        };
-        let x = random_x();
-        let last_week = uploaded
-            .range(..plan.week)
-            .next_back()
-            .map(|d| format_date(*d))
-            .unwrap_or_default();
-        let programs = aggregate(plan.files.into_iter().map(|f| f.file));
-        let config_version = config.map(|c| c.version().to_owned()).unwrap_or_default();
-
-        let mut verdict = policy;
-        let mut upload_report = None;
-        if let (Ok(()), Some(config)) = (verdict, config) {
-            let kept = approved_only(&programs, config, x);
-            verdict = if x > config.sample_rate() {
-                Err(LocalOnlyReason::NotSampled)
-            } else if !has_counts(&kept) {
-                Err(LocalOnlyReason::NothingApproved)
-            } else {
-                Ok(())
-            };
-            upload_report = verdict.is_ok().then(|| Report {
-                week: date.clone(),
-                last_week: last_week.clone(),
-                x,
-                config: config_version.clone(),
-                programs: kept,
-            });
-        }
-        let local_report = Report {
-            week: date.clone(),
-            last_week,
-            x,
-            config: config_version,
-            programs,
-        };
-
-        // local.DATE.json is the claim on the week: it is never deleted, and only one
-        // process can create it. Every process read its counter files before trying,
-        // so the winner's report holds them all, and the others may delete them.
-        let local_dir = self.dir.local();
-        let local_path = local_dir.join(format!("local.{date}.json"));
-        match create_complete(&local_path, &report::to_json(&local_report)) {
-            Ok(true) => {}
-            Ok(false) => {
-                log!(log, "{date}: another process built this report");
-                delete_all(&paths, log);
-                return None;
-            }
-            Err(err) => {
-                log!(log, "{date}: cannot write {}: {err}", local_path.display());
-                return Some(ReportStatus::Failed {
-                    reason: err.to_string(),
-                });
-            }
-        }
-        let mut status = verdict
-            .err()
-            .map(|reason| ReportStatus::LocalOnly { reason });
-        if let Some(upload_report) = upload_report {
-            let path = local_dir.join(format!("{date}.json"));
-            match create_complete(&path, &report::to_json(&upload_report)) {
-                Ok(true) => log!(log, "{date}: report ready to upload"),
-                Ok(false) => log!(log, "{date}: {} exists already", path.display()),
-                Err(err) => {
-                    log!(log, "{date}: cannot write {}: {err}", path.display());
-                    status = Some(ReportStatus::Failed {
-                        reason: err.to_string(),
-                    });
-                }
-            }
-        }
-        delete_all(&paths, log);
-        status
-    }
-}
-
-fn delete_all(paths: &[PathBuf], log: &mut Log) {
-    for path in paths {
-        // Another uploader may have deleted it first; that is fine.
-        match std::fs::remove_file(path) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                log!(log, "cannot delete {}: {err}", path.display());
-            }
-            _ => {}
-        }
+    pub(crate) fn too_old(&self, week: Day) -> bool {
+        week.days_until(self.today) > MAX_REPORT_AGE_DAYS
     }
 }
 
@@ -617,8 +678,10 @@ mod tests {
 
     #[test]
     fn outcomes_read_as_one_line_each() {
-        let week = telemetry_internal::parse_date("2026-11-20").unwrap();
+        let week = Day::parse("2026-11-20").unwrap();
         let summary = RunSummary {
+            off: None,
+            would_send: Vec::new(),
             reports: vec![
                 ReportOutcome {
                     week,
@@ -642,6 +705,22 @@ mod tests {
             summary.to_string(),
             "2026-11-20: uploaded\n2026-11-20: kept for retry: server said 503\n\
              2026-11-20: local only (mode is not on)\n"
+        );
+        let off = |switch| RunSummary {
+            off: Some(switch),
+            ..RunSummary::default()
+        };
+        assert_eq!(
+            off(Switch::DoNotTrack).to_string(),
+            "Telemetry is off (DO_NOT_TRACK is set): nothing was uploaded.\n"
+        );
+        assert_eq!(
+            off(Switch::Tool).to_string(),
+            "Telemetry is off (its mode is off): nothing was uploaded.\n"
+        );
+        assert_eq!(
+            RunSummary::default().to_string(),
+            "No week has ended since the last run: nothing to report.\n"
         );
     }
 }

@@ -5,6 +5,8 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
+use telemetry_internal::Day;
+
 pub(crate) struct Log {
     writer: Option<Box<dyn Write + Send>>,
     file: Option<File>,
@@ -18,7 +20,7 @@ impl Log {
     /// Also writes to `debug/<program>-<date>-<pid>.log` if `debug` is a directory.
     /// A plain file named `debug`, or one that cannot be written, turns this off
     /// quietly: logging must never stop an upload.
-    pub(crate) fn open_debug(&mut self, debug: Option<&Path>, date: &str) {
+    pub(crate) fn open_debug(&mut self, debug: Option<&Path>, date: Day) {
         let Some(debug) = debug else { return };
         let program = std::env::current_exe()
             .ok()
@@ -27,11 +29,8 @@ impl Log {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "telemetry".to_owned());
         let name = format!("{program}-{date}-{}.log", std::process::id());
-        self.file = File::options()
-            .create(true)
-            .append(true)
-            .open(debug.join(name))
-            .ok();
+        // Never through a link planted under the log's name.
+        self.file = telemetry_internal::fs::open_append(&debug.join(name)).ok();
     }
 
     pub(crate) fn line(&mut self, args: std::fmt::Arguments<'_>) {

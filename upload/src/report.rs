@@ -13,7 +13,12 @@ use crate::config::{Origin, UploadConfig};
 /// A weekly report as written to `local/` and uploaded: the JSON shape of Go's
 /// `telemetry.Report`, with our field names. The one definition of the format, for
 /// the reports this crate writes and for tools that read them (`telemetry view`).
-#[derive(Debug, Serialize, Deserialize)]
+///
+/// Reading is lenient where Go's writer differs: `"Programs": null` (Go's encoding of
+/// an empty week), `null` counter maps, and Go's `GOOS`, `GOARCH`, `GoVersion` field
+/// names are accepted. Counts are `u64` here, but reports this crate writes never hold
+/// one above `i64::MAX`, the most Go's report type can decode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The day the week ended, `YYYY-MM-DD`.
     #[serde(rename = "Week")]
@@ -28,7 +33,7 @@ pub struct Report {
     #[serde(rename = "Config", default)]
     pub config: String,
     /// Counts by program and platform.
-    #[serde(rename = "Programs")]
+    #[serde(rename = "Programs", deserialize_with = "null_as_default")]
     pub programs: Vec<ProgramReport>,
 }
 
@@ -41,9 +46,8 @@ impl Report {
     }
 }
 
-/// One program on one platform, with its counts for the week. Go's field names
-/// (`GoVersion`, `GOOS`, `GOARCH`) are read as aliases, so Go's reports parse too.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// One program on one platform, with its counts for the week.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ProgramReport {
     /// The program's name.
@@ -62,15 +66,28 @@ pub struct ProgramReport {
     #[serde(rename = "Arch", alias = "GOARCH")]
     pub arch: String,
     /// Plain counters.
-    #[serde(rename = "Counters")]
+    #[serde(rename = "Counters", deserialize_with = "null_as_default")]
     pub counters: BTreeMap<String, u64>,
     /// Stack counters, names decoded.
-    #[serde(rename = "Stacks")]
+    #[serde(rename = "Stacks", deserialize_with = "null_as_default")]
     pub stacks: BTreeMap<String, u64>,
 }
 
+/// Go encodes a nil slice or map as `null`; read it as empty.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// The largest count a report holds: Go's report type is `int64`, so a larger count
+/// would make the report unreadable to Go's tools and server.
+pub const MAX_REPORT_COUNT: u64 = i64::MAX as u64;
+
 impl ProgramReport {
-    fn origin(&self) -> Origin<'_> {
+    pub(crate) fn origin(&self) -> Origin<'_> {
         Origin {
             program: &self.program,
             version: &self.version,
@@ -80,7 +97,7 @@ impl ProgramReport {
         }
     }
 
-    fn key(&self) -> [&str; 5] {
+    pub(crate) fn key(&self) -> [&str; 5] {
         [
             &self.program,
             &self.version,
@@ -121,6 +138,9 @@ pub(crate) fn aggregate(files: impl IntoIterator<Item = CounterFile>) -> Vec<Pro
         {
             // The common case: give the map away instead of copying every name.
             report.counters = count;
+            for n in report.counters.values_mut() {
+                *n = (*n).min(MAX_REPORT_COUNT);
+            }
             continue;
         }
         for (name, n) in count {
@@ -130,7 +150,7 @@ pub(crate) fn aggregate(files: impl IntoIterator<Item = CounterFile>) -> Vec<Pro
                 &mut report.counters
             };
             let total = into.entry(name).or_insert(0);
-            *total = total.saturating_add(n);
+            *total = total.saturating_add(n).min(MAX_REPORT_COUNT);
         }
     }
     let mut programs: Vec<ProgramReport> = programs.into_values().collect();
@@ -184,10 +204,17 @@ pub(crate) fn random_x() -> f64 {
     (telemetry_internal::random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The local report as written for people to read: indented.
 pub(crate) fn to_json(report: &Report) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(report).unwrap_or_default();
     bytes.push(b'\n');
     bytes
+}
+
+/// The upload report as written to `local/DATE.json` and POSTed: one line of JSON, so
+/// that the debug log can show the exact body on one line.
+pub(crate) fn to_body(report: &Report) -> Vec<u8> {
+    serde_json::to_vec(report).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -223,7 +250,11 @@ mod tests {
         let a = &programs[0];
         assert_eq!(a.program, "a");
         assert_eq!(a.counters["x"], 4);
-        assert_eq!(a.counters["y"], u64::MAX, "saturates");
+        assert_eq!(
+            a.counters["y"],
+            i64::MAX as u64,
+            "saturates at what Go can read"
+        );
         assert_eq!(a.stacks["s\nmain.rs:1"], 3);
         assert_eq!(programs[1].counters["x"], 10);
     }
@@ -262,6 +293,70 @@ mod tests {
             &config,
             0.0
         )));
+    }
+
+    #[test]
+    fn counts_saturate_at_i64_max_even_alone() {
+        let programs = aggregate([file("a", &[("big", u64::MAX), ("s\nf", u64::MAX - 1)])]);
+        assert_eq!(programs[0].counters["big"], MAX_REPORT_COUNT);
+        assert_eq!(programs[0].stacks["s\nf"], MAX_REPORT_COUNT);
+        let programs = aggregate([file("a", &[("big", u64::MAX)])]);
+        assert_eq!(
+            programs[0].counters["big"], MAX_REPORT_COUNT,
+            "the fast path too"
+        );
+        let json = String::from_utf8(to_json(&Report {
+            week: "2026-11-20".into(),
+            last_week: String::new(),
+            x: 0.5,
+            config: String::new(),
+            programs,
+        }))
+        .unwrap();
+        assert!(json.contains("9223372036854775807"), "{json}");
+    }
+
+    #[test]
+    fn go_reports_parse() {
+        // What Go's uploader writes for an empty week, and Go's field names.
+        let empty = Report::parse(
+            br#"{"Week": "2026-11-20", "LastWeek": "", "X": 0.1, "Config": "v0", "Programs": null}"#,
+        )
+        .unwrap();
+        assert!(empty.programs.is_empty());
+        let go = Report::parse(
+            br#"{"Week": "2026-11-20", "LastWeek": "2026-11-13", "X": 0.1, "Config": "v0",
+              "Programs": [{"Program": "cmd/go", "Version": "go1.23.0", "GOOS": "linux",
+                "GOARCH": "amd64", "GoVersion": "go1.23.0", "Counters": {"go/x": 9223372036854775807},
+                "Stacks": null}]}"#,
+        )
+        .unwrap();
+        let p = &go.programs[0];
+        assert_eq!(
+            (p.os.as_str(), p.arch.as_str(), p.toolchain.as_str()),
+            ("linux", "amd64", "go1.23.0")
+        );
+        assert_eq!(p.counters["go/x"], MAX_REPORT_COUNT);
+        assert!(p.stacks.is_empty());
+    }
+
+    #[test]
+    fn x_survives_writing_and_reading_exactly() {
+        // A resent report must be byte for byte the first one (the server dedupes on
+        // Week and X); serde_json's default float parser can be one ulp off.
+        for _ in 0..10_000 {
+            let report = Report {
+                week: "2026-11-20".into(),
+                last_week: String::new(),
+                x: random_x(),
+                config: String::new(),
+                programs: Vec::new(),
+            };
+            let body = to_body(&report);
+            let back = Report::parse(&body).unwrap();
+            assert_eq!(back.x.to_bits(), report.x.to_bits(), "{}", report.x);
+            assert_eq!(to_body(&back), body);
+        }
     }
 
     #[test]

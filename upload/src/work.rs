@@ -1,128 +1,167 @@
-//! Finding work: which counter files have expired, which reports exist.
+//! Finding work: which counter files a report may cover, which reports exist.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use telemetry_counter::CounterFile;
-use telemetry_internal::{Date, parse_date};
+use telemetry_internal::{Area, Day, Dir, FileKind, parse_date};
 use time::{OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use crate::log::{Log, log};
 
-/// An expired counter file, parsed.
+/// The largest counter file read. Real ones are tens of KB; 10 000 long names make a
+/// few MB. A larger file is not read whole (DESIGN invariant 7).
+const MAX_COUNTER_FILE_BYTES: u64 = 64 << 20;
+
+/// How long after its week ends a counter file may still be counted into: a process
+/// started just before midnight keeps counting into the file it opened, and a
+/// long-running one moves to the next file within the hour. Only after this, by the
+/// real clock, is a file complete, and only then may it be deleted.
+pub(crate) const GRACE: time::Duration = time::Duration::days(1);
+
+/// A counter file whose week has ended (by the run's clock), parsed.
 pub(crate) struct Expired {
     pub(crate) path: PathBuf,
     pub(crate) file: CounterFile,
     /// The first day it counted.
-    pub(crate) begin: Date,
+    pub(crate) begin: Day,
+    /// Whether its week ended at least [`GRACE`] ago by the real clock: no process can
+    /// count into it any more, so it is complete and may be deleted once reported.
+    pub(crate) settled: bool,
 }
 
 /// What `local/` holds.
 #[derive(Default)]
 pub(crate) struct LocalDir {
-    /// Expired counter files by expiry date: each group becomes one week's report.
-    pub(crate) weeks: BTreeMap<Date, Vec<Expired>>,
-    /// Weeks whose `local.DATE.json` exists: their reports were built already.
-    pub(crate) built: BTreeSet<Date>,
-    /// Reports waiting to be sent: `DATE.json`.
-    pub(crate) ready: BTreeMap<Date, PathBuf>,
+    /// Counter files a report may cover, by their week (the expiry day): each group
+    /// becomes one week's report.
+    pub(crate) weeks: BTreeMap<Day, Vec<Expired>>,
+    /// Weeks whose `local.DATE.json` exists: the commit record of a built week.
+    pub(crate) built: BTreeSet<Day>,
+    /// Weeks whose upload report `DATE.json` exists.
+    pub(crate) ready: BTreeSet<Day>,
 }
 
-/// Lists `local/`, reading every counter file that has expired by `start`. A file
-/// that cannot be read or parsed is logged and skipped, so it never blocks the other
-/// weeks. A missing directory is empty.
+/// Lists `local/`, reading every counter file whose week ended by `report_by`. A file
+/// that cannot be read or parsed (or is a link, FIFO or device) is logged and skipped,
+/// so it never blocks the other weeks. A missing directory is empty.
 pub(crate) fn scan_local(
-    local: &Path,
-    start: OffsetDateTime,
+    dir: &Dir,
+    report_by: OffsetDateTime,
+    now: OffsetDateTime,
     log: &mut Log,
 ) -> io::Result<LocalDir> {
     let mut found = LocalDir::default();
-    for (name, path) in list(local)? {
-        if name.ends_with(".v1.count") {
-            match read_expired(&path, start) {
-                Ok(Some((week, expired))) => found.weeks.entry(week).or_default().push(expired),
-                Ok(None) => {}
-                Err(why) => log!(log, "skipping {name}: {why}"),
+    for entry in dir.entries(Area::Local)? {
+        match entry.kind {
+            FileKind::CounterFile => {
+                let name = entry
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                match read_expired(entry.path, &name, report_by, now) {
+                    Ok(Some((week, expired))) => {
+                        found.weeks.entry(week).or_default().push(expired);
+                    }
+                    Ok(None) => {}
+                    Err(Unusable::Garbage(why)) => log!(log, "skipping {name}: {why}"),
+                    // A file that could not be read this time (EIO, too many open
+                    // files) may be in a week about to be built: building without it
+                    // would lose its counts when a later run deletes it. Stop instead.
+                    Err(Unusable::NotNow(err)) => return Err(err),
+                }
             }
-        } else if let Some(week) = report_date(&name, "local.") {
-            found.built.insert(week);
-        } else if let Some(week) = report_date(&name, "") {
-            found.ready.insert(week, path);
+            FileKind::LocalReport(week) => {
+                found.built.insert(week);
+            }
+            FileKind::Report(week) => {
+                found.ready.insert(week);
+            }
+            _ => {}
         }
     }
     Ok(found)
 }
 
-/// Only the reports ready to send in `local/`, after this run built its own.
-pub(crate) fn scan_ready(local: &Path) -> io::Result<BTreeMap<Date, PathBuf>> {
-    Ok(list(local)?
+/// Weeks whose reports are in `upload/`: acknowledged by the server.
+pub(crate) fn scan_uploaded(dir: &Dir) -> io::Result<BTreeSet<Day>> {
+    Ok(dir
+        .entries(Area::Upload)?
         .into_iter()
-        .filter_map(|(name, path)| Some((report_date(&name, "")?, path)))
-        .collect())
-}
-
-/// Weeks whose reports are in `upload/`: sent already. Other files there (locks, the
-/// saved config) are not reports.
-pub(crate) fn scan_uploaded(upload: &Path) -> io::Result<BTreeSet<Date>> {
-    Ok(list(upload)?
-        .into_iter()
-        .filter_map(|(name, _)| report_date(&name, ""))
-        .collect())
-}
-
-/// Lock files in `upload/` for weeks ended before `cutoff`: no run will upload those
-/// weeks again, so nobody can hold or wait for these locks.
-pub(crate) fn stale_locks(upload: &Path, cutoff: Date) -> io::Result<Vec<PathBuf>> {
-    Ok(list(upload)?
-        .into_iter()
-        .filter(|(name, _)| {
-            name.strip_suffix(".lock")
-                .and_then(parse_date)
-                .is_some_and(|week| week < cutoff)
+        .filter_map(|e| match e.kind {
+            FileKind::UploadedReport(week) => Some(week),
+            _ => None,
         })
-        .map(|(_, path)| path)
         .collect())
 }
 
-fn list(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err),
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        // Names that are not UTF-8 are nothing we wrote.
-        if let Ok(name) = entry.file_name().into_string() {
-            names.push((name, entry.path()));
-        }
+/// Reads a counter file without following a link, with a bound, in one allocation of
+/// its size (a hundred files a run: growing a buffer for each shows in the benchmark).
+fn read_counter_file(path: &std::path::Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = telemetry_internal::fs::open_read(path)?;
+    let len = file.metadata()?.len();
+    if len > MAX_COUNTER_FILE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {MAX_COUNTER_FILE_BYTES} bytes"),
+        ));
     }
-    names.sort();
-    Ok(names)
+    let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(MAX_COUNTER_FILE_BYTES).read_to_end(&mut data)?;
+    Ok(data)
 }
 
-/// `<prefix>YYYY-MM-DD.json` → the date.
-pub(crate) fn report_date(name: &str, prefix: &str) -> Option<Date> {
-    parse_date(name.strip_prefix(prefix)?.strip_suffix(".json")?)
+/// Why a counter file cannot be used.
+enum Unusable {
+    /// Never will be: not a counter file, not a regular file, too big, no dates.
+    Garbage(String),
+    /// Could not be read now; may be fine next time.
+    NotNow(io::Error),
 }
 
-/// The file's week and contents if it expired at or before `start`.
-fn read_expired(path: &Path, start: OffsetDateTime) -> Result<Option<(Date, Expired)>, String> {
-    let file = telemetry_counter::read_file(path).map_err(|err| err.to_string())?;
+/// The file's week and contents if its week ended by `report_by`.
+fn read_expired(
+    path: PathBuf,
+    name: &str,
+    report_by: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<Option<(Day, Expired)>, Unusable> {
+    let data = read_counter_file(&path).map_err(|err| match err.kind() {
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+            Unusable::Garbage(err.to_string())
+        }
+        // Deleted by another run since the listing: nothing to report.
+        io::ErrorKind::NotFound => Unusable::Garbage(err.to_string()),
+        _ => Unusable::NotNow(io::Error::new(
+            err.kind(),
+            format!("cannot read {}: {err}", path.display()),
+        )),
+    })?;
+    let file = telemetry_counter::parse_named(&data, Some(name))
+        .map_err(|err| Unusable::Garbage(err.to_string()))?;
     let time = |key: &str| {
         let text = file.meta(key).ok_or(format!("no {key}"))?;
         parse_rfc3339(text).ok_or(format!("{key} {text:?} is not an RFC 3339 time"))
     };
-    let end = time("TimeEnd")?;
-    if end > start {
+    let end = time("TimeEnd").map_err(Unusable::Garbage)?;
+    if end > report_by {
         return Ok(None); // still being counted into
     }
-    let begin = time("TimeBegin")?.date();
-    let week = end.date();
-    let path = path.to_owned();
-    Ok(Some((week, Expired { path, file, begin })))
+    let begin = Day::from_date(time("TimeBegin").map_err(Unusable::Garbage)?.date());
+    let week = Day::from_date(end.date());
+    let settled = end.checked_add(GRACE).is_some_and(|t| t <= now);
+    Ok(Some((
+        week,
+        Expired {
+            path,
+            file,
+            begin,
+            settled,
+        },
+    )))
 }
 
 /// Parses the RFC 3339 times counter files hold: `YYYY-MM-DDTHH:MM:SS` with an
@@ -202,16 +241,5 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn report_names() {
-        let d = parse_date("2026-11-20");
-        assert_eq!(report_date("2026-11-20.json", ""), d);
-        assert_eq!(report_date("local.2026-11-20.json", "local."), d);
-        assert_eq!(report_date("local.2026-11-20.json", ""), None);
-        assert_eq!(report_date("config.json", ""), None);
-        assert_eq!(report_date("2026-11-20.lock", ""), None);
-        assert_eq!(report_date("2026-11-20.json.tmp-1-2", ""), None);
     }
 }

@@ -5,25 +5,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use telemetry_internal::{Mode, Program};
+use telemetry_internal::{Ambient, Mode, Program, Switch};
 use telemetry_upload::{ConfigSource, LocalOnlyReason, ReportStatus, UploadError};
-
-/// DO_NOT_TRACK turns every mode into `off`; these tests are about the other modes.
-fn tracking_allowed() -> bool {
-    !telemetry_internal::do_not_track()
-}
-
-macro_rules! require_tracking {
-    () => {
-        if !tracking_allowed() {
-            return; // FIXME: nothing to check under DO_NOT_TRACK; mode_off covers it
-        }
-    };
-}
 
 #[test]
 fn basic() {
-    require_tracking!();
     let env = Env::new(&["tool/a"]);
     let file = env.count(
         &TOOL,
@@ -84,7 +70,6 @@ fn basic() {
 
 #[test]
 fn retries_across_200_400_500() {
-    require_tracking!();
     // 500: kept, and sent again by the next run.
     let env = Env::new(&["tool/a"]);
     env.server.set_upload_status(500);
@@ -117,11 +102,10 @@ fn retries_across_200_400_500() {
     );
     assert!(env.run("2026-11-24").reports.is_empty());
     assert_eq!(env.server.uploads().len(), 3);
-    assert_eq!(
-        env.upload_names(),
-        ["2026-11-20.json", "2026-11-20.lock", "config.json"]
-    );
-    // Locks of weeks that can no longer be uploaded are tidied away.
+    // The week is finished: its lock went with it.
+    assert_eq!(env.upload_names(), ["2026-11-20.json", "config.json"]);
+    // A lock a dead run left for a week that can no longer be uploaded is tidied away.
+    std::fs::write(env.dir().upload().join("2026-10-01.lock"), "").unwrap();
     env.run("2027-01-15");
     assert_eq!(env.upload_names(), ["2026-11-20.json", "config.json"]);
 
@@ -154,7 +138,6 @@ fn retries_across_200_400_500() {
 
 #[test]
 fn time_out_keeps_the_report_and_is_bounded() {
-    require_tracking!();
     let env = Env::new(&["tool/a"]);
     env.server.set_silent(true);
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
@@ -176,7 +159,6 @@ fn time_out_keeps_the_report_and_is_bounded() {
 
 #[test]
 fn several_weeks_at_once() {
-    require_tracking!();
     let env = Env::new(&["tool/a"]);
     let other = Program::new("other", "2.0.0");
     env.count(&TOOL, "2026-11-06", "2026-11-13", &[("tool/a", 1)]);
@@ -217,7 +199,6 @@ fn several_weeks_at_once() {
 
 #[test]
 fn empty_week_does_not_block_the_next() {
-    require_tracking!();
     let env = Env::new(&["week1", "week2"]);
     env.count(&TOOL, "2026-11-06", "2026-11-13", &[]);
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("week2", 1)]);
@@ -241,7 +222,6 @@ fn empty_week_does_not_block_the_next() {
 
 #[test]
 fn counter_file_with_missing_dates() {
-    require_tracking!();
     let env = Env::new(&["tool/a"]);
     // A file whose metadata lost its dates takes them from its name, as a one-day
     // file (Go's parser does the same).
@@ -260,7 +240,7 @@ fn counter_file_with_missing_dates() {
     config.log = Some(Box::new(log.clone()));
     let summary = telemetry_upload::run(config).unwrap();
     assert_eq!(lines(&summary), ["2026-11-19: uploaded"]);
-    assert!(env.server.uploads()[0].text().contains("\"tool/a\": 7"));
+    assert!(env.server.uploads()[0].text().contains("\"tool/a\":7"));
     assert!(
         nameless.exists() && garbage.exists(),
         "unparseable files are left alone"
@@ -293,7 +273,13 @@ fn mode_off_writes_nothing() {
     let before = env.local_names();
     let mut config = env.config("2026-11-21");
     config.config = ConfigSource::Url(env.server.config_url());
-    assert!(telemetry_upload::run(config).unwrap().reports.is_empty());
+    let summary = telemetry_upload::run(config).unwrap();
+    assert_eq!(summary.off, Some(Switch::Tool));
+    assert!(summary.reports.is_empty());
+    assert_eq!(
+        summary.to_string(),
+        "Telemetry is off (its mode is off): nothing was uploaded.\n"
+    );
     assert_eq!(env.local_names(), before);
     assert!(file.exists());
     assert!(
@@ -306,7 +292,6 @@ fn mode_off_writes_nothing() {
 
 #[test]
 fn mode_local_builds_local_reports_only() {
-    require_tracking!();
     let env = Env::new(&["tool/a"]);
     env.set_mode(Mode::Local);
     env.server.set_config(&config_json(&["tool/a"], &[]));
@@ -324,7 +309,6 @@ fn mode_local_builds_local_reports_only() {
 
 #[test]
 fn mode_on_with_date_never_sends_earlier_data() {
-    require_tracking!();
     let env = Env::new(&["tool/a"]);
     env.server.set_config(&config_json(&["tool/a"], &[]));
     env.set_mode(Mode::On {
@@ -377,21 +361,34 @@ fn mode_on_with_date_never_sends_earlier_data() {
     );
     assert_eq!(env.server.uploads().len(), 1);
 
-    // Ready reports dated on or before the opt-in day stay (Go's beforefirstupload).
-    std::fs::write(env.local().join("2026-11-13.json"), "{}").unwrap();
-    std::fs::write(env.local().join("2026-11-14.json"), "{}").unwrap();
+    // A ready report built under an earlier opt-in stays when the user opts in again
+    // later (Go's beforefirstupload).
+    env.server.set_upload_status(500);
+    env.count(&TOOL, "2026-12-05", "2026-12-11", &[("tool/a", 1)]);
     assert_eq!(
-        lines(&env.run("2026-11-30")),
-        [
-            "2026-11-13: local only (holds data from before the opt-in date)",
-            "2026-11-14: uploaded"
-        ]
+        lines(&env.run("2026-12-12")),
+        ["2026-12-11: kept for retry: server said 500"]
     );
+    env.set_mode(Mode::On {
+        since: day("2026-12-11"),
+    });
+    env.server.set_upload_status(200);
+    assert_eq!(
+        lines(&env.run("2026-12-13")),
+        ["2026-12-11: local only (holds data from before the opt-in date)"]
+    );
+    assert!(
+        env.local_names().contains(&"2026-12-11.json".to_owned()),
+        "kept"
+    );
+    env.set_mode(Mode::On {
+        since: day("2026-12-01"),
+    });
+    assert_eq!(lines(&env.run("2026-12-14")), ["2026-12-11: uploaded"]);
 }
 
 #[test]
 fn debug_log_variants() {
-    require_tracking!();
     // debug/ is a directory: a log file appears there.
     let env = Env::new(&["tool/a"]);
     std::fs::create_dir(env.dir().debug()).unwrap();
@@ -426,7 +423,6 @@ fn debug_log_variants() {
 
 #[test]
 fn concurrent_uploaders_send_each_report_once() {
-    require_tracking!();
     // Races are found by repetition; each round is a few milliseconds.
     for _ in 0..10 {
         concurrent_round();
@@ -510,17 +506,25 @@ fn concurrent_round() {
 
 #[test]
 fn too_old_and_future_dated_reports() {
-    require_tracking!();
     let env = Env::new(&["tool/a"]);
+    // Ready reports, built while the server failed: one dated after a later run that
+    // pretends to be earlier, one that is 30 days old by then (deleted unsent).
+    env.server.set_upload_status(500);
+    env.count(&TOOL, "2026-11-26", "2026-12-03", &[("tool/a", 4)]);
+    env.run("2026-12-04");
+    env.count(&TOOL, "2026-10-24", "2026-10-31", &[("tool/a", 3)]);
+    env.run("2026-11-01");
+    env.server.set_upload_status(200);
+    let uploads_before = env.server.uploads().len();
+    assert_eq!(uploads_before, 2);
     // A week that ended 22 days before the run: local only.
     env.count(&TOOL, "2026-11-01", "2026-11-08", &[("tool/a", 1)]);
     // Exactly 21 days: still uploaded.
     env.count(&TOOL, "2026-11-02", "2026-11-09", &[("tool/a", 2)]);
-    // Ready reports: 30 days old (deleted unsent), and in the future (kept).
-    std::fs::create_dir_all(env.local()).unwrap();
-    std::fs::write(env.local().join("2026-10-31.json"), "{}").unwrap();
-    std::fs::write(env.local().join("2026-12-03.json"), "{}").unwrap();
-    let summary = env.run("2026-11-30");
+
+    let mut config = env.config("2026-11-30");
+    config.now = at("2026-12-05"); // the real clock; the run pretends an earlier day
+    let summary = telemetry_upload::run(config).unwrap();
     assert_eq!(
         lines(&summary),
         [
@@ -530,22 +534,23 @@ fn too_old_and_future_dated_reports() {
             "2026-12-03: dated after today; kept for later",
         ]
     );
-    let posts = env.server.uploads();
+    let posts = &env.server.uploads()[uploads_before..];
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].path, "/upload/2026-11-09");
     assert_eq!(
         env.local_names(),
         [
             "2026-12-03.json",
+            "local.2026-10-31.json",
             "local.2026-11-08.json",
-            "local.2026-11-09.json"
+            "local.2026-11-09.json",
+            "local.2026-12-03.json",
         ]
     );
 }
 
 #[test]
 fn unapproved_counters_never_leave() {
-    require_tracking!();
     let env = Env::new(&[]);
     std::fs::write(
         &env.config_file,
@@ -610,7 +615,6 @@ fn unapproved_counters_never_leave() {
 
 #[test]
 fn a_bad_config_leaves_every_file_in_place() {
-    require_tracking!();
     let env = Env::new(&["tool/a"]);
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
     // A week whose report exists (its file would normally be deleted) and a ready one.
@@ -653,9 +657,13 @@ fn a_bad_config_leaves_every_file_in_place() {
     let mut config = env.config("2026-11-21");
     config.config = ConfigSource::Url(env.server.config_url());
     let summary = telemetry_upload::run(config).unwrap();
+    // The planted `{}` pair of 2026-11-13 is not a report this code built.
     assert_eq!(
         lines(&summary),
-        ["2026-11-13: uploaded", "2026-11-20: uploaded"]
+        [
+            "2026-11-13: not sent, not ours: not a report: missing field `Week` at line 1 column 2",
+            "2026-11-20: uploaded"
+        ]
     );
     let saved = telemetry_upload::last_config(&env.root()).unwrap();
     let mut meta = BTreeMap::new();
@@ -674,7 +682,6 @@ fn a_bad_config_leaves_every_file_in_place() {
 
 #[test]
 fn plain_http_to_another_host_is_refused() {
-    require_tracking!();
     let env = Env::new(&["tool/a"]);
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
     let before = env.local_names();
@@ -694,17 +701,30 @@ fn plain_http_to_another_host_is_refused() {
 }
 
 #[test]
-fn sampling_rate_zero_uploads_nothing() {
-    require_tracking!();
+fn sample_rate_zero_or_missing_uploads_everything_as_in_go() {
+    for rate in ["\"SampleRate\": 0,", ""] {
+        let env = Env::new(&["tool/a"]);
+        std::fs::write(
+            &env.config_file,
+            config_json(&["tool/a"], &[]).replace("\"SampleRate\": 1,", rate),
+        )
+        .unwrap();
+        env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+        assert_eq!(
+            lines(&env.run("2026-11-21")),
+            ["2026-11-20: uploaded"],
+            "{rate}"
+        );
+    }
+    // A tiny rate samples (almost) nothing: X would have to be below 1e-300.
     let env = Env::new(&["tool/a"]);
     std::fs::write(
         &env.config_file,
-        config_json(&["tool/a"], &[]).replace("\"SampleRate\": 1", "\"SampleRate\": 0"),
+        config_json(&["tool/a"], &[]).replace("\"SampleRate\": 1", "\"SampleRate\": 1e-300"),
     )
     .unwrap();
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
     let summary = env.run("2026-11-21");
-    // X is in [0, 1): only X == 0 exactly would pass, one chance in 2^53.
     assert_eq!(
         summary.reports[0].status,
         ReportStatus::LocalOnly {
@@ -716,7 +736,6 @@ fn sampling_rate_zero_uploads_nothing() {
 
 #[test]
 fn existing_reports_are_not_rebuilt() {
-    require_tracking!();
     // Go's alreadydonelocal: the local report exists, so the file is only deleted.
     let env = Env::new(&["tool/a"]);
     let file = env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
@@ -726,14 +745,18 @@ fn existing_reports_are_not_rebuilt() {
     assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
     assert!(env.server.uploads().is_empty());
 
-    // Go's alreadydoneuploaded: the report was sent already.
+    // Go's alreadydoneuploaded: the report was sent already. Only the local report is
+    // built, and nothing is sent.
     let env = Env::new(&["tool/a"]);
     let file = env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
     std::fs::create_dir_all(env.dir().upload()).unwrap();
     std::fs::write(env.dir().upload().join("2026-11-20.json"), "{}").unwrap();
-    assert!(env.run("2026-11-21").reports.is_empty());
+    assert_eq!(
+        lines(&env.run("2026-11-21")),
+        ["2026-11-20: already uploaded"]
+    );
     assert!(!file.exists());
-    assert!(env.local_names().is_empty());
+    assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
     assert!(env.server.uploads().is_empty());
 
     // A ready report that was sent by someone else is tidied, not sent again.
@@ -742,7 +765,7 @@ fn existing_reports_are_not_rebuilt() {
         lines(&env.run("2026-11-21")),
         ["2026-11-20: already uploaded"]
     );
-    assert!(env.local_names().is_empty());
+    assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
     assert!(env.server.uploads().is_empty());
 
     // A file that expires after the start time is still being counted into.
@@ -750,8 +773,15 @@ fn existing_reports_are_not_rebuilt() {
     let file = env.count(&TOOL, "2026-11-20", "2026-11-22", &[("tool/a", 1)]);
     assert!(env.run("2026-11-21").reports.is_empty());
     assert!(file.exists());
-    // It expires at midnight: a run at exactly that time reports it.
+    // It expires at midnight: a run pretending exactly that time reports it, but
+    // keeps the file until a day later by the real clock (a process may still count).
     assert_eq!(lines(&env.run("2026-11-22")), ["2026-11-22: uploaded"]);
+    assert!(file.exists());
+    let mut config = env.config("2026-11-22");
+    config.now = at("2026-11-23");
+    assert!(telemetry_upload::run(config).unwrap().reports.is_empty());
+    assert!(!file.exists());
+    assert_eq!(env.server.uploads().len(), 1);
 }
 
 /// Set in the children of `concurrent_processes_send_each_report_once`:
@@ -767,13 +797,15 @@ fn child_run() {
     let parts: Vec<&str> = spec.split('|').collect();
     let mut config =
         telemetry_upload::RunConfig::new(parts[0], parts[1], ConfigSource::File(parts[2].into()));
+    // Whatever the environment of the test says: the test wants tracking allowed.
+    config.ambient = Ambient::default();
+    config.now = at(parts[3]);
     config.start_time = Some(at(parts[3]));
     telemetry_upload::run(config).unwrap();
 }
 
 #[test]
 fn concurrent_processes_send_each_report_once() {
-    require_tracking!();
     let env = Env::new(&["tool/a"]);
     let weeks = [("2026-11-06", "2026-11-13"), ("2026-11-13", "2026-11-20")];
     for (begin, end) in weeks {

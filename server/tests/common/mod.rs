@@ -24,7 +24,8 @@ pub const CONFIG: &str = r#"{
     "OS": ["linux", "macos"], "Arch": ["x86_64", "aarch64"], "Toolchain": ["1.95.0"],
     "SampleRate": 1,
     "Programs": [{"Name": "mytool", "Versions": ["1.0.0", "1.1.0"],
-        "Counters": [{"Name": "mytool/runs", "Rate": 1}, {"Name": "mytool/flag:{json,text}", "Rate": 1}],
+        "Counters": [{"Name": "mytool/runs", "Rate": 1}, {"Name": "mytool/flag:{json,text}", "Rate": 1},
+            {"Name": "mytool/rare", "Rate": 0.1}],
         "Stacks": [{"Name": "mytool/bug", "Rate": 1, "Depth": 16}]}]
 }"#;
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use telemetry_internal::{Date, Dir, Mode, Program, parse_date};
+use telemetry_internal::{Ambient, Date, Dir, Mode, Program, parse_date};
 pub use telemetry_upload::testing::LoopbackServer;
 use telemetry_upload::{ConfigSource, RunConfig, RunSummary};
 
@@ -101,12 +101,21 @@ impl Env {
             .unwrap()
     }
 
+    /// The surroundings of every test run: `DO_NOT_TRACK` unset and a user config
+    /// directory of its own, whatever the environment of the test process says.
+    pub fn ambient(&self) -> Ambient {
+        Ambient::with_config_dir(self.tmp.path().join("config"))
+    }
+
+    /// A run that happens at midnight of `start`, by the real clock too.
     pub fn config(&self, start: &str) -> RunConfig {
         let mut config = RunConfig::new(
             self.root(),
             self.server.upload_url(),
             ConfigSource::File(self.config_file.clone()),
         );
+        config.ambient = self.ambient();
+        config.now = at(start);
         config.start_time = Some(at(start));
         config.timeout = Duration::from_secs(10);
         config
@@ -137,6 +146,24 @@ impl Env {
 
     pub fn upload_names(&self) -> Vec<String> {
         self.names(&self.dir().upload())
+    }
+
+    /// Every file left under the directory, relative to it, sorted.
+    pub fn all_files(&self) -> Vec<String> {
+        fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if entry.file_type().unwrap().is_dir() {
+                    walk(base, &path, out);
+                } else {
+                    out.push(path.strip_prefix(base).unwrap().display().to_string());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root(), &self.root(), &mut out);
+        out.sort();
+        out
     }
 
     pub fn count_files(&self) -> usize {

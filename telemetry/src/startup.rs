@@ -1,0 +1,550 @@
+//! The facade's one platform module: everything `unsafe` in `telemetry` is here, and all
+//! of it is about processes starting.
+//!
+//! - **The constructor.** A function the platform's loader runs before `main` in every
+//!   program that links the facade. In a real telemetry child it does the child's work
+//!   and exits, so the child never reaches `main`, and a `main` that parses its
+//!   arguments first (clap with a required subcommand rejects `** telemetry **`) cannot
+//!   lose it. In any other process it costs one environment lookup.
+//! - **Starting the child detached** (Unix): a double fork. The host starts an
+//!   intermediate process, which forks the child and exits at once; the host reaps the
+//!   intermediate, so the child is re-parented to init (or the nearest subreaper) and
+//!   is never the host's to wait for or reap. On Linux the intermediate is a
+//!   `vfork`-like clone that shares the host's memory (as `posix_spawn` does), so the
+//!   host pays for one fork, and never for the child's `execve`. Between fork and
+//!   `execve` only async-signal-safe calls run, on values prepared before, with every
+//!   signal blocked until the child has reset the host's handlers.
+//! - **Recognising a real child.** The parent hands the child a pipe as fd 3 and puts
+//!   the pipe's identity (device and inode) in the child's environment. Only the
+//!   process that created that pipe can arrange for fd 3 to be it, so a stray
+//!   `TELEMETRY_CHILD=1` in a user's environment never turns their tool into a child.
+//!   The same pipe tells the parent, for [`StartResult::wait`](crate::StartResult::wait),
+//!   when the child has exited: the child holds the only write end.
+//!
+//! Platforms: the constructor is an `.init_array` entry on Linux, Android and the BSDs,
+//! a `__mod_init_func` entry on macOS and iOS, and a `.CRT$XCU` entry on Windows. The
+//! double fork is Unix-only; Windows starts the child with `DETACHED_PROCESS` (Windows
+//! has no zombies and no reaping) through `std::process::Command`.
+#![allow(unsafe_code)]
+
+/// The constructor's entry in the platform's list of functions run before `main`.
+/// `#[used]` keeps it in the binary; [`keep`] makes sure the object file holding it is
+/// linked whenever `start` or `maybe_child` is.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+))]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CONSTRUCTOR: extern "C" fn() = constructor;
+
+#[cfg(target_vendor = "apple")]
+#[used]
+#[unsafe(link_section = "__DATA,__mod_init_func")]
+static CONSTRUCTOR: extern "C" fn() = constructor;
+
+#[cfg(windows)]
+#[used]
+#[unsafe(link_section = ".CRT$XCU")]
+static CONSTRUCTOR: extern "C" fn() = constructor;
+
+/// Refers to the constructor's entry from code every tool links (`start`), so that no
+/// linker drops the object file that holds it as unreferenced.
+#[inline]
+pub(crate) fn keep() {
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly",
+        target_vendor = "apple",
+        windows,
+    ))]
+    std::hint::black_box(&CONSTRUCTOR);
+}
+
+/// Runs before `main`. Must never unwind (it is called from C) and must never print:
+/// in anything but a real telemetry child it only looks at one environment variable.
+#[cfg_attr(not(any(unix, windows)), allow(dead_code))]
+extern "C" fn constructor() {
+    let _ = std::panic::catch_unwind(|| {
+        if crate::child::verified() {
+            become_child();
+            crate::child::main();
+        }
+    });
+}
+
+/// What a real child changes in its own process before running: only safe here, while
+/// the process has one thread (the constructor runs before `main`, and the program's
+/// own code, which could start threads, never runs in the child).
+fn become_child() {
+    // Anything the child starts must not take itself for a child again.
+    // SAFETY: before `main`, in a process whose `main` never runs: no other thread
+    // exists to read or write the environment concurrently.
+    unsafe { std::env::set_var(crate::child::CHILD_ENV, "2") };
+    #[cfg(unix)]
+    {
+        // std ignores SIGPIPE in `main`'s prologue, which the child never reaches; a
+        // server closing the connection must not kill the upload.
+        // SAFETY: setting a signal's disposition to SIG_IGN has no memory effects.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        // The token pipe stays open until the child exits (that is how the parent's
+        // `wait` sees it end), but nothing the child starts may inherit it.
+        // SAFETY: fcntl on a descriptor number; an unused number only fails with EBADF.
+        unsafe { libc::fcntl(TOKEN_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
+/// The descriptor number the parent gives the token pipe in the child.
+#[cfg(unix)]
+pub(crate) const TOKEN_FD: i32 = 3;
+
+#[cfg(unix)]
+pub(crate) use self::unix::*;
+
+#[cfg(unix)]
+mod unix {
+    use std::ffi::{CString, OsString};
+    use std::fs::File;
+    use std::io::{self, Read};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    use super::TOKEN_FD;
+
+    /// A pipe's identity: the device and inode of its two ends.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) struct PipeId {
+        dev: u64,
+        ino: u64,
+    }
+
+    impl PipeId {
+        /// `dev:ino`, for the child's environment.
+        pub(crate) fn to_env(self) -> String {
+            format!("{}:{}", self.dev, self.ino)
+        }
+
+        pub(crate) fn parse(text: &str) -> Option<PipeId> {
+            let (dev, ino) = text.split_once(':')?;
+            Some(PipeId {
+                dev: dev.parse().ok()?,
+                ino: ino.parse().ok()?,
+            })
+        }
+    }
+
+    /// The identity of the pipe open as `fd`, or `None` if `fd` is not an open pipe.
+    fn pipe_id(fd: RawFd) -> Option<PipeId> {
+        // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes only into `st`, which outlives the call; a descriptor
+        // that is not open only makes it fail with EBADF.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            return None;
+        }
+        #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+        let is_fifo = (st.st_mode as u32 & libc::S_IFMT as u32) == libc::S_IFIFO as u32;
+        #[allow(clippy::unnecessary_cast)]
+        is_fifo.then_some(PipeId {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+        })
+    }
+
+    /// Whether fd 3 is the token pipe named `id`: only the parent that created it can
+    /// have put it there.
+    pub(crate) fn holds_token(id: PipeId) -> bool {
+        pipe_id(TOKEN_FD) == Some(id)
+    }
+
+    /// `fd` moved to a number ≥ 3, close-on-exec. A host that closed its stdio gets
+    /// new descriptors at 0-2; ours must never sit there, where the host's own
+    /// `println!` or `eprintln!` would write into them.
+    pub(crate) fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+        if fd.as_raw_fd() > 2 {
+            return Ok(fd);
+        }
+        // SAFETY: F_DUPFD_CLOEXEC duplicates an open descriptor we own; the result,
+        // when valid, is a new descriptor nobody else owns.
+        let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+        if new < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `new` is a fresh descriptor returned to us just now.
+        Ok(unsafe { OwnedFd::from_raw_fd(new) })
+    }
+
+    /// A close-on-exec pipe, both ends above stdio: `(read, write)`.
+    pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+        let mut fds = [-1; 2];
+        #[cfg(not(target_vendor = "apple"))]
+        // SAFETY: pipe2 writes two descriptors into `fds`, which has room for them.
+        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+        // macOS has no pipe2: another thread forking between pipe and fcntl can leak
+        // the pipe into its child until that child execs.
+        #[cfg(target_vendor = "apple")]
+        // SAFETY: pipe writes two descriptors into `fds`, which has room for them.
+        let rc = unsafe { libc::pipe(fds.as_mut_ptr()) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: both are fresh descriptors returned to us just now.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        #[cfg(target_vendor = "apple")]
+        for fd in [&read, &write] {
+            // SAFETY: fcntl on descriptors we own.
+            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+        Ok((above_stdio(read)?, above_stdio(write)?))
+    }
+
+    /// The identity of a pipe end we own.
+    pub(crate) fn id_of(fd: &OwnedFd) -> io::Result<PipeId> {
+        pipe_id(fd.as_raw_fd()).ok_or_else(|| io::Error::other("not a pipe"))
+    }
+
+    /// Everything the detached child is started with, prepared before forking so that
+    /// the forked processes only call async-signal-safe functions.
+    pub(crate) struct Launch {
+        /// The executable.
+        pub(crate) exe: CString,
+        /// `argv`, `argv[0]` included.
+        pub(crate) args: Vec<CString>,
+        /// The complete environment, `NAME=value`.
+        pub(crate) env: Vec<CString>,
+        /// The child's working directory (`/` if it cannot be entered).
+        pub(crate) cwd: CString,
+        /// Becomes the child's fd 0, 1, 2.
+        pub(crate) stdio: [OwnedFd; 3],
+        /// Becomes the child's fd 3: the write end of the token pipe.
+        pub(crate) token: OwnedFd,
+    }
+
+    impl Launch {
+        /// Converts a path or string for `execve`; `None` if it holds a NUL byte.
+        pub(crate) fn c_string(bytes: impl AsRef<std::ffi::OsStr>) -> Option<CString> {
+            CString::new(bytes.as_ref().as_bytes()).ok()
+        }
+
+        /// `NAME=value`, or `None` if either holds a NUL byte.
+        pub(crate) fn env_entry(name: &OsString, value: &OsString) -> Option<CString> {
+            let mut entry = name.as_bytes().to_vec();
+            entry.push(b'=');
+            entry.extend_from_slice(value.as_bytes());
+            CString::new(entry).ok()
+        }
+    }
+
+    /// Opens `/dev/null` for reading and writing, above stdio.
+    pub(crate) fn dev_null() -> io::Result<OwnedFd> {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .open(Path::new("/dev/null"))?;
+        above_stdio(OwnedFd::from(file))
+    }
+
+    /// Starts `launch` as a detached process (see the module docs) and returns its pid
+    /// and the read end of the token pipe, which reads end of file once it has exited.
+    /// `token_read` is that read end; the parent keeps it.
+    pub(crate) fn spawn_detached(
+        launch: Launch,
+        token_read: OwnedFd,
+    ) -> io::Result<(u32, OwnedFd)> {
+        let mut argv: Vec<*const libc::c_char> = launch.args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> = launch.env.iter().map(|e| e.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        let plan = Exec {
+            exe: launch.exe.as_ptr(),
+            argv: argv.as_ptr(),
+            envp: envp.as_ptr(),
+            cwd: launch.cwd.as_ptr(),
+            stdio: [
+                launch.stdio[0].as_raw_fd(),
+                launch.stdio[1].as_raw_fd(),
+                launch.stdio[2].as_raw_fd(),
+            ],
+            token: launch.token.as_raw_fd(),
+            max_fd: max_fd(),
+        };
+        // No signal may run one of the program's handlers in the processes we fork
+        // (the intermediate shares the program's memory on Linux): block them all
+        // until the intermediate is gone. The child unblocks them before `execve`.
+        let old_mask = block_all_signals();
+        let intermediate = start_intermediate(&plan);
+        restore_signals(&old_mask);
+        let intermediate = intermediate?;
+        // The parent: the child's ends are the child's now. (`plan` pointed into
+        // `launch`, `argv` and `envp`, which the intermediate no longer uses.)
+        drop(launch);
+        // The intermediate writes the child's pid and exits; if it could not fork, it
+        // exits without writing and, with no write end left, the read sees end of file.
+        let mut token = File::from(token_read);
+        let mut pid = [0u8; 4];
+        let read = read_full(&mut token, &mut pid);
+        reap(intermediate);
+        read?;
+        let pid = i32::from_ne_bytes(pid);
+        Ok((u32::try_from(pid).unwrap_or(0), OwnedFd::from(token)))
+    }
+
+    /// Linux: the intermediate is a `vfork`-like clone (`CLONE_VM | CLONE_VFORK`, as
+    /// `posix_spawn` makes): no copy of the program's page tables, and this thread
+    /// sleeps until the intermediate has forked the child and exited, so one fork is
+    /// all the program pays for. It has no exit signal: the program gets no `SIGCHLD`
+    /// for it, and its own `wait()` or `waitpid(-1, ..)` never sees it.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn start_intermediate(plan: &Exec) -> io::Result<libc::pid_t> {
+        // The intermediate's stack: it runs in our memory, so not on this thread's.
+        const STACK: usize = 64 * 1024;
+        let mut stack = vec![0u8; STACK];
+        // SAFETY: one past the end of the allocation is a valid pointer to form.
+        let top = unsafe { stack.as_mut_ptr().add(STACK) };
+        // Stacks grow down on every Linux architecture Rust supports; align the top.
+        let top = (top as usize & !15) as *mut libc::c_void;
+        // SAFETY: `intermediate` only reads `plan` (alive until we return, since
+        // CLONE_VFORK suspends us until the intermediate exits) and calls
+        // async-signal-safe functions; signals are blocked; its stack is `stack`.
+        let pid = unsafe {
+            libc::clone(
+                intermediate,
+                top,
+                libc::CLONE_VM | libc::CLONE_VFORK,
+                (plan as *const Exec).cast_mut().cast(),
+            )
+        };
+        drop(stack);
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(pid)
+    }
+
+    /// The intermediate's body, on Linux.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    extern "C" fn intermediate(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `Exec` the parent passed, alive while we run.
+        let plan = unsafe { &*(arg as *const Exec) };
+        // A plain fork as a raw system call: glibc's `fork` would run the program's
+        // atfork handlers and update thread bookkeeping that lives in the memory we
+        // share with the parent. The child only makes async-signal-safe calls, none
+        // of which depends on that bookkeeping.
+        // SAFETY: clone with SIGCHLD only is fork; the other arguments are unused.
+        let child =
+            unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0) };
+        if child == 0 {
+            // SAFETY: a freshly forked child, with `plan`'s pointers valid in its copy.
+            unsafe { exec_child(plan) }
+        }
+        report_and_exit(plan, child as libc::pid_t)
+    }
+
+    /// Elsewhere: the intermediate is a plain fork.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn start_intermediate(plan: &Exec) -> io::Result<libc::pid_t> {
+        // SAFETY: fork has no memory preconditions. The forked intermediate only makes
+        // async-signal-safe calls (fork, write, _exit, and in the child those of
+        // `exec_child`) on memory prepared before the fork.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            // SAFETY: see above.
+            let child = unsafe { libc::fork() };
+            if child == 0 {
+                // SAFETY: a freshly forked child, with `plan`'s pointers valid.
+                unsafe { exec_child(plan) }
+            }
+            report_and_exit(plan, child);
+        }
+        Ok(pid)
+    }
+
+    /// The intermediate's last act: the child's pid to the parent, then `_exit`.
+    fn report_and_exit(plan: &Exec, child: libc::pid_t) -> ! {
+        let pid = child.to_ne_bytes();
+        // SAFETY: write and _exit are async-signal-safe; `pid` outlives the write.
+        unsafe {
+            if child > 0 {
+                libc::write(plan.token, pid.as_ptr().cast(), pid.len());
+            }
+            libc::_exit(i32::from(child <= 0))
+        }
+    }
+
+    fn block_all_signals() -> libc::sigset_t {
+        // SAFETY: all-zero sigsets are valid; these calls only write into them.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            old
+        }
+    }
+
+    fn restore_signals(old: &libc::sigset_t) {
+        // SAFETY: `old` is the mask `block_all_signals` saved.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+    }
+
+    fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<()> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read(buf.get_mut(filled..).unwrap_or_default()) {
+                Ok(0) => return Err(io::Error::other("the telemetry child was not started")),
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the intermediate process. A host that ignores `SIGCHLD`, or reaps
+    /// every child itself, may have reaped it already (`ECHILD`): either way it is gone.
+    fn reap(pid: libc::pid_t) {
+        // Linux: the intermediate is a "clone" child (no exit signal), which only
+        // `__WALL` waits for.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let flags = libc::__WALL;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let flags = 0;
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid writes only into `status`.
+            let rc = unsafe { libc::waitpid(pid, &mut status, flags) };
+            if rc >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return;
+            }
+        }
+    }
+
+    /// Everything the forked processes use, as raw pointers and numbers prepared
+    /// before forking.
+    struct Exec {
+        exe: *const libc::c_char,
+        argv: *const *const libc::c_char,
+        envp: *const *const libc::c_char,
+        cwd: *const libc::c_char,
+        stdio: [RawFd; 3],
+        token: RawFd,
+        /// The highest descriptor number to close where `close_range` is missing.
+        max_fd: RawFd,
+    }
+
+    /// The soft limit on open files, capped: where `close_range` is missing, every
+    /// number up to it is closed one by one.
+    fn max_fd() -> RawFd {
+        // SAFETY: an all-zero rlimit is valid; getrlimit writes only into it.
+        let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+        // SAFETY: see above.
+        let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+        if rc != 0 {
+            return 1024;
+        }
+        RawFd::try_from(limit.rlim_cur.min(65_536)).unwrap_or(1024)
+    }
+
+    /// The child, between fork and exec: a session of its own, the prepared stdio and
+    /// token pipe at 0-3, every other descriptor closed, the program's signal handlers
+    /// reset and every signal unblocked, then `execve`. Only async-signal-safe calls.
+    ///
+    /// # Safety
+    /// Call only in a freshly forked process; `plan`'s pointers must be valid there.
+    unsafe fn exec_child(plan: &Exec) -> ! {
+        // SAFETY: the caller guarantees a forked child; every call below is
+        // async-signal-safe and works on descriptors and memory that are valid.
+        unsafe {
+            // The terminal's hangup and job-control signals are for the program.
+            libc::setsid();
+            // Every source is ≥ 3 (`above_stdio`), so these never overwrite one
+            // another; dup2 clears close-on-exec on the copy.
+            for (target, source) in plan.stdio.iter().enumerate() {
+                libc::dup2(*source, target as RawFd);
+            }
+            if plan.token == TOKEN_FD {
+                libc::fcntl(TOKEN_FD, libc::F_SETFD, 0);
+            } else {
+                libc::dup2(plan.token, TOKEN_FD);
+            }
+            close_from(TOKEN_FD + 1, plan.max_fd);
+            if libc::chdir(plan.cwd) != 0 {
+                libc::chdir(c"/".as_ptr());
+            }
+            // A signal must not run one of the program's handlers here; execve resets
+            // handled signals to their default anyway, ignored ones stay ignored.
+            for signal in 1..65 {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, std::ptr::null(), &mut action) == 0
+                    && action.sa_sigaction != libc::SIG_IGN
+                    && action.sa_sigaction != libc::SIG_DFL
+                {
+                    action.sa_sigaction = libc::SIG_DFL;
+                    libc::sigaction(signal, &action, std::ptr::null_mut());
+                }
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            libc::execve(plan.exe, plan.argv, plan.envp);
+            libc::_exit(127);
+        }
+    }
+
+    /// Closes every descriptor from `first` on: `close_range` where the kernel has it
+    /// (Linux 5.9+), else one `close` per number up to `max_fd`.
+    ///
+    /// # Safety
+    /// Only in a process about to exec, which owns every descriptor it closes.
+    unsafe fn close_from(first: RawFd, max_fd: RawFd) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        // SAFETY: close_range takes plain integers; the caller owns the descriptors.
+        unsafe {
+            if libc::syscall(
+                libc::SYS_close_range,
+                first as libc::c_uint,
+                libc::c_uint::MAX,
+                0,
+            ) == 0
+            {
+                return;
+            }
+        }
+        for fd in first..=max_fd {
+            // SAFETY: as above; closing an unused number fails harmlessly.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn pipe_ids_round_trip_and_garbage_is_no_id() {
+        let (read, write) = pipe().unwrap();
+        let id = id_of(&read).unwrap();
+        assert_eq!(id_of(&write).unwrap(), id, "both ends are one pipe");
+        assert_eq!(PipeId::parse(&id.to_env()), Some(id));
+        for garbage in ["", "1", "1:", ":1", "a:b", "1:2:3", "-1:2"] {
+            assert_eq!(PipeId::parse(garbage), None, "{garbage:?}");
+        }
+        assert!(read.as_raw_fd() > 2 && write.as_raw_fd() > 2);
+        let (other, _) = pipe().unwrap();
+        assert_ne!(id_of(&other).unwrap(), id);
+    }
+}

@@ -1,0 +1,96 @@
+//! A host that is strict about its children, as shells, init systems and job runners
+//! are: after `telemetry::start` it starts a child of its own, then reaps children
+//! until it has none left. With the telemetry child among its children, it would wait
+//! for a child that waits for it: forever.
+//!
+//! ```text
+//! waiter DIR [SERVER_URL [YYYY-MM-DD]] [--then-list-children AFTER_FILE]
+//! ```
+//!
+//! It first prints how many `SIGCHLD`s `start` caused (`sigchld N`): on Linux none,
+//! the intermediate process that detaches the child has no exit signal.
+//! Crash reporting is on; with `SERVER_URL` an upload may be due. With
+//! `--then-list-children`, it then waits (at most 20 s) until `AFTER_FILE` exists and
+//! prints the number of its remaining children, zombies included (Linux `/proc`), as a
+//! long-running host would accumulate them.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static SIGCHLDS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_sigchld(_: libc::c_int) {
+    SIGCHLDS.fetch_add(1, Ordering::SeqCst);
+}
+
+#[allow(clippy::print_stdout)]
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut config = telemetry::Config::new(telemetry::program!())
+        .dir(&args[0])
+        .report_crashes(true);
+    let positional: Vec<&String> = args[1..]
+        .iter()
+        .take_while(|a| !a.starts_with("--"))
+        .collect();
+    if let Some(url) = positional.first() {
+        config = config
+            .upload(true)
+            .upload_url(format!("{url}/upload"))
+            .config_url(format!("{url}/config.json"));
+    }
+    if let Some(day) = positional
+        .get(1)
+        .and_then(|d| telemetry_internal::Day::parse(d))
+    {
+        config = config.upload_start_time(day.start());
+    }
+    let handler: extern "C" fn(libc::c_int) = on_sigchld;
+    // SAFETY: the handler only does an atomic add, which is async-signal-safe.
+    unsafe { libc::signal(libc::SIGCHLD, handler as libc::sighandler_t) };
+    let _started = telemetry::start(config);
+    std::thread::sleep(Duration::from_millis(50));
+    println!("sigchld {}", SIGCHLDS.load(Ordering::SeqCst));
+
+    let own = std::process::Command::new("true").spawn();
+    let mut reaped = 0;
+    if own.is_ok() {
+        // Reap until there are no children left: at most one of ours, plus any the
+        // telemetry started under us (there must be none).
+        while reaped < 10 {
+            let mut status = 0;
+            // SAFETY: wait writes only into `status`, which outlives the call.
+            let pid = unsafe { libc::wait(&mut status) };
+            if pid < 0 {
+                break;
+            }
+            reaped += 1;
+        }
+    }
+    println!("reaped {reaped}");
+
+    if let Some(pos) = args.iter().position(|a| a == "--then-list-children") {
+        let after = Path::new(&args[pos + 1]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !after.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        println!("children {}", children());
+    }
+}
+
+/// This process's children, zombies included, from every thread's `children` list.
+fn children() -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return usize::MAX;
+    };
+    tasks
+        .flatten()
+        .map(|t| {
+            std::fs::read_to_string(t.path().join("children"))
+                .map(|s| s.split_whitespace().count())
+                .unwrap_or(0)
+        })
+        .sum()
+}

@@ -1,0 +1,85 @@
+//! A tool that parses its arguments with clap before `start` (a required subcommand,
+//! nothing else accepted) still gets its crashes counted and its uploads made: the
+//! child runs before `main`, so clap never sees `** telemetry **`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use telemetry_internal::format_date;
+use telemetry_tests::{days, eventually, example, opt_in, serving_approving_config, todays_counts};
+
+fn clap_tool(dir: &Path, args: &[&str]) -> Output {
+    Command::new(example("clap_tool"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG")
+        .output()
+        .expect("run clap_tool")
+}
+
+#[test]
+fn clap_rejects_the_childs_argument_so_the_child_never_reaches_main() {
+    // What the child's command line would do to `main`: exit 2 with a usage error.
+    let out = Command::new(example("clap_tool"))
+        .arg("** telemetry **")
+        .env_remove("DO_NOT_TRACK")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn clap_tool_panic_is_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = clap_tool(dir, &["panic", "hunter2"]);
+    assert_eq!(out.status.code(), Some(101));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hunter2"));
+    eventually("the crash counter", || {
+        todays_counts(dir)
+            .keys()
+            .any(|k| k.starts_with("crash/panic\n") && k.contains("clap_tool::boom"))
+    });
+    assert_eq!(
+        todays_counts(dir).get("clap_tool/subcommand:panic"),
+        Some(&1)
+    );
+}
+
+#[test]
+fn clap_tool_upload_happens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    opt_in(dir, 30);
+    let server = serving_approving_config();
+    // Today's run; the next one pretends to be a week later, when today's file has
+    // expired: its report holds this run's greeting (and the next run's too, if it
+    // counted before its upload child read the file).
+    let out = clap_tool(dir, &["greet"]);
+    assert!(out.status.success());
+    let later = format_date(days(8));
+    let out = clap_tool(
+        dir,
+        &[
+            "--server",
+            server.url(),
+            "--upload-time",
+            &later,
+            "--wait",
+            "greet",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "child: true\n");
+    let uploads = server.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    let report = uploads[0].json();
+    let greets = report["Programs"][0]["Counters"]["clap_tool/subcommand:greet"].as_u64();
+    assert!(matches!(greets, Some(1 | 2)), "{report}");
+}

@@ -1,0 +1,406 @@
+//! Fault injection, end to end: hostile surroundings that must never cost the host
+//! anything (DESIGN invariant 7, "What the child must be"). Real processes, real
+//! files, real pipes; every wait is bounded, and in every scenario the host's exit
+//! status, stdout and stderr are the same with telemetry as without it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use telemetry_internal::{Day, Dir, counter_file_name};
+use telemetry_tests::{
+    eventually, example, expired_week, files_under, opt_in, output_within, program,
+    serving_approving_config, todays_counts,
+};
+
+/// Long enough for a loaded CI machine, short enough that a hang fails quickly.
+const LIMIT: Duration = Duration::from_secs(15);
+
+fn mytool(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(example("mytool"));
+    cmd.arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG");
+    cmd
+}
+
+/// `sh -c script`, with telemetry's switches cleared.
+fn shell(script: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script])
+        .env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG");
+    cmd
+}
+
+fn quote(path: &Path) -> String {
+    format!("'{}'", path.display())
+}
+
+/// Panic messages name the thread's id, which differs from run to run.
+fn normalized(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let mut out = String::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find("' (") {
+        out.push_str(&rest[..start + 1]);
+        rest = &rest[start + 1..];
+        if let Some(end) = rest.find(')')
+            && rest[2..end].bytes().all(|b| b.is_ascii_digit())
+        {
+            rest = &rest[end + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Runs the host made by `make` with telemetry, then with `DO_NOT_TRACK=1`, and checks
+/// that exit status, stdout and stderr are identical. Returns the run with telemetry.
+fn same_with_and_without(make: impl Fn() -> Command) -> Output {
+    let with = output_within(make(), LIMIT);
+    let mut off = make();
+    off.env("DO_NOT_TRACK", "1");
+    let without = output_within(off, LIMIT);
+    assert_eq!(with.status.code(), without.status.code(), "exit status");
+    assert_eq!(
+        String::from_utf8_lossy(&with.stdout),
+        String::from_utf8_lossy(&without.stdout),
+        "stdout"
+    );
+    assert_eq!(
+        normalized(&with.stderr),
+        normalized(&without.stderr),
+        "stderr"
+    );
+    with
+}
+
+fn sidecar_log(dir: &Path) -> String {
+    std::fs::read_to_string(Dir::new(dir).sidecar_log()).unwrap_or_default()
+}
+
+/// A daemon that closed fds 0-2 before `start`: the crash pipe must not become its
+/// stderr, or the host's own `eprintln!` would go to the child (a false
+/// `crash/malformed`) and, on a full non-blocking pipe, panic.
+#[test]
+fn closed_stdio_never_carries_the_crash_pipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    std::fs::create_dir_all(Dir::new(&dir).debug()).unwrap();
+    let out =
+        same_with_and_without(|| mytool(&dir, &["--close-stdio", "--crashes", "noisy", "3000"]));
+    assert_eq!(out.status.code(), Some(0));
+    eventually("the crash monitor's verdict", || {
+        sidecar_log(&dir).contains("crash monitor:")
+    });
+    assert!(
+        sidecar_log(&dir).contains("crash monitor: the program exited without a crash"),
+        "{}",
+        sidecar_log(&dir)
+    );
+    let counts = todays_counts(&dir);
+    assert_eq!(
+        counts.get("mytool/subcommand:noisy"),
+        Some(&1),
+        "{counts:?}"
+    );
+    assert!(
+        !counts.keys().any(|k| k.starts_with("crash/")),
+        "{counts:?}"
+    );
+}
+
+/// A relative `Config::dir` is resolved once, by the parent: the child (which runs in
+/// `local/`) records the crash where everything else reads it.
+#[test]
+fn relative_dir_is_made_absolute_before_the_child_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let make = || {
+        let mut cmd = Command::new(example("mytool"));
+        cmd.args(["--dir", "rel", "--crashes", "panic", "x"])
+            .current_dir(tmp.path())
+            .env_remove("DO_NOT_TRACK")
+            .env_remove("TELEMETRY_DEBUG");
+        cmd
+    };
+    let out = same_with_and_without(make);
+    assert_eq!(out.status.code(), Some(101));
+    let dir = tmp.path().join("rel");
+    eventually("the crash counter", || {
+        todays_counts(&dir)
+            .keys()
+            .any(|k| k.starts_with("crash/panic\n"))
+    });
+    assert!(!dir.join("local/rel").exists());
+}
+
+/// `(tool 3>&1) | cat`: the child must not inherit fd 3 (the pipe to `cat`), or the
+/// pipeline waits for a slow upload.
+#[test]
+fn inherited_descriptors_are_closed_in_the_child() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    opt_in(dir, 20);
+    expired_week(dir, &[("mytool/subcommand:greet", 1)]);
+    let server = serving_approving_config();
+    server.set_delay(Duration::from_secs(4));
+    let script = format!(
+        "({} --dir {} --server '{}' --crashes greet 3>&1) | cat",
+        quote(&example("mytool")),
+        quote(dir),
+        server.url()
+    );
+    let start = Instant::now();
+    let out = output_within(shell(&script), LIMIT);
+    let took = start.elapsed();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    assert!(
+        took < Duration::from_secs(3),
+        "the pipeline waited for the child: {took:?}"
+    );
+    eventually("the slow upload", || server.uploads().len() == 1);
+}
+
+/// A host that reaps children until it has none does not wait for the telemetry
+/// child, which waits for the host.
+#[test]
+fn a_host_waiting_for_all_its_children_does_not_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(example("waiter"));
+    cmd.arg(tmp.path())
+        .env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG");
+    let out = output_within(cmd, LIMIT);
+    assert!(out.status.success());
+    // On Linux `start` does not even raise a SIGCHLD in the host.
+    let sigchld = if cfg!(target_os = "linux") { 0 } else { 1 };
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("sigchld {sigchld}\nreaped 1\n")
+    );
+}
+
+/// A long-running host that started an upload child gathers no zombie: the child is
+/// not its child at all.
+#[test]
+fn a_long_running_host_gathers_no_zombies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    opt_in(&dir, 20);
+    expired_week(&dir, &[("mytool/subcommand:greet", 1)]);
+    let server = serving_approving_config();
+    let after = tmp.path().join("after");
+    let mut cmd = Command::new(example("waiter"));
+    cmd.arg(&dir)
+        .arg(server.url())
+        .arg("--then-list-children")
+        .arg(&after)
+        .env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    eventually("the upload", || server.uploads().len() == 1);
+    // The upload child exits right after its upload; give it a moment to be gone.
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&after, "").unwrap();
+    let out = telemetry_tests::wait_within(child, LIMIT);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.ends_with("reaped 1\nchildren 0\n"), "{stdout}");
+}
+
+/// What gets planted where a telemetry file should be.
+#[derive(Clone, Copy, Debug)]
+enum Plant {
+    Fifo,
+    Symlink,
+    Huge,
+}
+
+fn plant(path: &Path, what: Plant, victim: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(path);
+    match what {
+        Plant::Fifo => {
+            let ok = Command::new("mkfifo").arg(path).status().unwrap();
+            assert!(ok.success());
+        }
+        Plant::Symlink => std::os::unix::fs::symlink(victim, path).unwrap(),
+        // Sparse: 2 GiB that must never be read whole.
+        Plant::Huge => std::fs::File::create(path)
+            .unwrap()
+            .set_len(2 << 30)
+            .unwrap(),
+    }
+}
+
+type PathOf = fn(&Dir) -> PathBuf;
+
+/// Plants a FIFO, a symbolic link and a huge file in turn at each target, and runs the
+/// tool with crash reporting and an upload due: no hang, no write through the link,
+/// and no change to the host's output.
+fn planted_files_cost_the_host_nothing(targets: &[(&str, PathOf)]) {
+    let server = serving_approving_config();
+    for (name, path_of) in targets {
+        for what in [Plant::Fifo, Plant::Symlink, Plant::Huge] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("t");
+            let victim = tmp.path().join("victim");
+            std::fs::write(&victim, "precious").unwrap();
+            std::fs::create_dir_all(Dir::new(&dir).debug()).unwrap();
+            let path = path_of(&Dir::new(&dir));
+            plant(&path, what, &victim);
+            // Names the case a time-out is about (the test harness shows it on failure).
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{name} as {what:?}");
+            }
+            let begin = Instant::now();
+            let out = same_with_and_without(|| {
+                mytool(&dir, &["--crashes", "--server", server.url(), "greet"])
+            });
+            assert_eq!(out.status.code(), Some(0), "{name} as {what:?}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+            assert!(
+                begin.elapsed() < Duration::from_secs(10),
+                "{name} as {what:?}: {:?}",
+                begin.elapsed()
+            );
+            // Let any child finish before looking at the victim.
+            std::thread::sleep(Duration::from_millis(200));
+            assert_eq!(
+                std::fs::read(&victim).unwrap(),
+                b"precious",
+                "{name} as {what:?}: written through the link"
+            );
+        }
+    }
+}
+
+/// The files `start` itself reads or writes: the mode, the upload token, the child's log.
+#[test]
+fn planted_mode_token_and_log_cost_the_host_nothing() {
+    planted_files_cost_the_host_nothing(&[
+        ("mode", |d| d.mode_file()),
+        ("upload.token", |d| d.upload_token()),
+        ("sidecar.log", |d| d.sidecar_log()),
+    ]);
+}
+
+/// The files the counter crate opens for `start`: `weekends` and today's counter file.
+#[test]
+fn planted_weekends_and_counter_file_cost_the_host_nothing() {
+    planted_files_cost_the_host_nothing(&[
+        ("weekends", |d| d.weekends()),
+        ("counter file", |d| {
+            let today = Day::of(std::time::SystemTime::now());
+            d.local().join(counter_file_name(&program(), today))
+        }),
+    ]);
+}
+
+/// Under umask 000 everything telemetry creates is still private: directories 0700,
+/// files 0600.
+#[test]
+fn umask_000_still_creates_private_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let server = serving_approving_config();
+    let script = format!(
+        "umask 000; exec {} --dir {} --crashes --server '{}' --wait greet",
+        quote(&example("mytool")),
+        quote(&dir),
+        server.url()
+    );
+    let mut cmd = shell(&script);
+    cmd.env("TELEMETRY_DEBUG", "1");
+    let out = output_within(cmd, LIMIT);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found = files_under(&dir);
+    assert!(
+        found.iter().any(|p| p.ends_with("upload.token")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|p| p.ends_with("sidecar.log")),
+        "{found:?}"
+    );
+    let open: Vec<String> = std::iter::once(dir.clone())
+        .chain(found)
+        .filter_map(|path| {
+            let mode = std::fs::symlink_metadata(&path).ok()?.permissions().mode();
+            (mode & 0o077 != 0).then(|| format!("{} is {:o}", path.display(), mode & 0o777))
+        })
+        .collect();
+    assert!(open.is_empty(), "readable by others: {open:#?}");
+}
+
+/// A stray `TELEMETRY_CHILD=1` (with or without made-up companions) is not a child:
+/// the tool runs, counts, and even starts its real child.
+#[test]
+fn a_spoofed_child_variable_changes_nothing() {
+    for extra in [
+        vec![("TELEMETRY_CHILD", "1")],
+        vec![
+            ("TELEMETRY_CHILD", "1"),
+            ("TELEMETRY_CHILD_TOKEN", "1:2"),
+            ("TELEMETRY_CHILD_DIR", "/"),
+            ("TELEMETRY_CHILD_CRASH", "1"),
+        ],
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t");
+        let mut cmd = mytool(&dir, &["--crashes", "--wait", "greet"]);
+        cmd.envs(extra.iter().copied());
+        let out = output_within(cmd, LIMIT);
+        assert!(out.status.success(), "{extra:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n", "{extra:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "child: true\n",
+            "{extra:?}"
+        );
+        assert_eq!(todays_counts(&dir).get("mytool/subcommand:greet"), Some(&1));
+
+        // A clap tool, whose parser would reject the child's argument, too.
+        let mut cmd = Command::new(example("clap_tool"));
+        cmd.arg("--dir")
+            .arg(&dir)
+            .arg("greet")
+            .env_remove("DO_NOT_TRACK")
+            .envs(extra.iter().copied());
+        let out = output_within(cmd, LIMIT);
+        assert!(out.status.success(), "{extra:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+        assert_eq!(
+            todays_counts(&dir).get("clap_tool/subcommand:greet"),
+            Some(&1)
+        );
+    }
+}
+
+/// The plain scenarios, with and without telemetry: greet, a panic, heavy output.
+#[test]
+fn host_output_is_identical_with_and_without_telemetry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    for args in [
+        &["greet"][..],
+        &["--crashes", "greet"],
+        &["--crashes", "panic", "secret"],
+        &["--crashes", "noisy", "2000"],
+        &["--crashes", "bogus"],
+    ] {
+        same_with_and_without(|| mytool(&dir, args));
+    }
+}

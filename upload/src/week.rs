@@ -1,0 +1,488 @@
+//! One week's transaction: counter files → `local/DATE.json` (the upload report) →
+//! `local/local.DATE.json` (the commit record) → POST → `upload/DATE.json` (the
+//! acknowledgement) → counter files deleted.
+//!
+//! # Why no crash loses a week (DESIGN invariant 8)
+//!
+//! Notation for week W: **C** its counter files, **R** `local/W.json` (the report to
+//! upload, if any), **L** `local/local.W.json` (every counter), **U** `upload/W.json`.
+//! Every step below runs under the week's lock (`upload/W.lock`, an advisory lock the
+//! kernel drops when its holder dies, taken without waiting), and every step first
+//! re-reads the state it acts on. The order of effects is:
+//!
+//! 1. write R (if the week may be uploaded), atomically: a temporary file, then rename;
+//! 2. write L, atomically and exclusively: **L is the commit point** of the build;
+//! 3. POST R's re-checked contents;
+//! 4. on 2xx, rename R to U: **U is the acknowledgement**, and one rename makes it, so
+//!    R and U never both exist (a 4xx deletes R instead);
+//! 5. delete C, only once L exists and C's week has ended by the real clock plus a
+//!    grace period.
+//!
+//! Rules that follow from the order, and that a later run applies:
+//! - **No L: the week is not built**, whatever else exists. C is still complete (C is
+//!   deleted only after L, in step 5), so the week is rebuilt from it and R, if a dead
+//!   run left one, is overwritten or removed. R is never sent without L. So a kill
+//!   between steps 1 and 2 cannot make the week look built (the bug of issue 10).
+//! - **L and R, no U: the report is ready.** It is sent; the only way it was sent
+//!   already is a POST in flight when the previous run died before step 4, the one
+//!   duplicate invariant 8 allows (the server dedupes on `Week` and `X`, which R keeps).
+//! - **U exists: the report was accepted.** It is never sent again; an R beside it
+//!   (only possible after a failed rename fell back to copying) is removed.
+//! - **L exists: C may go** once no process can count into it. Deleting is idempotent.
+//! - A full disk makes step 1 or 2 fail: nothing is committed, C stays, the temporary
+//!   files are removed, and a later run with space builds the week (item 3).
+//! - A passing I/O error (not "not found") never reads as a state: a mode file or
+//!   counter file that cannot be read stops the run, and a failed existence check
+//!   stops the week, so a fault can make a week neither local-only nor unbuilt.
+//! - R read back is sent only if it is the report this code built (it matches L) and
+//!   passes the config's check now (invariant 9); its `X` survives writing and reading
+//!   bit for bit, so a resent report is the first one byte for byte.
+//! - A temporary file or lock left by a dead run is removed by the next run
+//!   ([`crate::remove_debris`]); a lock file is removed by the run that finishes its
+//!   week, while holding it.
+//!
+//! Each step is idempotent given the state it reads, so any number of kills followed by
+//! ordinary runs ends with L (and, if uploadable and accepted, U) for every week, C
+//! deleted, and each report POSTed once, or twice only if the first POST was in flight.
+
+use std::collections::BTreeSet;
+
+use telemetry_internal::{Day, Mode};
+
+use crate::config::UploadConfig;
+use crate::log::{Log, log};
+use crate::report::{Report, aggregate, approved_only, has_counts, random_x, to_body, to_json};
+use crate::send::{Sender, remove};
+use crate::work::Expired;
+use crate::{LocalOnlyReason, ReportStatus, Run};
+
+impl Run<'_> {
+    /// Runs week W's transaction as far as it can go now. `files` are W's counter files
+    /// that a report may cover (read before the lock: they are no longer written to,
+    /// or the run pretends they are not). `None` when there is nothing to say (W was
+    /// built before and only files were deleted).
+    pub(crate) fn week(
+        &self,
+        week: Day,
+        files: Vec<Expired>,
+        config: Option<&UploadConfig>,
+        uploaded: &BTreeSet<Day>,
+        log: &mut Log,
+    ) -> Option<ReportStatus> {
+        let dir = &self.dir;
+        if let Err(err) = dir.ensure_upload() {
+            return Some(ReportStatus::Failed {
+                reason: format!("cannot create {}: {err}", dir.upload().display()),
+            });
+        }
+        let lock_path = dir.report_lock(week);
+        let open = || telemetry_internal::fs::open_read_write(&lock_path, true);
+        let lock_file = match open().or_else(|err| {
+            if err.kind() == std::io::ErrorKind::InvalidInput {
+                // A link, FIFO or directory planted under the lock's name would block
+                // the week forever; a lock holds no data, so replace it (unlinking a
+                // link never touches its target).
+                std::fs::remove_file(&lock_path).and_then(|()| open())
+            } else {
+                Err(err)
+            }
+        }) {
+            Ok(file) => file,
+            Err(err) => {
+                return Some(ReportStatus::Failed {
+                    reason: format!("cannot open {}: {err}", lock_path.display()),
+                });
+            }
+        };
+        let mut lock = fd_lock::RwLock::new(lock_file);
+        // Never wait: whoever holds it is doing this week's work right now.
+        let Ok(guard) = lock.try_write() else {
+            log!(log, "{week}: another process is working on it");
+            return Some(ReportStatus::Busy);
+        };
+
+        // Whether a file exists; an error other than "not found" stops the week, so a
+        // passing fault can never make a built week look unbuilt or a sent one unsent.
+        let exists = |p: std::path::PathBuf| match std::fs::symlink_metadata(&p) {
+            Ok(_) => Ok(true),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(ReportStatus::KeptForRetry {
+                reason: format!("cannot check {}: {err}", p.display()),
+            }),
+        };
+        let (mut built, acknowledged) = match (
+            exists(dir.local_report(week)),
+            exists(dir.uploaded_report(week)),
+        ) {
+            (Ok(built), Ok(acknowledged)) => (built, acknowledged),
+            (Err(status), _) | (_, Err(status)) => return Some(status),
+        };
+        let mut status = None;
+        let mut fresh = None;
+        let disposal: Vec<(std::path::PathBuf, bool)> =
+            files.iter().map(|f| (f.path.clone(), f.settled)).collect();
+
+        if !built && !files.is_empty() {
+            match self.build(week, files, config, uploaded, acknowledged, log) {
+                Ok(outcome) => {
+                    built = true;
+                    status = outcome.status;
+                    fresh = outcome.fresh;
+                }
+                Err(failed) => return Some(failed),
+            }
+        }
+
+        let ready = match exists(dir.report(week)) {
+            Ok(ready) => ready,
+            Err(status) => return Some(status),
+        };
+        if ready && !built {
+            // Not one of ours: a report is only ever ready after its local report.
+            log!(
+                log,
+                "{week}: {} has no local report, so this code did not build it; not sending it",
+                dir.report(week).display()
+            );
+            return Some(ReportStatus::Skipped {
+                reason: "no local report: not built here".to_owned(),
+            });
+        }
+        if ready {
+            status = Some(self.ready(week, acknowledged, config, fresh, log));
+        }
+
+        // Step 5: the week's counts are safe in L; delete the files nobody can still
+        // count into. The others are deleted by a run after their week has settled.
+        let mut kept = 0;
+        for (path, settled) in disposal.iter().filter(|_| built) {
+            if *settled {
+                remove(path, log);
+            } else {
+                kept += 1;
+            }
+        }
+        if kept > 0 {
+            log!(
+                log,
+                "{week}: keeping {kept} counter file(s) a process may still count into"
+            );
+        }
+        if built && exists(dir.report(week)) == Ok(false) {
+            // Finished: nothing of this week will be sent again; the lock is not needed.
+            // Removed while held; see `debris::remove_lock` for why that is safe.
+            let _ = std::fs::remove_file(&lock_path);
+        }
+        drop(guard);
+        status
+    }
+
+    /// Steps 1 and 2: writes R (if uploadable) and then L. `Err` if nothing was
+    /// committed.
+    fn build(
+        &self,
+        week: Day,
+        files: Vec<Expired>,
+        config: Option<&UploadConfig>,
+        uploaded: &BTreeSet<Day>,
+        acknowledged: bool,
+        log: &mut Log,
+    ) -> Result<Built, ReportStatus> {
+        let dir = &self.dir;
+        let Planned {
+            verdict,
+            local_report,
+            upload_report,
+        } = self.plan(week, files, config, uploaded, acknowledged)?;
+
+        let ready = dir.report(week);
+        let failed = |what: &std::path::Path, err: std::io::Error, log: &mut Log| {
+            log!(
+                log,
+                "{week}: cannot write {}: {err}; its counter files are kept",
+                what.display()
+            );
+            ReportStatus::Failed {
+                reason: err.to_string(),
+            }
+        };
+        // Step 1. An R left by a dead run is replaced, or removed if this build does
+        // not upload: R must always belong to the L that commits it.
+        let fresh = match upload_report {
+            Some(report) => {
+                let body = to_body(&report);
+                if let Err(err) = telemetry_internal::write_atomic(&ready, &body) {
+                    return Err(failed(&ready, err, log));
+                }
+                Some((report, body))
+            }
+            None => {
+                remove(&ready, log);
+                None
+            }
+        };
+        // Step 2: the commit.
+        let local_path = dir.local_report(week);
+        match telemetry_internal::create_complete(&local_path, &to_json(&local_report)) {
+            Ok(true) => {}
+            Ok(false) => {
+                // Someone wrote L without the lock (an older version of this code):
+                // theirs commits the week, and our R does not belong to it.
+                log!(log, "{week}: another process built this report");
+                remove(&ready, log);
+                return Ok(Built::status(ReportStatus::HandledElsewhere));
+            }
+            Err(err) => {
+                remove(&ready, log);
+                return Err(failed(&local_path, err, log));
+            }
+        }
+        match verdict {
+            Verdict::AlreadyUploaded => Ok(Built::status(ReportStatus::AlreadyUploaded)),
+            Verdict::Upload => {
+                log!(log, "{week}: report ready to upload");
+                Ok(Built {
+                    status: None,
+                    fresh,
+                })
+            }
+            Verdict::LocalOnly(reason) => {
+                log!(log, "{week}: local report only ({reason})");
+                Ok(Built::status(ReportStatus::LocalOnly { reason }))
+            }
+        }
+    }
+
+    /// The week's reports, in memory: the local report with every counter, and the
+    /// upload report if the week may be uploaded (`verdict` says why not otherwise).
+    pub(crate) fn plan(
+        &self,
+        week: Day,
+        files: Vec<Expired>,
+        config: Option<&UploadConfig>,
+        uploaded: &BTreeSet<Day>,
+        acknowledged: bool,
+    ) -> Result<Planned, ReportStatus> {
+        let x = random_x();
+        let last_week = uploaded
+            .range(..week)
+            .next_back()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let first_day = files.iter().map(|f| f.begin).min().unwrap_or(week);
+        let mut verdict = self.policy(week, first_day);
+        let programs = aggregate(files.into_iter().map(|f| f.file));
+        let config_version = config.map(|c| c.version().to_owned()).unwrap_or_default();
+
+        let mut upload_report = None;
+        // An `upload/W.json` without L is not ours (we write U only after L), but it
+        // says the week was sent: build L only, never send twice.
+        if verdict.is_ok() && !acknowledged {
+            match config {
+                Some(config) => {
+                    let kept = approved_only(&programs, config, x);
+                    verdict = if !config.samples(x) {
+                        Err(LocalOnlyReason::NotSampled)
+                    } else if !has_counts(&kept) {
+                        Err(LocalOnlyReason::NothingApproved)
+                    } else {
+                        Ok(())
+                    };
+                    upload_report = verdict.is_ok().then(|| Report {
+                        week: week.to_string(),
+                        last_week: last_week.clone(),
+                        x,
+                        config: config_version.clone(),
+                        programs: kept,
+                    });
+                }
+                None => {
+                    // Another process built the week between our listing and our lock
+                    // would be the only way here; leave it for the next run.
+                    return Err(ReportStatus::KeptForRetry {
+                        reason: "the upload config was not loaded".to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(Planned {
+            verdict: match verdict {
+                Ok(()) if acknowledged => Verdict::AlreadyUploaded,
+                Ok(()) => Verdict::Upload,
+                Err(reason) => Verdict::LocalOnly(reason),
+            },
+            local_report: Report {
+                week: week.to_string(),
+                last_week,
+                x,
+                config: config_version,
+                programs,
+            },
+            upload_report,
+        })
+    }
+
+    /// What a dry run says of week W: the body it would POST, or why none. Reads only.
+    pub(crate) fn dry_week(
+        &self,
+        week: Day,
+        files: Vec<Expired>,
+        config: Option<&UploadConfig>,
+        uploaded: &BTreeSet<Day>,
+        log: &mut Log,
+    ) -> (Option<ReportStatus>, Option<Vec<u8>>) {
+        let dir = &self.dir;
+        let exists = |p: std::path::PathBuf| std::fs::symlink_metadata(p).is_ok();
+        let built = exists(dir.local_report(week));
+        let acknowledged = exists(dir.uploaded_report(week));
+        if !built && !files.is_empty() {
+            return match self.plan(week, files, config, uploaded, acknowledged) {
+                Err(status) => (Some(status), None),
+                Ok(planned) => match planned.verdict {
+                    Verdict::AlreadyUploaded => (Some(ReportStatus::AlreadyUploaded), None),
+                    Verdict::LocalOnly(reason) => (Some(ReportStatus::LocalOnly { reason }), None),
+                    Verdict::Upload => {
+                        let body = planned.upload_report.as_ref().map(to_body);
+                        (Some(ReportStatus::WouldBeSent), body)
+                    }
+                },
+            };
+        }
+        let ready = exists(dir.report(week));
+        if !ready {
+            return (None, None);
+        }
+        if !built {
+            return (
+                Some(ReportStatus::Skipped {
+                    reason: "no local report: not built here".to_owned(),
+                }),
+                None,
+            );
+        }
+        if acknowledged {
+            return (Some(ReportStatus::AlreadyUploaded), None);
+        }
+        if let Some(status) = self.not_sendable(week) {
+            let status = match status {
+                // Nothing is deleted in a dry run.
+                ReportStatus::Discarded { .. } => ReportStatus::LocalOnly {
+                    reason: LocalOnlyReason::TooOld,
+                },
+                other => other,
+            };
+            return (Some(status), None);
+        }
+        let Some(config) = config else {
+            return (Some(ReportStatus::HandledElsewhere), None);
+        };
+        match self.sender().checked_body(week, config, true, log) {
+            Ok(body) => (Some(ReportStatus::WouldBeSent), Some(body)),
+            Err(status) => (Some(status), None),
+        }
+    }
+
+    fn sender(&self) -> Sender<'_> {
+        Sender {
+            dir: &self.dir,
+            upload_url: self.upload_url,
+            timeout: self.timeout,
+            log_bodies: self.log_bodies,
+        }
+    }
+
+    /// Why a built, ready report is not sent now, if it is not. A real run deletes a
+    /// report that is too old (`Discarded`); a dry run only says so.
+    fn not_sendable(&self, week: Day) -> Option<ReportStatus> {
+        if week > self.today {
+            return Some(ReportStatus::NotYetDue);
+        }
+        if self.too_old(week) {
+            return Some(ReportStatus::Discarded {
+                reason: LocalOnlyReason::TooOld.to_string(),
+            });
+        }
+        if !matches!(self.mode, Mode::On { .. }) {
+            return Some(ReportStatus::LocalOnly {
+                reason: LocalOnlyReason::ModeNotOn,
+            });
+        }
+        if !self.mode.allows_upload_of(week.date()) {
+            // Built under an earlier opt-in; the current one is later.
+            return Some(ReportStatus::LocalOnly {
+                reason: LocalOnlyReason::BeforeOptIn,
+            });
+        }
+        None
+    }
+
+    /// Steps 3 and 4 for a built week whose R exists; `fresh` is R as just built.
+    fn ready(
+        &self,
+        week: Day,
+        acknowledged: bool,
+        config: Option<&UploadConfig>,
+        fresh: Option<(Report, Vec<u8>)>,
+        log: &mut Log,
+    ) -> ReportStatus {
+        let ready = self.dir.report(week);
+        if acknowledged {
+            remove(&ready, log);
+            return ReportStatus::AlreadyUploaded;
+        }
+        match self.not_sendable(week) {
+            Some(ReportStatus::NotYetDue) => {
+                log!(log, "{week}: dated after {}; not sending it", self.today);
+                return ReportStatus::NotYetDue;
+            }
+            Some(discarded @ ReportStatus::Discarded { .. }) => {
+                log!(log, "{week}: too old to send; deleting it");
+                remove(&ready, log);
+                return discarded;
+            }
+            Some(other) => return other,
+            None => {}
+        }
+        let Some(config) = config else {
+            // Built by another process after our listing; the next run sends it.
+            return ReportStatus::HandledElsewhere;
+        };
+        let sender = self.sender();
+        sender.send(week, config, fresh, log)
+    }
+}
+
+/// What may become of a week's report.
+pub(crate) enum Verdict {
+    /// Uploadable: the upload report is built.
+    Upload,
+    /// Stays on this machine.
+    LocalOnly(LocalOnlyReason),
+    /// `upload/W.json` exists: never send it again.
+    AlreadyUploaded,
+}
+
+/// A week's reports, built in memory.
+pub(crate) struct Planned {
+    verdict: Verdict,
+    local_report: Report,
+    upload_report: Option<Report>,
+}
+
+/// What building a week did.
+struct Built {
+    /// `None` if the report will be sent (its status comes from sending); `Some` if it
+    /// stays local.
+    status: Option<ReportStatus>,
+    /// The upload report just written, and its bytes, to send without reading back.
+    fresh: Option<(Report, Vec<u8>)>,
+}
+
+impl Built {
+    fn status(status: ReportStatus) -> Built {
+        Built {
+            status: Some(status),
+            fresh: None,
+        }
+    }
+}
