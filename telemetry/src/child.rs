@@ -244,6 +244,9 @@ fn run_upload(
     );
     run.start_time = start_time;
     run.log = log.writer("upload");
+    // Whoever turned the child's log on (TELEMETRY_DEBUG, a logger in code, or a
+    // `debug/` the user made) wants to see exactly what leaves the machine.
+    run.log_bodies = run.log.is_some();
     // The run logs each report's fate itself, through `run.log`.
     match telemetry_upload::run(run) {
         Ok(summary) => log.line(format_args!(
