@@ -146,30 +146,39 @@ async fn merge_day(
     };
     let mut writer = BufWriter::with_capacity(Arc::clone(&store), merged_path.clone(), WRITE_CHUNK);
     let written = async {
+        // Each object is fetched and parsed in its own task, so parsing (the bulk of a
+        // merge's CPU) runs on every worker thread; `buffered` keeps key order.
         let mut fetched = stream::iter(objects)
             .map(|meta| {
                 let store = Arc::clone(&store);
-                async move {
+                tokio::spawn(async move {
                     let got = match store.get(&meta.location).await {
                         Ok(got) => got.bytes().await,
                         Err(err) => Err(err),
                     };
                     match got {
-                        Ok(bytes) => Ok(Some((meta.location, bytes))),
+                        Ok(bytes) => {
+                            let report = Report::parse(&bytes);
+                            Ok(Some((meta.location, bytes, report)))
+                        }
                         // Deleted since the listing: nothing to merge.
                         Err(object_store::Error::NotFound { .. }) => Ok(None),
                         Err(err) => Err(storage_error(format!("reading {}", meta.location))(err)),
                     }
-                }
+                })
             })
             .buffered(FETCH_CONCURRENCY);
         let mut chunk = Vec::with_capacity(WRITE_CHUNK);
         while let Some(fetched) = fetched.next().await {
-            let Some((location, bytes)) = fetched? else {
+            let fetched = fetched.map_err(|err| ServerError::Storage {
+                action: format!("reading uploaded/{date}/"),
+                source: object_store::Error::JoinError { source: err },
+            })?;
+            let Some((location, bytes, report)) = fetched? else {
                 result.skipped += 1;
                 continue;
             };
-            match Report::parse(&bytes) {
+            match report {
                 Ok(report) => {
                     summary.add_report(&report);
                     // Stored reports are this server's own compact JSON, one line;
