@@ -54,12 +54,11 @@ impl std::fmt::Display for MergedDay {
 /// was merged, oldest first.
 pub async fn merge(storage: &Storage, date: Option<Day>) -> Result<Vec<MergedDay>, ServerError> {
     let days = match date {
-        Some(date) => vec![date],
+        Some(date) => vec![(date, list(storage, &uploaded_dir(date)).await?)],
         None => unmerged_days(storage).await?,
     };
     let mut merged = Vec::new();
-    for date in days {
-        let objects = list(storage, &uploaded_dir(date)).await?;
+    for (date, objects) in days {
         merged.push(merge_day(storage, date, objects).await?);
     }
     Ok(merged)
@@ -99,13 +98,15 @@ pub(crate) async fn dates_in(storage: &Storage, dir: &str) -> Result<Vec<Day>, S
     Ok(dates)
 }
 
-async fn unmerged_days(storage: &Storage) -> Result<Vec<Day>, ServerError> {
+/// The days to merge, each with its listing (listing 100 000 objects takes a while:
+/// once is enough).
+async fn unmerged_days(storage: &Storage) -> Result<Vec<(Day, Vec<ObjectMeta>)>, ServerError> {
     let mut days = Vec::new();
     for date in dates_in(storage, "uploaded").await? {
-        let stored = list(storage, &uploaded_dir(date)).await?.len() as u64;
+        let objects = list(storage, &uploaded_dir(date)).await?;
         let merged = read_summary(storage, date).await?;
-        if merged.is_none_or(|summary| summary.objects != stored) {
-            days.push(date);
+        if merged.is_none_or(|summary| summary.objects != objects.len() as u64) {
+            days.push((date, objects));
         }
     }
     Ok(days)

@@ -119,6 +119,11 @@ impl Storage {
         })
     }
 
+    /// The object store underneath, for tools that read the layout directly.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
     /// The URL it was opened with.
     pub fn url(&self) -> &str {
         &self.url
