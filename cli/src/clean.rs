@@ -1,26 +1,27 @@
 //! `telemetry clean`: delete collected data, keep the choice.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use telemetry_internal::fs::TEMP_MARKER;
-use telemetry_internal::{Area, Dir};
+use telemetry_internal::{Area, Dir, FileKind};
 
 use super::{CmdResult, Context, Failure, Target};
 
 /// Deletes everything in a telemetry directory that holds collected data: counter
-/// files, reports (local, ready and uploaded copies), the page `view` wrote, the debug
-/// logs (they can hold report bodies) and temporary files left by interrupted writes.
-/// The mode, `weekends`, the upload token, the last upload config and per-report locks
-/// stay: removing a lock an upload holds could let a report be sent twice, and the
-/// rest are settings, not data. On the root, every tool's directory is cleaned.
+/// files, reports (local, ready and uploaded copies), the page `view` wrote and the
+/// debug logs (they can hold report bodies); and, through
+/// [`telemetry_upload::remove_debris`], the one judge of debris, what interrupted
+/// writes and runs left: temporary files nobody can finish and week locks nobody
+/// needs (removed while held, never from under a run). The mode, `weekends`, the
+/// upload token, the last upload config and the locks a run may still use stay: they
+/// are settings, not data. On the root, every tool's directory is cleaned.
 pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
-    let (dirs, extra, place) = match ctx.target()? {
+    let (dirs, root_dir, extra, place) = match ctx.target()? {
         Target::Tool(dir) => {
             super::check_not_a_file(dir.root())?;
             let place = dir.root().display().to_string();
-            (vec![dir], Vec::new(), place)
+            (vec![dir], None, Vec::new(), place)
         }
         Target::Root(root) => {
             super::check_not_a_file(root.path())?;
@@ -28,25 +29,35 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
                 Failure::io(format!("cannot read {}", root.path().display()), &err)
             };
             let dirs = root.tools().map_err(read)?;
-            let mut extra = temporaries(root.path()).map_err(read)?;
-            // The page `view` writes on the root, named by `Dir` as for one tool.
-            let page = Dir::new(root.path()).view_html();
-            if std::fs::symlink_metadata(&page).is_ok() {
-                extra.push(page);
-            }
+            // The root read as one tool's directory: its debris (an interrupted write
+            // of the user-wide mode file leaves `mode.tmp-…`), and the page `view`
+            // writes on the root.
+            let as_dir = Dir::new(root.path());
+            let page = as_dir.view_html();
+            let extra = if std::fs::symlink_metadata(&page).is_ok() {
+                vec![page]
+            } else {
+                Vec::new()
+            };
             let place = format!("{} ({} tools)", root.path().display(), dirs.len());
-            (dirs, extra, place)
+            (dirs, Some(as_dir), extra, place)
         }
     };
+    let mut removed = 0usize;
+    if let Some(root) = &root_dir {
+        removed += telemetry_upload::remove_debris(root)
+            .map_err(|err| unreadable(root, &err))?
+            .len();
+    }
     let mut doomed = extra;
     for dir in &dirs {
-        doomed.extend(
-            data_files(dir).map_err(|err| {
-                Failure::io(format!("cannot read {}", dir.root().display()), &err)
-            })?,
-        );
+        // Debris first: a week's lock is stray while its reports still show the week
+        // finished, which they no longer do once its data is gone.
+        removed += telemetry_upload::remove_debris(dir)
+            .map_err(|err| unreadable(dir, &err))?
+            .len();
+        doomed.extend(data_files(dir).map_err(|err| unreadable(dir, &err))?);
     }
-    let mut removed = 0usize;
     let mut failed = false;
     for path in doomed {
         match std::fs::remove_file(&path) {
@@ -76,6 +87,10 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
     })
 }
 
+fn unreadable(dir: &Dir, err: &io::Error) -> Failure {
+    Failure::io(format!("cannot read {}", dir.root().display()), err)
+}
+
 /// Every file of `dir` that holds data, sorted: what `clean` removes and `env` sizes.
 pub(super) fn data_files(dir: &Dir) -> io::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
@@ -83,7 +98,9 @@ pub(super) fn data_files(dir: &Dir) -> io::Result<Vec<PathBuf>> {
         found.extend(
             dir.entries(area)?
                 .into_iter()
-                .filter(|e| e.kind.holds_data())
+                // Temporary files are debris, which `remove_debris` judges: one a live
+                // process is writing is not removed from under it.
+                .filter(|e| e.kind.holds_data() && e.kind != FileKind::Temporary)
                 .map(|e| e.path),
         );
     }
@@ -91,30 +108,7 @@ pub(super) fn data_files(dir: &Dir) -> io::Result<Vec<PathBuf>> {
     if std::fs::symlink_metadata(&page).is_ok() {
         found.push(page);
     }
-    // An interrupted write of the mode file leaves `mode.tmp-…` beside it.
-    found.extend(temporaries(dir.root())?);
     found.extend(super::log::log_files(dir).into_iter().map(|l| l.path));
     found.sort();
-    Ok(found)
-}
-
-/// Temporary files of interrupted atomic writes directly in `path`.
-fn temporaries(path: &Path) -> io::Result<Vec<PathBuf>> {
-    let entries = match std::fs::read_dir(path) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err),
-    };
-    let mut found = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        let temporary = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.contains(TEMP_MARKER));
-        if temporary && !entry.file_type()?.is_dir() {
-            found.push(entry.path());
-        }
-    }
     Ok(found)
 }

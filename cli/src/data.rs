@@ -185,7 +185,8 @@ pub(super) fn read_counter_file(path: &Path) -> Result<Entry, String> {
 fn read_report(path: &Path, source: Source) -> Result<Vec<Entry>, String> {
     let bytes =
         telemetry_internal::fs::read_bounded(path, MAX_REPORT).map_err(|e| e.to_string())?;
-    let report = parse_report(&bytes)?;
+    // `Report::parse` reads Go's reports too (`"Programs": null`, `GOOS`, ...).
+    let report = Report::parse(&bytes).map_err(|e| e.to_string())?;
     Ok(report
         .programs
         .into_iter()
@@ -205,52 +206,14 @@ fn read_report(path: &Path, source: Source) -> Result<Vec<Entry>, String> {
         .collect())
 }
 
-/// Parses a report written by this library or by Go's x/telemetry. Go writes
-/// `"Programs": null` for a week without data and names the platform fields
-/// `GoVersion`, `GOOS` and `GOARCH`; both are normalised to our shape before
-/// [`Report::parse`], the one definition of the format, reads it.
-///
-/// FIXME(upload): drop this once `telemetry_upload::Report` accepts Go's shape itself
-/// (`#[serde(alias = ...)]` on the three fields and `null` as an empty `Programs`).
-pub(super) fn parse_report(bytes: &[u8]) -> Result<Report, String> {
-    use serde_json::Value;
-    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    if let Some(object) = value.as_object_mut() {
-        match object.get_mut("Programs") {
-            Some(programs @ Value::Null) => *programs = Value::Array(Vec::new()),
-            Some(Value::Array(programs)) => {
-                for program in programs.iter_mut().filter_map(Value::as_object_mut) {
-                    for (go, ours) in [
-                        ("GoVersion", "Toolchain"),
-                        ("GOOS", "OS"),
-                        ("GOARCH", "Arch"),
-                    ] {
-                        if !program.contains_key(ours) {
-                            if let Some(v) = program.remove(go) {
-                                program.insert(ours.to_owned(), v);
-                            }
-                        }
-                    }
-                    for counts in ["Counters", "Stacks"] {
-                        if program.get(counts).is_some_and(Value::is_null) {
-                            program.insert(counts.to_owned(), Value::Object(Default::default()));
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let bytes = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
-    Report::parse(&bytes).map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// `view`, `csv` and `dump` read reports Go's x/telemetry wrote.
     #[test]
     fn reads_go_reports() {
+        let parse_report = Report::parse;
         let empty =
             br#"{"Week":"2024-01-07","LastWeek":"","X":0.3,"Programs":null,"Config":"v0.0.1"}"#;
         let report = parse_report(empty).unwrap();

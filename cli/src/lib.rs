@@ -91,7 +91,6 @@ pub use telemetry_internal::Ambient;
 mod clean;
 mod csv;
 mod data;
-mod dryrun;
 mod dump;
 mod env;
 mod generate;
@@ -467,17 +466,11 @@ impl Context<'_> {
     /// `<root>/<program>`.
     fn own_dir(&self) -> Result<Dir, Failure> {
         let name = self.config.program().name();
-        // `Config` says only where its directory is, not whether `.dir(..)` chose it;
-        // the default is computed here from the injected ambient inputs instead of the
-        // process's. FIXME: use a getter for the explicit directory once the facade
-        // has one.
-        let default = Dir::default_for(name);
-        if let Some(dir) = self
-            .config
-            .telemetry_dir()
-            .filter(|d| Some(d) != default.as_ref())
-        {
-            return Ok(dir);
+        if self.config.get_dir().is_some() {
+            // Set with `.dir(..)`; made absolute as the facade does.
+            if let Some(dir) = self.config.telemetry_dir_in(self.ambient) {
+                return Ok(dir);
+            }
         }
         self.root().map(|root| root.tool(name))
     }

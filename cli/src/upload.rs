@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use telemetry_internal::{Day, Mode};
+use telemetry_internal::{Day, Dir, EffectiveMode, Mode};
 use telemetry_upload::{
     ConfigSource, ReportStatus, RunConfig, RunSummary, UploadConfig, UploadError,
 };
@@ -33,9 +33,9 @@ pub(super) struct UploadArgs {
     start_time: Option<Day>,
     /// Print the exact bodies that would be POSTed; send nothing, change nothing.
     ///
-    /// The run works on a copy of the directory. A week whose report is not built yet
-    /// gets its random sample number X when it is really built, so its body (X, and
-    /// whether it is sampled at all) can differ from the one shown.
+    /// Every report is built and checked as in a real run, in memory only. A week whose
+    /// report is not built yet gets its random sample number X when it is really built,
+    /// so its body (X, and whether it is sampled at all) can differ from the one shown.
     #[arg(long)]
     dry_run: bool,
     /// Print each step to stderr as it happens.
@@ -95,10 +95,23 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &UploadArgs) -> CmdResult {
         (None, None) => return ctx.usage_error("upload", "--upload-url <URL> is required"),
     };
     ctx.check_readable(&dir)?;
-    let effective = dir.effective_mode(ctx.ambient);
-    if effective.mode == Mode::Off {
-        // Mode off writes nothing, so a run would do nothing; say why rather than
-        // "nothing to report". FIXME(upload): use the run's typed outcome for this.
+    let mut config = RunConfig::new(dir.root(), upload_url, source);
+    // The command's ambient inputs, never the upload crate's own read of the process.
+    config.ambient = ctx.ambient.clone();
+    config.start_time = args
+        .start_time
+        .map(Day::start)
+        .or_else(|| ctx.config.upload_time());
+    config.dry_run = args.dry_run;
+    let summary = run_streaming(ctx, config, args.verbose)
+        .map_err(|err| Failure::Message(format!("upload failed: {err}")))?;
+    if let Some(switch) = summary.off {
+        // The run read, wrote and sent nothing; say which switch decided, and what the
+        // tool's own mode file says, rather than "nothing to report".
+        let effective = EffectiveMode {
+            mode: Mode::Off,
+            decided_by: switch,
+        };
         writeln!(
             ctx.out,
             "Telemetry is off for {} ({}): nothing is built, changed or sent.",
@@ -107,28 +120,17 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &UploadArgs) -> CmdResult {
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    let start_time = args
-        .start_time
-        .map(Day::start)
-        .or_else(|| ctx.config.upload_time());
     if args.dry_run {
-        return super::dryrun::run(ctx, &dir, upload_url, source, start_time, args.verbose);
+        return print_dry_run(ctx, &dir, &summary);
     }
-    let mut config = RunConfig::new(dir.root(), upload_url, source);
-    config.start_time = start_time;
-    let summary = run_streaming(ctx, config, args.verbose)
-        .map_err(|err| Failure::Message(format!("upload failed: {err}")))?;
-    if summary.reports.is_empty() {
-        writeln!(
-            ctx.out,
-            "No week has ended since the last run: nothing to report."
-        )?;
+    // The summary's own lines (a report's reason may quote a server or a file).
+    for line in summary.to_string().lines() {
+        writeln!(ctx.out, "{}", terminal_safe(line))?;
     }
-    let mut failed = false;
-    for report in &summary.reports {
-        writeln!(ctx.out, "{}", terminal_safe(&report.to_string()))?;
-        failed |= matches!(report.status, ReportStatus::Failed { .. });
-    }
+    let failed = summary
+        .reports
+        .iter()
+        .any(|report| matches!(report.status, ReportStatus::Failed { .. }));
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -136,9 +138,38 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &UploadArgs) -> CmdResult {
     })
 }
 
+/// `--dry-run`: each body exactly as a real run would POST it, then what would happen
+/// to each week. The run built and checked them as a real run does, and sent and
+/// changed nothing.
+fn print_dry_run(ctx: &mut Context<'_>, dir: &Dir, summary: &RunSummary) -> CmdResult {
+    for post in &summary.would_send {
+        writeln!(ctx.out, "POST {} ({} bytes)", post.url, post.body.len())?;
+        ctx.out.write_all(&post.body)?;
+        if !post.body.ends_with(b"\n") {
+            writeln!(ctx.out)?;
+        }
+    }
+    if summary.would_send.is_empty() {
+        writeln!(ctx.out, "Nothing would be sent.")?;
+    }
+    for report in &summary.reports {
+        let status = match &report.status {
+            ReportStatus::WouldBeSent => "would be sent (body above)".to_owned(),
+            other => other.to_string(),
+        };
+        writeln!(ctx.out, "{}: {}", report.week, terminal_safe(&status))?;
+    }
+    writeln!(
+        ctx.out,
+        "Dry run: nothing was sent, and nothing in {} was changed.",
+        dir.root().display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs one upload, printing its log to stderr line by line as it happens when
 /// `verbose`, and otherwise, on a terminal, a progress line once it takes a while.
-pub(super) fn run_streaming(
+fn run_streaming(
     ctx: &mut Context<'_>,
     mut config: RunConfig,
     verbose: bool,
@@ -213,62 +244,30 @@ pub(super) fn approvals(root: &Path) -> Option<Approvals> {
     telemetry_upload::last_config(root).map(Approvals)
 }
 
-/// The largest config accepted, as in the upload crate; Go's real one is about 30 KB.
-const MAX_CONFIG_BYTES: u64 = 8 << 20;
+/// The longest `view --config-url` waits for the config, as an upload run does.
+const CONFIG_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// An upload config from a file, for `view --config-file`.
+/// An upload config from a file, for `view --config-file`, read as `upload
+/// --config-file` reads it (a regular file, bounded).
 pub(super) fn read_config(path: &Path) -> Result<UploadConfig, Failure> {
-    let bytes = telemetry_internal::fs::read_bounded(path, MAX_CONFIG_BYTES)
-        .map_err(|err| Failure::io(format!("cannot read {}", path.display()), &err))?;
-    UploadConfig::parse(&bytes)
-        .map_err(|err| Failure::Message(format!("{}: {err}", path.display())))
+    ConfigSource::File(path.to_owned())
+        .load(CONFIG_TIMEOUT)
+        .map(|(config, _)| config)
+        .map_err(|err| Failure::Message(err.to_string()))
 }
 
-/// An upload config from a URL, for `view --config-url`: https, or http to this
-/// machine, with a deadline, nothing sent but the GET.
-///
-/// FIXME(upload): use `telemetry_upload::ConfigSource::load` once it is public; until
-/// then this mirrors its checks.
+/// An upload config from a URL, for `view --config-url`, fetched as an upload run
+/// fetches it: https, or http to this machine, with a deadline and a size bound,
+/// nothing sent but the GET, nothing saved.
 pub(super) fn fetch_config(url: &str) -> Result<UploadConfig, Failure> {
-    let failed = |reason: String| Failure::Message(format!("cannot fetch {url}: {reason}"));
-    let lower = url.to_ascii_lowercase();
-    let https = lower.starts_with("https://");
-    let loopback_http = lower.strip_prefix("http://").is_some_and(|rest| {
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        let host = match host.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or(""),
-            None => host.split(':').next().unwrap_or(""),
-        };
-        host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    });
-    if !https && !loopback_http {
-        return Err(failed(
-            "only https URLs (or http to this machine) are used for telemetry".to_owned(),
-        ));
-    }
-    let timeout = Duration::from_secs(30);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .https_only(https)
-        .max_redirects(if https { 3 } else { 0 })
-        .build()
-        .into();
-    let mut response = agent.get(url).call().map_err(|e| failed(e.to_string()))?;
-    let status = response.status().as_u16();
-    if status != 200 {
-        return Err(failed(format!("the server answered {status}")));
-    }
-    let bytes = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_CONFIG_BYTES)
-        .read_to_vec()
-        .map_err(|e| failed(e.to_string()))?;
-    UploadConfig::parse(&bytes).map_err(|err| failed(err.to_string()))
+    let reason = match ConfigSource::Url(url.to_owned()).load(CONFIG_TIMEOUT) {
+        Ok((config, _)) => return Ok(config),
+        Err(UploadError::InsecureUrl { .. } | UploadError::BadUrl { .. }) => {
+            "only https URLs (or http to this machine) are used for telemetry".to_owned()
+        }
+        // Its own wording promises a next run, which a view does not make.
+        Err(UploadError::ConfigFetch { reason, .. }) => reason,
+        Err(err) => err.to_string(),
+    };
+    Err(Failure::Message(format!("cannot fetch {url}: {reason}")))
 }

@@ -137,15 +137,32 @@ fn clean_deletes_data_and_keeps_settings() {
     ] {
         fs::write(local.join(name), "x").unwrap();
     }
-    for name in ["2026-11-14.json", "2026-11-14.lock", "config.json"] {
+    // A stray lock of a week sent already, and the lock of a week a run may be
+    // building now.
+    let in_use = format!("{}.lock", today());
+    for name in ["2026-11-14.json", "2026-11-14.lock", &in_use, "config.json"] {
         fs::write(upload.join(name), "x").unwrap();
     }
     fs::write(dir.join("mode.tmp-9-ff"), "on").unwrap();
+    // Temporary files an hour old are debris whoever wrote them.
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for temporary in [
+        local.join("local.2026-11-21.json.tmp-123-abc"),
+        dir.join("mode.tmp-9-ff"),
+    ] {
+        fs::File::options()
+            .write(true)
+            .open(temporary)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+    }
     fs::write(debug.join("sidecar.log"), "POST body {...}\n").unwrap();
     let out = run_in(dir, &["clean"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    // counter file, 2 reports, 1 temporary, 1 uploaded copy, view.html, mode temp, log
-    assert!(stdout(&out).contains("Removed 8 files"), "{}", stdout(&out));
+    // counter file, 2 reports, 1 temporary, 1 uploaded copy, view.html, mode temp, log,
+    // the stray lock
+    assert!(stdout(&out).contains("Removed 9 files"), "{}", stdout(&out));
     let names = |p: &Path| {
         let mut v: Vec<String> = fs::read_dir(p)
             .unwrap()
@@ -155,10 +172,29 @@ fn clean_deletes_data_and_keeps_settings() {
         v
     };
     assert_eq!(names(&local), ["notes.txt", "upload.token", "weekends"]);
-    assert_eq!(names(&upload), ["2026-11-14.lock", "config.json"]);
+    assert_eq!(names(&upload), [in_use.as_str(), "config.json"]);
     assert_eq!(names(&debug), Vec::<String>::new(), "debug/ itself stays");
     assert_eq!(names(dir), ["debug", "local", "mode", "upload"]);
     assert_eq!(mode_file(dir), format!("on {}\n", today()));
+}
+
+/// A temporary file that a live process is writing is not debris yet: `clean` leaves
+/// it to its writer (here this test process), which renames it when done.
+#[test]
+fn clean_leaves_a_temporary_file_being_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sample_dir(dir);
+    let local = dir.join("local");
+    let writing = local.join(format!(
+        "local.2026-11-21.json.tmp-{}-abc",
+        std::process::id()
+    ));
+    fs::write(&writing, "{").unwrap();
+    let out = run_in(dir, &["clean"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Removed 1 file "), "{}", stdout(&out));
+    assert!(writing.exists());
 }
 
 fn platform() -> String {

@@ -135,46 +135,11 @@ fn a_bad_start_time_is_a_usage_error() {
     );
 }
 
-/// The name of the variable that tells a re-executed test binary to run the
-/// in-process part of [`embedded_upload_uses_the_tools_urls`].
-const CHILD: &str = "TELEMETRY_CLI_TEST_EMBEDDED_UPLOAD";
-
-/// An embedding tool's own URLs are used when the flags are absent.
-///
-/// `telemetry_upload::run` still reads `DO_NOT_TRACK` from the process (FIXME: until
-/// its `RunConfig` takes an `Ambient`), and CI exports it; so the in-process part runs
-/// in a re-executed copy of this test binary with the variable removed only there, and
-/// this test asserts on what that child did.
+/// An embedding tool's own URLs are used when the flags are absent. The ambient
+/// inputs given to the command (no DO_NOT_TRACK here) are what the run sees, whatever
+/// this process's environment says.
 #[test]
 fn embedded_upload_uses_the_tools_urls() {
-    if std::env::var_os(CHILD).is_some() {
-        embedded_upload_in_this_process();
-        println!("embedded upload: all assertions passed");
-        return;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "embedded_upload_uses_the_tools_urls",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .env_remove("DO_NOT_TRACK")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        text.contains("embedded upload: all assertions passed"),
-        "{text}"
-    );
-}
-
-fn embedded_upload_in_this_process() {
     let tmp = opted_in_dir();
     let server = LoopbackServer::start();
     server.set_config(&approving_config());
@@ -298,6 +263,84 @@ fn dry_run_prints_the_exact_body_and_changes_nothing() {
     assert_eq!(uploads.len(), 2);
     assert_eq!(uploads[1].text().trim_end(), shown.trim_end());
     assert_eq!(uploads[0].text(), uploads[1].text());
+}
+
+/// A dry run writes no debug log either, though a real run in the same directory does:
+/// the user's `debug/` asks for logs of what happens, and a dry run must change nothing.
+#[test]
+fn dry_run_writes_no_debug_log() {
+    let tmp = opted_in_dir();
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("debug")).unwrap();
+    let config = dir.join("config.json");
+    std::fs::write(&config, approving_config()).unwrap();
+    let server = LoopbackServer::start();
+    let mut args = vec![
+        "upload",
+        "--upload-url",
+        &server.upload_url(),
+        "--config-file",
+        config.to_str().unwrap(),
+        "--start-time",
+        "2026-11-21",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect::<Vec<_>>();
+    let before = snapshot(dir);
+    args.push("--dry-run".to_owned());
+    let dry = run_in(dir, &refs(&args));
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        stdout(&dry).contains("would be sent (body above)"),
+        "{}",
+        stdout(&dry)
+    );
+    assert_eq!(snapshot(dir), before, "a dry run changed the directory");
+
+    args.pop();
+    let real = run_in(dir, &refs(&args));
+    assert_eq!(stdout(&real), "2026-11-20: uploaded\n", "{}", stderr(&real));
+    let logs = std::fs::read_dir(dir.join("debug")).unwrap().count();
+    assert_eq!(logs, 1, "the real run logs to debug/");
+}
+
+/// The run is off when the ambient inputs the command was given say DO_NOT_TRACK,
+/// whatever this process's environment says; and it says so with the switch that
+/// decided.
+#[test]
+fn the_given_do_not_track_turns_the_run_off() {
+    let tmp = opted_in_dir();
+    let before = snapshot(tmp.path());
+    let server = LoopbackServer::start();
+    server.set_config(&approving_config());
+    let config = telemetry::Config::new(telemetry::Program::new("mytool", "1.0.0"))
+        .dir(tmp.path())
+        .upload_url(server.upload_url())
+        .config_url(server.config_url());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = telemetry_cli::run_with_writers(
+        ["mytool telemetry", "upload", "--start-time", "2026-11-21"],
+        &config,
+        &telemetry_cli::Options::new(),
+        &telemetry_internal::Ambient::with_config_dir(tmp.path().join("home")).do_not_track(true),
+        &mut out,
+        &mut err,
+    );
+    let (out, err) = (
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    );
+    assert_eq!(code, std::process::ExitCode::SUCCESS, "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "Telemetry is off for {} (DO_NOT_TRACK is set; the mode file says on 2026-11-01): nothing is built, changed or sent.\n",
+            tmp.path().display()
+        )
+    );
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert_eq!(snapshot(tmp.path()), before);
 }
 
 fn refs(v: &[String]) -> Vec<&str> {

@@ -474,7 +474,10 @@ impl Run<'_> {
                 ..RunSummary::default()
             });
         }
-        log.open_debug(self.dir.debug_if_enabled().as_deref(), self.today);
+        if !self.dry_run {
+            // A dry run changes nothing in the directory, not even `debug/`.
+            log.open_debug(self.dir.debug_if_enabled().as_deref(), self.today);
+        }
         log!(
             log,
             "upload run in {} at {}{}, mode {mode}",
