@@ -20,18 +20,8 @@ fn chromium() -> PathBuf {
         .expect("chromium is needed for this test: run .ci/install-chromium")
 }
 
-/// Loads `url` in headless Chromium; returns the DOM it built and its log. A browser
-/// that fails to start (seen once in a loaded run, exiting within 0.1 s) is tried
-/// once more; its failure is reported if it fails again.
+/// Loads `url` in headless Chromium; returns the DOM it built and its log.
 fn dump_dom(url: &str, profile: &std::path::Path) -> (String, String) {
-    match try_dump_dom(url, &profile.join("first")) {
-        Ok(out) => out,
-        Err(first) => try_dump_dom(url, &profile.join("second"))
-            .unwrap_or_else(|second| panic!("chromium failed twice:\n{first}\n---\n{second}")),
-    }
-}
-
-fn try_dump_dom(url: &str, profile: &std::path::Path) -> Result<(String, String), String> {
     let mut child = Command::new(chromium())
         .args([
             "--headless",
@@ -61,17 +51,15 @@ fn try_dump_dom(url: &str, profile: &std::path::Path) -> Result<(String, String)
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
-    if !out.status.success() {
-        return Err(format!(
-            "{}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok((
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
+    )
 }
 
 #[test]

@@ -110,7 +110,7 @@ impl TestServer {
         let handle = runtime.spawn(telemetry_server::serve(listener, settings, async {
             let _ = stopped.await;
         }));
-        TestServer {
+        let server = TestServer {
             addr,
             dir,
             storage,
@@ -118,7 +118,11 @@ impl TestServer {
             runtime,
             stop: Some(stop),
             handle: Some(handle),
-        }
+        };
+        // `serve` reads the config before it accepts: wait for that, so a test that
+        // rewrites the file next cannot race the first read.
+        assert_eq!(server.get("/healthz").0, 200, "the server did not start");
+        server
     }
 
     pub fn url(&self, path: &str) -> String {
