@@ -6,31 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use telemetry::{Config, Program};
 use telemetry_internal::Day;
-
-/// `telemetry_upload::run` still reads `DO_NOT_TRACK` from the process (through
-/// `Dir::mode`), whatever `Ambient` the command was given; so if the environment has
-/// it, the test runs itself again without it. FIXME: drop this once the upload run
-/// takes the command's `Ambient`.
-fn rerun_without_do_not_track(test: &str) -> bool {
-    if std::env::var_os("DO_NOT_TRACK").is_none() {
-        return false;
-    }
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env_remove("DO_NOT_TRACK")
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "{test} failed when run without DO_NOT_TRACK"
-    );
-    true
-}
 
 /// A config approving `mytool` as this build counts it (its toolchain, OS, arch).
 fn native_config() -> String {
@@ -105,9 +84,6 @@ fn server_with_native_config(
 
 #[test]
 fn telemetry_upload_is_stored_merged_and_charted() {
-    if rerun_without_do_not_track("telemetry_upload_is_stored_merged_and_charted") {
-        return;
-    }
     let server = server_with_native_config(|_| {});
     let client = tempfile::tempdir().unwrap();
     opted_in_dir(client.path());
@@ -140,9 +116,6 @@ fn telemetry_upload_is_stored_merged_and_charted() {
 
 #[test]
 fn a_rejected_report_is_dropped_by_the_client() {
-    if rerun_without_do_not_track("a_rejected_report_is_dropped_by_the_client") {
-        return;
-    }
     // The collector's clock says the week is long gone: 400, and the client, told
     // so, deletes the report instead of retrying it for ever.
     let server = server_with_native_config(|c| c.today = Day::parse("2026-12-31"));
@@ -159,9 +132,6 @@ fn a_rejected_report_is_dropped_by_the_client() {
 
 #[test]
 fn storage_trouble_makes_the_client_retry_later() {
-    if rerun_without_do_not_track("storage_trouble_makes_the_client_retry_later") {
-        return;
-    }
     let server = server_with_native_config(|_| {});
     std::fs::write(server.data().join("uploaded"), "not a directory").unwrap();
     let client = tempfile::tempdir().unwrap();
