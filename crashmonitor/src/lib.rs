@@ -119,6 +119,15 @@ mod signal;
 #[cfg(unix)]
 mod symbols;
 mod wire;
+// Windows: the same parent side over a handle, the exception filter (the Windows
+// counterpart of `signal`, the crate's other `unsafe` module), and PE symbols.
+#[cfg(windows)]
+mod parent_windows;
+#[cfg(any(windows, test))]
+mod pe;
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod signal_windows;
 
 /// Installs crash reporting in this process, reporting to `pipe` (the write end of a
 /// pipe whose read end is the telemetry child's stdin).
@@ -131,6 +140,24 @@ mod wire;
 #[cfg(unix)]
 pub fn parent(pipe: impl Into<std::os::fd::OwnedFd>) -> Result<(), CrashMonitorError> {
     parent::install(pipe.into())
+}
+
+/// Installs crash reporting in this process, reporting to `pipe` (the write end of a
+/// pipe whose read end is the telemetry child's stdin, such as a `ChildStdin`).
+///
+/// Writes the sentinel line, then installs a panic hook chained to the current one, an
+/// unhandled-exception filter chained to the current one (access violations, stack
+/// overflows, illegal instructions, arithmetic faults) and a C runtime `SIGABRT`
+/// handler. Otherwise as on Unix.
+#[cfg(windows)]
+pub fn parent(pipe: impl Into<std::os::windows::io::OwnedHandle>) -> Result<(), CrashMonitorError> {
+    parent_windows::install(pipe.into())
+}
+
+/// Stops crash reporting in this process and closes the pipe: as on Unix.
+#[cfg(windows)]
+pub fn stop() {
+    signal_windows::close_pipe();
 }
 
 /// Stops crash reporting in this process and closes the pipe, so the child reads end of
@@ -209,7 +236,18 @@ fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
     naming::counter_name(report, parent_sentinel, wire::sentinel(), symbols)
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
+    let symbols =
+        signal_windows::exe_image().and_then(|image| pe::PeSymbols::current_exe(image.start));
+    let symbols: &dyn naming::Symbolize = match &symbols {
+        Some(s) => s,
+        None => &naming::NoSymbols,
+    };
+    naming::counter_name(report, parent_sentinel, wire::sentinel(), symbols)
+}
+
+#[cfg(not(any(unix, windows)))]
 fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
     naming::counter_name(
         report,

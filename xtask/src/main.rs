@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stderr)]
 
+mod cross;
+
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
@@ -10,6 +12,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("integration") => integration(&args[1..]),
+        Some("cross") => cross::run(&args[1..]),
         _ => {
             eprintln!("usage: cargo xtask (test | integration [ARGS...])");
             return ExitCode::from(2);

@@ -1,0 +1,297 @@
+//! `cargo xtask cross`: the library on macOS, Windows and aarch64 Linux, checked and
+//! tested on an x86_64 Linux machine without any vendor SDK.
+//!
+//! - **Checks** (`cargo check`, no linking): the facade with its `crash`, `upload` and
+//!   `stack` features and the crash monitor with its tests, for `x86_64-apple-darwin`,
+//!   `aarch64-apple-darwin` and `aarch64-unknown-linux-gnu`. rustup's toolchain ships no
+//!   standard library for those targets, so this uses Debian's `rustc-web` (a Rust
+//!   whose standard-library source is installed, `rust-web-src`) with `-Zbuild-std`.
+//!   The `tls` feature is left out: `ring`'s C code wants Apple's headers.
+//! - **Windows tests**: `x86_64-pc-windows-gnu`, linked by mingw-w64 and run by Wine.
+//!   Rust's std needs `ProcessPrng` from `bcryptprimitives.dll`, which Wine 8 lacks: a
+//!   stub DLL (`xtask/cross/bcryptprimitives.c`) built here with mingw goes into a Wine
+//!   prefix of our own under the target directory, next to nothing else.
+//!
+//! `.ci/install-cross` installs the Debian packages this needs. Everything is built in
+//! `$CROSS_TARGET_DIR` (default `target/cross`), never in the host's target directory.
+//! Each step's time is printed, and the total, so CI's budget can be watched.
+//!
+//! Usage: `cargo xtask cross [check | windows [CARGO TEST ARGS...]]`; without an
+//! argument, both.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Targets that are only compiled: no runner for them here.
+const CHECK_TARGETS: &[&str] = &[
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+    "aarch64-unknown-linux-gnu",
+];
+
+const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
+
+/// The crates whose tests run under Wine, in order.
+const WINDOWS_TEST_CRATES: &[&str] = &[
+    "telemetry-internal",
+    "telemetry-counter",
+    "telemetry-upload",
+    "telemetry-crashmonitor",
+    "telemetry",
+];
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let env = CrossEnv::find()?;
+    let started = Instant::now();
+    let mut times = Vec::new();
+    let result = match args.first().map(String::as_str) {
+        None => check(&env, &mut times).and_then(|()| windows(&env, &[], &mut times)),
+        Some("check") => check(&env, &mut times),
+        Some("windows") => windows(&env, &args[1..], &mut times),
+        Some(other) => Err(format!(
+            "unknown `cross` step {other:?}: use `check` or `windows`"
+        )),
+    };
+    for (step, took) in &times {
+        eprintln!("xtask cross: {:>6.1}s  {step}", took.as_secs_f64());
+    }
+    eprintln!(
+        "xtask cross: {:>6.1}s  total",
+        started.elapsed().as_secs_f64()
+    );
+    result
+}
+
+/// Where the cross toolchain is and where it builds.
+struct CrossEnv {
+    workspace: PathBuf,
+    cargo: PathBuf,
+    rustc: PathBuf,
+    rustdoc: PathBuf,
+    target_dir: PathBuf,
+}
+
+impl CrossEnv {
+    fn find() -> Result<CrossEnv, String> {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .ok_or("xtask has no parent directory")?
+            .to_owned();
+        let tool = |var: &str, default: &str| -> PathBuf {
+            std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
+        };
+        let env = CrossEnv {
+            target_dir: std::env::var_os("CROSS_TARGET_DIR")
+                .map_or_else(|| workspace.join("target").join("cross"), PathBuf::from),
+            cargo: tool("CROSS_CARGO", "/usr/bin/cargo"),
+            rustc: tool("CROSS_RUSTC", "/usr/bin/rustc"),
+            rustdoc: tool("CROSS_RUSTDOC", "/usr/bin/rustdoc"),
+            workspace,
+        };
+        for (what, path) in [("cargo", &env.cargo), ("rustc", &env.rustc)] {
+            if !path.exists() {
+                return Err(format!(
+                    "no {what} at {} (run .ci/install-cross, or set CROSS_{})",
+                    path.display(),
+                    what.to_uppercase()
+                ));
+            }
+        }
+        Ok(env)
+    }
+
+    /// A cargo of the cross toolchain, in the workspace, building into our target dir.
+    fn cargo(&self, subcommand: &str, build_std: &str, target: &str) -> Command {
+        let mut cmd = Command::new(&self.cargo);
+        cmd.arg(subcommand)
+            .current_dir(&self.workspace)
+            // The outer cargo (rustup's) points these at itself and its rustc.
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("CARGO")
+            .env("RUSTC", &self.rustc)
+            .env("RUSTDOC", &self.rustdoc)
+            // -Zbuild-std is unstable; the Debian toolchain is a stable one.
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_DIR", &self.target_dir)
+            .arg(format!("-Zbuild-std={build_std}"))
+            .args(["--target", target]);
+        cmd
+    }
+
+    fn wine_prefix(&self) -> PathBuf {
+        self.target_dir.join("wine-prefix")
+    }
+}
+
+/// Compiles the facade and the crash monitor (with its tests) for each check target.
+fn check(env: &CrossEnv, times: &mut Vec<(String, Duration)>) -> Result<(), String> {
+    for target in CHECK_TARGETS {
+        let mut cmd = env.cargo("check", "std,panic_abort", target);
+        cmd.args([
+            "-p",
+            "telemetry",
+            "--no-default-features",
+            "--features",
+            "crash,upload,stack",
+        ]);
+        timed(times, format!("check telemetry {target}"), cmd)?;
+        let mut cmd = env.cargo("check", "std,panic_abort", target);
+        cmd.args(["-p", "telemetry-crashmonitor", "--lib", "--tests"]);
+        timed(times, format!("check crashmonitor tests {target}"), cmd)?;
+    }
+    Ok(())
+}
+
+/// Runs the tests of the Windows-capable crates under Wine.
+fn windows(
+    env: &CrossEnv,
+    extra: &[String],
+    times: &mut Vec<(String, Duration)>,
+) -> Result<(), String> {
+    let setup = Instant::now();
+    let wine = wine_setup(env)?;
+    times.push(("wine prefix".into(), setup.elapsed()));
+    let mut failures = Vec::new();
+    for krate in WINDOWS_TEST_CRATES {
+        let mut cmd = env.cargo("test", "std,panic_unwind", WINDOWS_TARGET);
+        cmd.envs(wine.vars())
+            .args(["-p", krate, "--lib", "--tests", "--no-fail-fast"])
+            .args(extra);
+        if let Err(err) = timed(times, format!("windows tests {krate}"), cmd) {
+            failures.push(err);
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+/// What a Windows test run needs in its environment.
+struct Wine {
+    runner: PathBuf,
+    prefix: PathBuf,
+}
+
+impl Wine {
+    fn vars(&self) -> Vec<(&'static str, OsString)> {
+        vec![
+            (
+                "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER",
+                "x86_64-w64-mingw32-gcc".into(),
+            ),
+            (
+                "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER",
+                self.runner.clone().into(),
+            ),
+            ("WINEPREFIX", self.prefix.clone().into()),
+            // Wine's own diagnostics would mix with the tests' output.
+            ("WINEDEBUG", "-all".into()),
+            // No prompts to install Mono or Gecko into a fresh prefix.
+            ("WINEDLLOVERRIDES", "mscoree,mshtml=".into()),
+        ]
+    }
+}
+
+/// Creates our Wine prefix once: initialised, without a crash debugger (a crashing test
+/// process must just die, as on Windows with error reporting off), with the
+/// `ProcessPrng` stub. Fast when done already.
+fn wine_setup(env: &CrossEnv) -> Result<Wine, String> {
+    let runner = ["/usr/lib/wine/wine64", "/usr/bin/wine64"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or("wine64 not found (run .ci/install-cross)")?;
+    let wine = Wine {
+        runner,
+        prefix: env.wine_prefix(),
+    };
+    let system32 = wine.prefix.join("drive_c/windows/system32");
+    let stub = system32.join("bcryptprimitives.dll");
+    let ready = wine.prefix.join(".telemetry-cross-ready");
+    let source = env.workspace.join("xtask/cross/bcryptprimitives.c");
+    if ready.exists() && stub.exists() && newer_or_same(&stub, &source) {
+        return Ok(wine);
+    }
+    std::fs::create_dir_all(&env.target_dir).map_err(|e| format!("{e}"))?;
+    let wine_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(&wine.runner);
+        cmd.envs(wine.vars()).args(args);
+        cmd
+    };
+    run_quiet(wine_cmd(&["wineboot", "--init"]), "wineboot")?;
+    // Never start winedbg for a crash: its report would stall and clutter the tests.
+    let aedebug = r"HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug";
+    run_quiet(
+        wine_cmd(&[
+            "reg", "add", aedebug, "/v", "Auto", "/t", "REG_SZ", "/d", "1", "/f",
+        ]),
+        "reg add AeDebug",
+    )?;
+    // Deleting fails if there is no such value: that is the state we want anyway.
+    let _ = run_quiet(
+        wine_cmd(&["reg", "delete", aedebug, "/v", "Debugger", "/f"]),
+        "reg delete AeDebug",
+    );
+    run_quiet(
+        wine_cmd(&[
+            "reg",
+            "add",
+            r"HKCU\Software\Wine\WineDbg",
+            "/v",
+            "ShowCrashDialog",
+            "/t",
+            "REG_DWORD",
+            "/d",
+            "0",
+            "/f",
+        ]),
+        "reg add WineDbg",
+    )?;
+    let mut gcc = Command::new("x86_64-w64-mingw32-gcc");
+    gcc.args(["-shared", "-O2", "-s", "-o"])
+        .arg(&stub)
+        .arg(&source)
+        .arg("-ladvapi32");
+    run_quiet(gcc, "x86_64-w64-mingw32-gcc bcryptprimitives.c")?;
+    std::fs::write(&ready, b"").map_err(|e| format!("{}: {e}", ready.display()))?;
+    Ok(wine)
+}
+
+fn newer_or_same(built: &Path, source: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((modified(built), modified(source)), (Some(b), Some(s)) if b >= s)
+}
+
+fn run_quiet(mut cmd: Command, what: &str) -> Result<(), String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn timed(
+    times: &mut Vec<(String, Duration)>,
+    step: String,
+    mut cmd: Command,
+) -> Result<(), String> {
+    eprintln!("xtask cross: {step}");
+    let started = Instant::now();
+    let status = cmd.status().map_err(|e| format!("{step}: {e}"));
+    times.push((step.clone(), started.elapsed()));
+    match status? {
+        s if s.success() => Ok(()),
+        s => Err(format!("{step} failed: {s}")),
+    }
+}
