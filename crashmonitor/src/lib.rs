@@ -125,6 +125,9 @@ mod wire;
 mod parent_windows;
 #[cfg(any(windows, test))]
 mod pe;
+// macOS: the Mach-O symbol table (the parser is tested everywhere).
+#[cfg(any(target_os = "macos", test))]
+mod macho;
 #[cfg(windows)]
 #[allow(unsafe_code)]
 mod signal_windows;
@@ -225,7 +228,17 @@ fn read_to_end_capped(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     Ok(if overflow { None } else { Some(data) })
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "macos")]
+fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
+    let symbols = macho::MachSymbols::current_exe();
+    let symbols: &dyn naming::Symbolize = match &symbols {
+        Some(s) => s,
+        None => &naming::NoSymbols,
+    };
+    naming::counter_name(report, parent_sentinel, wire::sentinel(), symbols)
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
 fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
     let symbols =
         signal::exe_image().and_then(|image| symbols::ElfSymbols::current_exe(image.bias));

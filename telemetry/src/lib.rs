@@ -35,6 +35,8 @@
 
 mod config;
 mod process;
+#[cfg(windows)]
+mod spawn_windows;
 mod token;
 
 use std::io;

@@ -51,7 +51,8 @@ impl ChildPlan {
     fn for_parent(config: &Config, dir: &Dir, upload: bool) -> ChildPlan {
         ChildPlan {
             dir: Some(dir.root().to_owned()),
-            crash_pipe: config.reports_crashes() && cfg!(all(unix, feature = "crash")),
+            crash_pipe: config.reports_crashes()
+                && cfg!(all(any(unix, windows), feature = "crash")),
             upload: match (upload, config.upload_url_str(), config.config_url_str()) {
                 (true, Some(up), Some(cfg)) => Some((up.to_owned(), cfg.to_owned())),
                 _ => None,
@@ -154,9 +155,9 @@ pub(crate) fn parent(config: &Config) -> StartResult {
         return StartResult::nothing();
     }
     match spawn_child(&dir, &ChildPlan::for_parent(config, &dir, upload_due)) {
-        #[cfg_attr(not(all(unix, feature = "crash")), allow(unused_mut))]
+        #[cfg_attr(not(all(any(unix, windows), feature = "crash")), allow(unused_mut))]
         Ok(mut child) => {
-            #[cfg(all(unix, feature = "crash"))]
+            #[cfg(all(any(unix, windows), feature = "crash"))]
             if let Some(pipe) = child.stdin.take() {
                 // Failing to watch for crashes only costs the crash counters.
                 let _ = telemetry_crashmonitor::parent(pipe);
@@ -196,6 +197,8 @@ fn spawn_child(dir: &Dir, plan: &ChildPlan) -> std::io::Result<Child> {
         .stdout(Stdio::null())
         .stderr(stderr);
     plan.apply(&mut cmd);
+    #[cfg(windows)]
+    crate::spawn_windows::detach(&mut cmd);
     cmd.spawn()
 }
 
