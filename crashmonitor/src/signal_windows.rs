@@ -401,23 +401,22 @@ fn report_exception(kind: Kind, fault: usize) {
     let n = capture(&mut frames);
     let captured = frames.get(..n).unwrap_or_default();
     let mut buf = ReportBuf::crash(kind);
+    let pc_frame = if inside(fault) {
+        Frame::Pc(fault)
+    } else {
+        Frame::Outside
+    };
     match captured.iter().position(|&pc| pc == fault) {
         Some(at) => {
-            buf.push(if inside(fault) {
-                Frame::Pc(fault)
-            } else {
-                Frame::Outside
-            });
+            buf.push(pc_frame);
             for &ret in captured.iter().skip(at + 1).take(MAX_FRAMES - 1) {
                 buf.push(ret_frame(ret));
             }
         }
         // The walk did not get through the dispatcher: keep the faulting instruction.
-        None if fault != 0 => buf.push(if inside(fault) {
-            Frame::Pc(fault)
-        } else {
-            Frame::Outside
-        }),
+        None if fault != 0 => {
+            buf.push(pc_frame);
+        }
         None => {}
     }
     buf.finish();

@@ -43,34 +43,42 @@ mod tests {
     use super::*;
     use std::process::Stdio;
 
-    /// Set in the copy of this test binary that `detached_child_has_no_console` starts.
+    /// Set in the copies of this test binary that the test starts: the file where the
+    /// copy writes whether it has a console.
     const PROBE: &str = "TELEMETRY_SPAWN_WINDOWS_PROBE";
 
-    /// In the probe: whether this process has a console, told by opening `CONOUT$`
-    /// (the console's screen buffer, which exists only for a process with a console),
-    /// written to the file the parent named. A normal test run does nothing.
-    #[test]
-    fn probe() {
-        if let Some(out) = std::env::var_os(PROBE) {
-            let console = std::fs::File::options().write(true).open("CONOUT$").is_ok();
-            let said = if console { "console" } else { "no console" };
-            std::fs::write(out, said).unwrap();
-        }
+    /// What a copy of this test, started with `flags`, says about its console.
+    fn probe(flags: u32) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("probe.txt");
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "spawn_windows::tests::detached_child_has_no_console",
+            "--test-threads=1",
+        ])
+        .env(PROBE, &out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .creation_flags(flags);
+        let status = cmd.status().unwrap();
+        assert!(status.success(), "{status}");
+        std::fs::read_to_string(&out).unwrap()
     }
 
     #[test]
     fn detached_child_has_no_console() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("probe.txt");
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "spawn_windows::tests::probe", "--test-threads=1"])
-            .env(PROBE, &out)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        detach(&mut cmd);
-        let status = cmd.status().unwrap();
-        assert!(status.success(), "{status}");
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "no console");
+        if let Some(out) = std::env::var_os(PROBE) {
+            // The copy: `CONOUT$` is the console's screen buffer, which only a process
+            // with a console can open.
+            let console = std::fs::File::options().write(true).open("CONOUT$").is_ok();
+            std::fs::write(out, if console { "console" } else { "no console" }).unwrap();
+            return;
+        }
+        // The probe can tell: a child given a console of its own has one.
+        const CREATE_NEW_CONSOLE: u32 = 0x0000_0010;
+        assert_eq!(probe(CREATE_NEW_CONSOLE), "console");
+        assert_eq!(probe(CHILD_CREATION_FLAGS), "no console");
     }
 }

@@ -16,8 +16,8 @@
 //! `$CROSS_TARGET_DIR` (default `target/cross`), never in the host's target directory.
 //! Each step's time is printed, and the total, so CI's budget can be watched.
 //!
-//! Usage: `cargo xtask cross [check | windows [CARGO TEST ARGS...]]`; without an
-//! argument, both.
+//! Usage: `cargo xtask cross [check | windows [-p CRATE] [CARGO TEST ARGS...]]`;
+//! without an argument, both.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -154,7 +154,12 @@ fn windows(
     let wine = wine_setup(env)?;
     times.push(("wine prefix".into(), setup.elapsed()));
     let mut failures = Vec::new();
-    for krate in WINDOWS_TEST_CRATES {
+    // `cargo xtask cross windows -p CRATE [ARGS...]` tests only that crate.
+    let (crates, extra): (Vec<&str>, &[String]) = match extra {
+        [flag, krate, rest @ ..] if flag == "-p" => (vec![krate.as_str()], rest),
+        _ => (WINDOWS_TEST_CRATES.to_vec(), extra),
+    };
+    for krate in crates {
         let mut cmd = env.cargo("test", "std,panic_unwind", WINDOWS_TARGET);
         cmd.envs(wine.vars())
             .args(["-p", krate, "--lib", "--tests", "--no-fail-fast"])
@@ -190,15 +195,16 @@ impl Wine {
             ("WINEPREFIX", self.prefix.clone().into()),
             // Wine's own diagnostics would mix with the tests' output.
             ("WINEDEBUG", "-all".into()),
-            // No prompts to install Mono or Gecko into a fresh prefix.
-            ("WINEDLLOVERRIDES", "mscoree,mshtml=".into()),
+            // No prompts to install Mono or Gecko into a fresh prefix, and no winedbg
+            // for a crash: a crashing test process must just die, as on Windows with
+            // error reporting off, not print a backtrace into the tests' output.
+            ("WINEDLLOVERRIDES", "mscoree,mshtml=;winedbg.exe=d".into()),
         ]
     }
 }
 
-/// Creates our Wine prefix once: initialised, without a crash debugger (a crashing test
-/// process must just die, as on Windows with error reporting off), with the
-/// `ProcessPrng` stub. Fast when done already.
+/// Creates our Wine prefix once, initialised and with the `ProcessPrng` stub. Fast when
+/// done already.
 fn wine_setup(env: &CrossEnv) -> Result<Wine, String> {
     let runner = ["/usr/lib/wine/wine64", "/usr/bin/wine64"]
         .iter()
@@ -223,34 +229,6 @@ fn wine_setup(env: &CrossEnv) -> Result<Wine, String> {
         cmd
     };
     run_quiet(wine_cmd(&["wineboot", "--init"]), "wineboot")?;
-    // Never start winedbg for a crash: its report would stall and clutter the tests.
-    let aedebug = r"HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug";
-    run_quiet(
-        wine_cmd(&[
-            "reg", "add", aedebug, "/v", "Auto", "/t", "REG_SZ", "/d", "1", "/f",
-        ]),
-        "reg add AeDebug",
-    )?;
-    // Deleting fails if there is no such value: that is the state we want anyway.
-    let _ = run_quiet(
-        wine_cmd(&["reg", "delete", aedebug, "/v", "Debugger", "/f"]),
-        "reg delete AeDebug",
-    );
-    run_quiet(
-        wine_cmd(&[
-            "reg",
-            "add",
-            r"HKCU\Software\Wine\WineDbg",
-            "/v",
-            "ShowCrashDialog",
-            "/t",
-            "REG_DWORD",
-            "/d",
-            "0",
-            "/f",
-        ]),
-        "reg add WineDbg",
-    )?;
     let mut gcc = Command::new("x86_64-w64-mingw32-gcc");
     gcc.args(["-shared", "-O2", "-s", "-o"])
         .arg(&stub)

@@ -236,6 +236,12 @@ fn unchanged(run: &Run, scenario: &str) -> Result<(), String> {
     })
 }
 
+/// Whether these tests run under Wine (`cargo xtask cross` sets `WINEPREFIX`, which
+/// Wine passes on to Windows programs), whose limits some scenarios meet.
+fn under_wine() -> bool {
+    env::var_os("WINEPREFIX").is_some()
+}
+
 type Check = fn(&Run) -> Result<(), String>;
 
 const MOD: &str = "process::scenarios_windows";
@@ -284,13 +290,24 @@ const SCENARIOS: &[(&str, Check)] = &[
         unchanged(run, "illegal-instruction")
     }),
     ("overflow", |run| {
+        unchanged(run, "overflow")?;
+        if under_wine() {
+            // FIXME(Wine 8): Wine ends a thread whose stack overflowed without
+            // dispatching the exception when less than a page is left below the guard
+            // ("virtual_setup_exception stack overflow"), ignoring the reserve std asks
+            // for with SetThreadStackGuarantee: neither std's message nor our filter
+            // runs. Windows dispatches it, and then this is counted as on Unix.
+            ensure(run.outcome == "CleanExit", || {
+                format!("outcome {}", run.outcome)
+            })?;
+            return ensure(run.counts.is_empty(), || format!("{:?}", run.counts));
+        }
         counted(
             run,
             "crash/signal:SIGSEGV",
             &format!("{MOD}::recurse"),
             &["__chkstk", "___chkstk_ms", "core::", "std::"],
-        )?;
-        unchanged(run, "overflow")
+        )
     }),
     ("c-abort", |run| {
         counted(run, "crash/abort", &format!("{MOD}::c_abort"), &[])?;
