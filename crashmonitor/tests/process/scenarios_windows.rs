@@ -178,8 +178,8 @@ fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if ok { Ok(()) } else { Err(what()) }
 }
 
-/// The run counted one crash, `prefix`, whose first frame is `function` (after any
-/// frames of the `callees` named).
+/// The run counted one crash, `prefix`, whose first frame is `function`, after any
+/// frames whose names start with one of `callees`.
 fn counted(run: &Run, prefix: &str, function: &str, callees: &[&str]) -> Result<(), String> {
     let crashes: Vec<&String> = run
         .counts
@@ -196,7 +196,7 @@ fn counted(run: &Run, prefix: &str, function: &str, callees: &[&str]) -> Result<
     ensure(lines[0] == prefix, || format!("want {prefix}: {lines:#?}"))?;
     let first = lines[1..]
         .iter()
-        .find(|l| !callees.iter().any(|c| l.starts_with(&format!("{c}+0x"))))
+        .find(|l| !callees.iter().any(|c| l.starts_with(c)))
         .copied()
         .unwrap_or("");
     ensure(first.starts_with(&format!("{function}+0x")), || {
