@@ -2,12 +2,12 @@
 //! counter files not yet reported and from weekly reports, one [`Entry`] per program,
 //! version, platform and week.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 
-use telemetry_internal::Dir;
+use telemetry_internal::{Area, Day, Dir, FileKind};
+use telemetry_upload::Report;
 
 use super::Failure;
 
@@ -75,41 +75,61 @@ pub(super) struct LocalData {
     pub(super) skipped: Vec<String>,
 }
 
+/// The largest counter file read: real ones are a few pages; Go's grow to about 1 MiB.
+const MAX_COUNTER_FILE: u64 = 64 << 20;
+/// The largest report read; the upload crate refuses to send anything near this.
+const MAX_REPORT: u64 = 16 << 20;
+
 /// Reads every counter file and report in `dir`. A missing directory is empty; one
 /// that exists but cannot be listed is an error; a file that cannot be read or
 /// parsed is skipped with a message.
 pub(super) fn load(dir: &Dir) -> Result<LocalData, Failure> {
     let mut data = LocalData::default();
-    let local = list(&dir.local())?;
-    let upload = list(&dir.upload())?;
+    let listing = |area| {
+        dir.entries(area).map_err(|err| {
+            let path = match area {
+                Area::Local => dir.local(),
+                Area::Upload => dir.upload(),
+            };
+            Failure::io(format!("cannot read {}", path.display()), &err)
+        })
+    };
+    let local = listing(Area::Local)?;
+    let upload = listing(Area::Upload)?;
 
-    // Reports by week: the full local one if there is one, else the upload copy.
-    let mut reports: BTreeMap<String, (PathBuf, Source)> = BTreeMap::new();
-    let mut uploaded_weeks = std::collections::BTreeSet::new();
-    for path in &upload {
-        if let Some(week) = report_week(path, false) {
-            uploaded_weeks.insert(week.clone());
-            reports.insert(week, (path.clone(), Source::UploadedReport));
+    // Reports by week: the full local one if there is one, else the ready or
+    // uploaded copy (which holds only approved counters).
+    let mut reports: BTreeMap<Day, (PathBuf, Source, u8)> = BTreeMap::new();
+    let mut uploaded_weeks = BTreeSet::new();
+    let mut offer = |week: Day, path: &Path, source: Source, rank: u8| {
+        let better = reports.get(&week).is_none_or(|(_, _, r)| rank > *r);
+        if better {
+            reports.insert(week, (path.to_owned(), source, rank));
+        }
+    };
+    for entry in &upload {
+        if let FileKind::UploadedReport(week) = entry.kind {
+            uploaded_weeks.insert(week);
+            offer(week, &entry.path, Source::UploadedReport, 0);
         }
     }
-    for path in &local {
-        if let Some(week) = report_week(path, false) {
-            reports.insert(week, (path.clone(), Source::Report));
-        }
-    }
-    for path in &local {
-        if let Some(week) = report_week(path, true) {
-            reports.insert(week, (path.clone(), Source::Report));
+    for entry in &local {
+        match entry.kind {
+            FileKind::Report(week) => offer(week, &entry.path, Source::Report, 1),
+            FileKind::LocalReport(week) => offer(week, &entry.path, Source::Report, 2),
+            _ => {}
         }
     }
 
-    for path in local.iter().filter(|p| has_suffix(p, ".v1.count")) {
-        match read_counter_file(path) {
+    for entry in local.iter().filter(|e| e.kind == FileKind::CounterFile) {
+        match read_counter_file(&entry.path) {
             Ok(entry) => data.entries.push(entry),
-            Err(message) => data.skipped.push(format!("{}: {message}", path.display())),
+            Err(message) => data
+                .skipped
+                .push(format!("{}: {message}", entry.path.display())),
         }
     }
-    for (path, source) in reports.values() {
+    for (path, source, _) in reports.values() {
         match read_report(path, *source) {
             Ok(entries) => data.entries.extend(entries),
             Err(message) => data.skipped.push(format!("{}: {message}", path.display())),
@@ -117,8 +137,8 @@ pub(super) fn load(dir: &Dir) -> Result<LocalData, Failure> {
     }
     for entry in &mut data.entries {
         // A counter file is never uploaded itself; a report is if its week's was.
-        entry.uploaded =
-            entry.source != Source::CounterFile && uploaded_weeks.contains(&entry.week);
+        entry.uploaded = entry.source != Source::CounterFile
+            && Day::parse(&entry.week).is_some_and(|w| uploaded_weeks.contains(&w));
     }
     data.entries.sort_by(|a, b| {
         (&a.program, &a.version, &b.week, a.source, &a.file)
@@ -127,51 +147,17 @@ pub(super) fn load(dir: &Dir) -> Result<LocalData, Failure> {
     Ok(data)
 }
 
-/// The files in `path`, sorted; none if it does not exist.
-fn list(path: &Path) -> Result<Vec<PathBuf>, Failure> {
-    match std::fs::read_dir(path) {
-        Ok(entries) => {
-            let mut files: Vec<PathBuf> =
-                entries.filter_map(Result::ok).map(|e| e.path()).collect();
-            files.sort();
-            Ok(files)
-        }
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(err) => Err(Failure::io(format!("cannot read {}", path.display()), &err)),
+/// Reads one counter file: never through a link, never a FIFO or device, never an
+/// absurdly large file.
+pub(super) fn read_counter_file(path: &Path) -> Result<Entry, String> {
+    let file = telemetry_internal::fs::open_read(path).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if len > MAX_COUNTER_FILE {
+        return Err(format!("{len} bytes is too large for a counter file"));
     }
-}
-
-fn has_suffix(path: &Path, suffix: &str) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(suffix))
-}
-
-/// The week of a report file named `YYYY-MM-DD.json` (or `local.YYYY-MM-DD.json` when
-/// `local`).
-pub(super) fn report_week(path: &Path, local: bool) -> Option<String> {
-    let name = path.file_name()?.to_str()?.strip_suffix(".json")?;
-    let date = if local {
-        name.strip_prefix("local.")?
-    } else {
-        name
-    };
-    telemetry_internal::parse_date(date).map(|_| date.to_owned())
-}
-
-/// Whether `path` is a counter file or a report (what `clean` deletes).
-pub(super) fn is_data_file(path: &Path) -> bool {
-    has_suffix(path, ".v1.count")
-        || report_week(path, false).is_some()
-        || report_week(path, true).is_some()
-}
-
-fn read_counter_file(path: &Path) -> Result<Entry, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
+    drop(file);
     let file = telemetry_counter::read_file(path).map_err(|e| e.to_string())?;
+    // Go's files say GoVersion, GOOS and GOARCH where ours say Toolchain, OS and Arch.
     let get = |keys: &[&str]| {
         keys.iter()
             .find_map(|k| file.meta(k))
@@ -197,8 +183,9 @@ fn read_counter_file(path: &Path) -> Result<Entry, String> {
 }
 
 fn read_report(path: &Path, source: Source) -> Result<Vec<Entry>, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let report = telemetry_upload::Report::parse(&bytes).map_err(|e| e.to_string())?;
+    let bytes =
+        telemetry_internal::fs::read_bounded(path, MAX_REPORT).map_err(|e| e.to_string())?;
+    let report = parse_report(&bytes)?;
     Ok(report
         .programs
         .into_iter()
@@ -216,4 +203,74 @@ fn read_report(path: &Path, source: Source) -> Result<Vec<Entry>, String> {
             stacks: p.stacks,
         })
         .collect())
+}
+
+/// Parses a report written by this library or by Go's x/telemetry. Go writes
+/// `"Programs": null` for a week without data and names the platform fields
+/// `GoVersion`, `GOOS` and `GOARCH`; both are normalised to our shape before
+/// [`Report::parse`], the one definition of the format, reads it.
+///
+/// FIXME(upload): drop this once `telemetry_upload::Report` accepts Go's shape itself
+/// (`#[serde(alias = ...)]` on the three fields and `null` as an empty `Programs`).
+pub(super) fn parse_report(bytes: &[u8]) -> Result<Report, String> {
+    use serde_json::Value;
+    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if let Some(object) = value.as_object_mut() {
+        match object.get_mut("Programs") {
+            Some(programs @ Value::Null) => *programs = Value::Array(Vec::new()),
+            Some(Value::Array(programs)) => {
+                for program in programs.iter_mut().filter_map(Value::as_object_mut) {
+                    for (go, ours) in [
+                        ("GoVersion", "Toolchain"),
+                        ("GOOS", "OS"),
+                        ("GOARCH", "Arch"),
+                    ] {
+                        if !program.contains_key(ours) {
+                            if let Some(v) = program.remove(go) {
+                                program.insert(ours.to_owned(), v);
+                            }
+                        }
+                    }
+                    for counts in ["Counters", "Stacks"] {
+                        if program.get(counts).is_some_and(Value::is_null) {
+                            program.insert(counts.to_owned(), Value::Object(Default::default()));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let bytes = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+    Report::parse(&bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_go_reports() {
+        let empty =
+            br#"{"Week":"2024-01-07","LastWeek":"","X":0.3,"Programs":null,"Config":"v0.0.1"}"#;
+        let report = parse_report(empty).unwrap();
+        assert_eq!(report.week, "2024-01-07");
+        assert!(report.programs.is_empty());
+
+        let go = br#"{"Week":"2024-01-07","LastWeek":"2023-12-31","X":0.3,"Config":"v0.0.1",
+            "Programs":[{"Program":"golang.org/x/tools/gopls","Version":"v0.14.2",
+            "GoVersion":"go1.21.5","GOOS":"linux","GOARCH":"amd64",
+            "Counters":{"gopls/client:vscode":3},"Stacks":null}]}"#;
+        let report = parse_report(go).unwrap();
+        let p = &report.programs[0];
+        assert_eq!(
+            (&*p.toolchain, &*p.os, &*p.arch),
+            ("go1.21.5", "linux", "amd64")
+        );
+        assert_eq!(p.counters["gopls/client:vscode"], 3);
+        assert!(p.stacks.is_empty());
+
+        assert!(parse_report(b"{}").is_err());
+        assert!(parse_report(b"not json").is_err());
+    }
 }

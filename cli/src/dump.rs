@@ -1,4 +1,14 @@
-//! `telemetry dump`: counter files as JSON, exactly as Go's tools print them.
+//! `telemetry dump`: counter files as JSON, the data Go's parser reads from them.
+//!
+//! The output is *data-equal* to Go's `counter.Parse` — the same `Meta` and `Count`
+//! maps, strings escaped as Go's `encoding/json` escapes them (names that are not
+//! UTF-8 included: each bad byte is `\ufffd`, and two names that differ only in bad
+//! bytes are two entries, which then print with the same key, exactly as Go's map of
+//! them prints) — in the layout of `shared/fixtures/go-v1/*.json`: one object for one
+//! file, an array for several, one-space indentation, `Count` before `Meta`. It is not
+//! byte-equal to `gotelemetry dump`, which prints each file as `-- FILE --` followed by
+//! `json.MarshalIndent(f, "", "\t")` (tab indentation, and `Meta` before `Count`, the
+//! order of the fields of Go's `counter.File`), and skips files it cannot parse.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,19 +35,24 @@ pub(super) fn run(ctx: &mut Context<'_>, files: &[PathBuf]) -> CmdResult {
             }
         }
     }
-    if failed {
-        return Ok(ExitCode::FAILURE);
+    // Like Go's `gotelemetry dump`, the valid files are still printed when some are
+    // bad; the exit status says that not all of them were.
+    if !(failed && parsed.is_empty()) {
+        ctx.out.write_all(to_json(&parsed).as_bytes())?;
     }
-    ctx.out.write_all(to_json(&parsed).as_bytes())?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// One object for one file, an array for any other number, then a newline.
 pub(super) fn to_json(files: &[CounterFile]) -> String {
     fn object(f: &CounterFile) -> Value<'_> {
         Value::Object(vec![
-            ("Count", Value::numbers(&f.count)),
-            ("Meta", Value::strings(&f.meta)),
+            (b"Count", Value::numbers(f.counts_by_bytes())),
+            (b"Meta", Value::strings(&f.meta)),
         ])
     }
     let value = match files {
@@ -63,24 +78,43 @@ fn read(path: &Path) -> Result<CounterFile, String> {
     telemetry_counter::read_file(path).map_err(|err| err.to_string())
 }
 
-/// The counter files in `local/`, sorted by name.
+/// The counter files in `local/` of the directory worked on (of every tool's, on the
+/// root), sorted by name within each directory.
 fn counter_files_in_local(ctx: &Context<'_>) -> Result<Vec<PathBuf>, Failure> {
-    let local = ctx.dir()?.local();
-    let entries = match std::fs::read_dir(&local) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => {
-            return Err(Failure::io(
-                format!("cannot read {}", local.display()),
-                &err,
-            ));
-        }
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(".v1.count")))
-        .collect();
-    files.sort();
+    let mut files = Vec::new();
+    for dir in ctx.read_targets()? {
+        let entries = dir
+            .entries(telemetry_internal::Area::Local)
+            .map_err(|err| Failure::io(format!("cannot read {}", dir.local().display()), &err))?;
+        files.extend(
+            entries
+                .into_iter()
+                .filter(|e| e.kind == telemetry_internal::FileKind::CounterFile)
+                .map(|e| e.path),
+        );
+    }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names that are not UTF-8 stay distinct entries, in byte order, each printed as
+    /// Go prints it: distinct bad bytes then share a key, as in Go's output.
+    #[test]
+    fn names_that_are_not_utf8_print_as_go_prints_them() {
+        let mut file = CounterFile::default();
+        file.count.insert("a/\u{fffd}".into(), 1);
+        file.count.insert("a/b".into(), 2);
+        file.non_utf8.insert(b"a/\xff".to_vec(), 3);
+        file.non_utf8.insert(b"a/\xfe".to_vec(), 4);
+        file.meta.insert("Program".into(), "p".into());
+        let json = to_json(std::slice::from_ref(&file));
+        assert_eq!(
+            json,
+            "{\n \"Count\": {\n  \"a/b\": 2,\n  \"a/\u{fffd}\": 1,\n  \"a/\\ufffd\": 4,\n  \
+             \"a/\\ufffd\": 3\n },\n \"Meta\": {\n  \"Program\": \"p\"\n }\n}\n"
+        );
+    }
 }

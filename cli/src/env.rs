@@ -1,94 +1,214 @@
-//! `telemetry env`: where telemetry lives, which mode is in effect and why, and what
-//! is kept.
+//! `telemetry env`: where telemetry lives, which mode is in effect and which switch
+//! decided it, and what is kept. On the root: every tool's directory.
 
 use std::io;
 use std::path::Path;
 use std::process::ExitCode;
 
-use telemetry_internal::{Mode, ModeError, do_not_track};
+use telemetry_internal::{Ambient, Area, Dir, EffectiveMode, Mode, ModeError, Switch};
 
-use super::{CmdResult, Context, Failure};
+use super::{CmdResult, Context, Failure, Target, human_size, terminal_safe, tool_name};
 
 pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
-    let dir = ctx.dir()?;
-    let root = dir.root();
-    // A root that exists but is not a readable directory is an error; a missing root
-    // only means nothing has been collected yet.
-    match std::fs::read_dir(root) {
-        Ok(_) => {}
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-        Err(err) => {
-            return Err(Failure::io(format!("cannot read {}", root.display()), &err));
+    match ctx.target()? {
+        Target::Tool(dir) => {
+            ctx.check_readable(&dir)?;
+            tool(ctx, &dir)?;
+        }
+        Target::Root(root) => {
+            super::check_not_a_file(root.path())?;
+            let tools = root.tools().map_err(|err| {
+                Failure::io(format!("cannot read {}", root.path().display()), &err)
+            })?;
+            writeln!(ctx.out, "root: {}", root.path().display())?;
+            let switch = match root.read_mode() {
+                Ok(Mode::Off) => format!(
+                    "off ({}): every tool is off, whatever its own mode says",
+                    root.mode_file().display()
+                ),
+                Ok(_) if root.mode_file().exists() => format!(
+                    "not off ({} says {}): each tool's own mode applies",
+                    root.mode_file().display(),
+                    root.read_mode().map(|m| m.to_string()).unwrap_or_default()
+                ),
+                Ok(_) => format!(
+                    "not set ({} is absent): each tool's own mode applies",
+                    root.mode_file().display()
+                ),
+                Err(err) => format!("{err}; each tool's own mode applies"),
+            };
+            writeln!(ctx.out, "user-wide switch: {switch}")?;
+            if ctx.ambient.do_not_track {
+                writeln!(
+                    ctx.out,
+                    "DO_NOT_TRACK: set, so telemetry is off for every program started from this environment"
+                )?;
+            }
+            if let Some(url) = ctx.options.privacy_policy_url() {
+                writeln!(ctx.out, "privacy policy: {url}")?;
+            }
+            if tools.is_empty() {
+                writeln!(ctx.out, "tools: none has counted anything yet")?;
+            }
+            for dir in &tools {
+                let name = tool_name(dir);
+                writeln!(ctx.out, "\n{name}: {}", dir.root().display())?;
+                writeln!(ctx.out, "  mode: {}", mode_line(dir, ctx.ambient))?;
+                writeln!(ctx.out, "  data: {}", data_line(dir))?;
+                if let Some(line) = log_line(dir) {
+                    writeln!(ctx.out, "  log: {line}")?;
+                }
+            }
+            if !tools.is_empty() {
+                writeln!(
+                    ctx.out,
+                    "\nOne tool in detail: {}",
+                    ctx.tool_hint(&tool_name(&tools[0]), "env")
+                )?;
+            }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tool(ctx: &mut Context<'_>, dir: &Dir) -> Result<(), Failure> {
+    let root = dir.root();
     writeln!(ctx.out, "dir: {}", root.display())?;
-    writeln!(ctx.out, "mode: {}", mode_line(&dir, do_not_track()))?;
+    writeln!(ctx.out, "mode: {}", mode_line(dir, ctx.ambient))?;
     writeln!(ctx.out, "mode file: {}", dir.mode_file().display())?;
-    for (label, path) in [("local", dir.local()), ("upload", dir.upload())] {
-        list(ctx, label, &path)?;
+    if let Some(top) = ctx.ambient.root() {
+        let state = if top.is_off() { "off" } else { "not off" };
+        writeln!(
+            ctx.out,
+            "user-wide switch: {} ({state})",
+            top.mode_file().display()
+        )?;
     }
+    for (label, area) in [("local", Area::Local), ("upload", Area::Upload)] {
+        list(ctx, label, dir, area)?;
+    }
+    writeln!(ctx.out, "data: {}", data_line(dir))?;
     match telemetry_upload::last_config(root) {
         Some(config) => writeln!(
             ctx.out,
             "upload config: version {} (the last one fetched)",
-            super::terminal_safe(config.version())
+            terminal_safe(config.version())
         )?,
         None => writeln!(ctx.out, "upload config: none fetched yet")?,
     }
-    let debug = match dir.debug_if_enabled() {
-        Some(_) => "on (logs are written here)",
-        None => "off (create this directory to enable logs)",
-    };
-    writeln!(ctx.out, "debug: {} {debug}", dir.debug().display())?;
-    Ok(ExitCode::SUCCESS)
+    if let Some(url) = ctx.options.privacy_policy_url() {
+        writeln!(ctx.out, "privacy policy: {url}")?;
+    }
+    match dir.debug_if_enabled() {
+        Some(debug) => {
+            writeln!(
+                ctx.out,
+                "debug: {} on (logs are written here)",
+                debug.display()
+            )?;
+            match log_line(dir) {
+                Some(line) => writeln!(
+                    ctx.out,
+                    "log: {line}; its recent lines: {}",
+                    ctx.hint("log")
+                )?,
+                None => writeln!(ctx.out, "log: none written yet")?,
+            }
+        }
+        None => writeln!(
+            ctx.out,
+            "debug: {} off (create this directory to keep a log of what telemetry decides)",
+            dir.debug().display()
+        )?,
+    }
+    Ok(())
 }
 
 /// The effective mode and why: `off (DO_NOT_TRACK is set; the mode file says on …)`.
-fn mode_line(dir: &telemetry_internal::Dir, dnt: bool) -> String {
-    let read = dir.read_mode();
-    let file_says = match &read {
-        Ok(mode) if dir.mode_file().exists() => Ok(format!("the mode file says {mode}")),
-        Ok(_) => Ok("no mode file; local is the default".to_owned()),
-        Err(err @ ModeError::Malformed(_)) => Err(format!("{err}; read as local")),
-        Err(err @ ModeError::Unreadable(_)) => Err(format!("{err}; read as local")),
-    };
-    let effective = if dnt {
-        Mode::Off
-    } else {
-        read.unwrap_or(Mode::Local)
-    };
-    let why = match file_says {
-        Ok(text) | Err(text) => text,
-    };
-    if dnt {
-        format!("{effective} (DO_NOT_TRACK is set; {why})")
-    } else {
-        format!("{effective} ({why})")
+pub(super) fn mode_line(dir: &Dir, ambient: &Ambient) -> String {
+    let effective = dir.effective_mode(ambient);
+    format!("{} ({})", effective.mode, why(dir, ambient, effective))
+}
+
+/// Which switch decided the mode, and what the tool's own file says when it did not.
+pub(super) fn why(dir: &Dir, ambient: &Ambient, effective: EffectiveMode) -> String {
+    let own = file_says(dir.read_mode(), &dir.mode_file());
+    match effective.decided_by {
+        Switch::DoNotTrack => format!("DO_NOT_TRACK is set; {own}"),
+        Switch::UserWide => {
+            let file = ambient.root().map(|r| r.mode_file()).unwrap_or_default();
+            format!("the user-wide switch {} is off; {own}", file.display())
+        }
+        Switch::NoHome => format!("there is no home directory; {own}"),
+        _ => own,
     }
 }
 
-fn list(ctx: &mut Context<'_>, label: &str, path: &Path) -> Result<(), Failure> {
-    let mut names: Vec<String> = match std::fs::read_dir(path) {
-        Ok(entries) => entries
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            writeln!(ctx.out, "{label}: {} (absent)", path.display())?;
-            return Ok(());
-        }
+/// What one mode file says, for people.
+pub(super) fn file_says(read: Result<Mode, ModeError>, file: &Path) -> String {
+    match read {
+        Ok(mode) if file.exists() => format!("the mode file says {mode}"),
+        Ok(_) => "no mode file; local is the default".to_owned(),
+        Err(err) => format!("{err}; read as local"),
+    }
+}
+
+/// `3 files, 48.2 KiB`: what `clean` would remove.
+fn data_line(dir: &Dir) -> String {
+    let (files, bytes) = super::clean::data_files(dir)
+        .map(|paths| {
+            let bytes = paths
+                .iter()
+                .filter_map(|p| std::fs::symlink_metadata(p).ok())
+                .map(|m| m.len())
+                .sum::<u64>();
+            (paths.len(), bytes)
+        })
+        .unwrap_or((0, 0));
+    let noun = if files == 1 { "file" } else { "files" };
+    format!("{files} {noun}, {}", human_size(bytes))
+}
+
+/// The debug logs, if any: `/dir/debug (2 files, 3.0 KiB)`.
+fn log_line(dir: &Dir) -> Option<String> {
+    let logs = super::log::log_files(dir);
+    if logs.is_empty() {
+        return None;
+    }
+    let bytes: u64 = logs.iter().map(|l| l.len).sum();
+    let noun = if logs.len() == 1 { "file" } else { "files" };
+    Some(format!(
+        "{} ({} {noun}, {})",
+        dir.debug().display(),
+        logs.len(),
+        human_size(bytes)
+    ))
+}
+
+fn list(ctx: &mut Context<'_>, label: &str, dir: &Dir, area: Area) -> Result<(), Failure> {
+    let path = match area {
+        Area::Local => dir.local(),
+        Area::Upload => dir.upload(),
+    };
+    let entries = match dir.entries(area) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(err) => return Err(Failure::io(format!("cannot read {}", path.display()), &err)),
     };
-    names.sort();
-    let files = if names.len() == 1 { "file" } else { "files" };
+    if entries.is_empty() && !path.exists() {
+        writeln!(ctx.out, "{label}: {} (absent)", path.display())?;
+        return Ok(());
+    }
+    let files = if entries.len() == 1 { "file" } else { "files" };
     writeln!(
         ctx.out,
         "{label}: {} ({} {files})",
         path.display(),
-        names.len()
+        entries.len()
     )?;
-    for name in names {
-        writeln!(ctx.out, "  {}", super::terminal_safe(&name))?;
+    for entry in entries {
+        let name = entry.path.file_name().unwrap_or_default().to_string_lossy();
+        writeln!(ctx.out, "  {}", terminal_safe(&name))?;
     }
     Ok(())
 }
@@ -96,20 +216,20 @@ fn list(ctx: &mut Context<'_>, label: &str, path: &Path) -> Result<(), Failure> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use telemetry_internal::Dir;
 
     #[test]
     fn explains_the_mode() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = Dir::new(tmp.path());
+        let home = tempfile::tempdir().unwrap();
+        let ambient = Ambient::with_config_dir(home.path());
+        let dir = ambient.root().unwrap().tool("mytool");
         assert_eq!(
-            mode_line(&dir, false),
+            mode_line(&dir, &ambient),
             "local (no mode file; local is the default)"
         );
         dir.set_mode(Mode::Off).unwrap();
-        assert_eq!(mode_line(&dir, false), "off (the mode file says off)");
+        assert_eq!(mode_line(&dir, &ambient), "off (the mode file says off)");
         std::fs::write(dir.mode_file(), "yes please").unwrap();
-        let line = mode_line(&dir, false);
+        let line = mode_line(&dir, &ambient);
         assert!(
             line.starts_with("local (the mode file holds \"yes please\""),
             "{line}"
@@ -118,8 +238,17 @@ mod tests {
         let since = telemetry_internal::parse_date("2026-11-20").unwrap();
         dir.set_mode(Mode::On { since }).unwrap();
         assert_eq!(
-            mode_line(&dir, true),
+            mode_line(&dir, &ambient.clone().do_not_track(true)),
             "off (DO_NOT_TRACK is set; the mode file says on 2026-11-20)"
+        );
+        let root = ambient.root().unwrap();
+        root.set_mode(Mode::Off).unwrap();
+        assert_eq!(
+            mode_line(&dir, &ambient),
+            format!(
+                "off (the user-wide switch {} is off; the mode file says on 2026-11-20)",
+                root.mode_file().display()
+            )
         );
     }
 }

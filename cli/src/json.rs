@@ -1,15 +1,37 @@
 //! JSON exactly as Go's `encoding/json` writes it with `MarshalIndent(v, "", " ")`:
 //! keys sorted by bytes, one space of indent per level, `{}` for an empty object, and
-//! strings escaped for HTML (`<`, `>`, `&` as `\u003c`, `\u003e`, `\u0026`). `telemetry
-//! dump` must print byte for byte what Go's tools print, so we do not use
-//! `serde_json`'s formatter, whose escaping differs.
+//! strings escaped for HTML (`<`, `>`, `&` as `\u003c`, `\u003e`, `\u0026`). Strings
+//! are bytes, as Go's are: each byte that is not part of valid UTF-8 is written as the
+//! six characters `\ufffd`, as Go's encoder does (one per bad byte, not one per bad
+//! sequence as Rust's lossy conversion would), while a real U+FFFD is written as is.
+//! `telemetry dump` prints the same JSON values as Go's encoder for the data Go's
+//! parser reads, so we do not use `serde_json`'s formatter, whose escaping differs
+//! and which cannot hold a key that is not UTF-8.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Appends `s` as a JSON string literal, escaped as Go escapes it.
 pub(super) fn write_string(out: &mut String, s: &str) {
+    write_bytes(out, s.as_bytes());
+}
+
+/// Appends the bytes `s` as a JSON string literal, as Go's encoder writes a Go string
+/// holding them: valid UTF-8 escaped as in [`write_string`], every byte of an invalid
+/// sequence as `\ufffd` (Go decodes rune by rune and gets `RuneError` of width 1 for
+/// each such byte, which is exactly the bytes `Utf8Chunk::invalid` holds).
+pub(super) fn write_bytes(out: &mut String, s: &[u8]) {
     out.push('"');
+    for chunk in s.utf8_chunks() {
+        write_escaped(out, chunk.valid());
+        for _ in chunk.invalid() {
+            out.push_str("\\ufffd");
+        }
+    }
+    out.push('"');
+}
+
+fn write_escaped(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -28,23 +50,24 @@ pub(super) fn write_string(out: &mut String, s: &str) {
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 /// A JSON value of the shapes `dump` prints.
 pub(super) enum Value<'a> {
     Number(u64),
     String(&'a str),
-    Object(Vec<(&'a str, Value<'a>)>),
+    /// Keys are bytes: Go's map keys need not be UTF-8.
+    Object(Vec<(&'a [u8], Value<'a>)>),
     Array(Vec<Value<'a>>),
 }
 
 impl<'a> Value<'a> {
-    /// An object from a sorted map of numbers.
-    pub(super) fn numbers(map: &'a BTreeMap<String, u64>) -> Value<'a> {
+    /// An object of numbers from `(key, value)` pairs sorted by the keys' bytes.
+    pub(super) fn numbers(pairs: Vec<(&'a [u8], u64)>) -> Value<'a> {
         Value::Object(
-            map.iter()
-                .map(|(k, &v)| (k.as_str(), Value::Number(v)))
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::Number(v)))
                 .collect(),
         )
     }
@@ -53,7 +76,7 @@ impl<'a> Value<'a> {
     pub(super) fn strings(map: &'a BTreeMap<String, String>) -> Value<'a> {
         Value::Object(
             map.iter()
-                .map(|(k, v)| (k.as_str(), Value::String(v)))
+                .map(|(k, v)| (k.as_bytes(), Value::String(v)))
                 .collect(),
         )
     }
@@ -79,7 +102,7 @@ impl<'a> Value<'a> {
                         out.push(',');
                     }
                     indent(out, depth + 1);
-                    write_string(out, key);
+                    write_bytes(out, key);
                     out.push_str(": ");
                     value.write_indented(out, depth + 1);
                 }
@@ -121,16 +144,35 @@ mod tests {
         assert_eq!(string("\u{2028}\u{2029}é"), "\"\\u2028\\u2029é\"");
     }
 
+    fn bytes(s: &[u8]) -> String {
+        let mut out = String::new();
+        write_bytes(&mut out, s);
+        out
+    }
+
+    /// Go's `appendString`: one `\ufffd` escape per byte that does not decode (a
+    /// truncated sequence of two bytes is two), a real U+FFFD unescaped.
+    #[test]
+    fn invalid_utf8_as_go_writes_it() {
+        assert_eq!(bytes(b"a\xffb"), r#""a\ufffdb""#);
+        assert_eq!(bytes(b"\xe2\x82"), r#""\ufffd\ufffd""#);
+        assert_eq!(bytes(b"\xe2\x82\xac"), "\"\u{20ac}\"");
+        assert_eq!(bytes(b"\xed\xa0\x80"), r#""\ufffd\ufffd\ufffd""#);
+        assert_eq!(bytes(b"\xc0\x80<"), r#""\ufffd\ufffd\u003c""#);
+        assert_eq!(bytes(b"\xf0\x9f\x98"), r#""\ufffd\ufffd\ufffd""#);
+        assert_eq!(bytes("\u{fffd}".as_bytes()), "\"\u{fffd}\"");
+        assert_eq!(bytes(b"\n\x80\n"), r#""\n\ufffd\n""#);
+    }
+
     #[test]
     fn indents_like_go() {
         let mut out = String::new();
-        let empty = BTreeMap::new();
         let mut meta = BTreeMap::new();
         meta.insert("K".to_owned(), "v".to_owned());
         Value::Array(vec![
             Value::Object(vec![
-                ("Count", Value::numbers(&empty)),
-                ("Meta", Value::strings(&meta)),
+                (b"Count", Value::numbers(Vec::new())),
+                (b"Meta", Value::strings(&meta)),
             ]),
             Value::Array(vec![]),
         ])

@@ -9,5 +9,8 @@ use telemetry::{Config, Program};
 
 fn main() -> ExitCode {
     let config = Config::new(Program::new("telemetry", env!("CARGO_PKG_VERSION")));
-    telemetry_cli::run(std::env::args_os(), &config)
+    // Standalone, the command is about every tool on the machine: without --dir or
+    // --tool it works on the telemetry root.
+    let options = telemetry_cli::Options::new().machine_wide(true);
+    telemetry_cli::run_with(std::env::args_os(), &config, &options)
 }

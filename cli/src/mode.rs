@@ -1,76 +1,167 @@
-//! `telemetry on`, `off` and `local`: write the mode file and say what it means.
+//! `telemetry on`, `off` and `local`: write a mode file and say what it means. On one
+//! tool's directory they set its mode; on the telemetry root, `off` and `local` set
+//! the user-wide switch and `on` asks which tool (each tool uploads to its own vendor).
 
 use std::process::ExitCode;
+use std::time::SystemTime;
 
-use telemetry_internal::{Mode, do_not_track, format_date, today};
+use telemetry_internal::{Day, Dir, Mode, Root};
 
-use super::{CmdResult, Context, Failure};
+use super::env::file_says;
+use super::{CmdResult, Context, Failure, Target, tool_name};
 
 pub(super) fn on(ctx: &mut Context<'_>) -> CmdResult {
-    let since = today();
-    set(ctx, Mode::On { since })?;
-    let dir = ctx.dir()?;
+    let dir = match ctx.target()? {
+        Target::Tool(dir) => dir,
+        Target::Root(root) => {
+            let tools = root.tools().unwrap_or_default();
+            let example = tools.first().map_or_else(|| "NAME".to_owned(), tool_name);
+            let known = if tools.is_empty() {
+                "no tool has a telemetry directory yet".to_owned()
+            } else {
+                format!(
+                    "tools: {}",
+                    tools.iter().map(tool_name).collect::<Vec<_>>().join(", ")
+                )
+            };
+            let message = format!(
+                "uploading is turned on one tool at a time, since each tool sends its reports \
+                 to its own vendor: {} ({known})",
+                ctx.tool_hint(&example, "on")
+            );
+            return ctx.usage_error("on", message);
+        }
+    };
+    let (since, already) = match dir.read_mode() {
+        Ok(Mode::On { since }) => (Day::from_date(since), true),
+        _ => (Day::of(SystemTime::now()), false),
+    };
+    if !already {
+        set(
+            &dir,
+            Mode::On {
+                since: since.date(),
+            },
+        )?;
+    }
     let destination = match ctx.config.upload_url_str() {
-        Some(url) => format!("to {url}"),
-        None => "to the upload address each program was built with".to_owned(),
+        Some(url) if ctx.dir_flag.is_none() && ctx.tool_flag.is_none() => format!("to {url}"),
+        _ => "to the upload address the program was built with".to_owned(),
+    };
+    let first = if already {
+        format!(
+            "Telemetry uploading was already on since {since}; the opt-in date is unchanged \
+             (mode file: {}).",
+            dir.mode_file().display()
+        )
+    } else {
+        format!(
+            "Telemetry uploading is now on (mode file: {}).",
+            dir.mode_file().display()
+        )
     };
     writeln!(
         ctx.out,
-        "Telemetry uploading is now on (mode file: {mode}).
+        "{first}
 
-Once a week, programs that count into {root}
+Once a week, the program counting into {root}
 may send a report {destination}.
 A report holds only the counters named in that program's public upload config:
 counts of events such as which commands and options were used, and where the
 program crashed (function names in the program, never your data). It never holds
 file contents, paths, arguments or environment variables. Data collected on or
-before {date} is never uploaded, and nothing older than three weeks is sent.
+before {since} is never uploaded, and nothing older than three weeks is sent.
 
 To see what has been collected and what would be uploaded: {view}
 To stop uploading but keep counting locally: {local}
 To turn telemetry off entirely: {off}",
-        mode = ctx.dir()?.mode_file().display(),
         root = dir.root().display(),
-        date = format_date(since),
         view = ctx.hint("view"),
         local = ctx.hint("local"),
         off = ctx.hint("off"),
     )?;
-    note_do_not_track(ctx);
+    privacy_policy(ctx)?;
+    note_other_switches(ctx);
     Ok(ExitCode::SUCCESS)
 }
 
 pub(super) fn off(ctx: &mut Context<'_>) -> CmdResult {
-    set(ctx, Mode::Off)?;
-    writeln!(
-        ctx.out,
-        "Telemetry is now off: nothing is counted, written or uploaded.
+    match ctx.target()? {
+        Target::Tool(dir) => {
+            set(&dir, Mode::Off)?;
+            writeln!(
+                ctx.out,
+                "Telemetry is now off: nothing is counted, written or uploaded.
 Data already collected stays until you run: {clean}
 To count locally again (never uploaded): {local}",
-        clean = ctx.hint("clean"),
-        local = ctx.hint("local"),
-    )?;
+                clean = ctx.hint("clean"),
+                local = ctx.hint("local"),
+            )?;
+        }
+        Target::Root(root) => {
+            set_root(&root, Mode::Off)?;
+            writeln!(
+                ctx.out,
+                "Telemetry is now off for every tool on this machine (user-wide switch: {}):
+nothing is counted, written or uploaded, whatever each tool's own mode says.
+Data already collected stays until you run: {clean}
+To let each tool's own mode apply again: {local}",
+                root.mode_file().display(),
+                clean = ctx.hint("clean"),
+                local = ctx.hint("local"),
+            )?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub(super) fn local(ctx: &mut Context<'_>) -> CmdResult {
-    set(ctx, Mode::Local)?;
-    writeln!(
-        ctx.out,
-        "Telemetry is now local: counters are kept on this machine and never uploaded.
+    match ctx.target()? {
+        Target::Tool(dir) => {
+            set(&dir, Mode::Local)?;
+            writeln!(
+                ctx.out,
+                "Telemetry is now local: counters are kept on this machine and never uploaded.
 To see them: {view}
 To allow uploading: {on}
 To stop counting: {off}",
-        view = ctx.hint("view"),
-        on = ctx.hint("on"),
-        off = ctx.hint("off"),
-    )?;
-    note_do_not_track(ctx);
+                view = ctx.hint("view"),
+                on = ctx.hint("on"),
+                off = ctx.hint("off"),
+            )?;
+            note_other_switches(ctx);
+        }
+        Target::Root(root) => {
+            set_root(&root, Mode::Local)?;
+            writeln!(
+                ctx.out,
+                "The user-wide switch no longer turns telemetry off ({}):
+each tool's own mode applies, and a tool without one counts locally and never uploads.",
+                root.mode_file().display()
+            )?;
+            // Saying "local" must not hide that some tool still uploads.
+            let tools = root.tools().unwrap_or_default();
+            for dir in &tools {
+                if let Ok(Mode::On { since }) = dir.read_mode() {
+                    let name = tool_name(dir);
+                    writeln!(
+                        ctx.out,
+                        "{name}: uploading is on (since {}); to keep it local: {}",
+                        Day::from_date(since),
+                        ctx.tool_hint(&name, "local")
+                    )?;
+                }
+            }
+            if ctx.ambient.do_not_track {
+                ctx.warn("DO_NOT_TRACK is set in this environment, so telemetry stays off wherever it is set");
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-fn set(ctx: &mut Context<'_>, mode: Mode) -> Result<(), Failure> {
-    let dir = ctx.dir()?;
+fn set(dir: &Dir, mode: Mode) -> Result<(), Failure> {
+    super::check_not_a_file(dir.root())?;
     dir.set_mode(mode).map_err(|err| {
         Failure::io(
             format!("cannot write the mode file {}", dir.mode_file().display()),
@@ -79,10 +170,34 @@ fn set(ctx: &mut Context<'_>, mode: Mode) -> Result<(), Failure> {
     })
 }
 
-fn note_do_not_track(ctx: &mut Context<'_>) {
-    if do_not_track() {
+fn set_root(root: &Root, mode: Mode) -> Result<(), Failure> {
+    super::check_not_a_file(root.path())?;
+    root.set_mode(mode).map_err(|err| {
+        Failure::io(
+            format!("cannot write the mode file {}", root.mode_file().display()),
+            &err,
+        )
+    })
+}
+
+fn privacy_policy(ctx: &mut Context<'_>) -> Result<(), Failure> {
+    if let Some(url) = ctx.options.privacy_policy_url() {
+        writeln!(ctx.out, "Privacy policy: {url}")?;
+    }
+    Ok(())
+}
+
+/// Warns when a switch above the tool's mode file keeps telemetry off anyway.
+fn note_other_switches(ctx: &mut Context<'_>) {
+    if ctx.ambient.do_not_track {
         ctx.warn(
             "DO_NOT_TRACK is set in this environment, so telemetry stays off wherever it is set",
         );
+    } else if let Some(root) = ctx.ambient.root().filter(Root::is_off) {
+        let file = root.mode_file();
+        let says = file_says(root.read_mode(), &file);
+        ctx.warn(format!(
+            "the user-wide switch keeps every tool off ({says}); to lift it: telemetry local"
+        ));
     }
 }

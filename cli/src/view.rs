@@ -9,12 +9,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use telemetry_internal::Dir;
+use telemetry_internal::{Day, Dir, EffectiveMode};
 
 use super::data::{self, Entry, LocalData};
 use super::html::escape;
 use super::upload::Approvals;
-use super::{CmdResult, Context, Failure, terminal_safe};
+use super::{CmdResult, Context, Failure, Target, terminal_safe};
 
 /// Arguments of `telemetry view`.
 #[derive(Debug, clap::Args)]
@@ -28,28 +28,108 @@ pub(super) struct ViewArgs {
     /// Where to write the page [default: view.html in the telemetry directory].
     #[arg(long, value_name = "PATH")]
     output: Option<PathBuf>,
+    /// Mark approved counters by the upload config at this URL instead of the last
+    /// one fetched (nothing is uploaded).
+    #[arg(long, value_name = "URL", conflicts_with = "config_file")]
+    config_url: Option<String>,
+    /// Mark approved counters by the upload config in this file.
+    #[arg(long, value_name = "PATH")]
+    config_file: Option<PathBuf>,
+}
+
+/// One telemetry directory as shown.
+pub(super) struct Shown {
+    dir: Dir,
+    /// The tool's name, when the root is shown.
+    tool: Option<String>,
+    effective: EffectiveMode,
+    /// The mode and the switch that decided it, for people.
+    mode_line: String,
+    data: LocalData,
+    approvals: Option<Approvals>,
+}
+
+/// Everything on the page.
+pub(super) struct Page {
+    /// The directory or root shown.
+    place: PathBuf,
+    /// The user-wide switch, when the root is shown.
+    switch: Option<String>,
+    do_not_track: bool,
+    /// Where the approvals come from: `None` for the last fetched config.
+    config_origin: Option<String>,
+    shown: Vec<Shown>,
 }
 
 pub(super) fn run(ctx: &mut Context<'_>, args: &ViewArgs) -> CmdResult {
-    let dir = ctx.dir()?;
-    let data = data::load(&dir)?;
-    for skipped in &data.skipped {
-        ctx.warn(format!("skipped {skipped}"));
+    let (place, switch, dirs) = match ctx.target()? {
+        Target::Tool(dir) => {
+            ctx.check_readable(&dir)?;
+            (dir.root().to_owned(), None, vec![(None, dir)])
+        }
+        Target::Root(root) => {
+            let tools = ctx.read_targets()?;
+            let switch = if root.is_off() {
+                format!("off ({}): every tool is off", root.mode_file().display())
+            } else {
+                "not off: each tool's own mode applies".to_owned()
+            };
+            let dirs = tools
+                .into_iter()
+                .map(|d| (Some(super::tool_name(&d)), d))
+                .collect();
+            (root.path().to_owned(), Some(switch), dirs)
+        }
+    };
+    let given = match (&args.config_url, &args.config_file) {
+        (Some(url), _) => Some((super::upload::fetch_config(url)?, url.clone())),
+        (None, Some(file)) => Some((
+            super::upload::read_config(file)?,
+            file.display().to_string(),
+        )),
+        (None, None) => None,
+    };
+    let mut shown = Vec::new();
+    for (tool, dir) in dirs {
+        let data = data::load(&dir)?;
+        for skipped in &data.skipped {
+            ctx.warn(format!("skipped {}", terminal_safe(skipped)));
+        }
+        let approvals = match &given {
+            Some((config, _)) => Some(Approvals(config.clone())),
+            None => super::upload::approvals(dir.root()),
+        };
+        let effective = dir.effective_mode(ctx.ambient);
+        shown.push(Shown {
+            mode_line: super::env::why(&dir, ctx.ambient, effective),
+            effective,
+            tool,
+            dir,
+            data,
+            approvals,
+        });
     }
-    let approvals = super::upload::approvals(dir.root());
+    let page = Page {
+        place,
+        switch,
+        do_not_track: ctx.ambient.do_not_track,
+        config_origin: given.map(|(_, origin)| origin),
+        shown,
+    };
     if args.text {
-        ctx.out
-            .write_all(text(&dir, &data, approvals.as_ref()).as_bytes())?;
+        ctx.out.write_all(text(&page).as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let page = html(&dir, &data, approvals.as_ref());
+    let html = html(&page);
     let path = match &args.output {
         Some(path) => path.clone(),
-        // Do not create a telemetry directory just to show that it is empty.
-        None if dir.root().is_dir() => dir.root().join("view.html"),
+        // `view.html` beside the data; `Dir` names it, also at the root. Do not create
+        // a telemetry directory just to show that it is empty.
+        None if page.place.is_dir() => Dir::new(page.place.clone()).view_html(),
         None => std::env::temp_dir().join("telemetry-view.html"),
     };
-    std::fs::write(&path, page)
+    // Never written through a link planted at the path (DESIGN invariant 7).
+    telemetry_internal::write_atomic(&path, html.as_bytes())
         .map_err(|err| Failure::io(format!("cannot write {}", path.display()), &err))?;
     writeln!(ctx.out, "{}", path.display())?;
     if args.open {
@@ -142,8 +222,35 @@ fn group(entry: &Entry) -> Grouped<'_> {
     grouped
 }
 
+/// Why the mode is off under `DO_NOT_TRACK`, for people who did not know it was set.
+const DO_NOT_TRACK_NOTE: &str = "DO_NOT_TRACK is set in the environment this ran in: \
+     programs started from it count nothing and send nothing, whatever the mode files say. \
+     That is why the mode shows as off.";
+
+/// Where approval marks come from, in a sentence.
+fn approvals_sentence(page: &Page, approvals: &Approvals, html: bool) -> String {
+    let code = |t: &str| {
+        if html {
+            format!("<code>{}</code>", escape(t))
+        } else {
+            terminal_safe(t)
+        }
+    };
+    match &page.config_origin {
+        Some(origin) => format!(
+            "the upload config from {} (version {})",
+            code(origin),
+            code(approvals.version())
+        ),
+        None => format!(
+            "the last fetched upload config (version {})",
+            code(approvals.version())
+        ),
+    }
+}
+
 /// The page.
-pub(super) fn html(dir: &Dir, data: &LocalData, approvals: Option<&Approvals>) -> String {
+pub(super) fn html(page: &Page) -> String {
     let mut p = String::with_capacity(16 * 1024);
     p.push_str(concat!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -154,23 +261,50 @@ pub(super) fn html(dir: &Dir, data: &LocalData, approvals: Option<&Approvals>) -
         include_str!("view.css"),
         "</style>\n</head>\n<body>\n"
     ));
-    let mode = dir.mode();
     let _ = write!(
         p,
-        "<header>\n<h1>Telemetry: what this machine collected</h1>\n\
-         <p>Directory <code>{}</code> · mode <strong id=\"mode\">{}</strong> · page written {}</p>\n",
-        escape(&shown_path(dir.root())),
-        escape(&mode.to_string()),
-        telemetry_internal::format_date(telemetry_internal::today()),
+        "<header>\n<h1>Telemetry: what this machine collected</h1>\n<p>{} <code>{}</code>",
+        if page.switch.is_some() {
+            "Telemetry root"
+        } else {
+            "Directory"
+        },
+        escape(&shown_path(&page.place)),
     );
-    match approvals {
+    match (&page.switch, page.shown.as_slice()) {
+        (Some(switch), _) => {
+            let _ = write!(p, " · user-wide switch {}", escape(switch));
+        }
+        (None, [one]) => {
+            let _ = write!(
+                p,
+                " · mode <strong id=\"mode\">{}</strong> ({})",
+                escape(&one.effective.mode.to_string()),
+                escape(&one.mode_line)
+            );
+        }
+        (None, _) => {}
+    }
+    let _ = writeln!(
+        p,
+        " · page written {}</p>",
+        Day::of(std::time::SystemTime::now())
+    );
+    if page.do_not_track {
+        let _ = writeln!(
+            p,
+            "<p class=\"warning\" id=\"do-not-track\">{DO_NOT_TRACK_NOTE}</p>"
+        );
+    }
+    let first_approvals = page.shown.iter().find_map(|s| s.approvals.as_ref());
+    match first_approvals {
         Some(a) => {
             let _ = writeln!(
                 p,
-                "<p>Counters marked <span class=\"approved\">approved</span> are named in the \
-                 last fetched upload config (version <code>{}</code>): with the mode on, \
-                 only they may be uploaded, and only for days after the opt-in date.</p>",
-                escape(a.version())
+                "<p>Counters marked <span class=\"approved\">approved</span> are named in \
+                 {}: with the mode on, only they may be uploaded, and only for days after \
+                 the opt-in date.</p>",
+                approvals_sentence(page, a, true)
             );
         }
         None => p.push_str(
@@ -179,30 +313,48 @@ pub(super) fn html(dir: &Dir, data: &LocalData, approvals: Option<&Approvals>) -
              approves.</p>\n",
         ),
     }
-    for skipped in &data.skipped {
-        let _ = writeln!(p, "<p class=\"warning\">Skipped {}</p>", escape(skipped));
+    for shown in &page.shown {
+        for skipped in &shown.data.skipped {
+            let _ = writeln!(p, "<p class=\"warning\">Skipped {}</p>", escape(skipped));
+        }
     }
     p.push_str("</header>\n<main>\n");
-    if data.entries.is_empty() {
+    if page.shown.iter().all(|s| s.data.entries.is_empty()) {
         p.push_str("<p id=\"empty\">No counters have been collected in this directory.</p>\n");
     }
-    let mut current_program: Option<&str> = None;
-    for entry in &data.entries {
-        if current_program != Some(&entry.program) {
-            if current_program.is_some() {
-                p.push_str("</section>\n");
-            }
-            current_program = Some(&entry.program);
+    for shown in &page.shown {
+        if let Some(tool) = &shown.tool {
             let _ = writeln!(
                 p,
-                "<section class=\"program\">\n<h2>{}</h2>",
-                escape(&entry.program)
+                "<section class=\"tool\">\n<h2 class=\"tool\">Tool <code>{}</code></h2>\n\
+                 <p class=\"meta\"><code>{}</code> · mode <strong>{}</strong> ({})</p>",
+                escape(tool),
+                escape(&shown_path(shown.dir.root())),
+                escape(&shown.effective.mode.to_string()),
+                escape(&shown.mode_line),
             );
         }
-        entry_html(&mut p, entry, approvals);
-    }
-    if current_program.is_some() {
-        p.push_str("</section>\n");
+        let mut current_program: Option<&str> = None;
+        for entry in &shown.data.entries {
+            if current_program != Some(&entry.program) {
+                if current_program.is_some() {
+                    p.push_str("</section>\n");
+                }
+                current_program = Some(&entry.program);
+                let _ = writeln!(
+                    p,
+                    "<section class=\"program\">\n<h2>{}</h2>",
+                    escape(&entry.program)
+                );
+            }
+            entry_html(&mut p, entry, shown.approvals.as_ref());
+        }
+        if current_program.is_some() {
+            p.push_str("</section>\n");
+        }
+        if shown.tool.is_some() {
+            p.push_str("</section>\n");
+        }
     }
     p.push_str("</main>\n</body>\n</html>\n");
     p
@@ -342,64 +494,98 @@ fn chart_svg(
 }
 
 /// The table for `--text`. Untrusted names are made safe for the terminal.
-pub(super) fn text(dir: &Dir, data: &LocalData, approvals: Option<&Approvals>) -> String {
+pub(super) fn text(page: &Page) -> String {
     let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "Telemetry data in {} (mode {})",
-        terminal_safe(&shown_path(dir.root())),
-        dir.mode()
-    );
-    match approvals {
+    match (&page.switch, page.shown.as_slice()) {
+        (Some(switch), _) => {
+            let _ = writeln!(
+                t,
+                "Telemetry root {} (user-wide switch {})",
+                terminal_safe(&shown_path(&page.place)),
+                terminal_safe(switch)
+            );
+        }
+        (None, [one]) => {
+            let _ = writeln!(
+                t,
+                "Telemetry data in {} (mode {}: {})",
+                terminal_safe(&shown_path(&page.place)),
+                one.effective.mode,
+                terminal_safe(&one.mode_line)
+            );
+        }
+        (None, _) => {}
+    }
+    if page.do_not_track {
+        let _ = writeln!(t, "{DO_NOT_TRACK_NOTE}");
+    }
+    match page.shown.iter().find_map(|s| s.approvals.as_ref()) {
         Some(a) => {
-            let _ = writeln!(t, "Upload config: version {}", terminal_safe(a.version()));
+            let _ = writeln!(t, "Upload config: {}", approvals_sentence(page, a, false));
         }
         None => t.push_str("Upload config: none fetched yet (nothing is marked approved)\n"),
     }
-    if data.entries.is_empty() {
+    if page.shown.iter().all(|s| s.data.entries.is_empty()) {
         t.push_str("\nNo counters have been collected.\n");
     }
-    for entry in &data.entries {
-        let _ = writeln!(
-            t,
-            "\n{} {}, week ending {} ({} {}/{}; {}{})",
-            terminal_safe(&entry.program),
-            terminal_safe(&entry.version),
-            terminal_safe(&entry.week),
-            terminal_safe(&entry.toolchain),
-            terminal_safe(&entry.os),
-            terminal_safe(&entry.arch),
-            entry.source,
-            if entry.uploaded { ", uploaded" } else { "" },
-        );
-        let width = entry
-            .counters
-            .values()
-            .chain(entry.stacks.values())
-            .map(|n| n.to_string().len())
-            .max()
-            .unwrap_or(1)
-            .max(5);
-        let _ = writeln!(t, "  {:>width$}  {:<8}  name", "count", "upload");
-        let row = |t: &mut String, name: &str, n: u64| {
-            let upload = if approved(approvals, entry, name) {
-                "approved"
-            } else {
-                "local"
-            };
-            let mut lines = name.split('\n');
-            let first = lines.next().unwrap_or_default();
-            let _ = writeln!(t, "  {n:>width$}  {upload:<8}  {}", terminal_safe(first));
-            for frame in lines {
-                let _ = writeln!(t, "  {:>width$}  {:<8}    {}", "", "", terminal_safe(frame));
-            }
-        };
-        for (name, &n) in &entry.counters {
-            row(&mut t, name, n);
+    for shown in &page.shown {
+        if let Some(tool) = &shown.tool {
+            let _ = writeln!(
+                t,
+                "\n== {}: {} (mode {}: {})",
+                terminal_safe(tool),
+                terminal_safe(&shown_path(shown.dir.root())),
+                shown.effective.mode,
+                terminal_safe(&shown.mode_line)
+            );
         }
-        for (name, &n) in &entry.stacks {
-            row(&mut t, name, n);
+        let approvals = shown.approvals.as_ref();
+        for entry in &shown.data.entries {
+            text_entry(&mut t, entry, approvals);
         }
     }
     t
+}
+
+fn text_entry(t: &mut String, entry: &Entry, approvals: Option<&Approvals>) {
+    let _ = writeln!(
+        t,
+        "\n{} {}, week ending {} ({} {}/{}; {}{})",
+        terminal_safe(&entry.program),
+        terminal_safe(&entry.version),
+        terminal_safe(&entry.week),
+        terminal_safe(&entry.toolchain),
+        terminal_safe(&entry.os),
+        terminal_safe(&entry.arch),
+        entry.source,
+        if entry.uploaded { ", uploaded" } else { "" },
+    );
+    let width = entry
+        .counters
+        .values()
+        .chain(entry.stacks.values())
+        .map(|n| n.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(5);
+    let _ = writeln!(t, "  {:>width$}  {:<8}  name", "count", "upload");
+    let row = |t: &mut String, name: &str, n: u64| {
+        let upload = if approved(approvals, entry, name) {
+            "approved"
+        } else {
+            "local"
+        };
+        let mut lines = name.split('\n');
+        let first = lines.next().unwrap_or_default();
+        let _ = writeln!(t, "  {n:>width$}  {upload:<8}  {}", terminal_safe(first));
+        for frame in lines {
+            let _ = writeln!(t, "  {:>width$}  {:<8}    {}", "", "", terminal_safe(frame));
+        }
+    };
+    for (name, &n) in &entry.counters {
+        row(t, name, n);
+    }
+    for (name, &n) in &entry.stacks {
+        row(t, name, n);
+    }
 }

@@ -120,23 +120,32 @@ fn clean_deletes_data_and_keeps_settings() {
     let dir = tmp.path();
     sample_dir(dir);
     run_in(dir, &["on"]);
+    assert!(run_in(dir, &["view"]).status.success());
+    assert!(dir.join("view.html").exists());
     let local = dir.join("local");
     let upload = dir.join("upload");
+    let debug = dir.join("debug");
     fs::create_dir_all(&upload).unwrap();
+    fs::create_dir_all(&debug).unwrap();
     for name in [
         "weekends",
         "upload.token",
         "2026-11-21.json",
         "local.2026-11-21.json",
+        "local.2026-11-21.json.tmp-123-abc",
+        "notes.txt",
     ] {
         fs::write(local.join(name), "x").unwrap();
     }
-    for name in ["2026-11-14.json", "2026-11-14.json.lock", "config.json"] {
+    for name in ["2026-11-14.json", "2026-11-14.lock", "config.json"] {
         fs::write(upload.join(name), "x").unwrap();
     }
+    fs::write(dir.join("mode.tmp-9-ff"), "on").unwrap();
+    fs::write(debug.join("sidecar.log"), "POST body {...}\n").unwrap();
     let out = run_in(dir, &["clean"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Removed 4 files"), "{}", stdout(&out));
+    // counter file, 2 reports, 1 temporary, 1 uploaded copy, view.html, mode temp, log
+    assert!(stdout(&out).contains("Removed 8 files"), "{}", stdout(&out));
     let names = |p: &Path| {
         let mut v: Vec<String> = fs::read_dir(p)
             .unwrap()
@@ -145,13 +154,24 @@ fn clean_deletes_data_and_keeps_settings() {
         v.sort();
         v
     };
-    assert_eq!(names(&local), ["upload.token", "weekends"]);
-    assert_eq!(names(&upload), ["2026-11-14.json.lock", "config.json"]);
+    assert_eq!(names(&local), ["notes.txt", "upload.token", "weekends"]);
+    assert_eq!(names(&upload), ["2026-11-14.lock", "config.json"]);
+    assert_eq!(names(&debug), Vec::<String>::new(), "debug/ itself stays");
+    assert_eq!(names(dir), ["debug", "local", "mode", "upload"]);
     assert_eq!(mode_file(dir), format!("on {}\n", today()));
 }
 
+fn platform() -> String {
+    format!(
+        "{},{},{}",
+        telemetry_internal::toolchain(),
+        telemetry_internal::OS,
+        telemetry_internal::ARCH
+    )
+}
+
 #[test]
-fn csv_has_a_row_per_program_version_week_counter() {
+fn csv_has_a_row_per_program_version_platform_week_counter() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     common::counter_file(
@@ -162,6 +182,9 @@ fn csv_has_a_row_per_program_version_week_counter() {
             ("mytool/flag:a,b", 2),
             ("mytool/say \"hi\"", 1),
             ("crash/panic\nmytool::run\nmytool::main", 7),
+            ("=HYPERLINK(\"http://evil\")", 1),
+            ("@SUM(A1:A9)", 1),
+            ("mytool/red\x1b[31m", 1),
         ],
     );
     common::counter_file(
@@ -172,13 +195,19 @@ fn csv_has_a_row_per_program_version_week_counter() {
     );
     let out = run_in(dir, &["csv"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let p = platform();
     assert_eq!(
         stdout(&out),
-        "program,version,week,kind,counter,count\n\
-         mytool,1.2.0,2026-11-21,counter,\"mytool/flag:a,b\",2\n\
-         mytool,1.2.0,2026-11-21,counter,\"mytool/say \"\"hi\"\"\",1\n\
-         mytool,1.2.0,2026-11-21,stack,\"crash/panic\nmytool::run\nmytool::main\",7\n\
-         other,0.1.0,2026-11-21,counter,plain,9\n"
+        format!(
+            "program,version,toolchain,os,arch,week,kind,counter,count\n\
+             mytool,1.2.0,{p},2026-11-21,counter,\"'=HYPERLINK(\"\"http://evil\"\")\",1\n\
+             mytool,1.2.0,{p},2026-11-21,counter,'@SUM(A1:A9),1\n\
+             mytool,1.2.0,{p},2026-11-21,counter,\"mytool/flag:a,b\",2\n\
+             mytool,1.2.0,{p},2026-11-21,counter,mytool/red\\u{{1b}}[31m,1\n\
+             mytool,1.2.0,{p},2026-11-21,counter,\"mytool/say \"\"hi\"\"\",1\n\
+             mytool,1.2.0,{p},2026-11-21,stack,crash/panic\\nmytool::run\\nmytool::main,7\n\
+             other,0.1.0,{p},2026-11-21,counter,plain,9\n"
+        )
     );
 }
 
@@ -199,7 +228,8 @@ fn csv_reads_reports_and_skips_broken_files() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "program,version,week,kind,counter,count\nmytool,1.1.0,2026-11-14,counter,mytool/errors,4\n"
+        "program,version,toolchain,os,arch,week,kind,counter,count\n\
+         mytool,1.1.0,1.95.0,linux,x86_64,2026-11-14,counter,mytool/errors,4\n"
     );
     assert!(stderr(&out).contains("broken.v1.count"), "{}", stderr(&out));
 }
@@ -320,7 +350,8 @@ fn view_open_starts_the_browser_and_never_fails_hard() {
     assert!(out.status.success(), "{}", stderr(&out));
     // The browser is not waited for; give it a moment.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !record.exists() && std::time::Instant::now() < deadline {
+    let written = |p: &Path| fs::read_to_string(p).is_ok_and(|t| t.ends_with('\n'));
+    while !written(&record) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let opened = fs::read_to_string(&record).unwrap();
@@ -376,7 +407,18 @@ fn help_and_version_succeed() {
     let out = telemetry().arg("--help").output().unwrap();
     assert!(out.status.success());
     for command in [
-        "on", "off", "local", "env", "dump", "view", "csv", "clean", "upload",
+        "on",
+        "off",
+        "local",
+        "env",
+        "dump",
+        "view",
+        "csv",
+        "clean",
+        "upload",
+        "log",
+        "completions",
+        "man",
     ] {
         assert!(
             stdout(&out).contains(&format!("\n  {command} ")),
@@ -402,7 +444,9 @@ fn unreadable_dir_exits_1_with_a_clear_message() {
     // A plain file where the directory should be: unreadable even for root.
     let file = tmp.path().join("not-a-dir");
     fs::write(&file, "").unwrap();
-    for command in ["env", "view", "csv", "clean", "dump", "on", "off", "local"] {
+    for command in [
+        "env", "view", "csv", "clean", "dump", "on", "off", "local", "log",
+    ] {
         let out = run_in(&file, &[command]);
         assert_eq!(out.status.code(), Some(1), "{command}");
         let err = stderr(&out);
@@ -425,11 +469,11 @@ fn no_home_and_no_dir_is_a_clear_error() {
     assert!(stderr(&out).contains("use --dir PATH"), "{}", stderr(&out));
 }
 
-/// Linux only: elsewhere the default dir is not under `XDG_CONFIG_HOME`, and the test
-/// must not touch the real one.
+/// Linux only: elsewhere the root is not under `XDG_CONFIG_HOME`, and the test must
+/// not touch the real one.
 #[cfg(target_os = "linux")]
 #[test]
-fn default_dir_follows_the_user_config_dir() {
+fn the_root_follows_the_user_config_dir() {
     let tmp = tempfile::tempdir().unwrap();
     let out = telemetry()
         .env("XDG_CONFIG_HOME", tmp.path())
@@ -437,5 +481,5 @@ fn default_dir_follows_the_user_config_dir() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(mode_file(&tmp.path().join("telemetry/telemetry")), "off\n");
+    assert_eq!(mode_file(&tmp.path().join("telemetry")), "off\n");
 }

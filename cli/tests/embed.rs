@@ -1,18 +1,39 @@
-//! `telemetry_cli::run_with_writers` as a tool embeds it: its own name in messages,
-//! its own default directory without `--dir`.
+//! `telemetry_cli::run_with_writers` as a tool embeds it: its own name in messages and
+//! help, its own version, its privacy policy, its own directory without `--dir`, and
+//! the ambient inputs it is given rather than the test process's environment (CI runs
+//! this suite with `DO_NOT_TRACK=1` exported).
 
 use std::process::ExitCode;
 
 use telemetry::{Config, Program};
+use telemetry_cli::Options;
+use telemetry_internal::Ambient;
 
-fn run(args: &[&str], config: &Config) -> (ExitCode, String, String) {
+const POLICY: &str = "https://example.com/mytool/privacy";
+
+fn run_full(
+    args: &[&str],
+    config: &Config,
+    options: &Options,
+    ambient: &Ambient,
+) -> (ExitCode, String, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let argv = std::iter::once("mytool telemetry").chain(args.iter().copied());
-    let code = telemetry_cli::run_with_writers(argv, config, &mut out, &mut err);
+    let code = telemetry_cli::run_with_writers(argv, config, options, ambient, &mut out, &mut err);
     (
         code,
         String::from_utf8(out).unwrap(),
         String::from_utf8(err).unwrap(),
+    )
+}
+
+fn run(args: &[&str], config: &Config) -> (ExitCode, String, String) {
+    let home = tempfile::tempdir().unwrap();
+    run_full(
+        args,
+        config,
+        &Options::new(),
+        &Ambient::with_config_dir(home.path()),
     )
 }
 
@@ -44,6 +65,65 @@ fn uses_the_tools_dir_and_name() {
     assert_eq!(code, ExitCode::SUCCESS);
     assert!(err.is_empty());
     assert!(out.contains("Usage: mytool telemetry"), "{out}");
+
+    // --version is the tool's, not the telemetry crate's.
+    let (code, out, _) = run(&["--version"], &config);
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(out, "mytool telemetry 1.0.0\n");
+}
+
+#[test]
+fn without_dir_uses_the_tools_directory_under_the_injected_root() {
+    let home = tempfile::tempdir().unwrap();
+    let ambient = Ambient::with_config_dir(home.path());
+    let config = Config::new(Program::new("mytool", "1.0.0"));
+    let (code, out, err) = run_full(&["off"], &config, &Options::new(), &ambient);
+    assert_eq!(code, ExitCode::SUCCESS, "{err}");
+    // Embedded, `off` is the tool's, not the user-wide switch.
+    let root = home.path().join("telemetry");
+    assert_eq!(
+        std::fs::read_to_string(root.join("mytool/mode")).unwrap(),
+        "off\n"
+    );
+    assert!(!root.join("mode").exists());
+    assert!(out.contains("mytool telemetry local"), "{out}");
+}
+
+#[test]
+fn do_not_track_comes_from_the_injected_ambient() {
+    let home = tempfile::tempdir().unwrap();
+    let config = Config::new(Program::new("mytool", "1.0.0"));
+    let clear = Ambient::with_config_dir(home.path());
+    let (_, out, _) = run_full(&["env"], &config, &Options::new(), &clear);
+    assert!(
+        out.contains("mode: local (no mode file; local is the default)"),
+        "{out}"
+    );
+    let dnt = clear.clone().do_not_track(true);
+    let (_, out, _) = run_full(&["env"], &config, &Options::new(), &dnt);
+    assert!(out.contains("mode: off (DO_NOT_TRACK is set;"), "{out}");
+    let (_, _, err) = run_full(&["on"], &config, &Options::new(), &dnt);
+    assert!(err.contains("DO_NOT_TRACK is set"), "{err}");
+    let (_, out, _) = run_full(&["view", "--text"], &config, &Options::new(), &dnt);
+    assert!(
+        out.contains("DO_NOT_TRACK is set in the environment"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_privacy_policy_is_shown_by_on_env_and_help() {
+    let home = tempfile::tempdir().unwrap();
+    let ambient = Ambient::with_config_dir(home.path());
+    let config = Config::new(Program::new("mytool", "1.0.0"));
+    let options = Options::new().privacy_policy(POLICY);
+    for args in [&["on"][..], &["env"], &["--help"]] {
+        let (code, out, err) = run_full(args, &config, &options, &ambient);
+        assert_eq!(code, ExitCode::SUCCESS, "{args:?}: {err}");
+        assert!(out.contains(POLICY), "{args:?}: {out}");
+    }
+    let (_, out, _) = run_full(&["env"], &config, &Options::new(), &ambient);
+    assert!(!out.contains("privacy policy"), "{out}");
 }
 
 #[test]
@@ -56,4 +136,17 @@ fn errors_are_one_line_with_the_tools_name() {
     assert_eq!(code, ExitCode::FAILURE);
     assert!(err.starts_with("mytool telemetry: cannot read "), "{err}");
     assert_eq!(err.lines().count(), 1);
+}
+
+#[test]
+fn no_home_is_a_one_line_error() {
+    let config = Config::new(Program::new("mytool", "1.0.0"));
+    let mut no_home = Ambient::with_config_dir("/unused");
+    no_home.config_dir = None;
+    let (code, _, err) = run_full(&["env"], &config, &Options::new(), &no_home);
+    assert_eq!(code, ExitCode::FAILURE);
+    assert_eq!(
+        err,
+        "mytool telemetry: no telemetry root: there is no home directory; use --dir PATH\n"
+    );
 }

@@ -135,14 +135,46 @@ fn a_bad_start_time_is_a_usage_error() {
     );
 }
 
+/// The name of the variable that tells a re-executed test binary to run the
+/// in-process part of [`embedded_upload_uses_the_tools_urls`].
+const CHILD: &str = "TELEMETRY_CLI_TEST_EMBEDDED_UPLOAD";
+
 /// An embedding tool's own URLs are used when the flags are absent.
+///
+/// `telemetry_upload::run` still reads `DO_NOT_TRACK` from the process (FIXME: until
+/// its `RunConfig` takes an `Ambient`), and CI exports it; so the in-process part runs
+/// in a re-executed copy of this test binary with the variable removed only there, and
+/// this test asserts on what that child did.
 #[test]
 fn embedded_upload_uses_the_tools_urls() {
-    if telemetry_internal::do_not_track() {
-        // In-process, DO_NOT_TRACK turns the mode off and nothing is sent.
-        eprintln!("note: DO_NOT_TRACK is set; skipping the in-process upload test");
+    if std::env::var_os(CHILD).is_some() {
+        embedded_upload_in_this_process();
+        println!("embedded upload: all assertions passed");
         return;
     }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "embedded_upload_uses_the_tools_urls",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .env_remove("DO_NOT_TRACK")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("embedded upload: all assertions passed"),
+        "{text}"
+    );
+}
+
+fn embedded_upload_in_this_process() {
     let tmp = opted_in_dir();
     let server = LoopbackServer::start();
     server.set_config(&approving_config());
@@ -154,6 +186,8 @@ fn embedded_upload_uses_the_tools_urls() {
     let code = telemetry_cli::run_with_writers(
         ["mytool telemetry", "upload", "--start-time", "2026-11-21"],
         &config,
+        &telemetry_cli::Options::new(),
+        &telemetry_internal::Ambient::with_config_dir(tmp.path().join("home")),
         &mut out,
         &mut err,
     );
@@ -175,4 +209,206 @@ fn embedded_upload_uses_the_tools_urls() {
             ("POST".to_owned(), "/upload/2026-11-20".to_owned()),
         ],
     );
+}
+
+/// Every file under `dir` with its contents, to show that nothing changed.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                files.push((entry.path(), std::fs::read(entry.path()).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `--dry-run` prints the body the real run then sends, byte for byte, and neither
+/// sends nor changes anything.
+#[test]
+fn dry_run_prints_the_exact_body_and_changes_nothing() {
+    let tmp = opted_in_dir();
+    let dir = tmp.path();
+    let config = tmp.path().join("config.json");
+    std::fs::write(&config, approving_config()).unwrap();
+    let server = LoopbackServer::start();
+    let args = |dry: bool| {
+        let mut args = vec![
+            "upload".to_owned(),
+            "--upload-url".to_owned(),
+            server.upload_url(),
+            "--config-file".to_owned(),
+            config.to_str().unwrap().to_owned(),
+            "--start-time".to_owned(),
+            "2026-11-21".to_owned(),
+        ];
+        if dry {
+            args.push("--dry-run".to_owned());
+        }
+        args
+    };
+    // A first dry run builds the week's report in its copy only.
+    let before = snapshot(dir);
+    let dry = run_in(dir, &refs(&args(true)));
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert_eq!(snapshot(dir), before, "a dry run changed the directory");
+    assert!(server.requests().is_empty(), "a dry run sent something");
+    let text = stdout(&dry);
+    assert!(
+        text.starts_with(&format!("POST {}/2026-11-20 (", server.upload_url())),
+        "{text}"
+    );
+    assert!(text.contains("\"mytool/runs\": 3"), "{text}");
+    assert!(!text.contains("mytool/secret"), "{text}");
+    assert!(
+        text.contains("2026-11-20: would be sent (body above)"),
+        "{text}"
+    );
+    assert!(text.ends_with("was changed.\n"), "{text}");
+
+    // A run the server answers with 500 builds the report and keeps it for retry.
+    server.set_upload_status(500);
+    let failed = run_in(dir, &refs(&args(false)));
+    assert!(
+        stdout(&failed).contains("kept for retry"),
+        "{}",
+        stdout(&failed)
+    );
+    assert_eq!(server.uploads().len(), 1);
+    // The dry run of that ready report shows exactly the body the next run sends.
+    let before = snapshot(dir);
+    let dry = run_in(dir, &refs(&args(true)));
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert_eq!(snapshot(dir), before, "a dry run changed the directory");
+    assert_eq!(server.uploads().len(), 1, "a dry run sent something");
+    let text = stdout(&dry);
+    let body_start = text.find('\n').unwrap() + 1;
+    let body_end = text.find("\n2026-11-20: would be sent").unwrap();
+    let shown = text[body_start..body_end].to_owned();
+    server.set_upload_status(200);
+    let sent = run_in(dir, &refs(&args(false)));
+    assert_eq!(stdout(&sent), "2026-11-20: uploaded\n", "{}", stderr(&sent));
+    let uploads = server.uploads();
+    assert_eq!(uploads.len(), 2);
+    assert_eq!(uploads[1].text().trim_end(), shown.trim_end());
+    assert_eq!(uploads[0].text(), uploads[1].text());
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// `upload -v` prints each step while the run is still going: here the server takes
+/// seconds to answer, and the first lines arrive long before the run ends.
+#[test]
+fn verbose_prints_steps_as_they_happen() {
+    use std::io::BufRead;
+    let tmp = opted_in_dir();
+    let config = tmp.path().join("config.json");
+    std::fs::write(&config, approving_config()).unwrap();
+    let server = LoopbackServer::start();
+    server.set_delay(std::time::Duration::from_secs(4));
+    let mut child = common::telemetry()
+        .arg("--dir")
+        .arg(tmp.path())
+        .args([
+            "upload",
+            "-v",
+            "--upload-url",
+            &server.upload_url(),
+            "--config-file",
+            config.to_str().unwrap(),
+            "--start-time",
+            "2026-11-21",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("upload run in "), "{first}");
+    // The run is waiting for the server's answer: the step arrived before the end.
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run had ended already"
+    );
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("2026-11-20")), "{rest:?}");
+    assert_eq!(server.uploads().len(), 1);
+}
+
+/// With the mode off, an upload run does nothing, and says which switch decided.
+#[test]
+fn off_says_why_nothing_happens() {
+    let tmp = opted_in_dir();
+    let before = snapshot(tmp.path());
+    let out = common::telemetry()
+        .env("DO_NOT_TRACK", "1")
+        .arg("--dir")
+        .arg(tmp.path())
+        .args([
+            "upload",
+            "--dry-run",
+            "--upload-url",
+            "http://127.0.0.1:9/upload",
+            "--config-url",
+            "http://127.0.0.1:9/config.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "Telemetry is off for {} (DO_NOT_TRACK is set; the mode file says on 2026-11-01): nothing is built, changed or sent.\n",
+            tmp.path().display()
+        )
+    );
+    assert_eq!(snapshot(tmp.path()), before);
+}
+
+/// On a terminal, a run that takes a while shows a progress line (then clears it);
+/// `script` gives the command a terminal as stderr.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_slow_run_shows_progress_on_a_terminal() {
+    let tmp = opted_in_dir();
+    let config = tmp.path().join("config.json");
+    std::fs::write(&config, approving_config()).unwrap();
+    let server = LoopbackServer::start();
+    server.set_delay(std::time::Duration::from_millis(2500));
+    let command = format!(
+        "{} --dir {} upload --upload-url {} --config-file {} --start-time 2026-11-21",
+        env!("CARGO_BIN_EXE_telemetry"),
+        tmp.path().display(),
+        server.upload_url(),
+        config.display()
+    );
+    let nowhere = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests-empty-home");
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env_remove("DO_NOT_TRACK")
+        .env("HOME", &nowhere)
+        .env("XDG_CONFIG_HOME", nowhere.join(".config"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\r\x1b[Ktelemetry: uploading… 1s "),
+        "{text:?}"
+    );
+    // The line is cleared before the result is printed.
+    assert!(text.contains("\r\x1b[K2026-11-20: uploaded"), "{text:?}");
+    assert_eq!(server.uploads().len(), 1);
 }

@@ -66,6 +66,29 @@ fn dump_dom(chromium: &Path, page: &Path, profile: &Path) -> (String, String) {
     )
 }
 
+/// Renders `page` to a PNG with headless Chromium, for a person to look at.
+fn screenshot(chromium: &Path, page: &Path, profile: &Path, png: &Path) {
+    let status = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--hide-scrollbars",
+            "--window-size=1100,1500",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("start chromium");
+    assert!(status.success());
+}
+
 #[test]
 fn page_loads_cleanly_and_shows_the_values() {
     let Some(chromium) = chromium() else {
@@ -138,4 +161,71 @@ fn page_loads_cleanly_and_shows_the_values() {
         dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{dom}"
     );
+    // The mode and the switch that decided it, and the Go file's platform.
+    assert!(
+        dom.contains("<strong id=\"mode\">local</strong> (no mode file; local is the default)"),
+        "{dom}"
+    );
+    assert!(dom.contains("go1.19.8 · linux/amd64"), "{dom}");
+
+    // A picture for a person to compare by eye (kept in the target directory).
+    let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("telemetry-view.png");
+    let _ = std::fs::remove_file(&png);
+    screenshot(&chromium, &page, &tmp.path().join("profile2"), &png);
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(
+        bytes.len() > 10_000,
+        "an empty picture: {} bytes",
+        bytes.len()
+    );
+}
+
+/// The standalone command's page of the whole root: one section per tool, each with
+/// its mode and the switch that decided it.
+#[test]
+fn root_page_loads_cleanly_and_shows_every_tool() {
+    let Some(chromium) = chromium() else {
+        if std::env::var("TELEMETRY_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1") {
+            panic!("chromium is required (TELEMETRY_REQUIRE_CHROMIUM=1); run .ci/install-chromium");
+        }
+        eprintln!("note: chromium not installed; skipping the browser test of `telemetry view`");
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let root = common::root_in(home.path());
+    sample_dir(&root.join("mytool"));
+    std::fs::write(root.join("mytool/mode"), "on 2026-11-01\n").unwrap();
+    counter_file(
+        &root.join("other"),
+        ("other", "0.9.0"),
+        ("2026-11-21", "2026-11-28"),
+        &[("other/runs", 7)],
+    );
+    std::fs::write(root.join("mode"), "off\n").unwrap();
+    let out = common::run_home(home.path(), &["view"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = root.join("view.html");
+    let (dom, log) = dump_dom(&chromium, &page, &home.path().join("profile"));
+    assert!(
+        !log.lines()
+            .any(|l| l.contains(":CONSOLE") || l.contains("Uncaught")),
+        "{log}"
+    );
+    for tool in ["mytool", "other"] {
+        assert!(
+            dom.contains(&format!("<h2 class=\"tool\">Tool <code>{tool}</code></h2>")),
+            "{dom}"
+        );
+    }
+    assert!(dom.contains("user-wide switch off ("), "{dom}");
+    assert!(
+        dom.contains("mode <strong>off</strong> (the user-wide switch "),
+        "{dom}"
+    );
+    assert!(dom.contains(">7<") && dom.contains(">42<"), "{dom}");
+    let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("telemetry-view-root.png");
+    let _ = std::fs::remove_file(&png);
+    screenshot(&chromium, &page, &home.path().join("profile2"), &png);
+    assert!(std::fs::read(&png).unwrap().len() > 10_000);
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
-use crate::mapped::{MappedFile, Slot, SlotCell};
+use crate::mapped::{FileError, MappedFile, Slot, SlotCell};
 
 /// A named event count, kept in the counter file.
 ///
@@ -73,12 +73,15 @@ impl Counter {
     fn add_cold(&'static self, n: u64) {
         self.register();
         let generation = REGISTRY.generation.load(Ordering::SeqCst);
-        if generation != 0
-            && self.failed_generation.load(Ordering::Relaxed) != generation
-            && let Some(slot) = self.resolve(&mut REGISTRY.lock())
-        {
-            add_saturating(slot.0, n);
-            return;
+        if generation != 0 && self.failed_generation.load(Ordering::Relaxed) != generation {
+            let mut state = REGISTRY.lock();
+            if let Some(slot) = self.resolve(&mut state) {
+                add_saturating(slot.0, n);
+                if REGISTRY.retry.swap(false, Ordering::SeqCst) {
+                    REGISTRY.drain_pending(&mut state);
+                }
+                return;
+            }
         }
         add_saturating(&self.pending, n);
         // A file may have opened between our look at the generation and our add to
@@ -101,6 +104,12 @@ impl Counter {
                     add_saturating(slot.0, pending);
                 }
                 Some(slot)
+            }
+            Err(FileError::Busy) => {
+                // Other processes outran us: not a fault of the file. Try again on
+                // this counter's next increment, or when another counter gets in.
+                REGISTRY.retry.store(true, Ordering::SeqCst);
+                None
             }
             Err(_) => {
                 self.failed_generation.store(generation, Ordering::Relaxed);
@@ -160,12 +169,16 @@ pub(crate) struct Registry {
     /// Bumped each time a file is opened; 0 while none ever was.
     generation: AtomicU64,
     file: Mutex<Option<MappedFile>>,
+    /// Set when a counter could not get its record because the file was growing too
+    /// fast: its counts wait in memory until the next counter that gets in moves them.
+    retry: AtomicBool,
 }
 
 pub(crate) static REGISTRY: Registry = Registry {
     counters: Mutex::new(Vec::new()),
     generation: AtomicU64::new(0),
     file: Mutex::new(None),
+    retry: AtomicBool::new(false),
 };
 
 impl Registry {
@@ -185,6 +198,16 @@ impl Registry {
             counter.slot.clear();
             if counter.pending() > 0 {
                 counter.resolve(&mut state);
+            }
+        }
+    }
+
+    /// Moves the pending counts of every counter without a record into the file.
+    /// Called with the file lock held.
+    fn drain_pending(&self, state: &mut Option<MappedFile>) {
+        for counter in self.counters() {
+            if counter.slot.get().is_none() && counter.pending() > 0 {
+                counter.resolve(state);
             }
         }
     }

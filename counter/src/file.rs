@@ -4,9 +4,10 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use telemetry_internal::{ARCH, Date, Dir, FileSpan, OS, Program, format_date, toolchain};
+use telemetry_internal::{ARCH, Date, Day, Dir, FileSpan, OS, Program, format_date, toolchain};
 
 use crate::counter::REGISTRY;
 use crate::layout;
@@ -99,15 +100,16 @@ pub fn open(program: crate::Program) -> OpenStatus {
 /// [`open_dir`] for long-running processes: also starts one background thread that
 /// moves counting into a new file when the current one expires. Programs that do not
 /// call this get no thread and no timer (Go's timer broke the runtime's deadlock
-/// detection for every program: golang/go#68497).
+/// detection for every program: golang/go#68497). The thread follows the directory
+/// most recently opened: after a later [`open_dir`] with another directory it rotates
+/// that one, never back to this one.
 pub fn open_and_rotate(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
-    let dir = Dir::new(dir);
-    let status = open_on(&dir, &program, telemetry_internal::today());
+    let status = open_on(&Dir::new(dir), &program, telemetry_internal::today());
     static ROTATING: AtomicBool = AtomicBool::new(false);
     if matches!(status, OpenStatus::Counting(_)) && !ROTATING.swap(true, Ordering::SeqCst) {
         let spawned = std::thread::Builder::new()
             .name("telemetry-rotate".into())
-            .spawn(move || rotate_forever(&dir, &program));
+            .spawn(rotate_forever);
         if spawned.is_err() {
             ROTATING.store(false, Ordering::SeqCst);
         }
@@ -115,17 +117,34 @@ pub fn open_and_rotate(dir: impl Into<PathBuf>, program: crate::Program) -> Open
     status
 }
 
-fn rotate_forever(dir: &Dir, program: &crate::Program) {
+/// The directory and program of the latest open: the ones rotation keeps current.
+static LAST_OPENED: Mutex<Option<(Dir, crate::Program)>> = Mutex::new(None);
+
+fn rotate_forever() {
     loop {
-        let current = REGISTRY.path();
         // Wake at least hourly: a suspended laptop's sleep can overshoot midnight.
         std::thread::sleep(Duration::from_secs(3600).min(until_next_utc_midnight()));
-        let today = telemetry_internal::today();
-        let expected = file_path(dir, program, today).ok().map(|(path, _)| path);
-        if expected.is_some() && expected != current && dir.mode().collects() {
-            let _ = open_on(dir, program, today);
-        }
+        rotate(telemetry_internal::today());
     }
+}
+
+/// One wake of the rotation thread on `today`: if the directory last opened still
+/// collects and its file for `today` is not the one we count into, opens it. Touches
+/// nothing on disk under mode `off` (it used to recreate `local/weekends` there). `None`
+/// when there was nothing to do.
+pub(crate) fn rotate(today: Date) -> Option<OpenStatus> {
+    let (dir, program) = LAST_OPENED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()?;
+    if !dir.mode().collects() {
+        return None;
+    }
+    let expected = dir.counter_file(&program, Day::from_date(today));
+    if REGISTRY.path().as_ref() == Some(&expected) {
+        return None;
+    }
+    Some(open_on(&dir, &program, today))
 }
 
 fn until_next_utc_midnight() -> Duration {
@@ -138,6 +157,8 @@ fn until_next_utc_midnight() -> Duration {
 
 /// Opens the file a process starting on `today` counts into.
 pub(crate) fn open_on(dir: &Dir, program: &crate::Program, today: Date) -> OpenStatus {
+    *LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner) =
+        Some((dir.clone(), program.clone()));
     if !dir.mode().collects() {
         return OpenStatus::Off;
     }
@@ -168,11 +189,15 @@ fn open_file(dir: &Dir, program: &crate::Program, today: Date) -> Result<MappedF
             path: path.clone(),
             reason: "bad name",
         },
+        FileError::Busy => OpenError::Corrupt {
+            path: path.clone(),
+            reason: "other processes kept growing the file",
+        },
     })
 }
 
 /// `<local>/<program>@<version>-<toolchain>-<os>-<arch>-<YYYY-MM-DD>.v1.count` and the
-/// span it covers. Creates `local/` and the `weekends` file if needed.
+/// span it covers. Creates `local/` (0700) and the `weekends` file if needed.
 pub(crate) fn file_path(
     dir: &Dir,
     program: &crate::Program,
@@ -181,26 +206,19 @@ pub(crate) fn file_path(
     if !program.is_valid() {
         return Err(OpenError::InvalidProgram(program.clone()));
     }
-    let local = dir.local();
     let io_error = |source| OpenError::Io {
-        path: local.clone(),
+        path: dir.local(),
         source,
     };
-    std::fs::create_dir_all(&local).map_err(io_error)?;
+    let local = dir.ensure_local().map_err(io_error)?;
     let weekend = telemetry_internal::weekend(&local).map_err(io_error)?;
     let span = telemetry_internal::file_span(today, weekend);
-    Ok((local.join(file_name(program, today)), span))
+    Ok((dir.counter_file(program, Day::from_date(today)), span))
 }
 
 /// The counter file name for `program` on `begin`.
 pub fn file_name(program: &crate::Program, begin: Date) -> String {
-    format!(
-        "{}@{}-{}-{OS}-{ARCH}-{}.v1.count",
-        program.name(),
-        program.version(),
-        toolchain(),
-        format_date(begin)
-    )
+    telemetry_internal::counter_file_name(program, Day::from_date(begin))
 }
 
 /// The metadata block for a file covering `span`, in Go's `Key: value` form.

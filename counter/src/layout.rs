@@ -74,6 +74,11 @@ pub(crate) fn bucket(name: &[u8]) -> u32 {
     (h ^ (h >> 16)) % NUM_HASH
 }
 
+/// The end of the hash table: where the first record may go.
+pub(crate) fn table_end(header_len: u32) -> u32 {
+    header_len + HASH_OFFSET + 4 * NUM_HASH
+}
+
 /// Offset of the hash table slot for `bucket`.
 pub(crate) fn bucket_offset(header_len: u32, bucket: u32) -> u32 {
     header_len + HASH_OFFSET + bucket * 4

@@ -32,6 +32,12 @@
 //! - A corrupt or foreign file is detected and reported, never read out of bounds and
 //!   never walked in circles.
 //! - Files we write are readable by Go's parser, and [`parse`] reads Go's files.
+//! - Nothing outside the program turns counting against it: a full disk keeps counts
+//!   in memory (file blocks are allocated, not left as holes); a file truncated by
+//!   another process does not kill it (on Unix a `SIGBUS` handler maps a zero page over
+//!   a faulting page of our own mappings: see [`repair_fault`]); a symlink, FIFO or
+//!   device in place of the counter file means counting in memory, never a hang or a
+//!   write through the link. Files are created 0600.
 
 #![deny(unsafe_code)]
 
@@ -67,6 +73,16 @@ pub fn inc(name: &str) {
 /// Adds `n` to the counter named `name` (see [`inc`]).
 pub fn add(name: &str, n: u64) {
     counter::named(name).add(n);
+}
+
+/// For other crates' `SIGBUS` handlers (the crash monitor's): if `address` lies in one
+/// of this process's counter file mappings, maps a private zero page over its page and
+/// returns true, so the faulting access can be retried and the fault is not a crash
+/// (another process truncated the file: golang/go#74651). Returns false for any other
+/// address. Async-signal-safe: lock-free, no allocation, one `mmap`.
+#[cfg(unix)]
+pub fn repair_fault(address: usize) -> bool {
+    mapped::fault::repair(address)
 }
 
 /// The calling crate's [`Program`]: its `CARGO_PKG_NAME` and `CARGO_PKG_VERSION`.

@@ -18,9 +18,20 @@
 //! name is written before the record is linked, and a linked record's name and length
 //! never change again. Every offset read from the file is bounds- and alignment-checked
 //! and every chain walk is bounded, so a corrupt file yields an error, never an
-//! out-of-bounds access or an endless loop (golang/go#68311).
+//! out-of-bounds access or an endless loop (golang/go#68311). A walk that meets a
+//! record past the end of our mapping remaps and walks again for as long as the file
+//! keeps growing (another process added pages and linked records into them): a race
+//! is never mistaken for corruption (issue 15).
+//!
+//! Faults: a page of the file that has no disk block behind it (a sparse file on a
+//! full disk) or that another process cut off (`truncate`, golang/go#74651) raises
+//! `SIGBUS` on access. We allocate blocks for real when creating or extending the file
+//! (`posix_fallocate`), so a full disk is an error we see, not a fault; and on Unix a
+//! `SIGBUS` handler ([`fault`]) recognises faults inside our own mappings and maps a
+//! private zero page over the faulting page, so the host lives on (counts made
+//! through that page are lost) and any other fault goes to the previous handler.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
@@ -41,6 +52,9 @@ pub(crate) enum FileError {
     Corrupt(&'static str),
     /// The name is empty or longer than [`MAX_NAME_LEN`].
     BadName,
+    /// Other processes kept growing the file faster than we could follow: not an
+    /// error in the file; the counter stays in memory and tries again later.
+    Busy,
 }
 
 impl From<io::Error> for FileError {
@@ -100,6 +114,8 @@ impl View {
         };
         let len = usize::try_from(reserve).map_err(io::Error::other)?;
         let map = MmapOptions::new().len(len).map_raw(file)?;
+        #[cfg(unix)]
+        fault::watch(map.as_ptr() as usize, map.len());
         // Leaked on purpose: see the module docs.
         Ok(Box::leak(Box::new(View { map })))
     }
@@ -117,31 +133,30 @@ pub(crate) struct MappedFile {
     view: &'static View,
     /// Bytes of the file known to exist: never more than the file or the view.
     file_len: u32,
+    /// [`fault::repairs`] when we last knew the file to be whole.
+    repairs_seen: usize,
 }
 
 impl MappedFile {
     /// Opens or creates the file at `path` with `header`, as Go's `openMapped` does:
     /// a file shorter than the minimum gets the header and is extended to 16 KiB; a
-    /// file whose header differs from `header` is rejected.
+    /// file whose header differs from `header` is rejected. Only a regular file is
+    /// used, never through a symbolic link, and a new file gets real disk blocks.
     pub(crate) fn open(path: &Path, header: &[u8]) -> Result<MappedFile, FileError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let file = open_regular(path)?;
         let len = file.metadata()?.len();
         if len < u64::from(MIN_FILE_LEN) {
             // A new file. Two processes creating it at once write the same bytes, so
             // what is there already must be a prefix of what we would write; anything
             // else is a damaged file, which we must not paper over.
-            let existing = std::fs::read(path)?;
+            let mut existing = vec![0; len as usize];
+            read_at(&file, &mut existing, 0)?;
             let expected = header.iter().copied().chain(std::iter::repeat(0));
             if !existing.iter().copied().zip(expected).all(|(a, b)| a == b) {
                 return Err(FileError::Corrupt("truncated or foreign file"));
             }
             write_at(&file, header, 0)?;
-            write_at(&file, &[0; 4], u64::from(MIN_FILE_LEN - 4))?;
+            allocate(&file, 0, u64::from(MIN_FILE_LEN))?;
         }
         let len = file.metadata()?.len();
         if len < u64::from(MIN_FILE_LEN) {
@@ -149,12 +164,13 @@ impl MappedFile {
         }
         let file_len = u32::try_from(len).map_err(|_| FileError::Corrupt("file too large"))?;
         let view = View::new(&file, len)?;
-        let mapped = MappedFile {
+        let mut mapped = MappedFile {
             path: path.to_owned(),
             file,
             header_len: header.len() as u32,
             view,
             file_len,
+            repairs_seen: repairs(),
         };
         if !mapped.bytes_equal(0, header) {
             return Err(FileError::Corrupt(
@@ -165,12 +181,31 @@ impl MappedFile {
                 },
             ));
         }
-        if mapped.limit()? > file_len {
+        let limit = mapped.limit()?;
+        if limit > mapped.file_len {
+            // Another process extended the file after our look at its length, then
+            // moved the limit: not damage (issue 15).
+            mapped.refresh()?;
+        }
+        mapped.check_limit(limit)?;
+        Ok(mapped)
+    }
+
+    /// An allocation limit must lie between the end of the hash table and the end of
+    /// the file (or be 0: no record yet). One inside the header would make the next
+    /// record overwrite the header, destroying the file for every process (issue 9).
+    fn check_limit(&self, limit: u32) -> Result<(), FileError> {
+        if limit != 0 && limit < layout::table_end(self.header_len) {
+            return Err(FileError::Corrupt(
+                "allocation limit inside the header or hash table",
+            ));
+        }
+        if limit > self.file_len {
             return Err(FileError::Corrupt(
                 "allocation limit past the end of the file",
             ));
         }
-        Ok(mapped)
+        Ok(())
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -188,6 +223,7 @@ impl MappedFile {
             return Err(FileError::BadName);
         }
         let name = name.as_bytes();
+        self.check_whole()?;
         let (head_off, mut head) = match self.lookup_refreshing(name)? {
             Lookup::Found(slot) => return Ok(slot),
             Lookup::Absent { head_off, head } => (head_off, head),
@@ -197,16 +233,13 @@ impl MappedFile {
         let limit_off = self.header_len + LIMIT_OFFSET;
         let start = loop {
             let limit = self.limit()?;
+            if limit > self.file_len {
+                // Another process extended the file and then moved the limit.
+                self.refresh()?;
+            }
+            self.check_limit(limit)?;
             let (start, end) = layout::place(self.header_len, limit, name.len())
                 .ok_or(FileError::Corrupt("allocation limit overflows"))?;
-            if limit > self.file_len {
-                self.refresh()?;
-                if limit > self.file_len {
-                    return Err(FileError::Corrupt(
-                        "allocation limit past the end of the file",
-                    ));
-                }
-            }
             if end > self.file_len {
                 self.extend(end)?;
                 continue;
@@ -216,7 +249,9 @@ impl MappedFile {
             }
         };
 
-        // Write the record; it is ours alone until linked.
+        // Write the record; it is ours alone until linked. (Unless the page it is in
+        // was cut off and replaced by a zero page meanwhile: then it goes nowhere.)
+        self.check_whole()?;
         self.write_bytes(start + 16, name)?;
         self.store32(start + 8, name.len() as u32 | NAME_LEN_MARK)?;
         let slot = self
@@ -261,20 +296,40 @@ impl MappedFile {
         }
     }
 
-    /// Looks `name` up, remapping once if the chain leads past what we have mapped
-    /// (another process grew the file).
+    /// Looks `name` up, remapping while the chain leads past what we have mapped and
+    /// the file keeps growing: another process added pages and linked records into
+    /// them, perhaps several times while we walked. A pointer past the end of a file
+    /// that did not grow is corruption.
     fn lookup_refreshing(&mut self, name: &[u8]) -> Result<Lookup, FileError> {
-        match self.lookup(name) {
-            Some(found) => Ok(found),
-            None => {
-                let before = self.file_len;
-                self.refresh()?;
-                match self.lookup(name) {
-                    Some(found) if self.file_len >= before => Ok(found),
-                    _ => Err(FileError::Corrupt("bad record in a hash chain")),
-                }
+        for _ in 0..MAX_REMAPS {
+            if let Some(found) = self.lookup(name) {
+                return Ok(found);
+            }
+            if !self.grew()? {
+                return Err(FileError::Corrupt("bad record in a hash chain"));
             }
         }
+        Err(FileError::Busy)
+    }
+
+    /// Fails if a page of one of our mappings was cut off since we last looked (the
+    /// fault handler replaced it with a zero page) and this file is now shorter: no
+    /// record may be placed in a zero page, where it would overlap records that
+    /// counters still point at. Costs an atomic load unless a fault happened.
+    fn check_whole(&mut self) -> Result<(), FileError> {
+        let now = repairs();
+        if now != self.repairs_seen {
+            self.refresh()?; // fails if the file is shorter than we knew it
+            self.repairs_seen = now;
+        }
+        Ok(())
+    }
+
+    /// Remaps to the file's current length; whether it grew since we last looked.
+    fn grew(&mut self) -> Result<bool, FileError> {
+        let before = self.file_len;
+        self.refresh()?;
+        Ok(self.file_len > before)
     }
 
     /// `None` if the chain holds an invalid pointer.
@@ -297,15 +352,19 @@ impl MappedFile {
         Some(Lookup::Absent { head_off, head })
     }
 
-    /// The record at `off`, remapping once if it lies past what we have mapped: a
-    /// record another process just linked may sit in a page it just added.
+    /// The record at `off`, remapping while it lies past what we have mapped and the
+    /// file keeps growing: a record another process just linked may sit in a page it
+    /// just added.
     fn record_refreshing(&mut self, off: u32) -> Result<Record, FileError> {
-        if let Some(record) = self.record(off) {
-            return Ok(record);
+        for _ in 0..MAX_REMAPS {
+            if let Some(record) = self.record(off) {
+                return Ok(record);
+            }
+            if !self.grew()? {
+                return Err(FileError::Corrupt("bad record in a hash chain"));
+            }
         }
-        self.refresh()?;
-        self.record(off)
-            .ok_or(FileError::Corrupt("bad record in a hash chain"))
+        Err(FileError::Busy)
     }
 
     fn max_records(&self) -> u32 {
@@ -330,12 +389,21 @@ impl MappedFile {
     }
 
     /// Grows the file to hold `end`, a page at a time as Go does, so that the same
-    /// records make the same file.
+    /// records make the same file. The new pages get real disk blocks: on a full disk
+    /// this fails here, and the counter stays in memory, instead of a later write
+    /// into a hole raising `SIGBUS` (issue 9).
     fn extend(&mut self, end: u32) -> Result<(), FileError> {
         let new_len =
             layout::round_up(end, PAGE_SIZE).ok_or(FileError::Corrupt("file too large"))?;
-        if self.file.metadata()?.len() < u64::from(new_len) {
-            write_at(&self.file, &[0; 4], u64::from(new_len - 4))?;
+        // Catch a truncation first: extending a file someone cut would fill it with
+        // zeros where its header was.
+        self.refresh()?;
+        if self.file_len < new_len {
+            allocate(
+                &self.file,
+                u64::from(self.file_len),
+                u64::from(new_len - self.file_len),
+            )?;
         }
         self.refresh()
     }
@@ -343,12 +411,15 @@ impl MappedFile {
     /// Catches up with the file's length, mapping a larger view if it outgrew ours.
     fn refresh(&mut self) -> Result<(), FileError> {
         let len = self.file.metadata()?.len();
+        if len < u64::from(self.file_len) {
+            // Counter files only grow. Pages cut off fault on access; the fault
+            // handler keeps that from killing us, and no new record goes in.
+            return Err(FileError::Corrupt("file truncated by another process"));
+        }
         let len32 = u32::try_from(len).map_err(|_| FileError::Corrupt("file too large"))?;
         if len > self.view.len() {
             self.view = View::new(&self.file, len)?;
         }
-        // Counter files only grow (truncating one under a live process would fault any
-        // mapping, Go's included), so the known length only grows too.
         self.file_len = self.file_len.max(len32.min(self.view.len() as u32));
         Ok(())
     }
@@ -442,6 +513,12 @@ impl MappedFile {
     }
 }
 
+/// How often a walk may remap and retry while other processes keep growing the file.
+/// Each retry needs the file to have grown, so corruption ends the loop at once; the
+/// bound only stops a walk from chasing a file that grows without end. Go's
+/// `newCounter` retries ten times; a walk here retries more cheaply (no reopen).
+const MAX_REMAPS: usize = 64;
+
 enum Lookup {
     Found(Slot),
     Absent { head_off: u32, head: u32 },
@@ -453,9 +530,81 @@ struct Record {
     next: u32,
 }
 
+/// How many pages the fault handler has repaired in this process so far.
+fn repairs() -> usize {
+    #[cfg(unix)]
+    return fault::repairs();
+    #[cfg(not(unix))]
+    return 0;
+}
+
+/// Opens (or creates, 0600) the counter file at `path`, which must be a regular file:
+/// never through a symbolic link, never blocking on a FIFO or device planted in its
+/// place (`telemetry_internal::fs`). On Unix the descriptor never takes 0, 1 or 2: a
+/// daemon that closed its stdio must not find its next `open("/dev/null")` landing
+/// elsewhere, nor its stderr writes landing in our file.
+fn open_regular(path: &Path) -> Result<File, FileError> {
+    let file = telemetry_internal::fs::open_read_write(path, true)?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        if file.as_raw_fd() <= 2 {
+            // SAFETY: F_DUPFD_CLOEXEC takes an integer and returns a new descriptor
+            // (or -1), which nothing else owns; `File::from_raw_fd` takes ownership.
+            let moved = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+            if moved < 0 {
+                return Err(io::Error::last_os_error().into());
+            }
+            // SAFETY: as above: `moved` is a fresh descriptor owned by no one else.
+            return Ok(unsafe { File::from_raw_fd(moved) }); // the low one closes here
+        }
+    }
+    Ok(file)
+}
+
+/// Gives `file` real disk blocks for `len` bytes from `offset`, extending it if
+/// needed; never changes bytes already there, so processes growing the file at once
+/// cannot erase each other's records.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn allocate(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return Err(io::Error::other("counter file too large"));
+    };
+    for _ in 0..100 {
+        // SAFETY: plain integers; `file` keeps the descriptor open for the call.
+        // (glibc emulates the call by writing zeros into holes where the file system
+        // has no fallocate, never over data.)
+        match unsafe { libc::posix_fallocate(file.as_raw_fd(), offset, len) } {
+            0 => return Ok(()),
+            libc::EINTR => continue,
+            err => return Err(io::Error::from_raw_os_error(err)),
+        }
+    }
+    Err(io::Error::from_raw_os_error(libc::EINTR))
+}
+
+/// Elsewhere the file is extended by writing its last word, as Go does: macOS has no
+/// `posix_fallocate`, so a page may still be a hole on a full disk, and the fault
+/// handler is what keeps a write into it from killing the host. (Windows allocates
+/// the zeros a write extends a file by.)
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn allocate(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let end = offset.saturating_add(len);
+    if file.metadata()?.len() < end {
+        write_at(file, &[0; 4], end - 4)?;
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
 }
 
 #[cfg(windows)]
@@ -466,6 +615,199 @@ fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
             std::os::windows::fs::FileExt::seek_write(file, &bytes[done..], offset + done as u64)?;
     }
     Ok(())
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n =
+            std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset + done as u64)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// `SIGBUS` inside our own mappings: a page cut off by another process's `truncate`
+/// (golang/go#74651: Go crashed the host), or a hole with no disk block behind it. The
+/// handler maps a private zero page over the faulting page and lets the access retry:
+/// counts through that page go nowhere, the host lives. Any other `SIGBUS` goes to
+/// the handler that was installed before ours, or gets the default action.
+///
+/// The crash monitor's handler, installed before or after ours, first asks
+/// [`repair`] (through `telemetry_counter::repair_fault`), so a fault we can repair is
+/// never reported as a crash, whichever handler the kernel calls first. A handler the
+/// host installs later without chaining to ours takes this protection away.
+#[cfg(unix)]
+pub(crate) mod fault {
+    use std::ffi::{c_int, c_void};
+    use std::sync::Once;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Mappings a process makes: a few per week (the reservation doubles), so this
+    /// many covers years of a long-running process; later ones are unprotected.
+    const MAX_RANGES: usize = 256;
+    static STARTS: [AtomicUsize; MAX_RANGES] = [const { AtomicUsize::new(0) }; MAX_RANGES];
+    static ENDS: [AtomicUsize; MAX_RANGES] = [const { AtomicUsize::new(0) }; MAX_RANGES];
+    static USED: AtomicUsize = AtomicUsize::new(0);
+    static REPAIRS: AtomicUsize = AtomicUsize::new(0);
+    static PAGE: AtomicUsize = AtomicUsize::new(4096);
+    static PREVIOUS_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
+    static PREVIOUS_FLAGS: AtomicUsize = AtomicUsize::new(0);
+    static INSTALL: Once = Once::new();
+
+    /// Protects `start..start + len`, a mapping that is never unmapped.
+    pub(crate) fn watch(start: usize, len: usize) {
+        INSTALL.call_once(install);
+        let index = USED.fetch_add(1, Ordering::AcqRel);
+        if let (Some(s), Some(e)) = (STARTS.get(index), ENDS.get(index)) {
+            // The end first: a reader that sees the start sees the end.
+            e.store(start.saturating_add(len), Ordering::Release);
+            s.store(start, Ordering::Release);
+        }
+    }
+
+    /// Whether `addr` lies in one of our mappings. Lock-free, async-signal-safe.
+    pub(crate) fn is_ours(addr: usize) -> bool {
+        let used = USED.load(Ordering::Acquire).min(MAX_RANGES);
+        (0..used).any(|i| {
+            let start = STARTS[i].load(Ordering::Acquire);
+            start != 0 && addr >= start && addr < ENDS[i].load(Ordering::Acquire)
+        })
+    }
+
+    /// If `addr` lies in one of our mappings, maps a private zero page over its page
+    /// and returns true: the faulting access can be retried. Async-signal-safe.
+    pub(crate) fn repair(addr: usize) -> bool {
+        if !is_ours(addr) {
+            return false;
+        }
+        let page = PAGE.load(Ordering::Relaxed);
+        let base = addr & !(page - 1);
+        // SAFETY: the page lies inside one of our own leaked mappings (checked above),
+        // which nothing else uses as memory but through atomics; replacing it with a
+        // zero page keeps it mapped and writable, so every pointer into it stays valid.
+        let mapped = unsafe {
+            libc::mmap(
+                base as *mut c_void,
+                page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if mapped == libc::MAP_FAILED {
+            return false;
+        }
+        REPAIRS.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    /// How many pages [`repair`] has replaced so far.
+    pub(crate) fn repairs() -> usize {
+        REPAIRS.load(Ordering::SeqCst)
+    }
+
+    fn install() {
+        // SAFETY: sysconf takes an integer. sigaction reads `action` and writes
+        // `previous`, both valid locals; our handler has the SA_SIGINFO signature.
+        unsafe {
+            if let Ok(page) = usize::try_from(libc::sysconf(libc::_SC_PAGESIZE)) {
+                if page.is_power_of_two() {
+                    PAGE.store(page, Ordering::Relaxed);
+                }
+            }
+            let mut previous: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) != 0 {
+                return;
+            }
+            PREVIOUS_HANDLER.store(previous.sa_sigaction, Ordering::SeqCst);
+            PREVIOUS_FLAGS.store(previous.sa_flags as usize, Ordering::SeqCst);
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigbus as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+        }
+    }
+
+    /// The faulting address of a `SIGBUS`.
+    ///
+    /// # Safety
+    /// `info` is a handler's siginfo argument, or null.
+    unsafe fn fault_address(info: *mut libc::siginfo_t) -> usize {
+        if info.is_null() {
+            return 0;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        // SAFETY: per the contract `info` points at the kernel's siginfo, whose
+        // address field is valid for SIGBUS.
+        return unsafe { (*info).si_addr() as usize };
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        // SAFETY: as above.
+        return unsafe { (*info).si_addr as usize };
+    }
+
+    extern "C" fn on_sigbus(signal: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+        // SAFETY: `info` is this handler's siginfo argument.
+        let addr = unsafe { fault_address(info) };
+        let saved = std::io::Error::last_os_error().raw_os_error();
+        if repair(addr) {
+            restore_errno(saved);
+            return;
+        }
+        let handler = PREVIOUS_HANDLER.load(Ordering::SeqCst);
+        let flags = PREVIOUS_FLAGS.load(Ordering::SeqCst);
+        // SAFETY: `info` is the kernel's siginfo (or null), only read.
+        let sent = info.is_null() || unsafe { (*info).si_code } <= 0;
+        if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+            if handler == libc::SIG_IGN && sent {
+                return; // an ignored signal sent by a process: ignored, as before us
+            }
+            // SAFETY: restoring the default action with an emptied sigaction; raise
+            // takes an integer.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = libc::SIG_DFL;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+                // A fault recurs when we return and now kills the process, as the
+                // kernel does for a fault whose signal is ignored; a signal sent by
+                // a process is sent again (it is blocked until we return).
+                if sent {
+                    libc::raise(signal);
+                }
+            }
+            return;
+        }
+        // SAFETY: `handler` is the previous handler's address, installed with the
+        // signature its flags declare; we call it as the kernel would have.
+        unsafe {
+            if flags & (libc::SA_SIGINFO as usize) != 0 {
+                let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
+                    std::mem::transmute(handler);
+                f(signal, info, ctx);
+            } else {
+                let f: extern "C" fn(c_int) = std::mem::transmute(handler);
+                f(signal);
+            }
+        }
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn restore_errno(value: Option<i32>) {
+        if let Some(value) = value {
+            // SAFETY: __errno_location returns this thread's errno slot.
+            unsafe { *libc::__errno_location() = value };
+        }
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn restore_errno(_value: Option<i32>) {}
 }
 
 #[cfg(test)]

@@ -15,8 +15,14 @@ pub struct CounterFile {
     /// `Arch` in our files; Go's files have `GoVersion`, `GOOS`, `GOARCH` instead.
     pub meta: BTreeMap<String, String>,
     /// Every counter's value by name. Stack counter names are decoded: each frame
-    /// carries its full path, without Go's ditto marks.
+    /// carries its full path, without Go's ditto marks. Only names that are UTF-8;
+    /// the others are in [`CounterFile::non_utf8`].
     pub count: BTreeMap<String, u64>,
+    /// Counters whose names are not UTF-8 (Go programs can write them), by their
+    /// bytes, decoded like [`CounterFile::count`]'s. Kept apart so that distinct
+    /// names stay distinct instead of merging under a lossy `\u{FFFD}` spelling; no
+    /// upload config can approve one (its names are JSON strings).
+    pub non_utf8: BTreeMap<Vec<u8>, u64>,
 }
 
 impl CounterFile {
@@ -31,6 +37,19 @@ impl CounterFile {
             .iter()
             .filter(|(name, _)| !stack_name::is_stack(name))
             .map(|(name, &n)| (name.as_str(), n))
+    }
+
+    /// Every counter, UTF-8 or not, by the bytes of its name, in byte order: the
+    /// order of Go's `Count` map when its JSON encoder sorts the keys.
+    pub fn counts_by_bytes(&self) -> Vec<(&[u8], u64)> {
+        let mut all: Vec<(&[u8], u64)> = self
+            .count
+            .iter()
+            .map(|(name, &n)| (name.as_bytes(), n))
+            .chain(self.non_utf8.iter().map(|(name, &n)| (name.as_slice(), n)))
+            .collect();
+        all.sort_unstable();
+        all
     }
 
     /// Stack counters: names of the form `prefix\nframe\nframe…`.
@@ -193,8 +212,11 @@ fn parse_impl(data: &[u8], file_name: Option<&str>) -> Result<CounterFile, Parse
             if !raw_names.insert(name) {
                 return Err(ParseError::CorruptChain { offset });
             }
-            let name = stack_name::decode(&String::from_utf8_lossy(name));
-            let total = file.count.entry(name).or_insert(0);
+            let name = stack_name::decode_bytes(name);
+            let total = match String::from_utf8(name) {
+                Ok(name) => file.count.entry(name).or_insert(0),
+                Err(not_utf8) => file.non_utf8.entry(not_utf8.into_bytes()).or_insert(0),
+            };
             *total = total.saturating_add(value);
             offset = next;
         }
@@ -318,6 +340,53 @@ mod tests {
             parse(&name_past_end),
             Err(ParseError::CorruptChain { .. })
         ));
+    }
+
+    /// Go programs can write names that are not UTF-8. Each stays its own counter
+    /// (they were merged, summed, under one lossy `"\u{FFFD}"`), and a real U+FFFD is
+    /// not confused with a bad byte.
+    #[test]
+    fn names_that_are_not_utf8_stay_distinct() {
+        let mut data = minimal("TimeBegin: x\n\n");
+        let h = u32::from_le_bytes(data[28..32].try_into().unwrap()) as usize;
+        let names: [&[u8]; 5] = [
+            b"go/\xff",
+            b"go/\xfe",
+            b"go/\xef\xbf\xbd",
+            b"go/\xe2\x82",
+            b"go/stack\nexample.com/p.f\n\".\xff",
+        ];
+        let mut off = 4096;
+        for (i, name) in names.iter().enumerate() {
+            // Every record in bucket 0, chained in order.
+            let next = if i + 1 < names.len() { off + 64 } else { 0 };
+            if i == 0 {
+                put32(&mut data, h + 4, off as u32);
+            }
+            data[off..off + 8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+            put32(
+                &mut data,
+                off + 8,
+                name.len() as u32 | layout::NAME_LEN_MARK,
+            );
+            put32(&mut data, off + 12, next as u32);
+            data[off + 16..off + 16 + name.len()].copy_from_slice(name);
+            off += 64;
+        }
+        let f = parse(&data).unwrap();
+        assert_eq!(f.count.len(), 1);
+        assert_eq!(f.count["go/\u{fffd}"], 3);
+        assert_eq!(f.non_utf8.len(), 4);
+        assert_eq!(f.non_utf8[&b"go/\xff"[..]], 1);
+        assert_eq!(f.non_utf8[&b"go/\xfe"[..]], 2);
+        assert_eq!(f.non_utf8[&b"go/\xe2\x82"[..]], 4);
+        // Ditto marks are expanded in bytes too.
+        assert_eq!(
+            f.non_utf8[&b"go/stack\nexample.com/p.f\nexample.com/p.\xff"[..]],
+            5
+        );
+        let order: Vec<u64> = f.counts_by_bytes().iter().map(|&(_, n)| n).collect();
+        assert_eq!(order, [5, 4, 3, 2, 1]);
     }
 
     #[test]

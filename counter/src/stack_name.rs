@@ -55,25 +55,33 @@ pub fn encode<S: AsRef<str>>(prefix: &str, frames: &[S]) -> String {
 /// Expands ditto marks, as Go's `DecodeStack` does. Names without a newline are
 /// returned unchanged.
 pub fn decode(name: &str) -> String {
-    if !is_stack(name) {
+    // Lines are split at '\n' and cut at '.' and '"', all ASCII, so UTF-8 in means
+    // UTF-8 out; the lossy conversion never replaces anything.
+    String::from_utf8(decode_bytes(name.as_bytes()))
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`decode`] on the bytes of a name, which Go does not require to be UTF-8.
+pub fn decode_bytes(name: &[u8]) -> Vec<u8> {
+    if !name.contains(&b'\n') {
         return name.to_owned();
     }
-    let mut out = String::with_capacity(name.len() * 2);
-    let mut last_path = String::new(); // empty, or ends with '.'
-    for (i, line) in name.split('\n').enumerate() {
+    let mut out = Vec::with_capacity(name.len() * 2);
+    let mut last_path: Vec<u8> = Vec::new(); // empty, or ends with '.'
+    for (i, line) in name.split(|&b| b == b'\n').enumerate() {
         if i > 0 {
-            out.push('\n');
+            out.push(b'\n');
         }
-        match line.rfind('.') {
-            None | Some(0) => out.push_str(line),
-            Some(1) if line.starts_with('"') => {
-                out.push_str(&last_path);
-                out.push_str(&line[2..]);
+        match line.iter().rposition(|&b| b == b'.') {
+            None | Some(0) => out.extend_from_slice(line),
+            Some(1) if line.first() == Some(&b'"') => {
+                out.extend_from_slice(&last_path);
+                out.extend_from_slice(line.get(2..).unwrap_or_default());
             }
             Some(dot) => {
                 last_path.clear();
-                last_path.push_str(&line[..=dot]);
-                out.push_str(line);
+                last_path.extend_from_slice(line.get(..=dot).unwrap_or_default());
+                out.extend_from_slice(line);
             }
         }
     }

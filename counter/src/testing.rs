@@ -44,6 +44,13 @@ pub fn current_file() -> Option<PathBuf> {
     REGISTRY.path()
 }
 
+/// Runs one wake of the rotation thread of [`crate::open_and_rotate`] as if the day
+/// were `today`: a seam for tests of rotation, which would otherwise wait for
+/// midnight. `None` if there was nothing to do.
+pub fn rotate(today: Date) -> Option<crate::OpenStatus> {
+    crate::file::rotate(today)
+}
+
 /// Reads and parses a counter file (see [`crate::read_file`]).
 pub fn read_path(path: impl AsRef<Path>) -> Result<CounterFile, ReadError> {
     crate::read_file(path)

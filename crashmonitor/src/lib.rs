@@ -57,16 +57,30 @@
 //!   output is as before) and the previous signal handlers still run, so std's
 //!   "has overflowed its stack" message appears; a signal whose previous action was the
 //!   default is re-delivered with the default action, so the process dies by the same
-//!   signal, with the same exit status and core dump, as it would have.
+//!   signal, with the same exit status and core dump, as it would have. Once the report
+//!   is written, every other watched signal whose action was the default gets it back,
+//!   so a crash that raises a second signal (std's stack-overflow handler calls
+//!   `abort`) dies of it directly instead of needing a second signal frame on a nearly
+//!   full alternate stack. A fault whose signal the program ignored (`SIG_IGN`) gets
+//!   the default action, as the kernel gives it (an ignored fault would recur
+//!   forever); a previous handler that keeps returning into the same fault is given up
+//!   on after 10 000 identical faults in a row, with the default action.
+//! - **A fault the counter crate repairs is no crash.** A `SIGBUS` inside a counter
+//!   file's mapping (another process truncated the file) is handed to
+//!   `telemetry_counter::repair_fault` first, whichever handler was installed first,
+//!   and the program goes on.
 //! - **The signal path is async-signal-safe** as far as a stack walk can be: no
 //!   allocation, no locks, one `write(2)` of at most a few hundred bytes to a
 //!   non-blocking pipe. The walk uses the system unwinder (`_Unwind_Backtrace`), which
 //!   POSIX does not list as async-signal-safe; it is warmed up at install time, and on
 //!   glibc 2.35+ it finds unwind tables without taking a lock. On an older glibc a
 //!   crash inside `dlopen` could hang the dying process instead of killing it.
-//! - **Nothing blocks or dies on our account.** The pipe is non-blocking and
-//!   close-on-exec; a write to a pipe whose reader is gone fails quietly, without
-//!   `SIGPIPE`, even where the program restored `SIGPIPE`'s default action.
+//! - **Nothing blocks or dies on our account.** The pipe is moved above fd 2 if it
+//!   landed on 0, 1 or 2 (a daemon that closed its stdio), so the program's own
+//!   writes to stderr never reach the child; it is non-blocking and close-on-exec
+//!   (it is ours alone: no descriptor of the program changes); a write to a pipe
+//!   whose reader is gone fails quietly, without `SIGPIPE`, even where the program
+//!   restored `SIGPIPE`'s default action.
 //! - **One report per process**, of at most 16 frames; the child counts at most one
 //!   counter and opens the counter file itself before counting (Go's monitor did not
 //!   and dropped every crash: golang/go#69681).

@@ -126,7 +126,7 @@ pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
         EXE_START.store(image.start, Ordering::SeqCst);
         EXE_END.store(image.end, Ordering::SeqCst);
     }
-    let fd = pipe.into_raw_fd();
+    let fd = above_stdio(pipe.into_raw_fd())?;
     // A crash report must never block the dying program, and the pipe holds far more
     // than the one sentinel and one report we write, so make writes non-blocking.
     // And close it on exec: a program the host runs must not hold the pipe open, or
@@ -154,6 +154,27 @@ pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
     // ends, and that end of file is how the child learns that the parent is gone.
     PIPE_FD.store(fd, Ordering::SeqCst);
     Ok(())
+}
+
+/// `fd`, moved to a descriptor above 2 if it is one of 0, 1, 2. A daemon that closed
+/// its stdio before starting telemetry would otherwise get the pipe as its stderr:
+/// its own `eprintln!` would go to the child (a false `crash/malformed`) and, with the
+/// pipe non-blocking, fail once the pipe is full, which makes `eprintln!` panic. After
+/// the move, fds 0 to 2 are as closed as the host left them. The pipe is ours alone
+/// (the read end went to the child), so making it non-blocking changes nothing of the
+/// host's.
+fn above_stdio(fd: c_int) -> io::Result<c_int> {
+    if fd > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC takes an integer and returns a new descriptor; `fd` is
+    // ours (taken from an OwnedFd) and closed once duplicated, or on failure.
+    unsafe {
+        let moved = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3);
+        let err = io::Error::last_os_error();
+        libc::close(fd);
+        if moved < 0 { Err(err) } else { Ok(moved) }
+    }
 }
 
 /// Ends reporting: no report is written from now on, and the pipe is closed so the
@@ -529,6 +550,14 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ctx: *m
         return;
     };
     let kind = SIGNALS[index].1;
+    // SAFETY: `info` is our handler's siginfo argument (or null), only read.
+    let (is_fault, addr) = unsafe { fault_of(info) };
+    if signal == libc::SIGBUS && is_fault && telemetry_counter::repair_fault(addr) {
+        // A page of a counter file another process cut off: the counter crate put a
+        // zero page there, the access retries, and this is no crash.
+        set_errno(saved_errno);
+        return;
+    }
     if claim_report() {
         // SAFETY: `ctx` is our SA_SIGINFO handler's third argument.
         let pc = unsafe { interrupted_pc(ctx) };
@@ -553,12 +582,104 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ctx: *m
         }
         buf.finish();
         send(&buf);
+        step_aside(index);
     } else {
         wait_for_report();
     }
     set_errno(saved_errno);
+    // SAFETY: `ctx` is our SA_SIGINFO handler's third argument.
+    let pc = unsafe { interrupted_pc(ctx) };
+    if is_fault && faulting_in_a_loop(signal, pc.unwrap_or(0), addr) {
+        // The previous handler keeps returning without curing the fault: let it kill.
+        restore_default(signal);
+        return;
+    }
     // SAFETY: these are the arguments our handler was called with.
     unsafe { chain(index, signal, info, ctx) };
+}
+
+/// Whether the signal was raised by the CPU (a fault that recurs when the handler
+/// returns), and the faulting address.
+///
+/// # Safety
+/// `info` is a handler's siginfo argument, or null.
+unsafe fn fault_of(info: *mut libc::siginfo_t) -> (bool, usize) {
+    if info.is_null() {
+        return (false, 0);
+    }
+    // SAFETY: per the contract `info` points at the kernel's siginfo.
+    let info = unsafe { &*info };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: the address field is valid to read for the fault signals we handle.
+    let addr = unsafe { info.si_addr() } as usize;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let addr = info.si_addr as usize;
+    (info.si_code > 0, addr)
+}
+
+/// Once the report is written, our handlers have nothing left to do: give every
+/// other watched signal whose action was the default its default back. A crash that
+/// leads to another signal (std's stack-overflow handler prints and calls `abort`)
+/// then dies of it directly, as without us, instead of needing a second signal frame
+/// for our handler on an alternate stack that a stack overflow's frame has nearly
+/// filled (std gives a thread 8 KiB; the kernel's minimum for one signal frame,
+/// `AT_MINSIGSTKSZ`, is 3376 bytes on the x86-64 machine where this showed): the
+/// kernel could not deliver that `SIGABRT` and killed the process with `SIGSEGV`
+/// instead, so the `overflow` scenarios died of the wrong signal. A signal whose current handler is not ours is left alone.
+fn step_aside(handling: usize) {
+    for (index, &(signal, _)) in SIGNALS.iter().enumerate() {
+        if index == handling || PREVIOUS_HANDLER[index].load(Ordering::SeqCst) != libc::SIG_DFL {
+            continue;
+        }
+        // SAFETY: sigaction writes the `current` local; restore_default only passes
+        // an emptied sigaction.
+        unsafe {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+                && current.sa_sigaction == on_fatal_signal as *const () as usize
+            {
+                restore_default(signal);
+            }
+        }
+    }
+}
+
+/// Gives `signal` its default action. Async-signal-safe.
+fn restore_default(signal: c_int) {
+    // SAFETY: a zeroed sigaction with an emptied mask and SIG_DFL is valid input.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, std::ptr::null_mut());
+    }
+}
+
+/// The same fault, at the same instruction and address, this many times in a row
+/// means the handler we chain to returns without curing it: without us too the
+/// process would spin at 100% CPU forever. Far above what a runtime that really
+/// handles faults (a JIT, a GC's guard pages) produces in a row, reached within
+/// milliseconds by a loop.
+const MAX_SAME_FAULT: usize = 10_000;
+static LAST_FAULT: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
+static SAME_FAULTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Records a fault; whether it has now recurred [`MAX_SAME_FAULT`] times in a row.
+fn faulting_in_a_loop(signal: c_int, pc: usize, addr: usize) -> bool {
+    let key = [signal as usize, pc, addr];
+    let same = LAST_FAULT
+        .iter()
+        .zip(key)
+        .all(|(slot, k)| slot.load(Ordering::Relaxed) == k);
+    if same {
+        SAME_FAULTS.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_SAME_FAULT
+    } else {
+        for (slot, k) in LAST_FAULT.iter().zip(key) {
+            slot.store(k, Ordering::Relaxed);
+        }
+        SAME_FAULTS.store(1, Ordering::Relaxed);
+        false
+    }
 }
 
 /// Passes the signal on as if we had never been installed.
@@ -568,24 +689,26 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ctx: *m
 unsafe fn chain(index: usize, signal: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
     let handler = PREVIOUS_HANDLER[index].load(Ordering::SeqCst);
     let flags = PREVIOUS_FLAGS[index].load(Ordering::SeqCst);
+    // SAFETY: `info` is the kernel's siginfo (or null), only read.
+    let sent = info.is_null() || unsafe { (*info).si_code } <= 0;
     if handler == libc::SIG_IGN {
+        if !sent {
+            // The kernel does not let a program ignore a fault: it would recur
+            // forever. It resets the action and kills; so do we, or returning would
+            // re-fault into this handler forever at 100% CPU (issue 9).
+            restore_default(signal);
+        }
         return;
     }
     if handler == libc::SIG_DFL {
-        // SAFETY: restoring the default disposition with a zeroed, emptied sigaction;
-        // `info` is the kernel's siginfo (or null) and is only read.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = libc::SIG_DFL;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-            // A fault raised by the CPU (si_code > 0) recurs when we return and now
-            // kills the process with the kernel's own siginfo (and core dump). A signal
-            // sent by a process (kill, raise, abort: si_code <= 0) would not recur, so
-            // send it again; it is blocked while we run and arrives as we return.
-            if info.is_null() || (*info).si_code <= 0 {
-                libc::raise(signal);
-            }
+        restore_default(signal);
+        // A fault raised by the CPU (si_code > 0) recurs when we return and now kills
+        // the process with the kernel's own siginfo (and core dump). A signal sent by
+        // a process (kill, raise, abort: si_code <= 0) would not recur, so send it
+        // again; it is blocked while we run and arrives as we return.
+        if sent {
+            // SAFETY: raise takes an integer.
+            unsafe { libc::raise(signal) };
         }
         return;
     }

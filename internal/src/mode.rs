@@ -54,18 +54,21 @@ impl std::error::Error for ModeError {
 impl Mode {
     /// Parses `on YYYY-MM-DD`, `local` or `off`, ignoring surrounding white space.
     /// A bare `on` has no opt-in date, so it cannot say which data may leave: it is
-    /// rejected, and callers fall back to `local`.
+    /// rejected, and callers fall back to `local`. Go's tools write the date after
+    /// every mode (`off 2024-03-01`, its `SetModeAsOf`), so `off` and `local` may carry
+    /// one too, which says nothing more and is ignored.
     pub fn parse(text: &str) -> Result<Mode, ModeError> {
         let trimmed = text.trim();
         let malformed = || ModeError::Malformed(trimmed.chars().take(64).collect());
-        match trimmed {
-            "off" => Ok(Mode::Off),
-            "local" => Ok(Mode::Local),
-            _ => {
-                let date = trimmed.strip_prefix("on ").ok_or_else(malformed)?;
-                let since = parse_date(date.trim()).ok_or_else(malformed)?;
-                Ok(Mode::On { since })
-            }
+        let (word, date) = match trimmed.split_once(' ') {
+            Some((word, date)) => (word, Some(parse_date(date.trim()).ok_or_else(malformed)?)),
+            None => (trimmed, None),
+        };
+        match (word, date) {
+            ("off", _) => Ok(Mode::Off),
+            ("local", _) => Ok(Mode::Local),
+            ("on", Some(since)) => Ok(Mode::On { since }),
+            _ => Err(malformed()),
         }
     }
 
@@ -126,6 +129,9 @@ mod tests {
                 since: day("2026-11-25")
             }
         );
+        // Go's mode files carry a date after every mode.
+        assert_eq!(Mode::parse("off 2024-03-01").unwrap(), Mode::Off);
+        assert_eq!(Mode::parse("local 2024-03-01\n").unwrap(), Mode::Local);
     }
 
     #[test]
@@ -137,6 +143,8 @@ mod tests {
             "on 2026-1-1",
             "yes",
             "off please",
+            "off 2026-13-01",
+            "on  ",
         ] {
             assert!(
                 matches!(Mode::parse(bad), Err(ModeError::Malformed(_))),

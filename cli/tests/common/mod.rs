@@ -8,14 +8,46 @@ use std::process::{Command, Output, Stdio};
 use telemetry::Program;
 use telemetry_internal::parse_date;
 
-/// The `telemetry` binary, with `DO_NOT_TRACK` cleared so the environment the tests
-/// run in does not change the mode they see.
+/// The `telemetry` binary, with `DO_NOT_TRACK` cleared and the user's config directory
+/// pointed at an empty place, only in the child, so neither the environment the tests
+/// run in (CI exports `DO_NOT_TRACK=1`) nor this machine's real telemetry root changes
+/// what they see.
 pub fn telemetry() -> Command {
+    let nowhere = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-tests-empty-home");
+    telemetry_with_home(&nowhere)
+}
+
+/// The `telemetry` binary with `home` as the user's home and config directory.
+pub fn telemetry_with_home(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_telemetry"));
     cmd.env_remove("DO_NOT_TRACK")
         .env_remove("BROWSER")
+        .env_remove("TELEMETRY_DEBUG")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("APPDATA", home.join("AppData"))
         .stdin(Stdio::null());
     cmd
+}
+
+/// The telemetry root the binary uses under [`telemetry_with_home`]`(home)`.
+pub fn root_in(home: &Path) -> PathBuf {
+    let config = if cfg!(windows) {
+        home.join("AppData")
+    } else if cfg!(target_os = "macos") {
+        home.join("Library").join("Application Support")
+    } else {
+        home.join(".config")
+    };
+    config.join("telemetry")
+}
+
+/// Runs `telemetry ARGS…` with `home` as the home directory.
+pub fn run_home(home: &Path, args: &[&str]) -> Output {
+    telemetry_with_home(home)
+        .args(args)
+        .output()
+        .expect("run telemetry")
 }
 
 /// Runs `telemetry --dir DIR ARGS…`.

@@ -41,6 +41,20 @@ fn run_parent(scenario: &str) {
         reader_gone(when);
         return;
     }
+    // What the host does before crash reporting starts.
+    match scenario {
+        "ignored-segv" => {
+            // SAFETY: setting a disposition to SIG_IGN, before any other thread exists.
+            unsafe { libc::signal(libc::SIGSEGV, libc::SIG_IGN) };
+        }
+        "returning-handler" => install_returning_handler(),
+        "closed-stdio" => {
+            closed_stdio();
+            return;
+        }
+        "truncate-counter-first" => counters_open(),
+        _ => {}
+    }
     if env::var_os(UNMONITORED).is_none() {
         // Never waited for, on purpose: the monitor outlives us, as in a real program.
         #[allow(clippy::zombie_processes)]
@@ -87,6 +101,12 @@ fn run_parent(scenario: &str) {
         "alloc-failed" => alloc_failed(),
         "sigill" => illegal_instruction(),
         "raise-sigfpe" => raise_sigfpe(),
+        "ignored-segv" | "returning-handler" => null_write(),
+        "truncate-counter-first" => count_while_truncated(),
+        "truncate-monitor-first" => {
+            counters_open();
+            count_while_truncated();
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -123,6 +143,107 @@ fn reader_gone(when: &str) {
         assert!(caught.is_err());
     }
     // Still alive: exit normally.
+}
+
+/// A host handler for SIGSEGV that returns without curing the fault: the fault
+/// recurs at once. Without the monitor the process spins forever; with it, it must
+/// die (issue 9).
+fn install_returning_handler() {
+    extern "C" fn returns(_: libc::c_int) {}
+    // SAFETY: installing a handler that does nothing, before any other thread exists.
+    unsafe { libc::signal(libc::SIGSEGV, returns as *const () as libc::sighandler_t) };
+}
+
+/// A daemon that closed fds 0 to 2 before crash reporting started: the pipe must not
+/// become its stderr (issue 9). Its heavy stderr output then goes nowhere, as
+/// before; it must neither reach the child (a false `crash/malformed`) nor make
+/// `eprintln!` panic on a full non-blocking pipe.
+fn closed_stdio() {
+    // The child's outcome still goes to the orchestrator, through a copy of stdout.
+    // SAFETY: dup, close and open take integers and a C string literal; the
+    // descriptors are this process's stdio, which nothing else uses yet.
+    let saved = unsafe {
+        let saved = libc::dup(1);
+        libc::close(0);
+        libc::close(1);
+        libc::close(2);
+        // stdin back as /dev/null, so that the pipe's ends land on fds 1 and 2.
+        libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+        saved
+    };
+    // SAFETY: `saved` is a descriptor we just made and own.
+    let saved = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(saved) };
+    #[allow(clippy::zombie_processes)]
+    let mut monitor = Command::new(env::current_exe().expect("current_exe"))
+        .env(ROLE, "child")
+        .stdin(Stdio::piped())
+        .stdout(saved)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn monitor");
+    let pipe = monitor.stdin.take().expect("piped stdin");
+    let landed_on = std::os::fd::AsRawFd::as_raw_fd(&pipe);
+    telemetry_crashmonitor::parent(pipe).expect("install");
+    // SAFETY: F_GETFD on a descriptor number only reads its flags.
+    let stderr_open = unsafe { libc::fcntl(2, libc::F_GETFD) } >= 0;
+    if landed_on <= 2 && stderr_open {
+        std::process::exit(3); // the pipe stayed on the host's stdio
+    }
+    for i in 0..20_000 {
+        eprintln!("host log line {i}: the host's own stderr, closed by the host");
+    }
+}
+
+/// The counter file of the parent's own counters (not the monitor's directory).
+fn parent_counter_dir() -> PathBuf {
+    PathBuf::from(env::var_os(DIR).expect("CRASHTEST_DIR")).join("parent")
+}
+
+/// Opens the parent's counter file and gives it records over several pages.
+fn counters_open() {
+    let status = telemetry_counter::open_dir(parent_counter_dir(), program());
+    assert!(status.path().is_some(), "{status:?}");
+    for i in 0..2_000 {
+        telemetry_counter::inc(&format!("crashtest/name/{i}"));
+    }
+}
+
+/// Threads count into every page of the file while another process truncates it to
+/// nothing: every access to a cut page faults with SIGBUS, which must neither kill
+/// the host nor be reported as a crash (issue 9, golang/go#74651).
+fn count_while_truncated() {
+    let file = telemetry_counter::testing::current_file().expect("counting into a file");
+    let names: Vec<&'static telemetry_counter::Counter> = (0..2_000)
+        .map(|i| {
+            let name: &'static str = Box::leak(format!("crashtest/name/{i}").into_boxed_str());
+            &*Box::leak(Box::new(telemetry_counter::Counter::new(name)))
+        })
+        .collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                let mut rounds = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && rounds < 100_000 {
+                    names.iter().for_each(|c| c.inc());
+                    rounds += 1;
+                }
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let status = Command::new("truncate")
+            .args(["-s", "0"])
+            .arg(&file)
+            .status()
+            .expect("run truncate");
+        assert!(status.success());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    // New names after the truncation stay in memory.
+    for i in 0..100 {
+        telemetry_counter::inc(&format!("crashtest/after/{i}"));
+    }
 }
 
 #[inline(never)]
@@ -233,7 +354,7 @@ fn run(scenario: &str, monitored: bool) -> Run {
     if !monitored {
         cmd.env(UNMONITORED, "1");
     }
-    let output = cmd.output().expect("run parent");
+    let output = output_within(cmd, std::time::Duration::from_secs(60));
     let counts = read_counts(dir.path());
     Run {
         status: output.status,
@@ -242,6 +363,34 @@ fn run(scenario: &str, monitored: bool) -> Run {
         counts,
         dir,
     }
+}
+
+/// Runs `cmd` to its end, killing it after `limit`: a scenario that hangs or spins
+/// fails instead of hanging the suite.
+fn output_within(mut cmd: Command, limit: std::time::Duration) -> std::process::Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("run parent");
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if start.elapsed() > limit {
+                    // SAFETY: kill takes integers; `pid` is our child, not yet waited
+                    // for (`done` is unset), so the id is not reused.
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        })
+    };
+    let output = child.wait_with_output().expect("wait parent");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = watchdog.join();
+    output
 }
 
 /// `thread 'main' (28060) panicked` → `thread 'main' panicked`: ids differ per run.
@@ -546,6 +695,39 @@ const SCENARIOS: &[(&str, Check)] = &[
         ensure(unnamed_before, || format!("{lines:#?}"))?;
         unchanged(run, "raise-sigfpe")
     }),
+    ("ignored-segv", |run| {
+        // A fault cannot be ignored: the kernel kills with the default action, and so
+        // must we, rather than return into the fault forever.
+        killed_by(run, libc::SIGSEGV)?;
+        counted(
+            run,
+            "crash/signal:SIGSEGV",
+            "process::scenarios::null_write",
+        )?;
+        unchanged(run, "ignored-segv")
+    }),
+    ("returning-handler", |run| {
+        // Spins forever without the monitor; with it, the loop is cut.
+        killed_by(run, libc::SIGSEGV)?;
+        counted(
+            run,
+            "crash/signal:SIGSEGV",
+            "process::scenarios::null_write",
+        )
+    }),
+    ("closed-stdio", |run| {
+        ensure(run.status.success(), || {
+            format!("status {:?}: {}", run.status, run.stderr)
+        })?;
+        ensure(run.outcome == "CleanExit", || {
+            format!("outcome {}", run.outcome)
+        })?;
+        ensure(run.counts.is_empty(), || {
+            format!("counted {:?}", run.counts)
+        })
+    }),
+    ("truncate-counter-first", truncated_lives),
+    ("truncate-monitor-first", truncated_lives),
     ("double-panic", |run| {
         killed_by(run, libc::SIGABRT)?;
         ensure(run.stderr.contains(SECRET), || {
@@ -556,6 +738,20 @@ const SCENARIOS: &[(&str, Check)] = &[
         unchanged(run, "double-panic")
     }),
 ];
+
+/// The counter file was truncated under counting threads: the host lived, exited 0,
+/// and no crash was reported, whichever SIGBUS handler came first.
+fn truncated_lives(run: &Run) -> Result<(), String> {
+    ensure(run.status.success(), || {
+        format!("status {:?}: {}", run.status, run.stderr)
+    })?;
+    ensure(run.outcome == "CleanExit", || {
+        format!("outcome {}", run.outcome)
+    })?;
+    ensure(run.counts.is_empty(), || {
+        format!("counted {:?}", run.counts)
+    })
+}
 
 /// Runs a monitor child on `input`: its printed outcome, its counts, its directory.
 fn feed(input: &[u8]) -> Result<(String, BTreeMap<String, u64>, tempfile::TempDir), String> {
