@@ -19,8 +19,8 @@
 //! Other names: `crash/abort`, `crash/signal:SIGSEGV` (`SIGBUS`, `SIGILL`, `SIGFPE`),
 //! `crash/malformed` for input no parent writes, `crash/no-frames` for a report with
 //! no frame that can be named. [`stop`] ends reporting early and lets the child finish
-//! (for tests that wait for it). `parent` and `stop` exist on Unix only; `child`
-//! compiles everywhere, but names frames only on 64-bit Linux today.
+//! (for tests that wait for it). `parent` and `stop` exist on Unix and Windows; `child`
+//! compiles everywhere and names frames on Linux, macOS and Windows (64-bit).
 //!
 //! The child side can be tried on its own with an in-memory input:
 //!
@@ -113,8 +113,22 @@
 //!   JIT, a wasm runtime) gets its first recovered fault counted: such a program
 //!   should install its handler after calling [`parent`].
 //! - Frames are named by the executable's symbol table: a binary built with
-//!   `strip = "symbols"` has no names and counts `crash/no-frames`. Only 64-bit
-//!   little-endian ELF (Linux) is symbolized today.
+//!   `strip = "symbols"` has no names and counts `crash/no-frames`. 64-bit ELF
+//!   (Linux), Mach-O (macOS) and PE (Windows) are read.
+//!
+//! # Windows
+//! Panics are reported by the same hook. Fatal exceptions reach an unhandled-exception
+//! filter: an access violation, in-page error or stack overflow counts as
+//! `crash/signal:SIGSEGV`, a misaligned access `SIGBUS`, an illegal or privileged
+//! instruction `SIGILL`, an arithmetic fault `SIGFPE` (the C runtime's own names for
+//! them); the C runtime's `abort()` counts `crash/abort` through its `SIGABRT`.
+//! `std::process::abort` (so also a double panic or an allocation failure) ends the
+//! process with `__fastfail`, which no handler sees: not counted. Neither is an
+//! exception some handler catches, nor an unhandled C++ exception. Frames are named by
+//! the COFF symbol table that GNU `ld` leaves in `*-windows-gnu` executables; an MSVC
+//! build keeps its names in a PDB, which is not read, so its frames are named by the
+//! address of their function in the image (`rva:0x1a2b0+0x1c`, from `.pdata`), which
+//! the vendor can name with the build's PDB.
 
 #![deny(unsafe_code)]
 
@@ -130,7 +144,7 @@ mod parent;
 #[cfg(unix)]
 #[allow(unsafe_code)]
 mod signal;
-#[cfg(unix)]
+#[cfg(all(unix, not(target_os = "macos")))]
 mod symbols;
 mod wire;
 // Windows: the same parent side over a handle, the exception filter (the Windows
