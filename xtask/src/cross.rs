@@ -160,6 +160,15 @@ fn windows(
         _ => (WINDOWS_TEST_CRATES.to_vec(), extra),
     };
     for krate in crates {
+        if krate == "telemetry-tests" {
+            // Its tests run the example programs, which `--tests` does not build.
+            let mut cmd = env.cargo("build", "std,panic_unwind", WINDOWS_TARGET);
+            cmd.envs(wine.vars()).args(["-p", krate, "--examples"]);
+            if let Err(err) = timed(times, format!("windows build {krate} examples"), cmd) {
+                failures.push(err);
+                continue;
+            }
+        }
         let mut cmd = env.cargo("test", "std,panic_unwind", WINDOWS_TARGET);
         cmd.envs(wine.vars())
             .args(["-p", krate, "--lib", "--tests", "--no-fail-fast"])
