@@ -17,8 +17,11 @@
 //! never in the host's target directory.
 //! Each step's time is printed, and the total, so CI's budget can be watched.
 //!
-//! Usage: `cargo xtask cross [check | windows [-p CRATE] [CARGO TEST ARGS...]]`;
-//! without an argument, both.
+//! - **aarch64 Linux tests**: the crash monitor's, linked by `aarch64-linux-gnu-gcc` and
+//!   run by `qemu-aarch64` (user-mode emulation, so real signals and a real unwinder).
+//!
+//! Usage: `cargo xtask cross [check | aarch64 [ARGS...] | windows [-p CRATE] [ARGS...]]`;
+//! without an argument, all three.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -123,11 +126,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let mut times = Vec::new();
     let result = match args.first().map(String::as_str) {
-        None => check(&env, &mut times).and_then(|()| windows(&env, &[], &mut times)),
+        None => check(&env, &mut times)
+            .and_then(|()| aarch64(&env, &[], &mut times))
+            .and_then(|()| windows(&env, &[], &mut times)),
         Some("check") => check(&env, &mut times),
+        Some("aarch64") => aarch64(&env, &args[1..], &mut times),
         Some("windows") => windows(&env, &args[1..], &mut times),
         Some(other) => Err(format!(
-            "unknown `cross` step {other:?}: use `check` or `windows`"
+            "unknown `cross` step {other:?}: use `check`, `aarch64` or `windows`"
         )),
     };
     for (step, took) in &times {
@@ -231,6 +237,29 @@ fn check(env: &CrossEnv, times: &mut Vec<(String, Duration)>) -> Result<(), Stri
         timed(times, format!("check crashmonitor tests {target}"), cmd)?;
     }
     Ok(())
+}
+
+const AARCH64_TARGET: &str = "aarch64-unknown-linux-gnu";
+
+/// Runs the crash monitor's tests (its stack walk from signal handlers, real crashes in
+/// child processes) on aarch64 Linux under qemu's user-mode emulation.
+fn aarch64(
+    env: &CrossEnv,
+    extra: &[String],
+    times: &mut Vec<(String, Duration)>,
+) -> Result<(), String> {
+    let mut cmd = env.cargo("test", "std,panic_unwind", AARCH64_TARGET);
+    cmd.env(
+        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+        "aarch64-linux-gnu-gcc",
+    )
+    .env(
+        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER",
+        "qemu-aarch64 -L /usr/aarch64-linux-gnu",
+    )
+    .args(["-p", "telemetry-crashmonitor", "--lib", "--tests"])
+    .args(extra);
+    timed(times, "aarch64 tests telemetry-crashmonitor".into(), cmd)
 }
 
 /// Runs the tests of the Windows-capable crates under Wine.
