@@ -253,16 +253,19 @@ fn aarch64(
     times: &mut Vec<(String, Duration)>,
 ) -> Result<(), String> {
     let mut cmd = env.cargo("test", "std,panic_unwind", AARCH64_TARGET);
-    cmd.env(
-        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
-        "aarch64-linux-gnu-gcc",
-    )
-    .env(
-        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER",
-        "qemu-aarch64 -L /usr/aarch64-linux-gnu",
-    )
-    .args(["-p", "telemetry-crashmonitor", "--lib"])
-    .args(extra);
+    // A target directory of its own: the check of the same target builds another std
+    // (check-only, panic=abort), and in one directory each would replace the other.
+    cmd.env("CARGO_TARGET_DIR", env.target_dir.join("qemu"))
+        .env(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+            "aarch64-linux-gnu-gcc",
+        )
+        .env(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER",
+            "qemu-aarch64 -L /usr/aarch64-linux-gnu",
+        )
+        .args(["-p", "telemetry-crashmonitor", "--lib"])
+        .args(extra);
     timed(times, "aarch64 tests telemetry-crashmonitor".into(), cmd)
 }
 
