@@ -19,8 +19,8 @@
 //! Other names: `crash/abort`, `crash/signal:SIGSEGV` (`SIGBUS`, `SIGILL`, `SIGFPE`),
 //! `crash/malformed` for input no parent writes, `crash/no-frames` for a report with
 //! no frame that can be named. [`stop`] ends reporting early and lets the child finish
-//! (for tests that wait for it). `parent` and `stop` exist on Unix only; `child`
-//! compiles everywhere, but names frames only on 64-bit Linux today.
+//! (for tests that wait for it). `parent` and `stop` exist on Unix and Windows; `child`
+//! compiles everywhere and names frames on Linux, macOS and Windows (64-bit).
 //!
 //! The child side can be tried on its own with an in-memory input:
 //!
@@ -113,8 +113,22 @@
 //!   JIT, a wasm runtime) gets its first recovered fault counted: such a program
 //!   should install its handler after calling [`parent`].
 //! - Frames are named by the executable's symbol table: a binary built with
-//!   `strip = "symbols"` has no names and counts `crash/no-frames`. Only 64-bit
-//!   little-endian ELF (Linux) is symbolized today.
+//!   `strip = "symbols"` has no names and counts `crash/no-frames`. 64-bit ELF
+//!   (Linux), Mach-O (macOS) and PE (Windows) are read.
+//!
+//! # Windows
+//! Panics are reported by the same hook. Fatal exceptions reach an unhandled-exception
+//! filter: an access violation, in-page error or stack overflow counts as
+//! `crash/signal:SIGSEGV`, a misaligned access `SIGBUS`, an illegal or privileged
+//! instruction `SIGILL`, an arithmetic fault `SIGFPE` (the C runtime's own names for
+//! them); the C runtime's `abort()` counts `crash/abort` through its `SIGABRT`.
+//! `std::process::abort` (so also a double panic or an allocation failure) ends the
+//! process with `__fastfail`, which no handler sees: not counted. Neither is an
+//! exception some handler catches, nor an unhandled C++ exception. Frames are named by
+//! the COFF symbol table that GNU `ld` leaves in `*-windows-gnu` executables; an MSVC
+//! build keeps its names in a PDB, which is not read, so its frames are named by the
+//! address of their function in the image (`rva:0x1a2b0+0x1c`, from `.pdata`), which
+//! the vendor can name with the build's PDB.
 
 #![deny(unsafe_code)]
 
@@ -130,9 +144,21 @@ mod parent;
 #[cfg(unix)]
 #[allow(unsafe_code)]
 mod signal;
-#[cfg(unix)]
+#[cfg(all(unix, not(target_os = "macos")))]
 mod symbols;
 mod wire;
+// Windows: the same parent side over a handle, the exception filter (the Windows
+// counterpart of `signal`, the crate's other `unsafe` module), and PE symbols.
+#[cfg(windows)]
+mod parent_windows;
+#[cfg(any(windows, test))]
+mod pe;
+// macOS: the Mach-O symbol table (the parser is tested everywhere).
+#[cfg(any(target_os = "macos", test))]
+mod macho;
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod signal_windows;
 
 /// Installs crash reporting in this process, reporting to `pipe` (the write end of a
 /// pipe whose read end is the telemetry child's stdin).
@@ -145,6 +171,24 @@ mod wire;
 #[cfg(unix)]
 pub fn parent(pipe: impl Into<std::os::fd::OwnedFd>) -> Result<(), CrashMonitorError> {
     parent::install(pipe.into())
+}
+
+/// Installs crash reporting in this process, reporting to `pipe` (the write end of a
+/// pipe whose read end is the telemetry child's stdin, such as a `ChildStdin`).
+///
+/// Writes the sentinel line, then installs a panic hook chained to the current one, an
+/// unhandled-exception filter chained to the current one (access violations, stack
+/// overflows, illegal instructions, arithmetic faults) and a C runtime `SIGABRT`
+/// handler. Otherwise as on Unix.
+#[cfg(windows)]
+pub fn parent(pipe: impl Into<std::os::windows::io::OwnedHandle>) -> Result<(), CrashMonitorError> {
+    parent_windows::install(pipe.into())
+}
+
+/// Stops crash reporting in this process and closes the pipe: as on Unix.
+#[cfg(windows)]
+pub fn stop() {
+    signal_windows::close_pipe();
 }
 
 /// Stops crash reporting in this process and closes the pipe, so the child reads end of
@@ -212,7 +256,17 @@ fn read_to_end_capped(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     Ok(if overflow { None } else { Some(data) })
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "macos")]
+fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
+    let symbols = macho::MachSymbols::current_exe();
+    let symbols: &dyn naming::Symbolize = match &symbols {
+        Some(s) => s,
+        None => &naming::NoSymbols,
+    };
+    naming::counter_name(report, parent_sentinel, wire::sentinel(), symbols)
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
 fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
     let symbols =
         signal::exe_image().and_then(|image| symbols::ElfSymbols::current_exe(image.bias));
@@ -223,7 +277,18 @@ fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
     naming::counter_name(report, parent_sentinel, wire::sentinel(), symbols)
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
+    let symbols =
+        signal_windows::exe_image().and_then(|image| pe::PeSymbols::current_exe(image.start));
+    let symbols: &dyn naming::Symbolize = match &symbols {
+        Some(s) => s,
+        None => &naming::NoSymbols,
+    };
+    naming::counter_name(report, parent_sentinel, wire::sentinel(), symbols)
+}
+
+#[cfg(not(any(unix, windows)))]
 fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
     naming::counter_name(
         report,

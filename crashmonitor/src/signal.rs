@@ -61,6 +61,7 @@ static PREVIOUS_FLAGS: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ExeImage {
     /// Runtime address minus link-time address.
+    #[cfg_attr(target_os = "macos", allow(dead_code))] // macOS finds its slide itself
     pub(crate) bias: usize,
     /// The lowest and one past the highest address of its loaded segments.
     pub(crate) start: usize,

@@ -159,6 +159,8 @@ mod child;
 mod config;
 mod log;
 mod process;
+#[cfg(windows)]
+mod spawn_windows;
 mod startup;
 #[cfg(feature = "upload")]
 mod token;
@@ -269,7 +271,7 @@ impl StartResult {
         let Some(started) = self.child.take() else {
             return;
         };
-        #[cfg(all(unix, feature = "crash"))]
+        #[cfg(all(any(unix, windows), feature = "crash"))]
         telemetry_crashmonitor::stop();
         #[cfg(unix)]
         {

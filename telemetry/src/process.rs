@@ -186,11 +186,11 @@ fn crash_reporting(config: &Config, log: &Log) -> bool {
     if !config.get_report_crashes() {
         return false;
     }
-    if cfg!(all(unix, feature = "crash")) {
+    if cfg!(all(any(unix, windows), feature = "crash")) {
         true
     } else {
         log.line(format_args!(
-            "report_crashes(true) ignored: crash reporting needs Unix and the `crash` feature"
+            "report_crashes(true) ignored: crash reporting needs Unix or Windows and the `crash` feature"
         ));
         false
     }
@@ -220,7 +220,7 @@ fn start_child(dir: &Dir, plan: &Plan, env: &Surroundings, log: &Log) -> StartRe
                     "not due"
                 },
             ));
-            #[cfg(all(unix, feature = "crash"))]
+            #[cfg(all(any(unix, windows), feature = "crash"))]
             if let Some(pipe) = started.crash_pipe {
                 if let Err(err) = telemetry_crashmonitor::parent(pipe) {
                     log.line(format_args!("crash reporting not installed: {err}"));
@@ -269,6 +269,11 @@ struct Started {
     #[cfg(unix)]
     #[cfg_attr(not(feature = "crash"), allow(dead_code))]
     crash_pipe: Option<std::os::fd::OwnedFd>,
+    /// Windows: the write end of the crash pipe (the child's stdin), for the crash
+    /// monitor.
+    #[cfg(windows)]
+    #[cfg_attr(not(feature = "crash"), allow(dead_code))]
+    crash_pipe: Option<std::process::ChildStdin>,
 }
 
 /// The child's stderr: `debug/sidecar.log` when the child logs (`debug/` is created
@@ -370,22 +375,27 @@ fn spawn(exe: &Path, dir: &Dir, plan: &Plan, log: &Log) -> io::Result<Started> {
         .current_dir(dir.local())
         .env_clear()
         .envs(child_env(plan, &[]))
-        .stdin(Stdio::null())
+        // The crash pipe is the child's stdin (Windows only: elsewhere there is no
+        // crash monitor to write into it).
+        .stdin(if plan.crash_pipe && cfg!(windows) {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::null())
         .stderr(stderr);
     #[cfg(windows)]
-    {
-        use std::os::windows::process::CommandExt;
-        const DETACHED_PROCESS: u32 = 0x0000_0008;
-        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
-        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
-        cmd.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
-    }
-    let child = cmd.spawn()?;
+    crate::spawn_windows::detach(&mut cmd);
+    #[cfg_attr(not(windows), allow(unused_mut))]
+    let mut child = cmd.spawn()?;
     let pid = child.id();
+    #[cfg(windows)]
+    let crash_pipe = child.stdin.take();
     Ok(Started {
         pid,
         result: StartResult::child(child),
+        #[cfg(windows)]
+        crash_pipe,
     })
 }
 

@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stderr)]
 
+mod cross;
+
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
@@ -20,9 +22,10 @@ fn main() -> ExitCode {
         },
         Some("integration") => integration(&[], &args[1..]),
         Some("faults") => integration(&["--test", "faults"], &args[1..]),
+        Some("cross") => cross::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask (test [--do-not-track] | integration [ARGS...] | faults [ARGS...])"
+                "usage: cargo xtask (test [--do-not-track] | integration [ARGS...] | faults [ARGS...] | cross [STEP...])"
             );
             return ExitCode::from(2);
         }

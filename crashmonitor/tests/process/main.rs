@@ -18,6 +18,14 @@ fn main() {
     scenarios::main();
 }
 
-/// Crash reporting is Unix-only; elsewhere there is nothing to run.
-#[cfg(not(unix))]
+#[cfg(windows)]
+mod scenarios_windows;
+
+#[cfg(windows)]
+fn main() {
+    scenarios_windows::main();
+}
+
+/// Crash reporting is for Unix and Windows; elsewhere there is nothing to run.
+#[cfg(not(any(unix, windows)))]
 fn main() {}

@@ -1,0 +1,414 @@
+//! `cargo xtask cross`: the library on macOS, Windows and aarch64 Linux, checked and
+//! tested on an x86_64 Linux machine without any vendor SDK.
+//!
+//! - **Checks** (`cargo check`, no linking): the facade with its `crash`, `upload` and
+//!   `stack` features and the crash monitor with its tests, for `x86_64-apple-darwin`,
+//!   `aarch64-apple-darwin` and `aarch64-unknown-linux-gnu`. rustup's toolchain ships no
+//!   standard library for those targets, so this uses Debian's `rustc-web` (a Rust
+//!   whose standard-library source is installed, `rust-web-src`) with `-Zbuild-std`.
+//!   The `tls` feature is left out: `ring`'s C code wants Apple's headers.
+//! - **Windows tests**: `x86_64-pc-windows-gnu`, linked by mingw-w64 and run by Wine.
+//!   Rust's std needs `ProcessPrng` from `bcryptprimitives.dll`, which Wine 8 lacks: a
+//!   stub DLL (`xtask/cross/bcryptprimitives.c`) built here with mingw goes into a Wine
+//!   prefix of our own under the target directory, next to nothing else.
+//!
+//! `.ci/install-cross` installs the Debian packages this needs. Everything is built in
+//! `$CROSS_TARGET_DIR` (default `~/.cache/telemetry-cross`, kept across checkouts),
+//! never in the host's target directory.
+//! Each step's time is printed, and the total, so CI's budget can be watched.
+//!
+//! - **aarch64 Linux tests**: the crash monitor's unit tests (its stack walk, ELF symbols),
+//!   linked by `aarch64-linux-gnu-gcc` and run by `qemu-aarch64` (user-mode emulation).
+//!
+//! Usage: `cargo xtask cross [check | aarch64 [ARGS...] | windows [-p CRATE] [ARGS...]]`;
+//! without an argument, all three.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Targets that are only compiled: no runner for them here.
+const CHECK_TARGETS: &[&str] = &[
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+    "aarch64-unknown-linux-gnu",
+];
+
+const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
+
+/// The crates whose tests run under Wine, in order.
+const WINDOWS_TEST_CRATES: &[&str] = &[
+    "telemetry-internal",
+    "telemetry-counter",
+    "telemetry-upload",
+    "telemetry-crashmonitor",
+    "telemetry",
+    // The end-to-end scenarios: the example program with the facade's detached child,
+    // a real panic counted and uploaded to a loopback server.
+    "telemetry-tests",
+];
+
+/// Tests known to fail on Windows today, skipped (by exact name) so that the rest keep
+/// running in CI. FIXME: each is a bug in the crate named; delete its line with the fix.
+const KNOWN_WINDOWS_FAILURES: &[(&str, &str, &str)] = &[
+    (
+        "telemetry-internal",
+        "dir::tests::unwritable_root_is_an_error_not_a_panic",
+        "a path below a regular file is ERROR_PATH_NOT_FOUND (NotFound) on Windows, \
+         so the mode reads as missing, not unreadable",
+    ),
+    (
+        "telemetry-tests",
+        "piped_output_ends_with_the_program",
+        "not a Windows test: it runs `sh` to hold the program's output pipe",
+    ),
+    (
+        "telemetry-counter",
+        "truncated_under_counting_threads",
+        "not a Windows test: it runs `truncate`; Windows refuses to shorten a file \
+         that is mapped (ERROR_USER_MAPPED_FILE), so the damage cannot happen there",
+    ),
+    (
+        "telemetry-counter",
+        "stack::tests::distinct_stacks_distinct_counters",
+        "StackCounter's own frames are not dropped: v0-mangled names read \
+         `<telemetry_counter::stack::StackCounter>::add`, and offsets are all 0",
+    ),
+];
+
+/// Upload tests that delete counter files the test process itself still maps
+/// (`telemetry_counter::testing::write_file` never unmaps): Windows refuses to delete a
+/// mapped file (ERROR_USER_MAPPED_FILE). FIXME(counter testing): write test files
+/// without keeping a mapping.
+const UPLOAD_TESTS_DELETING_MAPPED_FILES: &[&str] = &[
+    "basic",
+    "concurrent_processes_send_each_report_once",
+    "concurrent_uploaders_send_each_report_once",
+    "counter_file_with_missing_dates",
+    "empty_week_does_not_block_the_next",
+    "existing_reports_are_not_rebuilt",
+    "mode_local_builds_local_reports_only",
+    "mode_on_with_date_never_sends_earlier_data",
+    "retries_across_200_400_500",
+    "several_weeks_at_once",
+    "too_old_and_future_dated_reports",
+];
+
+/// The test binaries' arguments for `krate`: `--skip` for its known Windows failures.
+fn known_failures(krate: &str) -> Vec<String> {
+    let mut names: Vec<&str> = KNOWN_WINDOWS_FAILURES
+        .iter()
+        .filter(|(k, _, _)| *k == krate)
+        .map(|(_, name, _)| *name)
+        .collect();
+    if krate == "telemetry-upload" {
+        names.extend(UPLOAD_TESTS_DELETING_MAPPED_FILES);
+    }
+    let mut args = Vec::new();
+    if krate == "telemetry-tests" {
+        // As `cargo xtask integration` runs them: one at a time.
+        args.push("--test-threads=1".to_owned());
+    }
+    if names.is_empty() {
+        return args;
+    }
+    eprintln!("xtask cross: skipping known Windows failures of {krate}: {names:?}");
+    args.push("--exact".to_owned());
+    for name in names {
+        args.extend(["--skip".to_owned(), name.to_owned()]);
+    }
+    args
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let env = CrossEnv::find()?;
+    let started = Instant::now();
+    let mut times = Vec::new();
+    let result = match args.first().map(String::as_str) {
+        None => check(&env, &mut times)
+            .and_then(|()| aarch64(&env, &[], &mut times))
+            .and_then(|()| windows(&env, &[], &mut times)),
+        Some("check") => check(&env, &mut times),
+        Some("aarch64") => aarch64(&env, &args[1..], &mut times),
+        Some("windows") => windows(&env, &args[1..], &mut times),
+        Some(other) => Err(format!(
+            "unknown `cross` step {other:?}: use `check`, `aarch64` or `windows`"
+        )),
+    };
+    for (step, took) in &times {
+        eprintln!("xtask cross: {:>6.1}s  {step}", took.as_secs_f64());
+    }
+    eprintln!(
+        "xtask cross: {:>6.1}s  total",
+        started.elapsed().as_secs_f64()
+    );
+    result
+}
+
+/// Where the cross toolchain is and where it builds.
+struct CrossEnv {
+    workspace: PathBuf,
+    cargo: PathBuf,
+    rustc: PathBuf,
+    rustdoc: PathBuf,
+    target_dir: PathBuf,
+}
+
+impl CrossEnv {
+    fn find() -> Result<CrossEnv, String> {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .ok_or("xtask has no parent directory")?
+            .to_owned();
+        let tool = |var: &str, default: &str| -> PathBuf {
+            std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
+        };
+        let env = CrossEnv {
+            target_dir: std::env::var_os("CROSS_TARGET_DIR")
+                .map(PathBuf::from)
+                .or_else(default_target_dir)
+                .unwrap_or_else(|| workspace.join("target").join("cross")),
+            cargo: tool("CROSS_CARGO", "/usr/bin/cargo"),
+            rustc: tool("CROSS_RUSTC", "/usr/bin/rustc"),
+            rustdoc: tool("CROSS_RUSTDOC", "/usr/bin/rustdoc"),
+            workspace,
+        };
+        for (what, path) in [("cargo", &env.cargo), ("rustc", &env.rustc)] {
+            if !path.exists() {
+                return Err(format!(
+                    "no {what} at {} (run .ci/install-cross, or set CROSS_{})",
+                    path.display(),
+                    what.to_uppercase()
+                ));
+            }
+        }
+        Ok(env)
+    }
+
+    /// A cargo of the cross toolchain, in the workspace, building into our target dir.
+    fn cargo(&self, subcommand: &str, build_std: &str, target: &str) -> Command {
+        let mut cmd = Command::new(&self.cargo);
+        cmd.arg(subcommand)
+            .current_dir(&self.workspace)
+            // The outer cargo (rustup's) points these at itself and its rustc.
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("CARGO")
+            .env("RUSTC", &self.rustc)
+            .env("RUSTDOC", &self.rustdoc)
+            // -Zbuild-std is unstable; the Debian toolchain is a stable one.
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_DIR", &self.target_dir)
+            .arg(format!("-Zbuild-std={build_std}"))
+            .args(["--target", target]);
+        cmd
+    }
+
+    fn wine_prefix(&self) -> PathBuf {
+        self.target_dir.join("wine-prefix")
+    }
+}
+
+/// `$XDG_CACHE_HOME/telemetry-cross` (or `~/.cache/…`): outside the checkout, so that
+/// the four standard libraries built with `-Zbuild-std` and the Wine prefix outlive a
+/// fresh clone (CI's), which then rebuilds only the workspace's own crates.
+fn default_target_dir() -> Option<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(cache.join("telemetry-cross"))
+}
+
+/// Compiles the facade and the crash monitor (with its tests) for each check target.
+fn check(env: &CrossEnv, times: &mut Vec<(String, Duration)>) -> Result<(), String> {
+    for target in CHECK_TARGETS {
+        let mut cmd = env.cargo("check", "std,panic_abort", target);
+        cmd.args([
+            "-p",
+            "telemetry",
+            "--no-default-features",
+            "--features",
+            "crash,upload,stack",
+        ]);
+        timed(times, format!("check telemetry {target}"), cmd)?;
+        let mut cmd = env.cargo("check", "std,panic_abort", target);
+        cmd.args(["-p", "telemetry-crashmonitor", "--lib", "--tests"]);
+        timed(times, format!("check crashmonitor tests {target}"), cmd)?;
+    }
+    Ok(())
+}
+
+const AARCH64_TARGET: &str = "aarch64-unknown-linux-gnu";
+
+/// Runs the crash monitor's unit tests on aarch64 Linux under qemu's user-mode
+/// emulation: the unwinder's walk of a real stack, the executable's extent from the
+/// loader, naming from the ELF symbol table. Its process tests are not run: they
+/// re-execute the test binary, and an aarch64 executable started by an emulated process
+/// reaches the kernel, which runs it only where binfmt_misc hands it to qemu (not in a
+/// container without it, as here).
+fn aarch64(
+    env: &CrossEnv,
+    extra: &[String],
+    times: &mut Vec<(String, Duration)>,
+) -> Result<(), String> {
+    let mut cmd = env.cargo("test", "std,panic_unwind", AARCH64_TARGET);
+    // A target directory of its own: the check of the same target builds another std
+    // (check-only, panic=abort), and in one directory each would replace the other.
+    cmd.env("CARGO_TARGET_DIR", env.target_dir.join("qemu"))
+        .env(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+            "aarch64-linux-gnu-gcc",
+        )
+        .env(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER",
+            "qemu-aarch64 -L /usr/aarch64-linux-gnu",
+        )
+        .args(["-p", "telemetry-crashmonitor", "--lib"])
+        .args(extra);
+    timed(times, "aarch64 tests telemetry-crashmonitor".into(), cmd)
+}
+
+/// Runs the tests of the Windows-capable crates under Wine.
+fn windows(
+    env: &CrossEnv,
+    extra: &[String],
+    times: &mut Vec<(String, Duration)>,
+) -> Result<(), String> {
+    let setup = Instant::now();
+    let wine = wine_setup(env)?;
+    times.push(("wine prefix".into(), setup.elapsed()));
+    let mut failures = Vec::new();
+    // `cargo xtask cross windows -p CRATE [ARGS...]` tests only that crate.
+    let (crates, extra): (Vec<&str>, &[String]) = match extra {
+        [flag, krate, rest @ ..] if flag == "-p" => (vec![krate.as_str()], rest),
+        _ => (WINDOWS_TEST_CRATES.to_vec(), extra),
+    };
+    for krate in crates {
+        if krate == "telemetry-tests" {
+            // Its tests run the example programs, which `--tests` does not build.
+            let mut cmd = env.cargo("build", "std,panic_unwind", WINDOWS_TARGET);
+            cmd.envs(wine.vars()).args(["-p", krate, "--examples"]);
+            if let Err(err) = timed(times, format!("windows build {krate} examples"), cmd) {
+                failures.push(err);
+                continue;
+            }
+        }
+        let mut cmd = env.cargo("test", "std,panic_unwind", WINDOWS_TARGET);
+        cmd.envs(wine.vars())
+            .args(["-p", krate, "--lib", "--tests", "--no-fail-fast"]);
+        let skips = known_failures(krate);
+        if extra.is_empty() && !skips.is_empty() {
+            cmd.arg("--").args(skips);
+        } else {
+            cmd.args(extra);
+        }
+        if let Err(err) = timed(times, format!("windows tests {krate}"), cmd) {
+            failures.push(err);
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+/// What a Windows test run needs in its environment.
+struct Wine {
+    runner: PathBuf,
+    prefix: PathBuf,
+}
+
+impl Wine {
+    fn vars(&self) -> Vec<(&'static str, OsString)> {
+        vec![
+            (
+                "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER",
+                "x86_64-w64-mingw32-gcc".into(),
+            ),
+            (
+                "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER",
+                self.runner.clone().into(),
+            ),
+            ("WINEPREFIX", self.prefix.clone().into()),
+            // Wine's own diagnostics would mix with the tests' output.
+            ("WINEDEBUG", "-all".into()),
+            // No prompts to install Mono or Gecko into a fresh prefix, and no winedbg
+            // for a crash: a crashing test process must just die, as on Windows with
+            // error reporting off, not print a backtrace into the tests' output.
+            ("WINEDLLOVERRIDES", "mscoree,mshtml=;winedbg.exe=d".into()),
+        ]
+    }
+}
+
+/// Creates our Wine prefix once, initialised and with the `ProcessPrng` stub. Fast when
+/// done already.
+fn wine_setup(env: &CrossEnv) -> Result<Wine, String> {
+    let runner = ["/usr/lib/wine/wine64", "/usr/bin/wine64"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or("wine64 not found (run .ci/install-cross)")?;
+    let wine = Wine {
+        runner,
+        prefix: env.wine_prefix(),
+    };
+    let system32 = wine.prefix.join("drive_c/windows/system32");
+    let stub = system32.join("bcryptprimitives.dll");
+    let ready = wine.prefix.join(".telemetry-cross-ready");
+    let source = env.workspace.join("xtask/cross/bcryptprimitives.c");
+    if ready.exists() && stub.exists() && newer_or_same(&stub, &source) {
+        return Ok(wine);
+    }
+    std::fs::create_dir_all(&env.target_dir).map_err(|e| format!("{e}"))?;
+    let wine_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(&wine.runner);
+        cmd.envs(wine.vars()).args(args);
+        cmd
+    };
+    run_quiet(wine_cmd(&["wineboot", "--init"]), "wineboot")?;
+    let mut gcc = Command::new("x86_64-w64-mingw32-gcc");
+    gcc.args(["-shared", "-O2", "-s", "-o"])
+        .arg(&stub)
+        .arg(&source)
+        .arg("-ladvapi32");
+    run_quiet(gcc, "x86_64-w64-mingw32-gcc bcryptprimitives.c")?;
+    std::fs::write(&ready, b"").map_err(|e| format!("{}: {e}", ready.display()))?;
+    Ok(wine)
+}
+
+fn newer_or_same(built: &Path, source: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((modified(built), modified(source)), (Some(b), Some(s)) if b >= s)
+}
+
+fn run_quiet(mut cmd: Command, what: &str) -> Result<(), String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn timed(
+    times: &mut Vec<(String, Duration)>,
+    step: String,
+    mut cmd: Command,
+) -> Result<(), String> {
+    eprintln!("xtask cross: {step}");
+    let started = Instant::now();
+    let status = cmd.status().map_err(|e| format!("{step}: {e}"));
+    times.push((step.clone(), started.elapsed()));
+    match status? {
+        s if s.success() => Ok(()),
+        s => Err(format!("{step} failed: {s}")),
+    }
+}
