@@ -59,6 +59,8 @@ fn run_parent(scenario: &str) {
         // Never waited for, on purpose: the monitor outlives us, as in a real program.
         #[allow(clippy::zombie_processes)]
         let mut monitor = Command::new(env::current_exe().expect("current_exe"))
+            // The monitor counts whatever the environment says: these tests decide it.
+            .env_remove("DO_NOT_TRACK")
             .env(ROLE, "child")
             .stdin(Stdio::piped())
             .stderr(Stdio::null())
@@ -175,6 +177,8 @@ fn closed_stdio() {
     let saved = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(saved) };
     #[allow(clippy::zombie_processes)]
     let mut monitor = Command::new(env::current_exe().expect("current_exe"))
+        // The monitor counts whatever the environment says: these tests decide it.
+        .env_remove("DO_NOT_TRACK")
         .env(ROLE, "child")
         .stdin(Stdio::piped())
         .stdout(saved)
@@ -348,6 +352,7 @@ fn run(scenario: &str, monitored: bool) -> Run {
     let mut cmd = Command::new(env::current_exe().expect("current_exe"));
     // A backtrace would differ with and without the monitor (our hook is on it).
     cmd.env(ROLE, scenario)
+        .env_remove("DO_NOT_TRACK")
         .env(DIR, dir.path())
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null());
@@ -757,6 +762,8 @@ fn truncated_lives(run: &Run) -> Result<(), String> {
 fn feed(input: &[u8]) -> Result<(String, BTreeMap<String, u64>, tempfile::TempDir), String> {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(env::current_exe().expect("current_exe"))
+        // The monitor counts whatever the environment says: these tests decide it.
+        .env_remove("DO_NOT_TRACK")
         .env(ROLE, "child")
         .env(DIR, dir.path())
         .stdin(Stdio::piped())
