@@ -2,6 +2,9 @@
 //! anything (DESIGN invariant 7, "What the child must be"). Real processes, real
 //! files, real pipes; every wait is bounded, and in every scenario the host's exit
 //! status, stdout and stderr are the same with telemetry as without it.
+//!
+//! Unix only: descriptors, FIFOs, umasks, reaping and signals are what it injects.
+#![cfg(unix)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -161,7 +161,12 @@ mod tests {
         let now = week.plus(1).start();
         let mut removed = sweep(&dir, now).unwrap();
         removed.sort();
-        let mut want = vec![dead, in_upload, in_root, dir.report_lock(week)];
+        // A dead writer is recognised at once only where `/proc` says who is alive;
+        // elsewhere its files wait for the age limit, like ours.
+        let mut want = vec![dir.report_lock(week)];
+        if cfg!(target_os = "linux") {
+            want.extend([dead, in_upload, in_root]);
+        }
         want.sort();
         assert_eq!(removed, want);
         assert!(ours.exists() && counter.exists());
