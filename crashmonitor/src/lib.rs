@@ -138,6 +138,8 @@ use std::path::Path;
 
 use telemetry_counter::{OpenStatus, Program};
 
+#[cfg(any(unix, windows, test))]
+mod le;
 mod naming;
 #[cfg(unix)]
 mod parent;

@@ -19,6 +19,7 @@
 
 use std::io;
 
+use crate::le::{u32_at, u64_at};
 use crate::naming::Symbolize;
 
 const MH_MAGIC_64: u32 = 0xfeed_facf;
@@ -215,22 +216,6 @@ impl Symbolize for MachSymbols {
         let start = usize::try_from(func.start).ok()?.wrapping_add(self.slide);
         Some((func.name.clone(), start))
     }
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut v = [0u8; 4];
-    if let Some(s) = b.get(at..at + 4) {
-        v.copy_from_slice(s);
-    }
-    u32::from_le_bytes(v)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    if let Some(s) = b.get(at..at + 8) {
-        v.copy_from_slice(s);
-    }
-    u64::from_le_bytes(v)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 
 use std::io;
 
+use crate::le::{u16_at, u32_at};
 use crate::naming::Symbolize;
 
 /// `IMAGE_SCN_CNT_CODE` and `IMAGE_SCN_MEM_EXECUTE`.
@@ -294,22 +295,6 @@ impl Symbolize for PeSymbols {
         };
         Some((name, self.base.checked_add(func.rva as usize)?))
     }
-}
-
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    let mut v = [0u8; 2];
-    if let Some(s) = b.get(at..at + 2) {
-        v.copy_from_slice(s);
-    }
-    u16::from_le_bytes(v)
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut v = [0u8; 4];
-    if let Some(s) = b.get(at..at + 4) {
-        v.copy_from_slice(s);
-    }
-    u32::from_le_bytes(v)
 }
 
 #[cfg(test)]

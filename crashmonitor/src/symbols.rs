@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
+use crate::le::{u16_at, u32_at, u64_at};
 use crate::naming::Symbolize;
 
 /// One function symbol: its link-time address, size and name offset in `strtab`.
@@ -142,30 +143,6 @@ impl Symbolize for ElfSymbols {
 pub(crate) fn demangle(mangled: &[u8]) -> String {
     let text = String::from_utf8_lossy(mangled);
     format!("{:#}", rustc_demangle::demangle(&text))
-}
-
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    let mut v = [0u8; 2];
-    if let Some(s) = b.get(at..at + 2) {
-        v.copy_from_slice(s);
-    }
-    u16::from_le_bytes(v)
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut v = [0u8; 4];
-    if let Some(s) = b.get(at..at + 4) {
-        v.copy_from_slice(s);
-    }
-    u32::from_le_bytes(v)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    if let Some(s) = b.get(at..at + 8) {
-        v.copy_from_slice(s);
-    }
-    u64::from_le_bytes(v)
 }
 
 #[cfg(test)]
