@@ -26,16 +26,17 @@
 //!
 //! ```
 //! use telemetry_crashmonitor::{ChildOutcome, child};
+//! use telemetry_internal::Mode;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let program = telemetry_counter::Program::new("mytool", "1.0.0");
 //!
 //! // A parent that exits normally leaves only its sentinel line: nothing is counted.
-//! let clean = child(&b"sentinel 55d0c0a01230\n"[..], dir.path(), program.clone());
+//! let clean = child(&b"sentinel 55d0c0a01230\n"[..], dir.path(), program.clone(), Mode::Local);
 //! assert_eq!(clean, ChildOutcome::CleanExit);
 //!
 //! // Anything a parent would not write counts as malformed, and none of it is kept.
-//! let garbage = child(&b"sentinel 1\ncrash panic: password=hunter2\nend\n"[..], dir.path(), program);
+//! let garbage = child(&b"sentinel 1\ncrash panic: password=hunter2\nend\n"[..], dir.path(), program, Mode::Local);
 //! assert_eq!(garbage, ChildOutcome::Counted("crash/malformed".to_owned()));
 //! let file = std::fs::read_dir(dir.path().join("local"))?
 //!     .filter_map(Result::ok)
@@ -137,6 +138,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use telemetry_counter::{OpenStatus, Program};
+use telemetry_internal::Mode;
 
 #[cfg(any(unix, windows, test))]
 mod le;
@@ -206,14 +208,16 @@ pub fn stop() {
 
 /// Runs the child side: reads `input` to end of file (that is, until the parent is
 /// gone), and counts the parent's crash, if it reported one, into the counter file of
-/// `program` in the telemetry directory `dir`, which it opens itself.
+/// `program` in the telemetry directory `dir`, which it opens itself, under `mode` as
+/// the caller decided it (the telemetry child reads the environment once, at its
+/// start; `Mode::Off` records nothing).
 ///
 /// Counts at most one counter; never panics, never prints. Input that our parent would
 /// not write counts `crash/malformed`, whatever it contains; nothing of it is kept.
-pub fn child(mut input: impl Read, dir: &Path, program: Program) -> ChildOutcome {
+pub fn child(mut input: impl Read, dir: &Path, program: Program, mode: Mode) -> ChildOutcome {
     let data = match read_to_end_capped(&mut input) {
         Ok(Some(data)) => data,
-        Ok(None) => return count(naming::MALFORMED.to_owned(), dir, program),
+        Ok(None) => return count(naming::MALFORMED.to_owned(), dir, program, mode),
         Err(err) => return ChildOutcome::ReadFailed(err.kind()),
     };
     let name = match wire::parse(&data) {
@@ -225,12 +229,15 @@ pub fn child(mut input: impl Read, dir: &Path, program: Program) -> ChildOutcome
         }
         Err(_) => naming::MALFORMED.to_owned(),
     };
-    count(name, dir, program)
+    count(name, dir, program, mode)
 }
 
-fn count(name: String, dir: &Path, program: Program) -> ChildOutcome {
-    // Open before counting: golang/go#69681.
-    let status = telemetry_counter::open_dir(dir, program);
+fn count(name: String, dir: &Path, program: Program, mode: Mode) -> ChildOutcome {
+    // Open before counting: golang/go#69681. The mode is the caller's decision (it
+    // read the environment at its boundary); the day is the crash's.
+    let today = telemetry_internal::Day::of(std::time::SystemTime::now());
+    let dir = telemetry_internal::Dir::new(dir);
+    let status = telemetry_counter::open_with_mode(&dir, program, mode, today);
     telemetry_counter::inc(&name);
     match status {
         OpenStatus::Counting(_) => ChildOutcome::Counted(name),
@@ -410,15 +417,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let program = Program::new("crashtest", "1.0.0");
         assert_eq!(
-            child(&b""[..], dir.path(), program.clone()),
+            child(&b""[..], dir.path(), program.clone(), Mode::Local),
             ChildOutcome::NoInput
         );
         assert_eq!(
-            child(&b"sentinel 10\n"[..], dir.path(), program.clone()),
+            child(
+                &b"sentinel 10\n"[..],
+                dir.path(),
+                program.clone(),
+                Mode::Local
+            ),
             ChildOutcome::CleanExit
         );
         assert_eq!(
-            child(Failing(3), dir.path(), program),
+            child(Failing(3), dir.path(), program, Mode::Local),
             ChildOutcome::ReadFailed(io::ErrorKind::Other)
         );
         assert!(

@@ -198,9 +198,10 @@ fn run(plan: &Plan, ambient: &Ambient) {
         {
             let log = &log;
             let dir = &dir;
+            let mode = effective.mode;
             s.spawn(move || {
                 let input = std::io::stdin().lock();
-                let outcome = telemetry_crashmonitor::child(input, dir.root(), program);
+                let outcome = telemetry_crashmonitor::child(input, dir.root(), program, mode);
                 log.line(format_args!("crash monitor: {}", crash_outcome(&outcome)));
             });
         }

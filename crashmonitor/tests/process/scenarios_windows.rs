@@ -25,7 +25,12 @@ pub(crate) fn main() {
     match env::var(ROLE).ok().as_deref() {
         Some("child") => {
             let dir = PathBuf::from(env::var_os(DIR).expect("CRASHTEST_DIR"));
-            let outcome = telemetry_crashmonitor::child(std::io::stdin().lock(), &dir, program());
+            let outcome = telemetry_crashmonitor::child(
+                std::io::stdin().lock(),
+                &dir,
+                program(),
+                telemetry_internal::Mode::Local,
+            );
             println!("{outcome:?}");
         }
         Some(scenario) => run_parent(scenario),
