@@ -144,7 +144,7 @@ impl MappedFile {
     /// used, never through a symbolic link, and a new file gets real disk blocks.
     pub(crate) fn open(path: &Path, header: &[u8]) -> Result<MappedFile, FileError> {
         let file = open_regular(path)?;
-        let len = file.metadata()?.len();
+        let mut len = file.metadata()?.len();
         if len < u64::from(MIN_FILE_LEN) {
             // A new file. Two processes creating it at once write the same bytes, so
             // what is there already must be a prefix of what we would write; anything
@@ -157,10 +157,11 @@ impl MappedFile {
             }
             write_at(&file, header, 0)?;
             allocate(&file, 0, u64::from(MIN_FILE_LEN))?;
-        }
-        let len = file.metadata()?.len();
-        if len < u64::from(MIN_FILE_LEN) {
-            return Err(FileError::Corrupt("writing the file did not extend it"));
+            // Only a file we just extended needs a second look at its length.
+            len = file.metadata()?.len();
+            if len < u64::from(MIN_FILE_LEN) {
+                return Err(FileError::Corrupt("writing the file did not extend it"));
+            }
         }
         let file_len = u32::try_from(len).map_err(|_| FileError::Corrupt("file too large"))?;
         let view = View::new(&file, len)?;

@@ -108,23 +108,28 @@ pub fn create_new(path: &Path) -> io::Result<File> {
 /// and refuses a symbolic link, a non-directory or, on Unix, a directory owned by
 /// another user (which could read our data or plant links in it).
 pub fn ensure_private_dir(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(_) => {}
+    // One `lstat` on the common path, where the directory exists (every `start`).
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             let mut builder = fs::DirBuilder::new();
             builder.recursive(true);
             #[cfg(unix)]
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
             builder.create(path)?;
+            fs::symlink_metadata(path)?
         }
         Err(err) => return Err(err),
-    }
-    check_private_dir(path)
+    };
+    check_private(path, &meta)
 }
 
 /// Checks without creating: `path` is a real directory (not a link) owned by us.
 pub fn check_private_dir(path: &Path) -> io::Result<()> {
-    let meta = fs::symlink_metadata(path)?;
+    check_private(path, &fs::symlink_metadata(path)?)
+}
+
+fn check_private(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
     if !meta.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
