@@ -54,7 +54,7 @@ pub use dir::{
     Area, COUNTER_FILE_SUFFIX, Dir, EffectiveMode, Entry, FileKind, Root, Switch, counter_file_name,
 };
 pub use fs::{create_complete, write_atomic};
-pub use mode::{Mode, ModeError, do_not_track};
+pub use mode::{Mode, ModeError};
 pub use program::{ARCH, OS, Program, toolchain, toolchain_from_rustc_version};
 pub use time::{Date, Weekday};
 pub use week::{FileSpan, file_span, weekend};

@@ -100,15 +100,6 @@ impl fmt::Display for Mode {
     }
 }
 
-/// Whether `DO_NOT_TRACK` asks for telemetry to be off: set to anything but empty,
-/// `0` or `false` (<https://consoledonottrack.com>).
-///
-/// Reads this process's environment: prefer [`crate::Ambient`], read once at the
-/// boundary and passed down.
-pub fn do_not_track() -> bool {
-    crate::Ambient::from_process().do_not_track
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
