@@ -192,6 +192,39 @@ impl MappedFile {
         Ok(mapped)
     }
 
+    /// Writes a whole file for a test: `counts` into the file at `path` (created with
+    /// `header` if need be), then gives the mapping back on Windows, which refuses to
+    /// delete a mapped file (`ERROR_USER_MAPPED_FILE`) and so would keep tests of
+    /// what deletes counter files from working. The exception to the module's rule is
+    /// sound because no pointer into this mapping leaves this function. On Unix the
+    /// view stays: a mapped file can be deleted there, and the fault handler keeps
+    /// watching every range it was given.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn write_once(
+        path: &Path,
+        header: &[u8],
+        counts: &[(&str, u64)],
+    ) -> Result<(), FileError> {
+        let mut file = MappedFile::open(path, header)?;
+        let first_view: *const View = file.view;
+        for &(name, n) in counts {
+            let slot = file.get_or_create(name)?;
+            crate::counter::add_saturating(slot.0, n);
+        }
+        let only_view = std::ptr::eq(file.view, first_view);
+        drop(file);
+        #[cfg(windows)]
+        if only_view {
+            // SAFETY: the view was leaked by `View::new` in `open` above and is still
+            // the only one (the file never grew), so this is its one owner; the slots
+            // made above, the only pointers into it, are gone.
+            drop(unsafe { Box::from_raw(first_view.cast_mut()) });
+        }
+        #[cfg(not(windows))]
+        let _ = only_view;
+        Ok(())
+    }
+
     /// An allocation limit must lie between the end of the hash table and the end of
     /// the file (or be 0: no record yet). One inside the header would make the next
     /// record overwrite the header, destroying the file for every process (issue 9).
@@ -645,8 +678,10 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
 #[cfg(unix)]
 pub(crate) mod fault {
     use std::ffi::{c_int, c_void};
+
     use std::sync::Once;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use telemetry_internal::signal;
 
     /// Mappings a process makes: a few per week (the reservation doubles), so this
     /// many covers years of a long-running process; later ones are unprotected.
@@ -754,61 +789,25 @@ pub(crate) mod fault {
     }
 
     extern "C" fn on_sigbus(signal: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+        let saved_errno = signal::errno();
         // SAFETY: `info` is this handler's siginfo argument.
         let addr = unsafe { fault_address(info) };
-        let saved = std::io::Error::last_os_error().raw_os_error();
         if repair(addr) {
-            restore_errno(saved);
+            signal::set_errno(saved_errno);
             return;
         }
-        let handler = PREVIOUS_HANDLER.load(Ordering::SeqCst);
-        let flags = PREVIOUS_FLAGS.load(Ordering::SeqCst);
-        // SAFETY: `info` is the kernel's siginfo (or null), only read.
-        let sent = info.is_null() || unsafe { (*info).si_code } <= 0;
-        if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
-            if handler == libc::SIG_IGN && sent {
-                return; // an ignored signal sent by a process: ignored, as before us
-            }
-            // SAFETY: restoring the default action with an emptied sigaction; raise
-            // takes an integer.
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = libc::SIG_DFL;
-                libc::sigemptyset(&mut action.sa_mask);
-                libc::sigaction(signal, &action, std::ptr::null_mut());
-                // A fault recurs when we return and now kills the process, as the
-                // kernel does for a fault whose signal is ignored; a signal sent by
-                // a process is sent again (it is blocked until we return).
-                if sent {
-                    libc::raise(signal);
-                }
-            }
-            return;
-        }
-        // SAFETY: `handler` is the previous handler's address, installed with the
-        // signature its flags declare; we call it as the kernel would have.
+        // SAFETY: these are our handler's arguments, and the previous action is what
+        // `sigaction` reported before ours went in.
         unsafe {
-            if flags & (libc::SA_SIGINFO as usize) != 0 {
-                let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
-                    std::mem::transmute(handler);
-                f(signal, info, ctx);
-            } else {
-                let f: extern "C" fn(c_int) = std::mem::transmute(handler);
-                f(signal);
-            }
+            signal::chain(
+                PREVIOUS_HANDLER.load(Ordering::SeqCst),
+                PREVIOUS_FLAGS.load(Ordering::SeqCst),
+                signal,
+                info,
+                ctx,
+            );
         }
     }
-
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn restore_errno(value: Option<i32>) {
-        if let Some(value) = value {
-            // SAFETY: __errno_location returns this thread's errno slot.
-            unsafe { *libc::__errno_location() = value };
-        }
-    }
-
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    fn restore_errno(_value: Option<i32>) {}
 }
 
 #[cfg(test)]

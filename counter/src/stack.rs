@@ -115,16 +115,19 @@ fn symbolize(ips: &[usize], starts: &[usize]) -> Vec<String> {
         .map(|(&ip, &start)| {
             // Return addresses point after the call; look up the call itself.
             let mut function = None;
+            let mut entry = None;
             backtrace::resolve(ip.saturating_sub(1) as *mut std::ffi::c_void, |symbol| {
                 // The last symbol is the outermost, real function: inlined callees come
                 // first, and only the real function's entry is what `start` measures.
                 function = symbol.name().map(|n| format!("{n:#}"));
+                entry = symbol.addr().map(|a| a as usize);
             });
-            let offset = if start != 0 && start <= ip {
-                ip - start
-            } else {
-                0
-            };
+            // Where the unwinder knows no entry (Windows: it reports the address
+            // itself), the symbol table's is used.
+            let start = Some(start)
+                .filter(|&s| s != 0 && s < ip)
+                .or(entry.filter(|&s| s != 0 && s < ip));
+            let offset = start.map_or(0, |s| ip - s);
             frame(function.as_deref().unwrap_or("?"), offset)
         })
         .collect()
@@ -164,6 +167,10 @@ mod tests {
         assert!(
             lines[1].starts_with("telemetry_counter::stack::tests::from_here+0x"),
             "{lines:?}"
+        );
+        assert!(
+            !lines[1].ends_with("+0x0"),
+            "an offset into the function: {lines:?}"
         );
         assert_eq!(lines.len(), 4, "depth 3: {lines:?}");
         assert!(

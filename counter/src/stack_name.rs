@@ -10,8 +10,38 @@ use crate::layout::MAX_NAME_LEN;
 
 /// The name of one frame: `function+0xoffset`. Shared by stack counters and the crash
 /// monitor, so that a crash and a stack counter name the same code the same way.
+///
+/// `function` is a demangled name. The two Rust manglings demangle an inherent method
+/// differently, `Type::method` (legacy) and `<Type>::method` (v0, the default of newer
+/// toolchains); it is named the legacy way here, so that the same code gets the same
+/// counter whichever toolchain built it. Trait methods (`<Type as Trait>::method`)
+/// read the same in both and are left alone.
 pub fn frame(function: &str, offset: usize) -> String {
-    format!("{function}+{offset:#x}")
+    match inherent_v0(function) {
+        Some((path, rest)) => format!("{path}{rest}+{offset:#x}"),
+        None => format!("{function}+{offset:#x}"),
+    }
+}
+
+/// `<Type>::method` split into `Type` and `::method`, if `function` is one.
+fn inherent_v0(function: &str) -> Option<(&str, &str)> {
+    let inner = function.strip_prefix('<')?;
+    // The '>' that closes the first '<', skipping the generic arguments inside.
+    let mut depth = 1usize;
+    let close = inner.char_indices().find_map(|(i, c)| {
+        match c {
+            '<' => depth += 1,
+            '>' => depth -= 1,
+            _ => {}
+        }
+        (depth == 0).then_some(i)
+    })?;
+    let (path, rest) = (&inner[..close], &inner[close + 1..]);
+    (rest.starts_with("::")
+        && !path.contains(" as ")
+        && !path.starts_with('[')
+        && !path.starts_with('&'))
+    .then_some((path, rest))
 }
 
 /// Whether `name` is a stack counter name (`prefix\nframe…`; plain names have no
@@ -91,6 +121,31 @@ pub fn decode_bytes(name: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_read_alike_under_both_manglings() {
+        for (v0, legacy) in [
+            ("<mytool::Thing>::run", "mytool::Thing::run"),
+            ("<mytool::Thing<u8>>::run", "mytool::Thing<u8>::run"),
+            (
+                "<mytool::Thing>::run::{closure#0}",
+                "mytool::Thing::run::{closure#0}",
+            ),
+        ] {
+            assert_eq!(frame(v0, 0x1f), format!("{legacy}+0x1f"));
+            assert_eq!(frame(legacy, 0x1f), format!("{legacy}+0x1f"));
+        }
+        for unchanged in [
+            "<mytool::Thing as core::fmt::Debug>::fmt",
+            "<[u8]>::len",
+            "<&str>::len",
+            "mytool::run",
+            "?",
+            "<broken",
+        ] {
+            assert_eq!(frame(unchanged, 0), format!("{unchanged}+0x0"));
+        }
+    }
 
     #[test]
     fn decodes_go_ditto_marks() {

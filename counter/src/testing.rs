@@ -74,12 +74,24 @@ pub fn write_file(
         .ok_or_else(|| invalid("metadata too long"))?;
     std::fs::create_dir_all(local)?;
     let path = local.join(crate::file::file_name(program, begin));
-    let mut file = crate::mapped::MappedFile::open(&path, &header).map_err(to_io)?;
-    for &(name, n) in counts {
-        let slot = file.get_or_create(name).map_err(to_io)?;
-        crate::counter::add_saturating(slot.0, n);
-    }
+    // Not mapped afterwards, so that the test may delete it, on Windows too.
+    crate::mapped::MappedFile::write_once(&path, &header, counts).map_err(to_io)?;
     Ok(path)
+}
+
+/// Maps the counter file at `path` for the rest of this process's life, as a program
+/// counting into it does. For tests of what other processes do to such a file
+/// (Windows, for one, refuses to delete it).
+pub fn map_for_life(path: &Path) -> io::Result<()> {
+    let data = std::fs::read(path)?;
+    let offset = crate::layout::HEADER_LEN_OFFSET;
+    let header_len = data
+        .get(offset..offset + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .filter(|&len| len <= data.len())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a counter file"))?;
+    crate::mapped::MappedFile::open(path, &data[..header_len]).map_err(to_io)?;
+    Ok(())
 }
 
 fn to_io(err: crate::mapped::FileError) -> io::Error {

@@ -114,13 +114,7 @@ impl MachSymbols {
         // Sections are numbered from 1 across all segments, in order.
         let mut sections: Vec<(u64, u64, bool)> = Vec::new(); // addr, end, code
         let mut symtab = None;
-        let mut at = 0usize;
-        for _ in 0..ncmds {
-            let Some(cmd) = commands.get(at..at + 8) else {
-                break;
-            };
-            let (kind, size) = (u32_at(cmd, 0), u32_at(cmd, 4) as usize);
-            let body = commands.get(at..at + size).unwrap_or_default();
+        for (kind, body) in load_commands(&commands, ncmds) {
             match kind {
                 LC_SEGMENT_64 => {
                     let nsects = u32_at(body, 64) as usize;
@@ -145,10 +139,6 @@ impl MachSymbols {
                 }
                 _ => {}
             }
-            if size < 8 {
-                break;
-            }
-            at += size;
         }
         let Some((symoff, nsyms, stroff, strsize)) = symtab else {
             return Ok(None);
@@ -177,10 +167,7 @@ impl MachSymbols {
                 if raw.is_empty() || raw.starts_with(b"ltmp") || raw.starts_with(b"l_") {
                     return None; // assembler-local labels
                 }
-                let name = format!(
-                    "{:#}",
-                    rustc_demangle::demangle(&String::from_utf8_lossy(raw))
-                );
+                let name = crate::naming::demangle(raw);
                 Some((
                     sect,
                     Func {
@@ -203,6 +190,47 @@ impl MachSymbols {
         let funcs: Vec<Func> = funcs.into_iter().map(|(_, f)| f).collect();
         Ok((!funcs.is_empty()).then_some(MachSymbols { funcs, slide: 0 }))
     }
+}
+
+/// The load commands in `commands` (what follows the header), as (kind, whole
+/// command); stops at the first that does not fit.
+fn load_commands(commands: &[u8], ncmds: u32) -> impl Iterator<Item = (u32, &[u8])> {
+    let mut at = 0usize;
+    (0..ncmds).map_while(move |_| {
+        let cmd = commands.get(at..at.checked_add(8)?)?;
+        let size = u32_at(cmd, 4) as usize;
+        let body = commands.get(at..at.checked_add(size)?)?;
+        if size < 8 {
+            return None;
+        }
+        at += size;
+        Some((u32_at(cmd, 0), body))
+    })
+}
+
+/// The link-time address range an image occupies once loaded, from its header and
+/// load commands (`image` starts at the `mach_header_64`): from the lowest to the end
+/// of the highest segment that is mapped with some access. `__PAGEZERO`, mapped with
+/// none, is left out. `None` if `image` is not a 64-bit Mach-O header.
+pub(crate) fn loaded_extent(image: &[u8]) -> Option<(u64, u64)> {
+    if image.len() < 32 || u32_at(image, 0) != MH_MAGIC_64 {
+        return None;
+    }
+    let commands = image.get(32..32usize.checked_add(u32_at(image, 20) as usize)?)?;
+    let (lo, hi) = load_commands(commands, u32_at(image, 16))
+        .filter(|&(kind, body)| kind == LC_SEGMENT_64 && body.len() >= 72)
+        // initprot (offset 60) 0: a guard region, not part of the image.
+        .filter(|&(_, body)| u32_at(body, 60) != 0 && u64_at(body, 32) != 0)
+        .map(|(_, body)| {
+            (
+                u64_at(body, 24),
+                u64_at(body, 24).saturating_add(u64_at(body, 32)),
+            )
+        })
+        .fold((u64::MAX, 0), |(lo, hi), (start, end)| {
+            (lo.min(start), hi.max(end))
+        });
+    (lo < hi).then_some((lo, hi))
 }
 
 impl Symbolize for MachSymbols {
@@ -282,6 +310,33 @@ mod tests {
             Some(("tiny::helper".into(), helper + 0x1000_0000))
         );
         assert_eq!(symbols.function(helper + 1), None);
+    }
+
+    #[test]
+    fn loaded_extent_covers_every_function() {
+        let (lo, hi) = loaded_extent(TINY).expect("tiny.o has a segment");
+        let funcs = tiny().funcs;
+        assert!(
+            funcs.iter().all(|f| lo <= f.start && f.end <= hi),
+            "{lo:#x}..{hi:#x} {funcs:?}"
+        );
+        // A guard segment (no access, like `__PAGEZERO`) is not part of the image.
+        let mut guarded = TINY[..32].to_vec();
+        let mut pagezero = vec![0u8; 72];
+        pagezero[..4].copy_from_slice(&LC_SEGMENT_64.to_le_bytes());
+        pagezero[4..8].copy_from_slice(&72u32.to_le_bytes());
+        pagezero[32..40].copy_from_slice(&(1u64 << 32).to_le_bytes()); // vmsize 4 GiB
+        let commands_len = u32_at(TINY, 20) as usize;
+        guarded.extend_from_slice(&pagezero);
+        guarded.extend_from_slice(&TINY[32..32 + commands_len]);
+        guarded[16..20].copy_from_slice(&(u32_at(TINY, 16) + 1).to_le_bytes());
+        guarded[20..24].copy_from_slice(&((commands_len + 72) as u32).to_le_bytes());
+        assert_eq!(loaded_extent(&guarded), Some((lo, hi)));
+        assert_eq!(loaded_extent(&TINY[..31]), None);
+        assert_eq!(
+            loaded_extent(b"\x7fELF and more bytes than a header has"),
+            None
+        );
     }
 
     #[test]

@@ -21,6 +21,14 @@ pub(crate) trait Symbolize {
     fn function(&self, addr: usize) -> Option<(String, usize)>;
 }
 
+/// The demangled name without the trailing hash (`mytool::run`, not
+/// `mytool::run::h0123456789abcdef`), for every symbol table's names; C names are
+/// returned as they are.
+pub(crate) fn demangle(mangled: &[u8]) -> String {
+    let text = String::from_utf8_lossy(mangled);
+    format!("{:#}", rustc_demangle::demangle(&text))
+}
+
 /// A [`Symbolize`] that knows nothing: every frame is unnamed.
 pub(crate) struct NoSymbols;
 
@@ -106,6 +114,15 @@ fn is_machinery(frame: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn demangles_without_hash() {
+        assert_eq!(
+            demangle(b"_ZN6mytool3run17h0123456789abcdefE"),
+            "mytool::run"
+        );
+        assert_eq!(demangle(b"memcpy"), "memcpy");
+    }
     use crate::wire::FatalSignal;
 
     /// Functions at 0x1000-byte intervals from 0x10000, named after the table.

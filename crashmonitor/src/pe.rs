@@ -200,10 +200,7 @@ fn coff_functions(records: &[u8], strings: &[u8], sections: &[Section]) -> Vec<F
             Some(Func {
                 rva,
                 end: section.rva.saturating_add(section.size),
-                name: format!(
-                    "{:#}",
-                    rustc_demangle::demangle(&String::from_utf8_lossy(s.name))
-                ),
+                name: crate::naming::demangle(s.name),
             })
         })
         .collect();

@@ -32,6 +32,8 @@ use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
+use telemetry_internal::signal::{self as sys_signal, errno, restore_default, set_errno};
+
 use crate::wire::{FatalSignal, Frame, Kind, MAX_FRAMES, ReportBuf};
 
 /// The write end of the pipe to the child; -1 until installed.
@@ -111,11 +113,55 @@ pub(crate) fn exe_image() -> Option<ExeImage> {
     image
 }
 
+/// The main executable's slide and extent, from dyld: image 0 is the executable, and
+/// its header and load commands stay mapped (they open its `__TEXT` segment).
+#[cfg(target_os = "macos")]
+pub(crate) fn exe_image() -> Option<ExeImage> {
+    /// More load commands than any linker writes: a header claiming more is not read.
+    const MAX_COMMANDS: usize = 1 << 20;
+    // libdyld's, in libSystem; the libc crate's declarations are deprecated in favour
+    // of a crate we need for nothing else.
+    unsafe extern "C" {
+        fn _dyld_get_image_header(image_index: u32) -> *const c_void;
+        fn _dyld_get_image_vmaddr_slide(image_index: u32) -> isize;
+    }
+    // SAFETY: both calls only read dyld's table of loaded images; index 0 always
+    // exists in a running program.
+    let (header, slide) = unsafe {
+        (
+            _dyld_get_image_header(0).cast::<u8>(),
+            _dyld_get_image_vmaddr_slide(0),
+        )
+    };
+    if header.is_null() {
+        return None;
+    }
+    // SAFETY: `header` points at a mapped `mach_header_64` (32 bytes), whose
+    // `sizeofcmds` (at 20) counts the load-command bytes mapped right after it.
+    let image = unsafe {
+        let commands = std::ptr::read_unaligned(header.add(20).cast::<u32>()) as usize;
+        if commands > MAX_COMMANDS {
+            return None;
+        }
+        std::slice::from_raw_parts(header, 32 + commands)
+    };
+    let (start, end) = crate::macho::loaded_extent(image)?;
+    let bias = slide as usize;
+    Some(ExeImage {
+        bias,
+        start: bias.wrapping_add(usize::try_from(start).ok()?),
+        end: bias.wrapping_add(usize::try_from(end).ok()?),
+    })
+}
+
 /// Elsewhere the executable's extent is unknown: every address counts as inside, and
 /// the child names no frames.
-#[cfg(not(all(
-    any(target_os = "linux", target_os = "android"),
-    target_pointer_width = "64"
+#[cfg(not(any(
+    all(
+        any(target_os = "linux", target_os = "android"),
+        target_pointer_width = "64"
+    ),
+    target_os = "macos"
 )))]
 pub(crate) fn exe_image() -> Option<ExeImage> {
     None
@@ -142,6 +188,10 @@ pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
         if fd_flags >= 0 {
             libc::fcntl(fd, libc::F_SETFD, fd_flags | libc::FD_CLOEXEC);
         }
+        // Apple's systems can turn SIGPIPE off for one descriptor: a write to a pipe
+        // whose child is gone then just fails (see `write_all_at_once`).
+        #[cfg(target_os = "macos")]
+        libc::fcntl(fd, libc::F_SETNOSIGPIPE, 1);
     }
     if !write_all_at_once(fd, sentinel) {
         let err = io::Error::last_os_error();
@@ -205,7 +255,8 @@ pub(crate) fn close_pipe() {
 ///
 /// If the child is gone, `write` fails with `EPIPE` and raises `SIGPIPE`; std ignores
 /// `SIGPIPE`, but a program that restored the default action would be killed by it, so
-/// we block it around the write and discard one that our write raised.
+/// on Linux we block it around the write and discard one that our write raised. On
+/// macOS the descriptor raises none (`F_SETNOSIGPIPE`, set in `open_pipe`).
 fn write_all_at_once(fd: c_int, data: &[u8]) -> bool {
     // SAFETY: the sigset_t values are plain data initialised by sigemptyset before use;
     // `data` is a valid slice for the length passed to write; the calls used are
@@ -534,9 +585,32 @@ unsafe fn interrupted_pc(ctx: *mut c_void) -> Option<usize> {
         let uc = unsafe { &*ctx.cast::<libc::ucontext_t>() };
         Some(uc.uc_mcontext.pc as usize)
     }
-    #[cfg(not(all(
-        any(target_os = "linux", target_os = "android"),
-        any(target_arch = "x86_64", target_arch = "aarch64")
+    #[cfg(all(target_os = "macos", target_arch = "x86_64"))]
+    {
+        // SAFETY: per this function's contract `ctx` points at the handler's ucontext,
+        // whose `uc_mcontext` points at the interrupted thread's saved state, or is null.
+        unsafe {
+            let uc = &*ctx.cast::<libc::ucontext_t>();
+            uc.uc_mcontext.as_ref().map(|mc| mc.__ss.__rip as usize)
+        }
+    }
+    #[cfg(all(target_os = "macos", target_arch = "aarch64"))]
+    {
+        // SAFETY: as for x86_64 above.
+        unsafe {
+            let uc = &*ctx.cast::<libc::ucontext_t>();
+            uc.uc_mcontext.as_ref().map(|mc| mc.__ss.__pc as usize)
+        }
+    }
+    #[cfg(not(any(
+        all(
+            any(target_os = "linux", target_os = "android"),
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        ),
+        all(
+            target_os = "macos",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        )
     )))]
     {
         None
@@ -645,17 +719,6 @@ fn step_aside(handling: usize) {
     }
 }
 
-/// Gives `signal` its default action. Async-signal-safe.
-fn restore_default(signal: c_int) {
-    // SAFETY: a zeroed sigaction with an emptied mask and SIG_DFL is valid input.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = libc::SIG_DFL;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(signal, &action, std::ptr::null_mut());
-    }
-}
-
 /// The same fault, at the same instruction and address, this many times in a row
 /// means the handler we chain to returns without curing it: without us too the
 /// process would spin at 100% CPU forever. Far above what a runtime that really
@@ -683,69 +746,24 @@ fn faulting_in_a_loop(signal: c_int, pc: usize, addr: usize) -> bool {
     }
 }
 
-/// Passes the signal on as if we had never been installed.
+/// Hands the signal to whatever handled it before us (see
+/// [`telemetry_internal::signal::chain`]).
 ///
 /// # Safety
-/// Called only from `on_fatal_signal` with its own arguments.
+/// The arguments are those of our handler, `index` the signal's in [`SIGNALS`].
 unsafe fn chain(index: usize, signal: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
-    let handler = PREVIOUS_HANDLER[index].load(Ordering::SeqCst);
-    let flags = PREVIOUS_FLAGS[index].load(Ordering::SeqCst);
-    // SAFETY: `info` is the kernel's siginfo (or null), only read.
-    let sent = info.is_null() || unsafe { (*info).si_code } <= 0;
-    if handler == libc::SIG_IGN {
-        if !sent {
-            // The kernel does not let a program ignore a fault: it would recur
-            // forever. It resets the action and kills; so do we, or returning would
-            // re-fault into this handler forever at 100% CPU (issue 9).
-            restore_default(signal);
-        }
-        return;
-    }
-    if handler == libc::SIG_DFL {
-        restore_default(signal);
-        // A fault raised by the CPU (si_code > 0) recurs when we return and now kills
-        // the process with the kernel's own siginfo (and core dump). A signal sent by
-        // a process (kill, raise, abort: si_code <= 0) would not recur, so send it
-        // again; it is blocked while we run and arrives as we return.
-        if sent {
-            // SAFETY: raise takes an integer.
-            unsafe { libc::raise(signal) };
-        }
-        return;
-    }
-    // SAFETY: `handler` is the address of the previous handler, installed by someone
-    // with the signature its flags declare; we call it as the kernel would have.
+    // SAFETY: per this function's contract; the previous action is what `sigaction`
+    // reported before ours went in.
     unsafe {
-        if flags & (libc::SA_SIGINFO as usize) != 0 {
-            let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
-                std::mem::transmute(handler);
-            f(signal, info, ctx);
-        } else {
-            let f: extern "C" fn(c_int) = std::mem::transmute(handler);
-            f(signal);
-        }
+        sys_signal::chain(
+            PREVIOUS_HANDLER[index].load(Ordering::SeqCst),
+            PREVIOUS_FLAGS[index].load(Ordering::SeqCst),
+            signal,
+            info,
+            ctx,
+        );
     }
 }
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn errno() -> c_int {
-    // SAFETY: __errno_location returns this thread's errno slot, always valid.
-    unsafe { *libc::__errno_location() }
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn set_errno(value: c_int) {
-    // SAFETY: as in `errno`.
-    unsafe { *libc::__errno_location() = value }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn errno() -> c_int {
-    0
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn set_errno(_value: c_int) {}
 
 #[cfg(test)]
 mod tests {

@@ -132,17 +132,10 @@ impl Symbolize for ElfSymbols {
         if link - func.start >= func.size {
             return None;
         }
-        let name = demangle(self.name(func)?);
+        let name = crate::naming::demangle(self.name(func)?);
         let start = usize::try_from(func.start).ok()?.checked_add(self.bias)?;
         Some((name, start))
     }
-}
-
-/// The demangled name without the trailing hash (`mytool::run`, not
-/// `mytool::run::h0123456789abcdef`); C names are returned as they are.
-pub(crate) fn demangle(mangled: &[u8]) -> String {
-    let text = String::from_utf8_lossy(mangled);
-    format!("{:#}", rustc_demangle::demangle(&text))
 }
 
 #[cfg(test)]
@@ -181,15 +174,6 @@ mod tests {
         let symbols = own_symbols();
         assert_eq!(symbols.function(0), None);
         assert_eq!(symbols.function(usize::MAX), None);
-    }
-
-    #[test]
-    fn demangles_without_hash() {
-        assert_eq!(
-            demangle(b"_ZN6mytool3run17h0123456789abcdefE"),
-            "mytool::run"
-        );
-        assert_eq!(demangle(b"memcpy"), "memcpy");
     }
 
     #[test]

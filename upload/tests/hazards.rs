@@ -607,14 +607,6 @@ fn env_with_ready_report() -> (Env, PathBuf) {
     (env, ready)
 }
 
-fn run_logged(env: &Env, day: &str) -> (telemetry_upload::RunSummary, String) {
-    let log = SharedLog::default();
-    let mut config = env.config(day);
-    config.log = Some(Box::new(log.clone()));
-    let summary = telemetry_upload::run(config).unwrap();
-    (summary, log.text())
-}
-
 #[test]
 fn planted_files_and_links_are_never_sent() {
     // A link to a secret where the report was.
@@ -624,7 +616,7 @@ fn planted_files_and_links_are_never_sent() {
     std::fs::remove_file(&ready).unwrap();
     std::os::unix::fs::symlink(&secret, &ready).unwrap();
     let uploads_before = env.server.uploads().len();
-    let (summary, log) = run_logged(&env, "2026-11-22");
+    let (summary, log) = env.run_logged("2026-11-22");
     assert!(
         matches!(summary.reports[0].status, ReportStatus::Skipped { .. }),
         "{summary}"
@@ -645,7 +637,7 @@ fn planted_files_and_links_are_never_sent() {
             .unwrap()
             .success()
     );
-    let (summary, _) = run_logged(&env, "2026-11-22");
+    let (summary, _) = env.run_logged("2026-11-22");
     assert!(
         matches!(summary.reports[0].status, ReportStatus::Skipped { .. }),
         "{summary}"
@@ -656,7 +648,7 @@ fn planted_files_and_links_are_never_sent() {
     let text = std::fs::read_to_string(&ready).unwrap();
     std::fs::write(&ready, text.replace("\"tool/a\":1", "\"tool/a\":999")).unwrap();
     let uploads_before = env.server.uploads().len();
-    let (summary, log) = run_logged(&env, "2026-11-22");
+    let (summary, log) = env.run_logged("2026-11-22");
     assert_eq!(
         lines(&summary),
         ["2026-11-20: not sent, not ours: its counts differ from its local report's"]
@@ -726,7 +718,7 @@ fn what_is_sent_is_rechecked_against_the_config_at_send_time() {
     let week = Day::parse("2026-11-20").unwrap();
     let local = std::fs::read(env.dir().local_report(week)).unwrap();
     std::fs::write(&ready, &local).unwrap();
-    let (summary, _) = run_logged(&env, "2026-11-22");
+    let (summary, _) = env.run_logged("2026-11-22");
     assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
     let post = env.server.uploads().pop().unwrap();
     assert!(!post.text().contains("tool/b"), "{}", post.text());
@@ -768,7 +760,7 @@ fn each_body_is_logged_exactly_when_asked() {
     // Not asked: no body in the log.
     let env = Env::new(&["tool/a"]);
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 3)]);
-    let (_, text) = run_logged(&env, "2026-11-21");
+    let (_, text) = env.run_logged("2026-11-21");
     assert!(!text.contains("body:"), "{text}");
     assert!(text.contains("uploaded"), "{text}");
 }

@@ -784,6 +784,75 @@ fn existing_reports_are_not_rebuilt() {
     assert_eq!(env.server.uploads().len(), 1);
 }
 
+/// Set in the child of `a_counter_file_still_mapped_is_deleted_once_unmapped`: the
+/// counter file to map.
+const MAP_ENV: &str = "TELEMETRY_UPLOAD_TEST_MAP";
+/// What that child says once it holds the mapping.
+const MAPPED: &str = "child_map: mapped";
+
+/// Maps a counter file and holds it until its stdin closes, as a program counting into
+/// it would, when started by the test below; a no-op otherwise.
+#[test]
+fn child_map() {
+    let Some(path) = std::env::var_os(MAP_ENV) else {
+        return;
+    };
+    telemetry_counter::testing::map_for_life(std::path::Path::new(&path)).unwrap();
+    eprintln!("{MAPPED}");
+    let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0]);
+}
+
+/// A program still counting into last week's file holds it mapped, which on Windows
+/// can keep the file from going: the run reports the week anyway, and the file is
+/// gone once the mapping is, by a later run if need be, with nothing sent twice.
+#[test]
+fn a_counter_file_still_mapped_is_deleted_once_unmapped() {
+    use std::io::BufRead;
+    let env = Env::new(&["tool/a"]);
+    let file = env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_map",
+            "--test-threads=1",
+            "--nocapture",
+            "--quiet",
+        ])
+        .env(MAP_ENV, &file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = Vec::new();
+    let mut mapped = false;
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        mapped = line == MAPPED;
+        if mapped {
+            break;
+        }
+        said.push(line);
+    }
+    assert!(mapped, "the child failed: {said:#?}");
+
+    let (summary, log) = env.run_logged("2026-11-21");
+    assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
+    // Unix deletes at once. Windows may refuse (the run then says so) or, as Wine
+    // does, accept and remove the file only when the mapping goes.
+    assert!(!file.exists() || cfg!(windows), "{log}");
+    if log.contains("cannot delete") {
+        assert!(file.exists(), "{log}");
+    }
+
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert!(env.run("2026-11-21").reports.is_empty());
+    assert!(!file.exists());
+    assert_eq!(env.server.uploads().len(), 1);
+    assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
+}
+
 /// Set in the children of `concurrent_processes_send_each_report_once`:
 /// `root|upload_url|config_file|start`.
 const CHILD_ENV: &str = "TELEMETRY_UPLOAD_TEST_CHILD";

@@ -50,61 +50,18 @@ const WINDOWS_TEST_CRATES: &[&str] = &[
 ];
 
 /// Tests known to fail on Windows today, skipped (by exact name) so that the rest keep
-/// running in CI. FIXME: each is a bug in the crate named; delete its line with the fix.
-const KNOWN_WINDOWS_FAILURES: &[(&str, &str, &str)] = &[
-    (
-        "telemetry-internal",
-        "dir::tests::unwritable_root_is_an_error_not_a_panic",
-        "a path below a regular file is ERROR_PATH_NOT_FOUND (NotFound) on Windows, \
-         so the mode reads as missing, not unreadable",
-    ),
-    (
-        "telemetry-tests",
-        "piped_output_ends_with_the_program",
-        "not a Windows test: it runs `sh` to hold the program's output pipe",
-    ),
-    (
-        "telemetry-counter",
-        "truncated_under_counting_threads",
-        "not a Windows test: it runs `truncate`; Windows refuses to shorten a file \
-         that is mapped (ERROR_USER_MAPPED_FILE), so the damage cannot happen there",
-    ),
-    (
-        "telemetry-counter",
-        "stack::tests::distinct_stacks_distinct_counters",
-        "StackCounter's own frames are not dropped: v0-mangled names read \
-         `<telemetry_counter::stack::StackCounter>::add`, and offsets are all 0",
-    ),
-];
-
-/// Upload tests that delete counter files the test process itself still maps
-/// (`telemetry_counter::testing::write_file` never unmaps): Windows refuses to delete a
-/// mapped file (ERROR_USER_MAPPED_FILE). FIXME(counter testing): write test files
-/// without keeping a mapping.
-const UPLOAD_TESTS_DELETING_MAPPED_FILES: &[&str] = &[
-    "basic",
-    "concurrent_processes_send_each_report_once",
-    "concurrent_uploaders_send_each_report_once",
-    "counter_file_with_missing_dates",
-    "empty_week_does_not_block_the_next",
-    "existing_reports_are_not_rebuilt",
-    "mode_local_builds_local_reports_only",
-    "mode_on_with_date_never_sends_earlier_data",
-    "retries_across_200_400_500",
-    "several_weeks_at_once",
-    "too_old_and_future_dated_reports",
-];
+/// running in CI: `(crate, test, why)`. Each is a bug in the crate named; delete its
+/// line with the fix. Tests that cannot mean anything on Windows are `#[cfg(unix)]`
+/// instead.
+const KNOWN_WINDOWS_FAILURES: &[(&str, &str, &str)] = &[];
 
 /// The test binaries' arguments for `krate`: `--skip` for its known Windows failures.
 fn known_failures(krate: &str) -> Vec<String> {
-    let mut names: Vec<&str> = KNOWN_WINDOWS_FAILURES
+    let names: Vec<&str> = KNOWN_WINDOWS_FAILURES
         .iter()
         .filter(|(k, _, _)| *k == krate)
         .map(|(_, name, _)| *name)
         .collect();
-    if krate == "telemetry-upload" {
-        names.extend(UPLOAD_TESTS_DELETING_MAPPED_FILES);
-    }
     let mut args = Vec::new();
     if krate == "telemetry-tests" {
         // As `cargo xtask integration` runs them: one at a time.
@@ -252,10 +209,17 @@ fn aarch64(
     extra: &[String],
     times: &mut Vec<(String, Duration)>,
 ) -> Result<(), String> {
-    let mut cmd = env.cargo("test", "std,panic_unwind", AARCH64_TARGET);
     // A target directory of its own: the check of the same target builds another std
     // (check-only, panic=abort), and in one directory each would replace the other.
-    cmd.env("CARGO_TARGET_DIR", env.target_dir.join("qemu"))
+    let target_dir = env.target_dir.join("qemu");
+    forget_other_checkout(
+        env,
+        &target_dir,
+        AARCH64_TARGET,
+        &["telemetry-crashmonitor"],
+    )?;
+    let mut cmd = env.cargo("test", "std,panic_unwind", AARCH64_TARGET);
+    cmd.env("CARGO_TARGET_DIR", &target_dir)
         .env(
             "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
             "aarch64-linux-gnu-gcc",
@@ -284,6 +248,7 @@ fn windows(
         [flag, krate, rest @ ..] if flag == "-p" => (vec![krate.as_str()], rest),
         _ => (WINDOWS_TEST_CRATES.to_vec(), extra),
     };
+    forget_other_checkout(env, &env.target_dir, WINDOWS_TARGET, WINDOWS_TEST_CRATES)?;
     for krate in crates {
         if krate == "telemetry-tests" {
             // Its tests run the example programs, which `--tests` does not build.
@@ -312,6 +277,39 @@ fn windows(
     } else {
         Err(failures.join("; "))
     }
+}
+
+/// Makes the crates in `packages` rebuild for `target` if the last run there was from
+/// another checkout. The target directory outlives checkouts, and cargo would reuse a
+/// workspace crate compiled in another one: its fingerprint leaves out where the
+/// checkout is, and sources older than the build look unchanged. Such a test binary
+/// still holds the other checkout's `env!("CARGO_MANIFEST_DIR")` and reads its
+/// fixtures from there, or fails when that checkout is gone. Only our crates are
+/// cleaned; the standard library and the dependencies stay built.
+fn forget_other_checkout(
+    env: &CrossEnv,
+    target_dir: &Path,
+    target: &str,
+    packages: &[&str],
+) -> Result<(), String> {
+    let stamp = target_dir.join(format!("{target}.checkout"));
+    let here = env.workspace.to_string_lossy().into_owned();
+    match std::fs::read_to_string(&stamp) {
+        Ok(last) if last == here => return Ok(()),
+        // Nothing built yet, or by an older xtask that kept no stamp: clean to be sure.
+        Ok(_) | Err(_) => {}
+    }
+    if target_dir.join(target).exists() {
+        let mut cmd = env.cargo("clean", "std,panic_unwind", target);
+        cmd.env("CARGO_TARGET_DIR", target_dir);
+        for package in packages {
+            cmd.args(["-p", package]);
+        }
+        run_quiet(cmd, &format!("cargo clean {target}"))?;
+    }
+    std::fs::create_dir_all(target_dir)
+        .and_then(|()| std::fs::write(&stamp, &here))
+        .map_err(|e| format!("{}: {e}", stamp.display()))
 }
 
 /// What a Windows test run needs in its environment.

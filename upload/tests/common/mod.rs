@@ -125,6 +125,15 @@ impl Env {
         telemetry_upload::run(self.config(start)).expect("the run succeeds")
     }
 
+    /// [`Env::run`], and what it logged.
+    pub fn run_logged(&self, start: &str) -> (RunSummary, String) {
+        let log = SharedLog::default();
+        let mut config = self.config(start);
+        config.log = Some(Box::new(log.clone()));
+        let summary = telemetry_upload::run(config).expect("the run succeeds");
+        (summary, log.text())
+    }
+
     /// Names of the files in `local/` (or `upload/`), sorted.
     pub fn names(&self, dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = match std::fs::read_dir(dir) {
