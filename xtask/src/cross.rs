@@ -396,17 +396,38 @@ fn run_quiet(mut cmd: Command, what: &str) -> Result<(), String> {
     }
 }
 
+/// Runs a step, passing its stderr through. A warning in one of our crates fails the
+/// step as it would fail CI's clippy on the host (`-D warnings` in `RUSTFLAGS` would
+/// do the same, but also rebuild the cached standard libraries): cargo reports
+/// "`crate` (…) generated N warning(s)" for workspace crates only, dependencies'
+/// lints being capped.
 fn timed(
     times: &mut Vec<(String, Duration)>,
     step: String,
     mut cmd: Command,
 ) -> Result<(), String> {
+    use std::io::BufRead;
     eprintln!("xtask cross: {step}");
     let started = Instant::now();
-    let status = cmd.status().map_err(|e| format!("{step}: {e}"));
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{step}: {e}"))?;
+    let mut warned = false;
+    if let Some(stderr) = child.stderr.take() {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            warned |= line.starts_with("warning: `") && line.contains(" generated ");
+            eprintln!("{line}");
+        }
+    }
+    let status = child.wait().map_err(|e| format!("{step}: {e}"));
     times.push((step.clone(), started.elapsed()));
     match status? {
-        s if s.success() => Ok(()),
-        s => Err(format!("{step} failed: {s}")),
+        s if !s.success() => Err(format!("{step} failed: {s}")),
+        _ if warned => Err(format!("{step}: our crates have warnings (above)")),
+        _ => Ok(()),
     }
 }
