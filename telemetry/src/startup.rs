@@ -303,8 +303,21 @@ mod unix {
     /// sleeps until the intermediate has forked the child and exited, so one fork is
     /// all the program pays for. It has no exit signal: the program gets no `SIGCHLD`
     /// for it, and its own `wait()` or `waitpid(-1, ..)` never sees it.
+    ///
+    /// Where that clone is refused (qemu-user emulates no clone without an exit
+    /// signal and says `EINVAL`; a seccomp policy may say `EPERM` or `ENOSYS`), the
+    /// intermediate is a plain fork, as elsewhere: the child still starts, and the
+    /// program sees one `SIGCHLD` more.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn start_intermediate(plan: &Exec) -> io::Result<libc::pid_t> {
+        clone_intermediate(plan).or_else(|err| match err.raw_os_error() {
+            Some(libc::EINVAL | libc::EPERM | libc::ENOSYS) => fork_intermediate(plan),
+            _ => Err(err),
+        })
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn clone_intermediate(plan: &Exec) -> io::Result<libc::pid_t> {
         // The intermediate's stack: it runs in our memory, so not on this thread's.
         const STACK: usize = 64 * 1024;
         let mut stack = vec![0u8; STACK];
@@ -352,6 +365,11 @@ mod unix {
     /// Elsewhere: the intermediate is a plain fork.
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     fn start_intermediate(plan: &Exec) -> io::Result<libc::pid_t> {
+        fork_intermediate(plan)
+    }
+
+    /// An intermediate that is a plain fork of the program.
+    fn fork_intermediate(plan: &Exec) -> io::Result<libc::pid_t> {
         // SAFETY: fork has no memory preconditions. The forked intermediate only makes
         // async-signal-safe calls (fork, write, _exit, and in the child those of
         // `exec_child`) on memory prepared before the fork.
