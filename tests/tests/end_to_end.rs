@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use telemetry_internal::{Dir, Mode, format_date};
 use telemetry_tests::{
@@ -192,6 +191,8 @@ fn do_not_track_and_descendants_write_nothing() {
 #[cfg(unix)]
 #[test]
 fn piped_output_ends_with_the_program() {
+    use std::time::{Duration, Instant};
+
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     opt_in(dir, 20);
