@@ -678,10 +678,10 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
 #[cfg(unix)]
 pub(crate) mod fault {
     use std::ffi::{c_int, c_void};
-
     use std::sync::Once;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use telemetry_internal::signal;
+
+    use telemetry_internal::signal as sys_signal;
 
     /// Mappings a process makes: a few per week (the reservation doubles), so this
     /// many covers years of a long-running process; later ones are unprotected.
@@ -789,17 +789,17 @@ pub(crate) mod fault {
     }
 
     extern "C" fn on_sigbus(signal: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
-        let saved_errno = signal::errno();
+        let saved_errno = sys_signal::errno();
         // SAFETY: `info` is this handler's siginfo argument.
         let addr = unsafe { fault_address(info) };
         if repair(addr) {
-            signal::set_errno(saved_errno);
+            sys_signal::set_errno(saved_errno);
             return;
         }
         // SAFETY: these are our handler's arguments, and the previous action is what
         // `sigaction` reported before ours went in.
         unsafe {
-            signal::chain(
+            sys_signal::chain(
                 PREVIOUS_HANDLER.load(Ordering::SeqCst),
                 PREVIOUS_FLAGS.load(Ordering::SeqCst),
                 signal,
