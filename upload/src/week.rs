@@ -28,7 +28,10 @@
 //!   duplicate invariant 8 allows (the server dedupes on `Week` and `X`, which R keeps).
 //! - **U exists: the report was accepted.** It is never sent again; an R beside it
 //!   (only possible after a failed rename fell back to copying) is removed.
-//! - **L exists: C may go** once no process can count into it. Deleting is idempotent.
+//! - **L exists: C may go** once no process can count into it. Deleting is idempotent,
+//!   and a delete that fails is logged and tried again by the next run: on Windows a
+//!   program still running since that week keeps its file mapped, and Windows may
+//!   refuse to delete a mapped file.
 //! - A full disk makes step 1 or 2 fail: nothing is committed, C stays, the temporary
 //!   files are removed, and a later run with space builds the week (item 3).
 //! - A passing I/O error (not "not found") never reads as a state: a mode file or
