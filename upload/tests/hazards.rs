@@ -775,11 +775,25 @@ fn a_pretended_future_upload_never_deletes_under_a_counting_process() {
     let mut counting = child_command(&format!("count|{}|{n}", env.root().display()))
         .spawn()
         .unwrap();
-    // Wait for its file, then upload repeatedly while it counts, pretending to be a
-    // week and a day later (so its week looks over); the real clock is now.
+    // Wait for its file to hold its first count (the name alone appears before the
+    // header is written, and a run that reads the file then sees no week), then
+    // upload repeatedly while it counts, pretending to be a week and a day later (so
+    // its week looks over); the real clock is now.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while env.count_files() == 0 {
-        assert!(Instant::now() < deadline, "the child never opened its file");
+    let counting_started = || {
+        env.local_names()
+            .iter()
+            .filter(|n| n.ends_with(".v1.count"))
+            .any(|n| {
+                telemetry_counter::read_file(env.local().join(n))
+                    .is_ok_and(|f| f.count.get("tool/a").is_some_and(|&c| c > 0))
+            })
+    };
+    while !counting_started() {
+        assert!(
+            Instant::now() < deadline,
+            "the child never counted into its file"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let now = SystemTime::now();
