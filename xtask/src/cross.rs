@@ -51,10 +51,10 @@ const WINDOWS_TEST_CRATES: &[&str] = &[
     "telemetry-tests",
 ];
 
-/// Tests known to fail on Windows today, skipped (by exact name) so that the rest keep
-/// running in CI: `(crate, test, why)`. Each is a bug in the crate named; delete its
-/// line with the fix. Tests that cannot mean anything on Windows are `#[cfg(unix)]`
-/// instead.
+/// Tests known to fail on Windows, skipped (by exact name) so that the rest keep
+/// running in CI: `(crate, test, why)`. None today. A line here is a bug in the crate
+/// named, to be deleted with the fix; tests that cannot mean anything on Windows are
+/// `#[cfg(unix)]` instead.
 const KNOWN_WINDOWS_FAILURES: &[(&str, &str, &str)] = &[];
 
 /// The test binaries' arguments for `krate`: `--skip` for its known Windows failures.
@@ -350,10 +350,9 @@ fn forget_other_checkout(
 ) -> Result<(), String> {
     let stamp = target_dir.join(format!("{target}.checkout"));
     let here = env.workspace.to_string_lossy().into_owned();
-    match std::fs::read_to_string(&stamp) {
-        Ok(last) if last == here => return Ok(()),
-        // Nothing built yet, or by an older xtask that kept no stamp: clean to be sure.
-        Ok(_) | Err(_) => {}
+    // No stamp: nothing built yet, or built by an older xtask; clean to be sure.
+    if std::fs::read_to_string(&stamp).is_ok_and(|last| last == here) {
+        return Ok(());
     }
     if target_dir.join(target).exists() {
         let mut cmd = env.cargo("clean", "std,panic_unwind", target);
