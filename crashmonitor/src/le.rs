@@ -1,9 +1,32 @@
-//! Little-endian integers at an offset of an executable's bytes, shared by the readers
-//! of its symbol table (ELF, PE, Mach-O). A read past the end gives 0: the readers
-//! bound their tables and counts themselves, and a zero there only ends a walk early.
+//! Little-endian integers at an offset of an executable's bytes, and bounded reads of
+//! its tables, shared by the readers of its symbol table (ELF, PE, Mach-O). A read past
+//! the end gives 0: the readers bound their tables and counts themselves, and a zero
+//! there only ends a walk early.
 
 // Each format uses the widths it needs, and only one format is read per platform.
 #![allow(dead_code)]
+
+/// Tables larger than this are not read (the largest Rust executables have a few
+/// hundred thousand symbols of 16 to 24 bytes).
+const MAX_TABLE: u64 = 256 << 20;
+
+/// The `len` bytes at `offset`, read through `read_at(offset, buf)`. A table claiming
+/// more than [`MAX_TABLE`] is an `InvalidData` error, before anything is allocated.
+pub(crate) fn read_table(
+    read_at: impl Fn(u64, &mut [u8]) -> std::io::Result<()>,
+    offset: u64,
+    len: u64,
+) -> std::io::Result<Vec<u8>> {
+    if len > MAX_TABLE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "table too large",
+        ));
+    }
+    let mut buf = vec![0u8; len as usize];
+    read_at(offset, &mut buf)?;
+    Ok(buf)
+}
 
 fn le<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     let mut value = [0u8; N];
@@ -23,6 +46,20 @@ pub(crate) fn u32_at(bytes: &[u8], at: usize) -> u32 {
 
 pub(crate) fn u64_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(le(bytes, at))
+}
+
+/// For tests of the readers: `read_at(offset, buf)` over the bytes of a file in memory,
+/// failing as a file would past its end.
+#[cfg(test)]
+pub(crate) fn read_from(bytes: &'static [u8]) -> impl Fn(u64, &mut [u8]) -> std::io::Result<()> {
+    move |offset, buf| {
+        let at = usize::try_from(offset).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+        let src = bytes
+            .get(at..at.saturating_add(buf.len()))
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

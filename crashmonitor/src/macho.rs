@@ -19,7 +19,7 @@
 
 use std::io;
 
-use crate::le::{u32_at, u64_at};
+use crate::le::{read_table, u32_at, u64_at};
 use crate::naming::Symbolize;
 
 const MH_MAGIC_64: u32 = 0xfeed_facf;
@@ -33,8 +33,6 @@ const N_SECT: u8 = 0x0e;
 const SECTION_CODE: u32 = 0x8000_0000 | 0x0000_0400;
 const CPU_TYPE_X86_64: u32 = 0x0100_0007;
 const CPU_TYPE_ARM64: u32 = 0x0100_000c;
-/// Tables larger than this are not read.
-const MAX_TABLE: usize = 256 << 20;
 
 /// One function: link-time start and end, demangled name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,17 +79,7 @@ impl MachSymbols {
         read_at: impl Fn(u64, &mut [u8]) -> io::Result<()>,
         arch: u32,
     ) -> io::Result<Option<MachSymbols>> {
-        let read_vec = |offset: u64, len: usize| -> io::Result<Vec<u8>> {
-            if len > MAX_TABLE {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "table too large",
-                ));
-            }
-            let mut buf = vec![0u8; len];
-            read_at(offset, &mut buf)?;
-            Ok(buf)
-        };
+        let read_vec = |offset: u64, len: usize| read_table(&read_at, offset, len as u64);
         let mut base = 0u64;
         let first = read_vec(0, 8)?;
         if u32::from_be_bytes([first[0], first[1], first[2], first[3]]) == FAT_MAGIC {
@@ -249,20 +237,10 @@ impl Symbolize for MachSymbols {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::le::read_from;
 
     /// `testdata/macho/tiny.o`: `tiny.rs` compiled for x86_64-apple-darwin (`build.sh`).
     const TINY: &[u8] = include_bytes!("../testdata/macho/tiny.o");
-
-    fn read_from(bytes: &'static [u8]) -> impl Fn(u64, &mut [u8]) -> io::Result<()> {
-        move |offset, buf| {
-            let at = usize::try_from(offset).map_err(|_| io::ErrorKind::InvalidInput)?;
-            let src = bytes
-                .get(at..at + buf.len())
-                .ok_or(io::ErrorKind::UnexpectedEof)?;
-            buf.copy_from_slice(src);
-            Ok(())
-        }
-    }
 
     fn tiny() -> MachSymbols {
         MachSymbols::read(read_from(TINY), CPU_TYPE_X86_64)

@@ -22,7 +22,7 @@
 
 use std::io;
 
-use crate::le::{u16_at, u32_at};
+use crate::le::{read_table, u16_at, u32_at};
 use crate::naming::Symbolize;
 
 /// `IMAGE_SCN_CNT_CODE` and `IMAGE_SCN_MEM_EXECUTE`.
@@ -34,8 +34,6 @@ const CLASS_EXTERNAL: u8 = 2;
 const CLASS_STATIC: u8 = 3;
 const MACHINE_AMD64: u16 = 0x8664;
 const MACHINE_ARM64: u16 = 0xAA64;
-/// Tables larger than this are not read.
-const MAX_TABLE: usize = 256 << 20;
 
 /// One function: its address relative to the image, its end, and its name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,17 +93,7 @@ impl PeSymbols {
         read_at: impl Fn(u64, &mut [u8]) -> io::Result<()>,
         base: usize,
     ) -> io::Result<Option<PeSymbols>> {
-        let read_vec = |offset: u64, len: usize| -> io::Result<Vec<u8>> {
-            if len > MAX_TABLE {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "table too large",
-                ));
-            }
-            let mut buf = vec![0u8; len];
-            read_at(offset, &mut buf)?;
-            Ok(buf)
-        };
+        let read_vec = |offset: u64, len: usize| read_table(&read_at, offset, len as u64);
         let dos = read_vec(0, 64)?;
         if dos.get(..2) != Some(b"MZ") {
             return Ok(None);
@@ -297,20 +285,10 @@ impl Symbolize for PeSymbols {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::le::read_from;
 
     /// `testdata/pe/tiny.exe`, built from `tiny.c` by mingw-w64 (see `build.sh` there).
     const TINY: &[u8] = include_bytes!("../testdata/pe/tiny.exe");
-
-    fn read_from(bytes: &'static [u8]) -> impl Fn(u64, &mut [u8]) -> io::Result<()> {
-        move |offset, buf| {
-            let at = usize::try_from(offset).map_err(|_| io::ErrorKind::InvalidInput)?;
-            let src = bytes
-                .get(at..at + buf.len())
-                .ok_or(io::ErrorKind::UnexpectedEof)?;
-            buf.copy_from_slice(src);
-            Ok(())
-        }
-    }
 
     #[test]
     fn names_functions_of_a_gnu_executable() {

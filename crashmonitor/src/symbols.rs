@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use crate::le::{u16_at, u32_at, u64_at};
+use crate::le::{read_table, u16_at, u32_at, u64_at};
 use crate::naming::Symbolize;
 
 /// One function symbol: its link-time address, size and name offset in `strtab`.
@@ -38,9 +38,6 @@ pub(crate) struct ElfSymbols {
 const SHT_SYMTAB: u32 = 2;
 const SHT_DYNSYM: u32 = 11;
 const STT_FUNC: u8 = 2;
-/// Symbol tables larger than this are not read (the largest Rust executables have a few
-/// hundred thousand symbols of 24 bytes).
-const MAX_TABLE: u64 = 256 << 20;
 
 impl ElfSymbols {
     /// The symbols of the running executable, loaded at `bias`.
@@ -85,17 +82,9 @@ impl ElfSymbols {
         let Some(strsec) = section(u64::from(u32_at(symtab, 40))) else {
             return Ok(None);
         };
-        let read_section = |s: &[u8]| -> io::Result<Vec<u8>> {
-            let (offset, size) = (u64_at(s, 24), u64_at(s, 32));
-            if size > MAX_TABLE {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "symbol table too large",
-                ));
-            }
-            let mut data = vec![0u8; size as usize];
-            file.read_exact_at(&mut data, offset)?;
-            Ok(data)
+        let read_section = |s: &[u8]| {
+            let read_at = |offset, buf: &mut [u8]| file.read_exact_at(buf, offset);
+            read_table(read_at, u64_at(s, 24), u64_at(s, 32))
         };
         let symbols = read_section(symtab)?;
         let strtab = read_section(strsec)?;
