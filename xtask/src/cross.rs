@@ -39,46 +39,24 @@ const CHECK_TARGETS: &[&str] = &[
 
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 
-/// The crates whose tests run under Wine, in order.
-const WINDOWS_TEST_CRATES: &[&str] = &[
-    "telemetry-internal",
-    "telemetry-counter",
-    "telemetry-upload",
-    "telemetry-crashmonitor",
-    "telemetry",
-    // The end-to-end scenarios: the example program with the facade's detached child,
-    // a real panic counted and uploaded to a loopback server.
-    "telemetry-tests",
+/// One `cargo test`: the `-p` crates, then its flags (test-binary arguments after `--`).
+type TestRun<'a> = (&'a [&'a str], &'a [&'a str]);
+
+/// The end-to-end scenarios, one at a time as `cargo xtask integration` runs them (their
+/// examples are built first): the example programs with the facade's detached child, a
+/// real panic counted and uploaded to a loopback server.
+const END_TO_END: TestRun<'static> = (&["telemetry-tests"], &["--tests", "--", "--test-threads=1"]);
+
+/// What runs under Wine, in order: every test of these crates. Nothing is skipped; a
+/// test that cannot mean anything on Windows is `#[cfg(unix)]`.
+const WINDOWS_TESTS: &[TestRun<'static>] = &[
+    (&["telemetry-internal"], &["--lib", "--tests"]),
+    (&["telemetry-counter"], &["--lib", "--tests"]),
+    (&["telemetry-upload"], &["--lib", "--tests"]),
+    (&["telemetry-crashmonitor"], &["--lib", "--tests"]),
+    (&["telemetry"], &["--lib", "--tests"]),
+    END_TO_END,
 ];
-
-/// Tests known to fail on Windows, skipped (by exact name) so that the rest keep
-/// running in CI: `(crate, test, why)`. None today. A line here is a bug in the crate
-/// named, to be deleted with the fix; tests that cannot mean anything on Windows are
-/// `#[cfg(unix)]` instead.
-const KNOWN_WINDOWS_FAILURES: &[(&str, &str, &str)] = &[];
-
-/// The test binaries' arguments for `krate`: `--skip` for its known Windows failures.
-fn known_failures(krate: &str) -> Vec<String> {
-    let names: Vec<&str> = KNOWN_WINDOWS_FAILURES
-        .iter()
-        .filter(|(k, _, _)| *k == krate)
-        .map(|(_, name, _)| *name)
-        .collect();
-    let mut args = Vec::new();
-    if krate == "telemetry-tests" {
-        // As `cargo xtask integration` runs them: one at a time.
-        args.push("--test-threads=1".to_owned());
-    }
-    if names.is_empty() {
-        return args;
-    }
-    eprintln!("xtask cross: skipping known Windows failures of {krate}: {names:?}");
-    args.push("--exact".to_owned());
-    for name in names {
-        args.extend(["--skip".to_owned(), name.to_owned()]);
-    }
-    args
-}
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let env = CrossEnv::find()?;
@@ -200,11 +178,11 @@ fn check(env: &CrossEnv, times: &mut Vec<(String, Duration)>) -> Result<(), Stri
 
 const AARCH64_TARGET: &str = "aarch64-unknown-linux-gnu";
 
-/// What runs on aarch64 Linux, one `cargo test` each: `-p` crates and target flags.
+/// What runs on aarch64 Linux.
 /// Left out, for time: counter's and upload's multi-process and fault-injection suites
 /// (`processes`, `hazards`: five minutes under emulation, and an x86 host's memory
 /// order is stronger than aarch64's, so emulated races prove little about it).
-const AARCH64_TESTS: &[(&[&str], &[&str])] = &[
+const AARCH64_TESTS: &[TestRun<'static>] = &[
     (&["telemetry-internal", "telemetry-counter"], &["--lib"]),
     // The stack walk, the loader's view of the executable, ELF naming, real crashes
     // counted by a real child; the facade's start with its detached child.
@@ -213,8 +191,7 @@ const AARCH64_TESTS: &[(&[&str], &[&str])] = &[
         &["--lib", "--tests"],
     ),
     (&["telemetry-upload"], &["--lib", "--test", "upload"]),
-    // The end-to-end scenarios, one at a time (their examples are built first).
-    (&["telemetry-tests"], &["--tests", "--", "--test-threads=1"]),
+    END_TO_END,
 ];
 
 /// Runs tests on aarch64 Linux under qemu's user-mode emulation. The test processes
@@ -235,18 +212,18 @@ fn aarch64(
     // A target directory of its own: the check of the same target builds another std
     // (check-only, panic=abort), and in one directory each would replace the other.
     let target_dir = env.target_dir.join("qemu");
-    let all: Vec<&str> = AARCH64_TESTS
-        .iter()
-        .flat_map(|(p, _)| p.iter().copied())
-        .collect();
-    forget_other_checkout(env, &target_dir, AARCH64_TARGET, &all)?;
-    let single: [(&[&str], &[&str]); 1] = [(&["telemetry-crashmonitor"], &["--lib", "--tests"])];
+    forget_other_checkout(
+        env,
+        &target_dir,
+        AARCH64_TARGET,
+        &packages_of(AARCH64_TESTS),
+    )?;
+    let single: [TestRun; 1] = [(&["telemetry-crashmonitor"], &["--lib", "--tests"])];
     let runs = if extra.is_empty() {
         AARCH64_TESTS
     } else {
         &single[..]
     };
-    let mut failures = Vec::new();
     let cargo = |subcommand: &str| {
         let mut cmd = env.cargo(subcommand, "std,panic_unwind", AARCH64_TARGET);
         cmd.env("CARGO_TARGET_DIR", &target_dir)
@@ -263,30 +240,7 @@ fn aarch64(
             .env("TELEMETRY_TESTS_UNDER_QEMU", "1");
         cmd
     };
-    for (packages, targets) in runs {
-        if packages.contains(&"telemetry-tests") {
-            let mut cmd = cargo("build");
-            cmd.args(["-p", "telemetry-tests", "--examples"]);
-            if let Err(err) = timed(times, "aarch64 build telemetry-tests examples".into(), cmd) {
-                failures.push(err);
-                continue;
-            }
-        }
-        let mut cmd = cargo("test");
-        cmd.arg("--no-fail-fast");
-        for package in *packages {
-            cmd.args(["-p", package]);
-        }
-        cmd.args(*targets).args(extra);
-        if let Err(err) = timed(times, format!("aarch64 tests {}", packages.join(" ")), cmd) {
-            failures.push(err);
-        }
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures.join("; "))
-    }
+    test_runs("aarch64", runs, extra, cargo, times)
 }
 
 /// Runs the tests of the Windows-capable crates under Wine.
@@ -298,33 +252,71 @@ fn windows(
     let setup = Instant::now();
     let wine = wine_setup(env)?;
     times.push(("wine prefix".into(), setup.elapsed()));
-    let mut failures = Vec::new();
-    // `cargo xtask cross windows -p CRATE [ARGS...]` tests only that crate.
-    let (crates, extra): (Vec<&str>, &[String]) = match extra {
-        [flag, krate, rest @ ..] if flag == "-p" => (vec![krate.as_str()], rest),
-        _ => (WINDOWS_TEST_CRATES.to_vec(), extra),
+    // `cargo xtask cross windows -p CRATE [ARGS...]` runs only that crate's entry.
+    let (runs, extra): (Vec<TestRun>, &[String]) = match extra {
+        [flag, krate, rest @ ..] if flag == "-p" => {
+            let only: Vec<TestRun> = WINDOWS_TESTS
+                .iter()
+                .filter(|(packages, _)| *packages == [krate.as_str()])
+                .copied()
+                .collect();
+            if only.is_empty() {
+                return Err(format!("{krate} is not tested on Windows"));
+            }
+            (only, rest)
+        }
+        _ => (WINDOWS_TESTS.to_vec(), extra),
     };
-    forget_other_checkout(env, &env.target_dir, WINDOWS_TARGET, WINDOWS_TEST_CRATES)?;
-    for krate in crates {
-        if krate == "telemetry-tests" {
-            // Its tests run the example programs, which `--tests` does not build.
-            let mut cmd = env.cargo("build", "std,panic_unwind", WINDOWS_TARGET);
-            cmd.envs(wine.vars()).args(["-p", krate, "--examples"]);
-            if let Err(err) = timed(times, format!("windows build {krate} examples"), cmd) {
+    forget_other_checkout(
+        env,
+        &env.target_dir,
+        WINDOWS_TARGET,
+        &packages_of(WINDOWS_TESTS),
+    )?;
+    let cargo = |subcommand: &str| {
+        let mut cmd = env.cargo(subcommand, "std,panic_unwind", WINDOWS_TARGET);
+        cmd.envs(wine.vars());
+        cmd
+    };
+    test_runs("windows", &runs, extra, cargo, times)
+}
+
+/// Every crate `runs` tests.
+fn packages_of<'a>(runs: &[TestRun<'a>]) -> Vec<&'a str> {
+    runs.iter().flat_map(|(p, _)| p.iter().copied()).collect()
+}
+
+/// Runs each of `runs` with `cargo(subcommand)` of the target, `extra` after its flags,
+/// all of them even when one fails. The end-to-end crate's examples are built first:
+/// its tests run them, and `--tests` does not build them.
+fn test_runs(
+    label: &str,
+    runs: &[TestRun],
+    extra: &[String],
+    cargo: impl Fn(&str) -> Command,
+    times: &mut Vec<(String, Duration)>,
+) -> Result<(), String> {
+    let mut failures = Vec::new();
+    for (packages, flags) in runs {
+        if packages.contains(&"telemetry-tests") {
+            let mut cmd = cargo("build");
+            cmd.args(["-p", "telemetry-tests", "--examples"]);
+            if let Err(err) = timed(
+                times,
+                format!("{label} build telemetry-tests examples"),
+                cmd,
+            ) {
                 failures.push(err);
                 continue;
             }
         }
-        let mut cmd = env.cargo("test", "std,panic_unwind", WINDOWS_TARGET);
-        cmd.envs(wine.vars())
-            .args(["-p", krate, "--lib", "--tests", "--no-fail-fast"]);
-        let skips = known_failures(krate);
-        if extra.is_empty() && !skips.is_empty() {
-            cmd.arg("--").args(skips);
-        } else {
-            cmd.args(extra);
+        let mut cmd = cargo("test");
+        cmd.arg("--no-fail-fast");
+        for package in *packages {
+            cmd.args(["-p", package]);
         }
-        if let Err(err) = timed(times, format!("windows tests {krate}"), cmd) {
+        cmd.args(*flags).args(extra);
+        if let Err(err) = timed(times, format!("{label} tests {}", packages.join(" ")), cmd) {
             failures.push(err);
         }
     }
