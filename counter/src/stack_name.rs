@@ -11,13 +11,16 @@ use crate::layout::MAX_NAME_LEN;
 /// The name of one frame: `function+0xoffset`. Shared by stack counters and the crash
 /// monitor, so that a crash and a stack counter name the same code the same way.
 ///
-/// `function` is a demangled name. The two Rust manglings demangle an inherent method
-/// differently, `Type::method` (legacy) and `<Type>::method` (v0, the default of newer
-/// toolchains); it is named the legacy way here, so that the same code gets the same
-/// counter whichever toolchain built it. Trait methods (`<Type as Trait>::method`)
-/// read the same in both and are left alone.
+/// `function` is a demangled name, which the two Rust manglings spell differently:
+/// v0 (the default of newer toolchains) writes an inherent method `<Type>::method`
+/// where legacy writes `Type::method`, and v0 spells out a generic function's
+/// arguments (`core::hint::black_box::<u8>`), which legacy has no record of. Both are
+/// named the legacy way here, so that the same code gets the same counter whichever
+/// toolchain built it. Trait methods (`<Type as Trait>::method`) read the same in
+/// both and are left alone.
 pub fn frame(function: &str, offset: usize) -> String {
-    match inherent_v0(function) {
+    let function = without_turbofish(function);
+    match inherent_v0(&function) {
         Some((path, rest)) => format!("{path}{rest}+{offset:#x}"),
         None => format!("{function}+{offset:#x}"),
     }
@@ -26,22 +29,47 @@ pub fn frame(function: &str, offset: usize) -> String {
 /// `<Type>::method` split into `Type` and `::method`, if `function` is one.
 fn inherent_v0(function: &str) -> Option<(&str, &str)> {
     let inner = function.strip_prefix('<')?;
-    // The '>' that closes the first '<', skipping the generic arguments inside.
-    let mut depth = 1usize;
-    let close = inner.char_indices().find_map(|(i, c)| {
-        match c {
-            '<' => depth += 1,
-            '>' => depth -= 1,
-            _ => {}
-        }
-        (depth == 0).then_some(i)
-    })?;
+    let close = closing_angle(inner)?;
     let (path, rest) = (&inner[..close], &inner[close + 1..]);
     (rest.starts_with("::")
         && !path.contains(" as ")
         && !path.starts_with('[')
         && !path.starts_with('&'))
     .then_some((path, rest))
+}
+
+/// `function` without the generic arguments of its path segments (`::<…>`).
+fn without_turbofish(function: &str) -> std::borrow::Cow<'_, str> {
+    if !function.contains("::<") {
+        return function.into();
+    }
+    let mut out = String::with_capacity(function.len());
+    let mut rest = function;
+    while let Some(at) = rest.find("::<") {
+        let Some(close) = closing_angle(&rest[at + 3..]) else {
+            break; // unbalanced: keep the rest as it is
+        };
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 3 + close + 1..];
+    }
+    out.push_str(rest);
+    out.into()
+}
+
+/// In `s`, which follows a `<`, the index of the `>` that closes it: nested generic
+/// arguments are skipped, and so is the `>` of a `->` (`fn() -> u8`).
+fn closing_angle(s: &str) -> Option<usize> {
+    let mut depth = 1usize;
+    let mut previous = '\0';
+    s.char_indices().find_map(|(i, c)| {
+        match c {
+            '<' => depth += 1,
+            '>' if previous != '-' => depth -= 1,
+            _ => {}
+        }
+        previous = c;
+        (depth == 0).then_some(i)
+    })
 }
 
 /// Whether `name` is a stack counter name (`prefix\nframe…`; plain names have no
@@ -126,6 +154,15 @@ mod tests {
     fn frames_read_alike_under_both_manglings() {
         for (v0, legacy) in [
             ("<mytool::Thing>::run", "mytool::Thing::run"),
+            (
+                "core::hint::black_box::<[u64; 32]>",
+                "core::hint::black_box",
+            ),
+            (
+                "mytool::parse::<fn() -> u8, alloc::vec::Vec<u8>>::{closure#0}",
+                "mytool::parse::{closure#0}",
+            ),
+            ("<mytool::Thing>::get::<u8>", "mytool::Thing::get"),
             ("<mytool::Thing<u8>>::run", "mytool::Thing<u8>::run"),
             (
                 "<mytool::Thing>::run::{closure#0}",
@@ -142,6 +179,7 @@ mod tests {
             "mytool::run",
             "?",
             "<broken",
+            "mytool::broken::<u8",
         ] {
             assert_eq!(frame(unchanged, 0), format!("{unchanged}+0x0"));
         }

@@ -512,7 +512,7 @@ fn counted_null_write(run: &Run) -> Result<(), String> {
         run,
         "crash/signal:SIGSEGV",
         "process::scenarios::null_write",
-        &["core::ptr::write_volatile::<u8>"],
+        &["core::ptr::write_volatile"],
     )
 }
 
