@@ -128,7 +128,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ViewArgs) -> CmdResult {
         None if page.place.is_dir() => Dir::new(page.place.clone()).view_html(),
         None => std::env::temp_dir().join("telemetry-view.html"),
     };
-    // Never written through a link planted at the path (DESIGN invariant 7).
+    // Never written through a link planted at the path (invariant 7 of ARCHITECTURE.md).
     telemetry_internal::write_atomic(&path, html.as_bytes())
         .map_err(|err| Failure::io(format!("cannot write {}", path.display()), &err))?;
     writeln!(ctx.out, "{}", path.display())?;

@@ -21,7 +21,7 @@
 //! out-of-bounds access or an endless loop (golang/go#68311). A walk that meets a
 //! record past the end of our mapping remaps and walks again for as long as the file
 //! keeps growing (another process added pages and linked records into them): a race
-//! is never mistaken for corruption (issue 15).
+//! is never mistaken for corruption.
 //!
 //! Faults: a page of the file that has no disk block behind it (a sparse file on a
 //! full disk) or that another process cut off (`truncate`, golang/go#74651) raises
@@ -185,7 +185,7 @@ impl MappedFile {
         let limit = mapped.limit()?;
         if limit > mapped.file_len {
             // Another process extended the file after our look at its length, then
-            // moved the limit: not damage (issue 15).
+            // moved the limit: not damage.
             mapped.refresh()?;
         }
         mapped.check_limit(limit)?;
@@ -227,7 +227,7 @@ impl MappedFile {
 
     /// An allocation limit must lie between the end of the hash table and the end of
     /// the file (or be 0: no record yet). One inside the header would make the next
-    /// record overwrite the header, destroying the file for every process (issue 9).
+    /// record overwrite the header, destroying the file for every process.
     fn check_limit(&self, limit: u32) -> Result<(), FileError> {
         if limit != 0 && limit < layout::table_end(self.header_len) {
             return Err(FileError::Corrupt(
@@ -425,7 +425,7 @@ impl MappedFile {
     /// Grows the file to hold `end`, a page at a time as Go does, so that the same
     /// records make the same file. The new pages get real disk blocks: on a full disk
     /// this fails here, and the counter stays in memory, instead of a later write
-    /// into a hole raising `SIGBUS` (issue 9).
+    /// into a hole raising `SIGBUS`.
     fn extend(&mut self, end: u32) -> Result<(), FileError> {
         let new_len =
             layout::round_up(end, PAGE_SIZE).ok_or(FileError::Corrupt("file too large"))?;

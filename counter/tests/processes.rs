@@ -198,7 +198,7 @@ fn scenario_entry() {
         "truncate" => {
             // Threads count into every page while another process cuts the file to
             // `arg` bytes: each access to a cut page faults with SIGBUS, which must
-            // not kill us (issue 9, golang/go#74651).
+            // not kill us (golang/go#74651).
             open_counting(&dir);
             let path = testing::current_file().unwrap();
             let counters: Vec<&'static Counter> = (0..2_000)
@@ -284,7 +284,7 @@ fn scenario_entry() {
         #[cfg(unix)]
         "closed-stdio" => {
             // A daemon that closed its stdio: the counter file must not become its
-            // stdin, stdout or stderr (issue 9).
+            // stdin, stdout or stderr.
             let open_low = || {
                 (0..3)
                     // SAFETY: F_GETFD on a descriptor number only reads its flags.
@@ -425,8 +425,8 @@ fn processes_racing_to_add_names() {
 /// Many processes creating the same long names, all in one hash chain, at once: each
 /// creation races for the chain head while the file grows a page every few records,
 /// so walks keep meeting records past the end of their mapping. A race is not
-/// corruption: every count must be exact, in every round (issue 15: one round in five
-/// lost increments when a walk was retried only once).
+/// corruption: every count must be exact, in every round (a walk retried only once lost
+/// increments in one round in five).
 #[test]
 fn processes_racing_on_one_hash_chain() {
     let names = chain_names();
@@ -472,15 +472,15 @@ fn only_open_and_rotate_starts_a_thread() {
     run("threads-started", tmp.path(), "", &[]);
 }
 
-/// The rotation thread wrote `local/weekends` again under mode `off` (issue 9).
+/// Under mode `off` the rotation thread must not write `local/weekends` again.
 #[test]
 fn rotation_under_mode_off_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     run("rotate-off", tmp.path(), "", &[]);
 }
 
-/// After `open_and_rotate(a)` and `open_dir(b)`, rotation must keep counting in `b`;
-/// it used to switch back to `a` on its next wake (issue 9).
+/// After `open_and_rotate(a)` and `open_dir(b)`, rotation must keep counting in `b`,
+/// never switch back to `a` on its next wake.
 #[test]
 fn rotation_follows_the_last_opened_dir() {
     let a = tempfile::tempdir().unwrap();
@@ -626,7 +626,7 @@ fn foreign_sigbus_still_kills() {
 }
 
 /// Today's counter file, which must not be followed, opened or waited on when it is
-/// a symlink, a FIFO or a directory: counting goes on in memory (issue 9).
+/// a symlink, a FIFO or a directory: counting goes on in memory.
 #[cfg(unix)]
 #[test]
 fn hostile_counter_files_mean_in_memory() {

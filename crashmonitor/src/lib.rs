@@ -53,7 +53,7 @@
 //!   the panic message and payload are never read. The child builds names from a fixed
 //!   set of kinds and the names of functions in its own executable — demangled,
 //!   without hash, file path, line or message — so no program data can become a
-//!   counter name (DESIGN.md, invariant 3).
+//!   counter name (invariant 3 of ARCHITECTURE.md).
 //! - **The crash is unchanged.** The previous panic hook still runs (the program's panic
 //!   output is as before) and the previous signal handlers still run, so std's
 //!   "has overflowed its stack" message appears; a signal whose previous action was the

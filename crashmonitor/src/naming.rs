@@ -3,7 +3,7 @@
 //!
 //! The name is built only from the report's kind (a fixed set of words) and from names
 //! of functions in the executable itself, so nothing the program computed — a panic
-//! message, a path, an argument — can reach it (DESIGN.md, invariant 3).
+//! message, a path, an argument — can reach it (invariant 3 of ARCHITECTURE.md).
 
 use telemetry_counter::stack_name;
 

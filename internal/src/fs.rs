@@ -1,5 +1,5 @@
 //! Careful file access for a directory that other processes, other users' mistakes or an
-//! attacker may have touched (DESIGN invariant 7).
+//! attacker may have touched (invariant 7 of ARCHITECTURE.md).
 //!
 //! Every open here:
 //! - never follows a symbolic link at the last component (`O_NOFOLLOW`), so a link

@@ -31,7 +31,7 @@
 //! - Every path and file name of the telemetry directory is spelled in [`Dir`] and
 //!   classified back by [`FileKind`]; no other crate builds or parses one.
 //! - [`fs`] never follows a link, never blocks on a FIFO, reads with a bound, and
-//!   creates directories `0700` and files `0600` (DESIGN invariant 7).
+//!   creates directories `0700` and files `0600` (invariant 7 of ARCHITECTURE.md).
 //! - The only `unsafe` is in the platform module `sys`: `geteuid`, and what the
 //!   signal handlers of the counter and crash-monitor crates share ([`signal`]).
 //! - No home directory means no [`Dir`]: callers treat that as telemetry off.

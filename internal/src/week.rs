@@ -32,8 +32,8 @@ pub fn file_span(today: Date, weekend: Weekday) -> FileSpan {
 /// file atomically: a concurrent first run reads the same complete day, never an empty
 /// file (golang/go#68390).
 ///
-/// A damaged file is repaired rather than refused (refusing it disabled counting into
-/// files for good, issue 9): garbage is read as Go reads it, the first byte's distance
+/// A damaged file is repaired rather than refused (refusing it would disable counting into
+/// files for good): garbage is read as Go reads it, the first byte's distance
 /// from `'0'` modulo 7, so that Go and we agree on the day, and the file is rewritten
 /// with that day; an empty or oversized file gets a new random day. A link, FIFO or
 /// device in its place is an error (counting stays in memory); reads are bounded.

@@ -98,7 +98,7 @@ fn start_counts_crashes_and_uploads_them() {
 /// Go's TestConcurrentStart: ten programs start at once over three expired weeks;
 /// one child uploads three reports, each exactly once. The weeks ended a day or more
 /// ago: a week is reported once no process can still count into its files (a day
-/// after it ends, by the real clock; issue 10).
+/// after it ends, by the real clock).
 #[test]
 fn concurrent_starts_upload_each_report_once() {
     let tmp = tempfile::tempdir().unwrap();

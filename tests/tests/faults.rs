@@ -1,5 +1,5 @@
 //! Fault injection, end to end: hostile surroundings that must never cost the host
-//! anything (DESIGN invariant 7, "What the child must be"). Real processes, real
+//! anything (invariant 7 of ARCHITECTURE.md, "What the child must be"). Real processes, real
 //! files, real pipes; every wait is bounded, and in every scenario the host's exit
 //! status, stdout and stderr are the same with telemetry as without it.
 //!

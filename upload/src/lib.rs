@@ -40,12 +40,12 @@
 //!   toolchain (stack counters by their prefix), each at its sampling rate; nothing is
 //!   copied otherwise. Data collected on or before the opt-in date is never sent, nor
 //!   is a week older than 21 days.
-//! - **Only built reports leave** (DESIGN invariant 9). The body of every POST is a
+//! - **Only built reports leave** (invariant 9 of ARCHITECTURE.md). The body of every POST is a
 //!   report re-read into [`Report`], matched against the week's local report and
 //!   re-checked with [`UploadConfig::check_report`] just before sending; a planted
 //!   file or link under a report's name is skipped and logged, never sent. Files in the
 //!   telemetry directory are opened without following links and read with a bound.
-//! - **Crash-consistent** (DESIGN invariant 8). A `kill -9` at any instant or a full
+//! - **Crash-consistent** (invariant 8 of ARCHITECTURE.md). A `kill -9` at any instant or a full
 //!   disk loses no week: a week is built from its counter files, which are deleted
 //!   last, and committed by its local report, written last; the server's 2xx is
 //!   recorded by moving the report to `upload/` in one rename, so an accepted report

@@ -1,6 +1,6 @@
 //! Sending one week's upload report: only a report this code built, re-read into
 //! [`Report`], matched against its local report and re-checked against the upload
-//! config at send time (DESIGN invariant 9), and acknowledged so that it is never sent
+//! config at send time (invariant 9 of ARCHITECTURE.md), and acknowledged so that it is never sent
 //! again (invariant 8). The caller holds the week's lock.
 
 use std::io;

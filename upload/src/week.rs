@@ -2,7 +2,7 @@
 //! `local/local.DATE.json` (the commit record) → POST → `upload/DATE.json` (the
 //! acknowledgement) → counter files deleted.
 //!
-//! # Why no crash loses a week (DESIGN invariant 8)
+//! # Why no crash loses a week (invariant 8 of ARCHITECTURE.md)
 //!
 //! Notation for week W: **C** its counter files, **R** `local/W.json` (the report to
 //! upload, if any), **L** `local/local.W.json` (every counter), **U** `upload/W.json`.
@@ -22,7 +22,7 @@
 //! - **No L: the week is not built**, whatever else exists. C is still complete (C is
 //!   deleted only after L, in step 5), so the week is rebuilt from it and R, if a dead
 //!   run left one, is overwritten or removed. R is never sent without L. So a kill
-//!   between steps 1 and 2 cannot make the week look built (the bug of issue 10).
+//!   between steps 1 and 2 cannot make the week look built.
 //! - **L and R, no U: the report is ready.** It is sent; the only way it was sent
 //!   already is a POST in flight when the previous run died before step 4, the one
 //!   duplicate invariant 8 allows (the server dedupes on `Week` and `X`, which R keeps).

@@ -11,7 +11,7 @@ use time::{OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use crate::log::{Log, log};
 
 /// The largest counter file read. Real ones are tens of KB; 10 000 long names make a
-/// few MB. A larger file is not read whole (DESIGN invariant 7).
+/// few MB. A larger file is not read whole (invariant 7 of ARCHITECTURE.md).
 const MAX_COUNTER_FILE_BYTES: u64 = 64 << 20;
 
 /// How long after its week ends a counter file may still be counted into: a process

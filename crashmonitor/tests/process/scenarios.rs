@@ -154,7 +154,7 @@ fn reader_gone(when: &str) {
 
 /// A host handler for SIGSEGV that returns without curing the fault: the fault
 /// recurs at once. Without the monitor the process spins forever; with it, it must
-/// die (issue 9).
+/// die.
 fn install_returning_handler() {
     extern "C" fn returns(_: libc::c_int) {}
     // SAFETY: installing a handler that does nothing, before any other thread exists.
@@ -162,7 +162,7 @@ fn install_returning_handler() {
 }
 
 /// A daemon that closed fds 0 to 2 before crash reporting started: the pipe must not
-/// become its stderr (issue 9). Its heavy stderr output then goes nowhere, as
+/// become its stderr. Its heavy stderr output then goes nowhere, as
 /// before; it must neither reach the child (a false `crash/malformed`) nor make
 /// `eprintln!` panic on a full non-blocking pipe.
 fn closed_stdio() {
@@ -219,7 +219,7 @@ fn counters_open() {
 
 /// Threads count into every page of the file while another process truncates it to
 /// nothing: every access to a cut page faults with SIGBUS, which must neither kill
-/// the host nor be reported as a crash (issue 9, golang/go#74651).
+/// the host nor be reported as a crash (golang/go#74651).
 fn count_while_truncated() {
     let file = telemetry_counter::testing::current_file().expect("counting into a file");
     let names: Vec<&'static telemetry_counter::Counter> = (0..2_000)
