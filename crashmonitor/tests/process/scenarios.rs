@@ -364,7 +364,7 @@ fn run(scenario: &str, monitored: bool) -> Run {
     if !monitored {
         cmd.env(UNMONITORED, "1");
     }
-    let output = output_within(cmd, std::time::Duration::from_secs(60));
+    let output = output_within(cmd, scenario);
     let counts = read_counts(dir.path());
     Run {
         status: output.status,
@@ -375,32 +375,83 @@ fn run(scenario: &str, monitored: bool) -> Run {
     }
 }
 
-/// Runs `cmd` to its end, killing it after `limit`: a scenario that hangs or spins
-/// fails instead of hanging the suite.
-fn output_within(mut cmd: Command, limit: std::time::Duration) -> std::process::Output {
+/// How long one scenario may take before it counts as hung. Natively every scenario
+/// ends within a second or two. Under qemu-user (`cargo xtask cross aarch64` sets
+/// `TELEMETRY_TESTS_UNDER_QEMU`) a scenario that symbolizes a backtrace is slow, and on
+/// a loaded 2-core machine very slow: a double panic, where std always prints a full
+/// backtrace by reading the test binary's DWARF, took 27 s with no crash monitor
+/// installed at all (load average 12), against about a second when the machine is idle.
+/// So the emulated bound is wide, and a run past the native bound is logged with its
+/// time; a real hang of ours still fails, only later.
+fn hang_limit() -> std::time::Duration {
+    let emulated = env::var_os("TELEMETRY_TESTS_UNDER_QEMU").is_some();
+    std::time::Duration::from_secs(if emulated { 300 } else { 60 })
+}
+
+/// What a native run of any scenario stays well under; slower runs are logged.
+const SLOW_RUN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `cmd` to its end, killing it after [`hang_limit`]: a scenario that hangs or
+/// spins fails instead of hanging the suite. Before the kill, the state of each of the
+/// process's threads is printed (from `/proc`), so that a hang says where it was.
+fn output_within(mut cmd: Command, scenario: &str) -> std::process::Output {
+    let limit = hang_limit();
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let started = std::time::Instant::now();
     let child = cmd.spawn().expect("run parent");
     let pid = child.id();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watchdog = {
         let done = done.clone();
+        let scenario = scenario.to_owned();
         std::thread::spawn(move || {
-            let start = std::time::Instant::now();
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                if start.elapsed() > limit {
+                if started.elapsed() > limit {
+                    eprintln!(
+                        "scenario {scenario} still running after {limit:?}; its threads: {}",
+                        thread_states(pid)
+                    );
                     // SAFETY: kill takes integers; `pid` is our child, not yet waited
                     // for (`done` is unset), so the id is not reused.
                     unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
                     return;
                 }
-                std::thread::sleep(std::time::Duration::from_millis(10));
+                std::thread::park_timeout(std::time::Duration::from_millis(10));
             }
         })
     };
     let output = child.wait_with_output().expect("wait parent");
     done.store(true, std::sync::atomic::Ordering::SeqCst);
+    watchdog.thread().unpark();
     let _ = watchdog.join();
+    let took = started.elapsed();
+    if took > SLOW_RUN {
+        eprintln!("scenario {scenario} took {took:.1?} (bound {limit:?})");
+    }
     output
+}
+
+/// `tid state wchan` for each thread of `pid`, from `/proc` (Linux); empty elsewhere.
+fn thread_states(pid: u32) -> String {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return String::new();
+    };
+    let mut states = Vec::new();
+    for task in tasks.flatten() {
+        let path = task.path();
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        // `tid (comm) state ...`: the state follows the last ')'.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or("?");
+        let wchan = std::fs::read_to_string(path.join("wchan")).unwrap_or_default();
+        states.push(format!(
+            "{} {state} {wchan}",
+            task.file_name().to_string_lossy()
+        ));
+    }
+    states.join(", ")
 }
 
 /// `thread 'main' (28060) panicked` → `thread 'main' panicked`: ids differ per run.
