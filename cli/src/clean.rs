@@ -19,7 +19,7 @@ use super::{CmdResult, Context, Failure, Target};
 pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
     let (dirs, root_dir, extra, place) = match ctx.target()? {
         Target::Tool(dir) => {
-            super::check_not_a_file(dir.root())?;
+            super::check_dir(&dir)?;
             let place = dir.root().display().to_string();
             (vec![dir], None, Vec::new(), place)
         }
@@ -50,7 +50,15 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
             .len();
     }
     let mut doomed = extra;
+    let mut failed = false;
     for dir in &dirs {
+        // A tool whose `local/` (or `upload/`, `debug/`) is a link is left alone: what
+        // is removed below is found by listing those directories.
+        if let Err(failure) = super::check_dir(dir) {
+            failed = true;
+            ctx.error_line(failure);
+            continue;
+        }
         // Debris first: a week's lock is stray while its reports still show the week
         // finished, which they no longer do once its data is gone.
         removed += telemetry_upload::remove_debris(dir)
@@ -58,7 +66,6 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
             .len();
         doomed.extend(data_files(dir).map_err(|err| unreadable(dir, &err))?);
     }
-    let mut failed = false;
     for path in doomed {
         match std::fs::remove_file(&path) {
             Ok(()) => removed += 1,
@@ -66,12 +73,7 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
             Err(err) => {
                 failed = true;
-                let _ = writeln!(
-                    ctx.err,
-                    "{}: cannot remove {}: {err}",
-                    ctx.name,
-                    path.display()
-                );
+                ctx.error_line(format_args!("cannot remove {}: {err}", path.display()));
             }
         }
     }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use telemetry_internal::{Ambient, Area, Dir, EffectiveMode, Mode, ModeError, Switch};
 
-use super::{CmdResult, Context, Failure, Target, human_size, terminal_safe, tool_name};
+use super::{CmdResult, Context, Failure, Target, human_size, shown, terminal_safe, tool_name};
 
 pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
     match ctx.target()? {
@@ -50,10 +50,17 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
             if tools.is_empty() {
                 writeln!(ctx.out, "tools: none has counted anything yet")?;
             }
+            let mut refused = false;
             for dir in &tools {
                 let name = tool_name(dir);
-                writeln!(ctx.out, "\n{name}: {}", dir.root().display())?;
+                writeln!(ctx.out, "\n{name}: {}", shown(dir.root()))?;
                 writeln!(ctx.out, "  mode: {}", mode_line(dir, ctx.ambient))?;
+                if let Err(failure) = super::check_dir(dir) {
+                    // Nothing is listed through a planted link.
+                    refused = true;
+                    writeln!(ctx.out, "  data: not read: {}", terminal_safe(&failure.to_string()))?;
+                    continue;
+                }
                 writeln!(ctx.out, "  data: {}", data_line(dir))?;
                 if let Some(line) = log_line(dir) {
                     writeln!(ctx.out, "  log: {line}")?;
@@ -65,6 +72,9 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
                     "\nOne tool in detail: {}",
                     ctx.tool_hint(&tool_name(&tools[0]), "env")
                 )?;
+            }
+            if refused {
+                return Ok(ExitCode::FAILURE);
             }
         }
     }

@@ -277,7 +277,12 @@ where
             ExitCode::SUCCESS
         }
         Err(failure) => {
-            let _ = writeln!(ctx.err, "{}: {failure}", ctx.name);
+            let _ = writeln!(
+                ctx.err,
+                "{}: {}",
+                ctx.name,
+                terminal_safe(&failure.to_string())
+            );
             let _ = ctx.err.flush();
             ExitCode::FAILURE
         }
@@ -485,9 +490,13 @@ impl Context<'_> {
             }
             Target::Root(root) => {
                 check_not_a_file(root.path())?;
-                root.tools().map_err(|err| {
+                let tools = root.tools().map_err(|err| {
                     Failure::io(format!("cannot read {}", root.path().display()), &err)
-                })
+                })?;
+                for dir in &tools {
+                    check_dir(dir)?;
+                }
+                Ok(tools)
             }
         }
     }
@@ -496,7 +505,7 @@ impl Context<'_> {
     /// missing directory named with `--dir` or `--tool` (a typo should not look like
     /// an empty directory).
     fn check_readable(&self, dir: &Dir) -> Result<(), Failure> {
-        check_not_a_file(dir.root())?;
+        check_dir(dir)?;
         let explicit = self.dir_flag.is_some() || self.tool_flag.is_some();
         if explicit && !dir.root().exists() {
             let hint = match (
@@ -555,7 +564,15 @@ impl Context<'_> {
 
     /// A warning that does not change the exit status.
     fn warn(&mut self, message: impl std::fmt::Display) {
+        let message = terminal_safe(&message.to_string());
         let _ = writeln!(self.err, "{}: warning: {message}", self.name);
+    }
+
+    /// An error about one item (a file) that does not stop the command: one line,
+    /// escaped like every other line shown.
+    fn error_line(&mut self, message: impl std::fmt::Display) {
+        let message = terminal_safe(&message.to_string());
+        let _ = writeln!(self.err, "{}: {message}", self.name);
     }
 }
 
@@ -582,6 +599,20 @@ fn tool_name(dir: &Dir) -> String {
         .file_name()
         .map(|n| terminal_safe(&n.to_string_lossy()))
         .unwrap_or_default()
+}
+
+/// The one check before any command reads or removes anything in a telemetry
+/// directory: it is not a file, and its `local/`, `upload/` and `debug/` are real
+/// directories of this user where they exist ([`Dir::check_areas`], which the
+/// uploader applies too). A link planted there is an error, never followed.
+fn check_dir(dir: &Dir) -> Result<(), Failure> {
+    check_not_a_file(dir.root())?;
+    dir.check_areas().map_err(|err| {
+        Failure::Message(format!(
+            "refusing to use {}: {err}",
+            dir.root().display()
+        ))
+    })
 }
 
 /// A telemetry directory or root that exists as something other than a directory is
@@ -628,19 +659,42 @@ fn shell_quote(path: &Path) -> String {
     }
 }
 
-/// Makes untrusted text (counter names, file contents) safe to print on a terminal:
-/// control characters, which could move the cursor or recolour the screen, are
-/// shown escaped.
+/// Makes untrusted text (counter names, file names, file contents) safe to show to a
+/// person: every character [`is_unsafe_char`] calls unsafe is shown escaped
+/// (`\u{1b}`, `\n`, `\u{202e}`). The one escaping function for text a person reads:
+/// stderr messages, `env`, `view --text`, `csv`, `log`; `view`'s page and `dump`'s
+/// JSON escape the same characters in their own syntax. Escaping twice changes
+/// nothing.
 fn terminal_safe(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
+        if is_unsafe_char(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// [`terminal_safe`] for a path (a name found on disk may hold anything).
+fn shown(path: &Path) -> String {
+    terminal_safe(&path.display().to_string())
+}
+
+/// Whether `c` must never reach a terminal or a page as itself:
+/// - control characters: C0 (ESC starts every terminal escape), DEL, and C1
+///   (U+0080–U+009F: U+009B is an 8-bit CSI, U+009D an 8-bit OSC, which some
+///   terminals obey like `ESC [` and `ESC ]`);
+/// - the bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069) and the
+///   invisible direction marks (U+200E, U+200F, U+061C), which make text display in
+///   another order than it is read (a name that looks like another: CVE-2021-42574).
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+        )
 }
 
 /// A size for people: `512 bytes`, `48.2 KiB`, `3.1 MiB`.
@@ -683,6 +737,15 @@ mod tests {
     fn terminal_escapes() {
         assert_eq!(terminal_safe("a\x1b[31mb\n"), "a\\u{1b}[31mb\\n");
         assert_eq!(terminal_safe("plain/ü"), "plain/ü");
+        // C1 controls (U+009B is an 8-bit CSI) and bidi overrides and isolates.
+        assert_eq!(terminal_safe("a\u{9b}2Jb"), "a\\u{9b}2Jb");
+        assert_eq!(
+            terminal_safe("x\u{202e}gpj.exe\u{2066}\u{2069}"),
+            "x\\u{202e}gpj.exe\\u{2066}\\u{2069}"
+        );
+        // Escaping twice changes nothing.
+        let once = terminal_safe("\u{1b}]0;PWNED\u{7}\u{202e}");
+        assert_eq!(terminal_safe(&once), once);
     }
 
     #[test]

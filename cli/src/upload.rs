@@ -193,7 +193,15 @@ fn run_streaming(
             match receiver.recv_timeout(Duration::from_millis(250)) {
                 Ok(bytes) => {
                     if verbose {
-                        let _ = err.write_all(&bytes);
+                        // The run's log quotes file names and servers' answers.
+                        let text = String::from_utf8_lossy(&bytes);
+                        for line in text.split_inclusive('\n') {
+                            let (line, end) = match line.strip_suffix('\n') {
+                                Some(line) => (line, "\n"),
+                                None => (line, ""),
+                            };
+                            let _ = write!(err, "{}{end}", terminal_safe(line));
+                        }
                         let _ = err.flush();
                     } else {
                         last_step = String::from_utf8_lossy(&bytes).trim_end().to_owned();

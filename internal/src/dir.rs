@@ -276,14 +276,35 @@ impl Dir {
         Ok(upload)
     }
 
+    /// Checks the directory before anything reads or removes files in it: each of
+    /// `local/`, `upload/` and `debug/` that exists must be a real directory (not a
+    /// link) owned by this user, else everything done through it would happen
+    /// somewhere else (a `local` link planted towards another directory would have
+    /// `telemetry clean` delete files there). Missing ones are fine. The one check
+    /// every command and the uploader apply.
+    pub fn check_areas(&self) -> io::Result<()> {
+        for area in [self.local(), self.upload(), self.debug()] {
+            match crate::fs::check_private_dir(&area) {
+                Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The files in `area`, each classified by name, sorted by path. A missing area
-    /// has none.
+    /// has none; one that is a link, or not ours, is an error (never listed through).
     pub fn entries(&self, area: Area) -> io::Result<Vec<Entry>> {
         let path = match area {
             Area::Local => self.local(),
             Area::Upload => self.upload(),
         };
         let mut found = Vec::new();
+        match crate::fs::check_private_dir(&path) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(found),
+            Err(err) => return Err(err),
+            Ok(()) => {}
+        }
         let entries = match fs::read_dir(&path) {
             Ok(entries) => entries,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(found),
@@ -490,6 +511,34 @@ mod tests {
             FileKind::classify(Area::Local, OsStr::new("2026-11-20.json.tmp-12-ab")),
             FileKind::Temporary
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn areas_that_are_links_are_refused_never_listed_through() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim");
+        fs::create_dir(&victim).unwrap();
+        fs::write(victim.join("a-2026-11-20.v1.count"), "x").unwrap();
+        let dir = Dir::new(tmp.path().join("tool"));
+        assert!(dir.check_areas().is_ok(), "a missing directory is fine");
+        fs::create_dir(dir.root()).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.local()).unwrap();
+        let err = dir.check_areas().unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(dir.entries(Area::Local).is_err());
+        fs::remove_file(dir.local()).unwrap();
+        fs::create_dir(dir.local()).unwrap();
+        dir.check_areas().unwrap();
+        for area in [dir.upload(), dir.debug()] {
+            std::os::unix::fs::symlink(&victim, &area).unwrap();
+            assert!(dir.check_areas().is_err(), "{}", area.display());
+            fs::remove_file(&area).unwrap();
+            fs::write(&area, "").unwrap();
+            assert!(dir.check_areas().is_err(), "a file: {}", area.display());
+            fs::remove_file(&area).unwrap();
+        }
+        assert!(dir.entries(Area::Upload).unwrap().is_empty());
     }
 
     #[test]
