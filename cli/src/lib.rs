@@ -337,11 +337,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Turn uploading on for one tool: weekly reports of approved counters may be sent.
-    On,
+    On(mode::ModeArgs),
     /// Turn telemetry off: nothing is counted or written, nothing is sent.
-    Off,
+    Off(mode::ModeArgs),
     /// Count locally only, never upload (the default).
-    Local,
+    Local(mode::ModeArgs),
     /// Print the telemetry directories, the mode in force and why, and the data kept.
     Env,
     /// Print counter files as JSON (all counter files in local/ if none are given).
@@ -429,9 +429,9 @@ struct Context<'a> {
 impl Context<'_> {
     fn dispatch(&mut self, command: Command) -> CmdResult {
         match command {
-            Command::On => mode::on(self),
-            Command::Off => mode::off(self),
-            Command::Local => mode::local(self),
+            Command::On(args) => mode::on(self, &args),
+            Command::Off(args) => mode::off(self, &args),
+            Command::Local(args) => mode::local(self, &args),
             Command::Env => env::run(self),
             Command::Dump { files } => dump::run(self, &files),
             Command::View(args) => view::run(self, &args),

@@ -10,9 +10,60 @@ use telemetry_internal::{Day, Dir, Mode, Root};
 use super::env::file_says;
 use super::{CmdResult, Context, Failure, Target, tool_name};
 
-pub(super) fn on(ctx: &mut Context<'_>) -> CmdResult {
+/// Arguments of `on`, `off` and `local`.
+#[derive(Debug, clap::Args)]
+pub(super) struct ModeArgs {
+    /// With --tool: create the directory of a tool that has none yet (without it, a
+    /// tool name that matches no directory is an error, so that a typo never looks
+    /// like a change).
+    #[arg(long)]
+    create: bool,
+}
+
+/// `--tool NAME` names a tool that has no directory: a typo, or a tool that has not
+/// run yet. Setting a mode there would change nothing the real tool reads, and would
+/// tell the person it did; so it is an error that lists the known tools, unless
+/// `--create` says the directory is meant.
+fn check_tool_exists(
+    ctx: &Context<'_>,
+    dir: &Dir,
+    args: &ModeArgs,
+    subcommand: &str,
+) -> Result<(), Failure> {
+    let Some(tool) = &ctx.tool_flag else {
+        return Ok(());
+    };
+    if args.create || std::fs::symlink_metadata(dir.root()).is_ok() {
+        return Ok(());
+    }
+    let tools = ctx
+        .root()
+        .ok()
+        .and_then(|root| root.tools().ok())
+        .unwrap_or_default();
+    let known = if tools.is_empty() {
+        "no tool has a telemetry directory yet".to_owned()
+    } else {
+        format!(
+            "tools with a directory: {}",
+            tools.iter().map(tool_name).collect::<Vec<_>>().join(", ")
+        )
+    };
+    Err(Failure::Message(format!(
+        "no tool {} has a telemetry directory ({} does not exist), so nothing was changed; \
+         {known}. To set the mode of a tool that has not run yet: {} --create",
+        super::terminal_safe(tool),
+        dir.root().display(),
+        ctx.hint(subcommand),
+    )))
+}
+
+pub(super) fn on(ctx: &mut Context<'_>, args: &ModeArgs) -> CmdResult {
     let dir = match ctx.target()? {
-        Target::Tool(dir) => dir,
+        Target::Tool(dir) => {
+            check_tool_exists(ctx, &dir, args, "on")?;
+            dir
+        }
         Target::Root(root) => {
             let tools = root.tools().unwrap_or_default();
             let example = tools.first().map_or_else(|| "NAME".to_owned(), tool_name);
@@ -85,9 +136,10 @@ To turn telemetry off entirely: {off}",
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn off(ctx: &mut Context<'_>) -> CmdResult {
+pub(super) fn off(ctx: &mut Context<'_>, args: &ModeArgs) -> CmdResult {
     match ctx.target()? {
         Target::Tool(dir) => {
+            check_tool_exists(ctx, &dir, args, "off")?;
             set(&dir, Mode::Off)?;
             writeln!(
                 ctx.out,
@@ -115,9 +167,10 @@ To let each tool's own mode apply again: {local}",
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn local(ctx: &mut Context<'_>) -> CmdResult {
+pub(super) fn local(ctx: &mut Context<'_>, args: &ModeArgs) -> CmdResult {
     match ctx.target()? {
         Target::Tool(dir) => {
+            check_tool_exists(ctx, &dir, args, "local")?;
             set(&dir, Mode::Local)?;
             writeln!(
                 ctx.out,

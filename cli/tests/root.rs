@@ -267,3 +267,35 @@ fn on_for_a_tool_under_the_user_wide_off_warns() {
     let env = stdout(&run_home(home.path(), &["--tool", "other", "env"]));
     assert!(env.contains("mode: off (the user-wide switch "), "{env}");
 }
+
+/// `--tool NAME on|off|local` for a tool without a directory (a typo) changes nothing,
+/// says so, lists the known tools and fails: a person must never believe they opted
+/// out of a tool that goes on uploading. `--create` is for a tool that has not run yet.
+#[test]
+fn a_mode_for_a_tool_without_a_directory_is_refused() {
+    let home = home_with_two_tools();
+    let root = root_in(home.path());
+    for mode in ["off", "local", "on"] {
+        let out = run_home(home.path(), &["--tool", "mytoll", mode]);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {}", stdout(&out));
+        assert!(out.stdout.is_empty(), "{mode}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("nothing was changed"), "{err}");
+        assert!(err.contains("tools with a directory: mytool, other"), "{err}");
+        assert!(
+            err.contains(&format!("telemetry --tool mytoll {mode} --create")),
+            "{err}"
+        );
+        assert!(!root.join("mytoll").exists(), "{mode}");
+    }
+    let out = run_home(home.path(), &["--tool", "mytoll", "off", "--create"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_to_string(root.join("mytoll/mode")).unwrap(),
+        "off\n"
+    );
+    // A tool that has a directory needs no --create.
+    let out = run_home(home.path(), &["--tool", "other", "off"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
