@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use telemetry_internal::{Day, Dir, Mode, Root};
 
-use super::env::file_says;
+use telemetry_internal::mode_file_says as file_says;
 use super::{CmdResult, Context, Failure, Target, tool_name};
 
 /// Arguments of `on`, `off` and `local`.

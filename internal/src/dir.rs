@@ -121,6 +121,36 @@ pub struct EffectiveMode {
     pub decided_by: Switch,
 }
 
+impl EffectiveMode {
+    /// Why this mode is in force for `dir`, in the words that the decision log of
+    /// `start` and `telemetry env` share: which switch decided, and what the tool's own
+    /// mode file says (`no mode file; local is the default`, `the mode file says off`,
+    /// `DO_NOT_TRACK is set; the mode file says on 2026-11-20`). Reads the mode file
+    /// again: call it only to show the answer to someone.
+    pub fn explain(&self, dir: &Dir, ambient: &Ambient) -> String {
+        let own = mode_file_says(dir.read_mode(), &dir.mode_file());
+        match self.decided_by {
+            Switch::DoNotTrack => format!("DO_NOT_TRACK is set; {own}"),
+            Switch::UserWide => {
+                let file = ambient.root().map(|r| r.mode_file()).unwrap_or_default();
+                format!("the user-wide switch {} is off; {own}", file.display())
+            }
+            Switch::NoHome => format!("there is no home directory; {own}"),
+            Switch::Tool => own,
+        }
+    }
+}
+
+/// What one mode file says, for people: `the mode file says local`, `no mode file;
+/// local is the default`, or why it is read as `local`.
+pub fn mode_file_says(read: Result<Mode, ModeError>, file: &Path) -> String {
+    match read {
+        Ok(mode) if fs::symlink_metadata(file).is_ok() => format!("the mode file says {mode}"),
+        Ok(_) => "no mode file; local is the default".to_owned(),
+        Err(err) => format!("{err}; read as local"),
+    }
+}
+
 /// One telemetry directory (one tool's). Creating a `Dir` touches nothing on disk.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Dir {

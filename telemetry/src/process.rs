@@ -84,7 +84,11 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
     log.line(format_args!(
         "mode {} ({}), directory {}",
         effective.mode,
-        crate::log::switch(effective.decided_by),
+        crate::log::Why {
+            effective,
+            dir: &dir,
+            ambient: &env.ambient
+        },
         dir.root().display()
     ));
     if effective.mode == Mode::Off {
@@ -458,7 +462,7 @@ mod tests {
         assert_eq!(
             text.lines().next().unwrap(),
             format!(
-                "logtest[{pid}] telemetry: mode off (decided by the tool's mode file), directory {}",
+                "logtest[{pid}] telemetry: mode off (the mode file says off), directory {}",
                 dir.display()
             )
         );
@@ -474,7 +478,7 @@ mod tests {
         env.ambient = env.ambient.do_not_track(true);
         let (text, _) = decisions(config(&tmp.path().join("t")), &env);
         assert!(
-            text.contains("mode off (decided by DO_NOT_TRACK)"),
+            text.contains("mode off (DO_NOT_TRACK is set; no mode file; local is the default)"),
             "{text}"
         );
         assert!(!tmp.path().join("t").exists());
@@ -488,7 +492,7 @@ mod tests {
         let program = Program::new("logtest", "1.0.0");
         let (text, _) = decisions(Config::new(program), &env);
         assert!(
-            text.contains("mode off (decided by the user-wide mode file)"),
+            text.contains("mode off (the user-wide switch "),
             "{text}"
         );
         assert!(!tmp.path().join("telemetry/logtest").exists());
@@ -499,7 +503,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (text, child) = decisions(config(&tmp.path().join("t")), &surroundings(tmp.path()));
         assert!(
-            text.contains("mode local (decided by the tool's mode file)"),
+            text.contains("mode local (no mode file; local is the default), directory "),
             "{text}"
         );
         assert!(text.contains("counting into "), "{text}");
