@@ -25,10 +25,12 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
         }
         Target::Root(root) => {
             super::check_not_a_file(root.path())?;
-            let read = |err: io::Error| {
-                Failure::io(format!("cannot read {}", root.path().display()), &err)
-            };
-            let dirs = root.tools().map_err(read)?;
+            // Also the tools elsewhere that the root's registry lists: each is a
+            // telemetry directory, checked below like every other.
+            let dirs: Vec<Dir> = super::listed_tools(&root)?
+                .into_iter()
+                .map(|(_, d)| d)
+                .collect();
             // The root read as one tool's directory: its debris (an interrupted write
             // of the user-wide mode file leaves `mode.tmp-…`), and the page `view`
             // writes on the root.

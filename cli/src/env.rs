@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use telemetry_internal::{Ambient, Area, Dir, EffectiveMode, Mode};
 
-use super::{CmdResult, Context, Failure, Target, human_size, shown, terminal_safe, tool_name};
+use super::{CmdResult, Context, Failure, Target, human_size, shown, terminal_safe};
 
 pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
     match ctx.target()? {
@@ -16,9 +16,7 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
         }
         Target::Root(root) => {
             super::check_not_a_file(root.path())?;
-            let tools = root.tools().map_err(|err| {
-                Failure::io(format!("cannot read {}", root.path().display()), &err)
-            })?;
+            let tools = super::listed_tools(&root)?;
             writeln!(ctx.out, "root: {}", root.path().display())?;
             let switch = match root.read_mode() {
                 Ok(Mode::Off) => format!(
@@ -50,9 +48,13 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
                 writeln!(ctx.out, "tools: none has counted anything yet")?;
             }
             let mut refused = false;
-            for dir in &tools {
-                let name = tool_name(dir);
-                writeln!(ctx.out, "\n{name}: {}", shown(dir.root()))?;
+            for (name, dir) in &tools {
+                let elsewhere = if dir.root().parent() == Some(root.path()) {
+                    String::new()
+                } else {
+                    format!(" (elsewhere, listed in {})", shown(&root.registry_file()))
+                };
+                writeln!(ctx.out, "\n{name}: {}{elsewhere}", shown(dir.root()))?;
                 writeln!(ctx.out, "  mode: {}", mode_line(dir, ctx.ambient))?;
                 if let Err(failure) = super::check_dir(dir) {
                     // Nothing is listed through a planted link.
@@ -66,7 +68,7 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
                     writeln!(
                         ctx.out,
                         "  debug: on, log: {line}; to stop: {}",
-                        ctx.tool_hint(&name, "log --off")
+                        ctx.tool_hint(name, "log --off")
                     )?;
                 }
             }
@@ -74,7 +76,7 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
                 writeln!(
                     ctx.out,
                     "\nOne tool in detail: {}",
-                    ctx.tool_hint(&tool_name(&tools[0]), "env")
+                    ctx.tool_hint(&tools[0].0, "env")
                 )?;
             }
             if refused {

@@ -459,7 +459,15 @@ impl Context<'_> {
         }
         if let Some(tool) = &self.tool_flag {
             check_tool_name(tool)?;
-            return Ok(Target::Tool(self.root()?.tool(tool)));
+            let root = self.root()?;
+            let dir = root.tool(tool);
+            if std::fs::symlink_metadata(dir.root()).is_err() {
+                // A tool with its own directory elsewhere, listed by `start`.
+                if let Some((_, listed)) = root.registered().into_iter().rev().find(|(n, _)| n == tool) {
+                    return Ok(Target::Tool(listed));
+                }
+            }
+            return Ok(Target::Tool(dir));
         }
         if self.options.machine_wide {
             return Ok(Target::Root(self.root()?));
@@ -490,9 +498,7 @@ impl Context<'_> {
             }
             Target::Root(root) => {
                 check_not_a_file(root.path())?;
-                let tools = root.tools().map_err(|err| {
-                    Failure::io(format!("cannot read {}", root.path().display()), &err)
-                })?;
+                let tools: Vec<Dir> = listed_tools(&root)?.into_iter().map(|(_, d)| d).collect();
                 for dir in &tools {
                     check_dir(dir)?;
                 }
@@ -508,14 +514,11 @@ impl Context<'_> {
         check_dir(dir)?;
         let explicit = self.dir_flag.is_some() || self.tool_flag.is_some();
         if explicit && !dir.root().exists() {
-            let hint = match (
-                &self.tool_flag,
-                self.root().ok().and_then(|r| r.tools().ok()),
-            ) {
-                (Some(_), Some(tools)) if !tools.is_empty() => format!(
-                    " (tools with a directory: {})",
-                    tools.iter().map(tool_name).collect::<Vec<_>>().join(", ")
-                ),
+            let hint = match (&self.tool_flag, self.root()) {
+                (Some(_), Ok(root)) => match known_tools(&root) {
+                    Some(names) => format!(" (tools with a directory: {names})"),
+                    None => String::new(),
+                },
                 _ => String::new(),
             };
             return Err(Failure::Message(format!(
@@ -591,6 +594,34 @@ fn check_tool_name(tool: &str) -> Result<(), Failure> {
             terminal_safe(tool)
         )))
     }
+}
+
+/// Every tool a person can find from the root, with its name: the directories under
+/// the root, then those elsewhere (`Config::dir`) that `start` listed in the root's
+/// registry.
+fn listed_tools(root: &Root) -> Result<Vec<(String, Dir)>, Failure> {
+    let mut tools: Vec<(String, Dir)> = root
+        .tools()
+        .map_err(|err| Failure::io(format!("cannot read {}", root.path().display()), &err))?
+        .into_iter()
+        .map(|dir| (tool_name(&dir), dir))
+        .collect();
+    for (name, dir) in root.registered() {
+        if !tools.iter().any(|(_, known)| *known == dir) {
+            tools.push((terminal_safe(&name), dir));
+        }
+    }
+    Ok(tools)
+}
+
+/// `a, b, c`: the tools [`listed_tools`] finds, or `None` if there is none.
+fn known_tools(root: &Root) -> Option<String> {
+    let names: Vec<String> = listed_tools(root)
+        .ok()?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    (!names.is_empty()).then(|| names.join(", "))
 }
 
 /// The tool's name: its directory's last component.

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use telemetry_internal::{Day, Dir, Mode, Root};
 
 use telemetry_internal::mode_file_says as file_says;
-use super::{CmdResult, Context, Failure, Target, tool_name};
+use super::{CmdResult, Context, Failure, Target};
 
 /// Arguments of `on`, `off` and `local`.
 #[derive(Debug, clap::Args)]
@@ -36,18 +36,9 @@ fn check_tool_exists(
     if args.create || std::fs::symlink_metadata(dir.root()).is_ok() {
         return Ok(());
     }
-    let tools = ctx
-        .root()
-        .ok()
-        .and_then(|root| root.tools().ok())
-        .unwrap_or_default();
-    let known = if tools.is_empty() {
-        "no tool has a telemetry directory yet".to_owned()
-    } else {
-        format!(
-            "tools with a directory: {}",
-            tools.iter().map(tool_name).collect::<Vec<_>>().join(", ")
-        )
+    let known = match ctx.root().ok().and_then(|root| super::known_tools(&root)) {
+        Some(names) => format!("tools with a directory: {names}"),
+        None => "no tool has a telemetry directory yet".to_owned(),
     };
     Err(Failure::Message(format!(
         "no tool {} has a telemetry directory ({} does not exist), so nothing was changed; \
@@ -65,15 +56,13 @@ pub(super) fn on(ctx: &mut Context<'_>, args: &ModeArgs) -> CmdResult {
             dir
         }
         Target::Root(root) => {
-            let tools = root.tools().unwrap_or_default();
-            let example = tools.first().map_or_else(|| "NAME".to_owned(), tool_name);
-            let known = if tools.is_empty() {
-                "no tool has a telemetry directory yet".to_owned()
-            } else {
-                format!(
-                    "tools: {}",
-                    tools.iter().map(tool_name).collect::<Vec<_>>().join(", ")
-                )
+            let tools = super::listed_tools(&root).unwrap_or_default();
+            let example = tools
+                .first()
+                .map_or_else(|| "NAME".to_owned(), |(name, _)| name.clone());
+            let known = match super::known_tools(&root) {
+                Some(names) => format!("tools: {names}"),
+                None => "no tool has a telemetry directory yet".to_owned(),
             };
             let message = format!(
                 "uploading is turned on one tool at a time, since each tool sends its reports \
@@ -193,15 +182,14 @@ each tool's own mode applies, and a tool without one counts locally and never up
                 root.mode_file().display()
             )?;
             // Saying "local" must not hide that some tool still uploads.
-            let tools = root.tools().unwrap_or_default();
-            for dir in &tools {
+            let tools = super::listed_tools(&root).unwrap_or_default();
+            for (name, dir) in &tools {
                 if let Ok(Mode::On { since }) = dir.read_mode() {
-                    let name = tool_name(dir);
                     writeln!(
                         ctx.out,
                         "{name}: uploading is on (since {}); to keep it local: {}",
                         Day::from_date(since),
-                        ctx.tool_hint(&name, "local")
+                        ctx.tool_hint(name, "local")
                     )?;
                 }
             }

@@ -4,50 +4,28 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use common::{run_in, stderr, stdout, tool_with_dir};
 
-use common::{run_in, stderr, stdout, telemetry};
-use telemetry::{Config, Program};
-
-/// A logger whose lines the test reads.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// `start`'s decision line and `env`'s mode line, for a directory without a mode file
-/// and then with one. The binary gets this process's `DO_NOT_TRACK`, as `start` does.
+/// `start`'s decision line (under `TELEMETRY_DEBUG=1`) and `env`'s mode line, for a
+/// directory without a mode file and then with one: the same words.
 #[test]
 fn the_decision_log_and_env_use_the_same_words() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("t");
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("data");
     let env_mode_line = || {
-        let mut cmd = telemetry();
-        if let Some(value) = std::env::var_os("DO_NOT_TRACK") {
-            cmd.env("DO_NOT_TRACK", value);
-        }
-        let out = cmd.arg("--dir").arg(&dir).arg("env").output().unwrap();
+        let out = run_in(&dir, &["env"]);
         assert!(out.status.success(), "{}", stderr(&out));
         let text = stdout(&out);
         let line = text.lines().find(|l| l.starts_with("mode: ")).unwrap();
         line.strip_prefix("mode: ").unwrap().to_owned()
     };
     let decision = || {
-        let lines = Lines::default();
-        let config = Config::new(Program::new("samewords", "1.0.0"))
-            .dir(&dir)
-            .logger(lines.clone());
-        telemetry::start(config).wait();
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let out = tool_with_dir(home.path(), "samewords", &dir)
+            .env("TELEMETRY_DEBUG", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stderr(&out);
         let line = text.lines().find(|l| l.contains("telemetry: mode ")).unwrap();
         // `samewords[pid] telemetry: mode local (WHY), directory /…`
         let start = line.find("telemetry: mode ").unwrap() + "telemetry: mode ".len();
@@ -55,14 +33,12 @@ fn the_decision_log_and_env_use_the_same_words() {
         line[start..end].to_owned()
     };
     let first = decision();
-    std::fs::create_dir_all(&dir).unwrap();
+    assert_eq!(first, "local (no mode file; local is the default)");
     assert_eq!(first, env_mode_line());
-    if std::env::var_os("DO_NOT_TRACK").is_none() {
-        // Checked by `start` before the file exists: no mode file.
-        assert_eq!(first, "local (no mode file; local is the default)");
-    }
     std::fs::write(dir.join("mode"), "off\n").unwrap();
-    assert_eq!(decision(), env_mode_line());
+    let off = decision();
+    assert_eq!(off, "off (the mode file says off)");
+    assert_eq!(off, env_mode_line());
 }
 
 /// Once `debug/` exists (TELEMETRY_DEBUG=1 creates it for the child's log), `env` says

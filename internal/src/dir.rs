@@ -4,6 +4,7 @@
 //! ```text
 //! <config dir>/telemetry/          the root (`Root`)
 //!   mode                           `off` turns every tool off; anything else defers
+//!   directories                    NAME<TAB>PATH of tools whose directory is elsewhere
 //!   <program>/                     one tool's directory (`Dir`)
 //!     mode                         on YYYY-MM-DD | local | off
 //!     local/
@@ -79,6 +80,78 @@ impl Root {
         Dir::new(self.path.join(name))
     }
 
+    /// `directories`: the registry of tools whose directory is elsewhere (set with
+    /// `Config::dir`), so that a person finds their data from the root.
+    pub fn registry_file(&self) -> PathBuf {
+        self.path.join("directories")
+    }
+
+    /// Records that the tool `name` keeps its data in `dir`, when `dir` is not
+    /// `<root>/<name>` (where it is found anyway). Cheap when it is already recorded:
+    /// one bounded read, no write. Otherwise the registry is rewritten atomically
+    /// (never through a link), without entries whose directory is gone, keeping the
+    /// newest [`REGISTRY_MAX_ENTRIES`]. Creates the root (`0700`) if needed: call it
+    /// only when the mode is not off. Returns whether it wrote.
+    pub fn register(&self, name: &str, dir: &Dir) -> io::Result<bool> {
+        if *dir == self.tool(name) {
+            return Ok(false);
+        }
+        let Some(line) = registry_line(name, dir.root()) else {
+            // A name or path the one-line format cannot hold: not findable, not an error.
+            return Ok(false);
+        };
+        let text = match read_bounded(&self.registry_file(), REGISTRY_LIMIT) {
+            Ok(bytes) => String::from_utf8(bytes).unwrap_or_default(),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => String::new(),
+            // Oversized or not a regular file: rebuilt below, never read whole.
+            Err(err) if err.kind() == io::ErrorKind::InvalidData => String::new(),
+            Err(err) if err.kind() == io::ErrorKind::InvalidInput => String::new(),
+            Err(err) => return Err(err),
+        };
+        if text.lines().any(|l| l == line) {
+            return Ok(false);
+        }
+        let mut kept: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                parse_registry_line(l).is_some_and(|(_, path)| fs::symlink_metadata(path).is_ok())
+            })
+            .collect();
+        kept.push(&line);
+        let excess = kept.len().saturating_sub(REGISTRY_MAX_ENTRIES);
+        let mut out = String::new();
+        for l in &kept[excess..] {
+            out.push_str(l);
+            out.push('\n');
+        }
+        ensure_private_dir(&self.path)?;
+        write_atomic(&self.registry_file(), out.as_bytes())?;
+        Ok(true)
+    }
+
+    /// The tools recorded by [`Root::register`] whose directory still exists as a real
+    /// directory of this user, newest last, each path once (a directory under the
+    /// root is not listed: [`Root::tools`] has it). Never fails: an unreadable
+    /// registry lists nothing.
+    pub fn registered(&self) -> Vec<(String, Dir)> {
+        let Ok(bytes) = read_bounded(&self.registry_file(), REGISTRY_LIMIT) else {
+            return Vec::new();
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let mut found: Vec<(String, Dir)> = Vec::new();
+        for (name, path) in text.lines().filter_map(parse_registry_line) {
+            let dir = Dir::new(path);
+            if dir.root().parent() == Some(self.path.as_path())
+                || crate::fs::check_private_dir(dir.root()).is_err()
+            {
+                continue;
+            }
+            found.retain(|(_, d)| *d != dir);
+            found.push((name.to_owned(), dir));
+        }
+        found
+    }
+
     /// Every tool's directory under the root, sorted by name. A missing root has none.
     pub fn tools(&self) -> io::Result<Vec<Dir>> {
         let mut tools = Vec::new();
@@ -96,6 +169,24 @@ impl Root {
         tools.sort_by(|a, b| a.root.cmp(&b.root));
         Ok(tools)
     }
+}
+
+/// The most bytes [`Root::registry_file`] may hold.
+pub const REGISTRY_LIMIT: u64 = 64 * 1024;
+/// The most tools [`Root::registry_file`] records (the newest are kept).
+pub const REGISTRY_MAX_ENTRIES: usize = 256;
+
+/// `NAME<TAB>ABSOLUTE PATH`, or `None` if either cannot be written on one line.
+fn registry_line(name: &str, path: &Path) -> Option<String> {
+    let path = path.to_str()?;
+    let plain = |t: &str| !t.is_empty() && !t.contains(['\t', '\n', '\r']);
+    (plain(name) && plain(path) && Path::new(path).is_absolute()).then(|| format!("{name}\t{path}"))
+}
+
+fn parse_registry_line(line: &str) -> Option<(&str, &Path)> {
+    let (name, path) = line.split_once('\t')?;
+    let path = Path::new(path);
+    (!name.is_empty() && path.is_absolute()).then_some((name, path))
 }
 
 /// Which switch decided the effective mode, for people asking "why is it off?".
@@ -601,6 +692,63 @@ mod tests {
         fs::remove_file(dir.debug()).unwrap();
         fs::create_dir(dir.debug()).unwrap();
         assert_eq!(dir.debug_if_enabled(), Some(dir.debug()));
+    }
+
+    #[test]
+    fn the_registry_finds_directories_elsewhere_and_writes_only_when_needed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path().join("telemetry"));
+        let custom = Dir::new(tmp.path().join("elsewhere/mytool"));
+        // The default place needs no entry; nothing is written.
+        assert!(!root.register("mytool", &root.tool("mytool")).unwrap());
+        assert!(!root.registry_file().exists());
+        fs::create_dir_all(custom.root()).unwrap();
+        assert!(root.register("mytool", &custom).unwrap());
+        assert_eq!(root.registered(), [("mytool".to_owned(), custom.clone())]);
+        // Already listed: no write.
+        let before = fs::metadata(root.registry_file()).unwrap().modified().unwrap();
+        assert!(!root.register("mytool", &custom).unwrap());
+        let after = fs::metadata(root.registry_file()).unwrap().modified().unwrap();
+        assert_eq!(before, after);
+        // A directory that is gone is not listed, and is dropped at the next write.
+        let other = Dir::new(tmp.path().join("other"));
+        fs::create_dir_all(other.root()).unwrap();
+        fs::remove_dir_all(custom.root()).unwrap();
+        assert!(root.registered().is_empty());
+        assert!(root.register("other", &other).unwrap());
+        let text = fs::read_to_string(root.registry_file()).unwrap();
+        assert_eq!(text, format!("other\t{}\n", other.root().display()));
+        // Bounded: the newest entries are kept.
+        for i in 0..REGISTRY_MAX_ENTRIES + 10 {
+            let dir = Dir::new(tmp.path().join(format!("many/{i}")));
+            fs::create_dir_all(dir.root()).unwrap();
+            root.register("many", &dir).unwrap();
+        }
+        let listed = root.registered();
+        assert_eq!(listed.len(), REGISTRY_MAX_ENTRIES);
+        assert!(listed.last().unwrap().1.root().ends_with(format!("many/{}", REGISTRY_MAX_ENTRIES + 9)));
+        // Garbage or an oversized file lists nothing and is rebuilt.
+        fs::write(root.registry_file(), vec![b'x'; REGISTRY_LIMIT as usize + 1]).unwrap();
+        assert!(root.registered().is_empty());
+        assert!(root.register("other", &other).unwrap());
+        assert_eq!(root.registered(), [("other".to_owned(), other)]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_registry_is_never_written_through_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path().join("telemetry"));
+        fs::create_dir_all(root.path()).unwrap();
+        let victim = tmp.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, root.registry_file()).unwrap();
+        assert!(root.registered().is_empty());
+        let dir = Dir::new(tmp.path().join("elsewhere"));
+        fs::create_dir_all(dir.root()).unwrap();
+        assert!(root.register("t", &dir).unwrap());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(root.registered(), [("t".to_owned(), dir)]);
     }
 
     #[test]

@@ -159,6 +159,7 @@ mod child;
 mod config;
 mod log;
 mod process;
+mod registry;
 #[cfg(windows)]
 mod spawn_windows;
 mod startup;

@@ -94,6 +94,7 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
     if effective.mode == Mode::Off {
         return StartResult::nothing();
     }
+    crate::registry::keep_findable(config, &dir, &env.ambient, log);
 
     let today = telemetry_internal::Day::of(env.now);
     match telemetry_counter::open_with_mode(
