@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use telemetry::{Config, Program};
 
+#[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     let (Some(name), Some(dir)) = (args.next(), args.next()) else {

@@ -154,8 +154,10 @@ pub(super) fn load(dir: &Dir) -> Result<LocalData, Failure> {
 /// repeat the path, which the caller puts first.
 pub(super) fn parse_counter_file(path: &Path) -> Result<CounterFile, String> {
     use telemetry_internal::fs::COUNTER_FILE_LIMIT;
-    let bytes = telemetry_internal::fs::read_bounded(path, COUNTER_FILE_LIMIT).map_err(|err| {
-        match err.kind() {
+    let bytes =
+        telemetry_internal::fs::read_bounded(path, COUNTER_FILE_LIMIT).map_err(|err| match err
+            .kind()
+        {
             io::ErrorKind::InvalidData => format!(
                 "larger than {} bytes, so not a counter file",
                 COUNTER_FILE_LIMIT
@@ -167,8 +169,7 @@ pub(super) fn parse_counter_file(path: &Path) -> Result<CounterFile, String> {
                 "not a regular file (links, FIFOs and devices are never read)".to_owned()
             }
             _ => err.to_string(),
-        }
-    })?;
+        })?;
     let name = path.file_name().and_then(|n| n.to_str());
     telemetry_counter::parse_named(&bytes, name).map_err(|err| err.to_string())
 }

@@ -9,6 +9,12 @@
 //! byte-equal to `gotelemetry dump`, which prints each file as `-- FILE --` followed by
 //! `json.MarshalIndent(f, "", "\t")` (tab indentation, and `Meta` before `Count`, the
 //! order of the fields of Go's `counter.File`), and skips files it cannot parse.
+//!
+//! One byte-level difference from Go's encoder, for names no real program uses: DEL,
+//! the C1 controls (U+0080–U+009F) and the bidirectional overrides, isolates and marks
+//! (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C) are written as `\uXXXX`
+//! escapes, where Go writes them raw, so that `dump` never sends them to a terminal.
+//! Any JSON reader decodes both to the same string; Go's fixtures hold none of them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

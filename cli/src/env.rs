@@ -59,7 +59,11 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
                 if let Err(failure) = super::check_dir(dir) {
                     // Nothing is listed through a planted link.
                     refused = true;
-                    writeln!(ctx.out, "  data: not read: {}", terminal_safe(&failure.to_string()))?;
+                    writeln!(
+                        ctx.out,
+                        "  data: not read: {}",
+                        terminal_safe(&failure.to_string())
+                    )?;
                     continue;
                 }
                 writeln!(ctx.out, "  data: {}", data_line(dir))?;

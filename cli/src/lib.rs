@@ -5,20 +5,21 @@
 //! Programs that use the telemetry library keep their data in the telemetry root,
 //! `<user config dir>/telemetry/`, one directory per tool. The command works on:
 //! - `--dir PATH`: one telemetry directory;
-//! - `--tool NAME`: the directory of the tool `NAME`, `<root>/NAME`;
+//! - `--tool NAME`: the directory of the tool `NAME`, `<root>/NAME`, or the directory
+//!   elsewhere (`Config::dir`) that `start` listed for `NAME` in `<root>/directories`;
 //! - neither: the whole root for the standalone `telemetry` command (every tool's
 //!   directory and the user-wide switch), the tool's own directory when embedded.
 //!
 //! | command | what it does |
 //! |---|---|
-//! | `on` / `off` / `local` | sets the mode, and says what that means; on the root, `off` / `local` set the user-wide switch and `on` asks for `--tool` (each tool uploads to its own vendor) |
+//! | `on` / `off` / `local` `[--create]` | sets the mode, and says what that means; on the root, `off` / `local` set the user-wide switch and `on` asks for `--tool` (each tool uploads to its own vendor); `--tool NAME` for a tool without a directory changes nothing and fails (a typo must not look like an opt-out) unless `--create` |
 //! | `env` | every directory, the mode in force and which switch decided it, the data kept, the debug log |
 //! | `dump [FILE]...` | counter files as JSON: the data Go's `counter.Parse` reads, in the JSON Go's `encoding/json` writes |
 //! | `view [--text] [--open] [--output PATH] [--config-file F \| --config-url U]` | a self-contained HTML page (or a table) of the local data |
 //! | `csv` | one CSV row per program, version, platform, week and counter |
 //! | `clean` | deletes everything that holds data (counter files, reports, `view.html`, logs, leftovers); keeps the mode |
-//! | `upload [--dry-run] [-v]` | one upload run, now; `--dry-run` prints the exact bodies and sends nothing |
-//! | `log [-n N]` | the recent lines of the debug log (`debug/` in a telemetry directory) |
+//! | `upload [--dry-run] [-v]` | one upload run, now; `--dry-run` prints the exact bodies and sends nothing, needs no upload URL, and always reads and checks the upload config |
+//! | `log [-n N]`, `log --off` | the recent lines of the debug log (`debug/` in a telemetry directory, which once created keeps a log on every run); `--off` removes `debug/` |
 //! | `completions SHELL`, `man` | shell completions and a man page, from the same definitions |
 //!
 //! `dump` prints the same data as Go's `gotelemetry dump` but not the same bytes: Go's
@@ -68,6 +69,15 @@
 //! assert_eq!(std::fs::read_to_string(mode)?, "off\n");
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! What it reads, it reads carefully: a telemetry directory whose `local/`, `upload/`
+//! or `debug/` is a link (or a directory of another user) is refused by every command,
+//! so nothing is read, listed or removed through it; counter files are read without
+//! following links, at most 64 MiB, refused from their size. Every name shown to a
+//! person (file and counter names, in messages and output) goes through one escaping
+//! function that shows control characters (C0, DEL, C1) and bidirectional overrides,
+//! isolates and marks as `\u{…}` escapes; `dump`'s JSON writes the same characters as
+//! `\uXXXX` escapes.
 //!
 //! Exit status: 0 on success (also when the reader of the output went away, as in
 //! `telemetry env | head -1`), 1 when a file or directory cannot be read or written
@@ -463,7 +473,9 @@ impl Context<'_> {
             let dir = root.tool(tool);
             if std::fs::symlink_metadata(dir.root()).is_err() {
                 // A tool with its own directory elsewhere, listed by `start`.
-                if let Some((_, listed)) = root.registered().into_iter().rev().find(|(n, _)| n == tool) {
+                if let Some((_, listed)) =
+                    root.registered().into_iter().rev().find(|(n, _)| n == tool)
+                {
                     return Ok(Target::Tool(listed));
                 }
             }
@@ -638,12 +650,8 @@ fn tool_name(dir: &Dir) -> String {
 /// uploader applies too). A link planted there is an error, never followed.
 fn check_dir(dir: &Dir) -> Result<(), Failure> {
     check_not_a_file(dir.root())?;
-    dir.check_areas().map_err(|err| {
-        Failure::Message(format!(
-            "refusing to use {}: {err}",
-            dir.root().display()
-        ))
-    })
+    dir.check_areas()
+        .map_err(|err| Failure::Message(format!("refusing to use {}: {err}", dir.root().display())))
 }
 
 /// A telemetry directory or root that exists as something other than a directory is

@@ -152,7 +152,10 @@ fn off(ctx: &mut Context<'_>) -> CmdResult {
             [one] => shown(one.root()),
             _ => "any tool's directory".to_owned(),
         };
-        writeln!(ctx.out, "Debug logging was already off in {place} (no debug/).")?;
+        writeln!(
+            ctx.out,
+            "Debug logging was already off in {place} (no debug/)."
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

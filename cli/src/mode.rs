@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use telemetry_internal::{Day, Dir, Mode, Root};
 
-use telemetry_internal::mode_file_says as file_says;
 use super::{CmdResult, Context, Failure, Target};
+use telemetry_internal::mode_file_says as file_says;
 
 /// Arguments of `on`, `off` and `local`.
 #[derive(Debug, clap::Args)]

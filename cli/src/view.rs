@@ -78,10 +78,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ViewArgs) -> CmdResult {
             } else {
                 "not off: each tool's own mode applies".to_owned()
             };
-            let dirs = tools
-                .into_iter()
-                .map(|(name, d)| (Some(name), d))
-                .collect();
+            let dirs = tools.into_iter().map(|(name, d)| (Some(name), d)).collect();
             (root.path().to_owned(), Some(switch), dirs)
         }
     };

@@ -26,7 +26,10 @@ fn the_decision_log_and_env_use_the_same_words() {
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         let text = stderr(&out);
-        let line = text.lines().find(|l| l.contains("telemetry: mode ")).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("telemetry: mode "))
+            .unwrap();
         // `samewords[pid] telemetry: mode local (WHY), directory /…`
         let start = line.find("telemetry: mode ").unwrap() + "telemetry: mode ".len();
         let end = line.rfind(", directory ").unwrap();
@@ -61,7 +64,11 @@ fn debug_stays_on_until_log_off() {
 
     let out = run_in(dir, &["log", "--off"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).starts_with("Debug logging is off for "), "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("Debug logging is off for "),
+        "{}",
+        stdout(&out)
+    );
     assert!(!dir.join("debug").exists());
     let env = stdout(&run_in(dir, &["env"]));
     assert!(env.contains("/debug off ("), "{env}");

@@ -13,7 +13,9 @@ use common::{counter_file, run_in, stderr, stdout, telemetry};
 /// Characters that must never reach a terminal as themselves.
 fn assert_no_raw_escapes(what: &str, text: &[u8]) {
     let text = String::from_utf8_lossy(text);
-    for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\u{9d}', '\u{202e}', '\u{2066}'] {
+    for bad in [
+        '\u{1b}', '\u{7}', '\u{9b}', '\u{9d}', '\u{202e}', '\u{2066}',
+    ] {
         assert!(
             !text.contains(bad),
             "{what} holds a raw U+{:04X}:\n{text}",
@@ -88,7 +90,11 @@ fn planted_links_are_never_followed() {
             );
             let text = stdout(&out);
             assert!(!text.contains("victim"), "{area}: {args:?}: {text}");
-            assert_eq!(listing(&victim), before, "{area}: {args:?} touched the victim");
+            assert_eq!(
+                listing(&victim),
+                before,
+                "{area}: {args:?} touched the victim"
+            );
         }
         std::fs::remove_file(&link).unwrap();
     }
@@ -120,7 +126,10 @@ fn clean_on_the_root_skips_a_tool_with_a_planted_link() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("bad/local"), "{err}");
     assert_eq!(listing(&victim), before);
-    assert!(listing(&good.join("local")).is_empty(), "the good tool was cleaned");
+    assert!(
+        listing(&good.join("local")).is_empty(),
+        "the good tool was cleaned"
+    );
     // The link itself stays: it is the user's to look at.
     assert!(bad.join("local").is_symlink());
 
@@ -169,7 +178,11 @@ fn a_huge_sparse_file_is_refused_quickly() {
         "{:?}",
         start_dump.elapsed()
     );
-    assert!(start.elapsed() < Duration::from_secs(4), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 /// A name made of terminal escapes: the OSC that sets the window title, a screen clear,
@@ -200,7 +213,11 @@ fn names_never_reach_the_terminal_raw() {
 
     let dump = run_in(dir, &["dump"]);
     assert_eq!(dump.status.code(), Some(1), "{}", stderr(&dump));
-    assert!(stderr(&dump).contains("\\u{1b}]0;PWNED\\u{7}"), "{}", stderr(&dump));
+    assert!(
+        stderr(&dump).contains("\\u{1b}]0;PWNED\\u{7}"),
+        "{}",
+        stderr(&dump)
+    );
     assert!(stderr(&dump).contains("\\u{202e}"), "{}", stderr(&dump));
     assert_no_raw_escapes("dump's stderr", &dump.stderr);
     assert_no_raw_escapes("dump's JSON", &dump.stdout);

@@ -282,7 +282,10 @@ fn a_mode_for_a_tool_without_a_directory_is_refused() {
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains("nothing was changed"), "{err}");
-        assert!(err.contains("tools with a directory: mytool, other"), "{err}");
+        assert!(
+            err.contains("tools with a directory: mytool, other"),
+            "{err}"
+        );
         assert!(
             err.contains(&format!("telemetry --tool mytoll {mode} --create")),
             "{err}"
@@ -323,7 +326,10 @@ fn tools_with_their_own_directory_are_findable_from_the_root() {
     );
     let written = fs::metadata(&registry).unwrap().modified().unwrap();
     run_tool();
-    assert_eq!(fs::metadata(&registry).unwrap().modified().unwrap(), written);
+    assert_eq!(
+        fs::metadata(&registry).unwrap().modified().unwrap(),
+        written
+    );
 
     let env = run_home(home.path(), &["env"]);
     assert!(env.status.success(), "{}", stderr(&env));

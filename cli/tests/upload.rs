@@ -400,7 +400,12 @@ fn off_says_why_nothing_happens() {
         .env("DO_NOT_TRACK", "1")
         .arg("--dir")
         .arg(tmp.path())
-        .args(["upload", "--dry-run", "--upload-url", "http://127.0.0.1:9/upload"])
+        .args([
+            "upload",
+            "--dry-run",
+            "--upload-url",
+            "http://127.0.0.1:9/upload",
+        ])
         .arg("--config-file")
         .arg(config.path())
         .output()
@@ -498,7 +503,11 @@ fn dry_run_needs_no_upload_url_and_always_checks_the_config() {
     assert!(err.contains("bad.json"), "{err}");
     let out = dry(&config, "2026-11-14");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Nothing would be sent."), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Nothing would be sent."),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(snapshot(dir), before);
 }
 
@@ -517,7 +526,13 @@ fn embedded_dry_run_uses_the_tools_urls() {
     let run = |start: &str| {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = telemetry_cli::run_with_writers(
-            ["mytool telemetry", "upload", "--dry-run", "--start-time", start],
+            [
+                "mytool telemetry",
+                "upload",
+                "--dry-run",
+                "--start-time",
+                start,
+            ],
             &config,
             &telemetry_cli::Options::new(),
             &telemetry_internal::Ambient::with_config_dir(tmp.path().join("home")),

@@ -706,9 +706,15 @@ mod tests {
         assert!(root.register("mytool", &custom).unwrap());
         assert_eq!(root.registered(), [("mytool".to_owned(), custom.clone())]);
         // Already listed: no write.
-        let before = fs::metadata(root.registry_file()).unwrap().modified().unwrap();
+        let before = fs::metadata(root.registry_file())
+            .unwrap()
+            .modified()
+            .unwrap();
         assert!(!root.register("mytool", &custom).unwrap());
-        let after = fs::metadata(root.registry_file()).unwrap().modified().unwrap();
+        let after = fs::metadata(root.registry_file())
+            .unwrap()
+            .modified()
+            .unwrap();
         assert_eq!(before, after);
         // A directory that is gone is not listed, and is dropped at the next write.
         let other = Dir::new(tmp.path().join("other"));
@@ -726,9 +732,20 @@ mod tests {
         }
         let listed = root.registered();
         assert_eq!(listed.len(), REGISTRY_MAX_ENTRIES);
-        assert!(listed.last().unwrap().1.root().ends_with(format!("many/{}", REGISTRY_MAX_ENTRIES + 9)));
+        assert!(
+            listed
+                .last()
+                .unwrap()
+                .1
+                .root()
+                .ends_with(format!("many/{}", REGISTRY_MAX_ENTRIES + 9))
+        );
         // Garbage or an oversized file lists nothing and is rebuilt.
-        fs::write(root.registry_file(), vec![b'x'; REGISTRY_LIMIT as usize + 1]).unwrap();
+        fs::write(
+            root.registry_file(),
+            vec![b'x'; REGISTRY_LIMIT as usize + 1],
+        )
+        .unwrap();
         assert!(root.registered().is_empty());
         assert!(root.register("other", &other).unwrap());
         assert_eq!(root.registered(), [("other".to_owned(), other)]);

@@ -492,10 +492,7 @@ mod tests {
         env.ambient.root().unwrap().set_mode(Mode::Off).unwrap();
         let program = Program::new("logtest", "1.0.0");
         let (text, _) = decisions(Config::new(program), &env);
-        assert!(
-            text.contains("mode off (the user-wide switch "),
-            "{text}"
-        );
+        assert!(text.contains("mode off (the user-wide switch "), "{text}");
         assert!(!tmp.path().join("telemetry/logtest").exists());
     }
 
