@@ -140,8 +140,9 @@ fn tool(ctx: &mut Context<'_>, dir: &Dir) -> Result<(), Failure> {
         }
         None => writeln!(
             ctx.out,
-            "debug: {} off (TELEMETRY_DEBUG=1 prints what telemetry decides and creates \
-             this directory, which keeps a log from then on)",
+            "debug: {} off (TELEMETRY_DEBUG=1 prints what telemetry decides; a run that \
+             starts telemetry's background process then creates this directory, which \
+             keeps a log from then on)",
             dir.debug().display()
         )?,
     }

@@ -86,7 +86,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &LogArgs) -> CmdResult {
                 writeln!(ctx.out)?;
             }
             shown += 1;
-            writeln!(ctx.out, "==> {} <==", log.path.display())?;
+            writeln!(ctx.out, "==> {} <==", super::shown(&log.path))?;
             for line in lines {
                 writeln!(ctx.out, "{}", terminal_safe(&line))?;
             }
