@@ -149,7 +149,7 @@ fn check_private(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "{} is a symbolic link, which telemetry never follows",
+                "{} is a symbolic link, not a directory: telemetry never follows links",
                 path.display()
             ),
         ));
