@@ -19,16 +19,18 @@ use super::{CmdResult, Context, Failure, Target};
 pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
     let (dirs, root_dir, extra, place) = match ctx.target()? {
         Target::Tool(dir) => {
-            super::check_not_a_file(dir.root())?;
+            super::check_dir(&dir)?;
             let place = dir.root().display().to_string();
             (vec![dir], None, Vec::new(), place)
         }
         Target::Root(root) => {
             super::check_not_a_file(root.path())?;
-            let read = |err: io::Error| {
-                Failure::io(format!("cannot read {}", root.path().display()), &err)
-            };
-            let dirs = root.tools().map_err(read)?;
+            // Also the tools elsewhere that the root's registry lists: each is a
+            // telemetry directory, checked below like every other.
+            let dirs: Vec<Dir> = super::listed_tools(&root)?
+                .into_iter()
+                .map(|(_, d)| d)
+                .collect();
             // The root read as one tool's directory: its debris (an interrupted write
             // of the user-wide mode file leaves `mode.tmp-…`), and the page `view`
             // writes on the root.
@@ -50,7 +52,15 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
             .len();
     }
     let mut doomed = extra;
+    let mut failed = false;
     for dir in &dirs {
+        // A tool whose `local/` (or `upload/`, `debug/`) is a link is left alone: what
+        // is removed below is found by listing those directories.
+        if let Err(failure) = super::check_dir(dir) {
+            failed = true;
+            ctx.error_line(failure);
+            continue;
+        }
         // Debris first: a week's lock is stray while its reports still show the week
         // finished, which they no longer do once its data is gone.
         removed += telemetry_upload::remove_debris(dir)
@@ -58,7 +68,6 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
             .len();
         doomed.extend(data_files(dir).map_err(|err| unreadable(dir, &err))?);
     }
-    let mut failed = false;
     for path in doomed {
         match std::fs::remove_file(&path) {
             Ok(()) => removed += 1,
@@ -66,12 +75,7 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
             Err(err) => {
                 failed = true;
-                let _ = writeln!(
-                    ctx.err,
-                    "{}: cannot remove {}: {err}",
-                    ctx.name,
-                    path.display()
-                );
+                ctx.error_line(format_args!("cannot remove {}: {err}", path.display()));
             }
         }
     }

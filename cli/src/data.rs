@@ -4,8 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 
+use telemetry_counter::CounterFile;
 use telemetry_internal::{Area, Day, Dir, FileKind};
 use telemetry_upload::Report;
 
@@ -75,8 +77,6 @@ pub(super) struct LocalData {
     pub(super) skipped: Vec<String>,
 }
 
-/// The largest counter file read: real ones are a few pages; Go's grow to about 1 MiB.
-const MAX_COUNTER_FILE: u64 = 64 << 20;
 /// The largest report read; the upload crate refuses to send anything near this.
 const MAX_REPORT: u64 = 16 << 20;
 
@@ -147,16 +147,36 @@ pub(super) fn load(dir: &Dir) -> Result<LocalData, Failure> {
     Ok(data)
 }
 
-/// Reads one counter file: never through a link, never a FIFO or device, never an
-/// absurdly large file.
+/// Reads and parses one counter file, for every command that does (`dump`, `view`,
+/// `csv`): never through a link, never a FIFO or device, never more than
+/// [`COUNTER_FILE_LIMIT`](telemetry_internal::fs::COUNTER_FILE_LIMIT) bytes (a larger
+/// file is refused from its size, before anything is read). The message does not
+/// repeat the path, which the caller puts first.
+pub(super) fn parse_counter_file(path: &Path) -> Result<CounterFile, String> {
+    use telemetry_internal::fs::COUNTER_FILE_LIMIT;
+    let bytes =
+        telemetry_internal::fs::read_bounded(path, COUNTER_FILE_LIMIT).map_err(|err| match err
+            .kind()
+        {
+            io::ErrorKind::InvalidData => format!(
+                "larger than {} bytes, so not a counter file",
+                COUNTER_FILE_LIMIT
+            ),
+            io::ErrorKind::InvalidInput if path.is_dir() => {
+                "is a directory, not a counter file".to_owned()
+            }
+            io::ErrorKind::InvalidInput => {
+                "not a regular file (links, FIFOs and devices are never read)".to_owned()
+            }
+            _ => err.to_string(),
+        })?;
+    let name = path.file_name().and_then(|n| n.to_str());
+    telemetry_counter::parse_named(&bytes, name).map_err(|err| err.to_string())
+}
+
+/// Reads one counter file as [`parse_counter_file`] does, as `view` and `csv` show it.
 pub(super) fn read_counter_file(path: &Path) -> Result<Entry, String> {
-    let file = telemetry_internal::fs::open_read(path).map_err(|e| e.to_string())?;
-    let len = file.metadata().map_err(|e| e.to_string())?.len();
-    if len > MAX_COUNTER_FILE {
-        return Err(format!("{len} bytes is too large for a counter file"));
-    }
-    drop(file);
-    let file = telemetry_counter::read_file(path).map_err(|e| e.to_string())?;
+    let file = parse_counter_file(path)?;
     // Go's files say GoVersion, GOOS and GOARCH where ours say Toolchain, OS and Arch.
     let get = |keys: &[&str]| {
         keys.iter()

@@ -2,12 +2,11 @@
 //! decided it, and what is kept. On the root: every tool's directory.
 
 use std::io;
-use std::path::Path;
 use std::process::ExitCode;
 
-use telemetry_internal::{Ambient, Area, Dir, EffectiveMode, Mode, ModeError, Switch};
+use telemetry_internal::{Ambient, Area, Dir, EffectiveMode, Mode};
 
-use super::{CmdResult, Context, Failure, Target, human_size, terminal_safe, tool_name};
+use super::{CmdResult, Context, Failure, Target, human_size, shown, terminal_safe};
 
 pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
     match ctx.target()? {
@@ -17,9 +16,7 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
         }
         Target::Root(root) => {
             super::check_not_a_file(root.path())?;
-            let tools = root.tools().map_err(|err| {
-                Failure::io(format!("cannot read {}", root.path().display()), &err)
-            })?;
+            let tools = super::listed_tools(&root)?;
             writeln!(ctx.out, "root: {}", root.path().display())?;
             let switch = match root.read_mode() {
                 Ok(Mode::Off) => format!(
@@ -50,21 +47,44 @@ pub(super) fn run(ctx: &mut Context<'_>) -> CmdResult {
             if tools.is_empty() {
                 writeln!(ctx.out, "tools: none has counted anything yet")?;
             }
-            for dir in &tools {
-                let name = tool_name(dir);
-                writeln!(ctx.out, "\n{name}: {}", dir.root().display())?;
+            let mut refused = false;
+            for (name, dir) in &tools {
+                let elsewhere = if dir.root().parent() == Some(root.path()) {
+                    String::new()
+                } else {
+                    format!(" (elsewhere, listed in {})", shown(&root.registry_file()))
+                };
+                writeln!(ctx.out, "\n{name}: {}{elsewhere}", shown(dir.root()))?;
                 writeln!(ctx.out, "  mode: {}", mode_line(dir, ctx.ambient))?;
+                if let Err(failure) = super::check_dir(dir) {
+                    // Nothing is listed through a planted link.
+                    refused = true;
+                    writeln!(
+                        ctx.out,
+                        "  data: not read: {}",
+                        terminal_safe(&failure.to_string())
+                    )?;
+                    continue;
+                }
                 writeln!(ctx.out, "  data: {}", data_line(dir))?;
-                if let Some(line) = log_line(dir) {
-                    writeln!(ctx.out, "  log: {line}")?;
+                if dir.debug_if_enabled().is_some() {
+                    let line = log_line(dir).unwrap_or_else(|| "none written yet".to_owned());
+                    writeln!(
+                        ctx.out,
+                        "  debug: on, log: {line}; to stop: {}",
+                        ctx.tool_hint(name, "log --off")
+                    )?;
                 }
             }
             if !tools.is_empty() {
                 writeln!(
                     ctx.out,
                     "\nOne tool in detail: {}",
-                    ctx.tool_hint(&tool_name(&tools[0]), "env")
+                    ctx.tool_hint(&tools[0].0, "env")
                 )?;
+            }
+            if refused {
+                return Ok(ExitCode::FAILURE);
             }
         }
     }
@@ -101,10 +121,13 @@ fn tool(ctx: &mut Context<'_>, dir: &Dir) -> Result<(), Failure> {
     }
     match dir.debug_if_enabled() {
         Some(debug) => {
+            // Once `TELEMETRY_DEBUG=1` (or a person) made it, it stays on: say so.
             writeln!(
                 ctx.out,
-                "debug: {} on (logs are written here)",
-                debug.display()
+                "debug: {} on: telemetry's background process and upload runs log here \
+                 on every run, with or without TELEMETRY_DEBUG; to stop: {}",
+                debug.display(),
+                ctx.hint("log --off")
             )?;
             match log_line(dir) {
                 Some(line) => writeln!(
@@ -117,7 +140,9 @@ fn tool(ctx: &mut Context<'_>, dir: &Dir) -> Result<(), Failure> {
         }
         None => writeln!(
             ctx.out,
-            "debug: {} off (create this directory to keep a log of what telemetry decides)",
+            "debug: {} off (TELEMETRY_DEBUG=1 prints what telemetry decides; a run that \
+             starts telemetry's background process then creates this directory, which \
+             keeps a log from then on)",
             dir.debug().display()
         )?,
     }
@@ -130,27 +155,10 @@ pub(super) fn mode_line(dir: &Dir, ambient: &Ambient) -> String {
     format!("{} ({})", effective.mode, why(dir, ambient, effective))
 }
 
-/// Which switch decided the mode, and what the tool's own file says when it did not.
+/// Which switch decided the mode, and what the tool's own file says when it did not:
+/// the words the decision log of `start` uses too.
 pub(super) fn why(dir: &Dir, ambient: &Ambient, effective: EffectiveMode) -> String {
-    let own = file_says(dir.read_mode(), &dir.mode_file());
-    match effective.decided_by {
-        Switch::DoNotTrack => format!("DO_NOT_TRACK is set; {own}"),
-        Switch::UserWide => {
-            let file = ambient.root().map(|r| r.mode_file()).unwrap_or_default();
-            format!("the user-wide switch {} is off; {own}", file.display())
-        }
-        Switch::NoHome => format!("there is no home directory; {own}"),
-        _ => own,
-    }
-}
-
-/// What one mode file says, for people.
-pub(super) fn file_says(read: Result<Mode, ModeError>, file: &Path) -> String {
-    match read {
-        Ok(mode) if file.exists() => format!("the mode file says {mode}"),
-        Ok(_) => "no mode file; local is the default".to_owned(),
-        Err(err) => format!("{err}; read as local"),
-    }
+    effective.explain(dir, ambient)
 }
 
 /// `3 files, 48.2 KiB`: what `clean` would remove.

@@ -3,8 +3,9 @@
 //! text that reaches the page goes through [`escape`].
 
 /// Escapes `text` for use in HTML text and in quoted attribute values (also inside
-/// inline SVG). Control characters other than tab and newline, which HTML forbids,
-/// become U+FFFD.
+/// inline SVG). The characters the terminal escaping calls unsafe (controls, which
+/// HTML forbids, and bidirectional overrides, which would show a name in another
+/// order) are shown as it shows them, `\u{202e}`; tab and newline stay.
 pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for c in text.chars() {
@@ -15,7 +16,7 @@ pub(super) fn escape(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             '\t' | '\n' => out.push(c),
-            c if c.is_control() => out.push('\u{fffd}'),
+            c if super::is_unsafe_char(c) => out.extend(c.escape_default()),
             c => out.push(c),
         }
     }
@@ -32,6 +33,7 @@ mod tests {
             escape(r#"<script>alert("x")</script> & 'y'"#),
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
         );
-        assert_eq!(escape("a\0b\u{1b}c\nd"), "a\u{fffd}b\u{fffd}c\nd");
+        assert_eq!(escape("a\0b\u{1b}c\nd"), "a\\u{0}b\\u{1b}c\nd");
+        assert_eq!(escape("x\u{202e}y\u{9b}"), "x\\u{202e}y\\u{9b}");
     }
 }

@@ -4,6 +4,9 @@
 //! are bytes, as Go's are: each byte that is not part of valid UTF-8 is written as the
 //! six characters `\ufffd`, as Go's encoder does (one per bad byte, not one per bad
 //! sequence as Rust's lossy conversion would), while a real U+FFFD is written as is.
+//! One deliberate difference: DEL, C1 controls and the bidirectional overrides,
+//! isolates and marks are written as `\uXXXX` escapes (Go writes them raw), so that
+//! `dump` never prints them to a terminal; the decoded value is the same.
 //! `telemetry dump` prints the same JSON values as Go's encoder for the data Go's
 //! parser reads, so we do not use `serde_json`'s formatter, whose escaping differs
 //! and which cannot hold a key that is not UTF-8.
@@ -45,6 +48,14 @@ fn write_escaped(out: &mut String, s: &str) {
             // Control characters, the HTML-sensitive three, and the JavaScript line
             // separators, which Go escapes so that JSON is safe inside <script>.
             '\0'..='\u{1f}' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            // Not escaped by Go, and the one place our bytes differ from its: DEL, the
+            // C1 controls (U+009B acts as `ESC [` on some terminals) and the
+            // bidirectional overrides, isolates and marks, which `dump` would otherwise
+            // print raw to a terminal. The JSON value is the same: any JSON reader
+            // decodes `\u202e` to U+202E.
+            c if super::is_unsafe_char(c) => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
@@ -140,7 +151,11 @@ mod tests {
         assert_eq!(string("a<b>&c"), r#""a\u003cb\u003e\u0026c""#);
         assert_eq!(string("q\"\\"), r#""q\"\\""#);
         assert_eq!(string("\n\r\t\u{8}\u{c}"), r#""\n\r\t\b\f""#);
-        assert_eq!(string("\0\u{1b}\u{7f}"), "\"\\u0000\\u001b\u{7f}\"");
+        assert_eq!(string("\0\u{1b}\u{7f}"), r#""\u0000\u001b\u007f""#);
+        assert_eq!(
+            string("\u{9b}2J\u{202e}x\u{2066}"),
+            r#""\u009b2J\u202ex\u2066""#
+        );
         assert_eq!(string("\u{2028}\u{2029}é"), "\"\\u2028\\u2029é\"");
     }
 

@@ -5,20 +5,21 @@
 //! Programs that use the telemetry library keep their data in the telemetry root,
 //! `<user config dir>/telemetry/`, one directory per tool. The command works on:
 //! - `--dir PATH`: one telemetry directory;
-//! - `--tool NAME`: the directory of the tool `NAME`, `<root>/NAME`;
+//! - `--tool NAME`: the directory of the tool `NAME`, `<root>/NAME`, or the directory
+//!   elsewhere (`Config::dir`) that `start` listed for `NAME` in `<root>/directories`;
 //! - neither: the whole root for the standalone `telemetry` command (every tool's
 //!   directory and the user-wide switch), the tool's own directory when embedded.
 //!
 //! | command | what it does |
 //! |---|---|
-//! | `on` / `off` / `local` | sets the mode, and says what that means; on the root, `off` / `local` set the user-wide switch and `on` asks for `--tool` (each tool uploads to its own vendor) |
+//! | `on` / `off` / `local` `[--create]` | sets the mode, and says what that means; on the root, `off` / `local` set the user-wide switch and `on` asks for `--tool` (each tool uploads to its own vendor); `--tool NAME` for a tool without a directory changes nothing and fails (a typo must not look like an opt-out) unless `--create` |
 //! | `env` | every directory, the mode in force and which switch decided it, the data kept, the debug log |
 //! | `dump [FILE]...` | counter files as JSON: the data Go's `counter.Parse` reads, in the JSON Go's `encoding/json` writes |
 //! | `view [--text] [--open] [--output PATH] [--config-file F \| --config-url U]` | a self-contained HTML page (or a table) of the local data |
 //! | `csv` | one CSV row per program, version, platform, week and counter |
 //! | `clean` | deletes everything that holds data (counter files, reports, `view.html`, logs, leftovers); keeps the mode |
-//! | `upload [--dry-run] [-v]` | one upload run, now; `--dry-run` prints the exact bodies and sends nothing |
-//! | `log [-n N]` | the recent lines of the debug log (`debug/` in a telemetry directory) |
+//! | `upload [--dry-run] [-v]` | one upload run, now; `--dry-run` prints the exact bodies and sends nothing, needs no upload URL, and always reads and checks the upload config |
+//! | `log [-n N]`, `log --off` | the recent lines of the debug log (`debug/` in a telemetry directory, which once created keeps a log on every run); `--off` removes `debug/` |
 //! | `completions SHELL`, `man` | shell completions and a man page, from the same definitions |
 //!
 //! `dump` prints the same data as Go's `gotelemetry dump` but not the same bytes: Go's
@@ -68,6 +69,15 @@
 //! assert_eq!(std::fs::read_to_string(mode)?, "off\n");
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! What it reads, it reads carefully: a telemetry directory whose `local/`, `upload/`
+//! or `debug/` is a link (or a directory of another user) is refused by every command,
+//! so nothing is read, listed or removed through it; counter files are read without
+//! following links, at most 64 MiB, refused from their size. Every name shown to a
+//! person (file and counter names, in messages and output) goes through one escaping
+//! function that shows control characters (C0, DEL, C1) and bidirectional overrides,
+//! isolates and marks as `\u{…}` escapes; `dump`'s JSON writes the same characters as
+//! `\uXXXX` escapes.
 //!
 //! Exit status: 0 on success (also when the reader of the output went away, as in
 //! `telemetry env | head -1`), 1 when a file or directory cannot be read or written
@@ -277,7 +287,12 @@ where
             ExitCode::SUCCESS
         }
         Err(failure) => {
-            let _ = writeln!(ctx.err, "{}: {failure}", ctx.name);
+            let _ = writeln!(
+                ctx.err,
+                "{}: {}",
+                ctx.name,
+                terminal_safe(&failure.to_string())
+            );
             let _ = ctx.err.flush();
             ExitCode::FAILURE
         }
@@ -332,11 +347,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Turn uploading on for one tool: weekly reports of approved counters may be sent.
-    On,
+    On(mode::ModeArgs),
     /// Turn telemetry off: nothing is counted or written, nothing is sent.
-    Off,
+    Off(mode::ModeArgs),
     /// Count locally only, never upload (the default).
-    Local,
+    Local(mode::ModeArgs),
     /// Print the telemetry directories, the mode in force and why, and the data kept.
     Env,
     /// Print counter files as JSON (all counter files in local/ if none are given).
@@ -424,9 +439,9 @@ struct Context<'a> {
 impl Context<'_> {
     fn dispatch(&mut self, command: Command) -> CmdResult {
         match command {
-            Command::On => mode::on(self),
-            Command::Off => mode::off(self),
-            Command::Local => mode::local(self),
+            Command::On(args) => mode::on(self, &args),
+            Command::Off(args) => mode::off(self, &args),
+            Command::Local(args) => mode::local(self, &args),
             Command::Env => env::run(self),
             Command::Dump { files } => dump::run(self, &files),
             Command::View(args) => view::run(self, &args),
@@ -454,7 +469,17 @@ impl Context<'_> {
         }
         if let Some(tool) = &self.tool_flag {
             check_tool_name(tool)?;
-            return Ok(Target::Tool(self.root()?.tool(tool)));
+            let root = self.root()?;
+            let dir = root.tool(tool);
+            if std::fs::symlink_metadata(dir.root()).is_err() {
+                // A tool with its own directory elsewhere, listed by `start`.
+                if let Some((_, listed)) =
+                    root.registered().into_iter().rev().find(|(n, _)| n == tool)
+                {
+                    return Ok(Target::Tool(listed));
+                }
+            }
+            return Ok(Target::Tool(dir));
         }
         if self.options.machine_wide {
             return Ok(Target::Root(self.root()?));
@@ -485,9 +510,11 @@ impl Context<'_> {
             }
             Target::Root(root) => {
                 check_not_a_file(root.path())?;
-                root.tools().map_err(|err| {
-                    Failure::io(format!("cannot read {}", root.path().display()), &err)
-                })
+                let tools: Vec<Dir> = listed_tools(&root)?.into_iter().map(|(_, d)| d).collect();
+                for dir in &tools {
+                    check_dir(dir)?;
+                }
+                Ok(tools)
             }
         }
     }
@@ -496,17 +523,14 @@ impl Context<'_> {
     /// missing directory named with `--dir` or `--tool` (a typo should not look like
     /// an empty directory).
     fn check_readable(&self, dir: &Dir) -> Result<(), Failure> {
-        check_not_a_file(dir.root())?;
+        check_dir(dir)?;
         let explicit = self.dir_flag.is_some() || self.tool_flag.is_some();
         if explicit && !dir.root().exists() {
-            let hint = match (
-                &self.tool_flag,
-                self.root().ok().and_then(|r| r.tools().ok()),
-            ) {
-                (Some(_), Some(tools)) if !tools.is_empty() => format!(
-                    " (tools with a directory: {})",
-                    tools.iter().map(tool_name).collect::<Vec<_>>().join(", ")
-                ),
+            let hint = match (&self.tool_flag, self.root()) {
+                (Some(_), Ok(root)) => match known_tools(&root) {
+                    Some(names) => format!(" (tools with a directory: {names})"),
+                    None => String::new(),
+                },
                 _ => String::new(),
             };
             return Err(Failure::Message(format!(
@@ -555,7 +579,15 @@ impl Context<'_> {
 
     /// A warning that does not change the exit status.
     fn warn(&mut self, message: impl std::fmt::Display) {
+        let message = terminal_safe(&message.to_string());
         let _ = writeln!(self.err, "{}: warning: {message}", self.name);
+    }
+
+    /// An error about one item (a file) that does not stop the command: one line,
+    /// escaped like every other line shown.
+    fn error_line(&mut self, message: impl std::fmt::Display) {
+        let message = terminal_safe(&message.to_string());
+        let _ = writeln!(self.err, "{}: {message}", self.name);
     }
 }
 
@@ -576,12 +608,50 @@ fn check_tool_name(tool: &str) -> Result<(), Failure> {
     }
 }
 
+/// Every tool a person can find from the root, with its name: the directories under
+/// the root, then those elsewhere (`Config::dir`) that `start` listed in the root's
+/// registry.
+fn listed_tools(root: &Root) -> Result<Vec<(String, Dir)>, Failure> {
+    let mut tools: Vec<(String, Dir)> = root
+        .tools()
+        .map_err(|err| Failure::io(format!("cannot read {}", root.path().display()), &err))?
+        .into_iter()
+        .map(|dir| (tool_name(&dir), dir))
+        .collect();
+    for (name, dir) in root.registered() {
+        if !tools.iter().any(|(_, known)| *known == dir) {
+            tools.push((terminal_safe(&name), dir));
+        }
+    }
+    Ok(tools)
+}
+
+/// `a, b, c`: the tools [`listed_tools`] finds, or `None` if there is none.
+fn known_tools(root: &Root) -> Option<String> {
+    let names: Vec<String> = listed_tools(root)
+        .ok()?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    (!names.is_empty()).then(|| names.join(", "))
+}
+
 /// The tool's name: its directory's last component.
 fn tool_name(dir: &Dir) -> String {
     dir.root()
         .file_name()
         .map(|n| terminal_safe(&n.to_string_lossy()))
         .unwrap_or_default()
+}
+
+/// The one check before any command reads or removes anything in a telemetry
+/// directory: it is not a file, and its `local/`, `upload/` and `debug/` are real
+/// directories of this user where they exist ([`Dir::check_areas`], which the
+/// uploader applies too). A link planted there is an error, never followed.
+fn check_dir(dir: &Dir) -> Result<(), Failure> {
+    check_not_a_file(dir.root())?;
+    dir.check_areas()
+        .map_err(|err| Failure::Message(format!("refusing to use {}: {err}", dir.root().display())))
 }
 
 /// A telemetry directory or root that exists as something other than a directory is
@@ -628,19 +698,42 @@ fn shell_quote(path: &Path) -> String {
     }
 }
 
-/// Makes untrusted text (counter names, file contents) safe to print on a terminal:
-/// control characters, which could move the cursor or recolour the screen, are
-/// shown escaped.
+/// Makes untrusted text (counter names, file names, file contents) safe to show to a
+/// person: every character [`is_unsafe_char`] calls unsafe is shown escaped
+/// (`\u{1b}`, `\n`, `\u{202e}`). The one escaping function for text a person reads:
+/// stderr messages, `env`, `view --text`, `csv`, `log`; `view`'s page and `dump`'s
+/// JSON escape the same characters in their own syntax. Escaping twice changes
+/// nothing.
 fn terminal_safe(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
+        if is_unsafe_char(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// [`terminal_safe`] for a path (a name found on disk may hold anything).
+fn shown(path: &Path) -> String {
+    terminal_safe(&path.display().to_string())
+}
+
+/// Whether `c` must never reach a terminal or a page as itself:
+/// - control characters: C0 (ESC starts every terminal escape), DEL, and C1
+///   (U+0080–U+009F: U+009B is an 8-bit CSI, U+009D an 8-bit OSC, which some
+///   terminals obey like `ESC [` and `ESC ]`);
+/// - the bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069) and the
+///   invisible direction marks (U+200E, U+200F, U+061C), which make text display in
+///   another order than it is read (a name that looks like another: CVE-2021-42574).
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+        )
 }
 
 /// A size for people: `512 bytes`, `48.2 KiB`, `3.1 MiB`.
@@ -683,6 +776,15 @@ mod tests {
     fn terminal_escapes() {
         assert_eq!(terminal_safe("a\x1b[31mb\n"), "a\\u{1b}[31mb\\n");
         assert_eq!(terminal_safe("plain/ü"), "plain/ü");
+        // C1 controls (U+009B is an 8-bit CSI) and bidi overrides and isolates.
+        assert_eq!(terminal_safe("a\u{9b}2Jb"), "a\\u{9b}2Jb");
+        assert_eq!(
+            terminal_safe("x\u{202e}gpj.exe\u{2066}\u{2069}"),
+            "x\\u{202e}gpj.exe\\u{2066}\\u{2069}"
+        );
+        // Escaping twice changes nothing.
+        let once = terminal_safe("\u{1b}]0;PWNED\u{7}\u{202e}");
+        assert_eq!(terminal_safe(&once), once);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use telemetry_internal::Dir;
 
-use super::{CmdResult, Context, terminal_safe};
+use super::{CmdResult, Context, Failure, shown, terminal_safe};
 
 /// The most log files shown per directory: the most recently written.
 const MAX_FILES: usize = 16;
@@ -27,6 +27,10 @@ pub(super) struct LogArgs {
     #[arg(short = 'n', long, value_name = "N", default_value_t = 40,
           value_parser = clap::value_parser!(u32).range(1..=MAX_LINES as i64))]
     lines: u32,
+    /// Stop logging: remove debug/ and its logs (once created, by TELEMETRY_DEBUG=1 or
+    /// by hand, it keeps a log on every run).
+    #[arg(long, conflicts_with = "lines")]
+    off: bool,
 }
 
 /// One log file in `debug/`.
@@ -64,6 +68,9 @@ pub(super) fn log_files(dir: &Dir) -> Vec<LogFile> {
 }
 
 pub(super) fn run(ctx: &mut Context<'_>, args: &LogArgs) -> CmdResult {
+    if args.off {
+        return off(ctx);
+    }
     let dirs = ctx.read_targets()?;
     let mut shown = 0;
     for dir in &dirs {
@@ -79,7 +86,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &LogArgs) -> CmdResult {
                 writeln!(ctx.out)?;
             }
             shown += 1;
-            writeln!(ctx.out, "==> {} <==", log.path.display())?;
+            writeln!(ctx.out, "==> {} <==", super::shown(&log.path))?;
             for line in lines {
                 writeln!(ctx.out, "{}", terminal_safe(&line))?;
             }
@@ -116,4 +123,39 @@ fn tail(log: &LogFile, n: usize) -> std::io::Result<Vec<String>> {
     }
     let skip = lines.len().saturating_sub(n);
     Ok(lines[skip..].iter().map(|l| (*l).to_owned()).collect())
+}
+
+/// `log --off`: removes `debug/` (checked first to be a real directory of ours, and
+/// removed without following any link in it), which ends the logging it turns on.
+fn off(ctx: &mut Context<'_>) -> CmdResult {
+    let dirs = ctx.read_targets()?;
+    let mut stopped = 0;
+    for dir in &dirs {
+        let debug = dir.debug();
+        if std::fs::symlink_metadata(&debug).is_err() {
+            continue;
+        }
+        // `read_targets` checked that debug/ is a real directory of ours; std's
+        // `remove_dir_all` removes links inside it, never what they point to.
+        std::fs::remove_dir_all(&debug)
+            .map_err(|err| Failure::io(format!("cannot remove {}", debug.display()), &err))?;
+        stopped += 1;
+        writeln!(
+            ctx.out,
+            "Debug logging is off for {}: {} and its logs are removed.",
+            shown(dir.root()),
+            shown(&debug)
+        )?;
+    }
+    if stopped == 0 {
+        let place = match dirs.as_slice() {
+            [one] => shown(one.root()),
+            _ => "any tool's directory".to_owned(),
+        };
+        writeln!(
+            ctx.out,
+            "Debug logging was already off in {place} (no debug/)."
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,22 +7,62 @@ use std::time::SystemTime;
 
 use telemetry_internal::{Day, Dir, Mode, Root};
 
-use super::env::file_says;
-use super::{CmdResult, Context, Failure, Target, tool_name};
+use super::{CmdResult, Context, Failure, Target};
+use telemetry_internal::mode_file_says as file_says;
 
-pub(super) fn on(ctx: &mut Context<'_>) -> CmdResult {
+/// Arguments of `on`, `off` and `local`.
+#[derive(Debug, clap::Args)]
+pub(super) struct ModeArgs {
+    /// With --tool: create the directory of a tool that has none yet (without it, a
+    /// tool name that matches no directory is an error, so that a typo never looks
+    /// like a change).
+    #[arg(long)]
+    create: bool,
+}
+
+/// `--tool NAME` names a tool that has no directory: a typo, or a tool that has not
+/// run yet. Setting a mode there would change nothing the real tool reads, and would
+/// tell the person it did; so it is an error that lists the known tools, unless
+/// `--create` says the directory is meant.
+fn check_tool_exists(
+    ctx: &Context<'_>,
+    dir: &Dir,
+    args: &ModeArgs,
+    subcommand: &str,
+) -> Result<(), Failure> {
+    let Some(tool) = &ctx.tool_flag else {
+        return Ok(());
+    };
+    if args.create || std::fs::symlink_metadata(dir.root()).is_ok() {
+        return Ok(());
+    }
+    let known = match ctx.root().ok().and_then(|root| super::known_tools(&root)) {
+        Some(names) => format!("tools with a directory: {names}"),
+        None => "no tool has a telemetry directory yet".to_owned(),
+    };
+    Err(Failure::Message(format!(
+        "no tool {} has a telemetry directory ({} does not exist), so nothing was changed; \
+         {known}. To set the mode of a tool that has not run yet: {} --create",
+        super::terminal_safe(tool),
+        dir.root().display(),
+        ctx.hint(subcommand),
+    )))
+}
+
+pub(super) fn on(ctx: &mut Context<'_>, args: &ModeArgs) -> CmdResult {
     let dir = match ctx.target()? {
-        Target::Tool(dir) => dir,
+        Target::Tool(dir) => {
+            check_tool_exists(ctx, &dir, args, "on")?;
+            dir
+        }
         Target::Root(root) => {
-            let tools = root.tools().unwrap_or_default();
-            let example = tools.first().map_or_else(|| "NAME".to_owned(), tool_name);
-            let known = if tools.is_empty() {
-                "no tool has a telemetry directory yet".to_owned()
-            } else {
-                format!(
-                    "tools: {}",
-                    tools.iter().map(tool_name).collect::<Vec<_>>().join(", ")
-                )
+            let tools = super::listed_tools(&root).unwrap_or_default();
+            let example = tools
+                .first()
+                .map_or_else(|| "NAME".to_owned(), |(name, _)| name.clone());
+            let known = match super::known_tools(&root) {
+                Some(names) => format!("tools: {names}"),
+                None => "no tool has a telemetry directory yet".to_owned(),
             };
             let message = format!(
                 "uploading is turned on one tool at a time, since each tool sends its reports \
@@ -85,9 +125,10 @@ To turn telemetry off entirely: {off}",
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn off(ctx: &mut Context<'_>) -> CmdResult {
+pub(super) fn off(ctx: &mut Context<'_>, args: &ModeArgs) -> CmdResult {
     match ctx.target()? {
         Target::Tool(dir) => {
+            check_tool_exists(ctx, &dir, args, "off")?;
             set(&dir, Mode::Off)?;
             writeln!(
                 ctx.out,
@@ -115,9 +156,10 @@ To let each tool's own mode apply again: {local}",
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn local(ctx: &mut Context<'_>) -> CmdResult {
+pub(super) fn local(ctx: &mut Context<'_>, args: &ModeArgs) -> CmdResult {
     match ctx.target()? {
         Target::Tool(dir) => {
+            check_tool_exists(ctx, &dir, args, "local")?;
             set(&dir, Mode::Local)?;
             writeln!(
                 ctx.out,
@@ -140,15 +182,14 @@ each tool's own mode applies, and a tool without one counts locally and never up
                 root.mode_file().display()
             )?;
             // Saying "local" must not hide that some tool still uploads.
-            let tools = root.tools().unwrap_or_default();
-            for dir in &tools {
+            let tools = super::listed_tools(&root).unwrap_or_default();
+            for (name, dir) in &tools {
                 if let Ok(Mode::On { since }) = dir.read_mode() {
-                    let name = tool_name(dir);
                     writeln!(
                         ctx.out,
                         "{name}: uploading is on (since {}); to keep it local: {}",
                         Day::from_date(since),
-                        ctx.tool_hint(&name, "local")
+                        ctx.tool_hint(name, "local")
                     )?;
                 }
             }

@@ -92,10 +92,22 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &UploadArgs) -> CmdResult {
     let upload_url = match (&args.upload_url, ctx.config.upload_url_str()) {
         (Some(url), _) => url.clone(),
         (None, Some(url)) => url.to_owned(),
+        // A dry run sends nothing: it shows the bodies, and the URL as unknown.
+        (None, None) if args.dry_run => NO_UPLOAD_URL.to_owned(),
         (None, None) => return ctx.usage_error("upload", "--upload-url <URL> is required"),
     };
     ctx.check_readable(&dir)?;
-    let mut config = RunConfig::new(dir.root(), upload_url, source);
+    let checked_config = if args.dry_run {
+        // A dry run is how a person checks a setup: the config is read and checked
+        // even when no week is due (a real run fetches it only for a week to send).
+        let (config, _) = source
+            .load(CONFIG_TIMEOUT)
+            .map_err(|err| Failure::Message(format!("upload config: {err}")))?;
+        Some(config)
+    } else {
+        None
+    };
+    let mut config = RunConfig::new(dir.root(), upload_url, source.clone());
     // The command's ambient inputs, never the upload crate's own read of the process.
     config.ambient = ctx.ambient.clone();
     config.start_time = args
@@ -120,8 +132,8 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &UploadArgs) -> CmdResult {
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    if args.dry_run {
-        return print_dry_run(ctx, &dir, &summary);
+    if let Some(checked) = checked_config {
+        return print_dry_run(ctx, &dir, &summary, &checked, &source);
     }
     // The summary's own lines (a report's reason may quote a server or a file).
     for line in summary.to_string().lines() {
@@ -141,9 +153,23 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &UploadArgs) -> CmdResult {
 /// `--dry-run`: each body exactly as a real run would POST it, then what would happen
 /// to each week. The run built and checked them as a real run does, and sent and
 /// changed nothing.
-fn print_dry_run(ctx: &mut Context<'_>, dir: &Dir, summary: &RunSummary) -> CmdResult {
+fn print_dry_run(
+    ctx: &mut Context<'_>,
+    dir: &Dir,
+    summary: &RunSummary,
+    config: &UploadConfig,
+    source: &ConfigSource,
+) -> CmdResult {
+    let origin = match source {
+        ConfigSource::Url(url) => url.clone(),
+        ConfigSource::File(path) => path.display().to_string(),
+    };
     for post in &summary.would_send {
-        writeln!(ctx.out, "POST {} ({} bytes)", post.url, post.body.len())?;
+        let url = match post.url.strip_prefix(NO_UPLOAD_URL) {
+            Some(rest) => format!("<upload URL>{rest}"),
+            None => post.url.clone(),
+        };
+        writeln!(ctx.out, "POST {url} ({} bytes)", post.body.len())?;
         ctx.out.write_all(&post.body)?;
         if !post.body.ends_with(b"\n") {
             writeln!(ctx.out)?;
@@ -158,6 +184,22 @@ fn print_dry_run(ctx: &mut Context<'_>, dir: &Dir, summary: &RunSummary) -> CmdR
             other => other.to_string(),
         };
         writeln!(ctx.out, "{}: {}", report.week, terminal_safe(&status))?;
+    }
+    writeln!(
+        ctx.out,
+        "Upload config {}: version {}, read and checked.",
+        terminal_safe(&origin),
+        terminal_safe(config.version())
+    )?;
+    if summary
+        .would_send
+        .iter()
+        .any(|post| post.url.starts_with(NO_UPLOAD_URL))
+    {
+        writeln!(
+            ctx.out,
+            "No upload URL was given (--upload-url): a real run sends to the tool's own."
+        )?;
     }
     writeln!(
         ctx.out,
@@ -193,7 +235,15 @@ fn run_streaming(
             match receiver.recv_timeout(Duration::from_millis(250)) {
                 Ok(bytes) => {
                     if verbose {
-                        let _ = err.write_all(&bytes);
+                        // The run's log quotes file names and servers' answers.
+                        let text = String::from_utf8_lossy(&bytes);
+                        for line in text.split_inclusive('\n') {
+                            let (line, end) = match line.strip_suffix('\n') {
+                                Some(line) => (line, "\n"),
+                                None => (line, ""),
+                            };
+                            let _ = write!(err, "{}{end}", terminal_safe(line));
+                        }
                         let _ = err.flush();
                     } else {
                         last_step = String::from_utf8_lossy(&bytes).trim_end().to_owned();
@@ -222,6 +272,11 @@ fn run_streaming(
         })
     })
 }
+
+/// The upload URL of a dry run given none: never contacted (a dry run sends
+/// nothing), shown as `<upload URL>`. An https URL under the reserved `.invalid`
+/// domain, so that the run's URL checks pass.
+const NO_UPLOAD_URL: &str = "https://upload-url.invalid";
 
 /// An upload config for `view`, and which counters it approves.
 pub(super) struct Approvals(pub(super) UploadConfig);

@@ -68,16 +68,17 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &ViewArgs) -> CmdResult {
             (dir.root().to_owned(), None, vec![(None, dir)])
         }
         Target::Root(root) => {
-            let tools = ctx.read_targets()?;
+            // The same directories, and the same check, as `read_targets`.
+            let tools = super::listed_tools(&root)?;
+            for (_, dir) in &tools {
+                super::check_dir(dir)?;
+            }
             let switch = if root.is_off() {
                 format!("off ({}): every tool is off", root.mode_file().display())
             } else {
                 "not off: each tool's own mode applies".to_owned()
             };
-            let dirs = tools
-                .into_iter()
-                .map(|d| (Some(super::tool_name(&d)), d))
-                .collect();
+            let dirs = tools.into_iter().map(|(name, d)| (Some(name), d)).collect();
             (root.path().to_owned(), Some(switch), dirs)
         }
     };

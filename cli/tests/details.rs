@@ -107,7 +107,9 @@ fn log_prints_the_recent_lines_and_env_points_at_it() {
         "{}",
         stdout(&out)
     );
-    assert!(stdout(&run_in(dir, &["env"])).contains("(create this directory to keep a log"),);
+    assert!(
+        stdout(&run_in(dir, &["env"])).contains("(TELEMETRY_DEBUG=1 prints what telemetry decides")
+    );
 
     let debug = dir.join("debug");
     fs::create_dir(&debug).unwrap();

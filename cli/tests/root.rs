@@ -267,3 +267,100 @@ fn on_for_a_tool_under_the_user_wide_off_warns() {
     let env = stdout(&run_home(home.path(), &["--tool", "other", "env"]));
     assert!(env.contains("mode: off (the user-wide switch "), "{env}");
 }
+
+/// `--tool NAME on|off|local` for a tool without a directory (a typo) changes nothing,
+/// says so, lists the known tools and fails: a person must never believe they opted
+/// out of a tool that goes on uploading. `--create` is for a tool that has not run yet.
+#[test]
+fn a_mode_for_a_tool_without_a_directory_is_refused() {
+    let home = home_with_two_tools();
+    let root = root_in(home.path());
+    for mode in ["off", "local", "on"] {
+        let out = run_home(home.path(), &["--tool", "mytoll", mode]);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {}", stdout(&out));
+        assert!(out.stdout.is_empty(), "{mode}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("nothing was changed"), "{err}");
+        assert!(
+            err.contains("tools with a directory: mytool, other"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("telemetry --tool mytoll {mode} --create")),
+            "{err}"
+        );
+        assert!(!root.join("mytoll").exists(), "{mode}");
+    }
+    let out = run_home(home.path(), &["--tool", "mytoll", "off", "--create"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_to_string(root.join("mytoll/mode")).unwrap(),
+        "off\n"
+    );
+    // A tool that has a directory needs no --create.
+    let out = run_home(home.path(), &["--tool", "other", "off"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A tool with its own directory (`Config::dir`) is listed by `start` in the root's
+/// registry, so that `telemetry env`, `csv` and `--tool NAME` find it; listed once (a
+/// run that finds it listed writes nothing), and never under mode off.
+#[test]
+fn tools_with_their_own_directory_are_findable_from_the_root() {
+    let home = tempfile::tempdir().unwrap();
+    let root = root_in(home.path());
+    let elsewhere = home.path().join("elsewhere").join("data");
+    let run_tool = || {
+        let out = common::tool_with_dir(home.path(), "customtool", &elsewhere)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    };
+    run_tool();
+    let registry = root.join("directories");
+    assert_eq!(
+        fs::read_to_string(&registry).unwrap(),
+        format!("customtool\t{}\n", elsewhere.display())
+    );
+    let written = fs::metadata(&registry).unwrap().modified().unwrap();
+    run_tool();
+    assert_eq!(
+        fs::metadata(&registry).unwrap().modified().unwrap(),
+        written
+    );
+
+    let env = run_home(home.path(), &["env"]);
+    assert!(env.status.success(), "{}", stderr(&env));
+    let text = stdout(&env);
+    assert!(
+        text.contains(&format!(
+            "\ncustomtool: {} (elsewhere, listed in {})\n",
+            elsewhere.display(),
+            registry.display()
+        )),
+        "{text}"
+    );
+    let csv = stdout(&run_home(home.path(), &["csv"]));
+    assert!(csv.contains(",customtool/runs,2\n"), "{csv}");
+    let one = stdout(&run_home(home.path(), &["--tool", "customtool", "env"]));
+    assert!(
+        one.contains(&format!("dir: {}\n", elsewhere.display())),
+        "{one}"
+    );
+    let off = run_home(home.path(), &["--tool", "customtool", "off"]);
+    assert!(off.status.success(), "{}", stderr(&off));
+    assert_eq!(fs::read_to_string(elsewhere.join("mode")).unwrap(), "off\n");
+    assert!(!root.join("customtool").exists());
+
+    // Under mode off nothing is written, the registry included.
+    let fresh = tempfile::tempdir().unwrap();
+    let out = common::tool_with_dir(fresh.path(), "customtool", &fresh.path().join("d"))
+        .env("DO_NOT_TRACK", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!root_in(fresh.path()).exists());
+    assert!(!fresh.path().join("d").exists());
+}

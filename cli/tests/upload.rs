@@ -393,6 +393,8 @@ fn verbose_prints_steps_as_they_happen() {
 #[test]
 fn off_says_why_nothing_happens() {
     let tmp = opted_in_dir();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), approving_config()).unwrap();
     let before = snapshot(tmp.path());
     let out = common::telemetry()
         .env("DO_NOT_TRACK", "1")
@@ -403,9 +405,9 @@ fn off_says_why_nothing_happens() {
             "--dry-run",
             "--upload-url",
             "http://127.0.0.1:9/upload",
-            "--config-url",
-            "http://127.0.0.1:9/config.json",
         ])
+        .arg("--config-file")
+        .arg(config.path())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -454,4 +456,110 @@ fn a_slow_run_shows_progress_on_a_terminal() {
     // The line is cleared before the result is printed.
     assert!(text.contains("\r\x1b[K2026-11-20: uploaded"), "{text:?}");
     assert_eq!(server.uploads().len(), 1);
+}
+
+/// `--dry-run` needs no upload URL, and always reads and checks the upload config: a
+/// config that does not parse is an error (exit 1) even when no week is due, and one
+/// that parses is named with its version.
+#[test]
+fn dry_run_needs_no_upload_url_and_always_checks_the_config() {
+    let tmp = opted_in_dir();
+    let dir = tmp.path();
+    let config = tmp.path().join("config.json");
+    std::fs::write(&config, approving_config()).unwrap();
+    let before = snapshot(dir);
+    let dry = |config: &std::path::Path, start: &str| {
+        run_in(
+            dir,
+            &[
+                "upload",
+                "--dry-run",
+                "--config-file",
+                config.to_str().unwrap(),
+                "--start-time",
+                start,
+            ],
+        )
+    };
+    let out = dry(&config, "2026-11-21");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("POST <upload URL>/2026-11-20 ("), "{text}");
+    assert!(text.contains("\"mytool/runs\":3"), "{text}");
+    assert!(text.contains(", read and checked.\n"), "{text}");
+    assert!(text.contains("No upload URL was given"), "{text}");
+    assert_eq!(snapshot(dir), before);
+
+    // No week due (the week has not ended on the day pretended), and a config that
+    // does not parse: an error all the same.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let bad = elsewhere.path().join("bad.json");
+    std::fs::write(&bad, "{\"Programs\": [").unwrap();
+    let out = dry(&bad, "2026-11-14");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("upload config"), "{err}");
+    assert!(err.contains("bad.json"), "{err}");
+    let out = dry(&config, "2026-11-14");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Nothing would be sent."),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(snapshot(dir), before);
+}
+
+/// Embedded, `mytool telemetry upload --dry-run` uses the tool's own URLs: it fetches
+/// the tool's config (even when no week is due) and shows the POST to the tool's
+/// upload URL, sending nothing.
+#[test]
+fn embedded_dry_run_uses_the_tools_urls() {
+    let tmp = opted_in_dir();
+    let server = LoopbackServer::start();
+    server.set_config(&approving_config());
+    let config = telemetry::Config::new(telemetry::Program::new("mytool", "1.0.0"))
+        .dir(tmp.path())
+        .upload_url(server.upload_url())
+        .config_url(server.config_url());
+    let run = |start: &str| {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = telemetry_cli::run_with_writers(
+            [
+                "mytool telemetry",
+                "upload",
+                "--dry-run",
+                "--start-time",
+                start,
+            ],
+            &config,
+            &telemetry_cli::Options::new(),
+            &telemetry_internal::Ambient::with_config_dir(tmp.path().join("home")),
+            &mut out,
+            &mut err,
+        );
+        let err = String::from_utf8(err).unwrap();
+        assert_eq!(code, std::process::ExitCode::SUCCESS, "{err}");
+        String::from_utf8(out).unwrap()
+    };
+    let out = run("2026-11-21");
+    assert!(
+        out.starts_with(&format!("POST {}/2026-11-20 (", server.upload_url())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Upload config {}: version ", server.config_url())),
+        "{out}"
+    );
+    let out = run("2026-11-14");
+    assert!(out.contains("Nothing would be sent."), "{out}");
+    let requests: Vec<(String, String)> = server
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    let get = ("GET".to_owned(), "/config.json".to_owned());
+    // Fetched for the check and for the week, then for the check alone.
+    assert_eq!(requests, [get.clone(), get.clone(), get]);
 }

@@ -4,6 +4,7 @@
 //! ```text
 //! <config dir>/telemetry/          the root (`Root`)
 //!   mode                           `off` turns every tool off; anything else defers
+//!   directories                    NAME<TAB>PATH of tools whose directory is elsewhere
 //!   <program>/                     one tool's directory (`Dir`)
 //!     mode                         on YYYY-MM-DD | local | off
 //!     local/
@@ -79,6 +80,79 @@ impl Root {
         Dir::new(self.path.join(name))
     }
 
+    /// `directories`: the registry of tools whose directory is elsewhere (set with
+    /// `Config::dir`), so that a person finds their data from the root.
+    pub fn registry_file(&self) -> PathBuf {
+        self.path.join("directories")
+    }
+
+    /// Records that the tool `name` keeps its data in `dir`, when `dir` is not
+    /// `<root>/<name>` (where it is found anyway). Cheap when it is already recorded:
+    /// one bounded read, no write. Otherwise the registry is rewritten atomically
+    /// (never through a link), without entries whose directory is gone, keeping the
+    /// newest [`REGISTRY_MAX_ENTRIES`]. Creates the root (`0700`) if needed: call it
+    /// only when the mode is not off. Returns whether it wrote. Of two tools listed for
+    /// the first time at the same instant one may be lost; its next start lists it.
+    pub fn register(&self, name: &str, dir: &Dir) -> io::Result<bool> {
+        if *dir == self.tool(name) {
+            return Ok(false);
+        }
+        let Some(line) = registry_line(name, dir.root()) else {
+            // A name or path the one-line format cannot hold: not findable, not an error.
+            return Ok(false);
+        };
+        let text = match read_bounded(&self.registry_file(), REGISTRY_LIMIT) {
+            Ok(bytes) => String::from_utf8(bytes).unwrap_or_default(),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => String::new(),
+            // Oversized or not a regular file: rebuilt below, never read whole.
+            Err(err) if err.kind() == io::ErrorKind::InvalidData => String::new(),
+            Err(err) if err.kind() == io::ErrorKind::InvalidInput => String::new(),
+            Err(err) => return Err(err),
+        };
+        if text.lines().any(|l| l == line) {
+            return Ok(false);
+        }
+        let mut kept: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                parse_registry_line(l).is_some_and(|(_, path)| fs::symlink_metadata(path).is_ok())
+            })
+            .collect();
+        kept.push(&line);
+        let excess = kept.len().saturating_sub(REGISTRY_MAX_ENTRIES);
+        let mut out = String::new();
+        for l in &kept[excess..] {
+            out.push_str(l);
+            out.push('\n');
+        }
+        ensure_private_dir(&self.path)?;
+        write_atomic(&self.registry_file(), out.as_bytes())?;
+        Ok(true)
+    }
+
+    /// The tools recorded by [`Root::register`] whose directory still exists as a real
+    /// directory of this user, newest last, each path once (a directory under the
+    /// root is not listed: [`Root::tools`] has it). Never fails: an unreadable
+    /// registry lists nothing.
+    pub fn registered(&self) -> Vec<(String, Dir)> {
+        let Ok(bytes) = read_bounded(&self.registry_file(), REGISTRY_LIMIT) else {
+            return Vec::new();
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let mut found: Vec<(String, Dir)> = Vec::new();
+        for (name, path) in text.lines().filter_map(parse_registry_line) {
+            let dir = Dir::new(path);
+            if dir.root().parent() == Some(self.path.as_path())
+                || crate::fs::check_private_dir(dir.root()).is_err()
+            {
+                continue;
+            }
+            found.retain(|(_, d)| *d != dir);
+            found.push((name.to_owned(), dir));
+        }
+        found
+    }
+
     /// Every tool's directory under the root, sorted by name. A missing root has none.
     pub fn tools(&self) -> io::Result<Vec<Dir>> {
         let mut tools = Vec::new();
@@ -96,6 +170,24 @@ impl Root {
         tools.sort_by(|a, b| a.root.cmp(&b.root));
         Ok(tools)
     }
+}
+
+/// The most bytes [`Root::registry_file`] may hold.
+pub const REGISTRY_LIMIT: u64 = 64 * 1024;
+/// The most tools [`Root::registry_file`] records (the newest are kept).
+pub const REGISTRY_MAX_ENTRIES: usize = 256;
+
+/// `NAME<TAB>ABSOLUTE PATH`, or `None` if either cannot be written on one line.
+fn registry_line(name: &str, path: &Path) -> Option<String> {
+    let path = path.to_str()?;
+    let plain = |t: &str| !t.is_empty() && !t.contains(['\t', '\n', '\r']);
+    (plain(name) && plain(path) && Path::new(path).is_absolute()).then(|| format!("{name}\t{path}"))
+}
+
+fn parse_registry_line(line: &str) -> Option<(&str, &Path)> {
+    let (name, path) = line.split_once('\t')?;
+    let path = Path::new(path);
+    (!name.is_empty() && path.is_absolute()).then_some((name, path))
 }
 
 /// Which switch decided the effective mode, for people asking "why is it off?".
@@ -119,6 +211,36 @@ pub struct EffectiveMode {
     pub mode: Mode,
     /// Why.
     pub decided_by: Switch,
+}
+
+impl EffectiveMode {
+    /// Why this mode is in force for `dir`, in the words that the decision log of
+    /// `start` and `telemetry env` share: which switch decided, and what the tool's own
+    /// mode file says (`no mode file; local is the default`, `the mode file says off`,
+    /// `DO_NOT_TRACK is set; the mode file says on 2026-11-20`). Reads the mode file
+    /// again: call it only to show the answer to someone.
+    pub fn explain(&self, dir: &Dir, ambient: &Ambient) -> String {
+        let own = mode_file_says(dir.read_mode(), &dir.mode_file());
+        match self.decided_by {
+            Switch::DoNotTrack => format!("DO_NOT_TRACK is set; {own}"),
+            Switch::UserWide => {
+                let file = ambient.root().map(|r| r.mode_file()).unwrap_or_default();
+                format!("the user-wide switch {} is off; {own}", file.display())
+            }
+            Switch::NoHome => format!("there is no home directory; {own}"),
+            Switch::Tool => own,
+        }
+    }
+}
+
+/// What one mode file says, for people: `the mode file says local`, `no mode file;
+/// local is the default`, or why it is read as `local`.
+pub fn mode_file_says(read: Result<Mode, ModeError>, file: &Path) -> String {
+    match read {
+        Ok(mode) if fs::symlink_metadata(file).is_ok() => format!("the mode file says {mode}"),
+        Ok(_) => "no mode file; local is the default".to_owned(),
+        Err(err) => format!("{err}; read as local"),
+    }
 }
 
 /// One telemetry directory (one tool's). Creating a `Dir` touches nothing on disk.
@@ -276,14 +398,35 @@ impl Dir {
         Ok(upload)
     }
 
+    /// Checks the directory before anything reads or removes files in it: each of
+    /// `local/`, `upload/` and `debug/` that exists must be a real directory (not a
+    /// link) owned by this user, else everything done through it would happen
+    /// somewhere else (a `local` link planted towards another directory would have
+    /// `telemetry clean` delete files there). Missing ones are fine. The one check
+    /// every command and the uploader apply.
+    pub fn check_areas(&self) -> io::Result<()> {
+        for area in [self.local(), self.upload(), self.debug()] {
+            match crate::fs::check_private_dir(&area) {
+                Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The files in `area`, each classified by name, sorted by path. A missing area
-    /// has none.
+    /// has none; one that is a link, or not ours, is an error (never listed through).
     pub fn entries(&self, area: Area) -> io::Result<Vec<Entry>> {
         let path = match area {
             Area::Local => self.local(),
             Area::Upload => self.upload(),
         };
         let mut found = Vec::new();
+        match crate::fs::check_private_dir(&path) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(found),
+            Err(err) => return Err(err),
+            Ok(()) => {}
+        }
         let entries = match fs::read_dir(&path) {
             Ok(entries) => entries,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(found),
@@ -492,6 +635,34 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn areas_that_are_links_are_refused_never_listed_through() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim");
+        fs::create_dir(&victim).unwrap();
+        fs::write(victim.join("a-2026-11-20.v1.count"), "x").unwrap();
+        let dir = Dir::new(tmp.path().join("tool"));
+        assert!(dir.check_areas().is_ok(), "a missing directory is fine");
+        fs::create_dir(dir.root()).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.local()).unwrap();
+        let err = dir.check_areas().unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(dir.entries(Area::Local).is_err());
+        fs::remove_file(dir.local()).unwrap();
+        fs::create_dir(dir.local()).unwrap();
+        dir.check_areas().unwrap();
+        for area in [dir.upload(), dir.debug()] {
+            std::os::unix::fs::symlink(&victim, &area).unwrap();
+            assert!(dir.check_areas().is_err(), "{}", area.display());
+            fs::remove_file(&area).unwrap();
+            fs::write(&area, "").unwrap();
+            assert!(dir.check_areas().is_err(), "a file: {}", area.display());
+            fs::remove_file(&area).unwrap();
+        }
+        assert!(dir.entries(Area::Upload).unwrap().is_empty());
+    }
+
     #[test]
     fn entries_lists_and_classifies() {
         let tmp = tempfile::tempdir().unwrap();
@@ -522,6 +693,80 @@ mod tests {
         fs::remove_file(dir.debug()).unwrap();
         fs::create_dir(dir.debug()).unwrap();
         assert_eq!(dir.debug_if_enabled(), Some(dir.debug()));
+    }
+
+    #[test]
+    fn the_registry_finds_directories_elsewhere_and_writes_only_when_needed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path().join("telemetry"));
+        let custom = Dir::new(tmp.path().join("elsewhere/mytool"));
+        // The default place needs no entry; nothing is written.
+        assert!(!root.register("mytool", &root.tool("mytool")).unwrap());
+        assert!(!root.registry_file().exists());
+        fs::create_dir_all(custom.root()).unwrap();
+        assert!(root.register("mytool", &custom).unwrap());
+        assert_eq!(root.registered(), [("mytool".to_owned(), custom.clone())]);
+        // Already listed: no write.
+        let before = fs::metadata(root.registry_file())
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert!(!root.register("mytool", &custom).unwrap());
+        let after = fs::metadata(root.registry_file())
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(before, after);
+        // A directory that is gone is not listed, and is dropped at the next write.
+        let other = Dir::new(tmp.path().join("other"));
+        fs::create_dir_all(other.root()).unwrap();
+        fs::remove_dir_all(custom.root()).unwrap();
+        assert!(root.registered().is_empty());
+        assert!(root.register("other", &other).unwrap());
+        let text = fs::read_to_string(root.registry_file()).unwrap();
+        assert_eq!(text, format!("other\t{}\n", other.root().display()));
+        // Bounded: the newest entries are kept.
+        for i in 0..REGISTRY_MAX_ENTRIES + 10 {
+            let dir = Dir::new(tmp.path().join(format!("many/{i}")));
+            fs::create_dir_all(dir.root()).unwrap();
+            root.register("many", &dir).unwrap();
+        }
+        let listed = root.registered();
+        assert_eq!(listed.len(), REGISTRY_MAX_ENTRIES);
+        assert!(
+            listed
+                .last()
+                .unwrap()
+                .1
+                .root()
+                .ends_with(format!("many/{}", REGISTRY_MAX_ENTRIES + 9))
+        );
+        // Garbage or an oversized file lists nothing and is rebuilt.
+        fs::write(
+            root.registry_file(),
+            vec![b'x'; REGISTRY_LIMIT as usize + 1],
+        )
+        .unwrap();
+        assert!(root.registered().is_empty());
+        assert!(root.register("other", &other).unwrap());
+        assert_eq!(root.registered(), [("other".to_owned(), other)]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_registry_is_never_written_through_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path().join("telemetry"));
+        fs::create_dir_all(root.path()).unwrap();
+        let victim = tmp.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, root.registry_file()).unwrap();
+        assert!(root.registered().is_empty());
+        let dir = Dir::new(tmp.path().join("elsewhere"));
+        fs::create_dir_all(dir.root()).unwrap();
+        assert!(root.register("t", &dir).unwrap());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(root.registered(), [("t".to_owned(), dir)]);
     }
 
     #[test]

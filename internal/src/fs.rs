@@ -69,17 +69,32 @@ fn is_link_error(err: &io::Error) -> bool {
     }
 }
 
-/// Reads a whole file of at most `limit` bytes; a larger file is an `InvalidData` error
-/// without reading more than `limit + 1` bytes of it.
+/// The most a counter file may hold for any reader of whole files (`telemetry dump`,
+/// `view`, `csv`): real ones are a few 16 KiB pages, Go's grow to about 1 MiB, and
+/// the format's 32-bit offsets could in theory address 4 GiB, which no reader
+/// should allocate because of a planted (say sparse) file.
+pub const COUNTER_FILE_LIMIT: u64 = 64 << 20;
+
+/// Reads a whole file of at most `limit` bytes; a larger file is an `InvalidData` error,
+/// found from its size before anything is read (a 4 GiB sparse file costs nothing),
+/// and never more than `limit + 1` bytes are read of one that grows meanwhile.
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let file = open_regular(path, options().read(true))?;
-    let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(io::Error::new(
+    let too_large = || {
+        io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{} is larger than {limit} bytes", path.display()),
-        ));
+        )
+    };
+    let len = file.metadata()?.len();
+    if len > limit {
+        return Err(too_large());
+    }
+    // The size as found (a file may still grow or shrink while it is read).
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
     }
     Ok(bytes)
 }
@@ -130,6 +145,15 @@ pub fn check_private_dir(path: &Path) -> io::Result<()> {
 }
 
 fn check_private(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
+    if meta.file_type().is_symlink() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is a symbolic link, not a directory: telemetry never follows links",
+                path.display()
+            ),
+        ));
+    }
     if !meta.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

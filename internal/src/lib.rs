@@ -52,7 +52,8 @@ pub use ambient::{Ambient, do_not_track_value};
 pub use date::{format_date, parse_date, today};
 pub use day::{Day, DayError};
 pub use dir::{
-    Area, COUNTER_FILE_SUFFIX, Dir, EffectiveMode, Entry, FileKind, Root, Switch, counter_file_name,
+    Area, COUNTER_FILE_SUFFIX, Dir, EffectiveMode, Entry, FileKind, REGISTRY_LIMIT,
+    REGISTRY_MAX_ENTRIES, Root, Switch, counter_file_name, mode_file_says,
 };
 pub use fs::{create_complete, write_atomic};
 pub use mode::{Mode, ModeError};

@@ -174,7 +174,11 @@ fn run(plan: &Plan, ambient: &Ambient) {
     if effective.mode == Mode::Off {
         log.line(format_args!(
             "mode off ({}): nothing to do",
-            crate::log::switch(effective.decided_by)
+            crate::log::Why {
+                effective,
+                dir: &dir,
+                ambient
+            }
         ));
         return;
     }

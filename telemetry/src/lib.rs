@@ -120,7 +120,28 @@
 //! `TELEMETRY_DEBUG=1` in the environment, writes one line per decision (mode and why,
 //! counter file, upload due or not, child started or why not); the child's lines, each
 //! upload's exact body among them, go to `debug/sidecar.log` in the telemetry
-//! directory.
+//! directory. A `debug/` once created (by `TELEMETRY_DEBUG=1`, or by hand) keeps that
+//! log on every run; `telemetry log --off` removes it.
+//!
+//! **8. Test in a sandbox.** In your tool's tests, run the tool with its user's
+//! directories pointed at a temporary one, so that nothing reaches the real telemetry
+//! root of the machine running them and every test starts from a fresh state:
+//!
+//! ```no_run
+//! # let tmp = tempfile::tempdir()?;
+//! let status = std::process::Command::new(env!("CARGO"))  // your tool's binary
+//!     .env("XDG_CONFIG_HOME", tmp.path())  // Linux and the BSDs: <tmp>/telemetry/
+//!     .env("HOME", tmp.path())             // macOS: <tmp>/Library/Application Support
+//!     .env("APPDATA", tmp.path())          // Windows: <tmp>/telemetry/
+//!     .env_remove("DO_NOT_TRACK")          // CI often sets it, which turns telemetry off
+//!     .status()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! then read what was counted with `telemetry --tool mytool csv` (or `dump`) under the
+//! same variables. A tool that keeps its data elsewhere (`Config::dir`) is found the
+//! same way: unless the mode is off, `start` lists its directory under its name in
+//! `<root>/directories`, which `telemetry env` and `telemetry --tool NAME` read.
 //!
 //! # Platforms
 //!
@@ -159,6 +180,7 @@ mod child;
 mod config;
 mod log;
 mod process;
+mod registry;
 #[cfg(windows)]
 mod spawn_windows;
 mod startup;

@@ -2,15 +2,15 @@
 //! writer a tool hands to [`Config::logger`](crate::Config::logger) (or stderr under
 //! `TELEMETRY_DEBUG=1`). Without one nothing is formatted and nothing is written.
 //!
-//! Lines look like `mytool[4242] telemetry: mode local (decided by the tool's mode
-//! file)`: the program name and pid, then one event. They never hold a panic message, a
+//! Lines look like `mytool[4242] telemetry: mode local (no mode file; local is the
+//! default), directory …`: the program name and pid, then one event. They never hold a panic message, a
 //! counter value, or a counter name beyond what a report holds.
 
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use telemetry_internal::Switch;
+use telemetry_internal::{Ambient, Dir, EffectiveMode};
 
 /// A writer shared by a `Config` and its clones.
 pub(crate) type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
@@ -114,14 +114,18 @@ impl Drop for Prefixed {
     }
 }
 
-/// Which switch decided the mode, in words.
-pub(crate) fn switch(switch: Switch) -> &'static str {
-    match switch {
-        Switch::DoNotTrack => "decided by DO_NOT_TRACK",
-        Switch::NoHome => "decided by the missing home directory",
-        Switch::UserWide => "decided by the user-wide mode file",
-        Switch::Tool => "decided by the tool's mode file",
-        _ => "decided by another switch",
+/// Why the mode is in force, in the words `telemetry env` uses for the same state
+/// ([`EffectiveMode::explain`]); worked out only when the line is written, since it
+/// reads the mode file again.
+pub(crate) struct Why<'a> {
+    pub(crate) effective: EffectiveMode,
+    pub(crate) dir: &'a Dir,
+    pub(crate) ambient: &'a Ambient,
+}
+
+impl fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.effective.explain(self.dir, self.ambient))
     }
 }
 

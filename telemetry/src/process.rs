@@ -84,12 +84,17 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
     log.line(format_args!(
         "mode {} ({}), directory {}",
         effective.mode,
-        crate::log::switch(effective.decided_by),
+        crate::log::Why {
+            effective,
+            dir: &dir,
+            ambient: &env.ambient
+        },
         dir.root().display()
     ));
     if effective.mode == Mode::Off {
         return StartResult::nothing();
     }
+    crate::registry::keep_findable(config, &dir, &env.ambient, log);
 
     let today = telemetry_internal::Day::of(env.now);
     match telemetry_counter::open_with_mode(
@@ -458,7 +463,7 @@ mod tests {
         assert_eq!(
             text.lines().next().unwrap(),
             format!(
-                "logtest[{pid}] telemetry: mode off (decided by the tool's mode file), directory {}",
+                "logtest[{pid}] telemetry: mode off (the mode file says off), directory {}",
                 dir.display()
             )
         );
@@ -474,7 +479,7 @@ mod tests {
         env.ambient = env.ambient.do_not_track(true);
         let (text, _) = decisions(config(&tmp.path().join("t")), &env);
         assert!(
-            text.contains("mode off (decided by DO_NOT_TRACK)"),
+            text.contains("mode off (DO_NOT_TRACK is set; no mode file; local is the default)"),
             "{text}"
         );
         assert!(!tmp.path().join("t").exists());
@@ -487,10 +492,7 @@ mod tests {
         env.ambient.root().unwrap().set_mode(Mode::Off).unwrap();
         let program = Program::new("logtest", "1.0.0");
         let (text, _) = decisions(Config::new(program), &env);
-        assert!(
-            text.contains("mode off (decided by the user-wide mode file)"),
-            "{text}"
-        );
+        assert!(text.contains("mode off (the user-wide switch "), "{text}");
         assert!(!tmp.path().join("telemetry/logtest").exists());
     }
 
@@ -499,7 +501,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (text, child) = decisions(config(&tmp.path().join("t")), &surroundings(tmp.path()));
         assert!(
-            text.contains("mode local (decided by the tool's mode file)"),
+            text.contains("mode local (no mode file; local is the default), directory "),
             "{text}"
         );
         assert!(text.contains("counting into "), "{text}");

@@ -40,7 +40,7 @@ fn telemetry_debug_logs_the_parent_to_stderr_and_the_child_to_debug() {
     let pid_prefix = "telemetry-tests[";
     for expected in [
         "telemetry: mode on ",
-        "(decided by the tool's mode file)",
+        "(the mode file says on ",
         "telemetry: counting into ",
         "telemetry: upload due: token taken",
         "telemetry: child started (pid ",
@@ -80,7 +80,7 @@ fn logger_in_code_logs_crash_reporting() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("telemetry: mode local (decided by the tool's mode file)"),
+        stderr.contains("telemetry: mode local (no mode file; local is the default)"),
         "{stderr}"
     );
     assert!(

@@ -125,3 +125,34 @@ pub fn approving_config(program: &str, version: &str, counters: &[&str]) -> Stri
         counters.join(","),
     )
 }
+
+/// The example tool `tool_with_dir` (built by `cargo test` with the tests), run as a
+/// tool author's test would run their tool: sandboxed under `home` (`HOME` and
+/// `XDG_CONFIG_HOME`, so nothing reaches this machine's real telemetry root), with
+/// `DO_NOT_TRACK` and `TELEMETRY_DEBUG` cleared.
+pub fn tool_with_dir(home: &Path, name: &str, dir: &Path) -> Command {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> → target/<profile>/examples/tool_with_dir
+    let examples = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("examples");
+    let exe = examples.join(format!("tool_with_dir{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        exe.exists(),
+        "{} is missing: `cargo test -p telemetry-cli` builds it (a run of one test target \
+         needs `--examples` too)",
+        exe.display()
+    );
+    let mut cmd = Command::new(exe);
+    cmd.env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("APPDATA", home.join("AppData"))
+        .stdin(Stdio::null())
+        .arg(name)
+        .arg(dir);
+    cmd
+}

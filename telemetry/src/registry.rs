@@ -1,0 +1,32 @@
+//! Keeps a tool whose directory is elsewhere (`Config::dir`) findable from the
+//! telemetry root: `start` records it in the root's registry (`<root>/directories`),
+//! which `telemetry env` and `telemetry --tool NAME` read. Only when the mode is not
+//! off, and cheaply: tools in the default place skip it, and a tool already listed
+//! costs one bounded read and no write.
+
+use telemetry_internal::{Ambient, Dir};
+
+use crate::Config;
+use crate::log::Log;
+
+/// Lists `dir` under the program's name in the root's registry if it is not there
+/// yet. Failures are logged and change nothing else.
+pub(crate) fn keep_findable(config: &Config, dir: &Dir, ambient: &Ambient, log: &Log) {
+    if config.get_dir().is_none() {
+        return;
+    }
+    let Some(root) = ambient.root() else {
+        return;
+    };
+    match root.register(config.get_program().name(), dir) {
+        Ok(true) => log.line(format_args!(
+            "listed the directory in {}, so that `telemetry env` finds it",
+            root.registry_file().display()
+        )),
+        Ok(false) => {}
+        Err(err) => log.line(format_args!(
+            "cannot list the directory in {}: {err}",
+            root.registry_file().display()
+        )),
+    }
+}
