@@ -336,7 +336,7 @@ struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     dir: Option<PathBuf>,
 
-    /// The telemetry directory of the tool NAME (<telemetry root>/NAME).
+    /// The telemetry directory of the tool NAME (NAME under the telemetry root).
     #[arg(long, global = true, value_name = "NAME", conflicts_with = "dir")]
     tool: Option<String>,
 
@@ -668,7 +668,7 @@ fn check_not_a_file(path: &Path) -> Result<(), Failure> {
     }
 }
 
-/// The name to show in messages, from argv[0]: its file name if it is a path
+/// The name to show in messages, from `argv[0]`: its file name if it is a path
 /// (`/usr/bin/telemetry` → `telemetry`), as given otherwise (`mytool telemetry`).
 fn command_name(argv0: Option<&OsString>) -> String {
     let Some(argv0) = argv0 else {

@@ -19,7 +19,7 @@ use super::{CmdResult, Context, Failure, Target, terminal_safe};
 /// tool's [`Config`](telemetry::Config), if it set them.
 #[derive(Debug, clap::Args)]
 pub(super) struct UploadArgs {
-    /// Where reports are sent: each is POSTed to <URL>/<YYYY-MM-DD>.
+    /// Where reports are sent: each is POSTed to URL/YYYY-MM-DD (the report's week).
     #[arg(long, value_name = "URL")]
     upload_url: Option<String>,
     /// Where to fetch the upload config (which counters may be sent).
