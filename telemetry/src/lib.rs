@@ -50,6 +50,14 @@
 //! }
 //! ```
 //!
+//! `program!()` names the program after the binary being compiled (Cargo's
+//! `CARGO_BIN_NAME`): a package `fd-find` with `[[bin]] name = "fd"` reports as `fd`,
+//! counts into `<user config dir>/telemetry/fd/`, and its users find it with
+//! `telemetry --tool fd`. Where Cargo compiles no binary (the macro called in a
+//! library crate, a test) it is the package's name; the version is always the
+//! package's. Call it in the binary's own source, or choose the name yourself with
+//! `Program::new("fd", env!("CARGO_PKG_VERSION"))`.
+//!
 //! The telemetry child is the same executable started with `** telemetry **` as its
 //! only argument, which a strict parser would reject. It never reaches `main`: on
 //! Linux, Android, the BSDs, macOS and Windows the facade runs it from a constructor
@@ -91,8 +99,10 @@
 //!   accepted as aliases). A report from elsewhere is not uploaded.
 //! - `SampleRate`: the share of users, 0 to 1, whose weekly report is uploaded at all
 //!   (each report draws a random `X`; it is uploaded if `X <= SampleRate`).
-//! - `Programs`: one entry per program `Name` (its `program!()` name) with the
-//!   `Versions` accepted; a version not listed uploads nothing.
+//! - `Programs`: one entry per program `Name` with the `Versions` accepted; a version
+//!   not listed uploads nothing. `Name` must be the name the program reports: its
+//!   binary's name under `program!()` (`fd`, not the package `fd-find`), or the name
+//!   given to `Program::new`. A program whose name is not listed uploads nothing.
 //! - `Counters`: counter `Name`s approved for upload and the `Rate` (0 to 1) of reports
 //!   that carry them; `chart:{a,b}` approves `chart:a` and `chart:b`.
 //! - `Stacks`: stack counters (crash reports are `crash/panic`, `crash/abort`,
