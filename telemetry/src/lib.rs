@@ -31,6 +31,11 @@
 //! features = ["crash"]` gives counting and crash reporting without any HTTP or JSON
 //! code. `stack` adds `StackCounter`.
 //!
+//! Adding the dependency changes `Cargo.lock`: commit the two together. Until the new
+//! lock file is committed, `cargo build --locked` (and CI jobs or `cargo install
+//! --locked` that pass it) fails with `cannot update the lock file … because --locked
+//! was passed`.
+//!
 //! **2. Call `start` in `main`, before or after parsing arguments.** Both work:
 //!
 //! ```no_run
@@ -113,10 +118,14 @@
 //! both URLs uploads nothing (the [logger](Config::logger) says so).
 //!
 //! **6. Stripped release builds.** Crash counters name the frames of the crashing stack
-//! from the executable's own symbol table. With `strip = "symbols"` (or `strip = true`)
-//! there are no names: a vendor still learns that the program crashed and how
-//! (`crash/panic` and the others count as `crash/no-frames`), but not where. Keep the
-//! names and drop only the debug info with
+//! from the executable's own symbol table. With `strip = "symbols"` (or `strip = true`,
+//! which many tools ship) there are no names, and today every crash of such a build
+//! counts as the one counter `crash/no-frames`: the vendor learns that the program
+//! crashed, but neither how (a panic, `crash/panic`, and a segmentation fault,
+//! `crash/signal:SIGSEGV`, look the same) nor where. Naming such frames at the
+//! collector, from symbols the vendor keeps there, would let stripped builds report
+//! named stacks; the collector does not do that yet. Until it does, keep the names
+//! and drop only the debug info with
 //!
 //! ```toml
 //! [profile.release]
