@@ -122,18 +122,21 @@
 //! which many tools ship) there are no names, and today every crash of such a build
 //! counts as the one counter `crash/no-frames`: the vendor learns that the program
 //! crashed, but neither how (a panic, `crash/panic`, and a segmentation fault,
-//! `crash/signal:SIGSEGV`, look the same) nor where. Naming such frames at the
-//! collector, from symbols the vendor keeps there, would let stripped builds report
-//! named stacks; the collector does not do that yet. Until it does, keep the names
-//! and drop only the debug info with
+//! `crash/signal:SIGSEGV`, look the same) nor where. It is a plain counter, not a
+//! stack, so an upload config approves it under `Counters`
+//! (`{"Name": "crash/no-frames", "Rate": 1.0}`), not under `Stacks`. Naming such
+//! frames at the collector, from symbols the vendor keeps there, would let stripped
+//! builds report named stacks; the collector does not do that yet. Until it does,
+//! keep the names and drop only the debug info with
 //!
 //! ```toml
 //! [profile.release]
 //! strip = "debuginfo"
 //! ```
 //!
-//! which costs the size of the symbol table (names only; no file, line or argument
-//! ever enters a counter).
+//! which costs the size of the symbol table (0.6 MB on the 2.2 MB stripped release
+//! build of a small clap tool with `crash` and `upload`; names only: no file, line or
+//! argument ever enters a counter).
 //!
 //! **7. See what it decides.** `Config::logger(std::io::stderr())` in code, or
 //! `TELEMETRY_DEBUG=1` in the environment, writes one line per decision (mode and why,

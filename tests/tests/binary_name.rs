@@ -220,4 +220,5 @@ fn a_stripped_build_counts_its_crash_as_no_frames() {
     assert_eq!(program, "fdl");
     let crashes: Vec<&String> = counts.keys().filter(|k| k.starts_with("crash/")).collect();
     assert_eq!(crashes, ["crash/no-frames"]);
+    assert_eq!(counts["crash/no-frames"], 1);
 }
