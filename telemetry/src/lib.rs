@@ -104,10 +104,10 @@
 //!   accepted as aliases). A report from elsewhere is not uploaded.
 //! - `SampleRate`: the share of users, 0 to 1, whose weekly report is uploaded at all
 //!   (each report draws a random `X`; it is uploaded if `X <= SampleRate`).
-//! - `Programs`: one entry per program `Name` with the `Versions` accepted; a version
-//!   not listed uploads nothing. `Name` must be the name the program reports: its
-//!   binary's name under `program!()` (`fd`, not the package `fd-find`), or the name
-//!   given to `Program::new`. A program whose name is not listed uploads nothing.
+//! - `Programs`: one entry per program, its `Name` and the `Versions` accepted; a name
+//!   or version not listed uploads nothing. `Name` is the name the program reports:
+//!   its binary's name under `program!()` (`fd`, not the package `fd-find`), or the
+//!   name given to `Program::new`.
 //! - `Counters`: counter `Name`s approved for upload and the `Rate` (0 to 1) of reports
 //!   that carry them; `chart:{a,b}` approves `chart:a` and `chart:b`.
 //! - `Stacks`: stack counters (crash reports are `crash/panic`, `crash/abort`,
