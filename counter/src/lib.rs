@@ -85,10 +85,68 @@ pub fn repair_fault(address: usize) -> bool {
     mapped::fault::repair(address)
 }
 
-/// The calling crate's [`Program`]: its `CARGO_PKG_NAME` and `CARGO_PKG_VERSION`.
+/// The calling program's [`Program`]: the name of the binary being compiled, and its
+/// package's version (`CARGO_PKG_VERSION`).
+///
+/// The name is the one a user types and finds their data under: Cargo's
+/// `CARGO_BIN_NAME`, set when it compiles a binary target (`[[bin]] name = "fd"` in a
+/// package named `fd-find` gives `fd`) or an example (`examples/hello.rs` gives
+/// `hello`). Where Cargo sets none, in a library, a test, a benchmark or a doc test,
+/// the name is the package's (`CARGO_PKG_NAME`). The macro reads both where it is
+/// written, so call it in the binary's own source: in a library crate that the
+/// binary calls, it names the library's package.
+///
+/// It names the telemetry directory (`<user config dir>/telemetry/<name>`, the
+/// directory `telemetry --tool <name>` reads) and the `Name` a report carries, which
+/// an upload config's `Programs` entry must match. To choose another name, or a
+/// version that is not the package's, use [`Program::new`]:
+///
+/// ```
+/// use telemetry_counter::Program;
+///
+/// // Both binaries of a package, `mytool` and `mytool-daemon`, in one directory.
+/// const PROGRAM: Program = Program::new("mytool", env!("CARGO_PKG_VERSION"));
+/// assert_eq!(PROGRAM.name(), "mytool");
+///
+/// // A doc test is no binary: `program!()` names the package.
+/// assert_eq!(telemetry_counter::program!().name(), "telemetry-counter");
+/// ```
+///
+/// A name outside [`Program::is_valid`] (Cargo accepts binary names such as `größe`)
+/// counts nothing into a file: give such a program an ASCII name with
+/// [`Program::new`].
 #[macro_export]
 macro_rules! program {
     () => {
-        $crate::Program::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+        $crate::Program::new(
+            match ::core::option_env!("CARGO_BIN_NAME") {
+                ::core::option::Option::Some(binary) => binary,
+                ::core::option::Option::None => ::core::env!("CARGO_PKG_NAME"),
+            },
+            ::core::env!("CARGO_PKG_VERSION"),
+        )
     };
+}
+
+#[cfg(test)]
+mod program_tests {
+    use crate::Program;
+
+    /// A library's tests are no binary: Cargo sets no `CARGO_BIN_NAME`, so the
+    /// package names the program.
+    #[test]
+    fn outside_a_binary_the_package_names_the_program() {
+        assert_eq!(option_env!("CARGO_BIN_NAME"), None);
+        assert_eq!(
+            crate::program!(),
+            Program::new("telemetry-counter", env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    /// Usable where a constant is needed, as `Program::new` is.
+    #[test]
+    fn usable_in_a_constant() {
+        const PROGRAM: Program = crate::program!();
+        assert!(PROGRAM.is_valid());
+    }
 }

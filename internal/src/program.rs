@@ -8,8 +8,13 @@ pub const OS: &str = std::env::consts::OS;
 /// The architecture, as `std::env::consts::ARCH` spells it (`x86_64`, `aarch64`, …).
 pub const ARCH: &str = std::env::consts::ARCH;
 
-/// A program's name and version, usually captured with `program!()` from the calling
-/// crate's `CARGO_PKG_NAME` and `CARGO_PKG_VERSION`.
+/// A program's name and version, usually captured with `program!()`: the name of the
+/// binary being compiled (`CARGO_BIN_NAME`; the package's `CARGO_PKG_NAME` where Cargo
+/// compiles no binary) and the package's `CARGO_PKG_VERSION`.
+///
+/// The name is the telemetry directory's (`<root>/<name>`) and the one reports carry,
+/// which an upload config's `Programs[].Name` must match. [`Program::new`] sets both
+/// by hand.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Program {
     name: Cow<'static, str>,
@@ -17,7 +22,8 @@ pub struct Program {
 }
 
 impl Program {
-    /// A program from static strings; usable in `const` and `static` items.
+    /// A program from static strings; usable in `const` and `static` items. Use it
+    /// instead of `program!()` to report under another name than the binary's.
     pub const fn new(name: &'static str, version: &'static str) -> Program {
         Program {
             name: Cow::Borrowed(name),
@@ -44,8 +50,9 @@ impl Program {
     }
 
     /// Whether name and version are safe inside a file name and a report: non-empty,
-    /// at most 128 bytes, and made of ASCII letters, digits and `.` `_` `+` `-` only
-    /// (what Cargo allows, so `program!()` always passes).
+    /// at most 128 bytes, and made of ASCII letters, digits and `.` `_` `+` `-` only.
+    /// The ASCII names and versions Cargo accepts (up to 128 bytes) pass, so
+    /// `program!()` does unless the name is not ASCII (Cargo accepts `größe`).
     pub fn is_valid(&self) -> bool {
         let ok = |s: &str| {
             !s.is_empty()

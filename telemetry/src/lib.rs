@@ -31,6 +31,11 @@
 //! features = ["crash"]` gives counting and crash reporting without any HTTP or JSON
 //! code. `stack` adds `StackCounter`.
 //!
+//! Adding the dependency changes `Cargo.lock`: commit the two together. Until the new
+//! lock file is committed, `cargo build --locked` (and CI jobs or `cargo install
+//! --locked` that pass it) fails with `cannot update the lock file … because --locked
+//! was passed`.
+//!
 //! **2. Call `start` in `main`, before or after parsing arguments.** Both work:
 //!
 //! ```no_run
@@ -49,6 +54,14 @@
 //!     // ... the tool's work ...
 //! }
 //! ```
+//!
+//! `program!()` names the program after the binary being compiled (Cargo's
+//! `CARGO_BIN_NAME`): a package `fd-find` with `[[bin]] name = "fd"` reports as `fd`,
+//! counts into `<user config dir>/telemetry/fd/`, and its users find it with
+//! `telemetry --tool fd`. Where Cargo compiles no binary (the macro called in a
+//! library crate, a test) it is the package's name; the version is always the
+//! package's. Call it in the binary's own source, or choose the name yourself with
+//! `Program::new("fd", env!("CARGO_PKG_VERSION"))`.
 //!
 //! The telemetry child is the same executable started with `** telemetry **` as its
 //! only argument, which a strict parser would reject. It never reaches `main`: on
@@ -91,8 +104,10 @@
 //!   accepted as aliases). A report from elsewhere is not uploaded.
 //! - `SampleRate`: the share of users, 0 to 1, whose weekly report is uploaded at all
 //!   (each report draws a random `X`; it is uploaded if `X <= SampleRate`).
-//! - `Programs`: one entry per program `Name` (its `program!()` name) with the
-//!   `Versions` accepted; a version not listed uploads nothing.
+//! - `Programs`: one entry per program, its `Name` and the `Versions` accepted; a name
+//!   or version not listed uploads nothing. `Name` is the name the program reports:
+//!   its binary's name under `program!()` (`fd`, not the package `fd-find`), or the
+//!   name given to `Program::new`.
 //! - `Counters`: counter `Name`s approved for upload and the `Rate` (0 to 1) of reports
 //!   that carry them; `chart:{a,b}` approves `chart:a` and `chart:b`.
 //! - `Stacks`: stack counters (crash reports are `crash/panic`, `crash/abort`,
@@ -103,18 +118,25 @@
 //! both URLs uploads nothing (the [logger](Config::logger) says so).
 //!
 //! **6. Stripped release builds.** Crash counters name the frames of the crashing stack
-//! from the executable's own symbol table. With `strip = "symbols"` (or `strip = true`)
-//! there are no names: a vendor still learns that the program crashed and how
-//! (`crash/panic` and the others count as `crash/no-frames`), but not where. Keep the
-//! names and drop only the debug info with
+//! from the executable's own symbol table. With `strip = "symbols"` (or `strip = true`,
+//! which many tools ship) there are no names, and today every crash of such a build
+//! counts as the one counter `crash/no-frames`: the vendor learns that the program
+//! crashed, but neither how (a panic, `crash/panic`, and a segmentation fault,
+//! `crash/signal:SIGSEGV`, look the same) nor where. It is a plain counter, not a
+//! stack, so an upload config approves it under `Counters`
+//! (`{"Name": "crash/no-frames", "Rate": 1.0}`), not under `Stacks`. Naming such
+//! frames at the collector, from symbols the vendor keeps there, would let stripped
+//! builds report named stacks; the collector does not do that yet. Until it does,
+//! keep the names and drop only the debug info with
 //!
 //! ```toml
 //! [profile.release]
 //! strip = "debuginfo"
 //! ```
 //!
-//! which costs the size of the symbol table (names only; no file, line or argument
-//! ever enters a counter).
+//! which costs the size of the symbol table (0.6 MB on the 2.2 MB stripped release
+//! build of a small clap tool with `crash` and `upload`; names only: no file, line or
+//! argument ever enters a counter).
 //!
 //! **7. See what it decides.** `Config::logger(std::io::stderr())` in code, or
 //! `TELEMETRY_DEBUG=1` in the environment, writes one line per decision (mode and why,

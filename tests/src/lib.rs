@@ -34,27 +34,36 @@ pub fn example(name: &str) -> PathBuf {
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
-/// The examples' program identity (they are examples of this package).
+/// The program identity of the example `name`: `program!()` in an example names the
+/// example (Cargo compiles it as a binary of that name), with this package's version.
+pub fn program_of(example: &str) -> Program {
+    Program::owned(example, env!("CARGO_PKG_VERSION"))
+}
+
+/// The program identity of `mytool`, the example most scenarios drive.
 pub fn program() -> Program {
-    Program::new("telemetry-tests", env!("CARGO_PKG_VERSION"))
+    program_of("mytool")
 }
 
 /// An upload config approving the examples' subcommand counters and crash stacks.
 pub fn approving_config() -> String {
+    let approve = |example: &str, counters: &str| {
+        serde_json::json!({
+            "Name": example,
+            "Versions": [program_of(example).version()],
+            "Counters": [{"Name": counters, "Rate": 1.0}],
+            "Stacks": [{"Name": "crash/panic", "Rate": 1.0, "Depth": 16}],
+        })
+    };
     serde_json::json!({
         "OS": [OS],
         "Arch": [ARCH],
         "Toolchain": [toolchain()],
         "SampleRate": 1.0,
-        "Programs": [{
-            "Name": program().name(),
-            "Versions": [program().version()],
-            "Counters": [
-                {"Name": "mytool/subcommand:{greet,panic,sleep}", "Rate": 1.0},
-                {"Name": "clap_tool/subcommand:{greet,panic}", "Rate": 1.0},
-            ],
-            "Stacks": [{"Name": "crash/panic", "Rate": 1.0, "Depth": 16}],
-        }],
+        "Programs": [
+            approve("mytool", "mytool/subcommand:{greet,panic,sleep}"),
+            approve("clap_tool", "clap_tool/subcommand:{greet,panic}"),
+        ],
     })
     .to_string()
 }
@@ -80,7 +89,8 @@ pub fn opt_in(dir: &Path, days_ago: i64) {
         .unwrap();
 }
 
-/// Writes an expired week's counter file, so that an upload has something to send.
+/// Writes an expired week's counter file of `mytool`, so that an upload has something
+/// to send.
 pub fn expired_week(dir: &Path, counts: &[(&str, u64)]) {
     telemetry_counter::testing::write_file(
         &dir.join("local"),
@@ -120,9 +130,14 @@ pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Today's counts of the examples in the telemetry directory `dir`.
+/// Today's counts of `mytool` in the telemetry directory `dir`.
 pub fn todays_counts(dir: &Path) -> BTreeMap<String, u64> {
-    let name = telemetry_counter::file_name(&program(), today());
+    todays_counts_of(dir, "mytool")
+}
+
+/// Today's counts of the example `example` in the telemetry directory `dir`.
+pub fn todays_counts_of(dir: &Path, example: &str) -> BTreeMap<String, u64> {
+    let name = telemetry_counter::file_name(&program_of(example), today());
     telemetry_counter::read_file(dir.join("local").join(name))
         .map(|f| f.count)
         .unwrap_or_default()

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use telemetry_internal::format_date;
-use telemetry_tests::{days, eventually, example, opt_in, serving_approving_config, todays_counts};
+use telemetry_tests::{
+    days, eventually, example, opt_in, serving_approving_config, todays_counts_of,
+};
 
 fn clap_tool(dir: &Path, args: &[&str]) -> Output {
     Command::new(example("clap_tool"))
@@ -38,12 +40,12 @@ fn clap_tool_panic_is_counted() {
     assert_eq!(out.status.code(), Some(101));
     assert!(String::from_utf8_lossy(&out.stderr).contains("hunter2"));
     eventually("the crash counter", || {
-        todays_counts(dir)
+        todays_counts_of(dir, "clap_tool")
             .keys()
             .any(|k| k.starts_with("crash/panic\n") && k.contains("clap_tool::boom"))
     });
     assert_eq!(
-        todays_counts(dir).get("clap_tool/subcommand:panic"),
+        todays_counts_of(dir, "clap_tool").get("clap_tool/subcommand:panic"),
         Some(&1)
     );
 }

@@ -37,7 +37,7 @@ fn telemetry_debug_logs_the_parent_to_stderr_and_the_child_to_debug() {
     let out = output_within(cmd, LIMIT);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let pid_prefix = "telemetry-tests[";
+    let pid_prefix = "mytool[";
     for expected in [
         "telemetry: mode on ",
         "(the mode file says on ",
@@ -53,7 +53,7 @@ fn telemetry_debug_logs_the_parent_to_stderr_and_the_child_to_debug() {
     assert_eq!(server.uploads().len(), 1);
     let log = std::fs::read_to_string(Dir::new(&dir).sidecar_log()).unwrap();
     assert!(
-        log.contains("telemetry-tests child["),
+        log.contains("mytool child["),
         "the child's lines name it: {log}"
     );
     assert!(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use telemetry_internal::{Day, Dir, counter_file_name};
 use telemetry_tests::{
     eventually, example, expired_week, files_under, opt_in, output_within, program,
-    serving_approving_config, todays_counts,
+    serving_approving_config, todays_counts, todays_counts_of,
 };
 
 /// Long enough for a loaded CI machine, short enough that a hang fails quickly.
@@ -393,7 +393,7 @@ fn a_spoofed_child_variable_changes_nothing() {
         assert!(out.status.success(), "{extra:?}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
         assert_eq!(
-            todays_counts(&dir).get("clap_tool/subcommand:greet"),
+            todays_counts_of(&dir, "clap_tool").get("clap_tool/subcommand:greet"),
             Some(&1)
         );
     }
