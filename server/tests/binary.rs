@@ -4,108 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_telemetry-server");
-
-/// A `telemetry-server serve` child, killed on drop if still running.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    log: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Served {
-    fn start(dir: &Path) -> Served {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--merge-every-hours",
-                "0",
-            ])
-            .arg("--config")
-            .arg(dir.join("config.json"))
-            .arg("--storage")
-            .arg(file_url(&dir.join("data")))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (send, log) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = send.send(line);
-            }
-        });
-        let mut served = Served {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            log,
-            seen: Vec::new(),
-        };
-        let line = served.wait_for_log("\"serving\"");
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-        served.addr = event["addr"].as_str().unwrap().parse().unwrap();
-        served
-    }
-
-    /// Waits (at most 20 s) for a stderr line containing `text`.
-    fn wait_for_log(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(line) = self.seen.iter().find(|l| l.contains(text)) {
-                return line.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(_) => panic!("no log line with {text:?}; got:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not exit within 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -142,17 +46,13 @@ fn a_bad_config_at_start_is_a_one_line_error_exit() {
         stderr.contains("SampleRate 7 is not between 0 and 1"),
         "{stderr}"
     );
+    assert_eq!(files_under(dir.path()), ["config.json"], "nothing created");
 
+    std::fs::write(dir.path().join("config.json"), CONFIG).unwrap();
     let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            "x.json",
-            "--storage",
-            "ftp://x",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--storage", "ftp://x"])
+        .arg("--config")
+        .arg(dir.path().join("config.json"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
