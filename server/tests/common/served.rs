@@ -32,6 +32,32 @@ pub fn serve_command(dir: &Path) -> Command {
     command
 }
 
+/// Runs `command` to its end, as `Command::output` does, but kills it and fails the
+/// test if it has not ended within 20 s (a server that should have refused to start
+/// would otherwise hang the test for ever).
+pub fn output_within_20s(command: &mut Command) -> std::process::Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (send, output) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(child.wait_with_output());
+    });
+    match output.recv_timeout(Duration::from_secs(20)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{command:?} still running after 20 s");
+        }
+    }
+}
+
 /// A `telemetry-server serve` child, killed on drop if still running.
 pub struct Served {
     pub child: Child,
