@@ -5,17 +5,31 @@
 //! [`serve`] answers
 //! - `GET /config.json`: the upload config file, byte for byte (a tool's `config_url`
 //!   points here). It is reloaded on SIGHUP and when the file changes; a version that
-//!   does not parse is logged and the old one stays.
-//! - `POST /upload/<YYYY-MM-DD>`: a report. `200` when stored (or stored before: a
-//!   report is named by its week and `X`, so one sent twice is stored once); `400` with
-//!   a one-line reason, storing nothing, when it is not a report, is over the size
-//!   limit, its `Week` is not the URL's date or is too old or in the future, its `X` is
-//!   not in (0, 1], or the config does not approve its program, version, toolchain, OS,
-//!   arch, a counter or a stack prefix, or the report is outside the config's sample
-//!   ([`UploadConfig::check_report`], the rule the uploader checks before sending); `408` for a body that does not arrive in time; `503` when
-//!   storage fails, with nothing stored.
+//!   does not parse, approves nothing or has a rate outside 0..=1, or a file that is
+//!   not a regular file of at most 4 MiB, is logged and the old one stays.
+//! - `POST /upload/<YYYY-MM-DD>`: a report.
+//!   - `200` when stored, or stored before (a report is named by its week and `X`, so
+//!     one sent twice is stored once, even when storage has become read-only).
+//!   - `400` with a one-line reason, storing nothing, when the report itself is
+//!     wrong: not a report (a counter named twice included), over the size limit, its
+//!     `Week` is not the URL's date or is too old, its `X` is not in (0, 1], it has
+//!     no count above 0, or the config does not approve its program, version,
+//!     toolchain, OS, arch, a counter or a stack prefix, or the report is outside the
+//!     config's sample ([`UploadConfig::check_report`], the rule the uploader checks
+//!     before sending).
+//!   - `425 Too Early` with `Retry-After` (seconds) when its week has not ended by
+//!     this server's clock (it takes a week from the day before it ends, for client
+//!     clocks a little fast): the same report is welcome later.
+//!   - `408` for a body that does not arrive in time.
+//!   - `503` with `Retry-After` when storage fails, or when the bodies being received
+//!     at once would pass [`ServeConfig::max_receiving_bytes`]; nothing is stored.
+//!
+//!   Uploaders drop a report only on `400`, `413` or `422`, and keep it for another
+//!   day on any other answer.
 //! - `GET /` and `GET /charts/<week>`: the dashboard, HTML and inline SVG, no script.
 //! - `GET /healthz`: `ok`.
+//! - Any other path: `404`, logged at `info` with the path (a tool whose URL lacks
+//!   `/upload` shows up there).
 //!
 //! [`merge`] turns a day's uploads into `merged/<date>.json` and `charts/<date>.json`;
 //! the server runs it once a day. Storage is an [`object_store`]: local files or S3
@@ -58,9 +72,13 @@
 //! # Guarantees
 //! - **Nothing unapproved is stored, nothing is half-stored.** A report is stored only
 //!   whole and only after every check passed; each object appears atomically.
-//! - **Bounded.** Bodies are limited ([`ServeConfig::max_body_bytes`]); headers and
-//!   bodies must arrive within [`ServeConfig::read_timeout`]; a storage request gives
-//!   up within seconds and the client is told `503` to try again later.
+//! - **Bounded.** Bodies are limited ([`ServeConfig::max_body_bytes`]), and so is the
+//!   sum of the bodies being received at once ([`ServeConfig::max_receiving_bytes`]:
+//!   with the defaults, a thousand clients that stall mid-body keep the server under
+//!   256 MB); a body is let go as soon as its request ends. Headers and bodies must
+//!   arrive within [`ServeConfig::read_timeout`]; a storage request gives up within
+//!   seconds and the client is told `503` to try again later. The config file is
+//!   read on tokio's blocking pool, never on the workers that answer requests.
 //! - **Quiet and typed.** The library logs through [`tracing`] (the binary writes
 //!   JSON lines to stderr) and never prints; errors are [`ServerError`].
 //! - **Graceful.** When `shutdown` resolves, [`serve`] stops accepting, lets requests in

@@ -284,6 +284,29 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(unix, not(target_os = "macos")))]
+    fn the_default_is_under_the_users_data_directory() {
+        fn url(pairs: &[(&str, &str)]) -> Result<String, String> {
+            let env = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+            Storage::default_url(env).map_err(|e| e.to_string())
+        }
+        assert_eq!(
+            url(&[("XDG_DATA_HOME", "/data"), ("HOME", "/home/a")]),
+            Ok("file:///data/telemetry-server".to_owned())
+        );
+        // A relative XDG_DATA_HOME is ignored, as the XDG spec says.
+        for xdg in ["", "relative"] {
+            assert_eq!(
+                url(&[("XDG_DATA_HOME", xdg), ("HOME", "/home/a")]),
+                Ok("file:///home/a/.local/share/telemetry-server".to_owned())
+            );
+        }
+        assert!(url(&[]).unwrap_err().contains("HOME is not set"));
+    }
+
+    #[test]
     fn bad_urls() {
         for url in [
             "",

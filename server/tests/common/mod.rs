@@ -8,6 +8,7 @@ use std::time::Duration;
 
 mod served;
 
+#[allow(unused_imports)] // Not every test binary runs the server as a child.
 pub use served::*;
 use telemetry_internal::Day;
 use telemetry_server::{ServeConfig, Storage};
