@@ -125,8 +125,8 @@ pub struct ServeConfig {
     /// The most bytes of request bodies held at once, over every upload being
     /// received (a declared `Content-Length` counts in full from the start). An
     /// upload that would go past it is answered `503` with `Retry-After` before its
-    /// body is read, so stalled clients cannot grow the server's memory. Default
-    /// 64 MiB.
+    /// body is read, so stalled clients cannot grow the server's memory. Keep it at
+    /// least [`max_body_bytes`](ServeConfig::max_body_bytes). Default 64 MiB.
     pub max_receiving_bytes: usize,
     /// How long a client may take to send its request headers, and its body. Default
     /// 10 s.
@@ -187,7 +187,11 @@ pub async fn serve(
         storage: config.storage.clone(),
         config: Arc::clone(&live),
         settings: config.clone(),
-        receiving: Arc::new(tokio::sync::Semaphore::new(config.max_receiving_bytes)),
+        receiving: Arc::new(tokio::sync::Semaphore::new(
+            config
+                .max_receiving_bytes
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        )),
     });
     let watcher = tokio::spawn(watch_config(
         live,
