@@ -128,8 +128,7 @@ async fn upload(State(app): State<Arc<App>>, request: Request) -> Response {
             tracing::debug!(week = %week, x, stored, elapsed_us, "upload accepted");
             response
         }
-        Err(Refused::Rejected(Rejection::InFuture { week, wait })) => {
-            let why = Rejection::InFuture { week, wait };
+        Err(Refused::Rejected(why @ Rejection::InFuture { wait, .. })) => {
             tracing::info!(path = %segment, reason = %why, elapsed_us, "upload too early");
             // Not a bad report: its client's clock is ahead of ours, and the same
             // report is welcome once the week has ended here.
