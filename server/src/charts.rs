@@ -76,7 +76,7 @@ impl DaySummary {
     /// Adds one report. A report that lists a program twice (two versions, two
     /// platforms) counts once for it.
     pub fn add_report(&mut self, report: &Report) {
-        self.reports += 1;
+        self.reports = self.reports.saturating_add(1);
         // Per program: what this report saw, summed over its entries.
         type Seen<'r> = (
             BTreeMap<(&'static str, &'r str), u64>,
@@ -105,7 +105,7 @@ impl DaySummary {
         }
         for (program, (builds, charts, stacks)) in by_program {
             let summary = self.programs.entry(program.to_owned()).or_default();
-            summary.reports += 1;
+            summary.reports = summary.reports.saturating_add(1);
             for ((kind, value), n) in builds {
                 let bar = Bar {
                     reports: 1,
@@ -134,13 +134,15 @@ impl DaySummary {
         }
     }
 
-    /// Adds another day's data (the dashboard sums a week).
+    /// Adds another day's data (the dashboard sums a week). Every sum saturates at
+    /// `u64::MAX`: chart files are read from storage, where anything may have been
+    /// put.
     pub fn add(&mut self, other: &DaySummary) {
-        self.objects += other.objects;
-        self.reports += other.reports;
+        self.objects = self.objects.saturating_add(other.objects);
+        self.reports = self.reports.saturating_add(other.reports);
         for (name, theirs) in &other.programs {
             let ours = self.programs.entry(name.clone()).or_default();
-            ours.reports += theirs.reports;
+            ours.reports = ours.reports.saturating_add(theirs.reports);
             for (into, from) in [
                 (&mut ours.builds, &theirs.builds),
                 (&mut ours.charts, &theirs.charts),

@@ -41,9 +41,17 @@ pub(crate) async fn style() -> Response {
     response
 }
 
+/// The weeks a page can show: every day it names (four weeks back, one forward for
+/// the link) is a date of years 1 to 9999, which is all `YYYY-MM-DD` can write.
+fn shown_weeks() -> std::ops::RangeInclusive<Day> {
+    let first_day = Day::parse("0001-01-01").expect("a date");
+    let last_day = Day::parse("9999-12-31").expect("a date");
+    first_day.plus(7 * WEEKS as i64 - 1)..=last_day.plus(-7)
+}
+
 pub(crate) async fn index(State(app): State<Arc<App>>) -> Response {
     match dates_in(&app.storage, "charts").await {
-        Ok(dates) => match dates.last() {
+        Ok(dates) => match dates.iter().rev().find(|d| shown_weeks().contains(d)) {
             Some(&latest) => render_week(&app, latest, &dates).await,
             None => page(
                 StatusCode::OK,
@@ -64,6 +72,15 @@ pub(crate) async fn week(State(app): State<Arc<App>>, Path(week): Path<String>) 
             "<h1>Not a date</h1>\n<p>Expected <code>/charts/YYYY-MM-DD</code>.</p>\n",
         );
     };
+    let range = shown_weeks();
+    if !range.contains(&week) {
+        let body = format!(
+            "<h1>Out of range</h1>\n<p>Weeks end from {} to {}.</p>\n<nav><a href=\"/\">Latest week</a></nav>\n",
+            range.start(),
+            range.end()
+        );
+        return page(StatusCode::BAD_REQUEST, "Out of range", &body);
+    }
     match dates_in(&app.storage, "charts").await {
         Ok(dates) => render_week(&app, week, &dates).await,
         Err(err) => unavailable(&err),

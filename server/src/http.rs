@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Body;
@@ -11,12 +11,14 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use object_store::{PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use telemetry_internal::Day;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::live_config::LiveConfig;
 use crate::storage::{Storage, uploaded_key};
@@ -28,13 +30,23 @@ pub(crate) struct App {
     pub(crate) storage: Storage,
     pub(crate) config: Arc<LiveConfig>,
     pub(crate) settings: ServeConfig,
+    /// One permit per byte of the request bodies being received at once
+    /// ([`ServeConfig::max_receiving_bytes`]).
+    pub(crate) receiving: Arc<Semaphore>,
 }
 
 impl App {
-    pub(crate) fn today(&self) -> Day {
-        self.settings
-            .today
-            .unwrap_or_else(|| Day::of(std::time::SystemTime::now()))
+    /// Now by the server's clock: the real time, or the same time of day on
+    /// [`ServeConfig::today`].
+    pub(crate) fn now(&self) -> SystemTime {
+        let now = SystemTime::now();
+        match self.settings.today {
+            None => now,
+            Some(today) => {
+                let since_midnight = now.duration_since(Day::of(now).start()).unwrap_or_default();
+                today.start() + since_midnight
+            }
+        }
     }
 }
 
@@ -61,7 +73,18 @@ pub(crate) fn text(status: StatusCode, line: impl std::fmt::Display) -> Response
     response
 }
 
-async fn not_found() -> Response {
+/// Any other path: logged, because a tool whose URL lacks `/upload` (or has a typo)
+/// sends here, and its operator looks for that in the logs.
+async fn not_found(request: Request) -> Response {
+    let path: String = request.uri().path().chars().take(200).collect();
+    tracing::info!(method = %request.method(), path = %path, "no such path");
+    let date = path.rsplit('/').next().and_then(Day::parse);
+    if request.method() == axum::http::Method::POST && date.is_some() {
+        return text(
+            StatusCode::NOT_FOUND,
+            "not found: reports are posted to /upload/YYYY-MM-DD",
+        );
+    }
     text(StatusCode::NOT_FOUND, "not found")
 }
 
@@ -83,7 +106,8 @@ async fn config_json(State(app): State<Arc<App>>) -> Response {
 }
 
 /// `POST /upload/<date>`: 200 stored (or stored before), 400 rejected, 408 too slow,
-/// 503 storage failed. Nothing is stored unless the whole report is accepted.
+/// 425 week not ended yet, 503 busy or storage failed. Nothing is stored unless the
+/// whole report is accepted.
 async fn upload(State(app): State<Arc<App>>, request: Request) -> Response {
     let started = Instant::now();
     let segment = request
@@ -104,6 +128,17 @@ async fn upload(State(app): State<Arc<App>>, request: Request) -> Response {
             tracing::debug!(week = %week, x, stored, elapsed_us, "upload accepted");
             response
         }
+        Err(Refused::Rejected(why @ Rejection::InFuture { wait, .. })) => {
+            tracing::info!(path = %segment, reason = %why, elapsed_us, "upload too early");
+            // Not a bad report: its client's clock is ahead of ours, and the same
+            // report is welcome once the week has ended here.
+            let mut response = text(StatusCode::TOO_EARLY, why);
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs().max(1)),
+            );
+            response
+        }
         Err(Refused::Rejected(why)) => {
             tracing::info!(path = %segment, reason = %why, elapsed_us, "upload rejected");
             text(StatusCode::BAD_REQUEST, why)
@@ -117,6 +152,21 @@ async fn upload(State(app): State<Arc<App>>, request: Request) -> Response {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+        Err(Refused::Busy) => {
+            tracing::warn!(path = %segment, elapsed_us, "upload refused: too many bodies being received");
+            let mut response = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is busy receiving other reports; nothing was stored, try again later",
+            );
+            let headers = response.headers_mut();
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(BUSY_RETRY_AFTER_SECS),
+            );
+            // The body was not read: the connection cannot be used again.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             response
         }
         Err(Refused::Storage(err)) => {
@@ -134,10 +184,69 @@ async fn upload(State(app): State<Arc<App>>, request: Request) -> Response {
     }
 }
 
+/// `Retry-After` of a `503` for a server busy receiving: uploaders come back the next
+/// day anyway; a client that honours it waits a minute.
+const BUSY_RETRY_AFTER_SECS: u64 = 60;
+
 enum Refused {
     Rejected(Rejection),
     TooSlow,
+    /// The bytes of bodies being received would exceed
+    /// [`ServeConfig::max_receiving_bytes`].
+    Busy,
     Storage(object_store::Error),
+}
+
+/// A body received whole, with its share of the receiving budget (given back when
+/// dropped).
+struct Received {
+    bytes: Vec<u8>,
+    _budget: OwnedSemaphorePermit,
+}
+
+/// Reads a body of at most `limit` bytes, holding budget for every byte held. A
+/// declared length is reserved before the first byte is read, so a client that
+/// stalls holds only what it declared, and a server that is full says so before
+/// anything arrives; a chunked body takes budget as it comes.
+async fn read_body(
+    mut body: Body,
+    declared_length: Option<u64>,
+    limit: usize,
+    budget: &Arc<Semaphore>,
+) -> Result<Received, Refused> {
+    let permits = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let declared = declared_length.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let mut held = Arc::clone(budget)
+        .try_acquire_many_owned(permits(declared))
+        .map_err(|_| Refused::Busy)?;
+    let mut bytes = Vec::with_capacity(declared);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| {
+            Refused::Rejected(Rejection::NotAReport {
+                reason: format!("the body could not be read: {}", err.into_inner()),
+            })
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let len = bytes.len().saturating_add(data.len());
+        if len > limit {
+            return Err(Refused::Rejected(Rejection::TooLarge { limit }));
+        }
+        let more = len.saturating_sub(held.num_permits());
+        if more > 0 {
+            let extra = Arc::clone(budget)
+                .try_acquire_many_owned(permits(more))
+                .map_err(|_| Refused::Busy)?;
+            held.merge(extra);
+        }
+        // Copied, so that hyper's read buffer behind `data` is free to be reused.
+        bytes.extend_from_slice(&data);
+    }
+    Ok(Received {
+        bytes,
+        _budget: held,
+    })
 }
 
 async fn receive(
@@ -154,29 +263,16 @@ async fn receive(
     }
     // A whole-body deadline, so a client that trickles bytes cannot hold a task and
     // a connection for ever (headers have hyper's own deadline).
-    let bytes =
-        match tokio::time::timeout(app.settings.read_timeout, axum::body::to_bytes(body, limit))
-            .await
-        {
-            Err(_) => return Err(Refused::TooSlow),
-            Ok(Err(err)) => {
-                // to_bytes fails for an over-long body or a broken connection.
-                let err = err.into_inner();
-                return Err(Refused::Rejected(
-                    if err.is::<http_body_util::LengthLimitError>() {
-                        Rejection::TooLarge { limit }
-                    } else {
-                        Rejection::NotAReport {
-                            reason: format!("the body could not be read: {err}"),
-                        }
-                    },
-                ));
-            }
-            Ok(Ok(bytes)) => bytes,
-        };
+    let received = tokio::time::timeout(
+        app.settings.read_timeout,
+        read_body(body, declared_length, limit, &app.receiving),
+    )
+    .await
+    .map_err(|_| Refused::TooSlow)??;
     let config = app.config.get();
-    let report =
-        check_report(&bytes, date, &config.parsed, app.today()).map_err(Refused::Rejected)?;
+    let report = check_report(&received.bytes, date, &config.parsed, app.now())
+        .map_err(Refused::Rejected)?;
+    drop(received);
     // Store our own serialization: what was validated, in one canonical form.
     let stored = serde_json::to_vec(&report).unwrap_or_default();
     let key = uploaded_key(date, report.x);
@@ -193,7 +289,12 @@ async fn receive(
         Ok(_) => true,
         // A report sent again (its client never saw our answer): it is stored.
         Err(object_store::Error::AlreadyExists { .. }) => false,
-        Err(err) => return Err(Refused::Storage(err)),
+        // Storage that cannot take a write (read-only, full) may still hold the
+        // report from the first time it was sent: then the client is done.
+        Err(err) => match app.storage.store.head(&key).await {
+            Ok(_) => false,
+            Err(_) => return Err(Refused::Storage(err)),
+        },
     };
     let line = if created { "stored" } else { "already stored" };
     Ok((text(StatusCode::OK, line), date, report.x, created))

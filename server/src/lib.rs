@@ -5,17 +5,31 @@
 //! [`serve`] answers
 //! - `GET /config.json`: the upload config file, byte for byte (a tool's `config_url`
 //!   points here). It is reloaded on SIGHUP and when the file changes; a version that
-//!   does not parse is logged and the old one stays.
-//! - `POST /upload/<YYYY-MM-DD>`: a report. `200` when stored (or stored before: a
-//!   report is named by its week and `X`, so one sent twice is stored once); `400` with
-//!   a one-line reason, storing nothing, when it is not a report, is over the size
-//!   limit, its `Week` is not the URL's date or is too old or in the future, its `X` is
-//!   not in (0, 1], or the config does not approve its program, version, toolchain, OS,
-//!   arch, a counter or a stack prefix, or the report is outside the config's sample
-//!   ([`UploadConfig::check_report`], the rule the uploader checks before sending); `408` for a body that does not arrive in time; `503` when
-//!   storage fails, with nothing stored.
+//!   does not parse, approves nothing or has a rate outside 0..=1, or a file that is
+//!   not a regular file of at most 4 MiB, is logged and the old one stays.
+//! - `POST /upload/<YYYY-MM-DD>`: a report.
+//!   - `200` when stored, or stored before (a report is named by its week and `X`, so
+//!     one sent twice is stored once, even when storage has become read-only).
+//!   - `400` with a one-line reason, storing nothing, when the report itself is
+//!     wrong: not a report (a counter named twice included), over the size limit, its
+//!     `Week` is not the URL's date or is too old, its `X` is not in (0, 1], it has
+//!     no count above 0, or the config does not approve its program, version,
+//!     toolchain, OS, arch, a counter or a stack prefix, or the report is outside the
+//!     config's sample ([`UploadConfig::check_report`], the rule the uploader checks
+//!     before sending).
+//!   - `425 Too Early` with `Retry-After` (seconds) when its week has not ended by
+//!     this server's clock (it takes a week from the day before it ends, for client
+//!     clocks a little fast): the same report is welcome later.
+//!   - `408` for a body that does not arrive in time.
+//!   - `503` with `Retry-After` when storage fails, or when the bodies being received
+//!     at once would pass [`ServeConfig::max_receiving_bytes`]; nothing is stored.
+//!
+//!   Uploaders drop a report only on `400`, `413` or `422`, and keep it for another
+//!   day on any other answer.
 //! - `GET /` and `GET /charts/<week>`: the dashboard, HTML and inline SVG, no script.
 //! - `GET /healthz`: `ok`.
+//! - Any other path: `404`, logged at `info` with the path (a tool whose URL lacks
+//!   `/upload` shows up there).
 //!
 //! [`merge`] turns a day's uploads into `merged/<date>.json` and `charts/<date>.json`;
 //! the server runs it once a day. Storage is an [`object_store`]: local files or S3
@@ -58,9 +72,13 @@
 //! # Guarantees
 //! - **Nothing unapproved is stored, nothing is half-stored.** A report is stored only
 //!   whole and only after every check passed; each object appears atomically.
-//! - **Bounded.** Bodies are limited ([`ServeConfig::max_body_bytes`]); headers and
-//!   bodies must arrive within [`ServeConfig::read_timeout`]; a storage request gives
-//!   up within seconds and the client is told `503` to try again later.
+//! - **Bounded.** Bodies are limited ([`ServeConfig::max_body_bytes`]), and so is the
+//!   sum of the bodies being received at once ([`ServeConfig::max_receiving_bytes`]:
+//!   with the defaults, a thousand clients that stall mid-body keep the server under
+//!   256 MB); a body is let go as soon as its request ends. Headers and bodies must
+//!   arrive within [`ServeConfig::read_timeout`]; a storage request gives up within
+//!   seconds and the client is told `503` to try again later. The config file is
+//!   read on tokio's blocking pool, never on the workers that answer requests.
 //! - **Quiet and typed.** The library logs through [`tracing`] (the binary writes
 //!   JSON lines to stderr) and never prints; errors are [`ServerError`].
 //! - **Graceful.** When `shutdown` resolves, [`serve`] stops accepting, lets requests in
@@ -104,6 +122,12 @@ pub struct ServeConfig {
     /// The largest body accepted. Default 1 MiB (a report of 1000 counters is
     /// about 50 KB).
     pub max_body_bytes: usize,
+    /// The most bytes of request bodies held at once, over every upload being
+    /// received (a declared `Content-Length` counts in full from the start). An
+    /// upload that would go past it is answered `503` with `Retry-After` before its
+    /// body is read, so stalled clients cannot grow the server's memory. Keep it at
+    /// least [`max_body_bytes`](ServeConfig::max_body_bytes). Default 64 MiB.
+    pub max_receiving_bytes: usize,
     /// How long a client may take to send its request headers, and its body. Default
     /// 10 s.
     pub read_timeout: Duration,
@@ -128,6 +152,7 @@ impl ServeConfig {
             config_file: config_file.as_ref().to_owned(),
             storage,
             max_body_bytes: 1 << 20,
+            max_receiving_bytes: 64 << 20,
             read_timeout: Duration::from_secs(10),
             reload_interval: Duration::from_secs(2),
             reload_on_sighup: true,
@@ -138,39 +163,74 @@ impl ServeConfig {
     }
 }
 
+/// Reads and checks the upload config file as [`serve`] does at start (a regular
+/// file of at most 4 MiB that parses and approves something, every rate within
+/// 0..=1), so that a command line can fail before it creates anything. Blocking.
+pub fn check_config_file(path: &Path) -> Result<(), ServerError> {
+    LiveConfig::load(path).map(drop)
+}
+
 /// Serves on `listener` until `shutdown` resolves (see the crate documentation).
-/// Fails at once if the config file cannot be read or parsed.
+/// Fails at once if the config file cannot be read, parsed or served
+/// ([`check_config_file`]).
 pub async fn serve(
     listener: TcpListener,
     config: ServeConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let live = Arc::new(LiveConfig::load(&config.config_file)?);
+    let path = config.config_file.clone();
+    let live = blocking(move || LiveConfig::load(&path))
+        .await
+        .map_err(|err| config_join_error(&config.config_file, err))??;
+    let live = Arc::new(live);
     let app = Arc::new(http::App {
         storage: config.storage.clone(),
         config: Arc::clone(&live),
         settings: config.clone(),
+        receiving: Arc::new(tokio::sync::Semaphore::new(
+            config
+                .max_receiving_bytes
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        )),
     });
     let watcher = tokio::spawn(watch_config(
         live,
         config.reload_interval,
         config.reload_on_sighup,
     ));
-    let merger = config
-        .merge_every
-        .map(|every| tokio::spawn(merge_daily(config.storage.clone(), every)));
+    let housekeeper = tokio::spawn(housekeeping(config.storage.clone(), config.merge_every));
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, storage = config.storage.url(), "serving");
+        tracing::info!(
+            %addr,
+            dashboard = %format!("http://{addr}/"),
+            storage = config.storage.url(),
+            "serving"
+        );
     }
     let result = http::accept_loop(listener, http::router(app), &config, shutdown).await;
     watcher.abort();
-    if let Some(merger) = merger {
-        // Every write of a merge is atomic, so stopping one midway leaves the last
-        // complete outputs in place.
-        merger.abort();
-    }
+    // Every write of a merge is atomic, so stopping one midway leaves the last
+    // complete outputs in place.
+    housekeeper.abort();
     tracing::info!("stopped");
     result
+}
+
+/// Runs blocking file I/O on tokio's blocking pool, off the workers that serve
+/// requests: a slow or stuck file system then delays only the caller. `Err` only if
+/// `work` panicked.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(work).await
+}
+
+/// The config file could not be read because its reader panicked.
+fn config_join_error(path: &Path, err: tokio::task::JoinError) -> ServerError {
+    ServerError::ConfigRead {
+        path: path.to_owned(),
+        source: std::io::Error::other(err.to_string()),
+    }
 }
 
 async fn watch_config(live: Arc<LiveConfig>, every: Duration, on_sighup: bool) {
@@ -203,7 +263,11 @@ async fn watch_config(live: Arc<LiveConfig>, every: Duration, on_sighup: bool) {
             tokio::time::sleep(every).await;
             "poll"
         };
-        match live.reload() {
+        let reloading = Arc::clone(&live);
+        let reloaded = blocking(move || reloading.reload())
+            .await
+            .unwrap_or_else(|err| Err(config_join_error(live.path(), err)));
+        match reloaded {
             Ok(Reloaded::Changed) => {
                 last_error = None;
                 tracing::info!(path = %live.path().display(), trigger = why, "upload config reloaded");
@@ -225,8 +289,17 @@ async fn watch_config(live: Arc<LiveConfig>, every: Duration, on_sighup: bool) {
     }
 }
 
-async fn merge_daily(storage: Storage, every: Duration) {
+/// At start and then every `merge_every` (if any): removes the staging files of
+/// writers that died, and merges every day not merged yet.
+async fn housekeeping(storage: Storage, merge_every: Option<Duration>) {
     loop {
+        let sweeping = storage.clone();
+        match blocking(move || sweeping.remove_staging_debris()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed staging files of interrupted writes"),
+            Err(err) => tracing::warn!(error = %err, "staging files not swept"),
+        }
+        let Some(every) = merge_every else { return };
         match merge(&storage, None).await {
             Ok(days) => tracing::info!(days = days.len(), "daily merge done"),
             Err(err) => tracing::error!(error = %err, "daily merge failed; trying again next time"),

@@ -3,14 +3,21 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use telemetry_server::{ServeConfig, Storage, merge, serve};
+use telemetry_server::{ServeConfig, Storage, check_config_file, merge, serve};
 
 #[derive(Parser)]
 #[command(
     version,
-    about = "Receives, validates, stores, merges and charts telemetry reports"
+    about = "Receives, validates, stores, merges and charts telemetry reports",
+    long_about = "Receives, validates, stores, merges and charts telemetry reports.\n\n\
+        `telemetry-server serve --config upload-config.json` serves on 127.0.0.1:8080: \
+        tools fetch /config.json and POST reports to /upload/<YYYY-MM-DD>, and the \
+        dashboard is at / (http://127.0.0.1:8080/). Reports are stored under --storage, \
+        by default file storage in $XDG_DATA_HOME/telemetry-server \
+        (~/.local/share/telemetry-server); the path is logged at start."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,17 +38,25 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve /config.json, /upload/<date>, the dashboard and /healthz.
+    /// Serve /config.json, /upload/<date>, the dashboard at / and /healthz.
+    #[command(
+        long_about = "Serve /config.json (the upload config), POST /upload/<YYYY-MM-DD> \
+            (reports), the dashboard at / and /healthz.\n\nReports are stored under \
+            --storage (uploaded/<week>/), merged daily into merged/ and charts/."
+    )]
     Serve {
-        /// Address to listen on, e.g. 127.0.0.1:8080 or [::]:8080.
-        #[arg(long)]
+        /// Address to listen on, e.g. 127.0.0.1:8080 or [::]:8080. The dashboard is
+        /// at http://ADDR/.
+        #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         /// The upload config file (JSON).
         #[arg(long)]
         config: PathBuf,
-        /// file:///path or s3://bucket/prefix (with AWS_* variables).
+        /// Where reports are stored: file:///path or s3://bucket/prefix (with AWS_*
+        /// variables). Default: file storage in $XDG_DATA_HOME/telemetry-server, else
+        /// ~/.local/share/telemetry-server (the platform's data directory elsewhere).
         #[arg(long)]
-        storage: String,
+        storage: Option<String>,
         /// Hours between merges of unmerged days (0: never merge in the server).
         #[arg(long, default_value_t = 24)]
         merge_every_hours: u64,
@@ -51,9 +66,10 @@ enum Command {
     },
     /// Merge a day's reports (or every unmerged day's) into merged/ and charts/.
     Merge {
-        /// file:///path or s3://bucket/prefix (with AWS_* variables).
+        /// Where reports are stored: file:///path or s3://bucket/prefix (with AWS_*
+        /// variables). Default: as for serve.
         #[arg(long)]
-        storage: String,
+        storage: Option<String>,
         /// The day (a report's Week) to merge; default every day not merged yet.
         #[arg(long, value_parser = parse_date)]
         date: Option<telemetry_internal::Day>,
@@ -81,9 +97,31 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => return fail(&format!("cannot start the runtime: {err}")),
     };
-    match runtime.block_on(run(cli.command)) {
+    let result = runtime.block_on(run(cli.command));
+    // A blocking read stuck on a file system must not keep the process from exiting.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message),
+    }
+}
+
+/// The process environment, as the storage reads it (variables that are not UTF-8
+/// are not ours).
+fn environment() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+}
+
+/// `--storage`, or the default with a log line saying where it is.
+fn storage_url(given: Option<String>) -> Result<String, String> {
+    match given {
+        Some(url) => Ok(url),
+        None => {
+            let url = Storage::default_url(environment()).map_err(|e| e.to_string())?;
+            tracing::info!(storage = %url, "no --storage given: reports are stored in the default place");
+            Ok(url)
+        }
     }
 }
 
@@ -103,20 +141,25 @@ async fn run(command: Command) -> Result<(), String> {
             merge_every_hours,
             read_timeout_secs,
         } => {
-            let storage = Storage::open(&storage, std::env::vars()).map_err(|e| e.to_string())?;
+            // Everything that can fail is tried before storage is created, so a start
+            // that fails leaves nothing behind.
+            let url = storage_url(storage)?;
+            check_config_file(&config).map_err(|e| e.to_string())?;
+            let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+                format!("cannot listen on {listen}: {e}; choose another address with --listen")
+            })?;
+            let storage = Storage::open(&url, environment()).map_err(|e| e.to_string())?;
             let mut settings = ServeConfig::new(config, storage);
             settings.merge_every = (merge_every_hours > 0)
-                .then(|| std::time::Duration::from_secs(merge_every_hours * 3600));
-            settings.read_timeout = std::time::Duration::from_secs(read_timeout_secs.max(1));
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                .then(|| Duration::from_secs(merge_every_hours.saturating_mul(3600)));
+            settings.read_timeout = Duration::from_secs(read_timeout_secs.max(1));
             serve(listener, settings, shutdown_signal())
                 .await
                 .map_err(|e| e.to_string())
         }
         Command::Merge { storage, date } => {
-            let storage = Storage::open(&storage, std::env::vars()).map_err(|e| e.to_string())?;
+            let url = storage_url(storage)?;
+            let storage = Storage::open(&url, environment()).map_err(|e| e.to_string())?;
             let days = merge(&storage, date).await.map_err(|e| e.to_string())?;
             for day in &days {
                 println!("{day}");

@@ -10,9 +10,16 @@
 //! Every write is all-or-nothing: the local store writes a staging file and links or
 //! renames it into place, S3 makes an object visible only when its PUT (or multipart
 //! upload) completes. So a reader never sees half a report, whatever fails when.
+//!
+//! A local writer killed mid-write leaves its staging file, `<key>#<n>` (object_store's
+//! name; listings skip it). [`Storage::remove_staging_debris`] removes those that no
+//! writer has touched for [`STAGING_DEBRIS_AGE`]; the server runs it at start and
+//! before each daily merge. (On S3 an unfinished upload is never visible; a bucket
+//! lifecycle rule expires its parts.)
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
@@ -29,7 +36,14 @@ use crate::ServerError;
 pub struct Storage {
     pub(crate) store: Arc<dyn ObjectStore>,
     url: String,
+    /// The directory of a `file://` store.
+    local_root: Option<PathBuf>,
 }
+
+/// How long a staging file must have gone unwritten before it is taken for the debris
+/// of a dead writer. A report is written in milliseconds and a merge writes its file
+/// every few megabytes, so an hour leaves every live writer alone.
+pub(crate) const STAGING_DEBRIS_AGE: Duration = Duration::from_secs(60 * 60);
 
 impl Storage {
     /// Opens `file:///absolute/path` (created if missing) or `s3://bucket[/prefix]`.
@@ -50,6 +64,7 @@ impl Storage {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
+        let mut local_root = None;
         let store: Arc<dyn ObjectStore> = if let Some(rest) = url.strip_prefix("file://") {
             let (path, fsync) = match rest.split_once('?') {
                 None => (rest, false),
@@ -67,6 +82,7 @@ impl Storage {
             let local = LocalFileSystem::new_with_prefix(path)
                 .map_err(|err| bad(&err.to_string().replace('\n', " ")))?
                 .with_fsync(fsync);
+            local_root = Some(PathBuf::from(path));
             Arc::new(local)
         } else if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -116,7 +132,83 @@ impl Storage {
         Ok(Storage {
             store,
             url: url.to_owned(),
+            local_root,
         })
+    }
+
+    /// The storage used when none is given: file storage in `telemetry-server` under
+    /// the user's data directory, taken from `env`: `$XDG_DATA_HOME` (if absolute),
+    /// else `$HOME/.local/share` (`$HOME/Library/Application Support` on macOS,
+    /// `%LOCALAPPDATA%` on Windows). The binary passes the process environment.
+    pub fn default_url(
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<String, ServerError> {
+        let env: std::collections::HashMap<String, String> = env.into_iter().collect();
+        let var = |name: &str| env.get(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let data_dir = if cfg!(windows) {
+            var("LOCALAPPDATA")
+        } else if cfg!(target_os = "macos") {
+            var("HOME").map(|home| home.join("Library/Application Support"))
+        } else {
+            var("XDG_DATA_HOME")
+                .filter(|dir| dir.is_absolute())
+                .or_else(|| var("HOME").map(|home| home.join(".local/share")))
+        };
+        let Some(data_dir) = data_dir else {
+            return Err(ServerError::StorageUrl {
+                url: String::new(),
+                reason: "no --storage given and no data directory to default to \
+                         (HOME is not set)"
+                    .to_owned(),
+            });
+        };
+        Ok(format!(
+            "file://{}",
+            data_dir.join("telemetry-server").display()
+        ))
+    }
+
+    /// Removes the staging files of interrupted writes (see the module documentation)
+    /// from file storage, and returns how many it removed. Blocking; does nothing for
+    /// other stores. A file that cannot be removed is left for the next sweep.
+    pub fn remove_staging_debris(&self) -> usize {
+        let Some(root) = &self.local_root else {
+            return 0;
+        };
+        let now = SystemTime::now();
+        let mut removed = 0;
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                // Not followed: a link in the store is not ours to walk into.
+                let Ok(meta) = entry.metadata() else { continue };
+                if meta.is_dir() {
+                    dirs.push(entry.path());
+                    continue;
+                }
+                let name = entry.file_name();
+                let is_staging = name
+                    .to_str()
+                    .and_then(|name| name.rsplit_once('#'))
+                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                let idle = meta
+                    .modified()
+                    .ok()
+                    .and_then(|written| now.duration_since(written).ok());
+                if meta.is_file()
+                    && is_staging
+                    && idle.is_some_and(|idle| idle >= STAGING_DEBRIS_AGE)
+                    && std::fs::remove_file(entry.path()).is_ok()
+                {
+                    tracing::info!(file = %entry.path().display(), "removed the staging file of an interrupted write");
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 
     /// The object store underneath, for tools that read the layout directly.
@@ -189,6 +281,29 @@ mod tests {
             let url = format!("file://{}{option}", dir.path().join("data").display());
             assert_eq!(Storage::open(&url, []).unwrap().url(), url);
         }
+    }
+
+    #[test]
+    #[cfg(all(unix, not(target_os = "macos")))]
+    fn the_default_is_under_the_users_data_directory() {
+        fn url(pairs: &[(&str, &str)]) -> Result<String, String> {
+            let env = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+            Storage::default_url(env).map_err(|e| e.to_string())
+        }
+        assert_eq!(
+            url(&[("XDG_DATA_HOME", "/data"), ("HOME", "/home/a")]),
+            Ok("file:///data/telemetry-server".to_owned())
+        );
+        // A relative XDG_DATA_HOME is ignored, as the XDG spec says.
+        for xdg in ["", "relative"] {
+            assert_eq!(
+                url(&[("XDG_DATA_HOME", xdg), ("HOME", "/home/a")]),
+                Ok("file:///home/a/.local/share/telemetry-server".to_owned())
+            );
+        }
+        assert!(url(&[]).unwrap_err().contains("HOME is not set"));
     }
 
     #[test]

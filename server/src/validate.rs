@@ -4,8 +4,12 @@
 //! drift apart. The collector adds what only it can judge: the URL's date, the
 //! week's age by its own clock, and an `X` that can name an object.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
+use serde::Deserialize;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use telemetry_internal::Day;
 use telemetry_upload::{MAX_REPORT_AGE_DAYS, Report, UploadConfig};
 
@@ -15,16 +19,35 @@ const CLOCK_SLACK_DAYS: i64 = 2;
 /// How far ahead of our today a week may end: a client's UTC clock may be ahead.
 const FUTURE_DAYS: i64 = 1;
 
-/// Why an upload was refused; its `Display` is the one-line body of the `400`.
+/// Why an upload was refused; its `Display` is the one-line body of the answer (`400`,
+/// or `425` for [`Rejection::InFuture`]).
 #[derive(Debug, PartialEq)]
 pub(crate) enum Rejection {
-    TooLarge { limit: usize },
-    NotADate { segment: String },
-    NotAReport { reason: String },
-    WeekMismatch { url: Day, week: String },
-    TooOld { week: Day },
-    InFuture { week: Day },
-    BadX { x: f64 },
+    TooLarge {
+        limit: usize,
+    },
+    NotADate {
+        segment: String,
+    },
+    NotAReport {
+        reason: String,
+    },
+    WeekMismatch {
+        url: Day,
+        week: String,
+    },
+    TooOld {
+        week: Day,
+    },
+    /// The week has not ended by our clock: `wait` is how long until this server
+    /// takes it (`Retry-After`).
+    InFuture {
+        week: Day,
+        wait: Duration,
+    },
+    BadX {
+        x: f64,
+    },
     NoCounts,
     Unapproved(telemetry_upload::Rejection),
 }
@@ -49,11 +72,11 @@ impl fmt::Display for Rejection {
                 f,
                 "week {week} is too old: reports older than {MAX_REPORT_AGE_DAYS} days are not accepted"
             ),
-            Rejection::InFuture { week } => {
+            Rejection::InFuture { week, .. } => {
                 write!(f, "week {week} has not ended yet")
             }
             Rejection::BadX { x } => write!(f, "X {x} is not in (0, 1]"),
-            Rejection::NoCounts => f.write_str("the report has no counters"),
+            Rejection::NoCounts => f.write_str("the report has no counters above 0"),
             Rejection::Unapproved(why) => {
                 write!(f, "refused by the current upload config: {why}")
             }
@@ -69,12 +92,12 @@ pub(crate) fn url_date(segment: &str) -> Result<Day, Rejection> {
     })
 }
 
-/// Parses and checks a report posted to `/upload/<url_date>` on day `today` (UTC).
+/// Parses and checks a report posted to `/upload/<url_date>` at `now`.
 pub(crate) fn check_report(
     body: &[u8],
     url_date: Day,
     config: &UploadConfig,
-    today: Day,
+    now: SystemTime,
 ) -> Result<Report, Rejection> {
     let report = Report::parse(body).map_err(|err| Rejection::NotAReport {
         reason: match err {
@@ -82,6 +105,12 @@ pub(crate) fn check_report(
             other => other.to_string(),
         },
     })?;
+    // A map keeps the last of two equal keys, so a report naming a counter twice
+    // would be stored with one of its counts silently dropped.
+    serde_json::from_slice::<CountMaps>(body).map_err(|err| Rejection::NotAReport {
+        reason: err.to_string(),
+    })?;
+    let today = Day::of(now);
     if Day::parse(&report.week) != Some(url_date) {
         return Err(Rejection::WeekMismatch {
             url: url_date,
@@ -93,7 +122,11 @@ pub(crate) fn check_report(
         return Err(Rejection::TooOld { week: url_date });
     }
     if age < -FUTURE_DAYS {
-        return Err(Rejection::InFuture { week: url_date });
+        let accepted_from = url_date.plus(-FUTURE_DAYS).start();
+        return Err(Rejection::InFuture {
+            week: url_date,
+            wait: accepted_from.duration_since(now).unwrap_or_default(),
+        });
     }
     // Go's server refuses X == 0 too; X is the report's name in storage.
     if !(report.x > 0.0 && report.x <= 1.0) {
@@ -102,13 +135,65 @@ pub(crate) fn check_report(
     config
         .check_report(&report)
         .map_err(Rejection::Unapproved)?;
-    // The uploader never sends a report without counts (it stays local).
-    if report
-        .programs
-        .iter()
-        .all(|p| p.counters.is_empty() && p.stacks.is_empty())
-    {
+    // The uploader never sends a report without counts (it stays local); counts of
+    // 0 say nothing either.
+    if report.programs.iter().all(|p| {
+        p.counters
+            .values()
+            .chain(p.stacks.values())
+            .all(|&n| n == 0)
+    }) {
         return Err(Rejection::NoCounts);
     }
     Ok(report)
+}
+
+/// The count maps of a report, read only to find a key given twice (the field names
+/// and aliases of [`Report`]; everything else is ignored).
+#[derive(Deserialize)]
+struct CountMaps {
+    #[serde(rename = "Programs", default)]
+    #[allow(dead_code)] // Read for its check, not its value.
+    programs: Option<Vec<ProgramCountMaps>>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)] // Read for their check, not their values.
+struct ProgramCountMaps {
+    #[serde(rename = "Counters", default)]
+    counters: Option<UniqueKeys>,
+    #[serde(rename = "Stacks", default)]
+    stacks: Option<UniqueKeys>,
+}
+
+/// A JSON object whose keys are all different.
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = UniqueKeys;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of counts")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+                let mut seen = HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if seen.contains(&key) {
+                        let key: String = key.chars().take(200).collect();
+                        return Err(serde::de::Error::custom(format_args!(
+                            "counter {key:?} appears twice"
+                        )));
+                    }
+                    seen.insert(key);
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Ok(UniqueKeys)
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
 }

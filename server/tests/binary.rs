@@ -1,111 +1,19 @@
-//! The `telemetry-server` binary as an operator runs it: a bad config is a one-line
-//! error exit, SIGHUP reloads, SIGTERM lets an upload in flight finish, logs are JSON
-//! lines on stderr, and `merge` is idempotent.
+//! The `telemetry-server` binary as an operator runs it: a first start needs only a
+//! config, a bad config or a taken port is a one-line error exit that leaves nothing
+//! behind, SIGHUP reloads (and a config that is not a small regular file, or approves
+//! nothing, is refused), SIGTERM lets an upload in flight finish, logs are JSON lines
+//! on stderr, and `merge` is idempotent.
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_telemetry-server");
-
-/// A `telemetry-server serve` child, killed on drop if still running.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    log: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Served {
-    fn start(dir: &Path) -> Served {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--merge-every-hours",
-                "0",
-            ])
-            .arg("--config")
-            .arg(dir.join("config.json"))
-            .arg("--storage")
-            .arg(file_url(&dir.join("data")))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (send, log) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = send.send(line);
-            }
-        });
-        let mut served = Served {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            log,
-            seen: Vec::new(),
-        };
-        let line = served.wait_for_log("\"serving\"");
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-        served.addr = event["addr"].as_str().unwrap().parse().unwrap();
-        served
-    }
-
-    /// Waits (at most 20 s) for a stderr line containing `text`.
-    fn wait_for_log(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(line) = self.seen.iter().find(|l| l.contains(text)) {
-                return line.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(_) => panic!("no log line with {text:?}; got:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not exit within 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -142,17 +50,13 @@ fn a_bad_config_at_start_is_a_one_line_error_exit() {
         stderr.contains("SampleRate 7 is not between 0 and 1"),
         "{stderr}"
     );
+    assert_eq!(files_under(dir.path()), ["config.json"], "nothing created");
 
+    std::fs::write(dir.path().join("config.json"), CONFIG).unwrap();
     let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            "x.json",
-            "--storage",
-            "ftp://x",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--storage", "ftp://x"])
+        .arg("--config")
+        .arg(dir.path().join("config.json"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -294,4 +198,299 @@ fn logs_are_json_lines_and_merge_is_idempotent() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "a usage error");
+}
+
+/// `serve` with `dir/config.json` on `listen`, nothing else given.
+fn serve_without_storage(dir: &Path, listen: &str) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--listen", listen, "--merge-every-hours", "0"])
+        .arg("--config")
+        .arg(dir.join("config.json"))
+        .env_remove("XDG_DATA_HOME");
+    command
+}
+
+/// Replaces the config file by what `make` puts at its path, asks for a reload, and
+/// returns the log line that refuses it.
+fn reload_refused(served: &mut Served, dir: &Path, make: impl FnOnce(&Path)) -> String {
+    let config = dir.join("config.json");
+    std::fs::remove_file(&config).unwrap();
+    make(&config);
+    let skip = served.seen.len();
+    served.signal("HUP");
+    served.wait_for_log_after(skip, "keeping the old one")
+}
+
+#[test]
+fn a_config_replaced_by_a_fifo_leaves_the_server_answering_and_stoppable() {
+    let dir = setup();
+    let mut served = Served::start(dir.path());
+    let line = reload_refused(&mut served, dir.path(), |config| {
+        let made = Command::new("mkfifo").arg(config).status().unwrap();
+        assert!(made.success());
+    });
+    assert!(line.contains("is not a regular file"), "{line}");
+    assert_eq!(get(&served.url("/healthz")), (200, "ok\n".to_owned()));
+    assert_eq!(
+        get(&served.url("/config.json")).1,
+        CONFIG,
+        "the old one kept"
+    );
+    served.signal("TERM");
+    assert!(served.wait().success());
+}
+
+#[test]
+fn a_config_linked_to_a_device_or_too_large_is_refused_without_growing() {
+    let dir = setup();
+    // An address-space limit, so that a server that did read /dev/zero whole dies
+    // at once instead of taking the machine's memory.
+    let mut command = Command::new("prlimit");
+    command.arg(format!("--as={}", 2u64 << 30)).arg("--");
+    let served_command = serve_command(dir.path());
+    command
+        .arg(served_command.get_program())
+        .args(served_command.get_args());
+    let mut served = Served::spawn(command);
+
+    let line = reload_refused(&mut served, dir.path(), |config| {
+        std::os::unix::fs::symlink("/dev/zero", config).unwrap();
+    });
+    assert!(line.contains("/dev/zero is not a regular file"), "{line}");
+    let line = reload_refused(&mut served, dir.path(), |config| {
+        let mut big = CONFIG.as_bytes().to_vec();
+        big.resize(5 << 20, b' ');
+        std::fs::write(config, big).unwrap();
+    });
+    assert!(line.contains("is larger than 4194304 bytes"), "{line}");
+    let peak = served.memory().peak;
+    assert!(peak < 64 << 20, "peak RSS {} MiB", peak >> 20);
+    assert_eq!(
+        get(&served.url("/config.json")).1,
+        CONFIG,
+        "the old one kept"
+    );
+
+    // A link to a regular file is how configs are often put in place (Kubernetes'
+    // ConfigMap volumes): it is followed.
+    let newer = CONFIG.replace("1.1.0", "1.2.0");
+    std::fs::write(dir.path().join("real.json"), &newer).unwrap();
+    std::fs::remove_file(dir.path().join("config.json")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("real.json"), dir.path().join("config.json"))
+        .unwrap();
+    served.signal("HUP");
+    served.wait_for_log("upload config reloaded");
+    assert_eq!(get(&served.url("/config.json")).1, newer);
+}
+
+#[test]
+fn configs_that_approve_nothing_or_rates_out_of_range_are_refused() {
+    let rate = CONFIG.replace(
+        "\"mytool/runs\", \"Rate\": 1",
+        "\"mytool/runs\", \"Rate\": 1.5",
+    );
+    let cases = [
+        (
+            rate.as_str(),
+            "the Rate 1.5 of \\\"mytool/runs\\\" in program \\\"mytool\\\" is not between 0 and 1",
+        ),
+        (
+            r#"{"OS": ["linux"], "Arch": ["x86_64"], "Toolchain": ["1.95.0"], "Programs": []}"#,
+            "it approves nothing",
+        ),
+        (
+            r#"{"Programs": [{"Name": "mytool", "Versions": ["1.0.0"], "Counters": [{"Name": "mytool/runs", "Rate": 1}]}]}"#,
+            "it approves nothing",
+        ),
+        (
+            r#"{"OS": ["linux"], "Arch": ["x86_64"], "Toolchain": ["1.95.0"],
+             "Programs": [{"Name": "mytool", "Versions": ["1.0.0"], "Counters": [{"Name": "mytool/runs", "Rate": 0}]}]}"#,
+            "it approves nothing",
+        ),
+    ];
+    // At start: a one-line error, and nothing created.
+    for (config, reason) in cases {
+        let dir = setup();
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        let out = output_within_20s(&mut serve_command(dir.path()));
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(&reason.replace("\\\"", "\"")), "{stderr}");
+        assert_eq!(files_under(dir.path()), ["config.json"], "nothing created");
+    }
+    // At reload: logged, and the old one kept.
+    let dir = setup();
+    let mut served = Served::start(dir.path());
+    for (config, reason) in cases {
+        let line = reload_refused(&mut served, dir.path(), |path| {
+            std::fs::write(path, config).unwrap();
+        });
+        assert!(line.contains(reason), "{line}");
+        assert_eq!(get(&served.url("/config.json")).1, CONFIG);
+    }
+}
+
+#[test]
+fn a_first_start_needs_only_a_config() {
+    let dir = setup();
+    let data_home = dir.path().join("xdg");
+    let mut command = serve_without_storage(dir.path(), "127.0.0.1:0");
+    command.env("XDG_DATA_HOME", &data_home);
+    let mut served = Served::spawn(command);
+    let line = served.wait_for_log("no --storage given");
+    let where_ = data_home.join("telemetry-server");
+    assert!(line.contains(&file_url(&where_)), "{line}");
+    let line = served.wait_for_log("\"serving\"");
+    assert!(
+        line.contains(&format!("\"dashboard\":\"http://{}/\"", served.addr)),
+        "{line}"
+    );
+    let report = recent_report(0.5);
+    assert_eq!(
+        post(
+            &served.url(&format!("/upload/{}", report.week)),
+            &json(&report)
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        files_under(&where_),
+        [format!("uploaded/{}/0.5.json", report.week)]
+    );
+    drop(served);
+
+    // Without XDG_DATA_HOME: under HOME.
+    let home = dir.path().join("home");
+    let mut command = serve_without_storage(dir.path(), "127.0.0.1:0");
+    command.env("HOME", &home);
+    let mut served = Served::spawn(command);
+    let line = served.wait_for_log("no --storage given");
+    let where_ = home.join(".local/share/telemetry-server");
+    assert!(line.contains(&file_url(&where_)), "{line}");
+    assert!(where_.is_dir());
+}
+
+#[test]
+fn help_says_where_the_dashboard_and_the_reports_are() {
+    for args in [&["--help"][..], &["serve", "--help"]] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success());
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(help.contains("dashboard at /"), "{args:?}: {help}");
+        assert!(
+            help.contains("$XDG_DATA_HOME/telemetry-server"),
+            "{args:?}: {help}"
+        );
+        assert!(
+            help.contains("~/.local/share/telemetry-server"),
+            "{args:?}: {help}"
+        );
+    }
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
+}
+
+#[test]
+fn a_start_on_a_port_in_use_creates_nothing_and_suggests_listen() {
+    let dir = setup();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let data_home = dir.path().join("xdg");
+    for storage in [None, Some(file_url(&dir.path().join("data")))] {
+        let mut command = serve_without_storage(dir.path(), &addr.to_string());
+        command.env("XDG_DATA_HOME", &data_home);
+        if let Some(storage) = &storage {
+            command.args(["--storage", storage]);
+        }
+        let out = output_within_20s(&mut command);
+        assert_eq!(out.status.code(), Some(1), "{storage:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&format!("telemetry-server: cannot listen on {addr}: ")),
+            "{stderr}"
+        );
+        assert!(
+            last.ends_with("choose another address with --listen"),
+            "{stderr}"
+        );
+        assert_eq!(files_under(dir.path()), ["config.json"], "nothing created");
+        assert!(!data_home.exists());
+    }
+}
+
+#[test]
+fn requests_to_unknown_paths_are_logged_with_their_path() {
+    let dir = setup();
+    let mut served = Served::start(dir.path());
+    let report = recent_report(0.5);
+    // A tool whose upload URL lacks /upload.
+    let (status, body) = post(&served.url(&format!("/{}", report.week)), &json(&report));
+    assert_eq!(status, 404, "{body}");
+    let line = served.wait_for_log("no such path");
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["level"], "INFO", "{line}");
+    assert_eq!(event["method"], "POST", "{line}");
+    assert_eq!(event["path"], format!("/{}", report.week), "{line}");
+}
+
+#[test]
+fn a_resend_to_read_only_storage_is_already_stored() {
+    let dir = setup();
+    let report = recent_report(0.5);
+    {
+        let served = Served::start(dir.path());
+        let url = served.url(&format!("/upload/{}", report.week));
+        assert_eq!(post(&url, &json(&report)), (200, "stored\n".to_owned()));
+    }
+    // Read-only storage: every directory 0555, and a server without root's
+    // permission to write anyway.
+    let data = dir.path().join("data");
+    for path in [
+        data.join(format!("uploaded/{}", report.week)),
+        data.join("uploaded"),
+        data.clone(),
+    ] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let served = Served::spawn(without_root_write_access(serve_command(dir.path())));
+    let url = served.url(&format!("/upload/{}", report.week));
+    // The client did not see the first answer: it is done.
+    assert_eq!(
+        post(&url, &json(&report)),
+        (200, "already stored\n".to_owned())
+    );
+    // A report not stored yet cannot be.
+    let (status, body) = post(&url, &json(&recent_report(0.25)));
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        files_under(&data),
+        [format!("uploaded/{}/0.5.json", report.week)]
+    );
+}
+
+/// `command`, run so that file permissions bind it: as root (which ignores them), under
+/// `setpriv` without CAP_DAC_OVERRIDE.
+fn without_root_write_access(command: Command) -> Command {
+    let probe = tempfile::tempfile().unwrap();
+    if probe.metadata().unwrap().uid() != 0 {
+        return command;
+    }
+    let mut wrapped = Command::new("setpriv");
+    wrapped
+        .args([
+            "--bounding-set=-dac_override,-dac_read_search",
+            "--inh-caps=-dac_override,-dac_read_search",
+            "--",
+        ])
+        .arg(command.get_program())
+        .args(command.get_args());
+    wrapped
 }

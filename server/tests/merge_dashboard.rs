@@ -207,3 +207,102 @@ fn an_empty_store_has_a_dashboard_too() {
     assert_eq!(status, 200);
     assert!(page.contains("No merged data yet"), "{page}");
 }
+
+#[test]
+fn the_dashboard_saturates_its_sums() {
+    let server = TestServer::start();
+    // Two days of planted chart data, each claiming u64::MAX reports and counts.
+    let max = u64::MAX;
+    let day = format!(
+        r#"{{"Objects": {max}, "Reports": {max}, "Programs": {{"mytool": {{"Reports": {max},
+        "Builds": {{"OS": {{"linux": {{"Reports": {max}, "Count": {max}}}}}}},
+        "Charts": {{"mytool/runs": {{"": {{"Reports": {max}, "Count": {max}}}}}}}}}}}}}"#
+    );
+    std::fs::create_dir_all(server.data().join("charts")).unwrap();
+    for date in ["2026-11-19", "2026-11-20"] {
+        std::fs::write(server.data().join(format!("charts/{date}.json")), &day).unwrap();
+    }
+    let (status, page) = server.get("/charts/2026-11-20");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&format!("<p class=\"muted\">{max} reports")),
+        "{page}"
+    );
+    assert!(page.contains(&format!("\u{3a3} {max}")), "{page}");
+    assert!(
+        !page.contains(&(max - 1).to_string()),
+        "a wrapped sum: {page}"
+    );
+}
+
+#[test]
+fn weeks_outside_the_calendar_are_refused_cleanly() {
+    let server = TestServer::start();
+    // A planted chart file of year 0 is not the latest week the index shows.
+    std::fs::create_dir_all(server.data().join("charts")).unwrap();
+    std::fs::write(
+        server.data().join("charts/0000-01-01.json"),
+        r#"{"Reports": 1}"#,
+    )
+    .unwrap();
+    for path in [
+        "/charts/0000-01-01",
+        "/charts/0001-01-27",
+        "/charts/9999-12-25",
+        "/charts/9999-12-31",
+    ] {
+        let (status, page) = server.get(path);
+        assert_eq!(status, 400, "{path}: {page}");
+        assert!(page.contains("Out of range"), "{path}: {page}");
+        assert!(!page.contains("-00"), "{path}: {page}");
+    }
+    for path in ["/charts/0001-01-28", "/charts/9999-12-24"] {
+        let (status, page) = server.get(path);
+        assert_eq!(status, 404, "{path}: no reports that week: {page}");
+    }
+    let (status, page) = server.get("/");
+    assert_eq!(status, 200);
+    assert!(page.contains("No merged data yet"), "{page}");
+}
+
+#[test]
+fn staging_files_of_interrupted_writes_are_swept_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let week_dir = data.join("uploaded/2026-11-20");
+    std::fs::create_dir_all(&week_dir).unwrap();
+    std::fs::create_dir_all(data.join("merged")).unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    let plant = |path: std::path::PathBuf, old: bool| {
+        let file = std::fs::File::create(&path).unwrap();
+        if old {
+            file.set_modified(two_hours_ago).unwrap();
+        }
+        path
+    };
+    // Left by a writer killed mid-write (object_store names them `<key>#<n>`).
+    let debris = [
+        plant(week_dir.join("0.25.json#1"), true),
+        plant(week_dir.join("0.25.json#2"), true),
+        plant(data.join("merged/2026-11-20.json#1"), true),
+    ];
+    // Being written right now, and a stored report: both kept.
+    let kept = [
+        plant(week_dir.join("0.5.json#1"), false),
+        plant(week_dir.join("0.125.json"), true),
+    ];
+    let storage = telemetry_server::Storage::open(&file_url(&data), []).unwrap();
+    let server = TestServer::start_on(dir, storage, |_| {});
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while debris.iter().any(|p| p.exists()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "staging files left: {debris:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for path in &kept {
+        assert!(path.exists(), "{path:?} removed");
+    }
+    drop(server);
+}

@@ -294,10 +294,21 @@ fn weeks_and_x_are_checked() {
             .0,
         200
     );
-    let future = Day::parse("2026-11-25").unwrap();
-    let (status, body) = server.upload(&report(future, 0.25));
-    assert_eq!(status, 400);
-    assert!(body.contains("has not ended yet"), "{body}");
+    // A week not ended by our clock is not a bad report: 425 Too Early, with how
+    // long until it is welcome (the day before it ends, for clocks a little fast).
+    for (future, days) in [("2026-11-25", 1), ("2026-11-30", 6)] {
+        let (status, headers, body) = post_with_headers(
+            &server.url(&format!("/upload/{future}")),
+            &json(&report(Day::parse(future).unwrap(), 0.25)),
+        );
+        assert_eq!(status, 425, "{future}: {body}");
+        assert_eq!(body, format!("week {future} has not ended yet\n"));
+        let retry_after: u64 = header(&headers, "retry-after").parse().unwrap();
+        assert!(
+            (days - 1) * 86_400 < retry_after && retry_after <= days * 86_400,
+            "{future}: Retry-After {retry_after}"
+        );
+    }
     for x in [0.0, -0.5, 1.5] {
         let (status, body) = server.upload(&report(week(), x));
         assert_eq!(status, 400, "{x}");
@@ -394,6 +405,13 @@ fn health_config_and_unknown_paths() {
     );
     assert_eq!(server.get("/nothing-here").0, 404);
     assert_eq!(server.get("/upload/2026-11-20").0, 405);
+    // A tool whose upload URL lacks /upload is told where reports go.
+    let (status, body) = server.post("/2026-11-20", &json(&report(week(), 0.25)));
+    assert_eq!(status, 404);
+    assert_eq!(
+        body,
+        "not found: reports are posted to /upload/YYYY-MM-DD\n"
+    );
 }
 
 #[test]
@@ -459,6 +477,104 @@ fn a_bad_config_at_start_is_an_error() {
         err.to_string().contains("cannot read the upload config"),
         "{err}"
     );
+}
+
+#[test]
+fn a_report_whose_counts_are_all_zero_is_refused() {
+    let server = TestServer::start();
+    let mut zeros = report(week(), 0.25);
+    zeros.programs[0].counters = [("mytool/runs".to_owned(), 0)].into();
+    zeros.programs[0]
+        .stacks
+        .insert("mytool/bug\nmain.rs:1".into(), 0);
+    assert_rejected(&server, server.upload(&zeros), "no counters above 0");
+    // One count above 0 is enough; the zeros beside it are harmless.
+    zeros.programs[0]
+        .counters
+        .insert("mytool/flag:json".into(), 1);
+    assert_eq!(server.upload(&zeros).0, 200);
+}
+
+#[test]
+fn a_counter_named_twice_is_refused() {
+    let server = TestServer::start();
+    let body = |counters: &str, stacks: &str| {
+        format!(
+            r#"{{"Week": "2026-11-20", "X": 0.25, "Programs": [{{"Program": "mytool", "Version": "1.0.0",
+            "Toolchain": "1.95.0", "OS": "linux", "Arch": "x86_64",
+            "Counters": {{{counters}}}, "Stacks": {{{stacks}}}}}]}}"#
+        )
+    };
+    for (counters, stacks, twice) in [
+        (r#""mytool/runs": 1, "mytool/runs": 2"#, "", "mytool/runs"),
+        (
+            r#""mytool/runs": 1, "mytool/flag:json": 1, "mytool/runs": 1"#,
+            "",
+            "mytool/runs",
+        ),
+        (
+            r#""mytool/runs": 1"#,
+            r#""mytool/bug\nf": 1, "mytool/bug\nf": 1"#,
+            "mytool/bug\\nf",
+        ),
+    ] {
+        let (status, answer) = server.post("/upload/2026-11-20", body(counters, stacks).as_bytes());
+        assert_rejected(&server, (status, answer.clone()), "appears twice");
+        assert!(answer.contains(twice), "{answer}");
+    }
+    assert_eq!(
+        server
+            .post(
+                "/upload/2026-11-20",
+                body(r#""mytool/runs": 1"#, "").as_bytes()
+            )
+            .0,
+        200
+    );
+}
+
+#[test]
+fn uploads_past_the_receiving_budget_are_told_to_come_back() {
+    let server = TestServer::start_with(|c| c.max_receiving_bytes = 4096);
+    // A client that declares 4000 bytes and stalls holds most of the budget.
+    let mut stalled = TcpStream::connect(server.addr).unwrap();
+    stalled
+        .write_all(b"POST /upload/2026-11-20 HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n{")
+        .unwrap();
+    // Until the server has taken that connection's request, a report may still fit.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut x = 0.5;
+    let (status, headers, body) = loop {
+        x /= 2.0;
+        let answer =
+            post_with_headers(&server.url("/upload/2026-11-20"), &json(&report(week(), x)));
+        if answer.0 != 200 {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "the budget never ran out");
+    };
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body.lines().count(), 1, "{body}");
+    assert!(body.contains("nothing was stored"), "{body}");
+    assert_eq!(header(&headers, "retry-after"), "60");
+    let stored = files_under(&server.data());
+    assert!(!stored.contains(&format!("uploaded/2026-11-20/{x:?}.json")));
+
+    // A chunked body takes budget as it comes: past it, the same answer.
+    let mut request = b"POST /upload/2026-11-20 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    request.extend(format!("{:x}\r\n", 2048).as_bytes());
+    request.extend([b' '; 2048]);
+    request.extend(b"\r\n0\r\n\r\n");
+    let answer = raw(server.addr, &request);
+    assert_eq!(status_of(&answer), 503, "{answer}");
+
+    // Once the stalled client goes, its budget comes back.
+    drop(stalled);
+    let mut status = 0;
+    wait_for(|| {
+        status = server.upload(&report(week(), 0.75)).0;
+        status == 200
+    });
 }
 
 fn wait_for(mut condition: impl FnMut() -> bool) {

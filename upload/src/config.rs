@@ -296,6 +296,40 @@ impl UploadConfig {
         &self.version
     }
 
+    /// Whether a collector should serve this config: every `Rate` is within 0..=1,
+    /// and something can be approved (an OS, an arch, a toolchain, and a program with
+    /// a version and a counter or stack whose rate is above 0). Uploaders take any
+    /// config that parses (a config that approves nothing only uploads nothing); a
+    /// collector's operator wants to hear about the typo. `Err` is a one-line reason.
+    pub fn check_servable(&self) -> Result<(), String> {
+        let raw = &self.raw;
+        for p in &raw.programs {
+            for c in p.counters.iter().chain(&p.stacks) {
+                if !(0.0..=1.0).contains(&c.rate) {
+                    return Err(format!(
+                        "the Rate {} of {:?} in program {:?} is not between 0 and 1",
+                        c.rate, c.name, p.name
+                    ));
+                }
+            }
+        }
+        let approves_some = |p: &RawProgram| {
+            !p.versions.is_empty() && p.counters.iter().chain(&p.stacks).any(|c| c.rate > 0.0)
+        };
+        if raw.os.is_empty()
+            || raw.arch.is_empty()
+            || raw.toolchain.is_empty()
+            || !raw.programs.iter().any(approves_some)
+        {
+            return Err(
+                "it approves nothing: it needs an OS, an Arch, a Toolchain and a \
+                 program with a version and a counter or stack of Rate above 0"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+
     pub(crate) fn approved(&self, origin: Origin<'_>) -> Option<Approved<'_>> {
         let index = &self.index;
         if !index.os.contains(origin.os)

@@ -6,6 +6,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod served;
+
+#[allow(unused_imports)] // Not every test binary runs the server as a child.
+pub use served::*;
 use telemetry_internal::Day;
 use telemetry_server::{ServeConfig, Storage};
 use telemetry_upload::{ProgramReport, Report};
@@ -201,6 +205,30 @@ pub fn get_with_headers(url: &str) -> (u16, Vec<(String, String)>, String) {
         headers,
         response.body_mut().read_to_string().unwrap(),
     )
+}
+
+pub fn post_with_headers(url: &str, body: &[u8]) -> (u16, Vec<(String, String)>, String) {
+    let mut response = agent().post(url).send(body).unwrap();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    (
+        status,
+        headers,
+        response.body_mut().read_to_string().unwrap(),
+    )
+}
+
+/// The value of header `name` (lower case), which must be there.
+pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> &'h str {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
 }
 
 /// Sends raw bytes and reads until the server closes the connection (or 20 s pass).
