@@ -31,7 +31,7 @@
 //! - Mode `off` (including `DO_NOT_TRACK`) writes nothing at all.
 //! - A corrupt or foreign file is detected and reported, never read out of bounds and
 //!   never walked in circles.
-//! - Files we write are readable by Go's parser, and [`parse`] reads Go's files.
+//! - Files we write are readable by Go's parser, and [`parse()`] reads Go's files.
 //! - Nothing outside the program turns counting against it: a full disk keeps counts
 //!   in memory (file blocks are allocated, not left as holes); a file truncated by
 //!   another process does not kill it (on Unix a `SIGBUS` handler maps a zero page over

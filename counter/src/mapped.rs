@@ -672,7 +672,7 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
 /// the handler that was installed before ours, or gets the default action.
 ///
 /// The crash monitor's handler, installed before or after ours, first asks
-/// [`repair`] (through `telemetry_counter::repair_fault`), so a fault we can repair is
+/// `repair` (through `telemetry_counter::repair_fault`), so a fault we can repair is
 /// never reported as a crash, whichever handler the kernel calls first. A handler the
 /// host installs later without chaining to ours takes this protection away.
 #[cfg(unix)]

@@ -31,7 +31,7 @@
 //! - Any other path: `404`, logged at `info` with the path (a tool whose URL lacks
 //!   `/upload` shows up there).
 //!
-//! [`merge`] turns a day's uploads into `merged/<date>.json` and `charts/<date>.json`;
+//! [`merge()`] turns a day's uploads into `merged/<date>.json` and `charts/<date>.json`;
 //! the server runs it once a day. Storage is an [`object_store`]: local files or S3
 //! (see [`Storage::open`] for the layout); the server keeps no other state, so several
 //! servers can share a bucket.
@@ -135,7 +135,7 @@ pub struct ServeConfig {
     pub reload_interval: Duration,
     /// Reload the config on SIGHUP (Unix). Default true.
     pub reload_on_sighup: bool,
-    /// Run [`merge`] of every unmerged day at start and then this often; `None` never.
+    /// Run [`merge()`] of every unmerged day at start and then this often; `None` never.
     /// Default 24 h.
     pub merge_every: Option<Duration>,
     /// How long requests in flight may take to finish after shutdown. Default 30 s.
