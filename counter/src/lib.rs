@@ -58,7 +58,9 @@ pub mod testing;
 pub use counter::Counter;
 pub use file::{OpenError, OpenStatus, file_name, open, open_and_rotate, open_dir, open_with_mode};
 pub use layout::MAX_NAME_LEN;
-pub use parse::{CounterFile, ParseError, ReadError, parse, parse_named, read_file};
+pub use parse::{
+    CounterFile, Damage, DamagedFile, ParseError, ReadError, parse, parse_named, read_file,
+};
 #[cfg(feature = "stack")]
 pub use stack::StackCounter;
 pub use stack_name::frame;
