@@ -133,8 +133,9 @@ pub(crate) struct MappedFile {
     view: &'static View,
     /// Bytes of the file known to exist: never more than the file or the view.
     file_len: u32,
-    /// [`fault::repairs`] when we last knew the file to be whole.
-    repairs_seen: usize,
+    /// [`fault::repairs`] when the file was opened. Once the count moves, this file
+    /// is sealed: see [`MappedFile::check_unrepaired`].
+    repairs_at_open: usize,
 }
 
 impl MappedFile {
@@ -171,7 +172,7 @@ impl MappedFile {
             header_len: header.len() as u32,
             view,
             file_len,
-            repairs_seen: repairs(),
+            repairs_at_open: repairs(),
         };
         if !mapped.bytes_equal(0, header) {
             return Err(FileError::Corrupt(
@@ -257,11 +258,13 @@ impl MappedFile {
             return Err(FileError::BadName);
         }
         let name = name.as_bytes();
-        self.check_whole()?;
+        // A record that exists is found through checked reads, so a sealed file still
+        // finds the names it holds; only a new record needs the file whole.
         let (head_off, mut head) = match self.lookup_refreshing(name)? {
             Lookup::Found(slot) => return Ok(slot),
             Lookup::Absent { head_off, head } => (head_off, head),
         };
+        self.check_unrepaired()?;
 
         // Reserve space: other processes compete for the same limit word.
         let limit_off = self.header_len + LIMIT_OFFSET;
@@ -283,14 +286,17 @@ impl MappedFile {
             }
         };
 
-        // Write the record; it is ours alone until linked. (Unless the page it is in
-        // was cut off and replaced by a zero page meanwhile: then it goes nowhere.)
-        self.check_whole()?;
+        // Write the record; it is ours alone until linked. A page cut off while we
+        // wrote would have taken the bytes into a private zero page: look again before
+        // linking, so a record only this process can see is never linked (the space
+        // it reserved stays unused, like a record that lost a race).
+        self.check_unrepaired()?;
         self.write_bytes(start + 16, name)?;
         self.store32(start + 8, name.len() as u32 | NAME_LEN_MARK)?;
         let slot = self
             .value_at(start)
             .ok_or(FileError::Corrupt("record misplaced"))?;
+        self.check_unrepaired()?;
 
         // Link it, unless another process linked the same name meanwhile (Go's rule:
         // the name does not occur in the chain from `head` on, so only newer records
@@ -346,15 +352,24 @@ impl MappedFile {
         Err(FileError::Busy)
     }
 
-    /// Fails if a page of one of our mappings was cut off since we last looked (the
-    /// fault handler replaced it with a zero page) and this file is now shorter: no
-    /// record may be placed in a zero page, where it would overlap records that
-    /// counters still point at. Costs an atomic load unless a fault happened.
-    fn check_whole(&mut self) -> Result<(), FileError> {
-        let now = repairs();
-        if now != self.repairs_seen {
-            self.refresh()?; // fails if the file is shorter than we knew it
-            self.repairs_seen = now;
+    /// Fails, for good, once the fault handler has repaired a page in this process
+    /// since the file was opened: the file is sealed, and new names count in memory
+    /// until the next file opens (the next week's, or another `open_dir`).
+    ///
+    /// A repaired page is private to this process, and the file behind it may since
+    /// have been cut and rebuilt by another process (which rewrites the header and
+    /// places its records from the start again). The allocation limit and the chain
+    /// heads may still be shared while the page a new record would go into is not:
+    /// the record would be written where only we can see it and linked where every
+    /// reader follows the link, which cost every process the week
+    /// (golang/go#74651 is the truncation; the link is ours to avoid). Whether the
+    /// file is now shorter, longer or the same length tells nothing, so any repair
+    /// seals. One atomic load.
+    fn check_unrepaired(&self) -> Result<(), FileError> {
+        if repairs() != self.repairs_at_open {
+            return Err(FileError::Corrupt(
+                "a page of the file was cut off under this process: no new records",
+            ));
         }
         Ok(())
     }
@@ -431,6 +446,7 @@ impl MappedFile {
             layout::round_up(end, PAGE_SIZE).ok_or(FileError::Corrupt("file too large"))?;
         // Catch a truncation first: extending a file someone cut would fill it with
         // zeros where its header was.
+        self.check_unrepaired()?;
         self.refresh()?;
         if self.file_len < new_len {
             allocate(
@@ -717,30 +733,71 @@ pub(crate) mod fault {
 
     /// If `addr` lies in one of our mappings, maps a private zero page over its page
     /// and returns true: the faulting access can be retried. Async-signal-safe.
+    ///
+    /// Only for a fault the kernel raised (`si_code > 0`): a signal another process
+    /// sent carries whatever address the sender wrote, and would get a live page of
+    /// counts replaced by zeros.
     pub(crate) fn repair(addr: usize) -> bool {
         if !is_ours(addr) {
             return false;
         }
         let page = PAGE.load(Ordering::Relaxed);
         let base = addr & !(page - 1);
-        // SAFETY: the page lies inside one of our own leaked mappings (checked above),
-        // which nothing else uses as memory but through atomics; replacing it with a
-        // zero page keeps it mapped and writable, so every pointer into it stays valid.
-        let mapped = unsafe {
-            libc::mmap(
-                base as *mut c_void,
-                page,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-                0,
-            )
-        };
-        if mapped == libc::MAP_FAILED {
+        if !map_zero_page(base, page) {
             return false;
         }
         REPAIRS.fetch_add(1, Ordering::SeqCst);
         true
+    }
+
+    /// Maps a private zero page over `base..base + page`, a page of one of our own
+    /// leaked mappings: nothing uses that memory but through atomics and checked
+    /// reads, and the page stays mapped and writable, so every pointer into it stays
+    /// valid. `MAP_FIXED` replaces the old page in one step (the kernel holds the
+    /// address space's lock throughout), so no other thread sees a hole.
+    ///
+    /// Called from a signal handler, and `mmap` is not on POSIX's list of
+    /// async-signal-safe functions; what makes it safe is what it is on each
+    /// platform. Linux (glibc, musl, bionic): the system call itself, through
+    /// `syscall(2)`, which only moves registers and sets `errno` (the handler
+    /// restores it). Not the libc wrapper, because musl's `mmap` first waits on a
+    /// process-wide lock when given `MAP_FIXED`, which the interrupted thread may
+    /// hold. macOS: libsystem_kernel's `mmap` checks its arguments and traps
+    /// (`__mmap`); it takes no lock and does not allocate. Other Unix systems get the
+    /// libc function, a system call stub there too.
+    fn map_zero_page(base: usize, page: usize) -> bool {
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED;
+        #[cfg(all(
+            any(target_os = "linux", target_os = "android"),
+            target_pointer_width = "64"
+        ))]
+        {
+            // SAFETY: the arguments describe one page of our own mapping (see above);
+            // on 64-bit Linux the system call takes them as `mmap(2)` does, the offset
+            // in bytes. It returns the address or -1 with `errno` set.
+            let mapped = unsafe {
+                libc::syscall(
+                    libc::SYS_mmap,
+                    base,
+                    page,
+                    prot as libc::c_long,
+                    flags as libc::c_long,
+                    -1 as libc::c_long,
+                    0 as libc::c_long,
+                )
+            };
+            mapped == base as libc::c_long
+        }
+        #[cfg(not(all(
+            any(target_os = "linux", target_os = "android"),
+            target_pointer_width = "64"
+        )))]
+        {
+            // SAFETY: as above: one page of our own mapping, replaced in place.
+            let mapped = unsafe { libc::mmap(base as *mut c_void, page, prot, flags, -1, 0) };
+            mapped == base as *mut c_void
+        }
     }
 
     /// How many pages [`repair`] has replaced so far.
@@ -771,31 +828,43 @@ pub(crate) mod fault {
         }
     }
 
-    /// The faulting address of a `SIGBUS`.
+    /// The faulting address of a `SIGBUS` the kernel raised; `None` for one that a
+    /// process sent (`kill`, `sigqueue`, `raise`: `si_code <= 0`), whose address field
+    /// holds whatever the sender put there (on Linux `rt_sigqueueinfo` lets a
+    /// same-user process fill in the whole union).
+    ///
+    /// On macOS the kernel fills in `si_code` (`BUS_ADRALN`) and `si_addr` (the
+    /// thread's last fault address) for every `SIGBUS` it delivers, sent or not, so
+    /// there the sender cannot choose the address, but neither can the two be told
+    /// apart.
     ///
     /// # Safety
     /// `info` is a handler's siginfo argument, or null.
-    unsafe fn fault_address(info: *mut libc::siginfo_t) -> usize {
+    unsafe fn kernel_fault_address(info: *mut libc::siginfo_t) -> Option<usize> {
         if info.is_null() {
-            return 0;
+            return None;
+        }
+        // SAFETY: per the contract `info` points at the kernel's siginfo.
+        let info = unsafe { &*info };
+        if info.si_code <= 0 {
+            return None;
         }
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        // SAFETY: per the contract `info` points at the kernel's siginfo, whose
-        // address field is valid for SIGBUS.
-        return unsafe { (*info).si_addr() as usize };
+        // SAFETY: the address field is valid for a kernel-raised SIGBUS.
+        return Some(unsafe { info.si_addr() } as usize);
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        // SAFETY: as above.
-        return unsafe { (*info).si_addr as usize };
+        return Some(info.si_addr as usize);
     }
 
     extern "C" fn on_sigbus(signal: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
         let saved_errno = sys_signal::errno();
         // SAFETY: `info` is this handler's siginfo argument.
-        let addr = unsafe { fault_address(info) };
-        if repair(addr) {
+        let fault = unsafe { kernel_fault_address(info) };
+        if fault.is_some_and(repair) {
             sys_signal::set_errno(saved_errno);
             return;
         }
+        // A sent signal, or a fault outside our mappings: as if we were not here.
         // SAFETY: these are our handler's arguments, and the previous action is what
         // `sigaction` reported before ours went in.
         unsafe {
