@@ -16,7 +16,10 @@
 //! Other processes write the same file concurrently. The protocol is Go's: the
 //! allocation limit and the hash-chain heads change only by compare-and-swap, a record's
 //! name is written before the record is linked, and a linked record's name and length
-//! never change again. Every offset read from the file is bounds- and alignment-checked
+//! never change again. That is other processes' promise, not something we rely on:
+//! every word is read atomically and name bytes one atomic byte at a time into a
+//! local copy, so a writer that breaks it can make a comparison wrong but never our
+//! reads unsound. Every offset read from the file is bounds- and alignment-checked
 //! and every chain walk is bounded, so a corrupt file yields an error, never an
 //! out-of-bounds access or an endless loop (golang/go#68311). A walk that meets a
 //! record past the end of our mapping remaps and walks again for as long as the file
@@ -27,15 +30,19 @@
 //! full disk) or that another process cut off (`truncate`, golang/go#74651) raises
 //! `SIGBUS` on access. We allocate blocks for real when creating or extending the file
 //! (`posix_fallocate`), so a full disk is an error we see, not a fault; and on Unix a
-//! `SIGBUS` handler ([`fault`]) recognises faults inside our own mappings and maps a
-//! private zero page over the faulting page, so the host lives on (counts made
-//! through that page are lost) and any other fault goes to the previous handler.
+//! `SIGBUS` handler ([`fault`]) recognises faults the kernel raised inside our own
+//! mappings and maps a private zero page over the faulting page, so the host lives
+//! on (counts made through that page are lost); any other `SIGBUS`, a sent one
+//! included, goes to the previous action. A repaired page is seen by this process
+//! alone, so once one is repaired a file takes no new record from this process
+//! ([`MappedFile::check_unrepaired`]): names it holds are still found, new names
+//! count in memory until the next file opens.
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -523,6 +530,12 @@ impl MappedFile {
         Some(Slot(unsafe { AtomicU64::from_ptr(self.ptr(off).cast()) }))
     }
 
+    /// Whether the file holds `expected` at `off`. The bytes are other processes'
+    /// writing (a record's name, the header): that they never change once linked is
+    /// only their promise, and a damaged or hostile file keeps none. So they are read
+    /// one relaxed atomic load at a time, each into a local, and only the copy is
+    /// compared: a byte changing under us makes a wrong answer, never undefined
+    /// behaviour, and every offset and length used was checked against the file.
     fn bytes_equal(&self, off: u32, expected: &[u8]) -> bool {
         let Some(end) = off.checked_add(expected.len() as u32) else {
             return false;
@@ -530,34 +543,35 @@ impl MappedFile {
         if end > self.file_len {
             return false;
         }
-        let mut buf = [0u8; 256];
-        expected.chunks(buf.len()).enumerate().all(|(i, chunk)| {
-            let at = off as usize + i * buf.len();
-            // SAFETY: `at..at + chunk.len()` lies within `off..end`, inside the file
-            // (checked above). The bytes are record names or the header, which are
-            // written once before being published and never change afterwards.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    self.view.map.as_ptr().add(at),
-                    buf.as_mut_ptr(),
-                    chunk.len(),
-                );
-            }
-            &buf[..chunk.len()] == chunk
-        })
+        expected
+            .iter()
+            .zip(off..end)
+            .all(|(&want, at)| self.byte(at) == want)
     }
 
+    /// The byte at `off`, which the caller checked lies inside the file.
+    fn byte(&self, off: u32) -> u8 {
+        debug_assert!(off < self.file_len);
+        // SAFETY: `off` is inside the file, which never exceeds the mapping (callers
+        // check it against `file_len`), and the mapping is never unmapped. Any byte
+        // pattern is a valid `AtomicU8`, and the load is atomic, so a concurrent
+        // write by another process or thread is not a data race.
+        unsafe { AtomicU8::from_ptr(self.ptr(off)) }.load(Ordering::Relaxed)
+    }
+
+    /// Writes `bytes` at `off`, into a record this process reserved by
+    /// compare-and-swap and has not linked yet. Another process should not touch
+    /// them; one that does (a damaged or hostile writer) changes only what readers
+    /// find there, which they check: the stores are atomic, one byte each.
     fn write_bytes(&self, off: u32, bytes: &[u8]) -> Result<(), FileError> {
         let end = off
             .checked_add(bytes.len() as u32)
             .filter(|&end| end <= self.file_len)
             .ok_or(FileError::Corrupt("record past the end of the file"))?;
-        debug_assert!(end > off || bytes.is_empty());
-        // SAFETY: in bounds (checked above); the bytes belong to a record this process
-        // reserved by compare-and-swap and has not yet linked, so no one else reads or
-        // writes them.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr(off), bytes.len());
+        for (&byte, at) in bytes.iter().zip(off..end) {
+            // SAFETY: as in `byte`: inside the file (checked above) and the mapping,
+            // which is never unmapped; an atomic store races with nothing.
+            unsafe { AtomicU8::from_ptr(self.ptr(at)) }.store(byte, Ordering::Relaxed);
         }
         Ok(())
     }
