@@ -42,7 +42,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -75,28 +75,70 @@ impl From<io::Error> for FileError {
 /// The cell only ever holds pointers obtained from [`MappedFile::get_or_create`],
 /// which point into leaked mappings, so turning one back into a `&'static AtomicU64`
 /// is sound.
-pub(crate) struct SlotCell(AtomicPtr<AtomicU64>);
+///
+/// Every cell that was ever set is on one lock-free list, so that the fault handler
+/// can empty them all when it repairs a page ([`forget_all_slots`]): a pointer into
+/// a page of a file that another process cut may, once the file is rebuilt, point
+/// into someone else's record.
+pub(crate) struct SlotCell {
+    ptr: AtomicPtr<AtomicU64>,
+    /// The next cell on the list of [`LISTED`], or null.
+    next: AtomicPtr<SlotCell>,
+    listed: AtomicBool,
+}
+
+/// The most recently listed cell: the head of the list of every cell ever set.
+static LISTED: AtomicPtr<SlotCell> = AtomicPtr::new(std::ptr::null_mut());
 
 impl SlotCell {
     pub(crate) const fn new() -> SlotCell {
-        SlotCell(AtomicPtr::new(std::ptr::null_mut()))
+        SlotCell {
+            ptr: AtomicPtr::new(std::ptr::null_mut()),
+            next: AtomicPtr::new(std::ptr::null_mut()),
+            listed: AtomicBool::new(false),
+        }
     }
 
     #[inline(always)]
     pub(crate) fn get(&self) -> Option<&'static AtomicU64> {
-        let ptr = NonNull::new(self.0.load(Ordering::Acquire))?;
+        let ptr = NonNull::new(self.ptr.load(Ordering::Acquire))?;
         // SAFETY: the only non-null values stored are `Slot`s, which point at 8-byte
         // aligned words inside mappings that are never unmapped (module docs).
         Some(unsafe { ptr.as_ref() })
     }
 
-    pub(crate) fn set(&self, slot: Slot) {
-        self.0
+    pub(crate) fn set(&'static self, slot: Slot) {
+        if !self.listed.swap(true, Ordering::AcqRel) {
+            let mut head = LISTED.load(Ordering::Acquire);
+            loop {
+                self.next.store(head, Ordering::Release);
+                let me = self as *const SlotCell as *mut SlotCell;
+                match LISTED.compare_exchange_weak(head, me, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => break,
+                    Err(now) => head = now,
+                }
+            }
+        }
+        self.ptr
             .store(slot.0 as *const AtomicU64 as *mut _, Ordering::Release);
     }
 
     pub(crate) fn clear(&self) {
-        self.0.store(std::ptr::null_mut(), Ordering::Release);
+        self.ptr.store(std::ptr::null_mut(), Ordering::Release);
+    }
+}
+
+/// Empties every cell: counters find their records again (or count in memory) on
+/// their next increment. Async-signal-safe: atomic loads and stores on a list that
+/// only grows, each cell on it once.
+#[cfg(unix)]
+fn forget_all_slots() {
+    let mut cell = LISTED.load(Ordering::Acquire);
+    // SAFETY: only `&'static SlotCell`s are put on the list (`SlotCell::set`), so
+    // each non-null pointer on it is valid for the life of the process.
+    while let Some(listed) = unsafe { cell.as_ref() } {
+        listed.clear();
+        cell = listed.next.load(Ordering::Acquire);
     }
 }
 
@@ -595,7 +637,7 @@ struct Record {
 }
 
 /// How many pages the fault handler has repaired in this process so far.
-fn repairs() -> usize {
+pub(crate) fn repairs() -> usize {
     #[cfg(unix)]
     return fault::repairs();
     #[cfg(not(unix))]
@@ -761,6 +803,9 @@ pub(crate) mod fault {
             return false;
         }
         REPAIRS.fetch_add(1, Ordering::SeqCst);
+        // The file was cut; another process may rebuild it, with its records where
+        // ours were, in pages we still share. No cached pointer may land there.
+        super::forget_all_slots();
         true
     }
 

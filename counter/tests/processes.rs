@@ -368,6 +368,12 @@ fn scenario_entry() {
             // that nothing but the allocation stops it).
             telemetry_counter::inc(&arg);
             assert_eq!(testing::read_named(&arg), 1, "kept in memory");
+            // And P counts its old names again. Their records were at the offsets
+            // where Q's now are, in pages P still shares with Q: P's cached pointers
+            // must not land there.
+            for i in 0..REBUILT_NAMES {
+                telemetry_counter::inc(&format!("test/p/{i:02}"));
+            }
             println!("> survived");
         }
         "count-names" => {
@@ -720,7 +726,8 @@ fn foreign_sigbus_still_kills() {
 /// counts a new name. P's new record went at the shared allocation limit, into its
 /// private page, and was linked into the shared chain: every reader then failed with
 /// "bad record at offset …". After a repair P places no record: the new name counts
-/// in memory, and the file holds exactly Q's counts.
+/// in memory. P's old counters, counted again, must not add to Q's records that
+/// now sit where P's were: the file holds exactly Q's counts.
 #[cfg(unix)]
 #[test]
 fn a_repaired_page_never_takes_a_new_record() {
