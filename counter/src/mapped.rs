@@ -77,7 +77,7 @@ impl From<io::Error> for FileError {
 /// is sound.
 ///
 /// Every cell that was ever set is on one lock-free list, so that the fault handler
-/// can empty them all when it repairs a page ([`forget_all_slots`]): a pointer into
+/// can empty them all when it repairs a page (`forget_all_slots`): a pointer into
 /// a page of a file that another process cut may, once the file is rebuilt, point
 /// into someone else's record.
 pub(crate) struct SlotCell {
