@@ -442,6 +442,7 @@ extern "C" fn previous_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mu
 const REBUILT_NAMES: usize = 100;
 
 /// The v1 format's hash bucket of `name`: FNV-1a, folded, modulo the 512 slots.
+#[cfg(unix)]
 fn bucket(name: &str) -> u32 {
     let h = fnv(2_166_136_261, name.as_bytes());
     (h ^ (h >> 16)) % 512
