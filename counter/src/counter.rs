@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
-use crate::mapped::{FileError, MappedFile, Slot, SlotCell};
+use crate::mapped::{self, FileError, MappedFile, Slot, SlotCell};
 
 /// A named event count, kept in the counter file.
 ///
@@ -93,12 +93,19 @@ impl Counter {
 
     /// Points the counter at its record in the open file and moves pending counts
     /// there. Called with the registry lock held.
-    fn resolve(&self, state: &mut Option<MappedFile>) -> Option<Slot> {
+    fn resolve(&'static self, state: &mut Option<MappedFile>) -> Option<Slot> {
         let generation = REGISTRY.generation.load(Ordering::SeqCst);
         let file = state.as_mut()?;
+        let repairs = mapped::repairs();
         match file.get_or_create(self.name) {
             Ok(slot) => {
                 self.slot.set(slot);
+                if mapped::repairs() != repairs {
+                    // A page was repaired while we looked, so the fault handler's
+                    // emptying of every cell may have come before this one was set:
+                    // look again on the next increment.
+                    self.slot.clear();
+                }
                 let pending = self.pending.swap(0, Ordering::SeqCst);
                 if pending > 0 {
                     add_saturating(slot.0, pending);

@@ -30,7 +30,8 @@
 //!   file) they stay in memory and the program carries on.
 //! - Mode `off` (including `DO_NOT_TRACK`) writes nothing at all.
 //! - A corrupt or foreign file is detected and reported, never read out of bounds and
-//!   never walked in circles.
+//!   never walked in circles. A file with damaged records is reported damaged
+//!   ([`ParseError::Damaged`]) with every count that could be proven intact.
 //! - Files we write are readable by Go's parser, and [`parse()`] reads Go's files.
 //! - Nothing outside the program turns counting against it: a full disk keeps counts
 //!   in memory (file blocks are allocated, not left as holes); a file truncated by
@@ -58,7 +59,9 @@ pub mod testing;
 pub use counter::Counter;
 pub use file::{OpenError, OpenStatus, file_name, open, open_and_rotate, open_dir, open_with_mode};
 pub use layout::MAX_NAME_LEN;
-pub use parse::{CounterFile, ParseError, ReadError, parse, parse_named, read_file};
+pub use parse::{
+    CounterFile, Damage, DamagedFile, ParseError, ReadError, parse, parse_named, read_file,
+};
 #[cfg(feature = "stack")]
 pub use stack::StackCounter;
 pub use stack_name::frame;
@@ -79,7 +82,11 @@ pub fn add(name: &str, n: u64) {
 /// of this process's counter file mappings, maps a private zero page over its page and
 /// returns true, so the faulting access can be retried and the fault is not a crash
 /// (another process truncated the file: golang/go#74651). Returns false for any other
-/// address. Async-signal-safe: lock-free, no allocation, one `mmap`.
+/// address. Async-signal-safe: lock-free, no allocation, one `mmap` system call.
+///
+/// Call it only for a fault the kernel raised (`si_code > 0`), never for a signal a
+/// process sent: a sender chooses the address, and the page would lose its counts.
+/// After a repair, this process places no new record in the file it had open.
 #[cfg(unix)]
 pub fn repair_fault(address: usize) -> bool {
     mapped::fault::repair(address)

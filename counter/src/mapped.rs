@@ -16,7 +16,10 @@
 //! Other processes write the same file concurrently. The protocol is Go's: the
 //! allocation limit and the hash-chain heads change only by compare-and-swap, a record's
 //! name is written before the record is linked, and a linked record's name and length
-//! never change again. Every offset read from the file is bounds- and alignment-checked
+//! never change again. That is other processes' promise, not something we rely on:
+//! every word is read atomically and name bytes one atomic byte at a time into a
+//! local copy, so a writer that breaks it can make a comparison wrong but never our
+//! reads unsound. Every offset read from the file is bounds- and alignment-checked
 //! and every chain walk is bounded, so a corrupt file yields an error, never an
 //! out-of-bounds access or an endless loop (golang/go#68311). A walk that meets a
 //! record past the end of our mapping remaps and walks again for as long as the file
@@ -27,15 +30,19 @@
 //! full disk) or that another process cut off (`truncate`, golang/go#74651) raises
 //! `SIGBUS` on access. We allocate blocks for real when creating or extending the file
 //! (`posix_fallocate`), so a full disk is an error we see, not a fault; and on Unix a
-//! `SIGBUS` handler ([`fault`]) recognises faults inside our own mappings and maps a
-//! private zero page over the faulting page, so the host lives on (counts made
-//! through that page are lost) and any other fault goes to the previous handler.
+//! `SIGBUS` handler ([`fault`]) recognises faults the kernel raised inside our own
+//! mappings and maps a private zero page over the faulting page, so the host lives
+//! on (counts made through that page are lost); any other `SIGBUS`, a sent one
+//! included, goes to the previous action. A repaired page is seen by this process
+//! alone, so once one is repaired a file takes no new record from this process
+//! ([`MappedFile::check_unrepaired`]): names it holds are still found, new names
+//! count in memory until the next file opens.
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -68,28 +75,70 @@ impl From<io::Error> for FileError {
 /// The cell only ever holds pointers obtained from [`MappedFile::get_or_create`],
 /// which point into leaked mappings, so turning one back into a `&'static AtomicU64`
 /// is sound.
-pub(crate) struct SlotCell(AtomicPtr<AtomicU64>);
+///
+/// Every cell that was ever set is on one lock-free list, so that the fault handler
+/// can empty them all when it repairs a page (`forget_all_slots`): a pointer into
+/// a page of a file that another process cut may, once the file is rebuilt, point
+/// into someone else's record.
+pub(crate) struct SlotCell {
+    ptr: AtomicPtr<AtomicU64>,
+    /// The next cell on the list of [`LISTED`], or null.
+    next: AtomicPtr<SlotCell>,
+    listed: AtomicBool,
+}
+
+/// The most recently listed cell: the head of the list of every cell ever set.
+static LISTED: AtomicPtr<SlotCell> = AtomicPtr::new(std::ptr::null_mut());
 
 impl SlotCell {
     pub(crate) const fn new() -> SlotCell {
-        SlotCell(AtomicPtr::new(std::ptr::null_mut()))
+        SlotCell {
+            ptr: AtomicPtr::new(std::ptr::null_mut()),
+            next: AtomicPtr::new(std::ptr::null_mut()),
+            listed: AtomicBool::new(false),
+        }
     }
 
     #[inline(always)]
     pub(crate) fn get(&self) -> Option<&'static AtomicU64> {
-        let ptr = NonNull::new(self.0.load(Ordering::Acquire))?;
+        let ptr = NonNull::new(self.ptr.load(Ordering::Acquire))?;
         // SAFETY: the only non-null values stored are `Slot`s, which point at 8-byte
         // aligned words inside mappings that are never unmapped (module docs).
         Some(unsafe { ptr.as_ref() })
     }
 
-    pub(crate) fn set(&self, slot: Slot) {
-        self.0
+    pub(crate) fn set(&'static self, slot: Slot) {
+        if !self.listed.swap(true, Ordering::AcqRel) {
+            let mut head = LISTED.load(Ordering::Acquire);
+            loop {
+                self.next.store(head, Ordering::Release);
+                let me = self as *const SlotCell as *mut SlotCell;
+                match LISTED.compare_exchange_weak(head, me, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => break,
+                    Err(now) => head = now,
+                }
+            }
+        }
+        self.ptr
             .store(slot.0 as *const AtomicU64 as *mut _, Ordering::Release);
     }
 
     pub(crate) fn clear(&self) {
-        self.0.store(std::ptr::null_mut(), Ordering::Release);
+        self.ptr.store(std::ptr::null_mut(), Ordering::Release);
+    }
+}
+
+/// Empties every cell: counters find their records again (or count in memory) on
+/// their next increment. Async-signal-safe: atomic loads and stores on a list that
+/// only grows, each cell on it once.
+#[cfg(unix)]
+fn forget_all_slots() {
+    let mut cell = LISTED.load(Ordering::Acquire);
+    // SAFETY: only `&'static SlotCell`s are put on the list (`SlotCell::set`), so
+    // each non-null pointer on it is valid for the life of the process.
+    while let Some(listed) = unsafe { cell.as_ref() } {
+        listed.clear();
+        cell = listed.next.load(Ordering::Acquire);
     }
 }
 
@@ -133,8 +182,9 @@ pub(crate) struct MappedFile {
     view: &'static View,
     /// Bytes of the file known to exist: never more than the file or the view.
     file_len: u32,
-    /// [`fault::repairs`] when we last knew the file to be whole.
-    repairs_seen: usize,
+    /// [`fault::repairs`] when the file was opened. Once the count moves, this file
+    /// is sealed: see [`MappedFile::check_unrepaired`].
+    repairs_at_open: usize,
 }
 
 impl MappedFile {
@@ -171,7 +221,7 @@ impl MappedFile {
             header_len: header.len() as u32,
             view,
             file_len,
-            repairs_seen: repairs(),
+            repairs_at_open: repairs(),
         };
         if !mapped.bytes_equal(0, header) {
             return Err(FileError::Corrupt(
@@ -257,11 +307,13 @@ impl MappedFile {
             return Err(FileError::BadName);
         }
         let name = name.as_bytes();
-        self.check_whole()?;
+        // A record that exists is found through checked reads, so a sealed file still
+        // finds the names it holds; only a new record needs the file whole.
         let (head_off, mut head) = match self.lookup_refreshing(name)? {
             Lookup::Found(slot) => return Ok(slot),
             Lookup::Absent { head_off, head } => (head_off, head),
         };
+        self.check_unrepaired()?;
 
         // Reserve space: other processes compete for the same limit word.
         let limit_off = self.header_len + LIMIT_OFFSET;
@@ -283,14 +335,17 @@ impl MappedFile {
             }
         };
 
-        // Write the record; it is ours alone until linked. (Unless the page it is in
-        // was cut off and replaced by a zero page meanwhile: then it goes nowhere.)
-        self.check_whole()?;
+        // Write the record; it is ours alone until linked. A page cut off while we
+        // wrote would have taken the bytes into a private zero page: look again before
+        // linking, so a record only this process can see is never linked (the space
+        // it reserved stays unused, like a record that lost a race).
+        self.check_unrepaired()?;
         self.write_bytes(start + 16, name)?;
         self.store32(start + 8, name.len() as u32 | NAME_LEN_MARK)?;
         let slot = self
             .value_at(start)
             .ok_or(FileError::Corrupt("record misplaced"))?;
+        self.check_unrepaired()?;
 
         // Link it, unless another process linked the same name meanwhile (Go's rule:
         // the name does not occur in the chain from `head` on, so only newer records
@@ -346,15 +401,24 @@ impl MappedFile {
         Err(FileError::Busy)
     }
 
-    /// Fails if a page of one of our mappings was cut off since we last looked (the
-    /// fault handler replaced it with a zero page) and this file is now shorter: no
-    /// record may be placed in a zero page, where it would overlap records that
-    /// counters still point at. Costs an atomic load unless a fault happened.
-    fn check_whole(&mut self) -> Result<(), FileError> {
-        let now = repairs();
-        if now != self.repairs_seen {
-            self.refresh()?; // fails if the file is shorter than we knew it
-            self.repairs_seen = now;
+    /// Fails, for good, once the fault handler has repaired a page in this process
+    /// since the file was opened: the file is sealed, and new names count in memory
+    /// until the next file opens (the next week's, or another `open_dir`).
+    ///
+    /// A repaired page is private to this process, and the file behind it may since
+    /// have been cut and rebuilt by another process (which rewrites the header and
+    /// places its records from the start again). The allocation limit and the chain
+    /// heads may still be shared while the page a new record would go into is not:
+    /// the record would be written where only we can see it and linked where every
+    /// reader follows the link, which cost every process the week
+    /// (golang/go#74651 is the truncation; the link is ours to avoid). Whether the
+    /// file is now shorter, longer or the same length tells nothing, so any repair
+    /// seals. One atomic load.
+    fn check_unrepaired(&self) -> Result<(), FileError> {
+        if repairs() != self.repairs_at_open {
+            return Err(FileError::Corrupt(
+                "a page of the file was cut off under this process: no new records",
+            ));
         }
         Ok(())
     }
@@ -431,6 +495,7 @@ impl MappedFile {
             layout::round_up(end, PAGE_SIZE).ok_or(FileError::Corrupt("file too large"))?;
         // Catch a truncation first: extending a file someone cut would fill it with
         // zeros where its header was.
+        self.check_unrepaired()?;
         self.refresh()?;
         if self.file_len < new_len {
             allocate(
@@ -507,6 +572,12 @@ impl MappedFile {
         Some(Slot(unsafe { AtomicU64::from_ptr(self.ptr(off).cast()) }))
     }
 
+    /// Whether the file holds `expected` at `off`. The bytes are other processes'
+    /// writing (a record's name, the header): that they never change once linked is
+    /// only their promise, and a damaged or hostile file keeps none. So they are read
+    /// one relaxed atomic load at a time, each into a local, and only the copy is
+    /// compared: a byte changing under us makes a wrong answer, never undefined
+    /// behaviour, and every offset and length used was checked against the file.
     fn bytes_equal(&self, off: u32, expected: &[u8]) -> bool {
         let Some(end) = off.checked_add(expected.len() as u32) else {
             return false;
@@ -514,34 +585,35 @@ impl MappedFile {
         if end > self.file_len {
             return false;
         }
-        let mut buf = [0u8; 256];
-        expected.chunks(buf.len()).enumerate().all(|(i, chunk)| {
-            let at = off as usize + i * buf.len();
-            // SAFETY: `at..at + chunk.len()` lies within `off..end`, inside the file
-            // (checked above). The bytes are record names or the header, which are
-            // written once before being published and never change afterwards.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    self.view.map.as_ptr().add(at),
-                    buf.as_mut_ptr(),
-                    chunk.len(),
-                );
-            }
-            &buf[..chunk.len()] == chunk
-        })
+        expected
+            .iter()
+            .zip(off..end)
+            .all(|(&want, at)| self.byte(at) == want)
     }
 
+    /// The byte at `off`, which the caller checked lies inside the file.
+    fn byte(&self, off: u32) -> u8 {
+        debug_assert!(off < self.file_len);
+        // SAFETY: `off` is inside the file, which never exceeds the mapping (callers
+        // check it against `file_len`), and the mapping is never unmapped. Any byte
+        // pattern is a valid `AtomicU8`, and the load is atomic, so a concurrent
+        // write by another process or thread is not a data race.
+        unsafe { AtomicU8::from_ptr(self.ptr(off)) }.load(Ordering::Relaxed)
+    }
+
+    /// Writes `bytes` at `off`, into a record this process reserved by
+    /// compare-and-swap and has not linked yet. Another process should not touch
+    /// them; one that does (a damaged or hostile writer) changes only what readers
+    /// find there, which they check: the stores are atomic, one byte each.
     fn write_bytes(&self, off: u32, bytes: &[u8]) -> Result<(), FileError> {
         let end = off
             .checked_add(bytes.len() as u32)
             .filter(|&end| end <= self.file_len)
             .ok_or(FileError::Corrupt("record past the end of the file"))?;
-        debug_assert!(end > off || bytes.is_empty());
-        // SAFETY: in bounds (checked above); the bytes belong to a record this process
-        // reserved by compare-and-swap and has not yet linked, so no one else reads or
-        // writes them.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr(off), bytes.len());
+        for (&byte, at) in bytes.iter().zip(off..end) {
+            // SAFETY: as in `byte`: inside the file (checked above) and the mapping,
+            // which is never unmapped; an atomic store races with nothing.
+            unsafe { AtomicU8::from_ptr(self.ptr(at)) }.store(byte, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -565,7 +637,7 @@ struct Record {
 }
 
 /// How many pages the fault handler has repaired in this process so far.
-fn repairs() -> usize {
+pub(crate) fn repairs() -> usize {
     #[cfg(unix)]
     return fault::repairs();
     #[cfg(not(unix))]
@@ -717,30 +789,74 @@ pub(crate) mod fault {
 
     /// If `addr` lies in one of our mappings, maps a private zero page over its page
     /// and returns true: the faulting access can be retried. Async-signal-safe.
+    ///
+    /// Only for a fault the kernel raised (`si_code > 0`): a signal another process
+    /// sent carries whatever address the sender wrote, and would get a live page of
+    /// counts replaced by zeros.
     pub(crate) fn repair(addr: usize) -> bool {
         if !is_ours(addr) {
             return false;
         }
         let page = PAGE.load(Ordering::Relaxed);
         let base = addr & !(page - 1);
-        // SAFETY: the page lies inside one of our own leaked mappings (checked above),
-        // which nothing else uses as memory but through atomics; replacing it with a
-        // zero page keeps it mapped and writable, so every pointer into it stays valid.
-        let mapped = unsafe {
-            libc::mmap(
-                base as *mut c_void,
-                page,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-                0,
-            )
-        };
-        if mapped == libc::MAP_FAILED {
+        if !map_zero_page(base, page) {
             return false;
         }
         REPAIRS.fetch_add(1, Ordering::SeqCst);
+        // The file was cut; another process may rebuild it, with its records where
+        // ours were, in pages we still share. No cached pointer may land there.
+        super::forget_all_slots();
         true
+    }
+
+    /// Maps a private zero page over `base..base + page`, a page of one of our own
+    /// leaked mappings: nothing uses that memory but through atomics and checked
+    /// reads, and the page stays mapped and writable, so every pointer into it stays
+    /// valid. `MAP_FIXED` replaces the old page in one step (the kernel holds the
+    /// address space's lock throughout), so no other thread sees a hole.
+    ///
+    /// Called from a signal handler, and `mmap` is not on POSIX's list of
+    /// async-signal-safe functions; what makes it safe is what it is on each
+    /// platform. Linux (glibc, musl, bionic): the system call itself, through
+    /// `syscall(2)`, which only moves registers and sets `errno` (the handler
+    /// restores it). Not the libc wrapper, because musl's `mmap` first waits on a
+    /// process-wide lock when given `MAP_FIXED`, which the interrupted thread may
+    /// hold. macOS: libsystem_kernel's `mmap` checks its arguments and traps
+    /// (`__mmap`); it takes no lock and does not allocate. Other Unix systems get the
+    /// libc function, a system call stub there too.
+    fn map_zero_page(base: usize, page: usize) -> bool {
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED;
+        #[cfg(all(
+            any(target_os = "linux", target_os = "android"),
+            target_pointer_width = "64"
+        ))]
+        {
+            // SAFETY: the arguments describe one page of our own mapping (see above);
+            // on 64-bit Linux the system call takes them as `mmap(2)` does, the offset
+            // in bytes. It returns the address or -1 with `errno` set.
+            let mapped = unsafe {
+                libc::syscall(
+                    libc::SYS_mmap,
+                    base,
+                    page,
+                    prot as libc::c_long,
+                    flags as libc::c_long,
+                    -1 as libc::c_long,
+                    0 as libc::c_long,
+                )
+            };
+            mapped == base as libc::c_long
+        }
+        #[cfg(not(all(
+            any(target_os = "linux", target_os = "android"),
+            target_pointer_width = "64"
+        )))]
+        {
+            // SAFETY: as above: one page of our own mapping, replaced in place.
+            let mapped = unsafe { libc::mmap(base as *mut c_void, page, prot, flags, -1, 0) };
+            mapped == base as *mut c_void
+        }
     }
 
     /// How many pages [`repair`] has replaced so far.
@@ -771,31 +887,43 @@ pub(crate) mod fault {
         }
     }
 
-    /// The faulting address of a `SIGBUS`.
+    /// The faulting address of a `SIGBUS` the kernel raised; `None` for one that a
+    /// process sent (`kill`, `sigqueue`, `raise`: `si_code <= 0`), whose address field
+    /// holds whatever the sender put there (on Linux `rt_sigqueueinfo` lets a
+    /// same-user process fill in the whole union).
+    ///
+    /// On macOS the kernel fills in `si_code` (`BUS_ADRALN`) and `si_addr` (the
+    /// thread's last fault address) for every `SIGBUS` it delivers, sent or not, so
+    /// there the sender cannot choose the address, but neither can the two be told
+    /// apart.
     ///
     /// # Safety
     /// `info` is a handler's siginfo argument, or null.
-    unsafe fn fault_address(info: *mut libc::siginfo_t) -> usize {
+    unsafe fn kernel_fault_address(info: *mut libc::siginfo_t) -> Option<usize> {
         if info.is_null() {
-            return 0;
+            return None;
+        }
+        // SAFETY: per the contract `info` points at the kernel's siginfo.
+        let info = unsafe { &*info };
+        if info.si_code <= 0 {
+            return None;
         }
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        // SAFETY: per the contract `info` points at the kernel's siginfo, whose
-        // address field is valid for SIGBUS.
-        return unsafe { (*info).si_addr() as usize };
+        // SAFETY: the address field is valid for a kernel-raised SIGBUS.
+        return Some(unsafe { info.si_addr() } as usize);
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        // SAFETY: as above.
-        return unsafe { (*info).si_addr as usize };
+        return Some(info.si_addr as usize);
     }
 
     extern "C" fn on_sigbus(signal: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
         let saved_errno = sys_signal::errno();
         // SAFETY: `info` is this handler's siginfo argument.
-        let addr = unsafe { fault_address(info) };
-        if repair(addr) {
+        let fault = unsafe { kernel_fault_address(info) };
+        if fault.is_some_and(repair) {
             sys_signal::set_errno(saved_errno);
             return;
         }
+        // A sent signal, or a fault outside our mappings: as if we were not here.
         // SAFETY: these are our handler's arguments, and the previous action is what
         // `sigaction` reported before ours went in.
         unsafe {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 
-use crate::layout::{self, HASH_OFFSET, HEADER_LEN_OFFSET, HEADER_PREFIX, NUM_HASH, PAGE_SIZE};
+use crate::layout::{self, HEADER_LEN_OFFSET, HEADER_PREFIX, NUM_HASH, PAGE_SIZE};
 use crate::stack_name;
 
 /// The contents of a counter file.
@@ -75,18 +75,11 @@ pub enum ParseError {
     BadHeaderLength(u32),
     /// A metadata line is not `Key: value`.
     BadMetadata,
-    /// A hash chain points outside the file, at an empty record, or in a cycle.
-    CorruptChain {
-        /// The offset of the bad pointer's target.
-        offset: u32,
-    },
-    /// The allocation limit points past the end of the file: it was truncated.
-    LimitPastEnd {
-        /// The allocation limit.
-        limit: u32,
-        /// The file's length.
-        len: usize,
-    },
+    /// The file is readable but some of its records are not: a hash chain leads to
+    /// something that is not an intact record, or the file was cut short. What could
+    /// be proven intact is in [`DamagedFile::intact`] (see [`DamagedFile`] for what is
+    /// dropped).
+    Damaged(Box<DamagedFile>),
     /// Metadata lacks `TimeBegin` and the file name does not supply a date.
     MissingDates,
 }
@@ -101,13 +94,7 @@ impl fmt::Display for ParseError {
             ParseError::BadHeader => f.write_str("not a v1 counter file: wrong header"),
             ParseError::BadHeaderLength(n) => write!(f, "corrupt counter file: header length {n}"),
             ParseError::BadMetadata => f.write_str("corrupt counter file: malformed metadata"),
-            ParseError::CorruptChain { offset } => {
-                write!(f, "corrupt counter file: bad record at offset {offset:#x}")
-            }
-            ParseError::LimitPastEnd { limit, len } => write!(
-                f,
-                "truncated counter file: records end at {limit} but the file has {len} bytes"
-            ),
+            ParseError::Damaged(damaged) => damaged.fmt(f),
             ParseError::MissingDates => {
                 f.write_str("corrupt counter file: no TimeBegin and no date in the file name")
             }
@@ -116,6 +103,80 @@ impl fmt::Display for ParseError {
 }
 
 impl std::error::Error for ParseError {}
+
+impl ParseError {
+    /// For a damaged file, every count that could be proven intact (with the
+    /// metadata); `None` for bytes that are not a counter file at all.
+    pub fn intact(&self) -> Option<&CounterFile> {
+        match self {
+            ParseError::Damaged(damaged) => Some(&damaged.intact),
+            _ => None,
+        }
+    }
+}
+
+/// A counter file with damaged records, and what survived.
+///
+/// A count is kept only when its record is reached from its hash-table slot through
+/// records that are each proven intact: the record starts on a 32-byte boundary after
+/// the hash table, lies wholly below both the allocation limit and the end of the
+/// file, does not reach the end of its 16 KiB page, has a non-empty name that hashes
+/// to the slot's chain, and its name has not been seen before. Every writer (Go's and
+/// ours) places and links records that way, so no offset or length read from the file
+/// is used before it is checked.
+///
+/// Dropped: the record a chain's bad pointer leads to and every record after it in
+/// that chain (their only link runs through the bad record), and a repeated name
+/// (a cycle, or a record linked twice) together with the rest of its chain. The other
+/// chains, and the records of a cut chain before its bad pointer, are kept whole. Go's
+/// parser rejects the whole file instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DamagedFile {
+    /// The metadata and every counter proven intact.
+    pub intact: CounterFile,
+    /// The first damage found.
+    pub damage: Damage,
+    /// How many of the 512 hash chains lost records.
+    pub chains_cut: u32,
+}
+
+/// What is wrong with a [`DamagedFile`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// A hash chain points at something that is not an intact record.
+    BadRecord {
+        /// The offset the bad pointer leads to.
+        offset: u32,
+    },
+    /// The allocation limit points past the end of the file: it was truncated, and
+    /// records that lay past the cut are gone.
+    Truncated {
+        /// The allocation limit.
+        limit: u32,
+        /// The file's length.
+        len: usize,
+    },
+}
+
+impl fmt::Display for DamagedFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.damage {
+            Damage::BadRecord { offset } => {
+                write!(f, "corrupt counter file: bad record at offset {offset:#x}")?
+            }
+            Damage::Truncated { limit, len } => write!(
+                f,
+                "truncated counter file: records end at {limit} but the file has {len} bytes"
+            )?,
+        }
+        let kept = self.intact.count.len() + self.intact.non_utf8.len();
+        write!(
+            f,
+            " ({kept} counters intact; {} of {NUM_HASH} hash chains cut short)",
+            self.chains_cut
+        )
+    }
+}
 
 /// Why a counter file could not be read.
 #[derive(Debug)]
@@ -135,6 +196,17 @@ impl fmt::Display for ReadError {
     }
 }
 
+impl ReadError {
+    /// For a damaged file, every count that could be proven intact (see
+    /// [`ParseError::intact`]).
+    pub fn intact(&self) -> Option<&CounterFile> {
+        match self {
+            ReadError::Parse(err) => err.intact(),
+            ReadError::Io(_) => None,
+        }
+    }
+}
+
 impl std::error::Error for ReadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -147,7 +219,9 @@ impl std::error::Error for ReadError {
 /// Parses a v1 counter file, as Go's `counter.Parse` does, decoding stack names.
 ///
 /// Every offset is bounds-checked and every chain is bounded, so no input can make it
-/// panic, read out of bounds or loop (golang/go#68311).
+/// panic, read out of bounds or loop (golang/go#68311). A file whose records are
+/// damaged is an error, [`ParseError::Damaged`], that still carries every count that
+/// could be proven intact ([`ParseError::intact`]).
 pub fn parse(data: &[u8]) -> Result<CounterFile, ParseError> {
     parse_impl(data, None)
 }
@@ -181,14 +255,6 @@ fn parse_impl(data: &[u8], file_name: Option<&str>) -> Result<CounterFile, Parse
         return Err(ParseError::BadHeaderLength(header_len));
     }
     let limit = load32(data, header_len).ok_or(ParseError::BadHeaderLength(header_len))?;
-    if limit as usize > data.len() {
-        // Go's parser reads what is left; a truncated file is better reported than
-        // half counted.
-        return Err(ParseError::LimitPastEnd {
-            limit,
-            len: data.len(),
-        });
-    }
     let meta = &data[HEADER_LEN_OFFSET + 4..header_len as usize];
     let meta = meta.split(|&b| b == 0).next().unwrap_or_default();
     let mut file = CounterFile::default();
@@ -203,6 +269,20 @@ fn parse_impl(data: &[u8], file_name: Option<&str>) -> Result<CounterFile, Parse
         infer_dates(&mut file, file_name)?;
     }
 
+    // Records lie below the allocation limit (writers move it before writing) and,
+    // in a file cut short, below its end. Go's parser reads what is left of a
+    // truncated file as if it were whole; we keep what is provably there and say
+    // the file is damaged.
+    let records = Records {
+        data,
+        header_len,
+        end: (limit as usize).min(data.len()),
+    };
+    let mut damage = (limit as usize > data.len()).then_some(Damage::Truncated {
+        limit,
+        len: data.len(),
+    });
+    let mut chains_cut = 0;
     // A chain can hold at most one record per 32 bytes of file; a longer walk is a
     // cycle. Go detected cycles only through duplicate names, which costs a map; we
     // do both, so a cycle of distinct-looking records is also caught.
@@ -214,12 +294,15 @@ fn parse_impl(data: &[u8], file_name: Option<&str>) -> Result<CounterFile, Parse
         let mut steps = 0;
         while offset != 0 {
             steps += 1;
-            let (name, value, next) = record(data, header_len, offset)
-                .filter(|_| steps <= max_records)
-                .ok_or(ParseError::CorruptChain { offset })?;
-            if !raw_names.insert(name) {
-                return Err(ParseError::CorruptChain { offset });
-            }
+            let intact = records
+                .intact(bucket, offset)
+                .filter(|&(name, _, _)| steps <= max_records && raw_names.insert(name));
+            let Some((name, value, next)) = intact else {
+                // Everything from here on hangs off a record we cannot trust.
+                damage.get_or_insert(Damage::BadRecord { offset });
+                chains_cut += 1;
+                break;
+            };
             let name = stack_name::decode_bytes(name);
             let total = match String::from_utf8(name) {
                 Ok(name) => file.count.entry(name).or_insert(0),
@@ -229,23 +312,48 @@ fn parse_impl(data: &[u8], file_name: Option<&str>) -> Result<CounterFile, Parse
             offset = next;
         }
     }
-    Ok(file)
+    match damage {
+        None => Ok(file),
+        Some(damage) => Err(ParseError::Damaged(Box::new(DamagedFile {
+            intact: file,
+            damage,
+            chains_cut,
+        }))),
+    }
 }
 
-/// The record at `offset`: name, value and next offset, or `None` if it does not fit.
-fn record(data: &[u8], header_len: u32, offset: u32) -> Option<(&[u8], u64, u32)> {
-    if offset < header_len + HASH_OFFSET {
-        return None;
+/// The record area of a file: where a writer may have placed a record.
+struct Records<'a> {
+    data: &'a [u8],
+    header_len: u32,
+    /// The end of the area: the allocation limit, or the end of a truncated file.
+    end: usize,
+}
+
+impl<'a> Records<'a> {
+    /// The record at `offset` in the chain of `bucket` (name, value and next offset)
+    /// if it is one a writer could have linked there (see [`DamagedFile`]); the
+    /// bytes are other processes' writing, so nothing in them is trusted unchecked.
+    fn intact(&self, bucket: u32, offset: u32) -> Option<(&'a [u8], u64, u32)> {
+        if offset < layout::table_end(self.header_len) || offset % layout::RECORD_UNIT != 0 {
+            return None;
+        }
+        let start = offset as usize;
+        let name_len =
+            (load32(self.data, offset.checked_add(8)?)? & !layout::NAME_LEN_MARK) as usize;
+        let name_end = start.checked_add(16)?.checked_add(name_len)?;
+        let page = PAGE_SIZE as usize;
+        if name_len == 0 || name_end > self.end || name_end / page != start / page {
+            return None;
+        }
+        let name = self.data.get(start + 16..name_end)?;
+        if layout::bucket(name) != bucket {
+            return None;
+        }
+        let value = u64::from_le_bytes(self.data.get(start..start + 8)?.try_into().ok()?);
+        let next = load32(self.data, offset + 12)?;
+        Some((name, value, next))
     }
-    let start = offset as usize;
-    let name_len = (load32(data, offset.checked_add(8)?)? & !layout::NAME_LEN_MARK) as usize;
-    let name = data.get(start + 16..start + 16 + name_len)?;
-    if name.is_empty() {
-        return None;
-    }
-    let value = u64::from_le_bytes(data.get(start..start + 8)?.try_into().ok()?);
-    let next = load32(data, offset + 12)?;
-    Some((name, value, next))
 }
 
 fn load32(data: &[u8], offset: u32) -> Option<u32> {
@@ -303,51 +411,196 @@ mod tests {
         assert_eq!(parse(&bad_meta), Err(ParseError::BadMetadata));
     }
 
+    /// Appends a record for `name` as a writer would: placed at the allocation limit,
+    /// then linked at the head of its bucket's chain. Returns its offset.
+    fn add_record(data: &mut Vec<u8>, name: &[u8], value: u64) -> usize {
+        let h = header_len(data);
+        let limit = u32::from_le_bytes(data[h as usize..h as usize + 4].try_into().unwrap());
+        let (start, end) = layout::place(h, limit, name.len()).unwrap();
+        let (start, end) = (start as usize, end as usize);
+        if data.len() < end {
+            data.resize(end.next_multiple_of(PAGE_SIZE as usize), 0);
+        }
+        let head = layout::bucket_offset(h, layout::bucket(name)) as usize;
+        let old_head = u32::from_le_bytes(data[head..head + 4].try_into().unwrap());
+        data[start..start + 8].copy_from_slice(&value.to_le_bytes());
+        put32(data, start + 8, name.len() as u32 | layout::NAME_LEN_MARK);
+        put32(data, start + 12, old_head);
+        data[start + 16..start + 16 + name.len()].copy_from_slice(name);
+        put32(data, h as usize, end as u32);
+        put32(data, head, start as u32);
+        start
+    }
+
+    fn header_len(data: &[u8]) -> u32 {
+        u32::from_le_bytes(data[28..32].try_into().unwrap())
+    }
+
+    fn damaged(result: Result<CounterFile, ParseError>) -> DamagedFile {
+        match result {
+            Err(ParseError::Damaged(damaged)) => *damaged,
+            other => panic!("not damaged: {other:?}"),
+        }
+    }
+
+    /// Names `a0`…: `n` names whose records all fall in one hash chain, so that a
+    /// test can damage the middle of a chain.
+    fn names_in_one_chain(n: usize) -> Vec<Vec<u8>> {
+        let bucket = layout::bucket(b"a0");
+        (0..)
+            .map(|i| format!("a{i}").into_bytes())
+            .filter(|name| layout::bucket(name) == bucket)
+            .take(n)
+            .collect()
+    }
+
     #[test]
-    fn rejects_bad_pointers_and_cycles() {
-        let data = minimal("TimeBegin: x\n\n");
-        let h = u32::from_le_bytes(data[28..32].try_into().unwrap()) as usize;
-        let rec = 4096usize;
-        let mut with_record = data.clone();
-        put32(&mut with_record, h + 4, rec as u32); // bucket 0 -> rec
-        put32(&mut with_record, rec + 8, 1 | layout::NAME_LEN_MARK);
-        with_record[rec + 16] = b'a';
-        assert_eq!(parse(&with_record).unwrap().count["a"], 0);
+    fn records_are_read_from_their_chains() {
+        let mut data = minimal("TimeBegin: x\n\n");
+        add_record(&mut data, b"a", 3);
+        add_record(&mut data, b"b", 4);
+        let f = parse(&data).unwrap();
+        assert_eq!(f.count, [("a".into(), 3), ("b".into(), 4)].into());
+    }
 
-        let mut past_end = with_record.clone();
-        put32(&mut past_end, h + 4, 1 << 30);
-        assert!(matches!(
-            parse(&past_end),
-            Err(ParseError::CorruptChain { .. })
-        ));
+    /// A bad pointer costs only what hangs off it: the rest of that chain. Every
+    /// other chain, and the records of the cut chain before the bad pointer, are kept
+    /// and the file is reported damaged; the message still names the offset.
+    #[test]
+    fn a_bad_pointer_costs_only_the_rest_of_its_chain() {
+        let chain = names_in_one_chain(3);
+        let mut data = minimal("TimeBegin: x\n\n");
+        add_record(&mut data, b"other", 7);
+        let oldest = add_record(&mut data, &chain[0], 1);
+        let middle = add_record(&mut data, &chain[1], 2);
+        add_record(&mut data, &chain[2], 3); // the head: chain[2] -> chain[1] -> chain[0]
+        let whole = parse(&data).unwrap();
+        assert_eq!(whole.count.len(), 4);
 
-        let mut into_header = with_record.clone();
-        put32(&mut into_header, h + 4, 8);
-        assert!(matches!(
-            parse(&into_header),
-            Err(ParseError::CorruptChain { .. })
-        ));
+        let wild = |target: u32| {
+            let mut bad = data.clone();
+            put32(&mut bad, middle + 12, target);
+            damaged(parse(&bad))
+        };
+        let kept = |d: &DamagedFile| d.intact.count.keys().cloned().collect::<Vec<_>>();
+        // The head and the middle stay; the oldest hangs off the bad pointer.
+        let mut expect: Vec<String> = [&chain[2], &chain[1], &b"other".to_vec()]
+            .iter()
+            .map(|n| String::from_utf8(n.to_vec()).unwrap())
+            .collect();
+        expect.sort();
+        let h = header_len(&data);
+        for target in [
+            1 << 30,                     // past the end of the file
+            8,                           // inside the header
+            layout::bucket_offset(h, 3), // inside the hash table
+            oldest as u32 + 8,           // misaligned
+            oldest as u32 + 32 * 64,     // past the allocation limit
+            middle as u32,               // a cycle
+        ] {
+            let d = wild(target);
+            assert_eq!(
+                d.damage,
+                Damage::BadRecord { offset: target },
+                "{target:#x}"
+            );
+            assert_eq!(d.chains_cut, 1);
+            assert_eq!(kept(&d), expect, "{target:#x}");
+            assert_eq!(d.intact.meta("TimeBegin"), Some("x"));
+            let message = ParseError::Damaged(Box::new(d)).to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "corrupt counter file: bad record at offset {target:#x}"
+                )),
+                "{message}"
+            );
+        }
 
-        let mut cycle = with_record.clone();
-        put32(&mut cycle, rec + 12, rec as u32);
-        assert!(matches!(
-            parse(&cycle),
-            Err(ParseError::CorruptChain { .. })
-        ));
+        // The record itself damaged: an empty name, a name past the limit, a name
+        // that belongs to another chain.
+        let mut empty = data.clone();
+        put32(&mut empty, middle + 8, layout::NAME_LEN_MARK);
+        let mut long = data.clone();
+        put32(&mut long, middle + 8, 0x00ff_ffff);
+        let mut renamed = data.clone();
+        renamed[middle + 16] = b'z';
+        for (what, bad) in [("empty", empty), ("long", long), ("renamed", renamed)] {
+            let d = damaged(parse(&bad));
+            assert_eq!(
+                d.damage,
+                Damage::BadRecord {
+                    offset: middle as u32
+                },
+                "{what}"
+            );
+            assert_eq!(d.intact.count.len(), 2, "{what}: {:?}", d.intact.count);
+            assert_eq!(d.intact.count["other"], 7, "{what}");
+        }
+        // Through the public error too.
+        let mut bad = data.clone();
+        put32(&mut bad, middle + 8, layout::NAME_LEN_MARK);
+        assert_eq!(parse(&bad).unwrap_err().intact().unwrap().count["other"], 7);
+    }
 
-        let mut empty_name = with_record.clone();
-        put32(&mut empty_name, rec + 8, layout::NAME_LEN_MARK);
-        assert!(matches!(
-            parse(&empty_name),
-            Err(ParseError::CorruptChain { .. })
-        ));
+    /// A head in the header, past the end, or one of two heads leading to one record:
+    /// each chain is judged on its own.
+    #[test]
+    fn bad_heads_and_records_linked_twice() {
+        let mut data = minimal("TimeBegin: x\n\n");
+        let a = add_record(&mut data, b"a", 1);
+        add_record(&mut data, b"b", 2);
+        let h = header_len(&data);
+        let mut into_header = data.clone();
+        put32(&mut into_header, layout::bucket_offset(h, 0) as usize, 8);
+        let mut past_end = data.clone();
+        put32(&mut past_end, layout::bucket_offset(h, 0) as usize, 1 << 30);
+        let mut twice = data.clone();
+        // Another bucket's head leads to `a`, whose name does not belong there.
+        let other = (layout::bucket(b"a") + 1) % NUM_HASH;
+        put32(
+            &mut twice,
+            layout::bucket_offset(h, other) as usize,
+            a as u32,
+        );
+        for bad in [into_header, past_end, twice] {
+            let d = damaged(parse(&bad));
+            assert_eq!(d.chains_cut, 1);
+            assert_eq!(d.intact.count, [("a".into(), 1), ("b".into(), 2)].into());
+        }
+    }
 
-        let mut name_past_end = with_record;
-        put32(&mut name_past_end, rec + 8, 0x00ff_ffff);
-        assert!(matches!(
-            parse(&name_past_end),
-            Err(ParseError::CorruptChain { .. })
-        ));
+    /// A file cut short: the records before the cut are kept, and the file is
+    /// reported truncated.
+    #[test]
+    fn a_truncated_file_keeps_what_precedes_the_cut() {
+        let mut data = minimal("TimeBegin: x\n\n");
+        add_record(&mut data, b"early", 5);
+        let long = vec![b'x'; 4000];
+        for i in 0..8u8 {
+            let mut name = long.clone();
+            name.push(b'0' + i);
+            add_record(&mut data, &name, 1);
+        }
+        let len = data.len();
+        assert!(len > 2 * PAGE_SIZE as usize, "{len}");
+        let h = header_len(&data) as usize;
+        let limit = u32::from_le_bytes(data[h..h + 4].try_into().unwrap());
+        data.truncate(PAGE_SIZE as usize);
+        let d = damaged(parse(&data));
+        assert_eq!(
+            d.damage,
+            Damage::Truncated {
+                limit,
+                len: PAGE_SIZE as usize
+            }
+        );
+        assert_eq!(d.intact.count["early"], 5);
+        assert!(d.intact.count.len() < 9, "{:?}", d.intact.count.keys());
+        let message = ParseError::Damaged(Box::new(d)).to_string();
+        assert!(
+            message.starts_with("truncated counter file: records end at"),
+            "{message}"
+        );
     }
 
     /// Go programs can write names that are not UTF-8. Each stays its own counter
@@ -356,7 +609,6 @@ mod tests {
     #[test]
     fn names_that_are_not_utf8_stay_distinct() {
         let mut data = minimal("TimeBegin: x\n\n");
-        let h = u32::from_le_bytes(data[28..32].try_into().unwrap()) as usize;
         let names: [&[u8]; 5] = [
             b"go/\xff",
             b"go/\xfe",
@@ -364,22 +616,8 @@ mod tests {
             b"go/\xe2\x82",
             b"go/stack\nexample.com/p.f\n\".\xff",
         ];
-        let mut off = 4096;
         for (i, name) in names.iter().enumerate() {
-            // Every record in bucket 0, chained in order.
-            let next = if i + 1 < names.len() { off + 64 } else { 0 };
-            if i == 0 {
-                put32(&mut data, h + 4, off as u32);
-            }
-            data[off..off + 8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
-            put32(
-                &mut data,
-                off + 8,
-                name.len() as u32 | layout::NAME_LEN_MARK,
-            );
-            put32(&mut data, off + 12, next as u32);
-            data[off + 16..off + 16 + name.len()].copy_from_slice(name);
-            off += 64;
+            add_record(&mut data, name, i as u64 + 1);
         }
         let f = parse(&data).unwrap();
         assert_eq!(f.count.len(), 1);

@@ -348,8 +348,111 @@ fn scenario_entry() {
                 }
             }
         }
+        #[cfg(unix)]
+        "cut-and-rebuilt" => {
+            // Process P of the sequence in `a_repaired_page_never_takes_a_new_record`.
+            open_counting(&dir);
+            let path = testing::current_file().unwrap();
+            for i in 0..REBUILT_NAMES {
+                telemetry_counter::inc(&format!("test/p/{i:02}"));
+            }
+            // Someone truncates the file to nothing.
+            let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            file.set_len(0).unwrap();
+            // P touches a late record: SIGBUS, and a private zero page in its place.
+            telemetry_counter::inc(&format!("test/p/{:02}", REBUILT_NAMES - 1));
+            // Process Q opens the empty file, rewrites the header and counts.
+            let q = command("count-names", &dir, "q").output().unwrap();
+            assert!(q.status.success(), "{q:?}");
+            // P counts a new name (in a hash chain that Q's names left empty, so
+            // that nothing but the allocation stops it).
+            telemetry_counter::inc(&arg);
+            assert_eq!(testing::read_named(&arg), 1, "kept in memory");
+            // And P counts its old names again. Their records were at the offsets
+            // where Q's now are, in pages P still shares with Q: P's cached pointers
+            // must not land there.
+            for i in 0..REBUILT_NAMES {
+                telemetry_counter::inc(&format!("test/p/{i:02}"));
+            }
+            println!("> survived");
+        }
+        "count-names" => {
+            open_counting(&dir);
+            for i in 0..REBUILT_NAMES {
+                telemetry_counter::inc(&format!("test/{arg}/{i:02}"));
+            }
+        }
+        #[cfg(target_os = "linux")]
+        "sent-sigbus" => {
+            // A handler installed before the library's: where a SIGBUS that is not a
+            // fault must go.
+            // SAFETY: `previous_sigbus` has the SA_SIGINFO signature; the sigaction
+            // is zeroed and its mask emptied before use.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = previous_sigbus as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO;
+                libc::sigemptyset(&mut action.sa_mask);
+                assert_eq!(
+                    libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()),
+                    0
+                );
+            }
+            open_counting(&dir);
+            HITS.add(5);
+            // The first page of the counter file's mapping holds HITS's record.
+            let path = testing::current_file().unwrap();
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+            let line = maps
+                .lines()
+                .find(|l| l.ends_with(path.to_str().unwrap()))
+                .unwrap();
+            let start = usize::from_str_radix(line.split('-').next().unwrap(), 16).unwrap();
+            println!("> {} {:#x}", std::process::id(), start + 100);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while SENT_SIGBUS_CODE.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the previous handler never ran"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            assert_eq!(testing::read(&HITS), 5, "the counter page was zeroed");
+            HITS.inc();
+            let code = SENT_SIGBUS_CODE.load(std::sync::atomic::Ordering::SeqCst);
+            println!("> previous handler saw si_code {code}");
+        }
         other => panic!("unknown scenario {other}"),
     }
+}
+
+/// What the handler installed before the library's saw: the signal's `si_code`
+/// (never 0 for a queued signal), or 0 while it has not run.
+#[cfg(target_os = "linux")]
+static SENT_SIGBUS_CODE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+#[cfg(target_os = "linux")]
+extern "C" fn previous_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel's siginfo for this handler.
+    let code = unsafe { (*info).si_code };
+    SENT_SIGBUS_CODE.store(code, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Names each process counts in the cut-and-rebuilt sequence.
+const REBUILT_NAMES: usize = 100;
+
+/// The v1 format's hash bucket of `name`: FNV-1a, folded, modulo the 512 slots.
+#[cfg(unix)]
+fn bucket(name: &str) -> u32 {
+    let h = fnv(2_166_136_261, name.as_bytes());
+    (h ^ (h >> 16)) % 512
+}
+
+fn fnv(mut h: u32, bytes: &[u8]) -> u32 {
+    for &b in bytes {
+        h = (h ^ u32::from(b)).wrapping_mul(16_777_619);
+    }
+    h
 }
 
 const CHAIN_NAMES: usize = 800;
@@ -362,13 +465,6 @@ const CHAIN_BUCKET: u32 = 77;
 /// Long names (300 to 900 bytes, so that the file grows a page every 20 to 50 records)
 /// that all hash to [`CHAIN_BUCKET`]: every creation races for one chain head.
 fn chain_names() -> Vec<String> {
-    // The file format's FNV-1a, folded, modulo the 512-entry table.
-    fn fnv(mut h: u32, bytes: &[u8]) -> u32 {
-        for &b in bytes {
-            h = (h ^ u32::from(b)).wrapping_mul(16_777_619);
-        }
-        h
-    }
     (0..CHAIN_NAMES)
         .map(|i| {
             let base = format!("test/chain/{i:04}/{}", "y".repeat(500 + (i % 11) * 150));
@@ -625,6 +721,78 @@ fn foreign_sigbus_still_kills() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("> survived"));
 }
 
+/// The sequence that lost a week for every process: P counts 100 names; the file is
+/// truncated to nothing; P touches a late record (SIGBUS, repaired with a private
+/// zero page); Q opens the empty file, rewrites the header and counts 100 names; P
+/// counts a new name. P's new record went at the shared allocation limit, into its
+/// private page, and was linked into the shared chain: every reader then failed with
+/// "bad record at offset …". After a repair P places no record: the new name counts
+/// in memory. P's old counters, counted again, must not add to Q's records that
+/// now sit where P's were: the file holds exactly Q's counts.
+#[cfg(unix)]
+#[test]
+fn a_repaired_page_never_takes_a_new_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let q_buckets: std::collections::HashSet<u32> = (0..REBUILT_NAMES)
+        .map(|i| bucket(&format!("test/q/{i:02}")))
+        .collect();
+    let new_name = (0..)
+        .map(|j| format!("test/p/new-{j}"))
+        .find(|name| !q_buckets.contains(&bucket(name)))
+        .unwrap();
+    let said = run("cut-and-rebuilt", tmp.path(), &new_name, &[]);
+    assert_eq!(said, "survived");
+    let file = read_file(only_file(tmp.path())).unwrap();
+    let want: std::collections::BTreeMap<String, u64> = (0..REBUILT_NAMES)
+        .map(|i| (format!("test/q/{i:02}"), 1))
+        .collect();
+    assert_eq!(file.count, want);
+}
+
+/// A SIGBUS that another process sends (`sigqueue`, here its system call, which
+/// lets the sender fill in the fault address) naming a live counter page is not a
+/// fault: the page must not be replaced by a zero page (the process's counts through
+/// it would vanish), and the signal goes to the handler installed before ours.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_sent_sigbus_is_not_repaired() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = command("sent-sigbus", tmp.path(), "")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let said = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.split_once("> ").map(|(_, said)| said.to_owned()))
+        .expect("the child names its page");
+    let (pid, addr) = said.split_once(' ').unwrap();
+    let pid: libc::pid_t = pid.parse().unwrap();
+    let addr = usize::from_str_radix(addr.trim_start_matches("0x"), 16).unwrap();
+    // siginfo as `sigqueue` sends it (SI_QUEUE), with a forged fault address where
+    // a fault's siginfo holds it: 16 bytes in, on 64-bit Linux.
+    let mut info = [0u64; 16];
+    info[0] = libc::SIGBUS as u32 as u64; // si_signo, then si_errno 0
+    info[1] = libc::SI_QUEUE as u32 as u64; // si_code, then padding
+    info[2] = addr as u64; // the union: si_addr for a fault
+    // SAFETY: rt_sigqueueinfo reads 128 bytes of siginfo from `info`.
+    let sent =
+        unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, pid, libc::SIGBUS, info.as_ptr()) };
+    assert_eq!(sent, 0, "{}", std::io::Error::last_os_error());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}: {rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("> previous handler saw si_code -1")),
+        "{rest:?}"
+    );
+    let file = read_file(only_file(tmp.path())).unwrap();
+    assert_eq!(file.count["test/hits"], 6);
+}
+
 /// Today's counter file, which must not be followed, opened or waited on when it is
 /// a symlink, a FIFO or a directory: counting goes on in memory.
 #[cfg(unix)]
@@ -743,7 +911,13 @@ fn truncated_file_is_rejected() {
         b.truncate(20_000);
     });
     assert!(status.starts_with("InMemory(Corrupt"), "{status}");
-    assert!(read_file(only_file(tmp.path())).is_err());
+    // Reported as damaged, with the records before the cut kept.
+    let err = read_file(only_file(tmp.path())).unwrap_err();
+    assert!(
+        err.to_string().starts_with("truncated counter file"),
+        "{err}"
+    );
+    assert_eq!(err.intact().unwrap().count["test/big"], u64::MAX);
 }
 
 #[test]
@@ -790,10 +964,8 @@ fn cycles_and_wild_pointers_are_bounded() {
         put32(b, first + 12, first as u32);
     });
     assert!(status.starts_with("Counting"), "{status}");
-    assert!(
-        read_file(only_file(tmp.path())).is_err(),
-        "the parser sees the cycle too"
-    );
+    let err = read_file(only_file(tmp.path())).expect_err("the parser sees the cycle too");
+    assert!(err.intact().is_some(), "{err}");
 
     // Chain heads pointing past the end of the file.
     let (tmp, status) = damaged(|b| {
