@@ -123,7 +123,13 @@ pub(super) fn load(dir: &Dir) -> Result<LocalData, Failure> {
 
     for entry in local.iter().filter(|e| e.kind == FileKind::CounterFile) {
         match read_counter_file(&entry.path) {
-            Ok(entry) => data.entries.push(entry),
+            Ok((read, damage)) => {
+                if let Some(damage) = damage {
+                    data.skipped
+                        .push(format!("{}: {damage}", entry.path.display()));
+                }
+                data.entries.push(read);
+            }
             Err(message) => data
                 .skipped
                 .push(format!("{}: {message}", entry.path.display())),
@@ -152,7 +158,7 @@ pub(super) fn load(dir: &Dir) -> Result<LocalData, Failure> {
 /// [`COUNTER_FILE_LIMIT`](telemetry_internal::fs::COUNTER_FILE_LIMIT) bytes (a larger
 /// file is refused from its size, before anything is read). The message does not
 /// repeat the path, which the caller puts first.
-pub(super) fn parse_counter_file(path: &Path) -> Result<CounterFile, String> {
+pub(super) fn parse_counter_file(path: &Path) -> Result<ReadCounterFile, String> {
     use telemetry_internal::fs::COUNTER_FILE_LIMIT;
     let bytes =
         telemetry_internal::fs::read_bounded(path, COUNTER_FILE_LIMIT).map_err(|err| match err
@@ -171,12 +177,32 @@ pub(super) fn parse_counter_file(path: &Path) -> Result<CounterFile, String> {
             _ => err.to_string(),
         })?;
     let name = path.file_name().and_then(|n| n.to_str());
-    telemetry_counter::parse_named(&bytes, name).map_err(|err| err.to_string())
+    match telemetry_counter::parse_named(&bytes, name) {
+        Ok(file) => Ok(ReadCounterFile { file, damage: None }),
+        // A file whose every record is lost is shown as the error it is.
+        Err(err) => match err.intact().filter(|intact| !intact.count.is_empty()) {
+            Some(intact) => Ok(ReadCounterFile {
+                file: intact.clone(),
+                damage: Some(format!(
+                    "{err}; shown: the {} counters proven intact",
+                    intact.count.len()
+                )),
+            }),
+            None => Err(err.to_string()),
+        },
+    }
+}
+
+/// A counter file as read: all of it, or, when some of its records are damaged, every
+/// count the parser could prove intact and a line that says what was lost.
+pub(super) struct ReadCounterFile {
+    pub(super) file: CounterFile,
+    pub(super) damage: Option<String>,
 }
 
 /// Reads one counter file as [`parse_counter_file`] does, as `view` and `csv` show it.
-pub(super) fn read_counter_file(path: &Path) -> Result<Entry, String> {
-    let file = parse_counter_file(path)?;
+pub(super) fn read_counter_file(path: &Path) -> Result<(Entry, Option<String>), String> {
+    let ReadCounterFile { file, damage } = parse_counter_file(path)?;
     // Go's files say GoVersion, GOOS and GOARCH where ours say Toolchain, OS and Arch.
     let get = |keys: &[&str]| {
         keys.iter()
@@ -185,7 +211,7 @@ pub(super) fn read_counter_file(path: &Path) -> Result<Entry, String> {
             .to_owned()
     };
     let day = |key: &str| file.meta(key).and_then(|t| t.get(..10)).map(str::to_owned);
-    Ok(Entry {
+    let entry = Entry {
         program: get(&["Program"]),
         version: get(&["Version"]),
         toolchain: get(&["Toolchain", "GoVersion"]),
@@ -199,7 +225,8 @@ pub(super) fn read_counter_file(path: &Path) -> Result<Entry, String> {
         file: path.to_owned(),
         counters: file.counters().map(|(k, v)| (k.to_owned(), v)).collect(),
         stacks: file.stacks().map(|(k, v)| (k.to_owned(), v)).collect(),
-    })
+    };
+    Ok((entry, damage))
 }
 
 fn read_report(path: &Path, source: Source) -> Result<Vec<Entry>, String> {

@@ -34,7 +34,15 @@ pub(super) fn run(ctx: &mut Context<'_>, files: &[PathBuf]) -> CmdResult {
     let mut failed = false;
     for path in &files {
         match super::data::parse_counter_file(path) {
-            Ok(file) => parsed.push(file),
+            Ok(read) => {
+                // A damaged file's intact counts are printed, and the exit status says
+                // that the file was not whole.
+                if let Some(damage) = read.damage {
+                    failed = true;
+                    ctx.error_line(format_args!("{}: {damage}", path.display()));
+                }
+                parsed.push(read.file);
+            }
             Err(message) => {
                 failed = true;
                 ctx.error_line(format_args!("{}: {message}", path.display()));

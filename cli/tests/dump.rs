@@ -174,3 +174,41 @@ fn a_fifo_is_refused_not_read() {
         stderr(&out)
     );
 }
+
+/// A counter file cut short by another process: the counts that can be proven intact
+/// are still printed, with one line saying what was lost, and the exit status says the
+/// file was not whole.
+#[test]
+fn a_damaged_file_shows_its_intact_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..400)
+        .map(|i| format!("mytool/a-long-counter-name-to-fill-pages-{i:03}"))
+        .collect();
+    let counts: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 7)).collect();
+    let path = common::counter_file(
+        tmp.path(),
+        ("mytool", "1.0.0"),
+        ("2026-11-02", "2026-11-09"),
+        &counts,
+    );
+    let whole = std::fs::metadata(&path).unwrap().len();
+    assert!(whole >= 32 * 1024, "{whole}: the records must span pages");
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(20 * 1024).unwrap();
+    drop(file);
+
+    let out = telemetry().arg("dump").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("truncated counter file"), "{err}");
+    assert!(err.contains("counters proven intact"), "{err}");
+    let json = stdout(&out);
+    let shown = names.iter().filter(|n| json.contains(n.as_str())).count();
+    assert!(
+        shown > 0 && shown < names.len(),
+        "{shown} of {}",
+        names.len()
+    );
+    assert!(json.contains("\"Program\": \"mytool\""), "{json}");
+}
