@@ -157,6 +157,8 @@
 
 mod child;
 mod config;
+#[cfg(feature = "clap")]
+mod flags;
 mod log;
 mod process;
 #[cfg(windows)]
@@ -169,6 +171,8 @@ use std::fmt;
 use std::io;
 
 pub use config::Config;
+#[cfg(feature = "clap")]
+pub use flags::{count_flags, count_subcommands};
 pub use telemetry_counter as counter;
 pub use telemetry_counter::program;
 pub use telemetry_internal::{Ambient, Dir, Mode, Program};
