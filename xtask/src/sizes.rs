@@ -163,18 +163,17 @@ fn measure(dir: &Path) -> Result<Measured, String> {
 
 #[allow(clippy::print_stdout)]
 fn print_table(rows: &[(&Variant, Measured)]) {
-    let base = rows.get(1).map_or(0, |(_, m)| m.bytes);
+    let hello = rows.first().map_or(0, |(_, m)| m.bytes);
     println!(
-        "| {} {}: features | stripped bytes | over `crash` | crates | cold build |",
+        "| features ({} {}) | stripped bytes | over hello world | crates | cold build |",
         std::env::consts::OS,
         std::env::consts::ARCH
     );
     println!("|---|---:|---:|---:|---:|");
     for (variant, m) in rows {
-        let over = if variant.upload {
-            format!("+{} KB", (m.bytes.saturating_sub(base)) / 1000)
-        } else {
-            "—".to_owned()
+        let over = match variant.dependency {
+            Some(_) => format!("+{} KB", m.bytes.saturating_sub(hello) / 1000),
+            None => "—".to_owned(),
         };
         println!(
             "| {} | {} | {} | {} | {:.0} s |",
