@@ -71,15 +71,16 @@ impl<V: Clone> KeyTable<V> {
 }
 
 /// `a == b`, quicker for the common case of one `counter!` call site asking again:
-/// the same static name and no labels, where `Key`'s own comparison would still
-/// compare the names' bytes.
+/// the same static name and the same static labels (the macro's `static`s, which a
+/// remembered key still points to), where `Key`'s own comparison would compare bytes.
 #[inline]
 fn same_key(a: &Key, b: &Key) -> bool {
     if a.get_hash() != b.get_hash() {
         return false;
     }
-    let (na, nb) = (a.name(), b.name());
-    if std::ptr::eq(na, nb) && a.labels().len() == 0 && b.labels().len() == 0 {
+    if std::ptr::eq(a.name(), b.name())
+        && std::ptr::eq(a.labels().as_slice(), b.labels().as_slice())
+    {
         return true;
     }
     a == b
