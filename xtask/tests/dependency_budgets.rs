@@ -85,3 +85,16 @@ fn facade_with_clap_pulls_in_clap_only_when_asked() {
     );
     assert!(!without.contains("clap"), "{without:?}");
 }
+
+#[test]
+fn facade_with_native_tls_leaves_rustls_out() {
+    let found = crates(
+        "telemetry",
+        &["--no-default-features", "--features", "crash,native-tls"],
+    );
+    assert!(found.contains("native-tls"), "{found:?}");
+    assert!(found.len() <= 55, "{} crates: {found:?}", found.len());
+    for never in ["rustls", "ring", "webpki-roots", "clap"] {
+        assert!(!found.contains(never), "{never} in {found:?}");
+    }
+}
