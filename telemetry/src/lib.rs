@@ -52,10 +52,10 @@
 //! | | `tls` (default) | `native-tls` |
 //! |---|---|---|
 //! | implementation | rustls with ring, compiled in | the platform's: OpenSSL (Linux, linked dynamically), Schannel (Windows), Security.framework (macOS) |
-//! | size over the upload alone | about 1.5 MB | about 120 KB |
+//! | size over the upload alone | about 1.6 MB | about 120 KB |
 //! | building needs | a C compiler (ring) | on Linux OpenSSL's headers and `pkg-config` (Debian: `libssl-dev pkg-config`); nothing on Windows and macOS |
 //! | trusted roots | Mozilla's, built in (`webpki-roots`): the same everywhere, updated with the crate | the system's store: what the user's machine and administrator trust |
-//! | at run time | nothing | `libssl.so.3` on Linux |
+//! | at run time | nothing | OpenSSL's shared `libssl` on Linux |
 //!
 //! ```toml
 //! telemetry = { version = "0.1", default-features = false, features = ["crash", "upload", "native-tls"] }
