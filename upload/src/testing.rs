@@ -346,3 +346,39 @@ fn reason(status: u16) -> &'static str {
         _ => "Status",
     }
 }
+
+/// The TLS implementation a test reaches its HTTPS server with (see
+/// [`trust_loopback_https`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestTls {
+    /// rustls (feature `tls`).
+    Rustls,
+    /// The platform's TLS (feature `native-tls`).
+    NativeTls,
+}
+
+/// Loopback HTTPS servers of tests, by port: the TLS to reach them with and the DER
+/// root certificate their certificate chains to.
+static TRUSTED: Mutex<Vec<(u16, TestTls, Vec<u8>)>> = Mutex::new(Vec::new());
+
+/// Makes uploads and config fetches to `https://127.0.0.1:<port>/…` use `tls` and
+/// trust only `root_der` (a DER certificate the test generated), so a test can run an
+/// HTTPS server on loopback with a certificate of its own. Applies to that exact
+/// loopback address and port only, never to any other host; a later call for the same
+/// port replaces the earlier one.
+pub fn trust_loopback_https(port: u16, tls: TestTls, root_der: Vec<u8>) {
+    let mut trusted = lock(&TRUSTED);
+    trusted.retain(|(p, _, _)| *p != port);
+    trusted.push((port, tls, root_der));
+}
+
+/// What [`trust_loopback_https`] registered for `url`'s port, if `url` is
+/// `https://127.0.0.1:<port>/…`.
+pub(crate) fn trusted_for_tests(url: &str) -> Option<(TestTls, Vec<u8>)> {
+    let rest = url.strip_prefix("https://127.0.0.1:")?;
+    let port: u16 = rest.split('/').next()?.parse().ok()?;
+    lock(&TRUSTED)
+        .iter()
+        .find(|(p, _, _)| *p == port)
+        .map(|(_, tls, root)| (*tls, root.clone()))
+}

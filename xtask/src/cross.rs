@@ -6,7 +6,10 @@
 //!   `aarch64-apple-darwin` and `aarch64-unknown-linux-gnu`. rustup's toolchain ships no
 //!   standard library for those targets, so this uses Debian's `rustc-web` (a Rust
 //!   whose standard-library source is installed, `rust-web-src`) with `-Zbuild-std`.
-//!   The `tls` feature is left out: `ring`'s C code wants Apple's headers.
+//!   The `tls` feature is left out: `ring`'s C code wants Apple's headers. The
+//!   `native-tls` feature (Security.framework, Schannel) is checked for both macOS
+//!   targets and `x86_64-pc-windows-gnu`; not for aarch64 Linux, where `openssl-sys`
+//!   would want that target's OpenSSL headers.
 //! - **Windows tests**: `x86_64-pc-windows-gnu`, linked by mingw-w64 and run by Wine.
 //!   Rust's std needs `ProcessPrng` from `bcryptprimitives.dll`, which Wine 8 lacks: a
 //!   stub DLL (`xtask/cross/bcryptprimitives.c`) built here with mingw goes into a Wine
@@ -38,6 +41,16 @@ const CHECK_TARGETS: &[&str] = &[
 ];
 
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
+
+/// Targets where the facade's `native-tls` feature is compiled: the platform's own TLS
+/// (Security.framework, Schannel), whose bindings need no SDK to check. Linux is left
+/// out: `openssl-sys` wants the target's OpenSSL headers, which a cross setup lacks;
+/// the host's tests build and run it against a real server.
+const NATIVE_TLS_TARGETS: &[&str] = &[
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+    WINDOWS_TARGET,
+];
 
 /// One `cargo test`: the `-p` crates, then its flags (test-binary arguments after `--`).
 type TestRun<'a> = (&'a [&'a str], &'a [&'a str]);
@@ -172,6 +185,22 @@ fn check(env: &CrossEnv, times: &mut Vec<(String, Duration)>) -> Result<(), Stri
         let mut cmd = env.cargo("check", "std,panic_abort", target);
         cmd.args(["-p", "telemetry-crashmonitor", "--lib", "--tests"]);
         timed(times, format!("check crashmonitor tests {target}"), cmd)?;
+    }
+    for target in NATIVE_TLS_TARGETS {
+        let mut cmd = env.cargo("check", "std,panic_abort", target);
+        if *target == WINDOWS_TARGET {
+            // Not the Windows tests' directory: this std (check-only, panic=abort)
+            // would replace theirs, and each run would rebuild both.
+            cmd.env("CARGO_TARGET_DIR", env.target_dir.join("check-windows"));
+        }
+        cmd.args([
+            "-p",
+            "telemetry",
+            "--no-default-features",
+            "--features",
+            "crash,upload,native-tls",
+        ]);
+        timed(times, format!("check telemetry native-tls {target}"), cmd)?;
     }
     Ok(())
 }

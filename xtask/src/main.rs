@@ -1,6 +1,7 @@
 //! Developer tasks: `cargo xtask test` runs every test; `cargo xtask integration` runs
 //! the end-to-end scenarios in `tests/`; `cargo xtask faults` only the fault-injection
-//! ones.
+//! ones; `cargo xtask sizes` measures what each feature set of the facade costs a
+//! hello-world tool (the integration guide's table).
 //!
 //! The end-to-end scenarios run with `DO_NOT_TRACK=1` exported: each process they start
 //! sets or removes it explicitly, so they must pass, and assert, whatever a developer's
@@ -9,6 +10,7 @@
 #![allow(clippy::print_stderr)]
 
 mod cross;
+mod sizes;
 
 use std::process::{Command, ExitCode};
 
@@ -23,9 +25,10 @@ fn main() -> ExitCode {
         Some("integration") => integration(&[], &args[1..]),
         Some("faults") => integration(&["--test", "faults"], &args[1..]),
         Some("cross") => cross::run(&args[1..]),
+        Some("sizes") => sizes::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask (test [--do-not-track] | integration [ARGS...] | faults [ARGS...] | cross [STEP...])"
+                "usage: cargo xtask (test [--do-not-track] | integration [ARGS...] | faults [ARGS...] | cross [STEP...] | sizes)"
             );
             return ExitCode::from(2);
         }

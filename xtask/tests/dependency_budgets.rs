@@ -1,6 +1,7 @@
 //! What a tool pays in crates for each way of depending on telemetry: the
 //! facade with default features at most 55 crates and never clap, the facade with
-//! only `crash` at most 15, the counter crate alone at most 9. Counted with
+//! only `crash` at most 15, the counter crate alone at most 9, the `metrics` recorder
+//! (`telemetry-metrics`) at most 15. Counted with
 //! `cargo tree` (normal dependencies, this platform, the workspace's lock file), each
 //! crate once, the root included.
 
@@ -59,4 +60,41 @@ fn facade_with_only_crash_stays_within_15_crates() {
 fn counter_alone_stays_within_9_crates() {
     let found = crates("telemetry-counter", &[]);
     assert!(found.len() <= 9, "{} crates: {found:?}", found.len());
+}
+
+#[test]
+fn metrics_recorder_stays_within_15_crates() {
+    let found = crates("telemetry-metrics", &[]);
+    assert!(found.contains("metrics"), "{found:?}");
+    assert!(found.len() <= 15, "{} crates: {found:?}", found.len());
+    for never in ["telemetry-upload", "telemetry-crashmonitor", "ureq"] {
+        assert!(!found.contains(never), "{never} in {found:?}");
+    }
+}
+
+#[test]
+fn facade_with_clap_pulls_in_clap_only_when_asked() {
+    let found = crates(
+        "telemetry",
+        &["--no-default-features", "--features", "crash,clap"],
+    );
+    assert!(found.contains("clap"), "{found:?}");
+    let without = crates(
+        "telemetry",
+        &["--no-default-features", "--features", "crash"],
+    );
+    assert!(!without.contains("clap"), "{without:?}");
+}
+
+#[test]
+fn facade_with_native_tls_leaves_rustls_out() {
+    let found = crates(
+        "telemetry",
+        &["--no-default-features", "--features", "crash,native-tls"],
+    );
+    assert!(found.contains("native-tls"), "{found:?}");
+    assert!(found.len() <= 55, "{} crates: {found:?}", found.len());
+    for never in ["rustls", "ring", "webpki-roots", "clap"] {
+        assert!(!found.contains(never), "{never} in {found:?}");
+    }
 }
