@@ -145,6 +145,8 @@ mod le;
 mod naming;
 #[cfg(unix)]
 mod parent;
+#[cfg(any(unix, windows))]
+mod report;
 #[cfg(unix)]
 #[allow(unsafe_code)]
 mod signal;

@@ -30,18 +30,13 @@
 use std::ffi::{c_int, c_void};
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use telemetry_internal::signal::{self as sys_signal, errno, restore_default, set_errno};
 
+use crate::report;
 use crate::wire::{FatalSignal, Frame, Kind, MAX_FRAMES, ReportBuf};
 
-/// The write end of the pipe to the child; -1 until installed.
-static PIPE_FD: AtomicI32 = AtomicI32::new(-1);
-/// Set by the first crash report of the process; nothing is written after it.
-static REPORTED: AtomicBool = AtomicBool::new(false);
-/// Set once that report has been written (or failed to be).
-static REPORT_SENT: AtomicBool = AtomicBool::new(false);
 /// The executable's mapped address range; addresses outside it are `outside` frames.
 static EXE_START: AtomicUsize = AtomicUsize::new(0);
 static EXE_END: AtomicUsize = AtomicUsize::new(usize::MAX);
@@ -76,41 +71,11 @@ pub(crate) struct ExeImage {
     target_pointer_width = "64"
 ))]
 pub(crate) fn exe_image() -> Option<ExeImage> {
-    unsafe extern "C" fn first_object(
-        info: *mut libc::dl_phdr_info,
-        _size: libc::size_t,
-        data: *mut c_void,
-    ) -> c_int {
-        // SAFETY: `dl_iterate_phdr` passes a valid `info` for the duration of the call,
-        // whose `dlpi_phdr` points at `dlpi_phnum` program headers; `data` is the
-        // `Option<ExeImage>` that `exe_image` passed and keeps alive.
-        unsafe {
-            let info = &*info;
-            let headers: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
-                &[]
-            } else {
-                std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum))
-            };
-            let bias = info.dlpi_addr as usize;
-            let (mut start, mut end) = (usize::MAX, 0usize);
-            for h in headers.iter().filter(|h| h.p_type == libc::PT_LOAD) {
-                let lo = bias.wrapping_add(h.p_vaddr as usize);
-                start = start.min(lo);
-                end = end.max(lo.saturating_add(h.p_memsz as usize));
-            }
-            if start < end {
-                *data.cast::<Option<ExeImage>>() = Some(ExeImage { bias, start, end });
-            }
-        }
-        1 // The first object is the main program: stop.
-    }
-    let mut image: Option<ExeImage> = None;
-    // SAFETY: the callback only reads what the loader hands it and writes `image`,
-    // which outlives the call.
-    unsafe {
-        libc::dl_iterate_phdr(Some(first_object), (&raw mut image).cast());
-    }
-    image
+    telemetry_internal::image::main_image().map(|image| ExeImage {
+        bias: image.bias,
+        start: image.start,
+        end: image.end,
+    })
 }
 
 /// The main executable's slide and extent, from dyld: image 0 is the executable, and
@@ -173,7 +138,7 @@ pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
         EXE_START.store(image.start, Ordering::SeqCst);
         EXE_END.store(image.end, Ordering::SeqCst);
     }
-    let fd = above_stdio(pipe.into_raw_fd())?;
+    let fd = telemetry_internal::move_above_stdio(pipe)?.into_raw_fd();
     // A crash report must never block the dying program, and the pipe holds far more
     // than the one sentinel and one report we write, so make writes non-blocking.
     // And close it on exec: a program the host runs must not hold the pipe open, or
@@ -195,7 +160,7 @@ pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
     }
     if !write_all_at_once(fd, sentinel) {
         let err = io::Error::last_os_error();
-        // SAFETY: `fd` is ours and not yet published in PIPE_FD; nothing else uses it.
+        // SAFETY: `fd` is ours and not yet published; nothing else uses it.
         unsafe {
             libc::close(fd);
         }
@@ -203,52 +168,23 @@ pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
     }
     // Kept open for the life of the process: the kernel closes it when the process
     // ends, and that end of file is how the child learns that the parent is gone.
-    PIPE_FD.store(fd, Ordering::SeqCst);
+    report::publish(fd as usize);
     Ok(())
 }
 
-/// `fd`, moved to a descriptor above 2 if it is one of 0, 1, 2. A daemon that closed
-/// its stdio before starting telemetry would otherwise get the pipe as its stderr:
-/// its own `eprintln!` would go to the child (a false `crash/malformed`) and, with the
-/// pipe non-blocking, fail once the pipe is full, which makes `eprintln!` panic. After
-/// the move, fds 0 to 2 are as closed as the host left them. The pipe is ours alone
-/// (the read end went to the child), so making it non-blocking changes nothing of the
-/// host's.
-fn above_stdio(fd: c_int) -> io::Result<c_int> {
-    if fd > 2 {
-        return Ok(fd);
-    }
-    // SAFETY: F_DUPFD_CLOEXEC takes an integer and returns a new descriptor; `fd` is
-    // ours (taken from an OwnedFd) and closed once duplicated, or on failure.
-    unsafe {
-        let moved = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3);
-        let err = io::Error::last_os_error();
-        libc::close(fd);
-        if moved < 0 { Err(err) } else { Ok(moved) }
-    }
-}
-
 /// Ends reporting: no report is written from now on, and the pipe is closed so the
-/// child reads end of file. A report already being written is let finish first (the
-/// descriptor must not be closed, and perhaps reused, under a writer).
+/// child reads end of file, once no thread can still be writing to it (see
+/// [`report::close`]: a descriptor is never closed, and perhaps reused, under a
+/// writer).
 pub(crate) fn close_pipe() {
-    if PIPE_FD.load(Ordering::SeqCst) < 0 {
-        return; // never installed (or already closed): leave later installs working
-    }
-    if REPORTED.swap(true, Ordering::SeqCst) {
-        wait_for_report();
-    } else {
-        // No report will come: nobody need wait for one.
-        REPORT_SENT.store(true, Ordering::SeqCst);
-    }
-    let fd = PIPE_FD.swap(-1, Ordering::SeqCst);
-    if fd >= 0 {
-        // SAFETY: `fd` is the descriptor `open_pipe` took ownership of; swapping in -1
-        // made this the only place that closes it, and no writer can still load it.
-        unsafe {
-            libc::close(fd);
-        }
-    }
+    report::close(
+        |raw| {
+            // SAFETY: `raw` is the descriptor `open_pipe` published; `report::close`
+            // took it away from every writer and calls this once, when none is left.
+            unsafe { libc::close(raw as c_int) };
+        },
+        sleep_1ms,
+    );
 }
 
 /// Writes `data` with one `write(2)`; true if all of it went. Async-signal-safe.
@@ -292,43 +228,35 @@ fn write_all_at_once(fd: c_int, data: &[u8]) -> bool {
     }
 }
 
-/// Claims the process's one report; false if one was already written (or is being).
-fn claim_report() -> bool {
-    PIPE_FD.load(Ordering::SeqCst) >= 0 && !REPORTED.swap(true, Ordering::SeqCst)
-}
-
 fn send(report: &ReportBuf) {
-    let fd = PIPE_FD.load(Ordering::SeqCst);
-    if fd >= 0 {
-        write_all_at_once(fd, report.as_bytes());
-    }
-    REPORT_SENT.store(true, Ordering::SeqCst);
+    report::send(report, |raw, bytes| write_all_at_once(raw as c_int, bytes));
 }
 
-/// When two threads crash at once, the one that lost the claim waits a little for the
-/// other's report before letting the signal kill the process, or the report of the
-/// first crash would die with it. Bounded (about 100 ms), because the claim may belong
-/// to this very thread (a fault inside our own handler). Async-signal-safe: nanosleep.
-fn wait_for_report() {
-    for _ in 0..100 {
-        if REPORT_SENT.load(Ordering::SeqCst) {
-            return;
-        }
-        let one_ms = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 1_000_000,
-        };
-        // SAFETY: nanosleep reads the timespec local; a null remainder is allowed.
-        unsafe { libc::nanosleep(&one_ms, std::ptr::null_mut()) };
-    }
+/// One millisecond. Async-signal-safe: nanosleep.
+fn sleep_1ms() {
+    let one_ms = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
+    // SAFETY: nanosleep reads the timespec local; a null remainder is allowed.
+    unsafe { libc::nanosleep(&one_ms, std::ptr::null_mut()) };
 }
 
-/// Writes a panic report: the frames below `hook`, the function std called as the
-/// panic hook. Called from the hook, so not in a signal handler, but it keeps to the
-/// same rules (no allocation, no locks) since a panic may come from an allocation
-/// failure or with a lock held.
+/// This thread's identity, as [`report`] keeps it: never 0.
+///
+/// `pthread_self` reads the thread pointer (glibc, musl, Apple's libc): no lock, no
+/// allocation, so a signal handler may call it.
+fn this_thread() -> usize {
+    // SAFETY: pthread_self has no preconditions and touches no memory of ours.
+    unsafe { libc::pthread_self() as usize }
+}
+
+/// Keeps the frames of a panic, below `hook`, the function std called as the panic
+/// hook, until we know whether the panic ends the process ([`report`]). Called from
+/// the hook, so not in a signal handler, but it keeps to the same rules (no
+/// allocation, no locks) since a panic may come with a lock held.
 pub(crate) fn report_panic(hook: usize) {
-    if !claim_report() {
+    if !report::has_pipe() {
         return;
     }
     let mut walk = Walk::new(Start::AfterFunction(hook), false);
@@ -339,12 +267,7 @@ pub(crate) fn report_panic(hook: usize) {
         walk = Walk::new(Start::Now, false);
         walk.run();
     }
-    let mut buf = ReportBuf::crash(Kind::Panic);
-    for &frame in walk.frames() {
-        buf.push(frame);
-    }
-    buf.finish();
-    send(&buf);
+    report::panicked(this_thread(), walk.frames());
 }
 
 /// Where a walk starts recording.
@@ -514,7 +437,44 @@ pub(crate) fn install_handlers() -> Result<(), (&'static str, io::Error)> {
             }
         }
     }
+    register_exit_report();
     Ok(())
+}
+
+/// Reports a panic that ended `main` as the process exits (see [`report`]): glibc's
+/// `on_exit` tells the exit status, so only an exit with std's panic status after a
+/// panic of the main thread is reported.
+#[cfg(all(any(target_os = "linux", target_os = "android"), target_env = "gnu"))]
+fn register_exit_report() {
+    unsafe extern "C" {
+        fn on_exit(function: extern "C" fn(c_int, *mut c_void), arg: *mut c_void) -> c_int;
+    }
+    extern "C" fn at_exit(status: c_int, _arg: *mut c_void) {
+        exit_report(Some(status));
+    }
+    // SAFETY: registers a function of the signature on_exit calls, with no argument.
+    unsafe { on_exit(at_exit, std::ptr::null_mut()) };
+}
+
+/// Elsewhere (macOS, musl) `atexit` does not tell the status: a panic of the main
+/// thread followed by any exit is reported, so a program that catches a panic of its
+/// main thread and then exits normally is counted there.
+#[cfg(not(all(any(target_os = "linux", target_os = "android"), target_env = "gnu")))]
+fn register_exit_report() {
+    extern "C" fn at_exit() {
+        exit_report(None);
+    }
+    // SAFETY: registers a function of the signature atexit calls.
+    unsafe { libc::atexit(at_exit) };
+}
+
+/// Writes the report of a panic that ends the process by exiting, if there is one.
+fn exit_report(status: Option<c_int>) {
+    if let Some(panic) = report::exit_of_panic(status)
+        && report::claim()
+    {
+        send(&panic);
+    }
 }
 
 /// Our alternate stack: large enough for the unwinder, with a guard page below.
@@ -633,7 +593,19 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ctx: *m
         set_errno(saved_errno);
         return;
     }
-    if claim_report() {
+    if report::claim() {
+        // An abort that ends a panic (`panic = "abort"`, a panic during a panic) is
+        // that panic's crash, with the frames the hook kept.
+        if kind == Kind::Abort
+            && let Some(panic) = report::abort_of_panic(this_thread())
+        {
+            send(&panic);
+            step_aside(index);
+            set_errno(saved_errno);
+            // SAFETY: these are the arguments our handler was called with.
+            unsafe { chain(index, signal, info, ctx) };
+            return;
+        }
         // SAFETY: `ctx` is our SA_SIGINFO handler's third argument.
         let pc = unsafe { interrupted_pc(ctx) };
         // Above the caller of abort() sit libc's abort and raise: not worth frames.
@@ -659,7 +631,7 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ctx: *m
         send(&buf);
         step_aside(index);
     } else {
-        wait_for_report();
+        report::wait_for_report(sleep_1ms);
     }
     set_errno(saved_errno);
     // SAFETY: `ctx` is our SA_SIGINFO handler's third argument.

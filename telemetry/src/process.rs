@@ -322,7 +322,8 @@ fn child_env(plan: &Plan, extra: &[(&'static str, OsString)]) -> Vec<(OsString, 
 
 #[cfg(unix)]
 fn spawn(exe: &Path, dir: &Dir, plan: &Plan, log: &Log) -> io::Result<Started> {
-    use crate::startup::{Launch, above_stdio, dev_null, id_of, pipe, spawn_detached};
+    use crate::startup::{Launch, dev_null, id_of, pipe, spawn_detached};
+    use telemetry_internal::move_above_stdio;
     use std::os::fd::OwnedFd;
 
     let (token_read, token_write) = pipe()?;
@@ -335,7 +336,7 @@ fn spawn(exe: &Path, dir: &Dir, plan: &Plan, log: &Log) -> io::Result<Started> {
         (null.try_clone()?, None)
     };
     let stderr = match sidecar_log(dir, plan, log) {
-        Some(file) => above_stdio(OwnedFd::from(file))?,
+        Some(file) => move_above_stdio(OwnedFd::from(file))?,
         None => null.try_clone()?,
     };
     let bad = || io::Error::other("a NUL byte in the executable path or the environment");

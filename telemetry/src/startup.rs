@@ -118,6 +118,8 @@ mod unix {
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
 
+    use telemetry_internal::move_above_stdio;
+
     use super::TOKEN_FD;
 
     /// A pipe's identity: the device and inode of its two ends.
@@ -166,23 +168,6 @@ mod unix {
         pipe_id(TOKEN_FD) == Some(id)
     }
 
-    /// `fd` moved to a number ≥ 3, close-on-exec. A host that closed its stdio gets
-    /// new descriptors at 0-2; ours must never sit there, where the host's own
-    /// `println!` or `eprintln!` would write into them.
-    pub(crate) fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
-        if fd.as_raw_fd() > 2 {
-            return Ok(fd);
-        }
-        // SAFETY: F_DUPFD_CLOEXEC duplicates an open descriptor we own; the result,
-        // when valid, is a new descriptor nobody else owns.
-        let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-        if new < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `new` is a fresh descriptor returned to us just now.
-        Ok(unsafe { OwnedFd::from_raw_fd(new) })
-    }
-
     /// A close-on-exec pipe, both ends above stdio: `(read, write)`.
     pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
         let mut fds = [-1; 2];
@@ -204,7 +189,7 @@ mod unix {
             // SAFETY: fcntl on descriptors we own.
             unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
         }
-        Ok((above_stdio(read)?, above_stdio(write)?))
+        Ok((move_above_stdio(read)?, move_above_stdio(write)?))
     }
 
     /// The identity of a pipe end we own.
@@ -250,7 +235,7 @@ mod unix {
             .read(true)
             .write(true)
             .open(Path::new("/dev/null"))?;
-        above_stdio(OwnedFd::from(file))
+        move_above_stdio(OwnedFd::from(file))
     }
 
     /// Starts `launch` as a detached process (see the module docs) and returns its pid
@@ -487,7 +472,7 @@ mod unix {
         unsafe {
             // The terminal's hangup and job-control signals are for the program.
             libc::setsid();
-            // Every source is ≥ 3 (`above_stdio`), so these never overwrite one
+            // Every source is ≥ 3 (`move_above_stdio`), so these never overwrite one
             // another; dup2 clears close-on-exec on the copy.
             for (target, source) in plan.stdio.iter().enumerate() {
                 libc::dup2(*source, target as RawFd);

@@ -93,7 +93,28 @@ fn run_parent(scenario: &str) {
         "panic-thread" => {
             let joined = std::thread::spawn(panic_in_thread).join();
             assert!(joined.is_err());
-            // The process goes on and exits normally: the panic is still counted.
+            // The process survives the panic and exits normally: no crash.
+        }
+        "caught-panics-then-segv" => {
+            for _ in 0..2 {
+                assert!(std::panic::catch_unwind(|| panic_in_main()).is_err());
+            }
+            assert!(std::thread::spawn(panic_in_thread).join().is_err());
+            null_write();
+        }
+        "caught-panic-main" => {
+            // Caught on the main thread; the program goes on and exits normally.
+            assert!(std::panic::catch_unwind(|| panic_in_main()).is_err());
+        }
+        "panic-thread-then-panic-main" => {
+            assert!(std::thread::spawn(panic_in_thread).join().is_err());
+            panic_in_main();
+        }
+        "panic-cannot-unwind-thread" => {
+            let _ = std::thread::spawn(|| cannot_unwind()).join();
+        }
+        "segv-thread-deep" => {
+            let _ = std::thread::spawn(|| deep_then_segv(0)).join();
         }
         "segv" => null_write(),
         "abort" => abort_here(),
@@ -274,6 +295,18 @@ fn null_write() {
     let ptr = std::ptr::without_provenance_mut::<u8>(std::hint::black_box(16));
     // SAFETY: none: this write faults with SIGSEGV on purpose, which is the test.
     unsafe { ptr.write_volatile(1) };
+}
+
+/// Some hundred frames deep, then a fault: the handler walks a deep stack on a
+/// spawned thread's alternate stack.
+#[inline(never)]
+fn deep_then_segv(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 8]);
+    if frame[0] == 200 {
+        null_write();
+        return 0;
+    }
+    deep_then_segv(depth + 1).wrapping_add(std::hint::black_box(frame[1]))
 }
 
 #[inline(never)]
@@ -631,13 +664,66 @@ const SCENARIOS: &[(&str, Check)] = &[
         unchanged(run, "panic-main")
     }),
     ("panic-thread", |run| {
+        // A worker's panic that the program survives is no crash.
         ensure(run.status.success(), || format!("status {:?}", run.status))?;
         ensure(run.stderr.contains(SECRET), || {
             format!("panic output lost: {}", run.stderr)
         })?;
-        counted(run, "crash/panic", "process::scenarios::panic_in_thread")?;
-        no_secret(run)?;
+        ensure(run.outcome == "CleanExit", || {
+            format!("outcome {}", run.outcome)
+        })?;
+        ensure(run.counts.is_empty(), || {
+            format!("counted {:?}", run.counts)
+        })?;
         unchanged(run, "panic-thread")
+    }),
+    ("caught-panics-then-segv", |run| {
+        // Three panics survived (two caught, one in a joined thread) use up nothing:
+        // the fault that ends the process is the one counted.
+        killed_by(run, libc::SIGSEGV)?;
+        counted_null_write(run)?;
+        no_secret(run)
+    }),
+    ("caught-panic-main", |run| {
+        ensure(run.status.success(), || format!("status {:?}", run.status))?;
+        // Only glibc tells an exit handler the status; elsewhere a caught panic of
+        // the main thread followed by an exit is counted (see the crate docs).
+        if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            ensure(run.outcome == "CleanExit", || {
+                format!("outcome {}", run.outcome)
+            })?;
+            ensure(run.counts.is_empty(), || {
+                format!("counted {:?}", run.counts)
+            })?;
+        }
+        Ok(())
+    }),
+    ("panic-thread-then-panic-main", |run| {
+        // The worker's panic was survived; main's ends the process.
+        ensure(run.status.code() == Some(101), || {
+            format!("status {:?}", run.status)
+        })?;
+        counted(run, "crash/panic", "process::scenarios::panic_in_main")?;
+        no_secret(run)
+    }),
+    ("panic-cannot-unwind-thread", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        counted(run, "crash/panic", "process::scenarios::cannot_unwind")?;
+        no_secret(run)
+    }),
+    ("segv-thread-deep", |run| {
+        killed_by(run, libc::SIGSEGV)?;
+        counted_within(
+            run,
+            "crash/signal:SIGSEGV",
+            "process::scenarios::null_write",
+            &["core::ptr::write_volatile"],
+        )?;
+        let lines = crash_counter(run)?;
+        ensure(
+            lines.iter().filter(|l| l.contains("deep_then_segv")).count() >= 10,
+            || format!("the deep frames are missing: {lines:#?}"),
+        )
     }),
     ("segv", |run| {
         killed_by(run, libc::SIGSEGV)?;
