@@ -28,62 +28,123 @@ use crate::wire::{Frame, Kind, MAX_FRAMES, ReportBuf};
 
 /// No pipe: before `publish`, and after `close`.
 const NO_PIPE: usize = usize::MAX;
-/// The pipe to the child, as its platform's raw value (a descriptor or a handle).
-static PIPE: AtomicUsize = AtomicUsize::new(NO_PIPE);
-/// How many threads are between loading [`PIPE`] and the end of their write.
-static WRITERS: AtomicUsize = AtomicUsize::new(0);
-/// Set by the first claim; nothing is written after it.
-static REPORTED: AtomicBool = AtomicBool::new(false);
-/// Set once that report has been written (or failed to be).
-static REPORT_SENT: AtomicBool = AtomicBool::new(false);
 
 /// How long a thread that lost the claim, or `close`, waits for a report being
 /// written, in 1 ms sleeps.
 const WAIT_MS: usize = 100;
 
+/// The pipe to the child and the claim on the one report.
+struct Gate {
+    /// The pipe, as its platform's raw value (a descriptor or a handle).
+    pipe: AtomicUsize,
+    /// How many threads are between loading `pipe` and the end of their write.
+    writers: AtomicUsize,
+    /// Set by the first claim; nothing is written after it.
+    reported: AtomicBool,
+    /// Set once that report has been written (or failed to be).
+    sent: AtomicBool,
+}
+
+impl Gate {
+    const fn new() -> Gate {
+        Gate {
+            pipe: AtomicUsize::new(NO_PIPE),
+            writers: AtomicUsize::new(0),
+            reported: AtomicBool::new(false),
+            sent: AtomicBool::new(false),
+        }
+    }
+
+    fn publish(&self, raw: usize) {
+        self.pipe.store(raw, Ordering::SeqCst);
+    }
+
+    fn has_pipe(&self) -> bool {
+        self.pipe.load(Ordering::SeqCst) != NO_PIPE
+    }
+
+    fn claim(&self) -> bool {
+        self.has_pipe() && !self.reported.swap(true, Ordering::SeqCst)
+    }
+
+    fn send(&self, report: &ReportBuf, write: impl FnOnce(usize, &[u8]) -> bool) {
+        // Counted before the pipe is loaded: `close` takes the pipe away first and
+        // then waits for this count, so whoever loaded a pipe is seen by `close`,
+        // which then never closes it under the write.
+        self.writers.fetch_add(1, Ordering::SeqCst);
+        let raw = self.pipe.load(Ordering::SeqCst);
+        if raw != NO_PIPE {
+            write(raw, report.as_bytes());
+        }
+        self.writers.fetch_sub(1, Ordering::SeqCst);
+        self.sent.store(true, Ordering::SeqCst);
+    }
+
+    fn wait_for_report(&self, sleep_1ms: fn()) {
+        for _ in 0..WAIT_MS {
+            if self.sent.load(Ordering::SeqCst) {
+                return;
+            }
+            sleep_1ms();
+        }
+    }
+
+    fn close(&self, close: impl FnOnce(usize), sleep_1ms: fn()) {
+        if !self.has_pipe() {
+            return; // never installed (or already closed)
+        }
+        if self.reported.swap(true, Ordering::SeqCst) {
+            self.wait_for_report(sleep_1ms);
+        } else {
+            // No report will come: nobody need wait for one.
+            self.sent.store(true, Ordering::SeqCst);
+        }
+        let raw = self.pipe.swap(NO_PIPE, Ordering::SeqCst);
+        if raw == NO_PIPE {
+            return;
+        }
+        for _ in 0..WAIT_MS {
+            if self.writers.load(Ordering::SeqCst) == 0 {
+                close(raw);
+                return;
+            }
+            sleep_1ms();
+        }
+    }
+}
+
+/// The process's one gate.
+static GATE: Gate = Gate::new();
+
 /// Makes `raw` (a descriptor or handle the caller owns and never closes itself) the
 /// pipe reports go to.
 pub(crate) fn publish(raw: usize) {
-    PIPE.store(raw, Ordering::SeqCst);
+    GATE.publish(raw);
 }
 
 /// Whether a pipe is published (and not closed).
 pub(crate) fn has_pipe() -> bool {
-    PIPE.load(Ordering::SeqCst) != NO_PIPE
+    GATE.has_pipe()
 }
 
 /// Claims the process's one report; false if one was already claimed, or if no pipe
 /// is open.
 pub(crate) fn claim() -> bool {
-    has_pipe() && !REPORTED.swap(true, Ordering::SeqCst)
+    GATE.claim()
 }
 
 /// Writes the claimed report with `write(raw pipe, bytes)`, then tells any waiter it
 /// is out.
 pub(crate) fn send(report: &ReportBuf, write: impl FnOnce(usize, &[u8]) -> bool) {
-    // Counted before the pipe is loaded: `close` takes the pipe away first and then
-    // waits for this count, so whoever loaded a pipe is seen by `close`, which then
-    // never closes it under the write (see `close`).
-    WRITERS.fetch_add(1, Ordering::SeqCst);
-    let raw = PIPE.load(Ordering::SeqCst);
-    if raw != NO_PIPE {
-        write(raw, report.as_bytes());
-    }
-    WRITERS.fetch_sub(1, Ordering::SeqCst);
-    REPORT_SENT.store(true, Ordering::SeqCst);
+    GATE.send(report, write);
 }
 
 /// When two threads crash at once, the one that lost the claim waits a little for
 /// the other's report before letting its crash kill the process, or the report of
-/// the first crash would die with it. Bounded, because the claim may belong to this
-/// very thread (a fault inside our own handler).
+/// the first crash would die with it. Bounded (about 100 ms), because the claim may
+/// belong to this very thread (a fault inside our own handler).
 pub(crate) fn wait_for_report(sleep_1ms: fn()) {
-    for _ in 0..WAIT_MS {
-        if REPORT_SENT.load(Ordering::SeqCst) {
-            return;
-        }
-        sleep_1ms();
-    }
+    GATE.wait_for_report(sleep_1ms);
 }
 
 /// Ends reporting: nothing is written from now on, and the pipe is closed with
@@ -91,32 +152,13 @@ pub(crate) fn wait_for_report(sleep_1ms: fn()) {
 ///
 /// The pipe is taken away (swapped out) before the writers are counted. Every
 /// operation is sequentially consistent, so a writer that loaded the pipe counted
-/// itself before that swap, and this sees its count until its write has returned:
-/// `close` runs only when no thread can still write to the descriptor, so a write
-/// never lands on a number the process has reused for something else. A writer that
-/// has not finished after [`WAIT_MS`] (a thread stopped inside our handler) keeps
-/// the pipe open for the life of the process instead.
+/// itself before that swap, and `close` sees its count until its write has
+/// returned: the pipe is closed only when no thread can still write to it, so a
+/// write never lands on a descriptor number the process has reused for something
+/// else. A writer that has not finished after about 100 ms (a thread stopped inside
+/// our handler) leaves the pipe open for the life of the process instead.
 pub(crate) fn close(close: impl FnOnce(usize), sleep_1ms: fn()) {
-    if !has_pipe() {
-        return; // never installed (or already closed)
-    }
-    if REPORTED.swap(true, Ordering::SeqCst) {
-        wait_for_report(sleep_1ms);
-    } else {
-        // No report will come: nobody need wait for one.
-        REPORT_SENT.store(true, Ordering::SeqCst);
-    }
-    let raw = PIPE.swap(NO_PIPE, Ordering::SeqCst);
-    if raw == NO_PIPE {
-        return;
-    }
-    for _ in 0..WAIT_MS {
-        if WRITERS.load(Ordering::SeqCst) == 0 {
-            close(raw);
-            return;
-        }
-        sleep_1ms();
-    }
+    GATE.close(close, sleep_1ms);
 }
 
 /// A panic's frames, kept from the panic hook until we know whether the panic ends
@@ -246,6 +288,71 @@ pub(crate) fn exit_of_panic(status: Option<i32>) -> Option<ReportBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicI64;
+
+    fn sleep_1ms() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+
+    /// Waits (at most 10 s) for `flag`.
+    fn until(flag: &AtomicBool) {
+        let start = std::time::Instant::now();
+        while !flag.load(Ordering::SeqCst) {
+            assert!(start.elapsed().as_secs() < 10, "timed out");
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn the_pipe_is_never_closed_under_a_writer() {
+        let gate: &'static Gate = Box::leak(Box::new(Gate::new()));
+        gate.publish(5);
+        let inside = Arc::new(AtomicBool::new(false));
+        let release = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (inside, release) = (inside.clone(), release.clone());
+            std::thread::spawn(move || {
+                assert!(gate.claim());
+                let report = ReportBuf::crash(Kind::Abort);
+                gate.send(&report, |raw, _| {
+                    assert_eq!(raw, 5);
+                    inside.store(true, Ordering::SeqCst);
+                    until(&release); // a write that takes longer than close waits
+                    true
+                });
+            })
+        };
+        until(&inside);
+        let closed = AtomicI64::new(-1);
+        gate.close(|raw| closed.store(raw as i64, Ordering::SeqCst), sleep_1ms);
+        assert_eq!(
+            closed.load(Ordering::SeqCst),
+            -1,
+            "closed while a thread was writing to it"
+        );
+        assert!(!gate.has_pipe() && !gate.claim(), "reporting is over");
+        release.store(true, Ordering::SeqCst);
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn the_pipe_is_closed_once_when_nobody_writes() {
+        let gate = Gate::new();
+        gate.publish(6);
+        assert!(gate.claim());
+        gate.send(&ReportBuf::crash(Kind::Abort), |_, _| true);
+        let closed = AtomicI64::new(-1);
+        gate.close(|raw| closed.store(raw as i64, Ordering::SeqCst), sleep_1ms);
+        assert_eq!(closed.load(Ordering::SeqCst), 6);
+        gate.close(|_| panic!("closed twice"), sleep_1ms);
+        let mut wrote = false;
+        gate.send(&ReportBuf::crash(Kind::Abort), |_, _| {
+            wrote = true;
+            true
+        });
+        assert!(!wrote, "nothing is written after close");
+    }
 
     #[test]
     fn a_kept_panic_reads_back_for_its_thread_only() {

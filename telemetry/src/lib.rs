@@ -201,7 +201,7 @@ pub fn start(config: Config) -> StartResult {
 pub fn maybe_child(config: &Config) {
     let _ = config;
     startup::keep();
-    if child::verified() {
+    if child::verified() && startup::in_main_executable() {
         child::main();
     }
 }

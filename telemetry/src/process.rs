@@ -34,6 +34,9 @@ pub(crate) struct Surroundings {
     pub(crate) exe: Option<PathBuf>,
     /// Now.
     pub(crate) now: SystemTime,
+    /// Whether the facade is part of the program's executable, not of a library or
+    /// plugin some other program loaded.
+    pub(crate) in_executable: bool,
 }
 
 impl Surroundings {
@@ -45,6 +48,7 @@ impl Surroundings {
             child_var: std::env::var_os(CHILD_ENV),
             exe: None,
             now: SystemTime::now(),
+            in_executable: crate::startup::in_main_executable(),
         }
     }
 }
@@ -115,6 +119,14 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
         }
     }
 
+    if !env.in_executable {
+        // The executable is some other program that loaded us: re-executing it would
+        // start the host, not us, and its crashes and uploads are not ours to handle.
+        log.line(format_args!(
+            "no child started: telemetry is in a library loaded by another program, not in its executable; counting only, crash reporting and uploads off"
+        ));
+        return StartResult::nothing();
+    }
     let upload_due = upload_due(config, &dir, env, log);
     let crash_pipe = crash_reporting(config, log);
     if !crash_pipe && !upload_due {
@@ -433,6 +445,7 @@ mod tests {
             child_var: None,
             exe: Some(PathBuf::from("/nonexistent/telemetry-test-exe")),
             now: SystemTime::now(),
+            in_executable: true,
         }
     }
 
@@ -598,6 +611,30 @@ mod tests {
         assert!(text.contains("started by a telemetry child"), "{text}");
         assert!(!child);
         assert!(!tmp.path().join("u").exists());
+    }
+
+    #[test]
+    fn a_library_counts_but_starts_nothing_and_says_why() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut env = surroundings(tmp.path());
+        env.in_executable = false;
+        let dir = tmp.path().join("t");
+        let config = config(&dir)
+            .report_crashes(true)
+            .upload(true)
+            .upload_url("http://127.0.0.1:9/upload")
+            .config_url("http://127.0.0.1:9/config.json");
+        let (text, child) = decisions(config, &env);
+        assert!(text.contains("counting into "), "{text}");
+        assert!(
+            text.contains("no child started: telemetry is in a library loaded by another program"),
+            "{text}"
+        );
+        assert!(!child);
+        assert!(
+            !Dir::new(&dir).upload_token().exists(),
+            "no upload token taken"
+        );
     }
 
     #[test]

@@ -69,16 +69,31 @@ pub(crate) fn keep() {
     std::hint::black_box(&CONSTRUCTOR);
 }
 
-/// Runs before `main`. Must never unwind (it is called from C) and must never print:
-/// in anything but a real telemetry child it only looks at one environment variable.
+/// Runs before `main`, or, when the facade is part of a library, when that library
+/// is loaded. Must never unwind (it is called from C) and must never print: in
+/// anything but a real telemetry child it only looks at one environment variable.
+///
+/// In a library or plugin (a `cdylib` loaded with `dlopen` or `LoadLibrary`, a Python
+/// extension) it does nothing, even in a process that looks like a real child: the
+/// process is the host's, and the loader may be running us with other threads alive
+/// (where `set_var` is unsound) or under Windows' loader lock (where the child's
+/// threads could not start).
 #[cfg_attr(not(any(unix, windows)), allow(dead_code))]
 extern "C" fn constructor() {
     let _ = std::panic::catch_unwind(|| {
-        if crate::child::verified() {
+        if crate::child::verified() && in_main_executable() {
             become_child();
             crate::child::main();
         }
     });
+}
+
+/// Whether the facade is part of the program's own executable, rather than of a
+/// library some other program loaded: the constructor's address against the
+/// executable's image. Where that cannot be told, taken as yes.
+pub(crate) fn in_main_executable() -> bool {
+    let own = constructor as extern "C" fn() as usize;
+    telemetry_internal::image::in_main_executable(own).unwrap_or(true)
 }
 
 /// What a real child changes in its own process before running: only safe here, while
