@@ -335,8 +335,8 @@ fn child_env(plan: &Plan, extra: &[(&'static str, OsString)]) -> Vec<(OsString, 
 #[cfg(unix)]
 fn spawn(exe: &Path, dir: &Dir, plan: &Plan, log: &Log) -> io::Result<Started> {
     use crate::startup::{Launch, dev_null, id_of, pipe, spawn_detached};
-    use telemetry_internal::move_above_stdio;
     use std::os::fd::OwnedFd;
+    use telemetry_internal::move_above_stdio;
 
     let (token_read, token_write) = pipe()?;
     let token_id = id_of(&token_read)?;
