@@ -212,14 +212,16 @@ impl PendingPanic {
     fn report(&self, thread: Option<usize>) -> Option<ReportBuf> {
         let before = self.seq.load(Ordering::SeqCst);
         let owner = self.thread.load(Ordering::SeqCst);
-        if before % 2 == 1 || owner == PendingPanic::NOBODY || thread.is_some_and(|t| t != owner)
-        {
+        if before % 2 == 1 || owner == PendingPanic::NOBODY || thread.is_some_and(|t| t != owner) {
             return None;
         }
         let mut buf = ReportBuf::crash(Kind::Panic);
         let len = self.len.load(Ordering::SeqCst);
         for (tag, addr) in self.tags.iter().zip(&self.addrs).take(len) {
-            buf.push(decode(tag.load(Ordering::SeqCst), addr.load(Ordering::SeqCst)));
+            buf.push(decode(
+                tag.load(Ordering::SeqCst),
+                addr.load(Ordering::SeqCst),
+            ));
         }
         buf.finish();
         (self.seq.load(Ordering::SeqCst) == before).then_some(buf)

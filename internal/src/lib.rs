@@ -58,11 +58,11 @@ pub use dir::{
 pub use fs::{create_complete, write_atomic};
 pub use mode::{Mode, ModeError};
 pub use program::{ARCH, OS, Program, toolchain, toolchain_from_rustc_version};
+pub use sys::image;
 #[cfg(unix)]
 pub use sys::move_above_stdio;
 #[cfg(unix)]
 pub use sys::signal;
-pub use sys::image;
 pub use time::{Date, Weekday};
 pub use week::{FileSpan, file_span, weekend};
 

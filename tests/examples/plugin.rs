@@ -21,8 +21,8 @@ pub extern "C" fn plugin_start() -> i32 {
     if let Some(dir) = std::env::var_os("PLUGIN_TELEMETRY_DIR") {
         config = config.dir(dir);
     }
-    if let Some(log) = std::env::var_os("PLUGIN_LOG")
-        .and_then(|path| std::fs::File::create(path).ok())
+    if let Some(log) =
+        std::env::var_os("PLUGIN_LOG").and_then(|path| std::fs::File::create(path).ok())
     {
         config = config.logger(log);
     }

@@ -721,7 +721,11 @@ const SCENARIOS: &[(&str, Check)] = &[
         )?;
         let lines = crash_counter(run)?;
         ensure(
-            lines.iter().filter(|l| l.contains("deep_then_segv")).count() >= 10,
+            lines
+                .iter()
+                .filter(|l| l.contains("deep_then_segv"))
+                .count()
+                >= 10,
             || format!("the deep frames are missing: {lines:#?}"),
         )
     }),
