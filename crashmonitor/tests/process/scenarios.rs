@@ -58,6 +58,7 @@ fn run_parent(scenario: &str) {
             return;
         }
         "truncate-counter-first" => counters_open(),
+        "stack-used-segv" | "stack-used-abort" | "stack-used-overflow" => painted_alt_stack(),
         _ => {}
     }
     if env::var_os(UNMONITORED).is_none() {
@@ -112,6 +113,23 @@ fn run_parent(scenario: &str) {
         }
         "panic-cannot-unwind-thread" => {
             let _ = std::thread::spawn(|| cannot_unwind()).join();
+        }
+        "alt-stack-size" => {
+            // SAFETY: sigaltstack only writes the local.
+            let size = unsafe {
+                let mut current: libc::stack_t = std::mem::zeroed();
+                assert_eq!(libc::sigaltstack(std::ptr::null(), &mut current), 0);
+                current.ss_size
+            };
+            if size < OUR_ALT_STACK {
+                println!("alternate stack of {size} bytes");
+                std::process::exit(4);
+            }
+        }
+        "stack-used-segv" => null_write(),
+        "stack-used-abort" => abort_here(),
+        "stack-used-overflow" => {
+            recurse(0);
         }
         "segv-thread-deep" => {
             let _ = std::thread::spawn(|| deep_then_segv(0)).join();
@@ -223,6 +241,78 @@ fn closed_stdio() {
         eprintln!("host log line {i}: the host's own stderr, closed by the host");
     }
 }
+
+/// The size of the painted alternate stack: far more than a handler needs.
+const PAINTED_STACK: usize = 256 * 1024;
+/// What the painted stack is filled with.
+const PAINT: u8 = 0xa5;
+
+/// Makes the main thread's alternate signal stack a shared mapping of the file
+/// `altstack` in the test's directory, filled with [`PAINT`]: after the crash, the
+/// orchestrator reads how deep the kernel's signal frame and our handler wrote.
+fn painted_alt_stack() {
+    use std::os::fd::AsRawFd;
+    let path = PathBuf::from(env::var_os(DIR).expect("CRASHTEST_DIR")).join("altstack");
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .expect("altstack file");
+    file.set_len(PAINTED_STACK as u64).expect("set_len");
+    // SAFETY: a fresh shared mapping of a file this process owns, never unmapped (it
+    // is the signal stack until the process dies); sigaltstack reads the stack_t.
+    unsafe {
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            PAINTED_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        );
+        assert_ne!(map, libc::MAP_FAILED);
+        std::ptr::write_bytes(map.cast::<u8>(), PAINT, PAINTED_STACK);
+        let stack = libc::stack_t {
+            ss_sp: map,
+            ss_flags: 0,
+            ss_size: PAINTED_STACK,
+        };
+        assert_eq!(libc::sigaltstack(&stack, std::ptr::null_mut()), 0);
+    }
+}
+
+/// How many bytes of the painted alternate stack were written: from its top down
+/// to the lowest byte that lost its paint.
+fn painted_stack_used(run: &Run) -> Result<usize, String> {
+    let bytes = std::fs::read(run.dir.path().join("altstack")).map_err(|e| e.to_string())?;
+    let lowest = bytes
+        .iter()
+        .position(|&b| b != PAINT)
+        .unwrap_or(bytes.len());
+    Ok(bytes.len() - lowest)
+}
+
+/// The signal frame and our handler fit in our own alternate stack with room to
+/// spare, and the measure is printed beside std's (`SIGSTKSZ`, at least the kernel's
+/// `AT_MINSIGSTKSZ`), which spawned threads keep.
+fn fits_alt_stack(run: &Run) -> Result<(), String> {
+    let used = painted_stack_used(run)?;
+    // SAFETY: getauxval reads the auxiliary vector; 0 if the entry is missing.
+    let min = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
+    let std_size = libc::SIGSTKSZ.max(min);
+    println!("    alternate stack used: {used} bytes (std gives a thread {std_size})");
+    ensure(used > 0, || {
+        "the handler did not run on the painted stack".to_owned()
+    })?;
+    ensure(used <= OUR_ALT_STACK / 4, || {
+        format!("{used} bytes used: too close to our {OUR_ALT_STACK}")
+    })
+}
+
+/// The alternate stack `parent` gives the calling thread.
+const OUR_ALT_STACK: usize = 64 * 1024;
 
 /// The counter file of the parent's own counters (not the monitor's directory).
 fn parent_counter_dir() -> PathBuf {
@@ -710,6 +800,33 @@ const SCENARIOS: &[(&str, Check)] = &[
         killed_by(run, libc::SIGABRT)?;
         counted(run, "crash/panic", "process::scenarios::cannot_unwind")?;
         no_secret(run)
+    }),
+    ("alt-stack-size", |run| {
+        // The thread that installs the monitor gets an alternate stack of our size
+        // instead of std's smaller one.
+        ensure(run.status.success(), || {
+            format!("status {:?}: {}", run.status, run.outcome)
+        })
+    }),
+    ("stack-used-segv", |run| {
+        killed_by(run, libc::SIGSEGV)?;
+        counted_null_write(run)?;
+        fits_alt_stack(run)
+    }),
+    ("stack-used-abort", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        counted(run, "crash/abort", "process::scenarios::abort_here")?;
+        fits_alt_stack(run)
+    }),
+    ("stack-used-overflow", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        counted_within(
+            run,
+            "crash/signal:SIGSEGV",
+            "process::scenarios::recurse",
+            &["core::hint::black_box"],
+        )?;
+        fits_alt_stack(run)
     }),
     ("segv-thread-deep", |run| {
         killed_by(run, libc::SIGSEGV)?;
