@@ -252,15 +252,15 @@ static MAIN_PANIC: PendingPanic = PendingPanic::new();
 /// The exit status of a process whose `main` panicked.
 pub(crate) const PANIC_EXIT_STATUS: i32 = 101;
 
-/// Called by the panic hook with the panicking thread's identity and its frames
-/// (below the hook): keeps them, writes nothing. Whether the panic is a crash is
-/// known only later (see the module docs).
-pub(crate) fn panicked(thread: usize, frames: &[Frame]) {
+/// Called by the panic hook with the panicking thread's identity, whether it is the
+/// main thread, and its frames (below the hook): keeps them, writes nothing. Whether
+/// the panic is a crash is known only later (see the module docs).
+pub(crate) fn panicked(thread: usize, main_thread: bool, frames: &[Frame]) {
     if !has_pipe() {
         return;
     }
     LATEST_PANIC.keep(thread, frames);
-    if std::thread::current().name() == Some("main") {
+    if main_thread {
         MAIN_PANIC.keep(thread, frames);
     }
 }

@@ -251,6 +251,31 @@ fn this_thread() -> usize {
     unsafe { libc::pthread_self() as usize }
 }
 
+/// Whether the calling thread is the process's main thread (the one that runs
+/// `main`, whose panic ends the process). Not std's `thread::current()`, which may
+/// itself panic in a hook that runs during a thread's teardown.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn is_main_thread() -> bool {
+    // SAFETY: gettid and getpid are system calls without arguments.
+    unsafe { libc::syscall(libc::SYS_gettid) == libc::c_long::from(libc::getpid()) }
+}
+
+#[cfg(target_vendor = "apple")]
+fn is_main_thread() -> bool {
+    // SAFETY: pthread_main_np has no preconditions.
+    unsafe { libc::pthread_main_np() != 0 }
+}
+
+/// Elsewhere: the thread that installed the monitor, if std named it `main`.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn is_main_thread() -> bool {
+    MAIN_THREAD.load(Ordering::SeqCst) == this_thread()
+}
+
+/// See [`is_main_thread`]; 0 if unknown.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+static MAIN_THREAD: AtomicUsize = AtomicUsize::new(0);
+
 /// Keeps the frames of a panic, below `hook`, the function std called as the panic
 /// hook, until we know whether the panic ends the process ([`report`]). Called from
 /// the hook, so not in a signal handler, but it keeps to the same rules (no
@@ -267,7 +292,7 @@ pub(crate) fn report_panic(hook: usize) {
         walk = Walk::new(Start::Now, false);
         walk.run();
     }
-    report::panicked(this_thread(), walk.frames());
+    report::panicked(this_thread(), is_main_thread(), walk.frames());
 }
 
 /// Where a walk starts recording.
@@ -407,6 +432,10 @@ unsafe extern "C" fn on_frame(ctx: *mut UnwindContext, arg: *mut c_void) -> c_in
 /// Installs our handler for each watched signal, remembering the previous one, after
 /// making sure this thread has an alternate signal stack and the unwinder is ready.
 pub(crate) fn install_handlers() -> Result<(), (&'static str, io::Error)> {
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+    if std::thread::current().name() == Some("main") {
+        MAIN_THREAD.store(this_thread(), Ordering::SeqCst);
+    }
     ensure_alt_stack();
     // Warm up: the first walk resolves the unwinder's symbols and initialises its
     // caches, which must not first happen inside a signal handler.

@@ -256,6 +256,12 @@ fn sleep_1ms() {
     unsafe { Sleep(1) };
 }
 
+/// The thread that installed the monitor, if std named it `main` (0 if not): the
+/// thread whose panic ends the process. Recorded at install, since std's
+/// `thread::current()` may itself panic in a hook that runs during a thread's
+/// teardown.
+static MAIN_THREAD: AtomicUsize = AtomicUsize::new(0);
+
 /// This thread's identity, as [`report`] keeps it: never 0.
 fn this_thread() -> usize {
     // SAFETY: GetCurrentThreadId reads the thread's environment block; no lock.
@@ -316,7 +322,11 @@ pub(crate) fn report_panic(hook: usize) {
         *slot = ret_frame(ret);
         len += 1;
     }
-    report::panicked(this_thread(), frames.get(..len).unwrap_or_default());
+    report::panicked(
+        this_thread(),
+        MAIN_THREAD.load(Ordering::SeqCst) == this_thread(),
+        frames.get(..len).unwrap_or_default(),
+    );
 }
 
 /// The start of the function containing `pc`, from its image's `.pdata` table (the
@@ -460,6 +470,9 @@ extern "C" fn at_exit() {
 /// Installs the unhandled-exception filter and the `SIGABRT` handler, remembering the
 /// previous ones, and the exit report.
 pub(crate) fn install_handlers() -> Result<(), (&'static str, io::Error)> {
+    if std::thread::current().name() == Some("main") {
+        MAIN_THREAD.store(this_thread(), Ordering::SeqCst);
+    }
     // Warm up: the first capture loads what the unwinder needs outside any crash.
     let mut warm = [0usize; CAPTURE];
     capture(&mut warm);

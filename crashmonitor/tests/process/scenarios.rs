@@ -98,14 +98,14 @@ fn run_parent(scenario: &str) {
         }
         "caught-panics-then-segv" => {
             for _ in 0..2 {
-                assert!(std::panic::catch_unwind(|| panic_in_main()).is_err());
+                assert!(std::panic::catch_unwind(panic_in_main).is_err());
             }
             assert!(std::thread::spawn(panic_in_thread).join().is_err());
             null_write();
         }
         "caught-panic-main" => {
             // Caught on the main thread; the program goes on and exits normally.
-            assert!(std::panic::catch_unwind(|| panic_in_main()).is_err());
+            assert!(std::panic::catch_unwind(panic_in_main).is_err());
         }
         "panic-thread-then-panic-main" => {
             assert!(std::thread::spawn(panic_in_thread).join().is_err());

@@ -171,7 +171,7 @@ mod tests {
         // `strlen` comes from the C library, a shared library on these platforms.
         #[cfg(any(target_os = "linux", target_vendor = "apple"))]
         {
-            let strlen = libc::strlen as usize;
+            let strlen = libc::strlen as *const () as usize;
             assert_eq!(in_main_executable(strlen), Some(false));
         }
     }
