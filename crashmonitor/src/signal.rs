@@ -3,14 +3,18 @@
 //!
 //! # The signal path
 //! A handler runs on the thread that faulted, on its alternate signal stack (std gives
-//! every thread it starts one; [`install_handlers`] gives the calling thread one if it
-//! has none), so it also runs when the fault was a stack overflow. It may only do what
-//! is async-signal-safe, so it:
-//! 1. claims the one report a process may write (an atomic swap; a second crash, a
-//!    nested signal or a fault inside the handler writes nothing);
-//! 2. walks the stack with the system unwinder (`_Unwind_Backtrace`), starting at the
-//!    interrupted instruction read from the `ucontext`, formats at most 16 addresses
-//!    into a buffer on its stack, and writes it with one `write(2)`;
+//! every thread it starts one; [`install_handlers`] gives the calling thread one of
+//! its own, larger than std's), so it also runs when the fault was a stack overflow.
+//! It may only do what is async-signal-safe, so it:
+//! 1. claims the one report a process may write (`report::claim`, an atomic swap
+//!    shared with the Windows module; a second crash, a nested signal or a fault
+//!    inside the handler writes nothing);
+//! 2. for an abort on a thread that is panicking, takes the frames the panic hook
+//!    kept (the panic is the crash: see `report`); otherwise walks the stack with the
+//!    system unwinder (`_Unwind_Backtrace`), starting at the interrupted instruction
+//!    read from the `ucontext`, if enough of the alternate stack is left
+//!    ([`WALK_STACK`]), formats at most 16 addresses into a buffer on its stack, and
+//!    writes it with one `write(2)`;
 //! 3. chains to the handler that was installed before it (std's stack-overflow
 //!    handler, say), or restores the default action and lets the signal kill the
 //!    process, so the process dies exactly as it would have without us.

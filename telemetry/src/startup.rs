@@ -5,7 +5,8 @@
 //!   program that links the facade. In a real telemetry child it does the child's work
 //!   and exits, so the child never reaches `main`, and a `main` that parses its
 //!   arguments first (clap with a required subcommand rejects `** telemetry **`) cannot
-//!   lose it. In any other process it costs one environment lookup.
+//!   lose it. In any other process it costs one environment lookup. In a library
+//!   (a `cdylib` another program loads) it does nothing: see [`in_main_executable`].
 //! - **Starting the child detached** (Unix): a double fork. The host starts an
 //!   intermediate process, which forks the child and exits at once; the host reaps the
 //!   intermediate, so the child is re-parented to init (or the nearest subreaper) and
@@ -13,7 +14,9 @@
 //!   `vfork`-like clone that shares the host's memory (as `posix_spawn` does), so the
 //!   host pays for one fork, and never for the child's `execve`. Between fork and
 //!   `execve` only async-signal-safe calls run, on values prepared before, with every
-//!   signal blocked until the child has reset the host's handlers.
+//!   signal blocked until the child has reset the host's handlers. Where that clone
+//!   is refused, the fallback forks with a raw system call on Linux (`raw_fork`):
+//!   glibc's `fork` runs the program's atfork handlers.
 //! - **Recognising a real child.** The parent hands the child a pipe as fd 3 and puts
 //!   the pipe's identity (device and inode) in the child's environment. Only the
 //!   process that created that pipe can arrange for fd 3 to be it, so a stray
