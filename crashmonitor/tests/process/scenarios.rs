@@ -131,6 +131,14 @@ fn run_parent(scenario: &str) {
         "stack-used-overflow" => {
             recurse(0);
         }
+        "overflow-thread-big-stack" => {
+            // A 16 MiB stack: the overflow comes hundreds of thousands of frames deep.
+            let _ = std::thread::Builder::new()
+                .stack_size(16 << 20)
+                .spawn(|| recurse(0))
+                .expect("spawn")
+                .join();
+        }
         "segv-thread-deep" => {
             let _ = std::thread::spawn(|| deep_then_segv(0)).join();
         }
@@ -827,6 +835,18 @@ const SCENARIOS: &[(&str, Check)] = &[
             &["core::hint::black_box"],
         )?;
         fits_alt_stack(run)
+    }),
+    ("overflow-thread-big-stack", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        ensure(run.stderr.contains("has overflowed its stack"), || {
+            format!("std's message is missing: {}", run.stderr)
+        })?;
+        counted_within(
+            run,
+            "crash/signal:SIGSEGV",
+            "process::scenarios::recurse",
+            &["core::hint::black_box"],
+        )
     }),
     ("segv-thread-deep", |run| {
         killed_by(run, libc::SIGSEGV)?;
