@@ -307,8 +307,11 @@ fn painted_stack_used(run: &Run) -> Result<usize, String> {
 /// `AT_MINSIGSTKSZ`), which spawned threads keep.
 fn fits_alt_stack(run: &Run) -> Result<(), String> {
     let used = painted_stack_used(run)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     // SAFETY: getauxval reads the auxiliary vector; 0 if the entry is missing.
     let min = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let min = 0;
     let std_size = libc::SIGSTKSZ.max(min);
     println!("    alternate stack used: {used} bytes (std gives a thread {std_size})");
     ensure(used > 0, || {
