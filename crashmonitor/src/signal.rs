@@ -517,11 +517,11 @@ const ALT_STACK_SIZE: usize = 64 * 1024;
 /// The stack the walk needs: below this much room left on an alternate stack, the
 /// handler reports only the faulting instruction instead of overflowing the stack
 /// it runs on. The process tests `stack-used-*` run the whole signal on a painted
-/// alternate stack: on x86_64 (Linux 6, a CPU with AVX-512, where std gives a
-/// thread 11 952 bytes) the kernel's frame, our handler, the walk and the handler we
-/// chain to took 7 792 bytes in a debug build and 6 400 in a release build; without
-/// the walk, no less (it is not the deepest part), so the walk takes well under the
-/// 1.6 KiB a debug build uses beyond the release build's total.
+/// alternate stack and read back how deep it was written: on x86_64 (Linux 6, a CPU
+/// with AVX-512, where std gives a thread 11 952 bytes) the kernel's signal frame,
+/// our handler with its walk and the handler we chain to took 7 744 bytes in a debug
+/// build and 6 608 in a release build, of which the kernel's frame is the larger
+/// part (`AT_MINSIGSTKSZ` bounds it).
 const WALK_STACK: usize = 4 * 1024;
 
 /// Gives the calling thread an alternate signal stack of [`ALT_STACK_SIZE`] if it
@@ -666,43 +666,9 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ctx: *m
         return;
     }
     if report::claim() {
-        // An abort that ends a panic (`panic = "abort"`, a panic during a panic) is
-        // that panic's crash, with the frames the hook kept.
-        if kind == Kind::Abort
-            && let Some(panic) = report::abort_of_panic(this_thread())
-        {
-            send(&panic);
-            step_aside(index);
-            set_errno(saved_errno);
-            // SAFETY: these are the arguments our handler was called with.
-            unsafe { chain(index, signal, info, ctx) };
-            return;
-        }
         // SAFETY: `ctx` is our SA_SIGINFO handler's third argument.
         let pc = unsafe { interrupted_pc(ctx) };
-        // Above the caller of abort() sit libc's abort and raise: not worth frames.
-        let mut walk = Walk::new(Start::AtInterrupted(pc), kind == Kind::Abort);
-        if alt_stack_room().is_none_or(|room| room >= WALK_STACK) {
-            walk.run();
-        }
-        let mut buf = ReportBuf::crash(kind);
-        if walk.started {
-            for &frame in walk.frames() {
-                buf.push(frame);
-            }
-        } else if let Some(pc) = pc {
-            // The unwinder could not get past the signal frame: keep at least the
-            // instruction that faulted.
-            let inside =
-                (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed)).contains(&pc);
-            buf.push(if inside {
-                Frame::Pc(pc)
-            } else {
-                Frame::Outside
-            });
-        }
-        buf.finish();
-        send(&buf);
+        write_crash_report(kind, pc);
         step_aside(index);
     } else {
         report::wait_for_report(sleep_1ms);
@@ -717,6 +683,45 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ctx: *m
     }
     // SAFETY: these are the arguments our handler was called with.
     unsafe { chain(index, signal, info, ctx) };
+}
+
+/// Builds and writes the report of a crash of `kind` that interrupted the
+/// instruction at `pc`. A function of its own, so that its buffers are off the
+/// stack before the handler chains to the previous one, which runs on the same
+/// alternate stack (std's overflow handler formats its message there).
+#[inline(never)]
+fn write_crash_report(kind: Kind, pc: Option<usize>) {
+    // An abort that ends a panic (`panic = "abort"`, a panic during a panic) is that
+    // panic's crash, with the frames the hook kept.
+    if kind == Kind::Abort
+        && let Some(panic) = report::abort_of_panic(this_thread())
+    {
+        send(&panic);
+        return;
+    }
+    // Above the caller of abort() sit libc's abort and raise: not worth frames.
+    let mut walk = Walk::new(Start::AtInterrupted(pc), kind == Kind::Abort);
+    if alt_stack_room().is_none_or(|room| room >= WALK_STACK) {
+        walk.run();
+    }
+    let mut buf = ReportBuf::crash(kind);
+    if walk.started {
+        for &frame in walk.frames() {
+            buf.push(frame);
+        }
+    } else if let Some(pc) = pc {
+        // The unwinder could not get past the signal frame, or there was no room to
+        // walk: keep at least the instruction that faulted.
+        let inside =
+            (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed)).contains(&pc);
+        buf.push(if inside {
+            Frame::Pc(pc)
+        } else {
+            Frame::Outside
+        });
+    }
+    buf.finish();
+    send(&buf);
 }
 
 /// Whether the signal was raised by the CPU (a fault that recurs when the handler
