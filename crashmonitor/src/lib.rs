@@ -115,8 +115,7 @@
 //!   overflowing function, on threads with an alternate signal stack: the main thread,
 //!   threads std spawned, and the thread that called [`parent`] (which gets one of
 //!   64 KiB, replacing std's smaller one). A thread created by C code without one dies
-//!   without a report. Where less than 4 KiB of a thread's alternate stack is left
-//!   for the walk, only the faulting instruction is reported.
+//!   without a report.
 //! - **`abort()` and `std::process::abort`**, including Rust's out-of-memory handler
 //!   (`memory allocation of N bytes failed`): `crash/abort` from the caller of abort.
 //! - **Not captured**: the kernel's OOM killer and any other `SIGKILL`, `SIGTERM` or

@@ -12,9 +12,8 @@
 //! 2. for an abort on a thread that is panicking, takes the frames the panic hook
 //!    kept (the panic is the crash: see `report`); otherwise walks the stack with the
 //!    system unwinder (`_Unwind_Backtrace`), starting at the interrupted instruction
-//!    read from the `ucontext`, if enough of the alternate stack is left
-//!    ([`WALK_STACK`]), formats at most 16 addresses into a buffer on its stack, and
-//!    writes it with one `write(2)`;
+//!    read from the `ucontext`, formats at most 16 addresses into a buffer on its
+//!    stack, and writes it with one `write(2)`;
 //! 3. chains to the handler that was installed before it (std's stack-overflow
 //!    handler, say), or restores the default action and lets the signal kill the
 //!    process, so the process dies exactly as it would have without us.
@@ -514,24 +513,19 @@ fn exit_report(status: Option<c_int>) {
 /// a previous handler's own needs, with a guard page below.
 const ALT_STACK_SIZE: usize = 64 * 1024;
 
-/// The stack the walk needs: below this much room left on an alternate stack, the
-/// handler reports only the faulting instruction instead of overflowing the stack
-/// it runs on. The process tests `stack-used-*` run the whole signal on a painted
-/// alternate stack and read back how deep it was written: on x86_64 (Linux 6, a CPU
-/// with AVX-512, where std gives a thread 11 952 bytes) the kernel's signal frame,
-/// our handler with its walk and the handler we chain to took 7 744 bytes in a debug
-/// build and 6 608 in a release build, of which the kernel's frame is the larger
-/// part (`AT_MINSIGSTKSZ` bounds it); on aarch64 under qemu-user, where std gives
-/// 16 384 bytes, 12 784 in a debug build.
-const WALK_STACK: usize = 4 * 1024;
-
 /// Gives the calling thread an alternate signal stack of [`ALT_STACK_SIZE`] if it
 /// has none or a smaller one. std gives one to the main thread and to each thread it
 /// spawns, of `SIGSTKSZ` or the kernel's `AT_MINSIGSTKSZ`, whichever is larger (8 KiB
-/// to 12 KiB on x86_64), of which the kernel's signal frame alone can take 6 KiB; a
-/// thread created otherwise (by C code) has none, and then a stack overflow on it
-/// kills the process without a report. Other threads keep std's: the handler walks
-/// the stack only where [`WALK_STACK`] is left (see `alt_stack_room`).
+/// to 12 KiB on x86_64); a thread created otherwise (by C code) has none, and then a
+/// stack overflow on it kills the process without a report. Other threads keep
+/// std's, which was enough wherever we measured it: the process tests `stack-used-*` run the whole signal on a painted alternate
+/// stack and read back how deep it was written. On x86_64 (Linux 6, a CPU with
+/// AVX-512, where std gives a thread 11 952 bytes) the kernel's signal frame, our
+/// handler with its walk and the handler we chain to took 7 744 bytes in a debug
+/// build and 6 608 in a release build; on aarch64 under qemu-user (std: 16 384) 12 784
+/// in a debug build. The walk is not what sets that size: a spawned thread's stack
+/// had to be 7 616 bytes for a report whether the handler walked the stack or not
+/// (the kernel's signal frame, bounded by `AT_MINSIGSTKSZ`, is most of it).
 fn ensure_alt_stack() {
     // SAFETY: sigaltstack reads/writes the `stack_t` locals; the new stack is a fresh
     // private mapping we never unmap (it must live as long as the thread may fault).
@@ -566,27 +560,6 @@ fn ensure_alt_stack() {
         };
         libc::sigaltstack(&stack, std::ptr::null_mut());
     }
-}
-
-/// When the handler runs on an alternate signal stack, how much of it is left below
-/// the caller's frame; `None` on the thread's own stack. Async-signal-safe:
-/// `sigaltstack` is a system call.
-#[inline(never)]
-fn alt_stack_room() -> Option<usize> {
-    let here = 0u8;
-    let sp = std::hint::black_box(&here) as *const u8 as usize;
-    // SAFETY: sigaltstack only writes the `current` local.
-    let current = unsafe {
-        let mut current: libc::stack_t = std::mem::zeroed();
-        if libc::sigaltstack(std::ptr::null(), &mut current) != 0 {
-            return None;
-        }
-        current
-    };
-    if current.ss_flags & libc::SS_ONSTACK == 0 {
-        return None;
-    }
-    Some(sp.saturating_sub(current.ss_sp as usize))
 }
 
 /// The interrupted instruction's address, from the signal's `ucontext`.
@@ -702,17 +675,15 @@ fn write_crash_report(kind: Kind, pc: Option<usize>) {
     }
     // Above the caller of abort() sit libc's abort and raise: not worth frames.
     let mut walk = Walk::new(Start::AtInterrupted(pc), kind == Kind::Abort);
-    if alt_stack_room().is_none_or(|room| room >= WALK_STACK) {
-        walk.run();
-    }
+    walk.run();
     let mut buf = ReportBuf::crash(kind);
     if walk.started {
         for &frame in walk.frames() {
             buf.push(frame);
         }
     } else if let Some(pc) = pc {
-        // The unwinder could not get past the signal frame, or there was no room to
-        // walk: keep at least the instruction that faulted.
+        // The unwinder could not get past the signal frame: keep at least the
+        // instruction that faulted.
         let inside =
             (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed)).contains(&pc);
         buf.push(if inside {
