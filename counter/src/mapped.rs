@@ -652,19 +652,7 @@ pub(crate) fn repairs() -> usize {
 fn open_regular(path: &Path) -> Result<File, FileError> {
     let file = telemetry_internal::fs::open_read_write(path, true)?;
     #[cfg(unix)]
-    {
-        use std::os::fd::{AsRawFd, FromRawFd};
-        if file.as_raw_fd() <= 2 {
-            // SAFETY: F_DUPFD_CLOEXEC takes an integer and returns a new descriptor
-            // (or -1), which nothing else owns; `File::from_raw_fd` takes ownership.
-            let moved = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-            if moved < 0 {
-                return Err(io::Error::last_os_error().into());
-            }
-            // SAFETY: as above: `moved` is a fresh descriptor owned by no one else.
-            return Ok(unsafe { File::from_raw_fd(moved) }); // the low one closes here
-        }
-    }
+    let file = File::from(telemetry_internal::move_above_stdio(file.into())?);
     Ok(file)
 }
 

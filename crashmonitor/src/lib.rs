@@ -1,5 +1,5 @@
-//! Counts a program's crashes — panics, fatal signals and aborts — as stack counters
-//! that name only code, never data.
+//! Counts a program's crashes — panics, fatal signals and aborts that end the
+//! process — as stack counters that name only code, never data.
 //!
 //! Two processes of the same executable take part. The program (the *parent*) calls
 //! [`parent`] with the write end of a pipe: it writes a sentinel line, then installs a
@@ -82,25 +82,40 @@
 //!   (it is ours alone: no descriptor of the program changes); a write to a pipe
 //!   whose reader is gone fails quietly, without `SIGPIPE`, even where the program
 //!   restored `SIGPIPE`'s default action.
-//! - **One report per process**, of at most 16 frames; the child counts at most one
-//!   counter and opens the counter file itself before counting (Go's monitor did not
-//!   and dropped every crash: golang/go#69681).
+//! - **One report per process**, of at most 16 frames, for the crash that ends it;
+//!   the child counts at most one counter and opens the counter file itself before
+//!   counting (Go's monitor did not and dropped every crash: golang/go#69681).
+//! - **The pipe is never closed under a writer.** [`stop`] closes it only once no
+//!   thread can still be writing a report to it (a descriptor number is never reused
+//!   under a late write); if one still is after about 100 ms, the pipe stays open.
 //! - Neither side panics or prints.
 //!
 //! # What is captured
-//! - **A panic in any thread**, when it happens. The hook runs before anyone knows
-//!   whether the panic will be caught, so a panic later caught by `catch_unwind` (or
-//!   by a thread pool or async runtime that survives it), or one in a spawned thread
-//!   whose process then exits normally, is counted too. Only the first crash of a
-//!   process is reported; since the report is written before the process dies, the
-//!   crash that ends the process is not reported if a caught panic came first.
-//! - **Double panics**: the first panic is reported; the abort that follows is not.
-//! - **`panic = "abort"` builds**: the hook still runs before the abort, so the panic
-//!   is reported as `crash/panic` with its frames.
+//! **Only a crash is a crash**: what is counted is what ends the process. A panic is
+//! `crash/panic` only when it ends the process; a panic the program survives (caught
+//! by `catch_unwind`, by a thread pool or async runtime, a spawned thread's panic
+//! that is joined or ignored, a failing test in a harness that goes on) is not
+//! counted at all, and never uses up the one report: a fatal crash that follows any
+//! number of them is reported. The hook only keeps the panic's frames; they are
+//! written when it turns out to end the process:
+//! - **A panic of the main thread that ends `main`** (the process exits with std's
+//!   panic status, 101): reported on the way out, by an `on_exit` handler (glibc,
+//!   which tells the status). Where only `atexit` exists (macOS, musl, Windows) the
+//!   status is unknown: a main-thread panic followed by any exit is counted, so there
+//!   a program that catches a panic of its main thread and then exits normally counts
+//!   one `crash/panic`.
+//! - **A panic that aborts**: in `panic = "abort"` builds, a panic during a panic, a
+//!   panic that cannot unwind (out of an `extern "C"` function): the abort on the
+//!   panicking thread is reported as `crash/panic` with the frames of the panic that
+//!   aborted (for a double panic, std's "panic in a destructor during cleanup"
+//!   reports from the frame being unwound), on any thread.
+//! - **A spawned thread's panic** ends the process only when the program makes it
+//!   (say, by unwrapping the `join`): that later panic, or exit, is what is counted.
 //! - **Stack overflow**: reported as `crash/signal:SIGSEGV` (or `SIGBUS`) from the
 //!   overflowing function, on threads with an alternate signal stack: the main thread,
-//!   threads std spawned, and the thread that called [`parent`]. A thread created by
-//!   C code without one dies without a report.
+//!   threads std spawned, and the thread that called [`parent`] (which gets one of
+//!   64 KiB, replacing std's smaller one). A thread created by C code without one dies
+//!   without a report.
 //! - **`abort()` and `std::process::abort`**, including Rust's out-of-memory handler
 //!   (`memory allocation of N bytes failed`): `crash/abort` from the caller of abort.
 //! - **Not captured**: the kernel's OOM killer and any other `SIGKILL`, `SIGTERM` or
@@ -145,6 +160,8 @@ mod le;
 mod naming;
 #[cfg(unix)]
 mod parent;
+#[cfg(any(unix, windows))]
+mod report;
 #[cfg(unix)]
 #[allow(unsafe_code)]
 mod signal;

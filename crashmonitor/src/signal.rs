@@ -3,14 +3,17 @@
 //!
 //! # The signal path
 //! A handler runs on the thread that faulted, on its alternate signal stack (std gives
-//! every thread it starts one; [`install_handlers`] gives the calling thread one if it
-//! has none), so it also runs when the fault was a stack overflow. It may only do what
-//! is async-signal-safe, so it:
-//! 1. claims the one report a process may write (an atomic swap; a second crash, a
-//!    nested signal or a fault inside the handler writes nothing);
-//! 2. walks the stack with the system unwinder (`_Unwind_Backtrace`), starting at the
-//!    interrupted instruction read from the `ucontext`, formats at most 16 addresses
-//!    into a buffer on its stack, and writes it with one `write(2)`;
+//! every thread it starts one; [`install_handlers`] gives the calling thread one of
+//! its own, larger than std's), so it also runs when the fault was a stack overflow.
+//! It may only do what is async-signal-safe, so it:
+//! 1. claims the one report a process may write (`report::claim`, an atomic swap
+//!    shared with the Windows module; a second crash, a nested signal or a fault
+//!    inside the handler writes nothing);
+//! 2. for an abort on a thread that is panicking, takes the frames the panic hook
+//!    kept (the panic is the crash: see `report`); otherwise walks the stack with the
+//!    system unwinder (`_Unwind_Backtrace`), starting at the interrupted instruction
+//!    read from the `ucontext`, formats at most 16 addresses into a buffer on its
+//!    stack, and writes it with one `write(2)`;
 //! 3. chains to the handler that was installed before it (std's stack-overflow
 //!    handler, say), or restores the default action and lets the signal kill the
 //!    process, so the process dies exactly as it would have without us.
@@ -30,18 +33,13 @@
 use std::ffi::{c_int, c_void};
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use telemetry_internal::signal::{self as sys_signal, errno, restore_default, set_errno};
 
+use crate::report;
 use crate::wire::{FatalSignal, Frame, Kind, MAX_FRAMES, ReportBuf};
 
-/// The write end of the pipe to the child; -1 until installed.
-static PIPE_FD: AtomicI32 = AtomicI32::new(-1);
-/// Set by the first crash report of the process; nothing is written after it.
-static REPORTED: AtomicBool = AtomicBool::new(false);
-/// Set once that report has been written (or failed to be).
-static REPORT_SENT: AtomicBool = AtomicBool::new(false);
 /// The executable's mapped address range; addresses outside it are `outside` frames.
 static EXE_START: AtomicUsize = AtomicUsize::new(0);
 static EXE_END: AtomicUsize = AtomicUsize::new(usize::MAX);
@@ -76,41 +74,11 @@ pub(crate) struct ExeImage {
     target_pointer_width = "64"
 ))]
 pub(crate) fn exe_image() -> Option<ExeImage> {
-    unsafe extern "C" fn first_object(
-        info: *mut libc::dl_phdr_info,
-        _size: libc::size_t,
-        data: *mut c_void,
-    ) -> c_int {
-        // SAFETY: `dl_iterate_phdr` passes a valid `info` for the duration of the call,
-        // whose `dlpi_phdr` points at `dlpi_phnum` program headers; `data` is the
-        // `Option<ExeImage>` that `exe_image` passed and keeps alive.
-        unsafe {
-            let info = &*info;
-            let headers: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
-                &[]
-            } else {
-                std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum))
-            };
-            let bias = info.dlpi_addr as usize;
-            let (mut start, mut end) = (usize::MAX, 0usize);
-            for h in headers.iter().filter(|h| h.p_type == libc::PT_LOAD) {
-                let lo = bias.wrapping_add(h.p_vaddr as usize);
-                start = start.min(lo);
-                end = end.max(lo.saturating_add(h.p_memsz as usize));
-            }
-            if start < end {
-                *data.cast::<Option<ExeImage>>() = Some(ExeImage { bias, start, end });
-            }
-        }
-        1 // The first object is the main program: stop.
-    }
-    let mut image: Option<ExeImage> = None;
-    // SAFETY: the callback only reads what the loader hands it and writes `image`,
-    // which outlives the call.
-    unsafe {
-        libc::dl_iterate_phdr(Some(first_object), (&raw mut image).cast());
-    }
-    image
+    telemetry_internal::image::main_image().map(|image| ExeImage {
+        bias: image.bias,
+        start: image.start,
+        end: image.end,
+    })
 }
 
 /// The main executable's slide and extent, from dyld: image 0 is the executable, and
@@ -173,7 +141,7 @@ pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
         EXE_START.store(image.start, Ordering::SeqCst);
         EXE_END.store(image.end, Ordering::SeqCst);
     }
-    let fd = above_stdio(pipe.into_raw_fd())?;
+    let fd = telemetry_internal::move_above_stdio(pipe)?.into_raw_fd();
     // A crash report must never block the dying program, and the pipe holds far more
     // than the one sentinel and one report we write, so make writes non-blocking.
     // And close it on exec: a program the host runs must not hold the pipe open, or
@@ -195,7 +163,7 @@ pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
     }
     if !write_all_at_once(fd, sentinel) {
         let err = io::Error::last_os_error();
-        // SAFETY: `fd` is ours and not yet published in PIPE_FD; nothing else uses it.
+        // SAFETY: `fd` is ours and not yet published; nothing else uses it.
         unsafe {
             libc::close(fd);
         }
@@ -203,52 +171,23 @@ pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
     }
     // Kept open for the life of the process: the kernel closes it when the process
     // ends, and that end of file is how the child learns that the parent is gone.
-    PIPE_FD.store(fd, Ordering::SeqCst);
+    report::publish(fd as usize);
     Ok(())
 }
 
-/// `fd`, moved to a descriptor above 2 if it is one of 0, 1, 2. A daemon that closed
-/// its stdio before starting telemetry would otherwise get the pipe as its stderr:
-/// its own `eprintln!` would go to the child (a false `crash/malformed`) and, with the
-/// pipe non-blocking, fail once the pipe is full, which makes `eprintln!` panic. After
-/// the move, fds 0 to 2 are as closed as the host left them. The pipe is ours alone
-/// (the read end went to the child), so making it non-blocking changes nothing of the
-/// host's.
-fn above_stdio(fd: c_int) -> io::Result<c_int> {
-    if fd > 2 {
-        return Ok(fd);
-    }
-    // SAFETY: F_DUPFD_CLOEXEC takes an integer and returns a new descriptor; `fd` is
-    // ours (taken from an OwnedFd) and closed once duplicated, or on failure.
-    unsafe {
-        let moved = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3);
-        let err = io::Error::last_os_error();
-        libc::close(fd);
-        if moved < 0 { Err(err) } else { Ok(moved) }
-    }
-}
-
 /// Ends reporting: no report is written from now on, and the pipe is closed so the
-/// child reads end of file. A report already being written is let finish first (the
-/// descriptor must not be closed, and perhaps reused, under a writer).
+/// child reads end of file, once no thread can still be writing to it (see
+/// [`report::close`]: a descriptor is never closed, and perhaps reused, under a
+/// writer).
 pub(crate) fn close_pipe() {
-    if PIPE_FD.load(Ordering::SeqCst) < 0 {
-        return; // never installed (or already closed): leave later installs working
-    }
-    if REPORTED.swap(true, Ordering::SeqCst) {
-        wait_for_report();
-    } else {
-        // No report will come: nobody need wait for one.
-        REPORT_SENT.store(true, Ordering::SeqCst);
-    }
-    let fd = PIPE_FD.swap(-1, Ordering::SeqCst);
-    if fd >= 0 {
-        // SAFETY: `fd` is the descriptor `open_pipe` took ownership of; swapping in -1
-        // made this the only place that closes it, and no writer can still load it.
-        unsafe {
-            libc::close(fd);
-        }
-    }
+    report::close(
+        |raw| {
+            // SAFETY: `raw` is the descriptor `open_pipe` published; `report::close`
+            // took it away from every writer and calls this once, when none is left.
+            unsafe { libc::close(raw as c_int) };
+        },
+        sleep_1ms,
+    );
 }
 
 /// Writes `data` with one `write(2)`; true if all of it went. Async-signal-safe.
@@ -292,43 +231,60 @@ fn write_all_at_once(fd: c_int, data: &[u8]) -> bool {
     }
 }
 
-/// Claims the process's one report; false if one was already written (or is being).
-fn claim_report() -> bool {
-    PIPE_FD.load(Ordering::SeqCst) >= 0 && !REPORTED.swap(true, Ordering::SeqCst)
-}
-
 fn send(report: &ReportBuf) {
-    let fd = PIPE_FD.load(Ordering::SeqCst);
-    if fd >= 0 {
-        write_all_at_once(fd, report.as_bytes());
-    }
-    REPORT_SENT.store(true, Ordering::SeqCst);
+    report::send(report, |raw, bytes| write_all_at_once(raw as c_int, bytes));
 }
 
-/// When two threads crash at once, the one that lost the claim waits a little for the
-/// other's report before letting the signal kill the process, or the report of the
-/// first crash would die with it. Bounded (about 100 ms), because the claim may belong
-/// to this very thread (a fault inside our own handler). Async-signal-safe: nanosleep.
-fn wait_for_report() {
-    for _ in 0..100 {
-        if REPORT_SENT.load(Ordering::SeqCst) {
-            return;
-        }
-        let one_ms = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 1_000_000,
-        };
-        // SAFETY: nanosleep reads the timespec local; a null remainder is allowed.
-        unsafe { libc::nanosleep(&one_ms, std::ptr::null_mut()) };
-    }
+/// One millisecond. Async-signal-safe: nanosleep.
+fn sleep_1ms() {
+    let one_ms = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
+    // SAFETY: nanosleep reads the timespec local; a null remainder is allowed.
+    unsafe { libc::nanosleep(&one_ms, std::ptr::null_mut()) };
 }
 
-/// Writes a panic report: the frames below `hook`, the function std called as the
-/// panic hook. Called from the hook, so not in a signal handler, but it keeps to the
-/// same rules (no allocation, no locks) since a panic may come from an allocation
-/// failure or with a lock held.
+/// This thread's identity, as [`report`] keeps it: never 0.
+///
+/// `pthread_self` reads the thread pointer (glibc, musl, Apple's libc): no lock, no
+/// allocation, so a signal handler may call it.
+fn this_thread() -> usize {
+    // SAFETY: pthread_self has no preconditions and touches no memory of ours.
+    unsafe { libc::pthread_self() as usize }
+}
+
+/// Whether the calling thread is the process's main thread (the one that runs
+/// `main`, whose panic ends the process). Not std's `thread::current()`, which may
+/// itself panic in a hook that runs during a thread's teardown.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn is_main_thread() -> bool {
+    // SAFETY: gettid and getpid are system calls without arguments.
+    unsafe { libc::syscall(libc::SYS_gettid) == libc::c_long::from(libc::getpid()) }
+}
+
+#[cfg(target_vendor = "apple")]
+fn is_main_thread() -> bool {
+    // SAFETY: pthread_main_np has no preconditions.
+    unsafe { libc::pthread_main_np() != 0 }
+}
+
+/// Elsewhere: the thread that installed the monitor, if std named it `main`.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn is_main_thread() -> bool {
+    MAIN_THREAD.load(Ordering::SeqCst) == this_thread()
+}
+
+/// See [`is_main_thread`]; 0 if unknown.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+static MAIN_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+/// Keeps the frames of a panic, below `hook`, the function std called as the panic
+/// hook, until we know whether the panic ends the process ([`report`]). Called from
+/// the hook, so not in a signal handler, but it keeps to the same rules (no
+/// allocation, no locks) since a panic may come with a lock held.
 pub(crate) fn report_panic(hook: usize) {
-    if !claim_report() {
+    if !report::has_pipe() {
         return;
     }
     let mut walk = Walk::new(Start::AfterFunction(hook), false);
@@ -339,12 +295,7 @@ pub(crate) fn report_panic(hook: usize) {
         walk = Walk::new(Start::Now, false);
         walk.run();
     }
-    let mut buf = ReportBuf::crash(Kind::Panic);
-    for &frame in walk.frames() {
-        buf.push(frame);
-    }
-    buf.finish();
-    send(&buf);
+    report::panicked(this_thread(), is_main_thread(), walk.frames());
 }
 
 /// Where a walk starts recording.
@@ -484,6 +435,10 @@ unsafe extern "C" fn on_frame(ctx: *mut UnwindContext, arg: *mut c_void) -> c_in
 /// Installs our handler for each watched signal, remembering the previous one, after
 /// making sure this thread has an alternate signal stack and the unwinder is ready.
 pub(crate) fn install_handlers() -> Result<(), (&'static str, io::Error)> {
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+    if std::thread::current().name() == Some("main") {
+        MAIN_THREAD.store(this_thread(), Ordering::SeqCst);
+    }
     ensure_alt_stack();
     // Warm up: the first walk resolves the unwinder's symbols and initialises its
     // caches, which must not first happen inside a signal handler.
@@ -514,15 +469,63 @@ pub(crate) fn install_handlers() -> Result<(), (&'static str, io::Error)> {
             }
         }
     }
+    register_exit_report();
     Ok(())
 }
 
-/// Our alternate stack: large enough for the unwinder, with a guard page below.
+/// Reports a panic that ended `main` as the process exits (see [`report`]): glibc's
+/// `on_exit` tells the exit status, so only an exit with std's panic status after a
+/// panic of the main thread is reported.
+#[cfg(all(any(target_os = "linux", target_os = "android"), target_env = "gnu"))]
+fn register_exit_report() {
+    unsafe extern "C" {
+        fn on_exit(function: extern "C" fn(c_int, *mut c_void), arg: *mut c_void) -> c_int;
+    }
+    extern "C" fn at_exit(status: c_int, _arg: *mut c_void) {
+        exit_report(Some(status));
+    }
+    // SAFETY: registers a function of the signature on_exit calls, with no argument.
+    unsafe { on_exit(at_exit, std::ptr::null_mut()) };
+}
+
+/// Elsewhere (macOS, musl) `atexit` does not tell the status: a panic of the main
+/// thread followed by any exit is reported, so a program that catches a panic of its
+/// main thread and then exits normally is counted there.
+#[cfg(not(all(any(target_os = "linux", target_os = "android"), target_env = "gnu")))]
+fn register_exit_report() {
+    extern "C" fn at_exit() {
+        exit_report(None);
+    }
+    // SAFETY: registers a function of the signature atexit calls.
+    unsafe { libc::atexit(at_exit) };
+}
+
+/// Writes the report of a panic that ends the process by exiting, if there is one.
+fn exit_report(status: Option<c_int>) {
+    if let Some(panic) = report::exit_of_panic(status)
+        && report::claim()
+    {
+        send(&panic);
+    }
+}
+
+/// Our alternate stack: large enough for the kernel's signal frame, the unwinder and
+/// a previous handler's own needs, with a guard page below.
 const ALT_STACK_SIZE: usize = 64 * 1024;
 
-/// Gives the calling thread an alternate signal stack if it has none. std gives one to
-/// the main thread and to each thread it spawns; a thread created otherwise (by C code)
-/// has none, and then a stack overflow on it kills the process without a report.
+/// Gives the calling thread an alternate signal stack of [`ALT_STACK_SIZE`] if it
+/// has none or a smaller one. std gives one to the main thread and to each thread it
+/// spawns, of `SIGSTKSZ` or the kernel's `AT_MINSIGSTKSZ`, whichever is larger (8 KiB
+/// to 12 KiB on x86_64); a thread created otherwise (by C code) has none, and then a
+/// stack overflow on it kills the process without a report. Other threads keep
+/// std's, which was enough wherever we measured it: the process tests `stack-used-*` run the whole signal on a painted alternate
+/// stack and read back how deep it was written. On x86_64 (Linux 6, a CPU with
+/// AVX-512, where std gives a thread 11 952 bytes) the kernel's signal frame, our
+/// handler with its walk and the handler we chain to took 7 744 bytes in a debug
+/// build and 6 608 in a release build; on aarch64 under qemu-user (std: 16 384) 12 784
+/// in a debug build. The walk is not what sets that size: a spawned thread's stack
+/// had to be 7 616 bytes for a report whether the handler walked the stack or not
+/// (the kernel's signal frame, bounded by `AT_MINSIGSTKSZ`, is most of it).
 fn ensure_alt_stack() {
     // SAFETY: sigaltstack reads/writes the `stack_t` locals; the new stack is a fresh
     // private mapping we never unmap (it must live as long as the thread may fault).
@@ -531,7 +534,10 @@ fn ensure_alt_stack() {
         if libc::sigaltstack(std::ptr::null(), &mut current) != 0 {
             return;
         }
-        if current.ss_flags & libc::SS_DISABLE == 0 {
+        let enabled = current.ss_flags & libc::SS_DISABLE == 0;
+        if (enabled && current.ss_size >= ALT_STACK_SIZE)
+            || current.ss_flags & libc::SS_ONSTACK != 0
+        {
             return;
         }
         let page = usize::try_from(libc::sysconf(libc::_SC_PAGESIZE)).unwrap_or(4096);
@@ -633,33 +639,13 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ctx: *m
         set_errno(saved_errno);
         return;
     }
-    if claim_report() {
+    if report::claim() {
         // SAFETY: `ctx` is our SA_SIGINFO handler's third argument.
         let pc = unsafe { interrupted_pc(ctx) };
-        // Above the caller of abort() sit libc's abort and raise: not worth frames.
-        let mut walk = Walk::new(Start::AtInterrupted(pc), kind == Kind::Abort);
-        walk.run();
-        let mut buf = ReportBuf::crash(kind);
-        if walk.started {
-            for &frame in walk.frames() {
-                buf.push(frame);
-            }
-        } else if let Some(pc) = pc {
-            // The unwinder could not get past the signal frame: keep at least the
-            // instruction that faulted.
-            let inside =
-                (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed)).contains(&pc);
-            buf.push(if inside {
-                Frame::Pc(pc)
-            } else {
-                Frame::Outside
-            });
-        }
-        buf.finish();
-        send(&buf);
+        write_crash_report(kind, pc);
         step_aside(index);
     } else {
-        wait_for_report();
+        report::wait_for_report(sleep_1ms);
     }
     set_errno(saved_errno);
     // SAFETY: `ctx` is our SA_SIGINFO handler's third argument.
@@ -671,6 +657,43 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ctx: *m
     }
     // SAFETY: these are the arguments our handler was called with.
     unsafe { chain(index, signal, info, ctx) };
+}
+
+/// Builds and writes the report of a crash of `kind` that interrupted the
+/// instruction at `pc`. A function of its own, so that its buffers are off the
+/// stack before the handler chains to the previous one, which runs on the same
+/// alternate stack (std's overflow handler formats its message there).
+#[inline(never)]
+fn write_crash_report(kind: Kind, pc: Option<usize>) {
+    // An abort that ends a panic (`panic = "abort"`, a panic during a panic) is that
+    // panic's crash, with the frames the hook kept.
+    if kind == Kind::Abort
+        && let Some(panic) = report::abort_of_panic(this_thread())
+    {
+        send(&panic);
+        return;
+    }
+    // Above the caller of abort() sit libc's abort and raise: not worth frames.
+    let mut walk = Walk::new(Start::AtInterrupted(pc), kind == Kind::Abort);
+    walk.run();
+    let mut buf = ReportBuf::crash(kind);
+    if walk.started {
+        for &frame in walk.frames() {
+            buf.push(frame);
+        }
+    } else if let Some(pc) = pc {
+        // The unwinder could not get past the signal frame: keep at least the
+        // instruction that faulted.
+        let inside =
+            (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed)).contains(&pc);
+        buf.push(if inside {
+            Frame::Pc(pc)
+        } else {
+            Frame::Outside
+        });
+    }
+    buf.finish();
+    send(&buf);
 }
 
 /// Whether the signal was raised by the CPU (a fault that recurs when the handler

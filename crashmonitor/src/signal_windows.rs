@@ -37,18 +37,13 @@
 use std::ffi::{c_int, c_void};
 use std::io;
 use std::os::windows::io::{IntoRawHandle, OwnedHandle};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::report;
 use crate::wire::{FatalSignal, Frame, Kind, MAX_FRAMES, ReportBuf};
 
 type Handle = *mut c_void;
 
-/// The write end of the pipe to the child; null until installed.
-static PIPE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-/// Set by the first crash report of the process; nothing is written after it.
-static REPORTED: AtomicBool = AtomicBool::new(false);
-/// Set once that report has been written (or failed to be).
-static REPORT_SENT: AtomicBool = AtomicBool::new(false);
 /// The executable's mapped address range; addresses outside it are `outside` frames.
 static EXE_START: AtomicUsize = AtomicUsize::new(0);
 static EXE_END: AtomicUsize = AtomicUsize::new(usize::MAX);
@@ -126,6 +121,7 @@ unsafe extern "system" {
         wait: i32,
     ) -> i32;
     fn GetLastError() -> u32;
+    fn GetCurrentThreadId() -> u32;
     fn CloseHandle(handle: Handle) -> i32;
     fn Sleep(milliseconds: u32);
     fn GetModuleHandleW(name: *const u16) -> Handle;
@@ -146,6 +142,7 @@ unsafe extern "system" {
 // The C runtime's `signal` (msvcrt or the UCRT, whichever std links).
 unsafe extern "C" {
     fn signal(signal: c_int, handler: usize) -> usize;
+    fn atexit(function: extern "C" fn()) -> c_int;
 }
 
 /// Where the executable is loaded.
@@ -195,32 +192,27 @@ pub(crate) fn open_pipe(pipe: OwnedHandle, sentinel: &[u8]) -> io::Result<()> {
     if !write_all_at_once(handle, sentinel) {
         // SAFETY: GetLastError only reads this thread's last error.
         let err = io::Error::from_raw_os_error(unsafe { GetLastError() } as i32);
-        // SAFETY: `handle` is ours and not yet published in PIPE; nothing else uses it.
+        // SAFETY: `handle` is ours and not yet published; nothing else uses it.
         unsafe { CloseHandle(handle) };
         return Err(err);
     }
     // Kept open for the life of the process: Windows closes it when the process ends,
     // and that end of file is how the child learns that the parent is gone.
-    PIPE.store(handle, Ordering::SeqCst);
+    report::publish(handle as usize);
     Ok(())
 }
 
-/// Ends reporting and closes the pipe, after letting a report being written finish.
+/// Ends reporting and closes the pipe once no thread can still be writing to it (see
+/// [`report::close`]: a handle is never closed, and perhaps reused, under a writer).
 pub(crate) fn close_pipe() {
-    if PIPE.load(Ordering::SeqCst).is_null() {
-        return;
-    }
-    if REPORTED.swap(true, Ordering::SeqCst) {
-        wait_for_report();
-    } else {
-        REPORT_SENT.store(true, Ordering::SeqCst);
-    }
-    let handle = PIPE.swap(std::ptr::null_mut(), Ordering::SeqCst);
-    if !handle.is_null() {
-        // SAFETY: the handle `open_pipe` took ownership of; swapping in null made this
-        // the only place that closes it.
-        unsafe { CloseHandle(handle) };
-    }
+    report::close(
+        |raw| {
+            // SAFETY: `raw` is the handle `open_pipe` published; `report::close` took
+            // it away from every writer and calls this once, when none is left.
+            unsafe { CloseHandle(raw as Handle) };
+        },
+        sleep_1ms,
+    );
 }
 
 /// Writes `data` with one `WriteFile`; true if all of it went. No allocation, no lock.
@@ -255,29 +247,25 @@ fn write_all_at_once(handle: Handle, data: &[u8]) -> bool {
     written == length
 }
 
-/// Claims the process's one report; false if one was already written (or is being).
-fn claim_report() -> bool {
-    !PIPE.load(Ordering::SeqCst).is_null() && !REPORTED.swap(true, Ordering::SeqCst)
-}
-
 fn send(report: &ReportBuf) {
-    let handle = PIPE.load(Ordering::SeqCst);
-    if !handle.is_null() {
-        write_all_at_once(handle, report.as_bytes());
-    }
-    REPORT_SENT.store(true, Ordering::SeqCst);
+    report::send(report, |raw, bytes| write_all_at_once(raw as Handle, bytes));
 }
 
-/// As on Unix: the thread that lost the claim waits (about 100 ms at most) for the
-/// other's report before the process dies.
-fn wait_for_report() {
-    for _ in 0..100 {
-        if REPORT_SENT.load(Ordering::SeqCst) {
-            return;
-        }
-        // SAFETY: Sleep takes no pointers.
-        unsafe { Sleep(1) };
-    }
+fn sleep_1ms() {
+    // SAFETY: Sleep takes no pointers.
+    unsafe { Sleep(1) };
+}
+
+/// The thread that installed the monitor, if std named it `main` (0 if not): the
+/// thread whose panic ends the process. Recorded at install, since std's
+/// `thread::current()` may itself panic in a hook that runs during a thread's
+/// teardown.
+static MAIN_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+/// This thread's identity, as [`report`] keeps it: never 0.
+fn this_thread() -> usize {
+    // SAFETY: GetCurrentThreadId reads the thread's environment block; no lock.
+    unsafe { GetCurrentThreadId() as usize }
 }
 
 /// Frames captured per walk: the handler's own frames, the dispatcher's and std's
@@ -313,11 +301,12 @@ fn ret_frame(addr: usize) -> Frame {
     }
 }
 
-/// Writes a panic report: the frames below `hook`, the function std called as the
-/// panic hook; the whole stack if the hook's frame is not found (the child then drops
-/// std's frames and ours by name).
+/// Keeps the frames of a panic, below `hook`, the function std called as the panic
+/// hook (the whole stack if the hook's frame is not found: the child then drops std's
+/// frames and ours by name), until we know whether the panic ends the process
+/// ([`report`]).
 pub(crate) fn report_panic(hook: usize) {
-    if !claim_report() {
+    if !report::has_pipe() {
         return;
     }
     let mut frames = [0usize; CAPTURE];
@@ -327,12 +316,17 @@ pub(crate) fn report_panic(hook: usize) {
         .iter()
         .position(|&ret| function_start(ret.wrapping_sub(1)) == Some(hook))
         .map_or(0, |i| i + 1);
-    let mut buf = ReportBuf::crash(Kind::Panic);
-    for &ret in captured.iter().skip(after_hook).take(MAX_FRAMES) {
-        buf.push(ret_frame(ret));
+    let mut frames = [Frame::Outside; MAX_FRAMES];
+    let mut len = 0;
+    for (slot, &ret) in frames.iter_mut().zip(captured.iter().skip(after_hook)) {
+        *slot = ret_frame(ret);
+        len += 1;
     }
-    buf.finish();
-    send(&buf);
+    report::panicked(
+        this_thread(),
+        MAIN_THREAD.load(Ordering::SeqCst) == this_thread(),
+        frames.get(..len).unwrap_or_default(),
+    );
 }
 
 /// The start of the function containing `pc`, from its image's `.pdata` table (the
@@ -377,10 +371,10 @@ unsafe extern "system" fn on_unhandled_exception(pointers: *mut ExceptionPointer
         }
     };
     if let Some(kind) = kind_of(code) {
-        if claim_report() {
+        if report::claim() {
             report_exception(kind, address);
         } else {
-            wait_for_report();
+            report::wait_for_report(sleep_1ms);
         }
     }
     let previous = PREVIOUS_FILTER.load(Ordering::SeqCst);
@@ -425,19 +419,15 @@ fn report_exception(kind: Kind, fault: usize) {
 
 /// The C runtime's `SIGABRT` handler: report, then let `abort` go on.
 extern "C" fn on_abort(sig: c_int) {
-    if claim_report() {
-        let mut frames = [0usize; CAPTURE];
-        let n = capture(&mut frames);
-        // Above the caller of abort sit the C runtime's abort and raise, outside the
-        // executable or named as machinery by the child.
-        let mut buf = ReportBuf::crash(Kind::Abort);
-        for &ret in frames.get(..n).unwrap_or_default().iter().take(MAX_FRAMES) {
-            buf.push(ret_frame(ret));
+    if report::claim() {
+        if let Some(panic) = report::abort_of_panic(this_thread()) {
+            // The abort ends a panic: that panic is the crash.
+            send(&panic);
+        } else {
+            abort_report();
         }
-        buf.finish();
-        send(&buf);
     } else {
-        wait_for_report();
+        report::wait_for_report(sleep_1ms);
     }
     let previous = PREVIOUS_ABORT.load(Ordering::SeqCst);
     // The C runtime resets a handler to SIG_DFL before calling it; SIG_IGN is 1.
@@ -451,9 +441,38 @@ extern "C" fn on_abort(sig: c_int) {
     }
 }
 
+/// The report of a plain `abort()`: the aborting thread's stack.
+#[inline(never)]
+fn abort_report() {
+    let mut frames = [0usize; CAPTURE];
+    let n = capture(&mut frames);
+    // Above the caller of abort sit the C runtime's abort and raise, outside the
+    // executable or named as machinery by the child.
+    let mut buf = ReportBuf::crash(Kind::Abort);
+    for &ret in frames.get(..n).unwrap_or_default().iter().take(MAX_FRAMES) {
+        buf.push(ret_frame(ret));
+    }
+    buf.finish();
+    send(&buf);
+}
+
+/// Reports a panic that ended `main` as the process exits (see [`report`]). The C
+/// runtime's `atexit` does not tell the exit status: a panic of the main thread
+/// followed by any exit is reported.
+extern "C" fn at_exit() {
+    if let Some(panic) = report::exit_of_panic(None)
+        && report::claim()
+    {
+        send(&panic);
+    }
+}
+
 /// Installs the unhandled-exception filter and the `SIGABRT` handler, remembering the
-/// previous ones.
+/// previous ones, and the exit report.
 pub(crate) fn install_handlers() -> Result<(), (&'static str, io::Error)> {
+    if std::thread::current().name() == Some("main") {
+        MAIN_THREAD.store(this_thread(), Ordering::SeqCst);
+    }
     // Warm up: the first capture loads what the unwinder needs outside any crash.
     let mut warm = [0usize; CAPTURE];
     capture(&mut warm);
@@ -470,6 +489,8 @@ pub(crate) fn install_handlers() -> Result<(), (&'static str, io::Error)> {
         return Err(("SIGABRT", io::Error::last_os_error()));
     }
     PREVIOUS_ABORT.store(previous, Ordering::SeqCst);
+    // SAFETY: registers a C function taking nothing, as atexit expects.
+    unsafe { atexit(at_exit) };
     Ok(())
 }
 

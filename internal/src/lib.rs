@@ -32,8 +32,9 @@
 //!   classified back by [`FileKind`]; no other crate builds or parses one.
 //! - [`fs`] never follows a link, never blocks on a FIFO, reads with a bound, and
 //!   creates directories `0700` and files `0600` (invariant 7 of ARCHITECTURE.md).
-//! - The only `unsafe` is in the platform module `sys`: `geteuid`, and what the
-//!   signal handlers of the counter and crash-monitor crates share ([`signal`]).
+//! - The only `unsafe` is in the platform module `sys`: `geteuid`, where the
+//!   executable is loaded ([`image`]), [`move_above_stdio`], and what the signal
+//!   handlers of the counter and crash-monitor crates share ([`signal`]).
 //! - No home directory means no [`Dir`]: callers treat that as telemetry off.
 
 #![deny(unsafe_code)]
@@ -58,6 +59,9 @@ pub use dir::{
 pub use fs::{create_complete, write_atomic};
 pub use mode::{Mode, ModeError};
 pub use program::{ARCH, OS, Program, toolchain, toolchain_from_rustc_version};
+pub use sys::image;
+#[cfg(unix)]
+pub use sys::move_above_stdio;
 #[cfg(unix)]
 pub use sys::signal;
 pub use time::{Date, Weekday};

@@ -173,6 +173,14 @@
 //! build of a small clap tool with `crash` and `upload`; names only: no file, line or
 //! argument ever enters a counter).
 //!
+//! **Libraries and plugins.** A `cdylib` (a Python extension, a plugin loaded with
+//! `dlopen` or `LoadLibrary`, a Node addon) may call [`start`] too: the executable
+//! is then some other program, so `start` counts but never starts a child (no crash
+//! reporting, no upload), and the facade's constructor does nothing; the
+//! [logger](Config::logger) says so. It tells by where its own code is loaded: inside
+//! the main executable's image or not (Linux and Android, 64-bit; macOS; Windows;
+//! elsewhere it is taken to be the program).
+//!
 //! **7. See what it decides.** `Config::logger(std::io::stderr())` in code, or
 //! `TELEMETRY_DEBUG=1` in the environment, writes one line per decision (mode and why,
 //! counter file, upload due or not, child started or why not); the child's lines, each
@@ -317,6 +325,8 @@
 //!   the mode files and mapping the counter file, nothing more.
 //! - Crash counters hold function names and offsets only: never a panic message, a
 //!   path, an argument or an environment value.
+//! - In a library loaded by another program, `start` never re-executes that program
+//!   and nothing runs when the library is loaded: counting only.
 //! - The only `unsafe` code is the start-up module (the constructor and the detached
 //!   spawn), each block with its safety argument.
 #![deny(unsafe_code)]
@@ -372,7 +382,7 @@ pub fn start(config: Config) -> StartResult {
 pub fn maybe_child(config: &Config) {
     let _ = config;
     startup::keep();
-    if child::verified() {
+    if child::verified() && startup::in_main_executable() {
         child::main();
     }
 }

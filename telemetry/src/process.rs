@@ -34,6 +34,9 @@ pub(crate) struct Surroundings {
     pub(crate) exe: Option<PathBuf>,
     /// Now.
     pub(crate) now: SystemTime,
+    /// Whether the facade is part of the program's executable, not of a library or
+    /// plugin some other program loaded.
+    pub(crate) in_executable: bool,
 }
 
 impl Surroundings {
@@ -45,6 +48,7 @@ impl Surroundings {
             child_var: std::env::var_os(CHILD_ENV),
             exe: None,
             now: SystemTime::now(),
+            in_executable: crate::startup::in_main_executable(),
         }
     }
 }
@@ -120,6 +124,14 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
         }
     }
 
+    if !env.in_executable {
+        // The executable is some other program that loaded us: re-executing it would
+        // start the host, not us, and its crashes and uploads are not ours to handle.
+        log.line(format_args!(
+            "no child started: telemetry is in a library loaded by another program, not in its executable; counting only, crash reporting and uploads off"
+        ));
+        return StartResult::nothing();
+    }
     let upload_due = upload_due(config, &dir, env, log);
     let crash_pipe = crash_reporting(config, log);
     if !crash_pipe && !upload_due {
@@ -327,8 +339,9 @@ fn child_env(plan: &Plan, extra: &[(&'static str, OsString)]) -> Vec<(OsString, 
 
 #[cfg(unix)]
 fn spawn(exe: &Path, dir: &Dir, plan: &Plan, log: &Log) -> io::Result<Started> {
-    use crate::startup::{Launch, above_stdio, dev_null, id_of, pipe, spawn_detached};
+    use crate::startup::{Launch, dev_null, id_of, pipe, spawn_detached};
     use std::os::fd::OwnedFd;
+    use telemetry_internal::move_above_stdio;
 
     let (token_read, token_write) = pipe()?;
     let token_id = id_of(&token_read)?;
@@ -340,7 +353,7 @@ fn spawn(exe: &Path, dir: &Dir, plan: &Plan, log: &Log) -> io::Result<Started> {
         (null.try_clone()?, None)
     };
     let stderr = match sidecar_log(dir, plan, log) {
-        Some(file) => above_stdio(OwnedFd::from(file))?,
+        Some(file) => move_above_stdio(OwnedFd::from(file))?,
         None => null.try_clone()?,
     };
     let bad = || io::Error::other("a NUL byte in the executable path or the environment");
@@ -437,6 +450,7 @@ mod tests {
             child_var: None,
             exe: Some(PathBuf::from("/nonexistent/telemetry-test-exe")),
             now: SystemTime::now(),
+            in_executable: true,
         }
     }
 
@@ -599,6 +613,30 @@ mod tests {
         assert!(text.contains("started by a telemetry child"), "{text}");
         assert!(!child);
         assert!(!tmp.path().join("u").exists());
+    }
+
+    #[test]
+    fn a_library_counts_but_starts_nothing_and_says_why() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut env = surroundings(tmp.path());
+        env.in_executable = false;
+        let dir = tmp.path().join("t");
+        let config = config(&dir)
+            .report_crashes(true)
+            .upload(true)
+            .upload_url("http://127.0.0.1:9/upload")
+            .config_url("http://127.0.0.1:9/config.json");
+        let (text, child) = decisions(config, &env);
+        assert!(text.contains("counting into "), "{text}");
+        assert!(
+            text.contains("no child started: telemetry is in a library loaded by another program"),
+            "{text}"
+        );
+        assert!(!child);
+        assert!(
+            !Dir::new(&dir).upload_token().exists(),
+            "no upload token taken"
+        );
     }
 
     #[test]

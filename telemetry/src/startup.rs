@@ -5,7 +5,8 @@
 //!   program that links the facade. In a real telemetry child it does the child's work
 //!   and exits, so the child never reaches `main`, and a `main` that parses its
 //!   arguments first (clap with a required subcommand rejects `** telemetry **`) cannot
-//!   lose it. In any other process it costs one environment lookup.
+//!   lose it. In any other process it costs one environment lookup. In a library
+//!   (a `cdylib` another program loads) it does nothing: see [`in_main_executable`].
 //! - **Starting the child detached** (Unix): a double fork. The host starts an
 //!   intermediate process, which forks the child and exits at once; the host reaps the
 //!   intermediate, so the child is re-parented to init (or the nearest subreaper) and
@@ -13,7 +14,9 @@
 //!   `vfork`-like clone that shares the host's memory (as `posix_spawn` does), so the
 //!   host pays for one fork, and never for the child's `execve`. Between fork and
 //!   `execve` only async-signal-safe calls run, on values prepared before, with every
-//!   signal blocked until the child has reset the host's handlers.
+//!   signal blocked until the child has reset the host's handlers. Where that clone
+//!   is refused, the fallback forks with a raw system call on Linux (`raw_fork`):
+//!   glibc's `fork` runs the program's atfork handlers.
 //! - **Recognising a real child.** The parent hands the child a pipe as fd 3 and puts
 //!   the pipe's identity (device and inode) in the child's environment. Only the
 //!   process that created that pipe can arrange for fd 3 to be it, so a stray
@@ -69,16 +72,31 @@ pub(crate) fn keep() {
     std::hint::black_box(&CONSTRUCTOR);
 }
 
-/// Runs before `main`. Must never unwind (it is called from C) and must never print:
-/// in anything but a real telemetry child it only looks at one environment variable.
+/// Runs before `main`, or, when the facade is part of a library, when that library
+/// is loaded. Must never unwind (it is called from C) and must never print: in
+/// anything but a real telemetry child it only looks at one environment variable.
+///
+/// In a library or plugin (a `cdylib` loaded with `dlopen` or `LoadLibrary`, a Python
+/// extension) it does nothing, even in a process that looks like a real child: the
+/// process is the host's, and the loader may be running us with other threads alive
+/// (where `set_var` is unsound) or under Windows' loader lock (where the child's
+/// threads could not start).
 #[cfg_attr(not(any(unix, windows)), allow(dead_code))]
 extern "C" fn constructor() {
     let _ = std::panic::catch_unwind(|| {
-        if crate::child::verified() {
+        if crate::child::verified() && in_main_executable() {
             become_child();
             crate::child::main();
         }
     });
+}
+
+/// Whether the facade is part of the program's own executable, rather than of a
+/// library some other program loaded: the constructor's address against the
+/// executable's image. Where that cannot be told, taken as yes.
+pub(crate) fn in_main_executable() -> bool {
+    let own = constructor as extern "C" fn() as usize;
+    telemetry_internal::image::in_main_executable(own).unwrap_or(true)
 }
 
 /// What a real child changes in its own process before running: only safe here, while
@@ -117,6 +135,8 @@ mod unix {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
+
+    use telemetry_internal::move_above_stdio;
 
     use super::TOKEN_FD;
 
@@ -166,23 +186,6 @@ mod unix {
         pipe_id(TOKEN_FD) == Some(id)
     }
 
-    /// `fd` moved to a number ≥ 3, close-on-exec. A host that closed its stdio gets
-    /// new descriptors at 0-2; ours must never sit there, where the host's own
-    /// `println!` or `eprintln!` would write into them.
-    pub(crate) fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
-        if fd.as_raw_fd() > 2 {
-            return Ok(fd);
-        }
-        // SAFETY: F_DUPFD_CLOEXEC duplicates an open descriptor we own; the result,
-        // when valid, is a new descriptor nobody else owns.
-        let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-        if new < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `new` is a fresh descriptor returned to us just now.
-        Ok(unsafe { OwnedFd::from_raw_fd(new) })
-    }
-
     /// A close-on-exec pipe, both ends above stdio: `(read, write)`.
     pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
         let mut fds = [-1; 2];
@@ -204,7 +207,7 @@ mod unix {
             // SAFETY: fcntl on descriptors we own.
             unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
         }
-        Ok((above_stdio(read)?, above_stdio(write)?))
+        Ok((move_above_stdio(read)?, move_above_stdio(write)?))
     }
 
     /// The identity of a pipe end we own.
@@ -250,7 +253,7 @@ mod unix {
             .read(true)
             .write(true)
             .open(Path::new("/dev/null"))?;
-        above_stdio(OwnedFd::from(file))
+        move_above_stdio(OwnedFd::from(file))
     }
 
     /// Starts `launch` as a detached process (see the module docs) and returns its pid
@@ -259,6 +262,16 @@ mod unix {
     pub(crate) fn spawn_detached(
         launch: Launch,
         token_read: OwnedFd,
+    ) -> io::Result<(u32, OwnedFd)> {
+        spawn_detached_by(launch, token_read, start_intermediate)
+    }
+
+    /// [`spawn_detached`], with the intermediate started by `start` (tests choose the
+    /// fallback).
+    pub(super) fn spawn_detached_by(
+        launch: Launch,
+        token_read: OwnedFd,
+        start: fn(&Exec) -> io::Result<libc::pid_t>,
     ) -> io::Result<(u32, OwnedFd)> {
         let mut argv: Vec<*const libc::c_char> = launch.args.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
@@ -281,7 +294,7 @@ mod unix {
         // (the intermediate shares the program's memory on Linux): block them all
         // until the intermediate is gone. The child unblocks them before `execve`.
         let old_mask = block_all_signals();
-        let intermediate = start_intermediate(&plan);
+        let intermediate = start(&plan);
         restore_signals(&old_mask);
         let intermediate = intermediate?;
         // The parent: the child's ends are the child's now. (`plan` pointed into
@@ -348,18 +361,15 @@ mod unix {
     extern "C" fn intermediate(arg: *mut libc::c_void) -> libc::c_int {
         // SAFETY: `arg` is the `Exec` the parent passed, alive while we run.
         let plan = unsafe { &*(arg as *const Exec) };
-        // A plain fork as a raw system call: glibc's `fork` would run the program's
-        // atfork handlers and update thread bookkeeping that lives in the memory we
-        // share with the parent. The child only makes async-signal-safe calls, none
-        // of which depends on that bookkeeping.
-        // SAFETY: clone with SIGCHLD only is fork; the other arguments are unused.
-        let child =
-            unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0) };
+        // A raw fork (`raw_fork`): glibc's would also update thread bookkeeping that
+        // lives in the memory we share with the parent.
+        // SAFETY: see `raw_fork`; the child only calls `exec_child`.
+        let child = unsafe { raw_fork() };
         if child == 0 {
             // SAFETY: a freshly forked child, with `plan`'s pointers valid in its copy.
             unsafe { exec_child(plan) }
         }
-        report_and_exit(plan, child as libc::pid_t)
+        report_and_exit(plan, child)
     }
 
     /// Elsewhere: the intermediate is a plain fork.
@@ -369,17 +379,17 @@ mod unix {
     }
 
     /// An intermediate that is a plain fork of the program.
-    fn fork_intermediate(plan: &Exec) -> io::Result<libc::pid_t> {
-        // SAFETY: fork has no memory preconditions. The forked intermediate only makes
-        // async-signal-safe calls (fork, write, _exit, and in the child those of
+    pub(super) fn fork_intermediate(plan: &Exec) -> io::Result<libc::pid_t> {
+        // SAFETY: see `raw_fork`. The forked intermediate only makes
+        // async-signal-safe calls (`raw_fork`, write, _exit, and in the child those of
         // `exec_child`) on memory prepared before the fork.
-        let pid = unsafe { libc::fork() };
+        let pid = unsafe { raw_fork() };
         if pid < 0 {
             return Err(io::Error::last_os_error());
         }
         if pid == 0 {
             // SAFETY: see above.
-            let child = unsafe { libc::fork() };
+            let child = unsafe { raw_fork() };
             if child == 0 {
                 // SAFETY: a freshly forked child, with `plan`'s pointers valid.
                 unsafe { exec_child(plan) }
@@ -387,6 +397,43 @@ mod unix {
             report_and_exit(plan, child);
         }
         Ok(pid)
+    }
+
+    /// A fork that runs none of the program's code, usable in a forked child of a
+    /// multithreaded program.
+    ///
+    /// Linux: the `clone` system call with only `SIGCHLD`, which is what `fork` is to
+    /// the kernel. glibc's `fork` is not async-signal-safe: it runs the `pthread_atfork`
+    /// handlers the program and its libraries registered (which may take locks
+    /// another thread held at the first fork) and resets its own bookkeeping. The
+    /// processes forked here need none of that: they only make the async-signal-safe
+    /// system calls of `report_and_exit` and `exec_child`, never allocate, never touch
+    /// a lock, and end in `execve` or `_exit`.
+    ///
+    /// # Safety
+    /// The new process may only make async-signal-safe calls until it execs or exits.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    unsafe fn raw_fork() -> libc::pid_t {
+        // SAFETY: clone with SIGCHLD and no other flag or pointer is fork; the
+        // remaining arguments are unused.
+        let pid =
+            unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0) };
+        pid as libc::pid_t
+    }
+
+    /// Elsewhere (macOS, the BSDs) the C library's `fork`: POSIX.1-2008 lists it as
+    /// async-signal-safe, and these libraries implement it so (Apple's `sigaction(2)`
+    /// lists it). It still runs the program's `pthread_atfork` handlers, exactly as
+    /// any fork the program makes itself does; the processes forked here only make
+    /// the async-signal-safe calls of `report_and_exit` and `exec_child`.
+    ///
+    /// # Safety
+    /// As on Linux.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    unsafe fn raw_fork() -> libc::pid_t {
+        // SAFETY: fork has no memory preconditions; see above for why it may run in a
+        // forked child.
+        unsafe { libc::fork() }
     }
 
     /// The intermediate's last act: the child's pid to the parent, then `_exit`.
@@ -451,7 +498,7 @@ mod unix {
 
     /// Everything the forked processes use, as raw pointers and numbers prepared
     /// before forking.
-    struct Exec {
+    pub(super) struct Exec {
         exe: *const libc::c_char,
         argv: *const *const libc::c_char,
         envp: *const *const libc::c_char,
@@ -487,7 +534,7 @@ mod unix {
         unsafe {
             // The terminal's hangup and job-control signals are for the program.
             libc::setsid();
-            // Every source is ≥ 3 (`above_stdio`), so these never overwrite one
+            // Every source is ≥ 3 (`move_above_stdio`), so these never overwrite one
             // another; dup2 clears close-on-exec on the copy.
             for (target, source) in plan.stdio.iter().enumerate() {
                 libc::dup2(*source, target as RawFd);
@@ -550,7 +597,76 @@ mod unix {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+    use super::unix::{fork_intermediate, spawn_detached_by};
+
+    /// The write end of a pipe the atfork handler below writes to; -1: none.
+    static ATFORK_PIPE: AtomicI32 = AtomicI32::new(-1);
+    /// The thread whose forks the handler reports (0: none): only this test's.
+    static ATFORK_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+    extern "C" fn note_fork_in_child() {
+        // SAFETY: pthread_self reads the thread pointer; write takes a static byte.
+        unsafe {
+            let fd = ATFORK_PIPE.load(Ordering::SeqCst);
+            if fd >= 0 && libc::pthread_self() as usize == ATFORK_THREAD.load(Ordering::SeqCst) {
+                libc::write(fd, b"x".as_ptr().cast(), 1);
+            }
+        }
+    }
+
+    /// The fallback intermediate (a plain fork, where the kernel or an emulator
+    /// refuses the clone without exit signal) runs none of the program's
+    /// `pthread_atfork` handlers: it forks with a raw system call on Linux.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn the_fallback_fork_runs_no_atfork_handler() {
+        use std::io::Read;
+        let (mut notes, noted) = {
+            let (read, write) = pipe().unwrap();
+            (File::from(read), write)
+        };
+        ATFORK_PIPE.store(noted.as_raw_fd(), Ordering::SeqCst);
+        // SAFETY: pthread_self has no preconditions; pthread_atfork registers a
+        // function of the signature it calls (it stays registered: it reports only
+        // forks of this thread while armed).
+        unsafe {
+            ATFORK_THREAD.store(libc::pthread_self() as usize, Ordering::SeqCst);
+            libc::pthread_atfork(None, None, Some(note_fork_in_child));
+        }
+        let (token_read, token_write) = pipe().unwrap();
+        let null = dev_null().unwrap();
+        let launch = Launch {
+            exe: Launch::c_string("/bin/sh").unwrap(),
+            args: vec![
+                Launch::c_string("sh").unwrap(),
+                Launch::c_string("-c").unwrap(),
+                Launch::c_string("exit 0").unwrap(),
+            ],
+            env: Vec::new(),
+            cwd: Launch::c_string("/").unwrap(),
+            stdio: [
+                null.try_clone().unwrap(),
+                null.try_clone().unwrap(),
+                null.try_clone().unwrap(),
+            ],
+            token: token_write,
+        };
+        let (pid, token) = spawn_detached_by(launch, token_read, fork_intermediate).unwrap();
+        assert!(pid > 0);
+        // The child holds the token's only write end: end of file once it is gone.
+        let mut rest = Vec::new();
+        File::from(token).read_to_end(&mut rest).unwrap();
+        ATFORK_THREAD.store(0, Ordering::SeqCst);
+        ATFORK_PIPE.store(-1, Ordering::SeqCst);
+        drop(noted);
+        let mut ran = Vec::new();
+        notes.read_to_end(&mut ran).unwrap();
+        assert_eq!(ran, b"", "an atfork handler ran in a forked process");
+    }
 
     #[test]
     fn pipe_ids_round_trip_and_garbage_is_no_id() {

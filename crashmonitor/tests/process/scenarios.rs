@@ -58,6 +58,7 @@ fn run_parent(scenario: &str) {
             return;
         }
         "truncate-counter-first" => counters_open(),
+        "stack-used-segv" | "stack-used-abort" | "stack-used-overflow" => painted_alt_stack(),
         _ => {}
     }
     if env::var_os(UNMONITORED).is_none() {
@@ -93,7 +94,53 @@ fn run_parent(scenario: &str) {
         "panic-thread" => {
             let joined = std::thread::spawn(panic_in_thread).join();
             assert!(joined.is_err());
-            // The process goes on and exits normally: the panic is still counted.
+            // The process survives the panic and exits normally: no crash.
+        }
+        "caught-panics-then-segv" => {
+            for _ in 0..2 {
+                assert!(std::panic::catch_unwind(panic_in_main).is_err());
+            }
+            assert!(std::thread::spawn(panic_in_thread).join().is_err());
+            null_write();
+        }
+        "caught-panic-main" => {
+            // Caught on the main thread; the program goes on and exits normally.
+            assert!(std::panic::catch_unwind(panic_in_main).is_err());
+        }
+        "panic-thread-then-panic-main" => {
+            assert!(std::thread::spawn(panic_in_thread).join().is_err());
+            panic_in_main();
+        }
+        "panic-cannot-unwind-thread" => {
+            let _ = std::thread::spawn(|| cannot_unwind()).join();
+        }
+        "alt-stack-size" => {
+            // SAFETY: sigaltstack only writes the local.
+            let size = unsafe {
+                let mut current: libc::stack_t = std::mem::zeroed();
+                assert_eq!(libc::sigaltstack(std::ptr::null(), &mut current), 0);
+                current.ss_size
+            };
+            if size < OUR_ALT_STACK {
+                println!("alternate stack of {size} bytes");
+                std::process::exit(4);
+            }
+        }
+        "stack-used-segv" => null_write(),
+        "stack-used-abort" => abort_here(),
+        "stack-used-overflow" => {
+            recurse(0);
+        }
+        "overflow-thread-big-stack" => {
+            // A 16 MiB stack: the overflow comes hundreds of thousands of frames deep.
+            let _ = std::thread::Builder::new()
+                .stack_size(16 << 20)
+                .spawn(|| recurse(0))
+                .expect("spawn")
+                .join();
+        }
+        "segv-thread-deep" => {
+            let _ = std::thread::spawn(|| deep_then_segv(0)).join();
         }
         "segv" => null_write(),
         "abort" => abort_here(),
@@ -203,6 +250,81 @@ fn closed_stdio() {
     }
 }
 
+/// The size of the painted alternate stack: far more than a handler needs.
+const PAINTED_STACK: usize = 256 * 1024;
+/// What the painted stack is filled with.
+const PAINT: u8 = 0xa5;
+
+/// Makes the main thread's alternate signal stack a shared mapping of the file
+/// `altstack` in the test's directory, filled with [`PAINT`]: after the crash, the
+/// orchestrator reads how deep the kernel's signal frame and our handler wrote.
+fn painted_alt_stack() {
+    use std::os::fd::AsRawFd;
+    let path = PathBuf::from(env::var_os(DIR).expect("CRASHTEST_DIR")).join("altstack");
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .expect("altstack file");
+    file.set_len(PAINTED_STACK as u64).expect("set_len");
+    // SAFETY: a fresh shared mapping of a file this process owns, never unmapped (it
+    // is the signal stack until the process dies); sigaltstack reads the stack_t.
+    unsafe {
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            PAINTED_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        );
+        assert_ne!(map, libc::MAP_FAILED);
+        std::ptr::write_bytes(map.cast::<u8>(), PAINT, PAINTED_STACK);
+        let stack = libc::stack_t {
+            ss_sp: map,
+            ss_flags: 0,
+            ss_size: PAINTED_STACK,
+        };
+        assert_eq!(libc::sigaltstack(&stack, std::ptr::null_mut()), 0);
+    }
+}
+
+/// How many bytes of the painted alternate stack were written: from its top down
+/// to the lowest byte that lost its paint.
+fn painted_stack_used(run: &Run) -> Result<usize, String> {
+    let bytes = std::fs::read(run.dir.path().join("altstack")).map_err(|e| e.to_string())?;
+    let lowest = bytes
+        .iter()
+        .position(|&b| b != PAINT)
+        .unwrap_or(bytes.len());
+    Ok(bytes.len() - lowest)
+}
+
+/// The signal frame and our handler fit in our own alternate stack with room to
+/// spare, and the measure is printed beside std's (`SIGSTKSZ`, at least the kernel's
+/// `AT_MINSIGSTKSZ`), which spawned threads keep.
+fn fits_alt_stack(run: &Run) -> Result<(), String> {
+    let used = painted_stack_used(run)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: getauxval reads the auxiliary vector; 0 if the entry is missing.
+    let min = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let min = 0;
+    let std_size = libc::SIGSTKSZ.max(min);
+    println!("    alternate stack used: {used} bytes (std gives a thread {std_size})");
+    ensure(used > 0, || {
+        "the handler did not run on the painted stack".to_owned()
+    })?;
+    ensure(used <= OUR_ALT_STACK / 4, || {
+        format!("{used} bytes used: too close to our {OUR_ALT_STACK}")
+    })
+}
+
+/// The alternate stack `parent` gives the calling thread.
+const OUR_ALT_STACK: usize = 64 * 1024;
+
 /// The counter file of the parent's own counters (not the monitor's directory).
 fn parent_counter_dir() -> PathBuf {
     PathBuf::from(env::var_os(DIR).expect("CRASHTEST_DIR")).join("parent")
@@ -274,6 +396,18 @@ fn null_write() {
     let ptr = std::ptr::without_provenance_mut::<u8>(std::hint::black_box(16));
     // SAFETY: none: this write faults with SIGSEGV on purpose, which is the test.
     unsafe { ptr.write_volatile(1) };
+}
+
+/// Some hundred frames deep, then a fault: the handler walks a deep stack on a
+/// spawned thread's alternate stack.
+#[inline(never)]
+fn deep_then_segv(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 8]);
+    if frame[0] == 200 {
+        null_write();
+        return 0;
+    }
+    deep_then_segv(depth + 1).wrapping_add(std::hint::black_box(frame[1]))
 }
 
 #[inline(never)]
@@ -682,13 +816,109 @@ const SCENARIOS: &[(&str, Check)] = &[
         unchanged(run, "panic-main")
     }),
     ("panic-thread", |run| {
+        // A worker's panic that the program survives is no crash.
         ensure(run.status.success(), || format!("status {:?}", run.status))?;
         ensure(run.stderr.contains(SECRET), || {
             format!("panic output lost: {}", run.stderr)
         })?;
-        counted(run, "crash/panic", "process::scenarios::panic_in_thread")?;
-        no_secret(run)?;
+        ensure(run.outcome == "CleanExit", || {
+            format!("outcome {}", run.outcome)
+        })?;
+        ensure(run.counts.is_empty(), || {
+            format!("counted {:?}", run.counts)
+        })?;
         unchanged(run, "panic-thread")
+    }),
+    ("caught-panics-then-segv", |run| {
+        // Three panics survived (two caught, one in a joined thread) use up nothing:
+        // the fault that ends the process is the one counted.
+        killed_by(run, libc::SIGSEGV)?;
+        counted_null_write(run)?;
+        no_secret(run)
+    }),
+    ("caught-panic-main", |run| {
+        ensure(run.status.success(), || format!("status {:?}", run.status))?;
+        // Only glibc tells an exit handler the status; elsewhere a caught panic of
+        // the main thread followed by an exit is counted (see the crate docs).
+        if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            ensure(run.outcome == "CleanExit", || {
+                format!("outcome {}", run.outcome)
+            })?;
+            ensure(run.counts.is_empty(), || {
+                format!("counted {:?}", run.counts)
+            })?;
+        }
+        Ok(())
+    }),
+    ("panic-thread-then-panic-main", |run| {
+        // The worker's panic was survived; main's ends the process.
+        ensure(run.status.code() == Some(101), || {
+            format!("status {:?}", run.status)
+        })?;
+        counted(run, "crash/panic", "process::scenarios::panic_in_main")?;
+        no_secret(run)
+    }),
+    ("panic-cannot-unwind-thread", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        counted(run, "crash/panic", "process::scenarios::cannot_unwind")?;
+        no_secret(run)
+    }),
+    ("alt-stack-size", |run| {
+        // The thread that installs the monitor gets an alternate stack of our size
+        // instead of std's smaller one.
+        ensure(run.status.success(), || {
+            format!("status {:?}: {}", run.status, run.outcome)
+        })
+    }),
+    ("stack-used-segv", |run| {
+        killed_by(run, libc::SIGSEGV)?;
+        counted_null_write(run)?;
+        fits_alt_stack(run)
+    }),
+    ("stack-used-abort", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        counted(run, "crash/abort", "process::scenarios::abort_here")?;
+        fits_alt_stack(run)
+    }),
+    ("stack-used-overflow", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        counted_within(
+            run,
+            "crash/signal:SIGSEGV",
+            "process::scenarios::recurse",
+            &["core::hint::black_box"],
+        )?;
+        fits_alt_stack(run)
+    }),
+    ("overflow-thread-big-stack", |run| {
+        killed_by(run, libc::SIGABRT)?;
+        ensure(run.stderr.contains("has overflowed its stack"), || {
+            format!("std's message is missing: {}", run.stderr)
+        })?;
+        counted_within(
+            run,
+            "crash/signal:SIGSEGV",
+            "process::scenarios::recurse",
+            &["core::hint::black_box"],
+        )
+    }),
+    ("segv-thread-deep", |run| {
+        killed_by(run, libc::SIGSEGV)?;
+        counted_within(
+            run,
+            "crash/signal:SIGSEGV",
+            "process::scenarios::null_write",
+            &["core::ptr::write_volatile"],
+        )?;
+        let lines = crash_counter(run)?;
+        ensure(
+            lines
+                .iter()
+                .filter(|l| l.contains("deep_then_segv"))
+                .count()
+                >= 10,
+            || format!("the deep frames are missing: {lines:#?}"),
+        )
     }),
     ("segv", |run| {
         killed_by(run, libc::SIGSEGV)?;

@@ -67,6 +67,14 @@ fn run_parent(scenario: &str) {
         "panic-thread" => {
             let joined = std::thread::spawn(panic_in_thread).join();
             assert!(joined.is_err());
+            // The process survives the panic and exits normally: no crash.
+        }
+        "caught-panics-then-access-violation" => {
+            for _ in 0..2 {
+                assert!(std::panic::catch_unwind(panic_in_main).is_err());
+            }
+            assert!(std::thread::spawn(panic_in_thread).join().is_err());
+            bad_write();
         }
         "stop-then-panic" => {
             telemetry_crashmonitor::stop();
@@ -269,8 +277,25 @@ const SCENARIOS: &[(&str, Check)] = &[
         unchanged(run, "panic-main")
     }),
     ("panic-thread", |run| {
+        // A worker's panic that the program survives is no crash.
         ensure(run.status.success(), || format!("{:?}", run.status))?;
-        counted(run, "crash/panic", &format!("{MOD}::panic_in_thread"), &[])
+        ensure(run.outcome == "CleanExit", || {
+            format!("outcome {}", run.outcome)
+        })?;
+        ensure(run.counts.is_empty(), || format!("{:?}", run.counts))
+    }),
+    ("caught-panics-then-access-violation", |run| {
+        // Three survived panics use up nothing: the fault that ends the process is
+        // the one counted.
+        ensure(run.status.code() == Some(0xC000_0005_u32 as i32), || {
+            format!("{:?}", run.status)
+        })?;
+        counted(
+            run,
+            "crash/signal:SIGSEGV",
+            &format!("{MOD}::bad_write"),
+            &["core::"],
+        )
     }),
     ("stop-then-panic", |run| {
         ensure(run.outcome == "CleanExit", || {

@@ -1,6 +1,15 @@
 //! The one platform module of this crate: the few facts about the process that std
-//! does not expose safely. Everything `unsafe` in `telemetry-internal` is here.
+//! does not expose safely. Everything `unsafe` in `telemetry-internal` is here:
+//! who we are, where the executable is loaded ([`image`]), descriptors kept off
+//! stdio ([`move_above_stdio`]) and what the signal handlers share ([`signal`]).
 #![allow(unsafe_code)]
+
+#[cfg(unix)]
+mod fd;
+pub mod image;
+
+#[cfg(unix)]
+pub use fd::move_above_stdio;
 
 /// The effective user id, to refuse a telemetry directory owned by someone else.
 #[cfg(unix)]
