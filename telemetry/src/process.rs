@@ -91,7 +91,9 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
         return StartResult::nothing();
     }
 
-    let today = telemetry_internal::Day::of(env.now);
+    // The pretended clock, if the program set one: its counts go into that week.
+    let now = config.get_clock().unwrap_or(env.now);
+    let today = telemetry_internal::Day::of(now);
     match telemetry_counter::open_with_mode(
         &dir,
         config.get_program().clone(),
@@ -136,6 +138,7 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
             None
         },
         start_time: config.get_upload_start_time(),
+        clock: config.get_clock(),
         // The child logs when the program asked for a log, or the user made debug/.
         log: log.is_on() || dir.debug_if_enabled().is_some(),
     };
@@ -167,7 +170,10 @@ fn upload_due(config: &Config, dir: &Dir, env: &Surroundings, log: &Log) -> bool
         }
         return false;
     }
-    let now = config.get_upload_start_time().unwrap_or(env.now);
+    let now = config
+        .get_upload_start_time()
+        .or(config.get_clock())
+        .unwrap_or(env.now);
     #[cfg(feature = "upload")]
     {
         let token = crate::token::take(dir, now);

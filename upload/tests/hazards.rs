@@ -77,20 +77,6 @@ fn child_command(spec: &str) -> Command {
     command
 }
 
-/// Whether the test must have `tool` (it runs in CI), or may note its absence.
-#[allow(clippy::print_stderr)] // the note is for the person running the tests
-fn require(tool: &str, usable: bool) -> bool {
-    if usable {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{tool} is needed in CI (see .ci/run)"
-    );
-    eprintln!("NOTE: {tool} is not usable here; this test checked nothing");
-    false
-}
-
 // ---------------------------------------------------------------------------------
 // Crash consistency
 
@@ -322,7 +308,7 @@ fn strace_usable() -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    require("strace", works)
+    telemetry_test_support::Tool::STRACE.available(works)
 }
 
 /// Traces one uninterrupted run and returns the calls its thread makes once the run
@@ -545,10 +531,10 @@ fn fill(dir: &Path) -> PathBuf {
 #[cfg(target_os = "linux")]
 fn a_full_disk_keeps_the_counter_files_and_the_week_is_reported_later() {
     let env = Env::new(&["tool/a"]);
-    let Some(_tmpfs) = Tmpfs::mount(&env.root(), "2m") else {
-        require("mount -t tmpfs (root)", false);
+    let mounted = Tmpfs::mount(&env.root(), "2m");
+    if !telemetry_test_support::Tool::TMPFS.available(mounted.is_some()) {
         return;
-    };
+    }
     env.set_mode(Mode::On {
         since: day("2026-01-01"),
     });
