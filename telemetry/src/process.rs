@@ -517,6 +517,42 @@ mod tests {
     }
 
     #[test]
+    fn a_pretended_clock_counts_into_its_week_and_judges_the_token_by_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = surroundings(tmp.path());
+        let dir = tmp.path().join("t");
+        let uploading = || {
+            config(&dir)
+                .upload(true)
+                .upload_url("http://127.0.0.1:9/upload")
+                .config_url("http://127.0.0.1:9/config.json")
+        };
+        let back_then = telemetry_internal::Day::parse("2026-11-10").unwrap();
+        let (text, _) = decisions(uploading().clock(back_then.start()), &env);
+        assert!(
+            text.contains("-2026-11-10.v1.count"),
+            "counts go into the pretended day's file: {text}"
+        );
+        assert!(text.contains("upload due: token taken"), "{text}");
+        let token = std::fs::read_to_string(Dir::new(&dir).upload_token()).unwrap();
+        let secs = back_then
+            .start()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(
+            token.trim(),
+            secs.to_string(),
+            "taken at the pretended time"
+        );
+        // The real clock, days later: the token is due again, and today's file is used.
+        let (text, _) = decisions(uploading(), &env);
+        assert!(text.contains("upload due: token taken"), "{text}");
+        let today = telemetry_internal::Day::of(env.now);
+        assert!(text.contains(&format!("-{today}.v1.count")), "{text}");
+    }
+
+    #[test]
     fn upload_due_then_not_due_and_spawn_failure() {
         let tmp = tempfile::tempdir().unwrap();
         let env = surroundings(tmp.path());
