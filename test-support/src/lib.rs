@@ -103,13 +103,11 @@ impl Tool {
             .filter(|name| *name != "main")
             .unwrap_or("a test")
             .to_owned();
-        let line = format!(
-            "SKIPPED {test}: needs {} (install: {})",
-            self.name, self.install
-        );
+        let need = format!("{test}: needs {} (install: {})", self.name, self.install);
         if let Some(why) = self.required_by(|name| std::env::var(name).ok()) {
-            panic!("{line}; it is required here ({why})");
+            panic!("{need}, which is required here ({why})");
         }
+        let line = format!("SKIPPED {need}");
         // Straight to the file descriptor: libtest captures only print!/eprint!.
         let _ = writeln!(std::io::stderr(), "{line}");
         if let Some(log) = std::env::var_os(SKIP_LOG_VAR) {
