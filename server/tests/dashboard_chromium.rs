@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use telemetry_test_support::Chromium;
@@ -18,15 +18,17 @@ fn the_dashboard_loads_cleanly_in_chromium() {
         return;
     };
     let server = TestServer::start();
-    std::fs::write(
-        &server.config_file,
-        CONFIG.replace(
-            "\"mytool/runs\"",
-            "\"mytool/<script>alert(1)</script>\", \"Rate\": 1}, {\"Name\": \"mytool/runs\"",
-        ),
-    )
-    .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let config = CONFIG.replace(
+        "\"mytool/runs\"",
+        "\"mytool/<script>alert(1)</script>\", \"Rate\": 1}, {\"Name\": \"mytool/runs\"",
+    );
+    std::fs::write(&server.config_file, &config).unwrap();
+    // Wait for the collector to reload it: it serves what it validates with.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.get("/config.json").1 != config {
+        assert!(Instant::now() < deadline, "the new config was not loaded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut hostile = report(week(), 0.25);
     hostile.programs[0]
         .counters
