@@ -1,8 +1,9 @@
 //! What the world can do to an upload run: kill it at any instant or at any system
 //! call, fill the disk, plant files and links under report names, count into a file
-//! while a run pretends its week is over, or turn telemetry off (DESIGN invariants 7-9,
-//! issue 10). Every test here runs real processes against real files and a real
-//! loopback server. Unix only: it plants symbolic links and FIFOs, and drives strace and
+//! while a run pretends its week is over, or turn telemetry off: the upload crate's
+//! guarantees (crash-consistent, only built reports leave, no link is followed) under
+//! attack. Every test here runs real processes against real files and a real loopback
+//! server. Unix only: it plants symbolic links and FIFOs, and drives strace and
 //! tmpfs where it runs in CI (Linux).
 
 #![cfg(unix)]

@@ -1,4 +1,4 @@
-//! What a tool pays in crates for each way of depending on telemetry (issue 11): the
+//! What a tool pays in crates for each way of depending on telemetry: the
 //! facade with default features at most 55 crates and never clap, the facade with
 //! only `crash` at most 15, the counter crate alone at most 9. Counted with
 //! `cargo tree` (normal dependencies, this platform, the workspace's lock file), each
