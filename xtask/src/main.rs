@@ -145,26 +145,35 @@ fn test(env: &[(&str, &str)]) -> Result<(), String> {
 
     let skipped = std::fs::read_to_string(&skip_log).unwrap_or_default();
     let _ = std::fs::remove_file(&skip_log);
-    eprintln!("\nxtask test: summary");
-    for step in &steps {
-        let verdict = match &step.result {
-            Ok(()) => "ok    ".to_owned(),
-            Err(_) => "FAILED".to_owned(),
+    let (text, verdict) = summarize(&steps, &skipped);
+    eprint!("\n{text}");
+    verdict
+}
+
+/// The summary of `cargo xtask test`: each step's verdict and time, the tests skipped
+/// (`skipped`: the skip log, a line each), and an error naming the failed steps.
+fn summarize(steps: &[Step], skipped: &str) -> (String, Result<(), String>) {
+    let mut text = "xtask test: summary\n".to_owned();
+    for step in steps {
+        let verdict = if step.result.is_ok() {
+            "ok    "
+        } else {
+            "FAILED"
         };
-        eprintln!(
-            "  {verdict}  {} ({})",
+        text.push_str(&format!(
+            "  {verdict}  {} ({})\n",
             step.what,
             minutes_seconds(step.took)
-        );
+        ));
     }
     let skipped: Vec<&str> = skipped.lines().filter(|l| !l.is_empty()).collect();
     if !skipped.is_empty() {
-        eprintln!(
-            "  {} test(s) skipped for want of a tool (CI runs them all):",
+        text.push_str(&format!(
+            "  {} test(s) skipped for want of a tool (CI runs them all):\n",
             skipped.len()
-        );
+        ));
         for line in &skipped {
-            eprintln!("    {line}");
+            text.push_str(&format!("    {line}\n"));
         }
     }
     let failed: Vec<&str> = steps
@@ -172,7 +181,7 @@ fn test(env: &[(&str, &str)]) -> Result<(), String> {
         .filter(|s| s.result.is_err())
         .map(|s| s.what.as_str())
         .collect();
-    if failed.is_empty() {
+    let verdict = if failed.is_empty() {
         Ok(())
     } else {
         Err(format!(
@@ -181,7 +190,8 @@ fn test(env: &[(&str, &str)]) -> Result<(), String> {
             steps.len(),
             failed.join("; ")
         ))
-    }
+    };
+    (text, verdict)
 }
 
 fn minutes_seconds(took: Duration) -> String {
@@ -234,5 +244,56 @@ fn cargo_with(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("cargo {} failed: {status}", args.join(" ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_failed_steps_and_skipped_tests() {
+        let step = |what: &str, result: Result<(), String>| Step {
+            what: what.to_owned(),
+            result,
+            took: Duration::from_secs(61),
+        };
+        let steps = [
+            step("unit", Err("cargo failed".to_owned())),
+            step("doc", Ok(())),
+            step("end-to-end", Err("cargo failed".to_owned())),
+        ];
+        let skipped = "SKIPPED a: needs chromium (install: .ci/install-chromium)\n";
+        let (text, verdict) = summarize(&steps, skipped);
+        assert_eq!(
+            text,
+            "xtask test: summary
+  FAILED  unit (1m 01s)
+  ok      doc (1m 01s)
+  FAILED  end-to-end (1m 01s)
+  1 test(s) skipped for want of a tool (CI runs them all):
+    SKIPPED a: needs chromium (install: .ci/install-chromium)
+"
+        );
+        assert_eq!(
+            verdict,
+            Err("2 of 3 steps failed: unit; end-to-end".to_owned())
+        );
+        let (_, verdict) = summarize(&steps[1..2], "");
+        assert_eq!(verdict, Ok(()));
+    }
+
+    #[test]
+    fn help_lists_each_task_on_one_line() {
+        let help = help();
+        for (name, _) in TASKS {
+            assert_eq!(
+                help.lines()
+                    .filter(|l| l.trim_start().starts_with(name))
+                    .count(),
+                1,
+                "{help}"
+            );
+        }
     }
 }

@@ -88,3 +88,27 @@ fn the_try_it_command_shows_the_hello_tools_counts() {
         "a name given reached a counter:\n{out}"
     );
 }
+
+/// `cargo xtask --help` lists every task, one line each, and exits 0; an unknown task
+/// is a usage error.
+#[test]
+fn help_lists_the_tasks_and_exits_0() {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8(out.stdout).unwrap();
+    for task in ["test ", "integration ", "faults ", "demo ", "cross "] {
+        let lines = help
+            .lines()
+            .filter(|l| l.trim_start().starts_with(task))
+            .count();
+        assert_eq!(lines, 1, "{task:?} in:\n{help}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("nope")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
