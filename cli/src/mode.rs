@@ -74,7 +74,12 @@ pub(super) fn on(ctx: &mut Context<'_>, args: &ModeArgs) -> CmdResult {
     };
     let (since, already) = match dir.read_mode() {
         Ok(Mode::On { since }) => (Day::from_date(since), true),
-        _ => (Day::of(SystemTime::now()), false),
+        // The embedding program's pretended clock, if it set one (`Config::clock`):
+        // a test that back-dates a week opts in before it.
+        _ => (
+            Day::of(ctx.config.get_clock().unwrap_or_else(SystemTime::now)),
+            false,
+        ),
     };
     if !already {
         set(

@@ -150,3 +150,21 @@ fn no_home_is_a_one_line_error() {
         "mytool telemetry: no telemetry root: there is no home directory; use --dir PATH\n"
     );
 }
+
+/// Under the tool's pretended clock (`Config::clock`, for tests that back-date a week),
+/// the embedded `on` dates the opt-in that day, so the back-dated week may be uploaded.
+#[test]
+fn on_dates_the_opt_in_by_the_tools_clock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = telemetry_internal::Day::parse("2026-11-09").unwrap();
+    let config = Config::new(Program::new("mytool", "1.0.0"))
+        .dir(tmp.path())
+        .clock(day.start());
+    let (code, out, _) = run(&["on"], &config);
+    assert_eq!(code, ExitCode::SUCCESS, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("mode")).unwrap(),
+        "on 2026-11-09\n"
+    );
+    assert!(out.contains("before 2026-11-09 is never uploaded"), "{out}");
+}

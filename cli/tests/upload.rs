@@ -439,7 +439,10 @@ fn a_slow_run_shows_progress_on_a_terminal() {
         config.display()
     );
     let nowhere = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests-empty-home");
-    let out = std::process::Command::new("script")
+    let Some(script) = telemetry_test_support::Tool::SCRIPT.find(&["script"]) else {
+        return;
+    };
+    let out = std::process::Command::new(script)
         .args(["-q", "-e", "-c", &command, "/dev/null"])
         .env_remove("DO_NOT_TRACK")
         .env("HOME", &nowhere)

@@ -1,103 +1,23 @@
 //! `telemetry view`'s page in a real browser: it loads with no console message (no
 //! script error, no blocked fetch) and shows the values of a fixture directory.
 //!
-//! Needs Debian's `chromium` (`.ci/install-chromium`). Without it the test passes with
-//! a note, unless `TELEMETRY_REQUIRE_CHROMIUM=1` (CI) makes its absence a failure.
+//! Needs `chromium` (`.ci/install-chromium`). Without it each test is skipped and says
+//! so, unless CI requires it (the rule of `telemetry_test_support::Tool::available`).
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use common::{counter_file, run_in, sample_dir, stderr};
+use telemetry_test_support::Chromium;
 
-fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
-/// Runs headless Chromium on `page`; returns the DOM it built and its log.
-fn dump_dom(chromium: &Path, page: &Path, profile: &Path) -> (String, String) {
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chromium");
-    // A hung browser must fail the test, not hang it.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Renders `page` to a PNG with headless Chromium, for a person to look at.
-fn screenshot(chromium: &Path, page: &Path, profile: &Path, png: &Path) {
-    let status = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--hide-scrollbars",
-            "--window-size=1100,1500",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", page.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("start chromium");
-    assert!(status.success());
+fn file_url(page: &Path) -> String {
+    format!("file://{}", page.display())
 }
 
 #[test]
 fn page_loads_cleanly_and_shows_the_values() {
-    let Some(chromium) = chromium() else {
-        if std::env::var("TELEMETRY_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1") {
-            panic!("chromium is required (TELEMETRY_REQUIRE_CHROMIUM=1); run .ci/install-chromium");
-        }
-        eprintln!(
-            "note: chromium not installed; skipping the browser test of `telemetry view` (run .ci/install-chromium)"
-        );
+    let Some(chromium) = Chromium::find() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -124,7 +44,7 @@ fn page_loads_cleanly_and_shows_the_values() {
     assert!(out.status.success(), "{}", stderr(&out));
     let page = dir.join("view.html");
 
-    let (dom, log) = dump_dom(&chromium, &page, &tmp.path().join("profile"));
+    let (dom, log) = chromium.dump_dom(&file_url(&page), &tmp.path().join("profile"));
 
     let console: Vec<&str> = log
         .lines()
@@ -171,7 +91,7 @@ fn page_loads_cleanly_and_shows_the_values() {
     // A picture for a person to compare by eye (kept in the target directory).
     let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("telemetry-view.png");
     let _ = std::fs::remove_file(&png);
-    screenshot(&chromium, &page, &tmp.path().join("profile2"), &png);
+    chromium.screenshot(&file_url(&page), &tmp.path().join("profile2"), &png);
     let bytes = std::fs::read(&png).unwrap();
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     assert!(
@@ -185,11 +105,7 @@ fn page_loads_cleanly_and_shows_the_values() {
 /// its mode and the switch that decided it.
 #[test]
 fn root_page_loads_cleanly_and_shows_every_tool() {
-    let Some(chromium) = chromium() else {
-        if std::env::var("TELEMETRY_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1") {
-            panic!("chromium is required (TELEMETRY_REQUIRE_CHROMIUM=1); run .ci/install-chromium");
-        }
-        eprintln!("note: chromium not installed; skipping the browser test of `telemetry view`");
+    let Some(chromium) = Chromium::find() else {
         return;
     };
     let home = tempfile::tempdir().unwrap();
@@ -206,7 +122,7 @@ fn root_page_loads_cleanly_and_shows_every_tool() {
     let out = common::run_home(home.path(), &["view"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let page = root.join("view.html");
-    let (dom, log) = dump_dom(&chromium, &page, &home.path().join("profile"));
+    let (dom, log) = chromium.dump_dom(&file_url(&page), &home.path().join("profile"));
     assert!(
         !log.lines()
             .any(|l| l.contains(":CONSOLE") || l.contains("Uncaught")),
@@ -226,6 +142,6 @@ fn root_page_loads_cleanly_and_shows_every_tool() {
     assert!(dom.contains(">7<") && dom.contains(">42<"), "{dom}");
     let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("telemetry-view-root.png");
     let _ = std::fs::remove_file(&png);
-    screenshot(&chromium, &page, &home.path().join("profile2"), &png);
+    chromium.screenshot(&file_url(&page), &home.path().join("profile2"), &png);
     assert!(std::fs::read(&png).unwrap().len() > 10_000);
 }

@@ -231,10 +231,34 @@ pub fn stop() {
 ///
 /// Counts at most one counter; never panics, never prints. Input that our parent would
 /// not write counts `crash/malformed`, whatever it contains; nothing of it is kept.
-pub fn child(mut input: impl Read, dir: &Path, program: Program, mode: Mode) -> ChildOutcome {
+pub fn child(input: impl Read, dir: &Path, program: Program, mode: Mode) -> ChildOutcome {
+    child_counting(input, dir, program, mode, None)
+}
+
+/// [`child`], counting into the file of the week of `day` instead of the day the crash
+/// is read: for a program that runs under a pretended clock (tests that back-date a
+/// week, `telemetry::Config::clock`), so that its crash lands in the same week as its
+/// other counts.
+pub fn child_on(
+    input: impl Read,
+    dir: &Path,
+    program: Program,
+    mode: Mode,
+    day: telemetry_internal::Day,
+) -> ChildOutcome {
+    child_counting(input, dir, program, mode, Some(day))
+}
+
+fn child_counting(
+    mut input: impl Read,
+    dir: &Path,
+    program: Program,
+    mode: Mode,
+    day: Option<telemetry_internal::Day>,
+) -> ChildOutcome {
     let data = match read_to_end_capped(&mut input) {
         Ok(Some(data)) => data,
-        Ok(None) => return count(naming::MALFORMED.to_owned(), dir, program, mode),
+        Ok(None) => return count(naming::MALFORMED.to_owned(), dir, program, mode, day),
         Err(err) => return ChildOutcome::ReadFailed(err.kind()),
     };
     let name = match wire::parse(&data) {
@@ -246,13 +270,20 @@ pub fn child(mut input: impl Read, dir: &Path, program: Program, mode: Mode) -> 
         }
         Err(_) => naming::MALFORMED.to_owned(),
     };
-    count(name, dir, program, mode)
+    count(name, dir, program, mode, day)
 }
 
-fn count(name: String, dir: &Path, program: Program, mode: Mode) -> ChildOutcome {
+fn count(
+    name: String,
+    dir: &Path,
+    program: Program,
+    mode: Mode,
+    day: Option<telemetry_internal::Day>,
+) -> ChildOutcome {
     // Open before counting: golang/go#69681. The mode is the caller's decision (it
-    // read the environment at its boundary); the day is the crash's.
-    let today = telemetry_internal::Day::of(std::time::SystemTime::now());
+    // read the environment at its boundary); the day is the crash's, unless the
+    // caller pretends one.
+    let today = day.unwrap_or_else(|| telemetry_internal::Day::of(std::time::SystemTime::now()));
     let dir = telemetry_internal::Dir::new(dir);
     let status = telemetry_counter::open_with_mode(&dir, program, mode, today);
     telemetry_counter::inc(&name);

@@ -37,12 +37,14 @@ pub(crate) mod var {
     pub(crate) const CONFIG_URL: &str = "TELEMETRY_CHILD_CONFIG_URL";
     /// The pretended upload time, in seconds since the Unix epoch.
     pub(crate) const START_TIME: &str = "TELEMETRY_CHILD_START_TIME";
+    /// The parent's pretended clock (`Config::clock`), in seconds since the Unix epoch.
+    pub(crate) const CLOCK: &str = "TELEMETRY_CHILD_CLOCK";
     /// `1`: log to stderr, which the parent opened on `debug/sidecar.log`.
     pub(crate) const LOG: &str = "TELEMETRY_CHILD_LOG";
 
     /// Every variable above, which the parent removes before setting its own.
-    pub(crate) const ALL: [&str; 9] = [
-        TOKEN, DIR, PROGRAM, VERSION, CRASH, UPLOAD_URL, CONFIG_URL, START_TIME, LOG,
+    pub(crate) const ALL: [&str; 10] = [
+        TOKEN, DIR, PROGRAM, VERSION, CRASH, UPLOAD_URL, CONFIG_URL, START_TIME, CLOCK, LOG,
     ];
 }
 
@@ -82,6 +84,9 @@ pub(crate) struct Plan {
     pub(crate) crash_pipe: bool,
     pub(crate) upload: Option<(String, String)>,
     pub(crate) start_time: Option<SystemTime>,
+    /// The parent's pretended clock: the crash is counted in its week, and an upload
+    /// without its own start time reports the weeks ended by then.
+    pub(crate) clock: Option<SystemTime>,
     pub(crate) log: bool,
 }
 
@@ -101,11 +106,12 @@ impl Plan {
             env.push((var::UPLOAD_URL, upload_url.into()));
             env.push((var::CONFIG_URL, config_url.into()));
         }
-        if let Some(secs) = self
-            .start_time
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        {
+        let secs = |t: Option<SystemTime>| t.and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+        if let Some(secs) = secs(self.start_time) {
             env.push((var::START_TIME, secs.as_secs().to_string().into()));
+        }
+        if let Some(secs) = secs(self.clock) {
+            env.push((var::CLOCK, secs.as_secs().to_string().into()));
         }
         if self.log {
             env.push((var::LOG, "1".into()));
@@ -129,12 +135,17 @@ impl Plan {
             program,
             crash_pipe: var(var::CRASH).is_some_and(|v| v == "1"),
             upload: var(var::UPLOAD_URL).zip(var(var::CONFIG_URL)),
-            start_time: var(var::START_TIME)
-                .and_then(|s| s.parse().ok())
-                .and_then(|secs| UNIX_EPOCH.checked_add(Duration::from_secs(secs))),
+            start_time: var(var::START_TIME).and_then(|s| time_from_secs(&s)),
+            clock: var(var::CLOCK).and_then(|s| time_from_secs(&s)),
             log: var(var::LOG).is_some_and(|v| v == "1"),
         })
     }
+}
+
+/// A time written as seconds since the Unix epoch.
+fn time_from_secs(text: &str) -> Option<SystemTime> {
+    let secs = text.parse().ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 /// The child's `main`: does the work its parent described, then exits. Never returns.
@@ -205,7 +216,16 @@ fn run(plan: &Plan, ambient: &Ambient) {
             let mode = effective.mode;
             s.spawn(move || {
                 let input = std::io::stdin().lock();
-                let outcome = telemetry_crashmonitor::child(input, dir.root(), program, mode);
+                let outcome = match plan.clock {
+                    Some(clock) => telemetry_crashmonitor::child_on(
+                        input,
+                        dir.root(),
+                        program,
+                        mode,
+                        telemetry_internal::Day::of(clock),
+                    ),
+                    None => telemetry_crashmonitor::child(input, dir.root(), program, mode),
+                };
                 log.line(format_args!("crash monitor: {}", crash_outcome(&outcome)));
             });
         }
@@ -213,7 +233,10 @@ fn run(plan: &Plan, ambient: &Ambient) {
         if let Some((upload_url, config_url)) = &plan.upload {
             let log = &log;
             let dir = &dir;
-            s.spawn(move || run_upload(dir, upload_url, config_url, plan.start_time, log));
+            // Under a pretended clock the upload reports the weeks ended by then; the
+            // uploader still decides deletions by the real clock.
+            let start_time = plan.start_time.or(plan.clock);
+            s.spawn(move || run_upload(dir, upload_url, config_url, start_time, log));
         }
     });
     log.line(format_args!("done"));
@@ -274,6 +297,7 @@ mod tests {
             crash_pipe: true,
             upload: Some(("https://u".into(), "https://c".into())),
             start_time: Some(UNIX_EPOCH + Duration::from_secs(86_400)),
+            clock: Some(UNIX_EPOCH + Duration::from_secs(2 * 86_400)),
             log: true,
         };
         let env = plan.to_env();
@@ -285,6 +309,7 @@ mod tests {
         assert_eq!(get(CHILD_ENV).as_deref(), Some("1"));
         assert_eq!(get(var::DIR).as_deref(), Some("/abs/dir"));
         assert_eq!(get(var::START_TIME).as_deref(), Some("86400"));
+        assert_eq!(get(var::CLOCK).as_deref(), Some("172800"));
         assert_eq!(get(var::LOG).as_deref(), Some("1"));
         for (name, _) in &env {
             assert!(*name == CHILD_ENV || var::ALL.contains(name), "{name}");

@@ -34,6 +34,7 @@ pub struct Config {
     upload_url: Option<String>,
     config_url: Option<String>,
     upload_start_time: Option<SystemTime>,
+    clock: Option<SystemTime>,
     logger: Option<SharedWriter>,
 }
 
@@ -47,6 +48,7 @@ impl fmt::Debug for Config {
             .field("upload_url", &self.upload_url)
             .field("config_url", &self.config_url)
             .field("upload_start_time", &self.upload_start_time)
+            .field("clock", &self.clock)
             .field("logger", &self.logger.as_ref().map(|_| "set"))
             .finish()
     }
@@ -64,6 +66,7 @@ impl Config {
             upload_url: None,
             config_url: None,
             upload_start_time: None,
+            clock: None,
             logger: None,
         }
     }
@@ -105,9 +108,32 @@ impl Config {
         self
     }
 
-    /// Pretends the upload runs at `time`, for tests and diagnostics.
+    /// Pretends the upload runs at `time`, for tests and diagnostics: weeks that have
+    /// ended by then are reported. Only the upload's clock moves: counts still go into
+    /// the real week, so this cannot make the current week arrive at a collector (the
+    /// uploader never commits a week that has not ended by the real clock, a collector
+    /// refuses it, and the opt-in date is today). To see a week arrive, back-date it
+    /// with [`clock`](Config::clock).
     pub fn upload_start_time(mut self, time: impl Into<SystemTime>) -> Config {
         self.upload_start_time = Some(time.into());
+        self
+    }
+
+    /// Runs this process's telemetry as if the clock read `time`, for tests and
+    /// demonstrations: counts (crashes included) go into the file of `time`'s week,
+    /// the daily upload token is judged at `time`, an upload started now reports
+    /// the weeks ended by `time` (unless [`upload_start_time`](Config::upload_start_time)
+    /// says otherwise), and the embedded `telemetry on` (`telemetry_cli::run` with this
+    /// `Config`) dates the opt-in `time`'s day.
+    ///
+    /// A time in the past is what it is for: a week that has really ended, filled by
+    /// a test, which the next ordinary run uploads and a collector accepts. The
+    /// uploader keeps to the real clock for everything that could lose data (which
+    /// counter files it deletes, which weeks it commits), so a time in the future only
+    /// files counts under a later week, reported once that week has really ended.
+    /// See the crate docs, "Checking that your counters arrive".
+    pub fn clock(mut self, time: impl Into<SystemTime>) -> Config {
+        self.clock = Some(time.into());
         self
     }
 
@@ -158,6 +184,11 @@ impl Config {
     /// The pretended upload time, if set.
     pub fn get_upload_start_time(&self) -> Option<SystemTime> {
         self.upload_start_time
+    }
+
+    /// The pretended clock, if set (see [`clock`](Config::clock)).
+    pub fn get_clock(&self) -> Option<SystemTime> {
+        self.clock
     }
 
     /// Whether a logger was set.
@@ -234,6 +265,7 @@ mod tests {
             .upload(true)
             .upload_url("u")
             .upload_start_time(t)
+            .clock(t + std::time::Duration::from_secs(1))
             .logger(std::io::sink());
         assert_eq!(config.get_program().name(), "p");
         assert_eq!(config.get_dir(), Some(Path::new("d")));
@@ -243,6 +275,11 @@ mod tests {
         assert_eq!(config.get_config_url(), None);
         assert!(!config.uploads(), "no config URL");
         assert_eq!(config.get_upload_start_time(), Some(t));
+        assert_eq!(
+            config.get_clock(),
+            Some(t + std::time::Duration::from_secs(1))
+        );
+        assert_eq!(Config::new(Program::new("p", "1")).get_clock(), None);
         assert!(config.get_logger());
         assert!(format!("{config:?}").contains("logger: Some(\"set\")"));
     }

@@ -296,6 +296,48 @@
 //! It adds `metrics` and one hash crate to the counter crate's tree (13 crates in
 //! all); an increment on a key seen before costs about 20 ns, without allocating.
 //!
+//! **8. Check that your counters arrive.** A test of your tool can watch a real report
+//! travel, on the real clock, without waiting a week. Counts go into the current
+//! week, which no uploader commits and no collector accepts before it ends, and data
+//! collected on or before the opt-in day is never uploaded; so the test moves the
+//! tool's clock into the past instead, with [`Config::clock`]:
+//!
+//! 1. *Sandbox the tool*: run it with `XDG_CONFIG_HOME` set to a temporary directory
+//!    (on macOS and Windows, where that variable is not read, give the tool a test-only
+//!    way to set [`Config::dir`]), and without `DO_NOT_TRACK`. Nothing of the
+//!    developer's own telemetry is read or written.
+//! 2. *Give the tool a test-only clock*: an environment variable or hidden flag of
+//!    your own that sets `Config::clock`:
+//!
+//!    ```no_run
+//!    use std::time::{Duration, SystemTime};
+//!    # let config = telemetry::Config::new(telemetry::program!());
+//!    // Tests only: MYTOOL_TEST_DAYS_AGO=N runs this process's telemetry N days ago.
+//!    let days_ago = std::env::var("MYTOOL_TEST_DAYS_AGO").ok().and_then(|n| n.parse::<u64>().ok());
+//!    let config = match days_ago {
+//!        Some(n) => config.clock(SystemTime::now() - Duration::from_secs(n * 86_400)),
+//!        None => config,
+//!    };
+//!    ```
+//! 3. *Opt in, then count, in the past*: run `mytool telemetry on` (the embedded
+//!    command, [`telemetry_cli::run`] with that `Config`) 15 days ago, then the
+//!    commands whose counters you want to see 14 days ago. A crash
+//!    (with [`Config::report_crashes`]) is counted into that week too.
+//! 4. *Upload on the real clock*: run the tool once more, with its upload URLs
+//!    pointing at a collector on loopback, and wait for its telemetry child (a
+//!    test-only [`StartResult::wait`]). The week that began 14 days ago has ended, so its
+//!    report is built and sent: check that the collector received your counters.
+//!    `telemetry-server serve --listen 127.0.0.1:0 --storage file:///TMP …` is the
+//!    real collector; the `telemetry-upload` crate's `testing` feature has a smaller
+//!    loopback server that records each request.
+//!
+//! `cargo xtask demo` in this repository does exactly this with an example tool, and
+//! prints each step; `tests/tests/back_dated.rs` is the same as a test.
+//! [`Config::upload_start_time`] cannot do it: it moves only the upload's clock, so
+//! the counts stay in the current week, which has not ended by the real clock.
+//!
+//! [`telemetry_cli::run`]: https://docs.rs/telemetry-cli
+//!
 //! # Platforms
 //!
 //! | | Linux | macOS | Windows | BSDs | other |

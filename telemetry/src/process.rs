@@ -100,7 +100,9 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
     }
     crate::registry::keep_findable(config, &dir, &env.ambient, log);
 
-    let today = telemetry_internal::Day::of(env.now);
+    // The pretended clock, if the program set one: its counts go into that week.
+    let now = config.get_clock().unwrap_or(env.now);
+    let today = telemetry_internal::Day::of(now);
     match telemetry_counter::open_with_mode(
         &dir,
         config.get_program().clone(),
@@ -153,6 +155,7 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
             None
         },
         start_time: config.get_upload_start_time(),
+        clock: config.get_clock(),
         // The child logs when the program asked for a log, or the user made debug/.
         log: log.is_on() || dir.debug_if_enabled().is_some(),
     };
@@ -184,7 +187,10 @@ fn upload_due(config: &Config, dir: &Dir, env: &Surroundings, log: &Log) -> bool
         }
         return false;
     }
-    let now = config.get_upload_start_time().unwrap_or(env.now);
+    let now = config
+        .get_upload_start_time()
+        .or(config.get_clock())
+        .unwrap_or(env.now);
     #[cfg(feature = "upload")]
     {
         let token = crate::token::take(dir, now);
@@ -524,6 +530,42 @@ mod tests {
             "{text}"
         );
         assert!(!child);
+    }
+
+    #[test]
+    fn a_pretended_clock_counts_into_its_week_and_judges_the_token_by_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = surroundings(tmp.path());
+        let dir = tmp.path().join("t");
+        let uploading = || {
+            config(&dir)
+                .upload(true)
+                .upload_url("http://127.0.0.1:9/upload")
+                .config_url("http://127.0.0.1:9/config.json")
+        };
+        let back_then = telemetry_internal::Day::parse("2026-11-10").unwrap();
+        let (text, _) = decisions(uploading().clock(back_then.start()), &env);
+        assert!(
+            text.contains("-2026-11-10.v1.count"),
+            "counts go into the pretended day's file: {text}"
+        );
+        assert!(text.contains("upload due: token taken"), "{text}");
+        let token = std::fs::read_to_string(Dir::new(&dir).upload_token()).unwrap();
+        let secs = back_then
+            .start()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(
+            token.trim(),
+            secs.to_string(),
+            "taken at the pretended time"
+        );
+        // The real clock, days later: the token is due again, and today's file is used.
+        let (text, _) = decisions(uploading(), &env);
+        assert!(text.contains("upload due: token taken"), "{text}");
+        let today = telemetry_internal::Day::of(env.now);
+        assert!(text.contains(&format!("-{today}.v1.count")), "{text}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! What the world can do to an upload run: kill it at any instant or at any system
 //! call, fill the disk, plant files and links under report names, count into a file
-//! while a run pretends its week is over, or turn telemetry off (invariants 7-9 of ARCHITECTURE.md).
-//! Every test here runs real processes against real files and a real
-//! loopback server. Unix only: it plants symbolic links and FIFOs, and drives strace and
+//! while a run pretends its week is over, or turn telemetry off: the upload crate's
+//! guarantees (crash-consistent, only built reports leave, no link is followed) under
+//! attack. Every test here runs real processes against real files and a real loopback
+//! server. Unix only: it plants symbolic links and FIFOs, and drives strace and
 //! tmpfs where it runs in CI (Linux).
 
 #![cfg(unix)]
@@ -75,20 +76,6 @@ fn child_command(spec: &str) -> Command {
         .env_remove("DO_NOT_TRACK")
         .stdout(Stdio::null());
     command
-}
-
-/// Whether the test must have `tool` (it runs in CI), or may note its absence.
-#[allow(clippy::print_stderr)] // the note is for the person running the tests
-fn require(tool: &str, usable: bool) -> bool {
-    if usable {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{tool} is needed in CI (see .ci/run)"
-    );
-    eprintln!("NOTE: {tool} is not usable here; this test checked nothing");
-    false
 }
 
 // ---------------------------------------------------------------------------------
@@ -322,7 +309,7 @@ fn strace_usable() -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    require("strace", works)
+    telemetry_test_support::Tool::STRACE.available(works)
 }
 
 /// Traces one uninterrupted run and returns the calls its thread makes once the run
@@ -545,10 +532,10 @@ fn fill(dir: &Path) -> PathBuf {
 #[cfg(target_os = "linux")]
 fn a_full_disk_keeps_the_counter_files_and_the_week_is_reported_later() {
     let env = Env::new(&["tool/a"]);
-    let Some(_tmpfs) = Tmpfs::mount(&env.root(), "2m") else {
-        require("mount -t tmpfs (root)", false);
+    let mounted = Tmpfs::mount(&env.root(), "2m");
+    if !telemetry_test_support::Tool::TMPFS.available(mounted.is_some()) {
         return;
-    };
+    }
     env.set_mode(Mode::On {
         since: day("2026-01-01"),
     });
