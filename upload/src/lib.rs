@@ -55,8 +55,10 @@
 //!   [`remove_debris`].
 //! - **At most one POST per report** across any number of concurrent runs: each week
 //!   is built and sent under a per-week lock with a re-check.
-//!   A 2xx moves the report to `upload/`, a 4xx drops it, anything else (5xx, network
-//!   error, time-out) keeps it for the next run.
+//!   A 2xx moves the report to `upload/`; only 400, 413 and 422 (the report itself
+//!   is invalid) drop it; anything else (404 and the other 4xx of a misconfigured
+//!   tool, 408, 425 and 429 that mean "later", 5xx, network error, time-out) keeps it
+//!   for the next daily run, within the 21-day age limit (the `send` module says why).
 //! - **A dry run shows exactly what would leave.** With [`RunConfig::dry_run`] every
 //!   report is built and checked as in a real run, and the bodies are returned
 //!   ([`RunSummary::would_send`]); nothing is sent and nothing in the directory changes.
@@ -264,12 +266,14 @@ impl fmt::Display for ReportOutcome {
 pub enum ReportStatus {
     /// Sent and accepted; a copy is in `upload/`.
     Uploaded,
-    /// The server refused it with this 4xx status; it was deleted and is not retried.
+    /// The server said the report itself is invalid (400, 413 or 422); it was deleted
+    /// and is not retried.
     Rejected {
         /// The HTTP status.
         status: u16,
     },
-    /// Not sent this time (5xx, network error, time-out); the next run tries again.
+    /// Not sent this time (any answer but 2xx, 400, 413 and 422; a network error or
+    /// time-out); the next daily run tries again, within the 21-day age limit.
     KeptForRetry {
         /// What went wrong.
         reason: String,

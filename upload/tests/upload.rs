@@ -76,7 +76,10 @@ fn retries_across_200_400_500() {
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
     assert_eq!(
         lines(&env.run("2026-11-21")),
-        ["2026-11-20: kept for retry: server said 500"]
+        [format!(
+            "2026-11-20: kept for retry: server said 500 at {}/2026-11-20",
+            env.server.upload_url()
+        )]
     );
     assert_eq!(
         env.local_names(),
@@ -84,7 +87,10 @@ fn retries_across_200_400_500() {
     );
     assert_eq!(
         lines(&env.run("2026-11-22")),
-        ["2026-11-20: kept for retry: server said 500"]
+        [format!(
+            "2026-11-20: kept for retry: server said 500 at {}/2026-11-20",
+            env.server.upload_url()
+        )]
     );
     assert_eq!(env.server.uploads().len(), 2, "one POST per run");
     env.server.set_upload_status(200);
@@ -134,6 +140,96 @@ fn retries_across_200_400_500() {
         "{summary}"
     );
     assert!(env.local_names().contains(&"2026-11-20.json".to_owned()));
+}
+
+/// Only an answer that says the report itself is invalid (400, 413, 422) drops it.
+/// Every other answer (a wrong upload URL's 404, 401, 403, 405, the busy server's 408
+/// and 429, any other 4xx, 5xx) keeps it for the next daily run, and the log names
+/// the status and the URL.
+#[test]
+fn only_an_invalid_report_is_dropped() {
+    for status in [401, 403, 404, 405, 408, 418, 429, 451, 502, 503] {
+        let env = Env::new(&["tool/a"]);
+        env.server.set_upload_status(status);
+        env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+        let (summary, log) = env.run_logged("2026-11-21");
+        let url = format!("{}/2026-11-20", env.server.upload_url());
+        assert_eq!(
+            lines(&summary),
+            [format!(
+                "2026-11-20: kept for retry: server said {status} at {url}"
+            )],
+            "{status}"
+        );
+        assert!(
+            log.contains(&format!("POST {url} answered {status}")),
+            "{status}: {log}"
+        );
+        assert_eq!(
+            env.local_names(),
+            ["2026-11-20.json", "local.2026-11-20.json"],
+            "{status}"
+        );
+        // The next day the tool is fixed (or the server relents): the same report goes.
+        env.server.set_upload_status(200);
+        assert_eq!(lines(&env.run("2026-11-22")), ["2026-11-20: uploaded"]);
+        let uploads = env.server.uploads();
+        assert_eq!(uploads.len(), 2, "{status}");
+        assert_eq!(uploads[0].body, uploads[1].body, "{status}");
+    }
+    for status in [400, 413, 422] {
+        let env = Env::new(&["tool/a"]);
+        env.server.set_upload_status(status);
+        env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+        assert_eq!(
+            lines(&env.run("2026-11-21")),
+            [format!("2026-11-20: rejected by the server ({status}); deleted")]
+        );
+        assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
+    }
+}
+
+/// A collector answers a report whose week has not ended by its clock (the client's
+/// clock runs fast) with 425 Too Early and `Retry-After`: the report is kept, the log
+/// says when the server asked to be tried again, and the next daily run sends it.
+#[test]
+fn too_early_keeps_the_report_for_the_next_day() {
+    let env = Env::new(&["tool/a"]);
+    env.server.set_upload_status(425);
+    env.server.set_retry_after(Some("7200"));
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 5)]);
+    let (summary, log) = env.run_logged("2026-11-21");
+    let url = format!("{}/2026-11-20", env.server.upload_url());
+    assert_eq!(
+        lines(&summary),
+        [format!(
+            "2026-11-20: kept for retry: server said 425 at {url} (Retry-After: 7200 s)"
+        )]
+    );
+    assert!(
+        log.contains(&format!(
+            "2026-11-20: POST {url} answered 425 (Retry-After: 7200 s); keeping the report \
+             for the next daily run"
+        )),
+        "{log}"
+    );
+    assert!(env.local_names().contains(&"2026-11-20.json".to_owned()));
+    // An HTTP date is shown as given; a hostile value is shown harmlessly.
+    env.server
+        .set_retry_after(Some("Sun, 22 Nov 2026 08:00:00 GMT; <x>"));
+    let (_, log) = env.run_logged("2026-11-22");
+    assert!(
+        log.contains("(Retry-After: Sun, 22 Nov 2026 08:00:00 GMT? ?x?)"),
+        "{log}"
+    );
+    env.server.set_upload_status(200);
+    env.server.set_retry_after(None);
+    assert_eq!(lines(&env.run("2026-11-23")), ["2026-11-20: uploaded"]);
+    assert_eq!(env.server.uploads().len(), 3);
+    assert_eq!(
+        env.server.uploads()[2].json()["Programs"][0]["Counters"]["tool/a"],
+        5
+    );
 }
 
 #[test]
@@ -367,7 +463,10 @@ fn mode_on_with_date_never_sends_earlier_data() {
     env.count(&TOOL, "2026-12-05", "2026-12-11", &[("tool/a", 1)]);
     assert_eq!(
         lines(&env.run("2026-12-12")),
-        ["2026-12-11: kept for retry: server said 500"]
+        [format!(
+            "2026-12-11: kept for retry: server said 500 at {}/2026-12-11",
+            env.server.upload_url()
+        )]
     );
     env.set_mode(Mode::On {
         since: day("2026-12-11"),
