@@ -20,6 +20,16 @@ const MAX_COUNTER_FILE_BYTES: u64 = 64 << 20;
 /// real clock, is a file complete, and only then may it be deleted.
 pub(crate) const GRACE: time::Duration = time::Duration::days(1);
 
+/// The real-clock rule, the one place it is decided: a counter file whose week ended
+/// at `end` is **settled** at the real time `now` once `end` is [`GRACE`] behind it.
+/// Only a settled week is committed (its `local.DATE.json` written) and only a
+/// settled file is deleted, whatever time a run pretends: a pretended time chooses
+/// what a run looks at and shows, never what it commits or deletes. A seam that
+/// moves the local side into the past moves `now` with it, and this rule holds.
+pub(crate) fn settled(end: OffsetDateTime, now: OffsetDateTime) -> bool {
+    end.checked_add(GRACE).is_some_and(|t| t <= now)
+}
+
 /// A counter file whose week has ended (by the run's clock), parsed.
 pub(crate) struct Expired {
     pub(crate) path: PathBuf,
@@ -152,7 +162,7 @@ fn read_expired(
     }
     let begin = Day::from_date(time("TimeBegin").map_err(Unusable::Garbage)?.date());
     let week = Day::from_date(end.date());
-    let settled = end.checked_add(GRACE).is_some_and(|t| t <= now);
+    let settled = settled(end, now);
     Ok(Some((
         week,
         Expired {

@@ -872,13 +872,22 @@ fn existing_reports_are_not_rebuilt() {
     let file = env.count(&TOOL, "2026-11-20", "2026-11-22", &[("tool/a", 1)]);
     assert!(env.run("2026-11-21").reports.is_empty());
     assert!(file.exists());
-    // It expires at midnight: a run pretending exactly that time reports it, but
-    // keeps the file until a day later by the real clock (a process may still count).
-    assert_eq!(lines(&env.run("2026-11-22")), ["2026-11-22: uploaded"]);
+    // It expires at midnight, but a process may still count into it for a while: a
+    // run at exactly that time only shows what it would do, and commits nothing.
+    assert_eq!(
+        lines(&env.run("2026-11-22")),
+        ["2026-11-22: not over by the real clock: nothing written, sent or deleted \
+          (at the pretended time: would be sent)"]
+    );
     assert!(file.exists());
+    assert_eq!(env.local_names(), [file.file_name().unwrap().to_str().unwrap()]);
+    // A day later by the real clock it is reported, and the file goes.
     let mut config = env.config("2026-11-22");
     config.now = at("2026-11-23");
-    assert!(telemetry_upload::run(config).unwrap().reports.is_empty());
+    assert_eq!(
+        lines(&telemetry_upload::run(config).unwrap()),
+        ["2026-11-22: uploaded"]
+    );
     assert!(!file.exists());
     assert_eq!(env.server.uploads().len(), 1);
 }
