@@ -56,7 +56,10 @@ pub mod stack_name;
 pub mod testing;
 
 pub use counter::Counter;
-pub use file::{OpenError, OpenStatus, file_name, open, open_and_rotate, open_dir, open_with_mode};
+pub use file::{
+    OpenError, OpenStatus, file_name, open, open_and_rotate, open_dir, open_with_mode,
+    open_with_mode_and_rotate,
+};
 pub use layout::MAX_NAME_LEN;
 pub use parse::{CounterFile, ParseError, ReadError, parse, parse_named, read_file};
 #[cfg(feature = "stack")]

@@ -92,11 +92,15 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
     }
 
     let today = telemetry_internal::Day::of(env.now);
-    match telemetry_counter::open_with_mode(
+    // A process that outlives its week must move to the next week's file: the week it
+    // started in is reported, and its file deleted, a day after that week ends (Go's
+    // `OpenAndRotate`). The rotation thread wakes at midnight and at least hourly.
+    match telemetry_counter::open_with_mode_and_rotate(
         &dir,
         config.get_program().clone(),
         effective.mode,
         today,
+        &env.ambient,
     ) {
         OpenStatus::Counting(path) => {
             log.line(format_args!("counting into {}", path.display()));
