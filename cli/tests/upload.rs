@@ -526,6 +526,9 @@ fn a_far_future_start_time_commits_nothing() {
     assert_eq!(summary.to_string(), format!("{week}: uploaded\n"));
     let uploads = server.uploads();
     assert_eq!(uploads.len(), 1);
-    assert_eq!(uploads[0].json()["Programs"][0]["Counters"]["mytool/runs"], 6);
+    assert_eq!(
+        uploads[0].json()["Programs"][0]["Counters"]["mytool/runs"],
+        6
+    );
     assert!(!file.exists());
 }

@@ -249,10 +249,7 @@ pub(crate) fn rotate(today: Date) -> Option<OpenStatus> {
 }
 
 fn until_next_utc_midnight(now: SystemTime) -> Duration {
-    let now = now
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     Duration::from_secs(86_400 - now % 86_400 + 1)
 }
 

@@ -38,6 +38,10 @@
 //!   a faulting page of our own mappings: see [`repair_fault`]); a symlink, FIFO or
 //!   device in place of the counter file means counting in memory, never a hang or a
 //!   write through the link. Files are created 0600.
+//! - A file a process counts into is never reported or deleted under it: the process
+//!   holds the file's [`lease`] (Unix) until it stops counting there, and a process
+//!   that outlives its week moves to the next week's file when it opened with
+//!   [`open_and_rotate`] (or `telemetry::start`).
 
 #![deny(unsafe_code)]
 
@@ -46,6 +50,7 @@ mod file;
 #[cfg(test)]
 mod go_fixtures;
 mod layout;
+pub mod lease;
 #[allow(unsafe_code)]
 mod mapped;
 mod parse;

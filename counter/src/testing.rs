@@ -99,7 +99,10 @@ pub fn map_for_life(path: &Path) -> io::Result<()> {
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .filter(|&len| len <= data.len())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a counter file"))?;
-    crate::mapped::MappedFile::open(path, &data[..header_len]).map_err(to_io)?;
+    let mapped = crate::mapped::MappedFile::open(path, &data[..header_len]).map_err(to_io)?;
+    // Held for the life of the process, lease included, as a counting process holds
+    // the file it counts into.
+    std::mem::forget(mapped);
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! A process started with `telemetry::start` that outlives its week: it moves to the
 //! next week's counter file, so the upload run that reports its first week and
-//! deletes that file loses none of its counts (ARCHITECTURE.md, invariant 8).
+//! deletes that file loses none of its counts (ARCHITECTURE.md, invariant 8). And one
+//! that counts with `telemetry_counter::open_dir` alone, which never rotates: it holds
+//! its file's lease, so the week waits until it lets go.
 //!
 //! The test re-executes this test binary as the counting process, which moves its
 //! counter clock (`telemetry_counter::testing::set_now`) across the week's end when
@@ -18,6 +20,8 @@ use telemetry_upload::{ConfigSource, Report, RunConfig};
 
 /// Set in the counting child: its telemetry directory.
 const CHILD_DIR: &str = "TELEMETRY_WEEK_BOUNDARY_CHILD";
+/// Set in the counting child: `start` (the facade) or `open_dir` (counting only).
+const CHILD_OPEN: &str = "TELEMETRY_WEEK_BOUNDARY_OPEN";
 
 static HITS: telemetry::counter::Counter = telemetry::counter::Counter::new("tool/hits");
 
@@ -35,8 +39,13 @@ fn counting_child() {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
         return;
     };
-    let started = telemetry::start(telemetry::Config::new(program()).dir(PathBuf::from(dir)));
-    assert!(!started.started_child(), "nothing asks for a child");
+    if std::env::var(CHILD_OPEN).unwrap() == "start" {
+        let started = telemetry::start(telemetry::Config::new(program()).dir(PathBuf::from(dir)));
+        assert!(!started.started_child(), "nothing asks for a child");
+    } else {
+        let status = telemetry::counter::open_dir(PathBuf::from(dir), program());
+        assert!(status.path().is_some(), "{status:?}");
+    }
     let current = || {
         telemetry_counter::testing::current_file()
             .map(|p| p.display().to_string())
@@ -78,10 +87,16 @@ struct Counting {
 }
 
 impl Counting {
-    fn start(tmp: &Path, dir: &Path) -> Counting {
+    fn start(tmp: &Path, dir: &Path, open: &str) -> Counting {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "counting_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "counting_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_DIR, dir)
+            .env(CHILD_OPEN, open)
             // Allowed to count, whatever the environment of the test says.
             .env_remove("DO_NOT_TRACK")
             .env_remove("TELEMETRY_DEBUG")
@@ -128,6 +143,29 @@ impl Counting {
     }
 }
 
+/// An upload run over `dir` an hour into the second day after `week` ended, by the
+/// real clock (the run's own seam): the week is settled. Mode `local`: local reports.
+fn upload_run(tmp: &Path, dir: &Path, week: Day) -> telemetry_upload::RunSummary {
+    let mut run = RunConfig::new(
+        dir,
+        "http://127.0.0.1:9/upload",
+        ConfigSource::File(tmp.join("unused-config.json")),
+    );
+    run.ambient = Ambient::with_config_dir(tmp.join("config"));
+    run.now = week.plus(1).start() + Duration::from_secs(3600);
+    telemetry_upload::run(run).unwrap()
+}
+
+/// The week of the counter file at `path` (its `TimeEnd` day).
+fn week_of(path: &Path) -> Day {
+    day_of(
+        telemetry_counter::read_file(path)
+            .unwrap()
+            .meta("TimeEnd")
+            .unwrap(),
+    )
+}
+
 /// `2026-12-13T00:00:00Z` → that day.
 fn day_of(meta: &str) -> Day {
     Day::parse(meta.get(..10).unwrap()).unwrap()
@@ -137,43 +175,27 @@ fn day_of(meta: &str) -> Day {
 fn a_process_that_outlives_its_week_loses_no_count() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("tool");
-    let mut counting = Counting::start(tmp.path(), &dir);
+    let mut counting = Counting::start(tmp.path(), &dir, "start");
     let ready = counting.answer();
     let first = PathBuf::from(ready.strip_prefix("ready ").unwrap());
-    let week = day_of(
-        telemetry_counter::read_file(&first)
-            .unwrap()
-            .meta("TimeEnd")
-            .unwrap(),
-    );
+    let week = week_of(&first);
     assert_eq!(counting.tell("count 1000"), "counted");
 
     // An hour into the next week by the counter clock, the process counts into the
     // next week's file.
-    let next_week = week
-        .start()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3600;
+    let next_week = week.start().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
     let said = counting.tell(&format!("advance {next_week}"));
-    let second = PathBuf::from(said.strip_prefix("rotated ").unwrap_or_else(|| {
-        panic!("the process kept counting into its first week's file: {said}")
-    }));
+    let second =
+        PathBuf::from(said.strip_prefix("rotated ").unwrap_or_else(|| {
+            panic!("the process kept counting into its first week's file: {said}")
+        }));
     assert_ne!(first, second);
     let second_file = telemetry_counter::read_file(&second).unwrap();
     assert_eq!(day_of(second_file.meta("TimeBegin").unwrap()), week);
 
     // A day after the week ended, the week is reported and its file deleted, while
     // the process lives on.
-    let mut run = RunConfig::new(
-        &dir,
-        "http://127.0.0.1:9/upload",
-        ConfigSource::File(tmp.path().join("unused-config.json")),
-    );
-    run.ambient = Ambient::with_config_dir(tmp.path().join("config"));
-    run.now = week.plus(1).start() + Duration::from_secs(3600);
-    let summary = telemetry_upload::run(run).unwrap();
+    let summary = upload_run(tmp.path(), &dir, week);
     assert_eq!(
         summary.to_string(),
         format!("{week}: local only (mode is not on)\n")
@@ -190,4 +212,41 @@ fn a_process_that_outlives_its_week_loses_no_count() {
     assert_eq!(reported.programs[0].counters["tool/hits"], 1000);
     let second_file = telemetry_counter::read_file(&second).unwrap();
     assert_eq!(second_file.count["tool/hits"], 500);
+}
+
+/// A process that counts with `open_dir` alone never rotates: past its week's end
+/// (and the day after) it still counts into that week's file. Its lease keeps the
+/// upload run from reporting the week (the report would miss the counts to come) and
+/// from deleting the file (they would be lost); once it exits, every count is
+/// reported. Unix only: Windows has no lease (see `telemetry_counter::lease`).
+#[cfg(unix)]
+#[test]
+fn a_week_waits_for_a_process_still_counting_into_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tool");
+    let mut counting = Counting::start(tmp.path(), &dir, "open_dir");
+    let ready = counting.answer();
+    let file = PathBuf::from(ready.strip_prefix("ready ").unwrap());
+    let week = week_of(&file);
+    assert_eq!(counting.tell("count 1000"), "counted");
+
+    let summary = upload_run(tmp.path(), &dir, week);
+    assert_eq!(
+        summary.to_string(),
+        format!("{week}: a process still counts into its counter files; kept for later\n")
+    );
+    assert!(file.exists());
+    assert!(!Dir::new(&dir).local_report(week).exists());
+
+    assert_eq!(counting.tell("count 500"), "counted");
+    counting.finish();
+    let summary = upload_run(tmp.path(), &dir, week);
+    assert_eq!(
+        summary.to_string(),
+        format!("{week}: local only (mode is not on)\n")
+    );
+    assert!(!file.exists());
+    let reported =
+        Report::parse(&std::fs::read(Dir::new(&dir).local_report(week)).unwrap()).unwrap();
+    assert_eq!(reported.programs[0].counters["tool/hits"], 1500);
 }

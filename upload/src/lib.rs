@@ -316,6 +316,10 @@ pub enum ReportStatus {
     },
     /// Another process holds its lock and is working on it now.
     Busy,
+    /// Its week is over, but a process still holds one of its counter files and may
+    /// count into it (it counts without rotating, or has not rotated yet, or another
+    /// upload run is reading it): not built, kept for a later run.
+    InUse,
     /// Sent already (an earlier run was interrupted after the server accepted it).
     AlreadyUploaded,
     /// Another process built, sent or dropped it between our listing and our lock.
@@ -346,6 +350,9 @@ impl fmt::Display for ReportStatus {
                  (at the pretended time: {pretended})"
             ),
             ReportStatus::Busy => f.write_str("being processed by another process"),
+            ReportStatus::InUse => {
+                f.write_str("a process still counts into its counter files; kept for later")
+            }
             ReportStatus::AlreadyUploaded => f.write_str("already uploaded"),
             ReportStatus::HandledElsewhere => f.write_str("handled by another process"),
             ReportStatus::Failed { reason } => {
@@ -611,7 +618,7 @@ impl Run<'_> {
             let files = files_by_week.remove(&week).unwrap_or_default();
             // Only a pretended time reaches a week whose files are not settled by the
             // real clock: it is shown, never committed (see `work::settled`).
-            let not_over = files.iter().any(|f| !f.settled);
+            let not_over = files.iter().any(|f| matches!(f.hold, work::Hold::NotOver));
             if self.dry_run || not_over {
                 let (status, body) = self.dry_week(week, files, config.as_ref(), &uploaded, log);
                 if let (Some(body), false) = (body, not_over) {

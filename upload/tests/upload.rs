@@ -183,7 +183,9 @@ fn only_an_invalid_report_is_dropped() {
         env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
         assert_eq!(
             lines(&env.run("2026-11-21")),
-            [format!("2026-11-20: rejected by the server ({status}); deleted")]
+            [format!(
+                "2026-11-20: rejected by the server ({status}); deleted"
+            )]
         );
         assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
     }
@@ -876,11 +878,16 @@ fn existing_reports_are_not_rebuilt() {
     // run at exactly that time only shows what it would do, and commits nothing.
     assert_eq!(
         lines(&env.run("2026-11-22")),
-        ["2026-11-22: not over by the real clock: nothing written, sent or deleted \
-          (at the pretended time: would be sent)"]
+        [
+            "2026-11-22: not over by the real clock: nothing written, sent or deleted \
+          (at the pretended time: would be sent)"
+        ]
     );
     assert!(file.exists());
-    assert_eq!(env.local_names(), [file.file_name().unwrap().to_str().unwrap()]);
+    assert_eq!(
+        env.local_names(),
+        [file.file_name().unwrap().to_str().unwrap()]
+    );
     // A day later by the real clock it is reported, and the file goes.
     let mut config = env.config("2026-11-22");
     config.now = at("2026-11-23");
@@ -910,9 +917,12 @@ fn child_map() {
     let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0]);
 }
 
-/// A program still counting into last week's file holds it mapped, which on Windows
-/// can keep the file from going: the run reports the week anyway, and the file is
-/// gone once the mapping is, by a later run if need be, with nothing sent twice.
+/// A program still counting into last week's file holds it mapped. On Unix it holds
+/// the file's lease too: the run leaves the week alone (a report now would miss what
+/// the program counts next, and deleting the file would lose it), and reports it
+/// once the program lets go. Windows has no lease but refuses to delete a mapped
+/// file: the run reports the week, and the file goes once the mapping does. Either
+/// way nothing is sent twice.
 #[test]
 fn a_counter_file_still_mapped_is_deleted_once_unmapped() {
     use std::io::BufRead;
@@ -945,17 +955,34 @@ fn a_counter_file_still_mapped_is_deleted_once_unmapped() {
     assert!(mapped, "the child failed: {said:#?}");
 
     let (summary, log) = env.run_logged("2026-11-21");
-    assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
-    // Unix deletes at once. Windows may refuse (the run then says so) or, as Wine
-    // does, accept and remove the file only when the mapping goes.
-    assert!(!file.exists() || cfg!(windows), "{log}");
-    if log.contains("cannot delete") {
+    if cfg!(unix) {
+        assert_eq!(
+            lines(&summary),
+            ["2026-11-20: a process still counts into its counter files; kept for later"]
+        );
         assert!(file.exists(), "{log}");
+        assert!(env.server.uploads().is_empty());
+        assert_eq!(
+            env.local_names(),
+            [file.file_name().unwrap().to_str().unwrap()]
+        );
+    } else {
+        assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
+        // Windows may refuse (the run then says so) or, as Wine does, accept and
+        // remove the file only when the mapping goes.
+        if log.contains("cannot delete") {
+            assert!(file.exists(), "{log}");
+        }
     }
 
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
-    assert!(env.run("2026-11-21").reports.is_empty());
+    let summary = env.run("2026-11-21");
+    if cfg!(unix) {
+        assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
+    } else {
+        assert!(summary.reports.is_empty());
+    }
     assert!(!file.exists());
     assert_eq!(env.server.uploads().len(), 1);
     assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
