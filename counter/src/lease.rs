@@ -47,29 +47,27 @@ pub(crate) fn open_shared(
     path: &Path,
     open: impl Fn(&Path) -> Result<File, FileError>,
 ) -> Result<File, FileError> {
-    for _ in 0..OPEN_ATTEMPTS {
-        let file = open(path)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        for _ in 0..OPEN_ATTEMPTS {
+            let file = open(path)?;
             match crate::mapped::flock(&file, false) {
                 // An upload run is deleting it: the path will name a new file.
-                Ok(false) => {
-                    std::thread::yield_now();
-                    continue;
-                }
+                Ok(false) => std::thread::yield_now(),
                 // Deleted between our open and our lease.
-                Ok(true) if file.metadata()?.nlink() == 0 => continue,
+                Ok(true) if file.metadata()?.nlink() == 0 => {}
                 // Leased; or no locks on this file system: the real-clock rule alone.
-                Ok(true) | Err(_) => {}
+                Ok(true) | Err(_) => return Ok(file),
             }
         }
-        return Ok(file);
+        Err(FileError::Io(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "upload runs kept deleting the counter file as it was opened",
+        )))
     }
-    Err(FileError::Io(io::Error::new(
-        io::ErrorKind::WouldBlock,
-        "upload runs kept deleting the counter file as it was opened",
-    )))
+    #[cfg(not(unix))]
+    open(path)
 }
 
 /// Takes the exclusive lease on an open counter file whose week is over, without
