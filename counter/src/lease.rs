@@ -39,6 +39,7 @@ use crate::mapped::FileError;
 /// How often a counting process opens a file again while upload runs delete it under
 /// it. Each retry needs a run to delete the file at that very moment, so two or three
 /// are the most ever seen; past this, counting stays in memory.
+#[cfg(unix)]
 const OPEN_ATTEMPTS: usize = 8;
 
 /// Opens the counter file at `path` with `open` and takes its shared lease (see the
