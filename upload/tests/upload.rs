@@ -650,6 +650,24 @@ fn too_old_and_future_dated_reports() {
     );
 }
 
+/// A pretended time far in the future never ages a report out: a ready report kept
+/// after a 500 is sent by a run pretending the year 9999 (it used to be deleted
+/// unsent, "older than 21 days"), since by the real clock it is a day old.
+#[test]
+fn a_pretended_future_never_deletes_a_ready_report() {
+    let env = Env::new(&["tool/a"]);
+    env.server.set_upload_status(500);
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 3)]);
+    env.run("2026-11-21");
+    assert!(env.local_names().contains(&"2026-11-20.json".to_owned()));
+    env.server.set_upload_status(200);
+    let mut config = env.config("2026-11-22");
+    config.start_time = Some(at("9999-12-31"));
+    let summary = telemetry_upload::run(config).unwrap();
+    assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
+    assert_eq!(env.server.uploads().len(), 2);
+}
+
 #[test]
 fn unapproved_counters_never_leave() {
     let env = Env::new(&[]);
