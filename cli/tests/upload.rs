@@ -566,3 +566,80 @@ fn embedded_dry_run_uses_the_tools_urls() {
     // Fetched for the check and for the week, then for the check alone.
     assert_eq!(requests, [get.clone(), get.clone(), get]);
 }
+
+/// `--start-time` far in the future on a directory whose current week is still being
+/// counted: the run shows what it would do and commits nothing (no report written, no
+/// counter file deleted, nothing sent), because the week is not over by the real clock.
+/// Committing it would write the week as "local only (older than 21 days)", and the
+/// real run a week later would delete a counter file whose counts were never reported.
+#[test]
+fn a_far_future_start_time_commits_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("mode"), "on 2026-11-01\n").unwrap();
+    let today = telemetry_internal::Day::of(std::time::SystemTime::now());
+    let week = today.plus(7);
+    let file = counter_file(
+        dir,
+        ("mytool", "1.0.0"),
+        (&today.to_string(), &week.to_string()),
+        &[("mytool/runs", 6)],
+    );
+    let config = dir.join("config.json");
+    std::fs::write(&config, approving_config()).unwrap();
+    let server = LoopbackServer::start();
+    let upload = |start: &str| {
+        run_in(
+            dir,
+            &[
+                "upload",
+                "--upload-url",
+                &server.upload_url(),
+                "--config-file",
+                config.to_str().unwrap(),
+                "--start-time",
+                start,
+            ],
+        )
+    };
+
+    let out = upload("9999-12-31");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{week}: not over by the real clock: nothing written, sent or deleted \
+             (at the pretended time: would be sent)\n"
+        )
+    );
+    assert!(server.requests().iter().all(|r| r.method != "POST"));
+    let mut local: Vec<String> = std::fs::read_dir(dir.join("local"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    local.sort();
+    assert_eq!(
+        local,
+        [file.file_name().unwrap().to_str().unwrap().to_owned()]
+    );
+    assert!(!dir.join("upload").join(format!("{week}.json")).exists());
+
+    // The real run, once the week is over by the real clock (the run's clock seam),
+    // reports the counts.
+    let mut run = telemetry_upload::RunConfig::new(
+        dir,
+        server.upload_url(),
+        telemetry_upload::ConfigSource::File(config.clone()),
+    );
+    run.ambient = telemetry_internal::Ambient::with_config_dir(dir.join("no-config-dir"));
+    run.now = week.plus(1).start();
+    let summary = telemetry_upload::run(run).unwrap();
+    assert_eq!(summary.to_string(), format!("{week}: uploaded\n"));
+    let uploads = server.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(
+        uploads[0].json()["Programs"][0]["Counters"]["mytool/runs"],
+        6
+    );
+    assert!(!file.exists());
+}

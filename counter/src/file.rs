@@ -3,12 +3,12 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use telemetry_internal::{
-    ARCH, Date, Day, Dir, FileSpan, Mode, OS, Program, format_date, toolchain,
+    ARCH, Ambient, Date, Day, Dir, FileSpan, Mode, OS, Program, format_date, toolchain,
 };
 
 use crate::counter::REGISTRY;
@@ -89,14 +89,33 @@ impl std::error::Error for OpenError {
 pub fn open_dir(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
     let dir = Dir::new(dir);
     let mode = dir.mode();
-    open_on(&dir, &program, mode, telemetry_internal::today())
+    open_on(&dir, &program, mode, None, counter_today())
 }
 
 /// [`open_dir`] for a caller that has already read the environment and decided the
 /// mode (`telemetry::start` reads it once, at its boundary, and passes it down), on
 /// the day `today`. Nothing is read here but the counter file itself.
 pub fn open_with_mode(dir: &Dir, program: crate::Program, mode: Mode, today: Day) -> OpenStatus {
-    open_on(dir, &program, mode, today.date())
+    open_on(dir, &program, mode, None, today.date())
+}
+
+/// [`open_with_mode`] for a process that may outlive its week (what
+/// `telemetry::start` calls): also keeps it counting into the current file, as
+/// [`open_and_rotate`] does. Each rotation decides the mode again from `ambient` (the
+/// one the caller read at its boundary) and the mode files, so a user who turns
+/// telemetry off, for this tool or for every tool, stops the next file being created.
+pub fn open_with_mode_and_rotate(
+    dir: &Dir,
+    program: crate::Program,
+    mode: Mode,
+    today: Day,
+    ambient: &Ambient,
+) -> OpenStatus {
+    let status = open_on(dir, &program, mode, Some(ambient), today.date());
+    if matches!(status, OpenStatus::Counting(_)) {
+        keep_rotating();
+    }
+    status
 }
 
 /// [`open_dir`] with the default directory for `program`
@@ -105,42 +124,103 @@ pub fn open(program: crate::Program) -> OpenStatus {
     match Dir::default_for(program.name()) {
         Some(dir) => {
             let mode = dir.mode();
-            open_on(&dir, &program, mode, telemetry_internal::today())
+            open_on(&dir, &program, mode, None, counter_today())
         }
         None => OpenStatus::InMemory(OpenError::NoDefaultDir),
     }
 }
 
 /// [`open_dir`] for long-running processes: also starts one background thread that
-/// moves counting into a new file when the current one expires. Programs that do not
-/// call this get no thread and no timer (Go's timer broke the runtime's deadlock
-/// detection for every program: golang/go#68497). The thread follows the directory
-/// most recently opened: after a later [`open_dir`] with another directory it rotates
-/// that one, never back to this one.
+/// moves counting into a new file when the day changes (Go's `OpenAndRotate`), so a
+/// process that outlives its week never counts into a file whose week has been
+/// reported. Programs that do not call this (or `telemetry::start`) get no thread and
+/// no timer (Go's timer broke the runtime's deadlock detection for every program:
+/// golang/go#68497). The thread follows the directory most recently opened: after a
+/// later [`open_dir`] with another directory it rotates that one, never back to this
+/// one.
 pub fn open_and_rotate(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
     let dir = Dir::new(dir);
     let mode = dir.mode();
-    let status = open_on(&dir, &program, mode, telemetry_internal::today());
+    let status = open_on(&dir, &program, mode, None, counter_today());
+    if matches!(status, OpenStatus::Counting(_)) {
+        keep_rotating();
+    }
+    status
+}
+
+/// Starts the rotation thread, once per process.
+fn keep_rotating() {
     static ROTATING: AtomicBool = AtomicBool::new(false);
-    if matches!(status, OpenStatus::Counting(_)) && !ROTATING.swap(true, Ordering::SeqCst) {
+    if !ROTATING.swap(true, Ordering::SeqCst) {
         let spawned = std::thread::Builder::new()
             .name("telemetry-rotate".into())
+            // It opens files and formats a header; the default 2 MiB is far more.
+            .stack_size(256 << 10)
             .spawn(rotate_forever);
         if spawned.is_err() {
             ROTATING.store(false, Ordering::SeqCst);
         }
     }
-    status
 }
 
-/// The directory and program of the latest open: the ones rotation keeps current.
-static LAST_OPENED: Mutex<Option<(Dir, crate::Program)>> = Mutex::new(None);
+/// What rotation keeps current: the directory and program of the latest open, and
+/// the surroundings its mode is decided with (`None`: the tool's mode file alone, as
+/// [`open_dir`] reads it).
+struct LastOpened {
+    dir: Dir,
+    program: crate::Program,
+    ambient: Option<Ambient>,
+}
+
+static LAST_OPENED: Mutex<Option<LastOpened>> = Mutex::new(None);
+
+/// The counter clock: the real clock, unless a test set a pretended time
+/// ([`crate::testing::set_now`]), in seconds since the epoch plus one (0: real).
+static PRETENDED_NOW: AtomicU64 = AtomicU64::new(0);
+
+/// Wakes the rotation thread early (when a test moves the counter clock).
+static WAKE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+/// Now, by the counter clock.
+pub(crate) fn counter_now() -> SystemTime {
+    match PRETENDED_NOW.load(Ordering::SeqCst) {
+        0 => SystemTime::now(),
+        secs => UNIX_EPOCH + Duration::from_secs(secs - 1),
+    }
+}
+
+/// Today (UTC), by the counter clock.
+pub(crate) fn counter_today() -> Date {
+    Day::of(counter_now()).date()
+}
+
+/// Sets the counter clock (`None`: the real one) and wakes the rotation thread, which
+/// rotates at once if the day changed.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) fn set_now(now: Option<SystemTime>) {
+    let secs = now.map_or(0, |t| {
+        t.duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs().saturating_add(1))
+    });
+    PRETENDED_NOW.store(secs, Ordering::SeqCst);
+    *WAKE.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    WAKE.1.notify_all();
+}
 
 fn rotate_forever() {
     loop {
-        // Wake at least hourly: a suspended laptop's sleep can overshoot midnight.
-        std::thread::sleep(Duration::from_secs(3600).min(until_next_utc_midnight()));
-        rotate(telemetry_internal::today());
+        // Wake at midnight, and at least hourly: the wait runs on a clock that stops
+        // while the machine sleeps, so a laptop suspended across midnight rotates
+        // within the hour after it wakes.
+        let wait = Duration::from_secs(3600).min(until_next_utc_midnight(counter_now()));
+        let woken = WAKE.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut woken, _) = WAKE
+            .1
+            .wait_timeout_while(woken, wait, |woken| !*woken)
+            .unwrap_or_else(PoisonError::into_inner);
+        *woken = false;
+        drop(woken);
+        rotate(counter_today());
     }
 }
 
@@ -149,11 +229,15 @@ fn rotate_forever() {
 /// nothing on disk under mode `off` (it used to recreate `local/weekends` there). `None`
 /// when there was nothing to do.
 pub(crate) fn rotate(today: Date) -> Option<OpenStatus> {
-    let (dir, program) = LAST_OPENED
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone()?;
-    let mode = dir.mode();
+    let (dir, program, ambient) = {
+        let last = LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner);
+        let last = last.as_ref()?;
+        (last.dir.clone(), last.program.clone(), last.ambient.clone())
+    };
+    let mode = match &ambient {
+        Some(ambient) => dir.effective_mode(ambient).mode,
+        None => dir.mode(),
+    };
     if !mode.collects() {
         return None;
     }
@@ -161,21 +245,27 @@ pub(crate) fn rotate(today: Date) -> Option<OpenStatus> {
     if REGISTRY.path().as_ref() == Some(&expected) {
         return None;
     }
-    Some(open_on(&dir, &program, mode, today))
+    Some(open_on(&dir, &program, mode, ambient.as_ref(), today))
 }
 
-fn until_next_utc_midnight() -> Duration {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
+fn until_next_utc_midnight(now: SystemTime) -> Duration {
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     Duration::from_secs(86_400 - now % 86_400 + 1)
 }
 
 /// Opens the file a process starting on `today` counts into.
-pub(crate) fn open_on(dir: &Dir, program: &crate::Program, mode: Mode, today: Date) -> OpenStatus {
-    *LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner) =
-        Some((dir.clone(), program.clone()));
+pub(crate) fn open_on(
+    dir: &Dir,
+    program: &crate::Program,
+    mode: Mode,
+    ambient: Option<&Ambient>,
+    today: Date,
+) -> OpenStatus {
+    *LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner) = Some(LastOpened {
+        dir: dir.clone(),
+        program: program.clone(),
+        ambient: ambient.cloned(),
+    });
     if !mode.collects() {
         return OpenStatus::Off;
     }

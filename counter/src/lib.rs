@@ -39,6 +39,10 @@
 //!   a faulting page of our own mappings: see [`repair_fault`]); a symlink, FIFO or
 //!   device in place of the counter file means counting in memory, never a hang or a
 //!   write through the link. Files are created 0600.
+//! - A file a process counts into is never reported or deleted under it: the process
+//!   holds the file's [`lease`] (Unix) until it stops counting there, and a process
+//!   that outlives its week moves to the next week's file when it opened with
+//!   [`open_and_rotate`] (or `telemetry::start`).
 
 #![deny(unsafe_code)]
 
@@ -47,6 +51,7 @@ mod file;
 #[cfg(test)]
 mod go_fixtures;
 mod layout;
+pub mod lease;
 #[allow(unsafe_code)]
 mod mapped;
 mod parse;
@@ -57,7 +62,10 @@ pub mod stack_name;
 pub mod testing;
 
 pub use counter::Counter;
-pub use file::{OpenError, OpenStatus, file_name, open, open_and_rotate, open_dir, open_with_mode};
+pub use file::{
+    OpenError, OpenStatus, file_name, open, open_and_rotate, open_dir, open_with_mode,
+    open_with_mode_and_rotate,
+};
 pub use layout::MAX_NAME_LEN;
 pub use parse::{
     CounterFile, Damage, DamagedFile, ParseError, ReadError, parse, parse_named, read_file,

@@ -187,13 +187,27 @@ pub(crate) struct MappedFile {
     repairs_at_open: usize,
 }
 
+impl Drop for MappedFile {
+    /// Gives the file's lease back: this process no longer counts into it (its
+    /// mapping stays, and would keep a `flock` alive until the process exits).
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock takes a descriptor this `File` owns and a flag; it touches
+            // no memory of ours.
+            unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
+        }
+    }
+}
+
 impl MappedFile {
     /// Opens or creates the file at `path` with `header`, as Go's `openMapped` does:
     /// a file shorter than the minimum gets the header and is extended to 16 KiB; a
     /// file whose header differs from `header` is rejected. Only a regular file is
     /// used, never through a symbolic link, and a new file gets real disk blocks.
     pub(crate) fn open(path: &Path, header: &[u8]) -> Result<MappedFile, FileError> {
-        let file = open_regular(path)?;
+        let file = crate::lease::open_shared(path, open_regular)?;
         let mut len = file.metadata()?.len();
         if len < u64::from(MIN_FILE_LEN) {
             // A new file. Two processes creating it at once write the same bytes, so
@@ -654,6 +668,33 @@ fn open_regular(path: &Path) -> Result<File, FileError> {
     #[cfg(unix)]
     let file = File::from(telemetry_internal::move_above_stdio(file.into())?);
     Ok(file)
+}
+
+/// A `flock(2)` on `file` without waiting: `Ok(true)` if taken, `Ok(false)` if another
+/// open file holds a conflicting lock, `Err` if the file system has no such locks.
+/// The lock goes when every descriptor of this open file is closed (or the process
+/// dies); see the `lease` module for what it protects.
+#[cfg(unix)]
+pub(crate) fn flock(file: &File, exclusive: bool) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    loop {
+        // SAFETY: flock takes a descriptor this `File` owns and two flags; it touches
+        // no memory of ours.
+        if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::WouldBlock => return Ok(false),
+            io::ErrorKind::Interrupted => {}
+            _ => return Err(err),
+        }
+    }
 }
 
 /// Gives `file` real disk blocks for `len` bytes from `offset`, extending it if

@@ -51,6 +51,15 @@ pub fn rotate(today: Date) -> Option<crate::OpenStatus> {
     crate::file::rotate(today)
 }
 
+/// Sets the counter clock of this process (`None`: back to the real clock), Go's
+/// `CounterTime` seam: files opened from now on begin on its day, and the rotation
+/// thread of [`crate::open_and_rotate`] and `telemetry::start` wakes at once and moves
+/// to the file of its day, as it would at midnight. For tests of processes that
+/// count across a day or a week boundary.
+pub fn set_now(now: Option<std::time::SystemTime>) {
+    crate::file::set_now(now);
+}
+
 /// Reads and parses a counter file (see [`crate::read_file`]).
 pub fn read_path(path: impl AsRef<Path>) -> Result<CounterFile, ReadError> {
     crate::read_file(path)
@@ -90,7 +99,10 @@ pub fn map_for_life(path: &Path) -> io::Result<()> {
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .filter(|&len| len <= data.len())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a counter file"))?;
-    crate::mapped::MappedFile::open(path, &data[..header_len]).map_err(to_io)?;
+    let mapped = crate::mapped::MappedFile::open(path, &data[..header_len]).map_err(to_io)?;
+    // Held for the life of the process, lease included, as a counting process holds
+    // the file it counts into.
+    std::mem::forget(mapped);
     Ok(())
 }
 

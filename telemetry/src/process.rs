@@ -100,15 +100,27 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
     }
     crate::registry::keep_findable(config, &dir, &env.ambient, log);
 
-    // The pretended clock, if the program set one: its counts go into that week.
-    let now = config.get_clock().unwrap_or(env.now);
-    let today = telemetry_internal::Day::of(now);
-    match telemetry_counter::open_with_mode(
-        &dir,
-        config.get_program().clone(),
-        effective.mode,
-        today,
-    ) {
+    // A process that outlives its week must move to the next week's file: the week it
+    // started in is reported, and its file deleted, a day after that week ends (Go's
+    // `OpenAndRotate`). The rotation thread wakes at midnight and at least hourly. A
+    // pretended clock (`Config::clock`) stands still: its counts all go into its week,
+    // and nothing rotates them into the real one.
+    let status = match config.get_clock() {
+        Some(pretended) => telemetry_counter::open_with_mode(
+            &dir,
+            config.get_program().clone(),
+            effective.mode,
+            telemetry_internal::Day::of(pretended),
+        ),
+        None => telemetry_counter::open_with_mode_and_rotate(
+            &dir,
+            config.get_program().clone(),
+            effective.mode,
+            telemetry_internal::Day::of(env.now),
+            &env.ambient,
+        ),
+    };
+    match status {
         OpenStatus::Counting(path) => {
             log.line(format_args!("counting into {}", path.display()));
         }

@@ -92,9 +92,14 @@ pub fn opt_in(dir: &Path, days_ago: i64) {
 /// Writes an expired week's counter file of `mytool`, so that an upload has something
 /// to send.
 pub fn expired_week(dir: &Path, counts: &[(&str, u64)]) {
+    expired_week_of(dir, "mytool", counts);
+}
+
+/// [`expired_week`] for the example `example`.
+pub fn expired_week_of(dir: &Path, example: &str, counts: &[(&str, u64)]) {
     telemetry_counter::testing::write_file(
         &dir.join("local"),
-        &program(),
+        &program_of(example),
         days(-8),
         days(-1),
         counts,

@@ -55,14 +55,18 @@
 //!   [`remove_debris`].
 //! - **At most one POST per report** across any number of concurrent runs: each week
 //!   is built and sent under a per-week lock with a re-check.
-//!   A 2xx moves the report to `upload/`, a 4xx drops it, anything else (5xx, network
-//!   error, time-out) keeps it for the next run.
+//!   A 2xx moves the report to `upload/`; only 400, 413 and 422 (the report itself
+//!   is invalid) drop it; anything else (404 and the other 4xx of a misconfigured
+//!   tool, 408, 425 and 429 that mean "later", 5xx, network error, time-out) keeps it
+//!   for the next daily run, within the 21-day age limit (the `send` module says why).
 //! - **A dry run shows exactly what would leave.** With [`RunConfig::dry_run`] every
 //!   report is built and checked as in a real run, and the bodies are returned
 //!   ([`RunSummary::would_send`]); nothing is sent and nothing in the directory changes.
-//! - **Never under a live process.** A counter file is deleted only after its week
-//!   ended a day ago by the real clock ([`RunConfig::now`]), whatever time the run
-//!   pretends ([`RunConfig::start_time`]).
+//! - **Never under a live process, never early.** A week is committed (its reports
+//!   written) and its counter files deleted only after it ended a day ago by the real
+//!   clock ([`RunConfig::now`]), whatever time the run pretends
+//!   ([`RunConfig::start_time`]): a pretended future shows what it would do and
+//!   changes nothing for a week that is not over.
 //! - **Bounded on hostile configs.** A config is at most [`MAX_CONFIG_BYTES`] and names
 //!   at most [`MAX_EXPANDED_NAMES`] counters once `{a,b}` buckets are expanded.
 //! - **Bounded and quiet.** Every request has a deadline ([`RunConfig::timeout`]);
@@ -127,15 +131,19 @@ pub struct RunConfig {
     /// telemetry root). [`RunConfig::new`] reads this process's; tests set their own.
     pub ambient: Ambient,
     /// The real time now. [`RunConfig::new`] reads the clock; tests set their own. It
-    /// decides which counter files no process can still count into (their week ended
-    /// a day before `now`): only those are deleted, whatever `start_time` pretends.
+    /// decides which weeks no process can still count into (they ended a day before
+    /// `now`): only those are committed and only their files deleted, whatever
+    /// `start_time` pretends.
     pub now: SystemTime,
     /// Pretend the run happens at this time (tests and diagnostics): weeks that ended
-    /// by then are reported. `None`: weeks that ended a day before `now`.
+    /// by then are looked at. `None`: weeks that ended a day before `now`.
     ///
-    /// A pretended time past `now` reports weeks that processes may still count into;
-    /// their files are kept (so no count is lost from the files), but counts made
-    /// after such an early report are in no report.
+    /// A pretended time never commits a week that is not over by the real clock
+    /// (`now`): such a week is only shown, as a dry run would show it
+    /// ([`ReportStatus::NotOver`]); no report is written, sent or deleted for it, and
+    /// its counter files stay, so a later real run reports every count. Nor does a
+    /// pretended future make a report too old to send: age is judged by the earlier
+    /// of the two clocks.
     pub start_time: Option<SystemTime>,
     /// Where the run logs what it does, a line per event; `None` logs nowhere but the
     /// debug directory.
@@ -264,12 +272,14 @@ impl fmt::Display for ReportOutcome {
 pub enum ReportStatus {
     /// Sent and accepted; a copy is in `upload/`.
     Uploaded,
-    /// The server refused it with this 4xx status; it was deleted and is not retried.
+    /// The server said the report itself is invalid (400, 413 or 422); it was deleted
+    /// and is not retried.
     Rejected {
         /// The HTTP status.
         status: u16,
     },
-    /// Not sent this time (5xx, network error, time-out); the next run tries again.
+    /// Not sent this time (any answer but 2xx, 400, 413 and 422; a network error or
+    /// time-out); the next daily run tries again, within the 21-day age limit.
     KeptForRetry {
         /// What went wrong.
         reason: String,
@@ -296,8 +306,20 @@ pub enum ReportStatus {
     WouldBeSent,
     /// A ready report dated after the run's start: kept, not sent.
     NotYetDue,
+    /// A week that only a pretended start time ([`RunConfig::start_time`]) reports:
+    /// by the real clock it is not over (processes may still count into its files), so
+    /// nothing of it was written, sent or deleted. `pretended` is what a run at the
+    /// pretended time would do with it (as a dry run says it).
+    NotOver {
+        /// What would happen at the pretended time.
+        pretended: Box<ReportStatus>,
+    },
     /// Another process holds its lock and is working on it now.
     Busy,
+    /// Its week is over, but a process still holds one of its counter files and may
+    /// count into it (it counts without rotating, or has not rotated yet, or another
+    /// upload run is reading it): not built, kept for a later run.
+    InUse,
     /// Sent already (an earlier run was interrupted after the server accepted it).
     AlreadyUploaded,
     /// Another process built, sent or dropped it between our listing and our lock.
@@ -322,7 +344,15 @@ impl fmt::Display for ReportStatus {
             ReportStatus::Skipped { reason } => write!(f, "not sent, not ours: {reason}"),
             ReportStatus::WouldBeSent => f.write_str("would be sent"),
             ReportStatus::NotYetDue => f.write_str("dated after today; kept for later"),
+            ReportStatus::NotOver { pretended } => write!(
+                f,
+                "not over by the real clock: nothing written, sent or deleted \
+                 (at the pretended time: {pretended})"
+            ),
             ReportStatus::Busy => f.write_str("being processed by another process"),
+            ReportStatus::InUse => {
+                f.write_str("a process still counts into its counter files; kept for later")
+            }
             ReportStatus::AlreadyUploaded => f.write_str("already uploaded"),
             ReportStatus::HandledElsewhere => f.write_str("handled by another process"),
             ReportStatus::Failed { reason } => {
@@ -396,6 +426,7 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
             now,
             start,
             today: Day::from_date(start.unwrap_or(now).date()),
+            real_today: Day::from_date(now.date()),
             mode,
             log_bodies,
             dry_run,
@@ -454,6 +485,8 @@ pub(crate) struct Run<'a> {
     start: Option<OffsetDateTime>,
     /// The day the run happens (or pretends to).
     pub(crate) today: Day,
+    /// The day by the real clock.
+    real_today: Day,
     pub(crate) mode: Mode,
     pub(crate) log_bodies: bool,
     dry_run: bool,
@@ -583,13 +616,29 @@ impl Run<'_> {
         let mut would_send = Vec::new();
         for week in weeks {
             let files = files_by_week.remove(&week).unwrap_or_default();
-            if self.dry_run {
+            // Only a pretended time reaches a week whose files are not settled by the
+            // real clock: it is shown, never committed (see `work::settled`).
+            let not_over = files.iter().any(|f| matches!(f.hold, work::Hold::NotOver));
+            if self.dry_run || not_over {
                 let (status, body) = self.dry_week(week, files, config.as_ref(), &uploaded, log);
-                if let Some(body) = body {
+                if let (Some(body), false) = (body, not_over) {
                     let url = format!("{}/{week}", self.upload_url.trim_end_matches('/'));
                     would_send.push(WouldSend { week, url, body });
                 }
                 if let Some(status) = status {
+                    let status = if not_over {
+                        log!(
+                            log,
+                            "{week}: not over by the real clock ({}): nothing written, sent \
+                             or deleted; at the pretended time it would be: {status}",
+                            self.now
+                        );
+                        ReportStatus::NotOver {
+                            pretended: Box::new(status),
+                        }
+                    } else {
+                        status
+                    };
                     outcomes.push(ReportOutcome { week, status });
                 }
                 continue;
@@ -628,8 +677,12 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Whether a week is too old to upload, by the earlier of the pretended and the
+    /// real clock: a pretended future never ages a report out of being sent (it would
+    /// commit a week as local only, or delete a ready report, that the real clock
+    /// still allows to be uploaded).
     pub(crate) fn too_old(&self, week: Day) -> bool {
-        week.days_until(self.today) > MAX_REPORT_AGE_DAYS
+        week.days_until(self.today.min(self.real_today)) > MAX_REPORT_AGE_DAYS
     }
 }
 

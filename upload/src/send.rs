@@ -2,6 +2,29 @@
 //! [`Report`], matched against its local report and re-checked against the upload
 //! config at send time (invariant 9 of ARCHITECTURE.md), and acknowledged so that it is never sent
 //! again (invariant 8). The caller holds the week's lock.
+//!
+//! # What an answer does to the report
+//! - **2xx**: accepted; the report moves to `upload/` and is never sent again.
+//! - **400, 413, 422**: the server says the report itself is invalid, so sending the
+//!   same bytes again cannot succeed: it is deleted (its `local.DATE.json` stays).
+//! - **Anything else** keeps it for the next daily run, for as long as the week is at
+//!   most [`MAX_REPORT_AGE_DAYS`] days old: 404, 401, 403, 405 (a tool with a wrong
+//!   upload URL or a collector that moved: the user's week must not pay for it), 408
+//!   and 429 (the server is busy), 425 Too Early (the collector's answer to a week
+//!   that has not ended by its own clock, which is what a client whose clock runs a
+//!   few days fast sends), any other 4xx, 3xx, 5xx, time-outs and network errors.
+//!   Each is logged with the status and the URL.
+//!
+//! Go's uploader deletes a report on every 4xx; a lost week is a hole in every chart
+//! that includes it (golang/go#65970 shows how costly they are), so here only the
+//! three statuses that mean "this report is invalid" lose one.
+//!
+//! **`Retry-After`** (with 425, 429 or 503) is logged and respected within the
+//! once-a-day rule: the next attempt is the next daily run (the facade's upload token
+//! allows one run per directory per 24 hours), which is never earlier than a server
+//! that asks for less than a day wants. No not-before time is stored: a server that
+//! asks for more than a day gets one small POST a day, to which it can answer the
+//! same, until the report is accepted or turns 21 days old.
 
 use std::io;
 use std::time::Duration;
@@ -11,7 +34,7 @@ use telemetry_internal::{Day, Dir};
 use crate::config::UploadConfig;
 use crate::log::{Log, log};
 use crate::report::{self, Report};
-use crate::{LocalOnlyReason, ReportStatus};
+use crate::{LocalOnlyReason, MAX_REPORT_AGE_DAYS, ReportStatus};
 
 /// The largest report read back; a bigger file is not one we wrote.
 const MAX_REPORT_BYTES: u64 = 64 << 20;
@@ -155,8 +178,15 @@ impl Sender<'_> {
             .post(&url)
             .header("Content-Type", "application/json")
             .send(body);
-        let status = match answer {
-            Ok(response) => response.status().as_u16(),
+        let (status, retry_after) = match answer {
+            Ok(response) => (
+                response.status().as_u16(),
+                response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(retry_after),
+            ),
             Err(err) => {
                 log!(
                     log,
@@ -167,27 +197,37 @@ impl Sender<'_> {
                 };
             }
         };
-        match status {
-            200..=299 => {
+        match Answer::of(status) {
+            Answer::Accepted => {
                 self.acknowledge(week, body, log);
                 log!(log, "{week}: uploaded to {url}");
                 ReportStatus::Uploaded
             }
-            400..=499 => {
+            Answer::Invalid => {
                 log!(
                     log,
-                    "{week}: the server refused it with {status}; deleting it"
+                    "{week}: POST {url} answered {status}: the server says the report is \
+                     invalid; deleting it"
                 );
                 remove(&ready, log);
                 ReportStatus::Rejected { status }
             }
-            _ => {
+            Answer::Later => {
+                let wait = retry_after
+                    .map(|after| format!(" (Retry-After: {after})"))
+                    .unwrap_or_default();
+                let hint = match status {
+                    401 | 403 | 404 | 405 => " (is the tool's upload URL right?)",
+                    _ => "",
+                };
                 log!(
                     log,
-                    "{week}: the server answered {status}; keeping it for the next run"
+                    "{week}: POST {url} answered {status}{wait}{hint}; keeping the report for \
+                     the next daily run (it is sent for at most {MAX_REPORT_AGE_DAYS} days \
+                     after its week)"
                 );
                 ReportStatus::KeptForRetry {
-                    reason: format!("server said {status}"),
+                    reason: format!("server said {status} at {url}{wait}"),
                 }
             }
         }
@@ -252,6 +292,59 @@ impl Sender<'_> {
                 remove(&ready, log);
             }
         }
+    }
+}
+
+/// What an upload's HTTP status means for the report.
+///
+/// Only an answer that says the report itself is invalid drops it: 400 (Bad Request),
+/// 413 (Content Too Large) and 422 (Unprocessable Content); sending the same bytes again
+/// could never succeed. Every other answer keeps it for the next daily run, within
+/// the age limit: 404, 401, 403 and 405 say the tool is misconfigured (a wrong upload
+/// URL must not cost the user their week), 408 and 429 say "later", 425 (Too Early)
+/// is the collector's answer to a week that has not ended by its clock (a client
+/// whose clock runs fast), and 5xx and 3xx are the server's trouble. Go drops a report
+/// on every 4xx; lost weeks are costly to the people reading the data
+/// (golang/go#65970), so this errs the other way: at worst a misconfigured tool sends
+/// one small POST a day for 21 days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// 2xx: stored.
+    Accepted,
+    /// 400, 413, 422: the report can never be accepted.
+    Invalid,
+    /// Anything else: try again at the next daily run.
+    Later,
+}
+
+impl Answer {
+    pub(crate) fn of(status: u16) -> Answer {
+        match status {
+            200..=299 => Answer::Accepted,
+            400 | 413 | 422 => Answer::Invalid,
+            _ => Answer::Later,
+        }
+    }
+}
+
+/// A `Retry-After` value as it may be shown in a log line: delta-seconds or an
+/// HTTP date, nothing else, at most 40 characters (it comes from the network).
+fn retry_after(value: &str) -> String {
+    let value = value.trim();
+    let shown: String = value
+        .chars()
+        .take(40)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " ,:-".contains(c) {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    match value.parse::<u64>() {
+        Ok(seconds) => format!("{seconds} s"),
+        Err(_) => shown,
     }
 }
 

@@ -87,6 +87,8 @@ struct Shared {
     /// The body of `GET /config.json`; `None` answers 404.
     config: Mutex<Option<Vec<u8>>>,
     upload_status: AtomicU16,
+    /// A `Retry-After` header for upload answers.
+    retry_after: Mutex<Option<String>>,
     delay_ms: AtomicU64,
     silent: AtomicBool,
     stop: AtomicBool,
@@ -135,6 +137,7 @@ impl LoopbackServer {
             requests: Mutex::new(Vec::new()),
             config: Mutex::new(None),
             upload_status: AtomicU16::new(200),
+            retry_after: Mutex::new(None),
             delay_ms: AtomicU64::new(0),
             silent: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -182,6 +185,12 @@ impl LoopbackServer {
     /// Answers uploads (POSTs to `/upload/...`) with `status` from now on.
     pub fn set_upload_status(&self, status: u16) {
         self.shared.upload_status.store(status, Ordering::SeqCst);
+    }
+
+    /// Adds `Retry-After: <value>` to every answer to an upload from now on (`None`:
+    /// no such header), as a collector does with 425, 429 or 503.
+    pub fn set_retry_after(&self, value: Option<&str>) {
+        *lock(&self.shared.retry_after) = value.map(str::to_owned);
     }
 
     /// Waits `delay` after reading each request before answering it.
@@ -297,12 +306,16 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         return Ok(());
     }
 
+    let mut extra = String::new();
     let (status, reply) = match (method.as_str(), path.as_str()) {
         ("GET", "/config.json") => match lock(&shared.config).clone() {
             Some(config) => (200, config),
             None => (404, Vec::new()),
         },
         ("POST", p) if p.starts_with("/upload/") => {
+            if let Some(value) = lock(&shared.retry_after).as_deref() {
+                extra = format!("Retry-After: {value}\r\n");
+            }
             (shared.upload_status.load(Ordering::SeqCst), Vec::new())
         }
         _ => (404, Vec::new()),
@@ -310,7 +323,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let mut stream = stream;
     write!(
         stream,
-        "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         reason(status),
         reply.len()
     )?;
@@ -340,7 +353,15 @@ fn reason(status: u16) -> &'static str {
         201 => "Created",
         204 => "No Content",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        422 => "Unprocessable Content",
+        425 => "Too Early",
+        429 => "Too Many Requests",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Status",

@@ -16,7 +16,32 @@
 //! 4. on 2xx, rename R to U: **U is the acknowledgement**, and one rename makes it, so
 //!    R and U never both exist (a 4xx deletes R instead);
 //! 5. delete C, only once L exists and C's week has ended by the real clock plus a
-//!    grace period.
+//!    grace period, while holding C's exclusive lease.
+//!
+//! # Why no file is taken from under a live process
+//!
+//! Weeks are built only from counter files whose counts are final, and deleted only
+//! then. Two rules decide it, each in one place:
+//! - **The real clock** (`work::settled`): a week is looked at for commitment only
+//!   once it ended a day ago by [`RunConfig::now`](crate::RunConfig::now). A process
+//!   that outlives its week moves to the next week's file at midnight (the rotation
+//!   `telemetry::start` and `open_and_rotate` start; it wakes at least hourly, also
+//!   after a sleeping machine wakes), well within that day. A pretended start time
+//!   never changes this: a week that is not over by the real clock is only shown
+//!   (`ReportStatus::NotOver`), never committed, sent or deleted, and a pretended
+//!   future never makes a report too old.
+//! - **The lease** (`telemetry_counter::lease`): every process that maps a counter
+//!   file holds a shared `flock` on it until it stops counting there (rotates, exits
+//!   or dies). Under the week's lock, the run takes each settled file's exclusive
+//!   lease without waiting and reads the file again under it (`work::take_leases`);
+//!   if any file is still held (a process that counts with `open_dir` only and never
+//!   rotates, one whose machine slept through the day after, one whose clock was set
+//!   back), the week is not built (`ReportStatus::InUse`) and waits for a later run.
+//!   The leases are held until step 5 has deleted the files, and a process that opens
+//!   a file being deleted opens the path again. So a report holds every count its
+//!   files will ever hold, and a file is never deleted while a process maps it.
+//!   Where there is no `flock` (Windows, and file systems without locks) the real-clock
+//!   rule stands alone; Windows also refuses to delete a mapped file.
 //!
 //! Rules that follow from the order, and that a later run applies:
 //! - **No L: the week is not built**, whatever else exists. C is still complete (C is
@@ -28,10 +53,11 @@
 //!   duplicate invariant 8 allows (the server dedupes on `Week` and `X`, which R keeps).
 //! - **U exists: the report was accepted.** It is never sent again; an R beside it
 //!   (only possible after a failed rename fell back to copying) is removed.
-//! - **L exists: C may go** once no process can count into it. Deleting is idempotent,
-//!   and a delete that fails is logged and tried again by the next run: on Windows a
-//!   program still running since that week keeps its file mapped, and Windows may
-//!   refuse to delete a mapped file.
+//! - **L exists: C may go** once no process can count into it (settled and leased).
+//!   Deleting is idempotent, and a delete that fails (or a file still leased) is
+//!   logged and tried again by the next run: on Windows a program still running
+//!   since that week keeps its file mapped, and Windows refuses to delete a mapped
+//!   file.
 //! - A full disk makes step 1 or 2 fail: nothing is committed, C stays, the temporary
 //!   files are removed, and a later run with space builds the week (item 3).
 //! - A passing I/O error (not "not found") never reads as a state: a mode file or
@@ -56,7 +82,7 @@ use crate::config::UploadConfig;
 use crate::log::{Log, log};
 use crate::report::{Report, aggregate, approved_only, has_counts, random_x, to_body, to_json};
 use crate::send::{Sender, remove};
-use crate::work::Expired;
+use crate::work::{Expired, Hold};
 use crate::{LocalOnlyReason, ReportStatus, Run};
 
 impl Run<'_> {
@@ -122,8 +148,35 @@ impl Run<'_> {
         };
         let mut status = None;
         let mut fresh = None;
-        let disposal: Vec<(std::path::PathBuf, bool)> =
-            files.iter().map(|f| (f.path.clone(), f.settled)).collect();
+        let mut files = files;
+        if let Err(err) = crate::work::take_leases(&mut files, log) {
+            return Some(ReportStatus::KeptForRetry {
+                reason: format!("cannot read a counter file again: {err}"),
+            });
+        }
+        if !built && files.iter().any(|f| !f.hold.is_final()) {
+            // Some file of the week may still be counted into: a report built now
+            // would miss those counts, and deleting the file would lose them.
+            let in_use = files.iter().filter(|f| !f.hold.is_final()).count();
+            log!(
+                log,
+                "{week}: a process still counts into {in_use} of its counter file(s); \
+                 the week waits for a later run"
+            );
+            return Some(ReportStatus::InUse);
+        }
+        // What step 5 may delete, with each file's lease taken out of `files` (which
+        // building consumes), so that the leases are held until this function returns:
+        // a file is deleted while no process can map it.
+        let disposal: Vec<(std::path::PathBuf, Hold)> = files
+            .iter_mut()
+            .map(|f| {
+                (
+                    f.path.clone(),
+                    std::mem::replace(&mut f.hold, Hold::Settled),
+                )
+            })
+            .collect();
 
         if !built && !files.is_empty() {
             match self.build(week, files, config, uploaded, acknowledged, log) {
@@ -158,8 +211,8 @@ impl Run<'_> {
         // Step 5: the week's counts are safe in L; delete the files nobody can still
         // count into. The others are deleted by a run after their week has settled.
         let mut kept = 0;
-        for (path, settled) in disposal.iter().filter(|_| built) {
-            if *settled {
+        for (path, hold) in disposal.iter().filter(|_| built) {
+            if hold.is_final() {
                 remove(path, log);
             } else {
                 kept += 1;

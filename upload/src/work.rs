@@ -20,15 +20,49 @@ const MAX_COUNTER_FILE_BYTES: u64 = 64 << 20;
 /// real clock, is a file complete, and only then may it be deleted.
 pub(crate) const GRACE: time::Duration = time::Duration::days(1);
 
+/// The real-clock rule, the one place it is decided: a counter file whose week ended
+/// at `end` is **settled** at the real time `now` once `end` is [`GRACE`] behind it.
+/// Only a settled week is committed (its `local.DATE.json` written) and only a
+/// settled file is deleted, whatever time a run pretends: a pretended time chooses
+/// what a run looks at and shows, never what it commits or deletes. A seam that
+/// moves the local side into the past moves `now` with it, and this rule holds.
+pub(crate) fn settled(end: OffsetDateTime, now: OffsetDateTime) -> bool {
+    end.checked_add(GRACE).is_some_and(|t| t <= now)
+}
+
 /// A counter file whose week has ended (by the run's clock), parsed.
 pub(crate) struct Expired {
     pub(crate) path: PathBuf,
     pub(crate) file: CounterFile,
     /// The first day it counted.
     pub(crate) begin: Day,
-    /// Whether its week ended at least [`GRACE`] ago by the real clock: no process can
-    /// count into it any more, so it is complete and may be deleted once reported.
-    pub(crate) settled: bool,
+    /// Whether its counts are final, and so whether it may be reported and deleted.
+    pub(crate) hold: Hold,
+}
+
+/// Whether a counter file's counts are final (see `telemetry_counter::lease`).
+#[derive(Debug)]
+pub(crate) enum Hold {
+    /// Settled by the real clock and leased exclusively by this run (the descriptor
+    /// holds the lease until it is dropped, after the file is deleted): no process
+    /// counts into it, and none can start to. It was read again under the lease.
+    Leased(#[allow(dead_code)] std::fs::File),
+    /// Settled by the real clock, and not leased: before [`take_leases`], or on a
+    /// file system (or platform) without the lease, where the real-clock rule alone
+    /// says no process counts into it any more.
+    Settled,
+    /// Settled by the real clock, but a live process still holds it (one that counts
+    /// without rotating, or has not rotated yet): it may still be counted into.
+    InUse,
+    /// Not settled by the real clock: only a pretended time looks at it.
+    NotOver,
+}
+
+impl Hold {
+    /// Whether its counts are final: it may be reported, and deleted once reported.
+    pub(crate) fn is_final(&self) -> bool {
+        matches!(self, Hold::Leased(_) | Hold::Settled)
+    }
 }
 
 /// What `local/` holds.
@@ -97,11 +131,12 @@ pub(crate) fn scan_uploaded(dir: &Dir) -> io::Result<BTreeSet<Day>> {
         .collect())
 }
 
-/// Reads a counter file without following a link, with a bound, in one allocation of
-/// its size (a hundred files a run: growing a buffer for each shows in the benchmark).
-fn read_counter_file(path: &std::path::Path) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = telemetry_internal::fs::open_read(path)?;
+/// Reads a counter file opened without following a link, from its start, with a
+/// bound, in one allocation of its size (a hundred files a run: growing a buffer for
+/// each shows in the benchmark).
+fn read_counter_file(mut file: &std::fs::File) -> io::Result<Vec<u8>> {
+    use std::io::{Read, Seek};
+    file.seek(io::SeekFrom::Start(0))?;
     let len = file.metadata()?.len();
     if len > MAX_COUNTER_FILE_BYTES {
         return Err(io::Error::new(
@@ -129,7 +164,7 @@ fn read_expired(
     report_by: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<Option<(Day, Expired)>, Unusable> {
-    let data = read_counter_file(&path).map_err(|err| match err.kind() {
+    let unusable = |err: io::Error| match err.kind() {
         io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
             Unusable::Garbage(err.to_string())
         }
@@ -139,7 +174,9 @@ fn read_expired(
             err.kind(),
             format!("cannot read {}: {err}", path.display()),
         )),
-    })?;
+    };
+    let opened = telemetry_internal::fs::open_read(&path).map_err(unusable)?;
+    let data = read_counter_file(&opened).map_err(unusable)?;
     let file = telemetry_counter::parse_named(&data, Some(name))
         .map_err(|err| Unusable::Garbage(err.to_string()))?;
     let time = |key: &str| {
@@ -152,16 +189,67 @@ fn read_expired(
     }
     let begin = Day::from_date(time("TimeBegin").map_err(Unusable::Garbage)?.date());
     let week = Day::from_date(end.date());
-    let settled = end.checked_add(GRACE).is_some_and(|t| t <= now);
+    let hold = if settled(end, now) {
+        Hold::Settled
+    } else {
+        Hold::NotOver
+    };
     Ok(Some((
         week,
         Expired {
             path,
             file,
             begin,
-            settled,
+            hold,
         },
     )))
+}
+
+/// Takes the exclusive lease of each settled file of a week (see
+/// `telemetry_counter::lease`) and reads it again under the lease, so that the
+/// counts a report is built from are all the counts the file will ever hold. The
+/// caller holds the week's lock, so no other run competes for these leases. A file
+/// a live process holds becomes [`Hold::InUse`]; a file gone since the listing is
+/// dropped from `files` (nothing of it can be reported any more).
+pub(crate) fn take_leases(files: &mut Vec<Expired>, log: &mut Log) -> io::Result<()> {
+    let mut gone = Vec::new();
+    for (index, expired) in files.iter_mut().enumerate() {
+        if !matches!(expired.hold, Hold::Settled) {
+            continue;
+        }
+        let opened = match telemetry_internal::fs::open_read(&expired.path) {
+            Ok(opened) => opened,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                gone.push(index);
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        match telemetry_counter::lease::try_exclusive(&opened) {
+            Ok(true) => {
+                let name = expired
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned());
+                let data = read_counter_file(&opened)?;
+                expired.file = telemetry_counter::parse_named(&data, name.as_deref())
+                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err.to_string()))?;
+                expired.hold = Hold::Leased(opened);
+            }
+            Ok(false) => expired.hold = Hold::InUse,
+            // No locks here: the real-clock rule alone.
+            Err(_) => {}
+        }
+    }
+    for index in gone.into_iter().rev() {
+        let expired = files.remove(index);
+        log!(
+            log,
+            "{} was deleted since the listing",
+            expired.path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Parses the RFC 3339 times counter files hold: `YYYY-MM-DDTHH:MM:SS` with an

@@ -755,8 +755,13 @@ fn each_body_is_logged_exactly_when_asked() {
 // ---------------------------------------------------------------------------------
 // A live process
 
+/// A run that pretends to be a week and a day later, while a process counts into the
+/// current week's file, looks at that week but commits nothing: the week is not over
+/// by the real clock. (It used to write the week's reports at once, so every count
+/// made afterwards was in no report, and a later run deleted the file.) A real run
+/// once the week is over reports every count.
 #[test]
-fn a_pretended_future_upload_never_deletes_under_a_counting_process() {
+fn a_pretended_future_upload_commits_nothing_under_a_counting_process() {
     let env = Env::new(&["tool/a"]);
     let n: u64 = 2_000_000;
     let mut counting = child_command(&format!("count|{}|{n}", env.root().display()))
@@ -793,25 +798,39 @@ fn a_pretended_future_upload_never_deletes_under_a_counting_process() {
         statuses.extend(telemetry_upload::run(config).unwrap().reports);
     }
     assert!(counting.wait().unwrap().success());
-    assert!(
-        statuses.iter().any(|r| r.status == ReportStatus::Uploaded),
-        "the pretended run reports the week: {statuses:?}"
-    );
+    assert_eq!(statuses.len(), 3, "{statuses:?}");
+    for outcome in &statuses {
+        assert_eq!(
+            outcome.status,
+            ReportStatus::NotOver {
+                pretended: Box::new(ReportStatus::WouldBeSent)
+            },
+            "{statuses:?}"
+        );
+    }
+    assert!(env.server.uploads().is_empty(), "nothing is sent");
 
-    // Every increment is in the counter file, which is still there.
-    let files: Vec<PathBuf> = env
-        .local_names()
-        .into_iter()
-        .filter(|n| n.ends_with(".v1.count"))
-        .map(|n| env.local().join(n))
-        .collect();
-    assert_eq!(files.len(), 1, "the file was not deleted");
-    let file = telemetry_counter::read_file(&files[0]).unwrap();
+    // Nothing was committed: the counter file alone, with every increment.
+    let names = env.local_names();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let file = telemetry_counter::read_file(env.local().join(&names[0])).unwrap();
     assert_eq!(file.count["tool/a"], n);
-    // The early report covers no more than was counted.
+
+    // A real run a day after the week ended reports all of them, and only then
+    // deletes the file.
     let week = statuses[0].week;
+    let mut config = env.config("2026-11-21");
+    config.now = week.plus(1).start();
+    config.start_time = None;
+    let summary = telemetry_upload::run(config).unwrap();
+    assert_eq!(lines(&summary), [format!("{week}: uploaded")]);
     let local = Report::parse(&std::fs::read(env.dir().local_report(week)).unwrap()).unwrap();
-    assert!(local.programs[0].counters["tool/a"] <= n);
+    assert_eq!(local.programs[0].counters["tool/a"], n);
+    assert_eq!(
+        env.server.uploads()[0].json()["Programs"][0]["Counters"]["tool/a"],
+        n
+    );
+    assert_eq!(env.count_files(), 0);
 }
 
 // ---------------------------------------------------------------------------------

@@ -76,7 +76,10 @@ fn retries_across_200_400_500() {
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
     assert_eq!(
         lines(&env.run("2026-11-21")),
-        ["2026-11-20: kept for retry: server said 500"]
+        [format!(
+            "2026-11-20: kept for retry: server said 500 at {}/2026-11-20",
+            env.server.upload_url()
+        )]
     );
     assert_eq!(
         env.local_names(),
@@ -84,7 +87,10 @@ fn retries_across_200_400_500() {
     );
     assert_eq!(
         lines(&env.run("2026-11-22")),
-        ["2026-11-20: kept for retry: server said 500"]
+        [format!(
+            "2026-11-20: kept for retry: server said 500 at {}/2026-11-20",
+            env.server.upload_url()
+        )]
     );
     assert_eq!(env.server.uploads().len(), 2, "one POST per run");
     env.server.set_upload_status(200);
@@ -134,6 +140,98 @@ fn retries_across_200_400_500() {
         "{summary}"
     );
     assert!(env.local_names().contains(&"2026-11-20.json".to_owned()));
+}
+
+/// Only an answer that says the report itself is invalid (400, 413, 422) drops it.
+/// Every other answer (a wrong upload URL's 404, 401, 403, 405, the busy server's 408
+/// and 429, any other 4xx, 5xx) keeps it for the next daily run, and the log names
+/// the status and the URL.
+#[test]
+fn only_an_invalid_report_is_dropped() {
+    for status in [401, 403, 404, 405, 408, 418, 429, 451, 502, 503] {
+        let env = Env::new(&["tool/a"]);
+        env.server.set_upload_status(status);
+        env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+        let (summary, log) = env.run_logged("2026-11-21");
+        let url = format!("{}/2026-11-20", env.server.upload_url());
+        assert_eq!(
+            lines(&summary),
+            [format!(
+                "2026-11-20: kept for retry: server said {status} at {url}"
+            )],
+            "{status}"
+        );
+        assert!(
+            log.contains(&format!("POST {url} answered {status}")),
+            "{status}: {log}"
+        );
+        assert_eq!(
+            env.local_names(),
+            ["2026-11-20.json", "local.2026-11-20.json"],
+            "{status}"
+        );
+        // The next day the tool is fixed (or the server relents): the same report goes.
+        env.server.set_upload_status(200);
+        assert_eq!(lines(&env.run("2026-11-22")), ["2026-11-20: uploaded"]);
+        let uploads = env.server.uploads();
+        assert_eq!(uploads.len(), 2, "{status}");
+        assert_eq!(uploads[0].body, uploads[1].body, "{status}");
+    }
+    for status in [400, 413, 422] {
+        let env = Env::new(&["tool/a"]);
+        env.server.set_upload_status(status);
+        env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
+        assert_eq!(
+            lines(&env.run("2026-11-21")),
+            [format!(
+                "2026-11-20: rejected by the server ({status}); deleted"
+            )]
+        );
+        assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
+    }
+}
+
+/// A collector answers a report whose week has not ended by its clock (the client's
+/// clock runs fast) with 425 Too Early and `Retry-After`: the report is kept, the log
+/// says when the server asked to be tried again, and the next daily run sends it.
+#[test]
+fn too_early_keeps_the_report_for_the_next_day() {
+    let env = Env::new(&["tool/a"]);
+    env.server.set_upload_status(425);
+    env.server.set_retry_after(Some("7200"));
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 5)]);
+    let (summary, log) = env.run_logged("2026-11-21");
+    let url = format!("{}/2026-11-20", env.server.upload_url());
+    assert_eq!(
+        lines(&summary),
+        [format!(
+            "2026-11-20: kept for retry: server said 425 at {url} (Retry-After: 7200 s)"
+        )]
+    );
+    assert!(
+        log.contains(&format!(
+            "2026-11-20: POST {url} answered 425 (Retry-After: 7200 s); keeping the report \
+             for the next daily run"
+        )),
+        "{log}"
+    );
+    assert!(env.local_names().contains(&"2026-11-20.json".to_owned()));
+    // An HTTP date is shown as given; a hostile value is shown harmlessly.
+    env.server
+        .set_retry_after(Some("Sun, 22 Nov 2026 08:00:00 GMT; <x>"));
+    let (_, log) = env.run_logged("2026-11-22");
+    assert!(
+        log.contains("(Retry-After: Sun, 22 Nov 2026 08:00:00 GMT? ?x?)"),
+        "{log}"
+    );
+    env.server.set_upload_status(200);
+    env.server.set_retry_after(None);
+    assert_eq!(lines(&env.run("2026-11-23")), ["2026-11-20: uploaded"]);
+    assert_eq!(env.server.uploads().len(), 3);
+    assert_eq!(
+        env.server.uploads()[2].json()["Programs"][0]["Counters"]["tool/a"],
+        5
+    );
 }
 
 #[test]
@@ -367,7 +465,10 @@ fn mode_on_with_date_never_sends_earlier_data() {
     env.count(&TOOL, "2026-12-05", "2026-12-11", &[("tool/a", 1)]);
     assert_eq!(
         lines(&env.run("2026-12-12")),
-        ["2026-12-11: kept for retry: server said 500"]
+        [format!(
+            "2026-12-11: kept for retry: server said 500 at {}/2026-12-11",
+            env.server.upload_url()
+        )]
     );
     env.set_mode(Mode::On {
         since: day("2026-12-11"),
@@ -547,6 +648,24 @@ fn too_old_and_future_dated_reports() {
             "local.2026-12-03.json",
         ]
     );
+}
+
+/// A pretended time far in the future never ages a report out: a ready report kept
+/// after a 500 is sent by a run pretending the year 9999 (it used to be deleted
+/// unsent, "older than 21 days"), since by the real clock it is a day old.
+#[test]
+fn a_pretended_future_never_deletes_a_ready_report() {
+    let env = Env::new(&["tool/a"]);
+    env.server.set_upload_status(500);
+    env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 3)]);
+    env.run("2026-11-21");
+    assert!(env.local_names().contains(&"2026-11-20.json".to_owned()));
+    env.server.set_upload_status(200);
+    let mut config = env.config("2026-11-22");
+    config.start_time = Some(at("9999-12-31"));
+    let summary = telemetry_upload::run(config).unwrap();
+    assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
+    assert_eq!(env.server.uploads().len(), 2);
 }
 
 #[test]
@@ -773,13 +892,27 @@ fn existing_reports_are_not_rebuilt() {
     let file = env.count(&TOOL, "2026-11-20", "2026-11-22", &[("tool/a", 1)]);
     assert!(env.run("2026-11-21").reports.is_empty());
     assert!(file.exists());
-    // It expires at midnight: a run pretending exactly that time reports it, but
-    // keeps the file until a day later by the real clock (a process may still count).
-    assert_eq!(lines(&env.run("2026-11-22")), ["2026-11-22: uploaded"]);
+    // It expires at midnight, but a process may still count into it for a while: a
+    // run at exactly that time only shows what it would do, and commits nothing.
+    assert_eq!(
+        lines(&env.run("2026-11-22")),
+        [
+            "2026-11-22: not over by the real clock: nothing written, sent or deleted \
+          (at the pretended time: would be sent)"
+        ]
+    );
     assert!(file.exists());
+    assert_eq!(
+        env.local_names(),
+        [file.file_name().unwrap().to_str().unwrap()]
+    );
+    // A day later by the real clock it is reported, and the file goes.
     let mut config = env.config("2026-11-22");
     config.now = at("2026-11-23");
-    assert!(telemetry_upload::run(config).unwrap().reports.is_empty());
+    assert_eq!(
+        lines(&telemetry_upload::run(config).unwrap()),
+        ["2026-11-22: uploaded"]
+    );
     assert!(!file.exists());
     assert_eq!(env.server.uploads().len(), 1);
 }
@@ -802,9 +935,12 @@ fn child_map() {
     let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0]);
 }
 
-/// A program still counting into last week's file holds it mapped, which on Windows
-/// can keep the file from going: the run reports the week anyway, and the file is
-/// gone once the mapping is, by a later run if need be, with nothing sent twice.
+/// A program still counting into last week's file holds it mapped. On Unix it holds
+/// the file's lease too: the run leaves the week alone (a report now would miss what
+/// the program counts next, and deleting the file would lose it), and reports it
+/// once the program lets go. Windows has no lease but refuses to delete a mapped
+/// file: the run reports the week, and the file goes once the mapping does. Either
+/// way nothing is sent twice.
 #[test]
 fn a_counter_file_still_mapped_is_deleted_once_unmapped() {
     use std::io::BufRead;
@@ -837,17 +973,34 @@ fn a_counter_file_still_mapped_is_deleted_once_unmapped() {
     assert!(mapped, "the child failed: {said:#?}");
 
     let (summary, log) = env.run_logged("2026-11-21");
-    assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
-    // Unix deletes at once. Windows may refuse (the run then says so) or, as Wine
-    // does, accept and remove the file only when the mapping goes.
-    assert!(!file.exists() || cfg!(windows), "{log}");
-    if log.contains("cannot delete") {
+    if cfg!(unix) {
+        assert_eq!(
+            lines(&summary),
+            ["2026-11-20: a process still counts into its counter files; kept for later"]
+        );
         assert!(file.exists(), "{log}");
+        assert!(env.server.uploads().is_empty());
+        assert_eq!(
+            env.local_names(),
+            [file.file_name().unwrap().to_str().unwrap()]
+        );
+    } else {
+        assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
+        // Windows may refuse (the run then says so) or, as Wine does, accept and
+        // remove the file only when the mapping goes.
+        if log.contains("cannot delete") {
+            assert!(file.exists(), "{log}");
+        }
     }
 
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
-    assert!(env.run("2026-11-21").reports.is_empty());
+    let summary = env.run("2026-11-21");
+    if cfg!(unix) {
+        assert_eq!(lines(&summary), ["2026-11-20: uploaded"]);
+    } else {
+        assert!(summary.reports.is_empty());
+    }
     assert!(!file.exists());
     assert_eq!(env.server.uploads().len(), 1);
     assert_eq!(env.local_names(), ["local.2026-11-20.json"]);

@@ -1,0 +1,259 @@
+//! A process started with `telemetry::start` that outlives its week: it moves to the
+//! next week's counter file, so the upload run that reports its first week and
+//! deletes that file loses none of its counts (ARCHITECTURE.md, invariant 8). And one
+//! that counts with `telemetry_counter::open_dir` alone, which never rotates: it holds
+//! its file's lease, so the week waits until it lets go.
+//!
+//! The test re-executes this test binary as the counting process, which moves its
+//! counter clock (`telemetry_counter::testing::set_now`) across the week's end when
+//! told to, and reports on stdout what it did; the upload run is given the matching
+//! real time through its own clock seam (`RunConfig::now`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use telemetry::Program;
+use telemetry_internal::{Ambient, Day, Dir};
+use telemetry_upload::{ConfigSource, Report, RunConfig};
+
+/// Set in the counting child: its telemetry directory.
+const CHILD_DIR: &str = "TELEMETRY_WEEK_BOUNDARY_CHILD";
+/// Set in the counting child: `start` (the facade) or `open_dir` (counting only).
+const CHILD_OPEN: &str = "TELEMETRY_WEEK_BOUNDARY_OPEN";
+
+static HITS: telemetry::counter::Counter = telemetry::counter::Counter::new("tool/hits");
+
+fn program() -> Program {
+    Program::new("tool", "1.0.0")
+}
+
+/// The counting process, when started by the test below; a no-op otherwise. It reads
+/// commands on stdin, one a line, and answers each on stdout after `> `:
+/// `count N` → `counted`; `advance SECS` (the counter clock, in seconds since the
+/// epoch) → `rotated PATH` once counting moved to another file, or `stuck PATH` if it
+/// did not within ten seconds.
+#[test]
+fn counting_child() {
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return;
+    };
+    if std::env::var(CHILD_OPEN).unwrap() == "start" {
+        let started = telemetry::start(telemetry::Config::new(program()).dir(PathBuf::from(dir)));
+        assert!(!started.started_child(), "nothing asks for a child");
+    } else {
+        let status = telemetry::counter::open_dir(PathBuf::from(dir), program());
+        assert!(status.path().is_some(), "{status:?}");
+    }
+    let current = || {
+        telemetry_counter::testing::current_file()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    };
+    println!("> ready {}", current());
+    for line in std::io::stdin().lock().lines() {
+        let line = line.unwrap();
+        let (command, arg) = line.split_once(' ').unwrap();
+        let arg: u64 = arg.parse().unwrap();
+        match command {
+            "count" => {
+                for _ in 0..arg {
+                    HITS.inc();
+                }
+                println!("> counted");
+            }
+            "advance" => {
+                let before = current();
+                telemetry_counter::testing::set_now(Some(UNIX_EPOCH + Duration::from_secs(arg)));
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while current() == before && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let now = current();
+                let verdict = if now == before { "stuck" } else { "rotated" };
+                println!("> {verdict} {now}");
+            }
+            other => panic!("unknown command {other}"),
+        }
+    }
+}
+
+/// The counting child and its pipes.
+struct Counting {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Counting {
+    fn start(tmp: &Path, dir: &Path, open: &str) -> Counting {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "counting_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DIR, dir)
+            .env(CHILD_OPEN, open)
+            // Allowed to count, whatever the environment of the test says.
+            .env_remove("DO_NOT_TRACK")
+            .env_remove("TELEMETRY_DEBUG")
+            .env_remove("TELEMETRY_CHILD")
+            .env("XDG_CONFIG_HOME", tmp.join("config"))
+            .env("HOME", tmp)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Counting {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// The child's next answer (what follows `> `); the harness's own lines skipped.
+    fn answer(&mut self) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = self.stdout.read_line(&mut line).unwrap();
+            assert!(read > 0, "the counting child ended early");
+            if let Some((_, said)) = line.trim_end().split_once("> ") {
+                return said.to_owned();
+            }
+        }
+    }
+
+    fn tell(&mut self, command: &str) -> String {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
+        self.answer()
+    }
+
+    fn finish(mut self) {
+        drop(self.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "the counting child failed: {status}");
+    }
+}
+
+/// An upload run over `dir` an hour into the second day after `week` ended, by the
+/// real clock (the run's own seam): the week is settled. Mode `local`: local reports.
+fn upload_run(tmp: &Path, dir: &Path, week: Day) -> telemetry_upload::RunSummary {
+    let mut run = RunConfig::new(
+        dir,
+        "http://127.0.0.1:9/upload",
+        ConfigSource::File(tmp.join("unused-config.json")),
+    );
+    run.ambient = Ambient::with_config_dir(tmp.join("config"));
+    run.now = week.plus(1).start() + Duration::from_secs(3600);
+    telemetry_upload::run(run).unwrap()
+}
+
+/// The week of the counter file at `path` (its `TimeEnd` day).
+fn week_of(path: &Path) -> Day {
+    day_of(
+        telemetry_counter::read_file(path)
+            .unwrap()
+            .meta("TimeEnd")
+            .unwrap(),
+    )
+}
+
+/// `2026-12-13T00:00:00Z` → that day.
+fn day_of(meta: &str) -> Day {
+    Day::parse(meta.get(..10).unwrap()).unwrap()
+}
+
+#[test]
+fn a_process_that_outlives_its_week_loses_no_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tool");
+    let mut counting = Counting::start(tmp.path(), &dir, "start");
+    let ready = counting.answer();
+    let first = PathBuf::from(ready.strip_prefix("ready ").unwrap());
+    let week = week_of(&first);
+    assert_eq!(counting.tell("count 1000"), "counted");
+
+    // An hour into the next week by the counter clock, the process counts into the
+    // next week's file.
+    let next_week = week.start().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
+    let said = counting.tell(&format!("advance {next_week}"));
+    let second =
+        PathBuf::from(said.strip_prefix("rotated ").unwrap_or_else(|| {
+            panic!("the process kept counting into its first week's file: {said}")
+        }));
+    assert_ne!(first, second);
+    let second_file = telemetry_counter::read_file(&second).unwrap();
+    assert_eq!(day_of(second_file.meta("TimeBegin").unwrap()), week);
+
+    // A day after the week ended, the week is reported and its file deleted, while
+    // the process lives on.
+    let summary = upload_run(tmp.path(), &dir, week);
+    assert_eq!(
+        summary.to_string(),
+        format!("{week}: local only (mode is not on)\n")
+    );
+    // Deleted at once; but Windows refuses to delete a file that a process maps (the
+    // process keeps its old mapping), so there it goes once the process has exited.
+    assert!(
+        !first.exists() || cfg!(windows),
+        "the reported week's file is deleted"
+    );
+
+    // The process counts on, into the file it moved to.
+    assert_eq!(counting.tell("count 500"), "counted");
+    counting.finish();
+    assert!(upload_run(tmp.path(), &dir, week).reports.is_empty());
+    assert!(!first.exists());
+
+    let reported =
+        Report::parse(&std::fs::read(Dir::new(&dir).local_report(week)).unwrap()).unwrap();
+    assert_eq!(reported.programs.len(), 1);
+    assert_eq!(reported.programs[0].counters["tool/hits"], 1000);
+    let second_file = telemetry_counter::read_file(&second).unwrap();
+    assert_eq!(second_file.count["tool/hits"], 500);
+}
+
+/// A process that counts with `open_dir` alone never rotates: past its week's end
+/// (and the day after) it still counts into that week's file. Its lease keeps the
+/// upload run from reporting the week (the report would miss the counts to come) and
+/// from deleting the file (they would be lost); once it exits, every count is
+/// reported. Unix only: Windows has no lease (see `telemetry_counter::lease`).
+#[cfg(unix)]
+#[test]
+fn a_week_waits_for_a_process_still_counting_into_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tool");
+    let mut counting = Counting::start(tmp.path(), &dir, "open_dir");
+    let ready = counting.answer();
+    let file = PathBuf::from(ready.strip_prefix("ready ").unwrap());
+    let week = week_of(&file);
+    assert_eq!(counting.tell("count 1000"), "counted");
+
+    let summary = upload_run(tmp.path(), &dir, week);
+    assert_eq!(
+        summary.to_string(),
+        format!("{week}: a process still counts into its counter files; kept for later\n")
+    );
+    assert!(file.exists());
+    assert!(!Dir::new(&dir).local_report(week).exists());
+
+    assert_eq!(counting.tell("count 500"), "counted");
+    counting.finish();
+    let summary = upload_run(tmp.path(), &dir, week);
+    assert_eq!(
+        summary.to_string(),
+        format!("{week}: local only (mode is not on)\n")
+    );
+    assert!(!file.exists());
+    let reported =
+        Report::parse(&std::fs::read(Dir::new(&dir).local_report(week)).unwrap()).unwrap();
+    assert_eq!(reported.programs[0].counters["tool/hits"], 1500);
+}
