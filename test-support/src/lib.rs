@@ -83,6 +83,12 @@ impl Tool {
         install: ".ci/install-tools, and run the tests as root",
         require_var: "TELEMETRY_REQUIRE_TMPFS",
     };
+    /// OpenSSL's headers and `pkg-config`, to build the `native-tls` feature on Linux.
+    pub const OPENSSL: Tool = Tool {
+        name: "OpenSSL's headers (libssl-dev) and pkg-config",
+        install: ".ci/install-tools",
+        require_var: "TELEMETRY_REQUIRE_OPENSSL",
+    };
     /// `script` (util-linux), to give a command a terminal.
     pub const SCRIPT: Tool = Tool {
         name: "script",
@@ -103,9 +109,19 @@ impl Tool {
             .filter(|name| *name != "main")
             .unwrap_or("a test")
             .to_owned();
-        let need = format!("{test}: needs {} (install: {})", self.name, self.install);
+        if let Err(required) = self.skip(&test) {
+            panic!("{required}");
+        }
+        false
+    }
+
+    /// Skips `what` (a test, or a step of `cargo xtask test`) for want of this tool:
+    /// writes the one `SKIPPED` line to stderr and to the skip log. `Err` with that
+    /// line, and nothing written, where the tool is required (CI): the caller fails.
+    pub fn skip(&self, what: &str) -> Result<(), String> {
+        let need = format!("{what}: needs {} (install: {})", self.name, self.install);
         if let Some(why) = self.required_by(|name| std::env::var(name).ok()) {
-            panic!("{need}, which is required here ({why})");
+            return Err(format!("{need}, which is required here ({why})"));
         }
         let line = format!("SKIPPED {need}");
         // Straight to the file descriptor: libtest captures only print!/eprint!.
@@ -120,7 +136,7 @@ impl Tool {
                 let _ = file.write_all(format!("{line}\n").as_bytes());
             }
         }
-        false
+        Ok(())
     }
 
     /// The first of `names` on `PATH`; `None` when the calling test is skipped (see

@@ -104,8 +104,16 @@ fn test(env: &[(&str, &str)]) -> Result<(), String> {
     let skip_log = std::env::temp_dir().join(format!("xtask-skipped-{}.txt", std::process::id()));
     let _ = std::fs::remove_file(&skip_log);
     let skip_var = skip_log.to_string_lossy().into_owned();
+    // The user-wide telemetry root of every process the tests start lies in a scratch
+    // directory: a test that forgets to sandbox a tool must not write to the
+    // developer's own configuration (`start` keeps a registry of tools' directories
+    // there).
+    let config_home = std::env::temp_dir().join(format!("xtask-config-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&config_home);
+    let config_var = config_home.to_string_lossy().into_owned();
     let mut env: Vec<(&str, &str)> = env.to_vec();
-    env.push(("TELEMETRY_SKIP_LOG", &skip_var));
+    env.push((telemetry_test_support::SKIP_LOG_VAR, &skip_var));
+    env.push(("XDG_CONFIG_HOME", &config_var));
 
     let mut steps = Vec::new();
     let mut step = |what: &str, run: &dyn Fn() -> Result<(), String>| {
@@ -146,6 +154,26 @@ fn test(env: &[(&str, &str)]) -> Result<(), String> {
             )
         });
     }
+    // The HTTPS tests once more with the platform's TLS: a feature of its own, so that a
+    // plain `cargo test` builds no OpenSSL.
+    step("upload over native-tls (OpenSSL)", &|| {
+        if has_openssl_headers() {
+            cargo_with(
+                &[
+                    "test",
+                    "-p",
+                    "telemetry-upload",
+                    "--features",
+                    "native-tls",
+                    "--test",
+                    "https",
+                ],
+                &env,
+            )
+        } else {
+            telemetry_test_support::Tool::OPENSSL.skip("upload over native-tls")
+        }
+    });
     step("doc tests", &|| {
         cargo_with(&["test", "--workspace", "--doc", "--no-fail-fast"], &env)
     });
@@ -153,6 +181,7 @@ fn test(env: &[(&str, &str)]) -> Result<(), String> {
 
     let skipped = std::fs::read_to_string(&skip_log).unwrap_or_default();
     let _ = std::fs::remove_file(&skip_log);
+    let _ = std::fs::remove_dir_all(&config_home);
     let (text, verdict) = summarize(&steps, &skipped);
     eprint!("\n{text}");
     verdict
@@ -227,6 +256,15 @@ fn integration_with(select: &[&str], extra: &[String], env: &[(&str, &str)]) -> 
     env.retain(|(name, _)| *name != "DO_NOT_TRACK");
     env.push(("DO_NOT_TRACK", "1"));
     cargo_with(&args, &env)
+}
+
+/// Whether `pkg-config` finds OpenSSL, which the `native-tls` feature builds against
+/// on Linux.
+fn has_openssl_headers() -> bool {
+    Command::new("pkg-config")
+        .args(["--exists", "openssl"])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn has_nextest() -> bool {
