@@ -119,7 +119,7 @@ pub fn open_with_mode_and_rotate(
 }
 
 /// [`open_dir`] with the default directory for `program`
-/// (`<user config dir>/<program>/telemetry`).
+/// (`<user config dir>/telemetry/<program>`).
 pub fn open(program: crate::Program) -> OpenStatus {
     match Dir::default_for(program.name()) {
         Some(dir) => {
@@ -226,7 +226,7 @@ fn rotate_forever() {
 
 /// One wake of the rotation thread on `today`: if the directory last opened still
 /// collects and its file for `today` is not the one we count into, opens it. Touches
-/// nothing on disk under mode `off` (it used to recreate `local/weekends` there). `None`
+/// nothing on disk under mode `off` (not even `local/weekends`). `None`
 /// when there was nothing to do.
 pub(crate) fn rotate(today: Date) -> Option<OpenStatus> {
     let (dir, program, ambient) = {

@@ -671,9 +671,9 @@ impl Drop for TinyFs {
     }
 }
 
-/// A full disk: counter files used to be grown sparse, so the first write into a new
-/// page raised SIGBUS on a full file system and killed the host (exit 135). Blocks are
-/// now allocated when the file grows; when that fails, counting goes on in memory.
+/// A full disk: a counter file grown sparse would raise SIGBUS at the first write into
+/// a new page on a full file system and kill the host (exit 135). Blocks are allocated
+/// when the file grows; when that fails, counting goes on in memory.
 #[cfg(target_os = "linux")]
 #[test]
 fn full_disk_counts_in_memory() {

@@ -721,9 +721,9 @@ unsafe fn fault_of(info: *mut libc::siginfo_t) -> (bool, usize) {
 /// then dies of it directly, as without us, instead of needing a second signal frame
 /// for our handler on an alternate stack that a stack overflow's frame has nearly
 /// filled (std gives a thread 8 KiB; the kernel's minimum for one signal frame,
-/// `AT_MINSIGSTKSZ`, is 3376 bytes on the x86-64 machine where this showed): the
-/// kernel could not deliver that `SIGABRT` and killed the process with `SIGSEGV`
-/// instead, so the `overflow` scenarios died of the wrong signal. A signal whose current handler is not ours is left alone.
+/// `AT_MINSIGSTKSZ`, is over 3 KiB on x86-64 and more with AVX-512 state): the kernel
+/// could not deliver that `SIGABRT` and would kill the process with `SIGSEGV` instead,
+/// the wrong signal. A signal whose current handler is not ours is left alone.
 fn step_aside(handling: usize) {
     for (index, &(signal, _)) in SIGNALS.iter().enumerate() {
         if index == handling || PREVIOUS_HANDLER[index].load(Ordering::SeqCst) != libc::SIG_DFL {

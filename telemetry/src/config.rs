@@ -80,8 +80,8 @@ impl Config {
     }
 
     /// Counts crashes (panics, fatal signals, aborts) as stack counters, from a child
-    /// process that outlives the crash. Unix only; elsewhere it is accepted and does
-    /// nothing (see the crate docs' platform table).
+    /// process that outlives the crash. On Linux, macOS, Windows and the BSDs; elsewhere
+    /// it is accepted and does nothing (see the crate docs' platform table).
     pub fn report_crashes(mut self, on: bool) -> Config {
         self.report_crashes = on;
         self

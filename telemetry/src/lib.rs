@@ -347,7 +347,7 @@
 //! |---|---|---|---|---|---|
 //! | counting into files | yes | yes | yes | yes | yes |
 //! | child runs before `main` | yes | yes | yes | yes | call [`maybe_child`] |
-//! | crash reporting | yes, frames named (64-bit ELF) | yes, `crash/no-frames` | no | yes, `crash/no-frames` | no |
+//! | crash reporting | yes, frames named from the ELF symbol table (64-bit) | yes, frames named from the Mach-O symbol table (compiled and unit-tested on Linux, never run on a Mac) | yes, frames named from the PE's COFF symbols (GNU toolchain; an MSVC build without them gives `rva:0x…`), run under Wine | yes, `crash/no-frames` | no |
 //! | child detached, never the host's to reap | double fork | double fork | `DETACHED_PROCESS` | double fork | — |
 //! | child closes inherited descriptors | `close_range` (5.9+), else one by one | one by one | handles are not inherited | one by one | — |
 //! | a stray `TELEMETRY_CHILD=1` cannot fake a child | token pipe | token pipe | marker argument | token pipe | — |

@@ -13,7 +13,10 @@ static CALLS: Counter = Counter::new("plugin/calls");
 /// Starts telemetry in the plugin and counts one call.
 #[unsafe(no_mangle)]
 pub extern "C" fn plugin_start() -> i32 {
-    let mut config = telemetry::Config::new(telemetry::program!())
+    // A library is named by its package under `program!()` (Cargo gives a library no
+    // binary name): say which program this is.
+    let program = telemetry::counter::Program::new("plugin", env!("CARGO_PKG_VERSION"));
+    let mut config = telemetry::Config::new(program)
         .report_crashes(true)
         .upload(true)
         .upload_url("http://127.0.0.1:9/upload")

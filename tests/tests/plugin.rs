@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use telemetry_tests::{example, output_within, todays_counts};
+use telemetry_tests::{example, output_within, todays_counts_of};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -46,7 +46,11 @@ fn a_plugin_counts_but_never_re_executes_its_host() {
         ),
         "{log}"
     );
-    assert_eq!(todays_counts(&dir).get("plugin/calls"), Some(&1), "{log}");
+    assert_eq!(
+        todays_counts_of(&dir, "plugin").get("plugin/calls"),
+        Some(&1),
+        "{log}"
+    );
     assert!(
         !dir.join("local").join("upload.token").exists(),
         "no upload was prepared"

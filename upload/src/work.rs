@@ -177,8 +177,7 @@ fn read_expired(
     };
     let opened = telemetry_internal::fs::open_read(&path).map_err(unusable)?;
     let data = read_counter_file(&opened).map_err(unusable)?;
-    let file = telemetry_counter::parse_named(&data, Some(name))
-        .map_err(|err| Unusable::Garbage(err.to_string()))?;
+    let (file, _damage) = parse_counts(&data, Some(name)).map_err(Unusable::Garbage)?;
     let time = |key: &str| {
         let text = file.meta(key).ok_or(format!("no {key}"))?;
         parse_rfc3339(text).ok_or(format!("{key} {text:?} is not an RFC 3339 time"))
@@ -203,6 +202,29 @@ fn read_expired(
             hold,
         },
     )))
+}
+
+/// A counter file's counts: all of them, or, when some of its records are damaged
+/// (another process cut the file short, a bad pointer in a hash chain), every count the
+/// parser proved intact, with a line that says what was lost. A week keeps what can be
+/// kept; a file with no intact count at all is garbage.
+fn parse_counts(
+    data: &[u8],
+    name: Option<&str>,
+) -> Result<(telemetry_counter::CounterFile, Option<String>), String> {
+    match telemetry_counter::parse_named(data, name) {
+        Ok(file) => Ok((file, None)),
+        Err(err) => match err.intact().filter(|intact| !intact.count.is_empty()) {
+            Some(intact) => {
+                let damage = format!(
+                    "{err}; reporting the {} counters proven intact",
+                    intact.count.len()
+                );
+                Ok((intact.clone(), Some(damage)))
+            }
+            None => Err(err.to_string()),
+        },
+    }
 }
 
 /// Takes the exclusive lease of each settled file of a week (see
@@ -232,8 +254,12 @@ pub(crate) fn take_leases(files: &mut Vec<Expired>, log: &mut Log) -> io::Result
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned());
                 let data = read_counter_file(&opened)?;
-                expired.file = telemetry_counter::parse_named(&data, name.as_deref())
-                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err.to_string()))?;
+                let (file, damage) = parse_counts(&data, name.as_deref())
+                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+                if let Some(damage) = damage {
+                    log!(log, "{}: {damage}", expired.path.display());
+                }
+                expired.file = file;
                 expired.hold = Hold::Leased(opened);
             }
             Ok(false) => expired.hold = Hold::InUse,

@@ -651,8 +651,8 @@ fn too_old_and_future_dated_reports() {
 }
 
 /// A pretended time far in the future never ages a report out: a ready report kept
-/// after a 500 is sent by a run pretending the year 9999 (it used to be deleted
-/// unsent, "older than 21 days"), since by the real clock it is a day old.
+/// after a 500 is sent by a run pretending the year 9999 (not deleted unsent as
+/// "older than 21 days"), since by the real clock it is a day old.
 #[test]
 fn a_pretended_future_never_deletes_a_ready_report() {
     let env = Env::new(&["tool/a"]);
@@ -1078,4 +1078,41 @@ fn concurrent_processes_send_each_report_once() {
         env.local_names(),
         ["local.2026-11-13.json", "local.2026-11-20.json"]
     );
+}
+
+/// A counter file that another process cut short: the week is still reported with
+/// every count the parser proved intact, and the log says what was lost.
+#[test]
+fn a_damaged_counter_file_reports_its_intact_counts() {
+    let names: Vec<String> = (0..400)
+        .map(|i| format!("tool/a-long-counter-name-to-fill-pages-{i:03}"))
+        .collect();
+    let approved: Vec<&str> = names.iter().map(String::as_str).collect();
+    let env = Env::new(&approved);
+    let counts: Vec<(&str, u64)> = approved.iter().map(|n| (*n, 4)).collect();
+    let file = env.count(&TOOL, "2026-11-13", "2026-11-20", &counts);
+    assert!(std::fs::metadata(&file).unwrap().len() >= 32 * 1024);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(20 * 1024)
+        .unwrap();
+
+    let (summary, log) = env.run_logged("2026-11-21");
+    assert_eq!(lines(&summary), ["2026-11-20: uploaded"], "{log}");
+    assert!(log.contains("counters proven intact"), "{log}");
+    let posts = env.server.uploads();
+    assert_eq!(posts.len(), 1);
+    let sent = posts[0].json()["Programs"][0]["Counters"]
+        .as_object()
+        .unwrap()
+        .clone();
+    assert!(
+        !sent.is_empty() && sent.len() < names.len(),
+        "{} of {}",
+        sent.len(),
+        names.len()
+    );
+    assert!(sent.values().all(|v| v == 4), "{sent:?}");
 }
