@@ -2,7 +2,7 @@
 //! process — as stack counters that name only code, never data.
 //!
 //! Two processes of the same executable take part. The program (the *parent*) calls
-//! [`parent`] with the write end of a pipe: it writes a sentinel line, then installs a
+//! [`parent()`] with the write end of a pipe: it writes a sentinel line, then installs a
 //! panic hook and handlers for `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE` and `SIGABRT`
 //! that, on a crash, write the kind of crash and the crashing thread's raw instruction
 //! addresses to the pipe and then let the crash take its course. The telemetry *child*,
@@ -113,13 +113,13 @@
 //!   (say, by unwrapping the `join`): that later panic, or exit, is what is counted.
 //! - **Stack overflow**: reported as `crash/signal:SIGSEGV` (or `SIGBUS`) from the
 //!   overflowing function, on threads with an alternate signal stack: the main thread,
-//!   threads std spawned, and the thread that called [`parent`] (which gets one of
+//!   threads std spawned, and the thread that called [`parent()`] (which gets one of
 //!   64 KiB, replacing std's smaller one). A thread created by C code without one dies
 //!   without a report.
 //! - **`abort()` and `std::process::abort`**, including Rust's out-of-memory handler
 //!   (`memory allocation of N bytes failed`): `crash/abort` from the caller of abort.
 //! - **Not captured**: the kernel's OOM killer and any other `SIGKILL`, `SIGTERM` or
-//!   `SIGINT`, `std::process::exit` with a failure status, a crash before [`parent`]
+//!   `SIGINT`, `std::process::exit` with a failure status, a crash before [`parent()`]
 //!   ran, panics after the program replaced the panic hook with `set_hook` (a hook
 //!   that chains to the one it took keeps ours), faults handled by a handler installed
 //!   after ours that never calls ours, and frames in shared libraries (named `?+0x0`;
@@ -127,7 +127,7 @@
 //!   `raise` is reported, although std's handler lets the process survive it.
 //!   A program whose own earlier-installed `SIGSEGV` handler recovers from faults (a
 //!   JIT, a wasm runtime) gets its first recovered fault counted: such a program
-//!   should install its handler after calling [`parent`].
+//!   should install its handler after calling [`parent()`].
 //! - Frames are named by the executable's symbol table: a binary built with
 //!   `strip = "symbols"` has no names and counts `crash/no-frames`. 64-bit ELF
 //!   (Linux), Mach-O (macOS) and PE (Windows) are read.
@@ -217,7 +217,7 @@ pub fn stop() {
 ///
 /// For callers that must wait for the child while this process lives on (tests: the
 /// facade's `StartResult::wait`). The hook and handlers stay installed but report
-/// nothing; [`parent`] cannot install again. Does nothing if [`parent`] never ran.
+/// nothing; [`parent()`] cannot install again. Does nothing if [`parent()`] never ran.
 #[cfg(unix)]
 pub fn stop() {
     signal::close_pipe();
@@ -375,13 +375,13 @@ pub enum ChildOutcome {
     ReadFailed(io::ErrorKind),
 }
 
-/// Why [`parent`] did not install crash reporting.
+/// Why [`parent()`] did not install crash reporting.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CrashMonitorError {
-    /// [`parent`] was called before in this process; crash reporting is already on.
+    /// [`parent()`] was called before in this process; crash reporting is already on.
     AlreadyInstalled,
-    /// [`parent`] was called while the thread was panicking; nothing was installed.
+    /// [`parent()`] was called while the thread was panicking; nothing was installed.
     Panicking,
     /// The sentinel could not be written to the pipe (the child is gone, say); nothing
     /// was installed.
