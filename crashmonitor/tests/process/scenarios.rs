@@ -701,6 +701,26 @@ fn counted_null_write(run: &Run) -> Result<(), String> {
     )
 }
 
+/// A stack overflow: std's message, the abort that follows it, and the fault counted
+/// in `recurse`.
+fn died_of_overflow(run: &Run) -> Result<(), String> {
+    killed_by(run, libc::SIGABRT)?;
+    ensure(run.stderr.contains("has overflowed its stack"), || {
+        format!("std's message is missing: {}", run.stderr)
+    })?;
+    counted_overflow(run)
+}
+
+/// The fault of a stack overflow, counted wherever in `recurse` the stack ran out.
+fn counted_overflow(run: &Run) -> Result<(), String> {
+    counted_within(
+        run,
+        "crash/signal:SIGSEGV",
+        "process::scenarios::recurse",
+        &["core::hint::black_box"],
+    )
+}
+
 /// The run counted `prefix` with `function` as its first frame, or after frames of
 /// the `callees` named (a stack overflow faults wherever the stack runs out: in
 /// `recurse` or in a function it calls).
@@ -882,26 +902,10 @@ const SCENARIOS: &[(&str, Check)] = &[
     }),
     ("stack-used-overflow", |run| {
         killed_by(run, libc::SIGABRT)?;
-        counted_within(
-            run,
-            "crash/signal:SIGSEGV",
-            "process::scenarios::recurse",
-            &["core::hint::black_box"],
-        )?;
+        counted_overflow(run)?;
         fits_alt_stack(run)
     }),
-    ("overflow-thread-big-stack", |run| {
-        killed_by(run, libc::SIGABRT)?;
-        ensure(run.stderr.contains("has overflowed its stack"), || {
-            format!("std's message is missing: {}", run.stderr)
-        })?;
-        counted_within(
-            run,
-            "crash/signal:SIGSEGV",
-            "process::scenarios::recurse",
-            &["core::hint::black_box"],
-        )
-    }),
+    ("overflow-thread-big-stack", |run| died_of_overflow(run)),
     ("segv-thread-deep", |run| {
         killed_by(run, libc::SIGSEGV)?;
         counted_within(
@@ -930,30 +934,10 @@ const SCENARIOS: &[(&str, Check)] = &[
         unchanged(run, "abort")
     }),
     ("overflow", |run| {
-        killed_by(run, libc::SIGABRT)?;
-        ensure(run.stderr.contains("has overflowed its stack"), || {
-            format!("std's message is missing: {}", run.stderr)
-        })?;
-        counted_within(
-            run,
-            "crash/signal:SIGSEGV",
-            "process::scenarios::recurse",
-            &["core::hint::black_box"],
-        )?;
+        died_of_overflow(run)?;
         unchanged(run, "overflow")
     }),
-    ("overflow-thread", |run| {
-        killed_by(run, libc::SIGABRT)?;
-        ensure(run.stderr.contains("has overflowed its stack"), || {
-            format!("std's message is missing: {}", run.stderr)
-        })?;
-        counted_within(
-            run,
-            "crash/signal:SIGSEGV",
-            "process::scenarios::recurse",
-            &["core::hint::black_box"],
-        )
-    }),
+    ("overflow-thread", |run| died_of_overflow(run)),
     ("panic-cannot-unwind", |run| {
         killed_by(run, libc::SIGABRT)?;
         counted(run, "crash/panic", "process::scenarios::cannot_unwind")?;
