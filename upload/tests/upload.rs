@@ -1090,14 +1090,22 @@ fn a_damaged_counter_file_reports_its_intact_counts() {
     let approved: Vec<&str> = names.iter().map(String::as_str).collect();
     let env = Env::new(&approved);
     let counts: Vec<(&str, u64)> = approved.iter().map(|n| (*n, 4)).collect();
-    let file = env.count(&TOOL, "2026-11-13", "2026-11-20", &counts);
-    assert!(std::fs::metadata(&file).unwrap().len() >= 32 * 1024);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_len(20 * 1024)
-        .unwrap();
+    // Written elsewhere and copied in cut short: Windows refuses to shorten a file
+    // this process has mapped.
+    let scratch = tempfile::tempdir().unwrap();
+    let whole = telemetry_counter::testing::write_file(
+        scratch.path(),
+        &TOOL,
+        day("2026-11-13"),
+        day("2026-11-20"),
+        &counts,
+    )
+    .unwrap();
+    let mut bytes = std::fs::read(&whole).unwrap();
+    assert!(bytes.len() >= 32 * 1024, "{}: must span pages", bytes.len());
+    bytes.truncate(20 * 1024);
+    telemetry_internal::fs::ensure_private_dir(&env.local()).unwrap();
+    std::fs::write(env.local().join(whole.file_name().unwrap()), bytes).unwrap();
 
     let (summary, log) = env.run_logged("2026-11-21");
     assert_eq!(lines(&summary), ["2026-11-20: uploaded"], "{log}");
