@@ -16,6 +16,8 @@ fn greeter(config_home: &Path, args: &[&str]) -> Output {
     Command::new(example("greeter"))
         .args(args)
         .env("XDG_CONFIG_HOME", config_home)
+        // Windows' config directory: `<APPDATA>/telemetry` as `<XDG_CONFIG_HOME>/telemetry`.
+        .env("APPDATA", config_home)
         .env_remove("DO_NOT_TRACK")
         .env_remove("TELEMETRY_DEBUG")
         .output()
