@@ -38,6 +38,9 @@ pub(crate) struct Expired {
     pub(crate) begin: Day,
     /// Whether its counts are final, and so whether it may be reported and deleted.
     pub(crate) hold: Hold,
+    /// What was lost, when some of its records were damaged and only the counts
+    /// proven intact are in `file`.
+    pub(crate) damage: Option<String>,
 }
 
 /// Whether a counter file's counts are final (see `telemetry_counter::lease`).
@@ -177,7 +180,7 @@ fn read_expired(
     };
     let opened = telemetry_internal::fs::open_read(&path).map_err(unusable)?;
     let data = read_counter_file(&opened).map_err(unusable)?;
-    let (file, _damage) = parse_counts(&data, Some(name)).map_err(Unusable::Garbage)?;
+    let (file, damage) = parse_counts(&data, Some(name)).map_err(Unusable::Garbage)?;
     let time = |key: &str| {
         let text = file.meta(key).ok_or(format!("no {key}"))?;
         parse_rfc3339(text).ok_or(format!("{key} {text:?} is not an RFC 3339 time"))
@@ -200,6 +203,7 @@ fn read_expired(
             file,
             begin,
             hold,
+            damage,
         },
     )))
 }
@@ -256,10 +260,8 @@ pub(crate) fn take_leases(files: &mut Vec<Expired>, log: &mut Log) -> io::Result
                 let data = read_counter_file(&opened)?;
                 let (file, damage) = parse_counts(&data, name.as_deref())
                     .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
-                if let Some(damage) = damage {
-                    log!(log, "{}: {damage}", expired.path.display());
-                }
                 expired.file = file;
+                expired.damage = damage;
                 expired.hold = Hold::Leased(opened);
             }
             Ok(false) => expired.hold = Hold::InUse,
@@ -274,6 +276,13 @@ pub(crate) fn take_leases(files: &mut Vec<Expired>, log: &mut Log) -> io::Result
             "{} was deleted since the listing",
             expired.path.display()
         );
+    }
+    // Read under the lease or, where there is none, at the listing: either way these
+    // are the counts the week is built from.
+    for expired in files.iter() {
+        if let Some(damage) = &expired.damage {
+            log!(log, "{}: {damage}", expired.path.display());
+        }
     }
     Ok(())
 }
