@@ -261,11 +261,6 @@ impl Dir {
         ambient.root().map(|root| root.tool(program))
     }
 
-    /// [`Dir::for_program`] with this process's environment.
-    pub fn default_for(program: &str) -> Option<Dir> {
-        Dir::for_program(&Ambient::from_process(), program)
-    }
-
     /// The directory itself.
     pub fn root(&self) -> &Path {
         &self.root
@@ -362,11 +357,6 @@ impl Dir {
             return decided(Mode::Off, Switch::UserWide);
         }
         decided(self.read_mode().unwrap_or(Mode::Local), Switch::Tool)
-    }
-
-    /// [`Dir::effective_mode`] with this process's environment.
-    pub fn mode(&self) -> Mode {
-        self.effective_mode(&Ambient::from_process()).mode
     }
 
     /// What the tool's mode file says, ignoring every other switch. A missing file is
