@@ -33,7 +33,7 @@ use crate::mode::{Mode, ModeError};
 use crate::program::{ARCH, OS, Program, toolchain};
 
 /// The suffix of counter files.
-pub const COUNTER_FILE_SUFFIX: &str = ".v1.count";
+pub(crate) const COUNTER_FILE_SUFFIX: &str = ".v1.count";
 
 /// The telemetry root, `<user config dir>/telemetry`: one [`Dir`] per tool below it, and
 /// the user-wide switch (`telemetry off` with no tool named) in its `mode` file.
@@ -173,9 +173,9 @@ impl Root {
 }
 
 /// The most bytes [`Root::registry_file`] may hold.
-pub const REGISTRY_LIMIT: u64 = 64 * 1024;
+pub(crate) const REGISTRY_LIMIT: u64 = 64 * 1024;
 /// The most tools [`Root::registry_file`] records (the newest are kept).
-pub const REGISTRY_MAX_ENTRIES: usize = 256;
+pub(crate) const REGISTRY_MAX_ENTRIES: usize = 256;
 
 /// `NAME<TAB>ABSOLUTE PATH`, or `None` if either cannot be written on one line.
 fn registry_line(name: &str, path: &Path) -> Option<String> {

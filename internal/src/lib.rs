@@ -4,6 +4,10 @@
 //! Nothing here counts or uploads; it only answers questions the other crates ask
 //! before they touch a file.
 //!
+//! This is an internal crate of the telemetry workspace, not for tools: it makes
+//! public only what the workspace's other crates use, and it has no stability
+//! promise. Tools depend on the `telemetry` facade (or `telemetry-counter`) instead.
+//!
 //! ```
 //! use telemetry_internal::{Ambient, Day, Dir, Mode, Switch};
 //!
@@ -49,22 +53,21 @@ mod program;
 mod sys;
 mod week;
 
-pub use ambient::{Ambient, do_not_track_value};
+pub use ambient::Ambient;
 pub use date::{format_date, parse_date, today};
 pub use day::{Day, DayError};
 pub use dir::{
-    Area, COUNTER_FILE_SUFFIX, Dir, EffectiveMode, Entry, FileKind, REGISTRY_LIMIT,
-    REGISTRY_MAX_ENTRIES, Root, Switch, counter_file_name, mode_file_says,
+    Area, Dir, EffectiveMode, Entry, FileKind, Root, Switch, counter_file_name, mode_file_says,
 };
 pub use fs::{create_complete, write_atomic};
 pub use mode::{Mode, ModeError};
-pub use program::{ARCH, OS, Program, toolchain, toolchain_from_rustc_version};
+pub use program::{ARCH, OS, Program, toolchain};
 pub use sys::image;
 #[cfg(unix)]
 pub use sys::move_above_stdio;
 #[cfg(unix)]
 pub use sys::signal;
-pub use time::{Date, Weekday};
+pub use time::Date;
 pub use week::{FileSpan, file_span, weekend};
 
 /// A random `u64` from the standard library's per-process hash keys.
