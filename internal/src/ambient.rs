@@ -28,7 +28,7 @@ impl Ambient {
         }
     }
 
-    /// Surroundings for tests: `DO_NOT_TRACK` unset, the given config directory.
+    /// Ambient inputs for tests: `DO_NOT_TRACK` unset, the given config directory.
     pub fn with_config_dir(config_dir: impl Into<PathBuf>) -> Ambient {
         Ambient {
             do_not_track: false,

@@ -193,7 +193,7 @@ fn parse_registry_line(line: &str) -> Option<(&str, &Path)> {
 /// Which switch decided the effective mode, for people asking "why is it off?".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Switch {
+pub enum ModeSwitch {
     /// `DO_NOT_TRACK` is set.
     DoNotTrack,
     /// No home directory: nowhere to keep anything.
@@ -210,7 +210,7 @@ pub struct EffectiveMode {
     /// What telemetry may do.
     pub mode: Mode,
     /// Why.
-    pub decided_by: Switch,
+    pub decided_by: ModeSwitch,
 }
 
 impl EffectiveMode {
@@ -222,13 +222,13 @@ impl EffectiveMode {
     pub fn explain(&self, dir: &Dir, ambient: &Ambient) -> String {
         let own = mode_file_says(dir.read_mode(), &dir.mode_file());
         match self.decided_by {
-            Switch::DoNotTrack => format!("DO_NOT_TRACK is set; {own}"),
-            Switch::UserWide => {
+            ModeSwitch::DoNotTrack => format!("DO_NOT_TRACK is set; {own}"),
+            ModeSwitch::UserWide => {
                 let file = ambient.root().map(|r| r.mode_file()).unwrap_or_default();
                 format!("the user-wide switch {} is off; {own}", file.display())
             }
-            Switch::NoHome => format!("there is no home directory; {own}"),
-            Switch::Tool => own,
+            ModeSwitch::NoHome => format!("there is no home directory; {own}"),
+            ModeSwitch::Tool => own,
         }
     }
 }
@@ -351,12 +351,12 @@ impl Dir {
     pub fn effective_mode(&self, ambient: &Ambient) -> EffectiveMode {
         let decided = |mode, decided_by| EffectiveMode { mode, decided_by };
         if ambient.do_not_track {
-            return decided(Mode::Off, Switch::DoNotTrack);
+            return decided(Mode::Off, ModeSwitch::DoNotTrack);
         }
         if ambient.root().is_some_and(|root| root.is_off()) {
-            return decided(Mode::Off, Switch::UserWide);
+            return decided(Mode::Off, ModeSwitch::UserWide);
         }
-        decided(self.read_mode().unwrap_or(Mode::Local), Switch::Tool)
+        decided(self.read_mode().unwrap_or(Mode::Local), ModeSwitch::Tool)
     }
 
     /// What the tool's mode file says, ignoring every other switch. A missing file is
@@ -769,14 +769,14 @@ mod tests {
         dir.set_mode(Mode::On { since }).unwrap();
         let tool = EffectiveMode {
             mode: Mode::On { since },
-            decided_by: Switch::Tool,
+            decided_by: ModeSwitch::Tool,
         };
         assert_eq!(dir.effective_mode(&ambient), tool);
         assert_eq!(
             dir.effective_mode(&ambient.clone().do_not_track(true)),
             EffectiveMode {
                 mode: Mode::Off,
-                decided_by: Switch::DoNotTrack
+                decided_by: ModeSwitch::DoNotTrack
             }
         );
         root.set_mode(Mode::Off).unwrap();
@@ -784,7 +784,7 @@ mod tests {
             dir.effective_mode(&ambient),
             EffectiveMode {
                 mode: Mode::Off,
-                decided_by: Switch::UserWide
+                decided_by: ModeSwitch::UserWide
             }
         );
         // Anything but `off` in the root defers to the tool.

@@ -9,7 +9,7 @@
 //! promise. Tools depend on the `telemetry` facade (or `telemetry-counter`) instead.
 //!
 //! ```
-//! use telemetry_internal::{Ambient, Day, Dir, Mode, Switch};
+//! use telemetry_internal::{Ambient, Day, Dir, Mode, ModeSwitch};
 //!
 //! let home = tempfile::tempdir()?;
 //! // Ambient inputs (DO_NOT_TRACK, the config dir) are read once, at the boundary.
@@ -22,7 +22,7 @@
 //! assert_eq!(dir.effective_mode(&ambient).mode, Mode::On { since });
 //! // DO_NOT_TRACK wins over every file, and says so.
 //! let dnt = ambient.clone().do_not_track(true);
-//! assert_eq!(dir.effective_mode(&dnt).decided_by, Switch::DoNotTrack);
+//! assert_eq!(dir.effective_mode(&dnt).decided_by, ModeSwitch::DoNotTrack);
 //! assert!(dir.report(Day::parse("2026-11-08").unwrap()).ends_with("local/2026-11-08.json"));
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -57,7 +57,7 @@ pub use ambient::Ambient;
 pub use date::{format_date, parse_date, today};
 pub use day::{Day, DayError};
 pub use dir::{
-    Area, Dir, EffectiveMode, Entry, FileKind, Root, Switch, counter_file_name, mode_file_says,
+    Area, Dir, EffectiveMode, Entry, FileKind, ModeSwitch, Root, counter_file_name, mode_file_says,
 };
 pub use fs::{create_complete, write_atomic};
 pub use mode::{Mode, ModeError};

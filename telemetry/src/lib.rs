@@ -404,8 +404,8 @@ pub use telemetry_internal::{Ambient, Dir, Mode, Program};
 /// Never panics, never prints (unless a [logger](Config::logger) or
 /// `TELEMETRY_DEBUG=1` asks for lines), never blocks on the network or the child.
 pub fn start(config: Config) -> StartResult {
-    startup::keep();
-    let env = process::Surroundings::from_process();
+    startup::keep_constructor_linked();
+    let env = process::StartInputs::from_process();
     let log = process::decision_log(&config, &env);
     // `parent` is written not to panic; this only keeps a bug in it (or in a crate it
     // calls) from taking the program down. It cannot keep std's hook from printing.
@@ -425,7 +425,7 @@ pub fn start(config: Config) -> StartResult {
 /// program that wants to be explicit. It takes no configuration: the child learns
 /// everything from its parent.
 pub fn maybe_child() {
-    startup::keep();
+    startup::keep_constructor_linked();
     if child::verified() && startup::in_main_executable() {
         child::main();
     }
