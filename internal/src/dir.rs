@@ -90,7 +90,7 @@ impl Root {
     /// `<root>/<name>` (where it is found anyway). Cheap when it is already recorded:
     /// one bounded read, no write. Otherwise the registry is rewritten atomically
     /// (never through a link), without entries whose directory is gone, keeping the
-    /// newest [`REGISTRY_MAX_ENTRIES`]. Creates the root (`0700`) if needed: call it
+    /// newest 256 (`REGISTRY_MAX_ENTRIES`). Creates the root (`0700`) if needed: call it
     /// only when the mode is not off. Returns whether it wrote. Of two tools listed for
     /// the first time at the same instant one may be lost; its next start lists it.
     pub fn register(&self, name: &str, dir: &Dir) -> io::Result<bool> {
