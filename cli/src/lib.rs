@@ -65,7 +65,7 @@
 //!     ["mytool telemetry", "off"], &config, &options, &ambient, &mut out, &mut err,
 //! );
 //! assert_eq!(code, std::process::ExitCode::SUCCESS);
-//! let mode = home.path().join("telemetry").join(config.program().name()).join("mode");
+//! let mode = home.path().join("telemetry").join(config.get_program().name()).join("mode");
 //! assert_eq!(std::fs::read_to_string(mode)?, "off\n");
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -306,7 +306,7 @@ fn build_command(name: &str, config: &Config, options: &Options) -> clap::Comman
         .name(name.to_owned())
         .bin_name(name.to_owned())
         .display_name(name.to_owned())
-        .version(config.program().version().to_owned());
+        .version(config.get_program().version().to_owned());
     let mut after = if options.machine_wide {
         "Without --dir or --tool, it works on the telemetry root: every tool's directory, \
          and the user-wide switch that `off` and `local` set."
@@ -314,7 +314,7 @@ fn build_command(name: &str, config: &Config, options: &Options) -> clap::Comman
     } else {
         format!(
             "Without --dir or --tool, it works on {}'s own telemetry directory.",
-            config.program().name()
+            config.get_program().name()
         )
     };
     if let Some(url) = options.privacy_policy_url() {
@@ -490,7 +490,7 @@ impl Context<'_> {
     /// The embedding tool's directory: the one its config names, else
     /// `<root>/<program>`.
     fn own_dir(&self) -> Result<Dir, Failure> {
-        let name = self.config.program().name();
+        let name = self.config.get_program().name();
         if self.config.get_dir().is_some() {
             // Set with `.dir(..)`; made absolute as the facade does.
             if let Some(dir) = self.config.telemetry_dir_in(self.ambient) {

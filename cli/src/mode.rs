@@ -89,7 +89,7 @@ pub(super) fn on(ctx: &mut Context<'_>, args: &ModeArgs) -> CmdResult {
             },
         )?;
     }
-    let destination = match ctx.config.upload_url_str() {
+    let destination = match ctx.config.get_upload_url() {
         Some(url) if ctx.dir_flag.is_none() && ctx.tool_flag.is_none() => format!("to {url}"),
         _ => "to the upload address the program was built with".to_owned(),
     };

@@ -77,7 +77,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &UploadArgs) -> CmdResult {
     let source = match (
         &args.config_url,
         &args.config_file,
-        ctx.config.config_url_str(),
+        ctx.config.get_config_url(),
     ) {
         (Some(url), _, _) => ConfigSource::Url(url.clone()),
         (None, Some(file), _) => ConfigSource::File(file.clone()),
@@ -89,7 +89,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &UploadArgs) -> CmdResult {
             );
         }
     };
-    let upload_url = match (&args.upload_url, ctx.config.upload_url_str()) {
+    let upload_url = match (&args.upload_url, ctx.config.get_upload_url()) {
         (Some(url), _) => url.clone(),
         (None, Some(url)) => url.to_owned(),
         // A dry run sends nothing: it shows the bodies, and the URL as unknown.
@@ -113,7 +113,7 @@ pub(super) fn run(ctx: &mut Context<'_>, args: &UploadArgs) -> CmdResult {
     config.start_time = args
         .start_time
         .map(Day::start)
-        .or_else(|| ctx.config.upload_time());
+        .or_else(|| ctx.config.get_upload_start_time());
     config.dry_run = args.dry_run;
     let summary = run_streaming(ctx, config, args.verbose)
         .map_err(|err| Failure::Message(format!("upload failed: {err}")))?;

@@ -88,8 +88,9 @@ impl std::error::Error for OpenError {
 /// nothing is created. A second call switches to the new directory's file.
 pub fn open_dir(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
     let dir = Dir::new(dir);
-    let mode = dir.mode();
-    open_on(&dir, &program, mode, None, counter_today())
+    let ambient = Ambient::from_process();
+    let mode = dir.effective_mode(&ambient).mode;
+    open_on(&dir, &program, mode, Some(&ambient), counter_today())
 }
 
 /// [`open_dir`] for a caller that has already read the environment and decided the
@@ -121,10 +122,11 @@ pub fn open_with_mode_and_rotate(
 /// [`open_dir`] with the default directory for `program`
 /// (`<user config dir>/telemetry/<program>`).
 pub fn open(program: crate::Program) -> OpenStatus {
-    match Dir::default_for(program.name()) {
+    let ambient = Ambient::from_process();
+    match Dir::for_program(&ambient, program.name()) {
         Some(dir) => {
-            let mode = dir.mode();
-            open_on(&dir, &program, mode, None, counter_today())
+            let mode = dir.effective_mode(&ambient).mode;
+            open_on(&dir, &program, mode, Some(&ambient), counter_today())
         }
         None => OpenStatus::InMemory(OpenError::NoDefaultDir),
     }
@@ -140,8 +142,9 @@ pub fn open(program: crate::Program) -> OpenStatus {
 /// one.
 pub fn open_and_rotate(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
     let dir = Dir::new(dir);
-    let mode = dir.mode();
-    let status = open_on(&dir, &program, mode, None, counter_today());
+    let ambient = Ambient::from_process();
+    let mode = dir.effective_mode(&ambient).mode;
+    let status = open_on(&dir, &program, mode, Some(&ambient), counter_today());
     if matches!(status, OpenStatus::Counting(_)) {
         keep_rotating();
     }
@@ -164,8 +167,9 @@ fn keep_rotating() {
 }
 
 /// What rotation keeps current: the directory and program of the latest open, and
-/// the surroundings its mode is decided with (`None`: the tool's mode file alone, as
-/// [`open_dir`] reads it).
+/// the ambient inputs its mode is decided with: the ones a public entry point read
+/// at its boundary. `None` only until an entry point that reads them has run
+/// ([`open_with_mode`] passes none and keeps the previous ones).
 struct LastOpened {
     dir: Dir,
     program: crate::Program,
@@ -234,10 +238,9 @@ pub(crate) fn rotate(today: Date) -> Option<OpenStatus> {
         let last = last.as_ref()?;
         (last.dir.clone(), last.program.clone(), last.ambient.clone())
     };
-    let mode = match &ambient {
-        Some(ambient) => dir.effective_mode(ambient).mode,
-        None => dir.mode(),
-    };
+    // Without ambient inputs no caller asked for rotation (only `open_with_mode`
+    // ran, which never starts the thread): nothing to decide with, nothing to do.
+    let mode = dir.effective_mode(ambient.as_ref()?).mode;
     if !mode.collects() {
         return None;
     }
@@ -261,11 +264,18 @@ pub(crate) fn open_on(
     ambient: Option<&Ambient>,
     today: Date,
 ) -> OpenStatus {
-    *LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner) = Some(LastOpened {
-        dir: dir.clone(),
-        program: program.clone(),
-        ambient: ambient.cloned(),
-    });
+    {
+        let mut last = LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner);
+        let ambient = match ambient {
+            Some(ambient) => Some(ambient.clone()),
+            None => last.take().and_then(|last| last.ambient),
+        };
+        *last = Some(LastOpened {
+            dir: dir.clone(),
+            program: program.clone(),
+            ambient,
+        });
+    }
     if !mode.collects() {
         return OpenStatus::Off;
     }

@@ -156,7 +156,7 @@ use telemetry_counter::{OpenStatus, Program};
 use telemetry_internal::Mode;
 
 #[cfg(any(unix, windows, test))]
-mod le;
+mod little_endian;
 mod naming;
 #[cfg(unix)]
 mod parent;

@@ -19,7 +19,7 @@
 
 use std::io;
 
-use crate::le::{read_table, u32_at, u64_at};
+use crate::little_endian::{read_table, u32_at, u64_at};
 use crate::naming::Symbolize;
 
 const MH_MAGIC_64: u32 = 0xfeed_facf;
@@ -237,7 +237,7 @@ impl Symbolize for MachSymbols {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::le::read_from;
+    use crate::little_endian::read_from;
 
     /// `testdata/macho/tiny.o`: `tiny.rs` compiled for x86_64-apple-darwin (`build.sh`).
     const TINY: &[u8] = include_bytes!("../testdata/macho/tiny.o");

@@ -22,7 +22,7 @@
 
 use std::io;
 
-use crate::le::{read_table, u16_at, u32_at};
+use crate::little_endian::{read_table, u16_at, u32_at};
 use crate::naming::Symbolize;
 
 /// `IMAGE_SCN_CNT_CODE` and `IMAGE_SCN_MEM_EXECUTE`.
@@ -285,7 +285,7 @@ impl Symbolize for PeSymbols {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::le::read_from;
+    use crate::little_endian::read_from;
 
     /// `testdata/pe/tiny.exe`, built from `tiny.c` by mingw-w64 (see `build.sh` there).
     const TINY: &[u8] = include_bytes!("../testdata/pe/tiny.exe");

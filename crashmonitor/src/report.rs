@@ -190,7 +190,7 @@ impl PendingPanic {
         }
     }
 
-    fn keep(&self, thread: usize, frames: &[Frame]) {
+    fn record(&self, thread: usize, frames: &[Frame]) {
         if self.writing.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -259,9 +259,9 @@ pub(crate) fn panicked(thread: usize, main_thread: bool, frames: &[Frame]) {
     if !has_pipe() {
         return;
     }
-    LATEST_PANIC.keep(thread, frames);
+    LATEST_PANIC.record(thread, frames);
     if main_thread {
-        MAIN_PANIC.keep(thread, frames);
+        MAIN_PANIC.record(thread, frames);
     }
 }
 
@@ -360,13 +360,13 @@ mod tests {
     fn a_kept_panic_reads_back_for_its_thread_only() {
         let slot = PendingPanic::new();
         assert!(slot.report(None).is_none(), "nothing kept yet");
-        slot.keep(7, &[Frame::Ret(0x10), Frame::Outside, Frame::Pc(0x20)]);
+        slot.record(7, &[Frame::Ret(0x10), Frame::Outside, Frame::Pc(0x20)]);
         let text = String::from_utf8(slot.report(Some(7)).unwrap().as_bytes().to_vec()).unwrap();
         assert_eq!(text, "crash panic\nret 10\noutside\npc 20\nend\n");
         assert!(slot.report(Some(8)).is_none(), "another thread's panic");
         assert!(slot.report(None).is_some());
         // A later panic replaces it, with fewer frames.
-        slot.keep(8, &[Frame::Ret(0x30)]);
+        slot.record(8, &[Frame::Ret(0x30)]);
         let text = String::from_utf8(slot.report(Some(8)).unwrap().as_bytes().to_vec()).unwrap();
         assert_eq!(text, "crash panic\nret 30\nend\n");
     }
@@ -374,7 +374,7 @@ mod tests {
     #[test]
     fn a_slot_being_written_reads_as_nothing() {
         let slot = PendingPanic::new();
-        slot.keep(7, &[Frame::Ret(0x10)]);
+        slot.record(7, &[Frame::Ret(0x10)]);
         slot.seq.fetch_add(1, Ordering::SeqCst); // a writer is half-way
         assert!(slot.report(Some(7)).is_none());
     }

@@ -643,7 +643,7 @@ extern "C" fn on_fatal_signal(signal: c_int, info: *mut libc::siginfo_t, ctx: *m
         // SAFETY: `ctx` is our SA_SIGINFO handler's third argument.
         let pc = unsafe { interrupted_pc(ctx) };
         write_crash_report(kind, pc);
-        step_aside(index);
+        restore_other_defaults(index);
     } else {
         report::wait_for_report(sleep_1ms);
     }
@@ -724,7 +724,7 @@ unsafe fn fault_of(info: *mut libc::siginfo_t) -> (bool, usize) {
 /// `AT_MINSIGSTKSZ`, is over 3 KiB on x86-64 and more with AVX-512 state): the kernel
 /// could not deliver that `SIGABRT` and would kill the process with `SIGSEGV` instead,
 /// the wrong signal. A signal whose current handler is not ours is left alone.
-fn step_aside(handling: usize) {
+fn restore_other_defaults(handling: usize) {
     for (index, &(signal, _)) in SIGNALS.iter().enumerate() {
         if index == handling || PREVIOUS_HANDLER[index].load(Ordering::SeqCst) != libc::SIG_DFL {
             continue;

@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use crate::le::{read_table, u16_at, u32_at, u64_at};
+use crate::little_endian::{read_table, u16_at, u32_at, u64_at};
 use crate::naming::Symbolize;
 
 /// One function symbol: its link-time address, size and name offset in `strtab`.

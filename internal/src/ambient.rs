@@ -28,7 +28,7 @@ impl Ambient {
         }
     }
 
-    /// Surroundings for tests: `DO_NOT_TRACK` unset, the given config directory.
+    /// Ambient inputs for tests: `DO_NOT_TRACK` unset, the given config directory.
     pub fn with_config_dir(config_dir: impl Into<PathBuf>) -> Ambient {
         Ambient {
             do_not_track: false,
@@ -54,7 +54,7 @@ impl Ambient {
 
 /// Whether a `DO_NOT_TRACK` value asks for telemetry to be off: set to anything but
 /// empty, `0` or `false` (<https://consoledonottrack.com>).
-pub fn do_not_track_value(value: Option<&OsStr>) -> bool {
+pub(crate) fn do_not_track_value(value: Option<&OsStr>) -> bool {
     let Some(value) = value else { return false };
     let value = value.to_string_lossy();
     let value = value.trim();

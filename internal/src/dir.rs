@@ -33,7 +33,7 @@ use crate::mode::{Mode, ModeError};
 use crate::program::{ARCH, OS, Program, toolchain};
 
 /// The suffix of counter files.
-pub const COUNTER_FILE_SUFFIX: &str = ".v1.count";
+pub(crate) const COUNTER_FILE_SUFFIX: &str = ".v1.count";
 
 /// The telemetry root, `<user config dir>/telemetry`: one [`Dir`] per tool below it, and
 /// the user-wide switch (`telemetry off` with no tool named) in its `mode` file.
@@ -90,7 +90,7 @@ impl Root {
     /// `<root>/<name>` (where it is found anyway). Cheap when it is already recorded:
     /// one bounded read, no write. Otherwise the registry is rewritten atomically
     /// (never through a link), without entries whose directory is gone, keeping the
-    /// newest [`REGISTRY_MAX_ENTRIES`]. Creates the root (`0700`) if needed: call it
+    /// newest 256 (`REGISTRY_MAX_ENTRIES`). Creates the root (`0700`) if needed: call it
     /// only when the mode is not off. Returns whether it wrote. Of two tools listed for
     /// the first time at the same instant one may be lost; its next start lists it.
     pub fn register(&self, name: &str, dir: &Dir) -> io::Result<bool> {
@@ -173,9 +173,9 @@ impl Root {
 }
 
 /// The most bytes [`Root::registry_file`] may hold.
-pub const REGISTRY_LIMIT: u64 = 64 * 1024;
+pub(crate) const REGISTRY_LIMIT: u64 = 64 * 1024;
 /// The most tools [`Root::registry_file`] records (the newest are kept).
-pub const REGISTRY_MAX_ENTRIES: usize = 256;
+pub(crate) const REGISTRY_MAX_ENTRIES: usize = 256;
 
 /// `NAME<TAB>ABSOLUTE PATH`, or `None` if either cannot be written on one line.
 fn registry_line(name: &str, path: &Path) -> Option<String> {
@@ -193,7 +193,7 @@ fn parse_registry_line(line: &str) -> Option<(&str, &Path)> {
 /// Which switch decided the effective mode, for people asking "why is it off?".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Switch {
+pub enum ModeSwitch {
     /// `DO_NOT_TRACK` is set.
     DoNotTrack,
     /// No home directory: nowhere to keep anything.
@@ -210,7 +210,7 @@ pub struct EffectiveMode {
     /// What telemetry may do.
     pub mode: Mode,
     /// Why.
-    pub decided_by: Switch,
+    pub decided_by: ModeSwitch,
 }
 
 impl EffectiveMode {
@@ -222,13 +222,13 @@ impl EffectiveMode {
     pub fn explain(&self, dir: &Dir, ambient: &Ambient) -> String {
         let own = mode_file_says(dir.read_mode(), &dir.mode_file());
         match self.decided_by {
-            Switch::DoNotTrack => format!("DO_NOT_TRACK is set; {own}"),
-            Switch::UserWide => {
+            ModeSwitch::DoNotTrack => format!("DO_NOT_TRACK is set; {own}"),
+            ModeSwitch::UserWide => {
                 let file = ambient.root().map(|r| r.mode_file()).unwrap_or_default();
                 format!("the user-wide switch {} is off; {own}", file.display())
             }
-            Switch::NoHome => format!("there is no home directory; {own}"),
-            Switch::Tool => own,
+            ModeSwitch::NoHome => format!("there is no home directory; {own}"),
+            ModeSwitch::Tool => own,
         }
     }
 }
@@ -259,11 +259,6 @@ impl Dir {
     /// `None` without a home directory, which callers treat as off.
     pub fn for_program(ambient: &Ambient, program: &str) -> Option<Dir> {
         ambient.root().map(|root| root.tool(program))
-    }
-
-    /// [`Dir::for_program`] with this process's environment.
-    pub fn default_for(program: &str) -> Option<Dir> {
-        Dir::for_program(&Ambient::from_process(), program)
     }
 
     /// The directory itself.
@@ -356,17 +351,12 @@ impl Dir {
     pub fn effective_mode(&self, ambient: &Ambient) -> EffectiveMode {
         let decided = |mode, decided_by| EffectiveMode { mode, decided_by };
         if ambient.do_not_track {
-            return decided(Mode::Off, Switch::DoNotTrack);
+            return decided(Mode::Off, ModeSwitch::DoNotTrack);
         }
         if ambient.root().is_some_and(|root| root.is_off()) {
-            return decided(Mode::Off, Switch::UserWide);
+            return decided(Mode::Off, ModeSwitch::UserWide);
         }
-        decided(self.read_mode().unwrap_or(Mode::Local), Switch::Tool)
-    }
-
-    /// [`Dir::effective_mode`] with this process's environment.
-    pub fn mode(&self) -> Mode {
-        self.effective_mode(&Ambient::from_process()).mode
+        decided(self.read_mode().unwrap_or(Mode::Local), ModeSwitch::Tool)
     }
 
     /// What the tool's mode file says, ignoring every other switch. A missing file is
@@ -779,14 +769,14 @@ mod tests {
         dir.set_mode(Mode::On { since }).unwrap();
         let tool = EffectiveMode {
             mode: Mode::On { since },
-            decided_by: Switch::Tool,
+            decided_by: ModeSwitch::Tool,
         };
         assert_eq!(dir.effective_mode(&ambient), tool);
         assert_eq!(
             dir.effective_mode(&ambient.clone().do_not_track(true)),
             EffectiveMode {
                 mode: Mode::Off,
-                decided_by: Switch::DoNotTrack
+                decided_by: ModeSwitch::DoNotTrack
             }
         );
         root.set_mode(Mode::Off).unwrap();
@@ -794,7 +784,7 @@ mod tests {
             dir.effective_mode(&ambient),
             EffectiveMode {
                 mode: Mode::Off,
-                decided_by: Switch::UserWide
+                decided_by: ModeSwitch::UserWide
             }
         );
         // Anything but `off` in the root defers to the tool.

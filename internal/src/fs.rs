@@ -115,7 +115,7 @@ pub fn open_append(path: &Path) -> io::Result<File> {
 }
 
 /// Creates a new file (`0600`); fails if anything, a link included, has the name.
-pub fn create_new(path: &Path) -> io::Result<File> {
+pub(crate) fn create_new(path: &Path) -> io::Result<File> {
     open_regular(path, options().write(true).create_new(true))
 }
 

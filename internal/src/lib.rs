@@ -4,8 +4,12 @@
 //! Nothing here counts or uploads; it only answers questions the other crates ask
 //! before they touch a file.
 //!
+//! This is an internal crate of the telemetry workspace, not for tools: it makes
+//! public only what the workspace's other crates use, and it has no stability
+//! promise. Tools depend on the `telemetry` facade (or `telemetry-counter`) instead.
+//!
 //! ```
-//! use telemetry_internal::{Ambient, Day, Dir, Mode, Switch};
+//! use telemetry_internal::{Ambient, Day, Dir, Mode, ModeSwitch};
 //!
 //! let home = tempfile::tempdir()?;
 //! // Ambient inputs (DO_NOT_TRACK, the config dir) are read once, at the boundary.
@@ -18,7 +22,7 @@
 //! assert_eq!(dir.effective_mode(&ambient).mode, Mode::On { since });
 //! // DO_NOT_TRACK wins over every file, and says so.
 //! let dnt = ambient.clone().do_not_track(true);
-//! assert_eq!(dir.effective_mode(&dnt).decided_by, Switch::DoNotTrack);
+//! assert_eq!(dir.effective_mode(&dnt).decided_by, ModeSwitch::DoNotTrack);
 //! assert!(dir.report(Day::parse("2026-11-08").unwrap()).ends_with("local/2026-11-08.json"));
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -49,22 +53,21 @@ mod program;
 mod sys;
 mod week;
 
-pub use ambient::{Ambient, do_not_track_value};
+pub use ambient::Ambient;
 pub use date::{format_date, parse_date, today};
 pub use day::{Day, DayError};
 pub use dir::{
-    Area, COUNTER_FILE_SUFFIX, Dir, EffectiveMode, Entry, FileKind, REGISTRY_LIMIT,
-    REGISTRY_MAX_ENTRIES, Root, Switch, counter_file_name, mode_file_says,
+    Area, Dir, EffectiveMode, Entry, FileKind, ModeSwitch, Root, counter_file_name, mode_file_says,
 };
 pub use fs::{create_complete, write_atomic};
 pub use mode::{Mode, ModeError};
-pub use program::{ARCH, OS, Program, toolchain, toolchain_from_rustc_version};
+pub use program::{ARCH, OS, Program, toolchain};
 pub use sys::image;
 #[cfg(unix)]
 pub use sys::move_above_stdio;
 #[cfg(unix)]
 pub use sys::signal;
-pub use time::{Date, Weekday};
+pub use time::Date;
 pub use week::{FileSpan, file_span, weekend};
 
 /// A random `u64` from the standard library's per-process hash keys.

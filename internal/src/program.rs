@@ -79,7 +79,7 @@ pub fn toolchain() -> &'static str {
 }
 
 /// Maps `rustc --version` output to a toolchain name (see [`toolchain`]).
-pub fn toolchain_from_rustc_version(version: &str) -> &'static str {
+pub(crate) fn toolchain_from_rustc_version(version: &str) -> &'static str {
     let number = version.split_whitespace().nth(1).unwrap_or("");
     let (release, pre) = number.split_once('-').unwrap_or((number, ""));
     let well_formed = !release.is_empty()

@@ -192,7 +192,7 @@ impl Config {
     }
 
     /// Whether a logger was set.
-    pub fn get_logger(&self) -> bool {
+    pub fn has_logger(&self) -> bool {
         self.logger.is_some()
     }
 
@@ -219,36 +219,6 @@ impl Config {
 
     pub(crate) fn shared_logger(&self) -> Option<SharedWriter> {
         self.logger.clone()
-    }
-
-    /// Old name of [`get_program`](Config::get_program).
-    #[doc(hidden)]
-    pub fn program(&self) -> &Program {
-        &self.program
-    }
-
-    /// Old name of [`get_report_crashes`](Config::get_report_crashes).
-    #[doc(hidden)]
-    pub fn reports_crashes(&self) -> bool {
-        self.report_crashes
-    }
-
-    /// Old name of [`get_upload_url`](Config::get_upload_url).
-    #[doc(hidden)]
-    pub fn upload_url_str(&self) -> Option<&str> {
-        self.get_upload_url()
-    }
-
-    /// Old name of [`get_config_url`](Config::get_config_url).
-    #[doc(hidden)]
-    pub fn config_url_str(&self) -> Option<&str> {
-        self.get_config_url()
-    }
-
-    /// Old name of [`get_upload_start_time`](Config::get_upload_start_time).
-    #[doc(hidden)]
-    pub fn upload_time(&self) -> Option<SystemTime> {
-        self.upload_start_time
     }
 }
 
@@ -280,7 +250,7 @@ mod tests {
             Some(t + std::time::Duration::from_secs(1))
         );
         assert_eq!(Config::new(Program::new("p", "1")).get_clock(), None);
-        assert!(config.get_logger());
+        assert!(config.has_logger());
         assert!(format!("{config:?}").contains("logger: Some(\"set\")"));
     }
 

@@ -404,8 +404,8 @@ pub use telemetry_internal::{Ambient, Dir, Mode, Program};
 /// Never panics, never prints (unless a [logger](Config::logger) or
 /// `TELEMETRY_DEBUG=1` asks for lines), never blocks on the network or the child.
 pub fn start(config: Config) -> StartResult {
-    startup::keep();
-    let env = process::Surroundings::from_process();
+    startup::keep_constructor_linked();
+    let env = process::StartInputs::from_process();
     let log = process::decision_log(&config, &env);
     // `parent` is written not to panic; this only keeps a bug in it (or in a crate it
     // calls) from taking the program down. It cannot keep std's hook from printing.
@@ -422,11 +422,10 @@ pub fn start(config: Config) -> StartResult {
 /// child from a constructor, before `main`, whatever `main` does first (parse its
 /// arguments with clap, say). Programs on other platforms that must do work of their
 /// own before [`start`] (work the child should not repeat) call this first; so may any
-/// program that wants to be explicit. The `config` is not consulted: the child learns
+/// program that wants to be explicit. It takes no configuration: the child learns
 /// everything from its parent.
-pub fn maybe_child(config: &Config) {
-    let _ = config;
-    startup::keep();
+pub fn maybe_child() {
+    startup::keep_constructor_linked();
     if child::verified() && startup::in_main_executable() {
         child::main();
     }
@@ -535,9 +534,4 @@ pub fn set_mode(config: &Config, mode: Mode) -> io::Result<()> {
         .telemetry_dir()
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no home directory"))?;
     dir.set_mode(mode)
-}
-
-/// `config`'s telemetry directory, or `None` without a home directory.
-pub fn dir(config: &Config) -> Option<Dir> {
-    config.telemetry_dir()
 }

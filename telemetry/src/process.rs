@@ -1,7 +1,7 @@
 //! The parent side of `start`: decide, count, and maybe start one detached child.
 //!
 //! Every input from the process's surroundings (the environment, the clock) is read
-//! once, in [`Surroundings::from_process`], and passed down, so tests can drive every
+//! once, in [`StartInputs::from_process`], and passed down, so tests can drive every
 //! decision; the executable's path is looked up only when a child is started.
 //!
 //! Nothing here may panic: std's panic hook would print on the host's stderr even if
@@ -22,7 +22,7 @@ use crate::{Config, StartResult};
 
 /// What the process's surroundings say, read once at the boundary.
 #[derive(Debug)]
-pub(crate) struct Surroundings {
+pub(crate) struct StartInputs {
     /// DO_NOT_TRACK and the user's config directory.
     pub(crate) ambient: Ambient,
     /// `TELEMETRY_DEBUG` asks for the decision log on stderr.
@@ -39,10 +39,10 @@ pub(crate) struct Surroundings {
     pub(crate) in_executable: bool,
 }
 
-impl Surroundings {
+impl StartInputs {
     /// The only place `start` reads the environment and the clock.
-    pub(crate) fn from_process() -> Surroundings {
-        Surroundings {
+    pub(crate) fn from_process() -> StartInputs {
+        StartInputs {
             ambient: Ambient::from_process(),
             debug: std::env::var_os("TELEMETRY_DEBUG").is_some_and(|v| v == "1"),
             child_var: std::env::var_os(CHILD_ENV),
@@ -55,7 +55,7 @@ impl Surroundings {
 
 /// The decision log `start` writes to: the config's logger, else stderr under
 /// `TELEMETRY_DEBUG=1`, else nowhere.
-pub(crate) fn decision_log(config: &Config, env: &Surroundings) -> Log {
+pub(crate) fn decision_log(config: &Config, env: &StartInputs) -> Log {
     let name = config.get_program().name();
     match config.shared_logger() {
         Some(writer) => Log::shared(writer, name),
@@ -65,7 +65,7 @@ pub(crate) fn decision_log(config: &Config, env: &Surroundings) -> Log {
 }
 
 /// The parent side. Returns what was started; never fails loudly, never panics.
-pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartResult {
+pub(crate) fn parent(config: &Config, env: &StartInputs, log: &Log) -> StartResult {
     if child::is_descendant(env.child_var.as_deref()) {
         log.line(format_args!(
             "off: this process was started by a telemetry child (TELEMETRY_CHILD=2)"
@@ -175,7 +175,7 @@ pub(crate) fn parent(config: &Config, env: &Surroundings, log: &Log) -> StartRes
 }
 
 /// Whether an upload is due: asked for, both URLs set, and the day's token taken.
-fn upload_due(config: &Config, dir: &Dir, env: &Surroundings, log: &Log) -> bool {
+fn upload_due(config: &Config, dir: &Dir, env: &StartInputs, log: &Log) -> bool {
     if !config.get_upload() {
         return false;
     }
@@ -232,7 +232,7 @@ fn crash_reporting(config: &Config, log: &Log) -> bool {
 }
 
 /// Starts the child for `plan`, and on Unix hands the crash pipe to the crash monitor.
-fn start_child(dir: &Dir, plan: &Plan, env: &Surroundings, log: &Log) -> StartResult {
+fn start_child(dir: &Dir, plan: &Plan, env: &StartInputs, log: &Log) -> StartResult {
     let exe = match executable(env) {
         Ok(exe) => exe,
         Err(err) => {
@@ -272,7 +272,7 @@ fn start_child(dir: &Dir, plan: &Plan, env: &Surroundings, log: &Log) -> StartRe
 
 /// The executable to re-execute, checked before forking: a child that fails to exec
 /// would be noticed by nobody.
-fn executable(env: &Surroundings) -> io::Result<PathBuf> {
+fn executable(env: &StartInputs) -> io::Result<PathBuf> {
     let exe = match &env.exe {
         Some(exe) => exe.clone(),
         None => std::env::current_exe()
@@ -461,8 +461,8 @@ mod tests {
         }
     }
 
-    fn surroundings(config_dir: &Path) -> Surroundings {
-        Surroundings {
+    fn start_inputs(config_dir: &Path) -> StartInputs {
+        StartInputs {
             ambient: Ambient::with_config_dir(config_dir),
             debug: false,
             child_var: None,
@@ -473,7 +473,7 @@ mod tests {
     }
 
     /// Runs the parent side for `config` (with a logger) and returns its lines.
-    fn decisions(config: Config, env: &Surroundings) -> (String, bool) {
+    fn decisions(config: Config, env: &StartInputs) -> (String, bool) {
         let lines = Lines::default();
         let config = config.logger(lines.clone());
         let log = decision_log(&config, env);
@@ -490,7 +490,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("t");
         Dir::new(&dir).set_mode(Mode::Off).unwrap();
-        let (text, child) = decisions(config(&dir), &surroundings(tmp.path()));
+        let (text, child) = decisions(config(&dir), &start_inputs(tmp.path()));
         let pid = std::process::id();
         assert_eq!(
             text.lines().next().unwrap(),
@@ -507,7 +507,7 @@ mod tests {
     #[test]
     fn do_not_track_is_logged() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut env = surroundings(tmp.path());
+        let mut env = start_inputs(tmp.path());
         env.ambient = env.ambient.do_not_track(true);
         let (text, _) = decisions(config(&tmp.path().join("t")), &env);
         assert!(
@@ -520,7 +520,7 @@ mod tests {
     #[test]
     fn user_wide_off_is_honoured() {
         let tmp = tempfile::tempdir().unwrap();
-        let env = surroundings(tmp.path());
+        let env = start_inputs(tmp.path());
         env.ambient.root().unwrap().set_mode(Mode::Off).unwrap();
         let program = Program::new("logtest", "1.0.0");
         let (text, _) = decisions(Config::new(program), &env);
@@ -531,7 +531,7 @@ mod tests {
     #[test]
     fn local_without_a_child() {
         let tmp = tempfile::tempdir().unwrap();
-        let (text, child) = decisions(config(&tmp.path().join("t")), &surroundings(tmp.path()));
+        let (text, child) = decisions(config(&tmp.path().join("t")), &start_inputs(tmp.path()));
         assert!(
             text.contains("mode local (no mode file; local is the default), directory "),
             "{text}"
@@ -547,7 +547,7 @@ mod tests {
     #[test]
     fn a_pretended_clock_counts_into_its_week_and_judges_the_token_by_it() {
         let tmp = tempfile::tempdir().unwrap();
-        let env = surroundings(tmp.path());
+        let env = start_inputs(tmp.path());
         let dir = tmp.path().join("t");
         let uploading = || {
             config(&dir)
@@ -583,7 +583,7 @@ mod tests {
     #[test]
     fn upload_due_then_not_due_and_spawn_failure() {
         let tmp = tempfile::tempdir().unwrap();
-        let env = surroundings(tmp.path());
+        let env = start_inputs(tmp.path());
         let uploading = || {
             config(&tmp.path().join("t"))
                 .upload(true)
@@ -613,7 +613,7 @@ mod tests {
             config(&tmp.path().join("t"))
                 .upload(true)
                 .upload_url("http://127.0.0.1:9/u"),
-            &surroundings(tmp.path()),
+            &start_inputs(tmp.path()),
         );
         assert!(
             text.contains("upload(true) ignored: it needs both upload_url and config_url"),
@@ -627,7 +627,7 @@ mod tests {
         let dir = Dir::new(tmp.path().join("t"));
         std::fs::create_dir_all(dir.debug()).unwrap();
         let config = config(dir.root()).upload(true);
-        let env = surroundings(tmp.path());
+        let env = start_inputs(tmp.path());
         let log = decision_log(&config, &env);
         assert!(!log.is_on());
         let _ = parent(&config, &env, &log);
@@ -648,7 +648,7 @@ mod tests {
         std::fs::write(&file, "").unwrap();
         let (text, child) = decisions(
             config(&file.join("t")).report_crashes(true),
-            &surroundings(tmp.path()),
+            &start_inputs(tmp.path()),
         );
         assert!(text.contains("counting stays in memory: "), "{text}");
         assert!(!child);
@@ -657,7 +657,7 @@ mod tests {
     #[test]
     fn stray_child_variable_is_ignored_and_descendants_do_nothing() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut env = surroundings(tmp.path());
+        let mut env = start_inputs(tmp.path());
         env.child_var = Some("1".into());
         let (text, _) = decisions(config(&tmp.path().join("t")), &env);
         assert!(text.contains("ignoring TELEMETRY_CHILD"), "{text}");
@@ -672,7 +672,7 @@ mod tests {
     #[test]
     fn a_library_counts_but_starts_nothing_and_says_why() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut env = surroundings(tmp.path());
+        let mut env = start_inputs(tmp.path());
         env.in_executable = false;
         let dir = tmp.path().join("t");
         let config = config(&dir)
@@ -696,7 +696,7 @@ mod tests {
     #[test]
     fn no_logger_no_lines() {
         let tmp = tempfile::tempdir().unwrap();
-        let env = surroundings(tmp.path());
+        let env = start_inputs(tmp.path());
         let config = config(&tmp.path().join("t"));
         assert!(!decision_log(&config, &env).is_on());
     }

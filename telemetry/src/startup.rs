@@ -31,7 +31,7 @@
 #![allow(unsafe_code)]
 
 /// The constructor's entry in the platform's list of functions run before `main`.
-/// `#[used]` keeps it in the binary; [`keep`] makes sure the object file holding it is
+/// `#[used]` keeps it in the binary; [`keep_constructor_linked`] makes sure the object file holding it is
 /// linked whenever `start` or `maybe_child` is.
 #[cfg(any(
     target_os = "linux",
@@ -58,7 +58,7 @@ static CONSTRUCTOR: extern "C" fn() = constructor;
 /// Refers to the constructor's entry from code every tool links (`start`), so that no
 /// linker drops the object file that holds it as unreferenced.
 #[inline]
-pub(crate) fn keep() {
+pub(crate) fn keep_constructor_linked() {
     #[cfg(any(
         target_os = "linux",
         target_os = "android",

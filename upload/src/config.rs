@@ -199,12 +199,6 @@ impl UploadConfig {
         self.raw.sample_rate <= 0.0 || x <= self.raw.sample_rate
     }
 
-    /// Whether this config approves the program, version and platform of `program`
-    /// (not yet any of its counters).
-    pub fn approves_program(&self, program: &ProgramReport) -> bool {
-        self.approved(program.origin()).is_some()
-    }
-
     /// Whether `counter` (a plain counter, or a stack counter `prefix\nframes…` by its
     /// prefix) of `program` may be uploaded in a report whose random number is `x`:
     /// the program is approved, the counter is listed, and `x` is at most its rate.

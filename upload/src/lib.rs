@@ -101,7 +101,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use telemetry_internal::{Ambient, Day, Dir, Mode, Switch};
+use telemetry_internal::{Ambient, Day, Dir, Mode, ModeSwitch};
 use time::OffsetDateTime;
 
 pub use config::{
@@ -207,7 +207,7 @@ impl fmt::Debug for RunConfig {
 pub struct RunSummary {
     /// `Some` if telemetry is off, and which switch turned it off: the run read,
     /// wrote and sent nothing.
-    pub off: Option<Switch>,
+    pub off: Option<ModeSwitch>,
     /// One entry per report built or found ready in this run.
     pub reports: Vec<ReportOutcome>,
     /// A dry run ([`RunConfig::dry_run`]): each body that would be POSTed, exactly,
@@ -231,9 +231,9 @@ impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(switch) = self.off {
             let why = match switch {
-                Switch::DoNotTrack => "DO_NOT_TRACK is set",
-                Switch::NoHome => "there is no home directory",
-                Switch::UserWide => "it is turned off for every tool",
+                ModeSwitch::DoNotTrack => "DO_NOT_TRACK is set",
+                ModeSwitch::NoHome => "there is no home directory",
+                ModeSwitch::UserWide => "it is turned off for every tool",
                 _ => "its mode is off",
             };
             return writeln!(f, "Telemetry is off ({why}): nothing was uploaded.");
@@ -415,7 +415,7 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
         let dir = Dir::new(dir);
         let effective = dir.effective_mode(&ambient);
         let mode = match effective.decided_by {
-            Switch::Tool => tool_mode(&dir)?,
+            ModeSwitch::Tool => tool_mode(&dir)?,
             _ => effective.mode,
         };
         let run = Run {
@@ -431,7 +431,7 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
             log_bodies,
             dry_run,
         };
-        run.go(effective.decided_by, &mut log)
+        run.report_and_upload(effective.decided_by, &mut log)
     }));
     match result {
         Ok(Ok(summary)) => Ok(summary),
@@ -493,7 +493,11 @@ pub(crate) struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn go(&self, decided_by: Switch, log: &mut Log) -> Result<RunSummary, UploadError> {
+    fn report_and_upload(
+        &self,
+        decided_by: ModeSwitch,
+        log: &mut Log,
+    ) -> Result<RunSummary, UploadError> {
         #[cfg(test)]
         if tests::PANIC_IN_RUN.with(std::cell::Cell::get) {
             panic!("a test asked for a panic");
@@ -767,11 +771,11 @@ mod tests {
             ..RunSummary::default()
         };
         assert_eq!(
-            off(Switch::DoNotTrack).to_string(),
+            off(ModeSwitch::DoNotTrack).to_string(),
             "Telemetry is off (DO_NOT_TRACK is set): nothing was uploaded.\n"
         );
         assert_eq!(
-            off(Switch::Tool).to_string(),
+            off(ModeSwitch::Tool).to_string(),
             "Telemetry is off (its mode is off): nothing was uploaded.\n"
         );
         assert_eq!(

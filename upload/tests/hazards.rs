@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
-use telemetry_internal::{Ambient, Day, Mode, Program, Switch};
+use telemetry_internal::{Ambient, Day, Mode, ModeSwitch, Program};
 use telemetry_upload::testing::Request;
 use telemetry_upload::{ConfigSource, Report, ReportStatus, RunConfig};
 
@@ -845,7 +845,7 @@ fn do_not_track_and_the_user_wide_switch_say_so_and_write_nothing() {
     let mut config = env.config("2026-11-21");
     config.ambient = env.ambient().do_not_track(true);
     let summary = telemetry_upload::run(config).unwrap();
-    assert_eq!(summary.off, Some(Switch::DoNotTrack));
+    assert_eq!(summary.off, Some(ModeSwitch::DoNotTrack));
     assert!(summary.reports.is_empty());
     assert_eq!(
         summary.to_string(),
@@ -854,7 +854,7 @@ fn do_not_track_and_the_user_wide_switch_say_so_and_write_nothing() {
 
     env.ambient().root().unwrap().set_mode(Mode::Off).unwrap();
     let summary = env.run("2026-11-21");
-    assert_eq!(summary.off, Some(Switch::UserWide));
+    assert_eq!(summary.off, Some(ModeSwitch::UserWide));
     assert_eq!(
         summary.to_string(),
         "Telemetry is off (it is turned off for every tool): nothing was uploaded.\n"

@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use telemetry_internal::{Ambient, Mode, Program, Switch};
+use telemetry_internal::{Ambient, Mode, ModeSwitch, Program};
 use telemetry_upload::{ConfigSource, LocalOnlyReason, ReportStatus, UploadError};
 
 #[test]
@@ -372,7 +372,7 @@ fn mode_off_writes_nothing() {
     let mut config = env.config("2026-11-21");
     config.config = ConfigSource::Url(env.server.config_url());
     let summary = telemetry_upload::run(config).unwrap();
-    assert_eq!(summary.off, Some(Switch::Tool));
+    assert_eq!(summary.off, Some(ModeSwitch::Tool));
     assert!(summary.reports.is_empty());
     assert_eq!(
         summary.to_string(),

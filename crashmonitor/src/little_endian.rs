@@ -28,7 +28,7 @@ pub(crate) fn read_table(
     Ok(buf)
 }
 
-fn le<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+fn bytes_at<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     let mut value = [0u8; N];
     if let Some(slice) = at.checked_add(N).and_then(|end| bytes.get(at..end)) {
         value.copy_from_slice(slice);
@@ -37,15 +37,15 @@ fn le<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
 }
 
 pub(crate) fn u16_at(bytes: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes(le(bytes, at))
+    u16::from_le_bytes(bytes_at(bytes, at))
 }
 
 pub(crate) fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(le(bytes, at))
+    u32::from_le_bytes(bytes_at(bytes, at))
 }
 
 pub(crate) fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(le(bytes, at))
+    u64::from_le_bytes(bytes_at(bytes, at))
 }
 
 /// For tests of the readers: `read_at(offset, buf)` over the bytes of a file in memory,
