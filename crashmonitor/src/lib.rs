@@ -206,7 +206,7 @@ pub mod fuzzing {
         crate::wire::parse(data).is_ok()
     }
 
-    /// Names `addrs` with whatever symbol table `reader` found.
+    /// How many of `addrs` the symbol table a reader found (if any) names.
     fn name_all(symbols: Option<impl Symbolize>, addrs: &[usize]) -> usize {
         symbols.map_or(0, |s| {
             addrs.iter().filter(|&&a| s.function(a).is_some()).count()

@@ -142,8 +142,10 @@ fn build(input: &Input) -> Vec<u8> {
             Lie::Limit(limit) => put(&mut file, header_len as usize, limit),
             Lie::HeaderLen(len) => put(&mut file, 28, len),
             Lie::Byte { at, value } => {
-                let len = file.len();
-                file[usize::from(at) % len] = value;
+                let len = file.len().max(1);
+                if let Some(byte) = file.get_mut(usize::from(at) % len) {
+                    *byte = value;
+                }
             }
             Lie::Truncate(len) => file.truncate(usize::from(len)),
         }
