@@ -155,7 +155,7 @@ use std::path::Path;
 use telemetry_counter::{OpenStatus, Program};
 use telemetry_internal::Mode;
 
-#[cfg(any(unix, windows, test))]
+#[cfg(any(unix, windows, test, feature = "fuzzing"))]
 mod little_endian;
 mod naming;
 #[cfg(unix)]
@@ -172,14 +172,68 @@ mod wire;
 // counterpart of `signal`, the crate's other `unsafe` module), and PE symbols.
 #[cfg(windows)]
 mod parent_windows;
-#[cfg(any(windows, test))]
+#[cfg(any(windows, test, feature = "fuzzing"))]
 mod pe;
 // macOS: the Mach-O symbol table (the parser is tested everywhere).
-#[cfg(any(target_os = "macos", test))]
+#[cfg(any(target_os = "macos", test, feature = "fuzzing"))]
 mod macho;
 #[cfg(windows)]
 #[allow(unsafe_code)]
 mod signal_windows;
+
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): the readers of
+/// bytes that another process or a broken disk controls. Not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::naming::Symbolize;
+
+    /// `read_at(offset, buf)` over bytes in memory, failing past their end as a file
+    /// would.
+    fn read_from(bytes: &[u8]) -> impl Fn(u64, &mut [u8]) -> std::io::Result<()> + '_ {
+        move |offset, buf| {
+            let at = usize::try_from(offset).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+            let src = bytes
+                .get(at..at.saturating_add(buf.len()))
+                .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+            buf.copy_from_slice(src);
+            Ok(())
+        }
+    }
+
+    /// The crash pipe reader on `data`: whether it was accepted.
+    pub fn wire_parse(data: &[u8]) -> bool {
+        crate::wire::parse(data).is_ok()
+    }
+
+    /// How many of `addrs` the symbol table a reader found (if any) names.
+    fn name_all(symbols: Option<impl Symbolize>, addrs: &[usize]) -> usize {
+        symbols.map_or(0, |s| {
+            addrs.iter().filter(|&&a| s.function(a).is_some()).count()
+        })
+    }
+
+    /// The ELF symbol-table reader on `image`, then a lookup of each of `addrs`.
+    #[cfg(all(unix, not(target_os = "macos")))]
+    pub fn elf_symbols(image: &[u8], addrs: &[usize]) -> usize {
+        let symbols = crate::symbols::ElfSymbols::read_with(read_from(image), 0);
+        name_all(symbols.ok().flatten(), addrs)
+    }
+
+    /// The PE reader on `image`, then a lookup of each of `addrs`.
+    pub fn pe_symbols(image: &[u8], addrs: &[usize]) -> usize {
+        let symbols = crate::pe::PeSymbols::read(read_from(image), 0);
+        name_all(symbols.ok().flatten(), addrs)
+    }
+
+    /// The Mach-O reader (x86-64 slice of a universal file) on `image`, its loaded
+    /// extent, then a lookup of each of `addrs`.
+    pub fn macho_symbols(image: &[u8], addrs: &[usize]) -> usize {
+        let _ = crate::macho::loaded_extent(image);
+        let symbols = crate::macho::MachSymbols::read(read_from(image), 0x0100_0007);
+        name_all(symbols.ok().flatten(), addrs)
+    }
+}
 
 /// Installs crash reporting in this process, reporting to `pipe` (the write end of a
 /// pipe whose read end is the telemetry child's stdin).

@@ -17,6 +17,8 @@
 //! The parser reads bytes at offsets through a callback, so it is tested on every
 //! platform with an object file built for `x86_64-apple-darwin` (`testdata/macho/`).
 
+#![cfg_attr(feature = "fuzzing", allow(dead_code))]
+
 use std::io;
 
 use crate::little_endian::{read_table, u32_at, u64_at};

@@ -53,8 +53,17 @@ impl ElfSymbols {
     /// Reads the function symbols of an ELF file; `Ok(None)` if it is not 64-bit
     /// little-endian ELF or has no symbol table.
     fn read(file: &File, bias: usize) -> io::Result<Option<ElfSymbols>> {
+        ElfSymbols::read_with(|offset, buf| file.read_exact_at(buf, offset), bias)
+    }
+
+    /// [`ElfSymbols::read`] through `read_at(offset, buf)`, which fills `buf` from
+    /// `offset` or fails.
+    pub(crate) fn read_with(
+        read_at: impl Fn(u64, &mut [u8]) -> io::Result<()>,
+        bias: usize,
+    ) -> io::Result<Option<ElfSymbols>> {
         let mut ehdr = [0u8; 64];
-        file.read_exact_at(&mut ehdr, 0)?;
+        read_at(0, &mut ehdr)?;
         // Magic, ELFCLASS64, ELFDATA2LSB.
         if ehdr[..4] != *b"\x7fELF" || ehdr[4] != 2 || ehdr[5] != 1 {
             return Ok(None);
@@ -65,8 +74,7 @@ impl ElfSymbols {
         if shentsize < 64 || shnum == 0 {
             return Ok(None);
         }
-        let mut shdrs = vec![0u8; (shentsize * shnum) as usize];
-        file.read_exact_at(&mut shdrs, shoff)?;
+        let shdrs = read_table(&read_at, shoff, shentsize * shnum)?;
         let section = |i: u64| -> Option<&[u8]> {
             let at = usize::try_from(i.checked_mul(shentsize)?).ok()?;
             shdrs.get(at..at.checked_add(64)?)
@@ -82,10 +90,7 @@ impl ElfSymbols {
         let Some(strsec) = section(u64::from(u32_at(symtab, 40))) else {
             return Ok(None);
         };
-        let read_section = |s: &[u8]| {
-            let read_at = |offset, buf: &mut [u8]| file.read_exact_at(buf, offset);
-            read_table(read_at, u64_at(s, 24), u64_at(s, 32))
-        };
+        let read_section = |s: &[u8]| read_table(&read_at, u64_at(s, 24), u64_at(s, 32));
         let symbols = read_section(symtab)?;
         let strtab = read_section(strsec)?;
         let mut funcs: Vec<Func> = symbols
@@ -170,5 +175,21 @@ mod tests {
         let mut file = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut file, &[0u8; 128]).unwrap();
         assert!(ElfSymbols::read(&file, 0).unwrap().is_none());
+    }
+
+    /// A header claiming 65 535 section headers of 65 535 bytes each is refused before
+    /// anything is allocated (it used to allocate 4 GiB, then fail to read them).
+    #[test]
+    fn lying_section_header_count_is_refused_unallocated() {
+        let mut header = [0u8; 64];
+        header[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        header[0x28..0x30].copy_from_slice(&64u64.to_le_bytes());
+        header[0x3a..0x3c].copy_from_slice(&u16::MAX.to_le_bytes());
+        header[0x3c..0x3e].copy_from_slice(&u16::MAX.to_le_bytes());
+        let header: &'static [u8] = Box::leak(Box::new(header));
+        let err = ElfSymbols::read_with(crate::little_endian::read_from(header), 0)
+            .err()
+            .expect("a table over the bound is an error");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 }

@@ -1,0 +1,15 @@
+//! The pe symbol-table reader on truncated and lying headers: never panic, never
+//! allocate what a header claims beyond the table bound, and look up addresses in
+//! whatever it accepted (the last 32 bytes of the input give four addresses).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let addrs: Vec<usize> = data
+        .rchunks_exact(8)
+        .take(4)
+        .map(|w| u64::from_le_bytes(w.try_into().unwrap()) as usize)
+        .collect();
+    let _ = telemetry_crashmonitor::fuzzing::pe_symbols(data, &addrs);
+});
