@@ -178,7 +178,7 @@ mod tests {
     }
 
     /// A header claiming 65 535 section headers of 65 535 bytes each is refused before
-    /// anything is allocated (it used to allocate 4 GiB, then fail to read them).
+    /// anything is allocated (believing it would allocate 4 GiB before a read could fail).
     #[test]
     fn lying_section_header_count_is_refused_unallocated() {
         let mut header = [0u8; 64];
