@@ -422,9 +422,19 @@ pub fn start(config: Config) -> StartResult {
 /// child from a constructor, before `main`, whatever `main` does first (parse its
 /// arguments with clap, say). Programs on other platforms that must do work of their
 /// own before [`start`] (work the child should not repeat) call this first; so may any
-/// program that wants to be explicit. It takes no configuration: the child learns
-/// everything from its parent.
-pub fn maybe_child() {
+/// program that wants to be explicit. It takes the configuration that [`start`] will
+/// get, so that the two calls read alike and outside code written as
+/// `maybe_child(&config)` keeps compiling; the child itself learns everything from its
+/// parent and reads nothing from it.
+///
+/// ```no_run
+/// let config = telemetry::Config::new(telemetry::program!());
+/// telemetry::maybe_child(&config);
+/// // … work of the program's own that the child must not repeat …
+/// let _ = telemetry::start(config);
+/// ```
+pub fn maybe_child(config: &Config) {
+    let _ = config;
     startup::keep_constructor_linked();
     if child::verified() && startup::in_main_executable() {
         child::main();
