@@ -186,52 +186,46 @@ mod signal_windows;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
+    use crate::little_endian::read_from;
     use crate::naming::Symbolize;
-
-    /// `read_at(offset, buf)` over bytes in memory, failing past their end as a file
-    /// would.
-    fn read_from(bytes: &[u8]) -> impl Fn(u64, &mut [u8]) -> std::io::Result<()> + '_ {
-        move |offset, buf| {
-            let at = usize::try_from(offset).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-            let src = bytes
-                .get(at..at.saturating_add(buf.len()))
-                .ok_or(std::io::ErrorKind::UnexpectedEof)?;
-            buf.copy_from_slice(src);
-            Ok(())
-        }
-    }
 
     /// The crash pipe reader on `data`: whether it was accepted.
     pub fn wire_parse(data: &[u8]) -> bool {
         crate::wire::parse(data).is_ok()
     }
 
-    /// How many of `addrs` the symbol table a reader found (if any) names.
-    fn name_all(symbols: Option<impl Symbolize>, addrs: &[usize]) -> usize {
+    /// How many of the addresses the last 32 bytes of `image` give (four, little
+    /// endian) the symbol table a reader found (if any) names.
+    fn name_all(symbols: Option<impl Symbolize>, image: &[u8]) -> usize {
         symbols.map_or(0, |s| {
-            addrs.iter().filter(|&&a| s.function(a).is_some()).count()
+            image
+                .rchunks_exact(8)
+                .take(4)
+                .filter_map(|w| w.try_into().ok().map(u64::from_le_bytes))
+                .filter(|&a| s.function(a as usize).is_some())
+                .count()
         })
     }
 
-    /// The ELF symbol-table reader on `image`, then a lookup of each of `addrs`.
+    /// The ELF symbol-table reader on `image`, then lookups (see `name_all`).
     #[cfg(all(unix, not(target_os = "macos")))]
-    pub fn elf_symbols(image: &[u8], addrs: &[usize]) -> usize {
+    pub fn elf_symbols(image: &[u8]) -> usize {
         let symbols = crate::symbols::ElfSymbols::read_with(read_from(image), 0);
-        name_all(symbols.ok().flatten(), addrs)
+        name_all(symbols.ok().flatten(), image)
     }
 
-    /// The PE reader on `image`, then a lookup of each of `addrs`.
-    pub fn pe_symbols(image: &[u8], addrs: &[usize]) -> usize {
+    /// The PE reader on `image`, then lookups (see `name_all`).
+    pub fn pe_symbols(image: &[u8]) -> usize {
         let symbols = crate::pe::PeSymbols::read(read_from(image), 0);
-        name_all(symbols.ok().flatten(), addrs)
+        name_all(symbols.ok().flatten(), image)
     }
 
     /// The Mach-O reader (x86-64 slice of a universal file) on `image`, its loaded
-    /// extent, then a lookup of each of `addrs`.
-    pub fn macho_symbols(image: &[u8], addrs: &[usize]) -> usize {
+    /// extent, then lookups (see `name_all`).
+    pub fn macho_symbols(image: &[u8]) -> usize {
         let _ = crate::macho::loaded_extent(image);
         let symbols = crate::macho::MachSymbols::read(read_from(image), 0x0100_0007);
-        name_all(symbols.ok().flatten(), addrs)
+        name_all(symbols.ok().flatten(), image)
     }
 }
 

@@ -48,10 +48,10 @@ pub(crate) fn u64_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes_at(bytes, at))
 }
 
-/// For tests of the readers: `read_at(offset, buf)` over the bytes of a file in memory,
-/// failing as a file would past its end.
-#[cfg(test)]
-pub(crate) fn read_from(bytes: &'static [u8]) -> impl Fn(u64, &mut [u8]) -> std::io::Result<()> {
+/// For tests and fuzzing of the readers: `read_at(offset, buf)` over the bytes of a
+/// file in memory, failing as a file would past its end.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn read_from(bytes: &[u8]) -> impl Fn(u64, &mut [u8]) -> std::io::Result<()> + '_ {
     move |offset, buf| {
         let at = usize::try_from(offset).map_err(|_| std::io::ErrorKind::InvalidInput)?;
         let src = bytes

@@ -6,10 +6,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let addrs: Vec<usize> = data
-        .rchunks_exact(8)
-        .take(4)
-        .map(|w| u64::from_le_bytes(w.try_into().unwrap()) as usize)
-        .collect();
-    let _ = telemetry_crashmonitor::fuzzing::macho_symbols(data, &addrs);
+    let _ = telemetry_crashmonitor::fuzzing::macho_symbols(data);
 });
