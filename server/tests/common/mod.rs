@@ -181,45 +181,33 @@ fn agent() -> ureq::Agent {
 }
 
 pub fn post(url: &str, body: &[u8]) -> (u16, String) {
-    let mut response = agent().post(url).send(body).unwrap();
-    let status = response.status().as_u16();
-    (status, response.body_mut().read_to_string().unwrap())
+    let (status, _, body) = post_with_headers(url, body);
+    (status, body)
 }
 
 pub fn get(url: &str) -> (u16, String) {
-    let mut response = agent().get(url).call().unwrap();
-    let status = response.status().as_u16();
-    (status, response.body_mut().read_to_string().unwrap())
+    let (status, _, body) = get_with_headers(url);
+    (status, body)
 }
 
 pub fn get_with_headers(url: &str) -> (u16, Vec<(String, String)>, String) {
-    let mut response = agent().get(url).call().unwrap();
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
-    (
-        status,
-        headers,
-        response.body_mut().read_to_string().unwrap(),
-    )
+    answer(agent().get(url).call().unwrap())
 }
 
 pub fn post_with_headers(url: &str, body: &[u8]) -> (u16, Vec<(String, String)>, String) {
-    let mut response = agent().post(url).send(body).unwrap();
+    answer(agent().post(url).send(body).unwrap())
+}
+
+/// A response's status, headers and body.
+fn answer(mut response: ureq::http::Response<ureq::Body>) -> (u16, Vec<(String, String)>, String) {
     let status = response.status().as_u16();
     let headers = response
         .headers()
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
         .collect();
-    (
-        status,
-        headers,
-        response.body_mut().read_to_string().unwrap(),
-    )
+    let body = response.body_mut().read_to_string().unwrap();
+    (status, headers, body)
 }
 
 /// The value of header `name` (lower case), which must be there.
