@@ -85,12 +85,15 @@
 mod config;
 mod debris;
 mod error;
+mod expand;
 mod http;
 mod log;
 mod report;
 mod send;
+mod source;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod url;
 mod week;
 mod work;
 
@@ -104,12 +107,11 @@ use std::time::{Duration, SystemTime};
 use telemetry_internal::{Ambient, Day, Dir, Mode, ModeSwitch};
 use time::OffsetDateTime;
 
-pub use config::{
-    ConfigSource, MAX_CONFIG_BYTES, MAX_EXPANDED_NAMES, Rejection, UploadConfig, last_config,
-};
+pub use config::{MAX_CONFIG_BYTES, MAX_EXPANDED_NAMES, Rejection, UploadConfig};
 pub use debris::remove_debris;
 pub use error::UploadError;
 pub use report::{MAX_REPORT_COUNT, ProgramReport, Report};
+pub use source::{ConfigSource, last_config};
 
 use crate::log::{Log, log};
 
@@ -526,9 +528,9 @@ impl Run<'_> {
         );
         let on = matches!(mode, Mode::On { .. });
         if on {
-            config::check_url(self.upload_url)?;
+            url::check_url(self.upload_url)?;
             if let ConfigSource::Url(url) = self.source {
-                config::check_url(url)?;
+                url::check_url(url)?;
             }
         }
 
