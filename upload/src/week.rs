@@ -83,7 +83,8 @@ use crate::log::{Log, log};
 use crate::report::{Report, aggregate, approved_only, has_counts, random_x, to_body, to_json};
 use crate::send::{Sender, remove};
 use crate::work::{Expired, Hold};
-use crate::{LocalOnlyReason, ReportStatus, Run};
+use crate::runner::Run;
+use crate::{LocalOnlyReason, ReportStatus};
 
 impl Run<'_> {
     /// Runs week W's transaction as far as it can go now. `files` are W's counter files
