@@ -84,11 +84,13 @@
 
 mod config;
 mod debris;
+mod dry_run;
 mod error;
 mod expand;
 mod http;
 mod log;
 mod outcome;
+mod plan;
 mod report;
 mod runner;
 mod send;

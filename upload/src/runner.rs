@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 
 use crate::log::{Log, log};
 use crate::{
-    ConfigSource, LocalOnlyReason, MAX_REPORT_AGE_DAYS, ReportOutcome, ReportStatus, RunSummary,
-    UploadError, WouldSend, debris, url, work,
+    ConfigSource, ReportOutcome, ReportStatus, RunSummary, UploadError, WouldSend, debris, url,
+    work,
 };
 
 /// The tool's own mode, read once. Missing, malformed, a link or oversized means
@@ -223,30 +223,5 @@ impl Run<'_> {
             reports: outcomes,
             would_send,
         })
-    }
-
-    /// Whether a week's report may be uploaded, before looking at the config.
-    /// `first_day` is the earliest day any of its files began.
-    pub(crate) fn policy(&self, week: Day, first_day: Day) -> Result<(), LocalOnlyReason> {
-        if !matches!(self.mode, Mode::On { .. }) {
-            return Err(LocalOnlyReason::ModeNotOn);
-        }
-        // Any file of the week that began on or before the opt-in day may hold data
-        // counted before the user agreed.
-        if !self.mode.allows_upload_of(first_day.date()) {
-            return Err(LocalOnlyReason::BeforeOptIn);
-        }
-        if self.too_old(week) {
-            return Err(LocalOnlyReason::TooOld);
-        }
-        Ok(())
-    }
-
-    /// Whether a week is too old to upload, by the earlier of the pretended and the
-    /// real clock: a pretended future never ages a report out of being sent (it would
-    /// commit a week as local only, or delete a ready report, that the real clock
-    /// still allows to be uploaded).
-    pub(crate) fn too_old(&self, week: Day) -> bool {
-        week.days_until(self.today.min(self.real_today)) > MAX_REPORT_AGE_DAYS
     }
 }
