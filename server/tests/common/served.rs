@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use telemetry_test_support::eventually;
+
 use super::file_url;
 
 /// The binary under test.
@@ -136,17 +138,12 @@ impl Served {
 
     /// Waits (at most 20 s) for the server to exit.
     pub fn wait(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not exit within 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut status = None;
+        eventually(Duration::from_secs(20), "the server to exit", || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap()
     }
 
     /// The server's memory now and at its peak, in bytes (`VmRSS`, `VmHWM`).
