@@ -65,7 +65,13 @@ pub fn command(role: &str) -> Command {
         .expect("child::command is called on the thread of the test that plays the role");
     let mut command = Command::new(std::env::current_exe().expect("the test binary"));
     command
-        .args([test, "--exact", "--nocapture", "--quiet", "--test-threads=1"])
+        .args([
+            test,
+            "--exact",
+            "--nocapture",
+            "--quiet",
+            "--test-threads=1",
+        ])
         .env(ROLE_ENV, role);
     command
 }
