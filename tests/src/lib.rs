@@ -133,6 +133,25 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// log line) before it fails.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Whether no process holds the lease of a counter file in the telemetry directory
+/// `dir` (`telemetry_counter::lease`): every process that counted there, a telemetry
+/// child that counted a crash included, has let go, so an upload run may report the
+/// files' week. Always true where there is no lease (Windows).
+pub fn counter_files_let_go(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(Dir::new(dir).local()) else {
+        return true;
+    };
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.to_string_lossy().ends_with(".v1.count"))
+        .all(|path| {
+            std::fs::File::open(path).is_ok_and(|file| {
+                !matches!(telemetry_counter::lease::try_exclusive(&file), Ok(false))
+            })
+        })
+}
+
 /// The processes, other than this one, that work on the telemetry directory `dir`:
 /// those whose working directory is inside it (a telemetry child runs in its
 /// `local/`) or whose command line names it (a host given `--dir`, and its fork

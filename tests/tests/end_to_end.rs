@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 
 use telemetry_internal::{Dir, Mode, format_date};
 use telemetry_tests::{
-    EVENT_TIMEOUT, days, eventually, example, files_under, opt_in, program,
+    EVENT_TIMEOUT, counter_files_let_go, days, eventually, example, files_under, opt_in, program,
     serving_approving_config, todays_counts,
 };
 
@@ -47,10 +47,13 @@ fn start_counts_crashes_and_uploads_them() {
         stderr.contains(SECRET),
         "the program's own panic output is unchanged: {stderr}"
     );
+    // Counted, and the child that counted it gone (a run now would otherwise find the
+    // week's file still held, and keep the week for later).
     eventually(EVENT_TIMEOUT, "the crash counter", || {
         todays_counts(dir)
             .keys()
             .any(|k| k.starts_with("crash/panic\n"))
+            && counter_files_let_go(dir)
     });
 
     // Eight days later by the real clock (the upload run's clock seam), the week is
