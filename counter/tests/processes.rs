@@ -113,6 +113,7 @@ fn open_counting(dir: &Path) {
 /// directory [`DIR`] names, with the argument [`ARG`] gives. Only ever run in a child
 /// (every test starts with `child::play_role(scenario)`); what it has to say it prints
 /// after `> `.
+#[allow(clippy::print_stdout)] // What the child prints is what the parent reads.
 fn scenario(scenario: &str) {
     let dir = PathBuf::from(std::env::var_os(DIR).unwrap());
     let arg = std::env::var(ARG).unwrap_or_default();

@@ -930,7 +930,11 @@ fn play(role: &str) {
     match role.split_once('|') {
         Some(("map", path)) => {
             telemetry_counter::testing::map_for_life(std::path::Path::new(path)).unwrap();
-            eprintln!("{MAPPED}");
+            // The parent waits for this line.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{MAPPED}");
+            }
             let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0]);
         }
         Some(("run", spec)) => {
