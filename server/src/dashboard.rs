@@ -57,7 +57,7 @@ pub(crate) async fn index(State(app): State<Arc<App>>) -> Response {
                 StatusCode::OK,
                 "Telemetry",
                 "<h1>Telemetry</h1>\n<p>No merged data yet: reports are merged once a day \
-                 (or by <code>telemetry-server merge</code>).</p>\n",
+                 (or by <code>telemetry-server merge</code>).</p>\n<nav><a href=\"/crashes\">Crashes</a></nav>\n",
             ),
         },
         Err(err) => unavailable(&err),
@@ -157,7 +157,9 @@ async fn render_week(app: &App, end: Day, dates: &[Day]) -> Response {
             );
         }
     }
-    html.push_str("<a href=\"/\">latest</a></nav>\n<p class=\"legend\">");
+    html.push_str(
+        "<a href=\"/\">latest</a><a href=\"/crashes\">Crashes</a></nav>\n<p class=\"legend\">",
+    );
     for (i, e) in ends.iter().enumerate() {
         let _ = write!(
             html,
@@ -331,7 +333,7 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\

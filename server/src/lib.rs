@@ -87,12 +87,17 @@
 #![forbid(unsafe_code)]
 
 mod charts;
+mod claims;
 mod dashboard;
 mod error;
 mod http;
 mod live_config;
 mod merge;
+mod stacks;
+mod stacks_page;
 mod storage;
+mod symbols;
+mod symbols_store;
 mod validate;
 
 use std::future::Future;
@@ -104,9 +109,17 @@ use telemetry_internal::Day;
 use tokio::net::TcpListener;
 
 pub use charts::{Bar, DaySummary, ProgramSummary, STACKS_KEPT};
+pub use claims::{Claim, Claims, Predicate, PredicateError, check_stacks_config};
 pub use error::ServerError;
 pub use merge::{MergedDay, merge};
+pub use stacks::{
+    ClaimStatus, DayStacks, STACKS_KEPT_PER_DAY, StackRow, StackSeen, list_stacks, rows_json,
+    rows_markdown, stack_id,
+};
+pub use stacks_page::DEFAULT_SINCE_DAYS;
 pub use storage::Storage;
+pub use symbols::{FunctionTable, ModuleSymbols, SymbolFileProblem, read_symbol_file};
+pub use symbols_store::{MAX_SYMBOL_FILE_BYTES, SymbolsInfo, add_symbols, list_symbols};
 #[doc(no_inline)]
 pub use telemetry_upload::UploadConfig;
 
@@ -143,6 +156,9 @@ pub struct ServeConfig {
     /// Pretend today (UTC) is this day when judging a report's week (tests);
     /// `None` is the real today.
     pub today: Option<Day>,
+    /// The stacks config (claims of stacks by issues, see [`Claims`]), reloaded like
+    /// the upload config; `None`: every stack is unclaimed.
+    pub stacks_config: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -159,6 +175,7 @@ impl ServeConfig {
             merge_every: Some(Duration::from_secs(24 * 60 * 60)),
             shutdown_grace: Duration::from_secs(30),
             today: None,
+            stacks_config: None,
         }
     }
 }
@@ -183,6 +200,26 @@ pub async fn serve(
         .await
         .map_err(|err| config_join_error(&config.config_file, err))??;
     let live = Arc::new(live);
+    let claims = match config.stacks_config.clone() {
+        Some(path) => {
+            let loading = path.clone();
+            let claims = blocking(move || claims::LiveClaims::load(&loading))
+                .await
+                .map_err(|err| ServerError::StacksConfig {
+                    path,
+                    reason: err.to_string(),
+                })??;
+            Some(Arc::new(claims))
+        }
+        None => None,
+    };
+    let claims_watcher = claims.clone().map(|claims| {
+        tokio::spawn(claims::watch(
+            claims,
+            config.reload_interval,
+            config.reload_on_sighup,
+        ))
+    });
     let app = Arc::new(http::App {
         storage: config.storage.clone(),
         config: Arc::clone(&live),
@@ -192,6 +229,8 @@ pub async fn serve(
                 .max_receiving_bytes
                 .min(tokio::sync::Semaphore::MAX_PERMITS),
         )),
+        claims,
+        symbols: symbols_store::TableCache::default(),
     });
     let watcher = tokio::spawn(watch_config(
         live,
@@ -209,6 +248,9 @@ pub async fn serve(
     }
     let result = http::accept_loop(listener, http::router(app), &config, shutdown).await;
     watcher.abort();
+    if let Some(claims_watcher) = claims_watcher {
+        claims_watcher.abort();
+    }
     // Every write of a merge is atomic, so stopping one midway leaves the last
     // complete outputs in place.
     housekeeper.abort();
