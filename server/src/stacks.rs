@@ -337,8 +337,9 @@ fn suggest_predicate(prefix: &str, frames: &[String]) -> String {
 }
 
 /// The list: every stack of the days from `since` on (all days if `None`), named
-/// again with today's symbols, claimed by `claims`; unclaimed (and conflicting)
-/// first, then the newest (last seen, then first seen), then the most counted.
+/// again with today's symbols, claimed by `claims`; unclaimed first, then
+/// conflicts, then claimed ones, each the newest first (last seen, then first seen),
+/// then the most counted.
 pub(crate) async fn stack_rows(
     storage: &crate::Storage,
     since: Option<Day>,
@@ -417,7 +418,11 @@ pub(crate) async fn stack_rows(
         })
         .collect();
     rows.sort_by(|a, b| {
-        let rank = |r: &StackRow| matches!(r.status, ClaimStatus::Claimed);
+        let rank = |r: &StackRow| match r.status {
+            ClaimStatus::Unclaimed => 0,
+            ClaimStatus::Conflict => 1,
+            ClaimStatus::Claimed => 2,
+        };
         rank(a)
             .cmp(&rank(b))
             .then_with(|| b.last_week.cmp(&a.last_week))
