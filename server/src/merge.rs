@@ -109,8 +109,13 @@ pub(crate) async fn dates_in(storage: &Storage, dir: &str) -> Result<Vec<Day>, S
 /// once is enough).
 async fn unmerged_days(storage: &Storage) -> Result<Vec<(Day, Vec<ObjectMeta>)>, ServerError> {
     let mut days = Vec::new();
-    let with_symbols = stored_build_ids(storage).await?;
-    for date in dates_in(storage, "uploaded").await? {
+    let dates = dates_in(storage, "uploaded").await?;
+    let with_symbols = if dates.is_empty() {
+        Vec::new()
+    } else {
+        stored_build_ids(storage).await?
+    };
+    for date in dates {
         let objects = list(storage, &uploaded_dir(date)).await?;
         let merged = read_summary(storage, date).await?;
         let mut redo = merged.is_none_or(|summary| summary.objects != objects.len() as u64);
