@@ -325,7 +325,11 @@ impl LiveClaims {
 
 /// Reloads `live` every `every` and on SIGHUP (if asked), keeping the last good
 /// version when the file is wrong (logged once per distinct error).
-pub(crate) async fn watch(live: Arc<LiveClaims>, every: Duration, on_sighup: bool) {
+pub(crate) fn watch(
+    live: Arc<LiveClaims>,
+    every: Duration,
+    on_sighup: bool,
+) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     let mut hangup = if on_sighup {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
@@ -334,39 +338,44 @@ pub(crate) async fn watch(live: Arc<LiveClaims>, every: Duration, on_sighup: boo
     };
     #[cfg(not(unix))]
     let _ = on_sighup;
-    let mut last_error: Option<String> = None;
-    loop {
-        #[cfg(unix)]
-        match hangup.as_mut() {
-            Some(hangup) => tokio::select! {
-                _ = hangup.recv() => {},
-                () = tokio::time::sleep(every) => {},
-            },
-            None => tokio::time::sleep(every).await,
-        }
-        #[cfg(not(unix))]
-        tokio::time::sleep(every).await;
-        let reloading = Arc::clone(&live);
-        let reloaded = tokio::task::spawn_blocking(move || reloading.reload())
-            .await
-            .unwrap_or_else(|err| {
-                Err(ServerError::StacksConfig {
-                    path: live.path.clone(),
-                    reason: err.to_string(),
-                })
-            });
-        match reloaded {
-            Ok(true) => {
-                last_error = None;
-                tracing::info!(path = %live.path.display(), "stacks config reloaded");
+    // Listening for SIGHUP starts here, before the task is spawned: a SIGHUP
+    // sent as soon as the server says it is serving must not meet the default
+    // action, which ends the process.
+    async move {
+        let mut last_error: Option<String> = None;
+        loop {
+            #[cfg(unix)]
+            match hangup.as_mut() {
+                Some(hangup) => tokio::select! {
+                    _ = hangup.recv() => {},
+                    () = tokio::time::sleep(every) => {},
+                },
+                None => tokio::time::sleep(every).await,
             }
-            Ok(false) => last_error = None,
-            Err(err) => {
-                let message = err.to_string();
-                if last_error.as_deref() != Some(message.as_str()) {
-                    tracing::error!(error = %message, "stacks config not reloaded; keeping the old one");
+            #[cfg(not(unix))]
+            tokio::time::sleep(every).await;
+            let reloading = Arc::clone(&live);
+            let reloaded = tokio::task::spawn_blocking(move || reloading.reload())
+                .await
+                .unwrap_or_else(|err| {
+                    Err(ServerError::StacksConfig {
+                        path: live.path.clone(),
+                        reason: err.to_string(),
+                    })
+                });
+            match reloaded {
+                Ok(true) => {
+                    last_error = None;
+                    tracing::info!(path = %live.path.display(), "stacks config reloaded");
                 }
-                last_error = Some(message);
+                Ok(false) => last_error = None,
+                Err(err) => {
+                    let message = err.to_string();
+                    if last_error.as_deref() != Some(message.as_str()) {
+                        tracing::error!(error = %message, "stacks config not reloaded; keeping the old one");
+                    }
+                    last_error = Some(message);
+                }
             }
         }
     }
