@@ -328,7 +328,7 @@ fn suggest_predicate(prefix: &str, frames: &[String]) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     let function = frames
         .iter()
-        .filter(|f| !f.starts_with('?'))
+        .filter(|f| !f.starts_with('?') && stack_name::is_raw_frame(f).is_none())
         .find_map(|f| f.rfind("+0x").map(|at| &f[..at + 3]));
     match function {
         Some(function) => format!("{} && {}", quote(prefix), quote(function)),

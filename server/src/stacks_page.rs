@@ -117,12 +117,12 @@ pub(crate) async fn crashes(State(app): State<Arc<App>>, uri: Uri) -> Response {
     }
     html.push_str(
         "<table class=\"stacks\">\n<tr><th>stack</th><th>claim</th><th>count</th><th>reports</th>\
-         <th>programs</th><th>OS/arch</th><th>weeks</th><th>frames</th></tr>\n",
+         <th>programs</th><th>OS/arch</th><th>weeks</th></tr>\n",
     );
     for row in &rows {
         let _ = write!(
             html,
-            "<tr id=\"{0}\"><td><a href=\"#{0}\"><code>{0}</code></a><br><code>{1}</code></td><td>",
+            "<tr id=\"{0}\" class=\"head\"><td class=\"id\"><a href=\"#{0}\"><code>{0}</code></a><br><code>{1}</code></td><td>",
             escape(&row.id),
             escape(&row.prefix)
         );
@@ -153,15 +153,19 @@ pub(crate) async fn crashes(State(app): State<Arc<App>>, uri: Uri) -> Response {
             })
             .collect();
         let platforms: Vec<&str> = row.platforms.iter().map(String::as_str).collect();
+        let weeks = if row.first_week == row.last_week {
+            escape(&row.first_week)
+        } else {
+            format!("{} to {}", escape(&row.first_week), escape(&row.last_week))
+        };
         let _ = write!(
             html,
-            "</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{} to {}</td><td><pre>{}</pre>",
+            "</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"weeks\">{weeks}</td></tr>\n\
+             <tr class=\"frames\"><td></td><td colspan=\"6\"><pre>{}</pre>",
             row.count,
             row.reports,
             programs.join("<br>"),
             escape(&platforms.join(" ")),
-            escape(&row.first_week),
-            escape(&row.last_week),
             escape(&row.frames.join("\n"))
         );
         if row.raw {
