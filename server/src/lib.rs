@@ -27,12 +27,23 @@
 //!   Uploaders drop a report only on `400`, `413` or `422`, and keep it for another
 //!   day on any other answer.
 //! - `GET /` and `GET /charts/<week>`: the dashboard, HTML and inline SVG, no script.
+//! - `GET /crashes?since=YYYY-MM-DD` and `GET /api/stacks?since=YYYY-MM-DD`: every
+//!   distinct stack since that day (default: twelve weeks), its frames named from
+//!   stored symbols, with a short stable ID ([`stack_id`]), its counts, programs,
+//!   versions, platforms, first and last week, and the issues that claim it
+//!   ([`ServeConfig::stacks_config`], [`Claims`]); as a page (same rules as the
+//!   dashboard) and as JSON ([`rows_json`]). [`list_stacks`] gives the same list
+//!   without a server.
 //! - `GET /healthz`: `ok`.
 //! - Any other path: `404`, logged at `info` with the path (a tool whose URL lacks
 //!   `/upload` shows up there).
 //!
-//! [`merge()`] turns a day's uploads into `merged/<date>.json` and `charts/<date>.json`;
-//! the server runs it once a day. Storage is an [`object_store`]: local files or S3
+//! [`merge()`] turns a day's uploads into `merged/<date>.json`, `stacks/<date>.json`
+//! and `charts/<date>.json`; the server runs it once a day. It names raw crash frames
+//! (`<build-id>+0x<addr>`, recorded by stripped builds) from the symbols that
+//! [`add_symbols`] stored under `symbols/<build-id>/` ([`read_symbol_file`] reads an
+//! unstripped executable or split debug file into a [`FunctionTable`]), exactly as an
+//! unstripped build names its own, so both forms of one crash are one stack. Storage is an [`object_store`]: local files or S3
 //! (see [`Storage::open`] for the layout); the server keeps no other state, so several
 //! servers can share a bucket.
 //!

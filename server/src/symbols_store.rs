@@ -70,11 +70,15 @@ pub async fn add_symbols(
         let file = file.as_ref().to_owned();
         let reading = file.clone();
         let modules = tokio::task::spawn_blocking(move || {
-            let data = telemetry_internal::fs::read_bounded(&reading, MAX_SYMBOL_FILE_BYTES)
-                .map_err(|source| ServerError::SymbolFileRead {
-                    path: reading.clone(),
-                    source,
-                })?;
+            let error = |source| ServerError::SymbolFileRead {
+                path: reading.clone(),
+                source,
+            };
+            // Links are followed (`/usr/lib/debug/.build-id/` is made of them), then
+            // the target is read as a regular file of bounded size.
+            let target = std::fs::canonicalize(&reading).map_err(error)?;
+            let data = telemetry_internal::fs::read_bounded(&target, MAX_SYMBOL_FILE_BYTES)
+                .map_err(error)?;
             read_symbol_file(&data).map_err(|problem| ServerError::SymbolFile {
                 path: reading,
                 problem,
@@ -158,14 +162,15 @@ pub async fn list_symbols(storage: &Storage) -> Result<Vec<SymbolsInfo>, ServerE
     let mut infos = Vec::new();
     for id in stored_build_ids(storage).await? {
         let key = symbols_info_key(&id);
-        match get(storage, &key).await? {
-            Some(bytes) => match serde_json::from_slice::<SymbolsInfo>(&bytes) {
-                Ok(info) => infos.push(info),
-                Err(err) => {
-                    tracing::warn!(object = %key, error = %err, "not a symbols info; left out")
-                }
-            },
-            None => {}
+        // Removed since the listing: not listed.
+        let Some(bytes) = get(storage, &key).await? else {
+            continue;
+        };
+        match serde_json::from_slice::<SymbolsInfo>(&bytes) {
+            Ok(info) => infos.push(info),
+            Err(err) => {
+                tracing::warn!(object = %key, error = %err, "not a symbols info; left out")
+            }
         }
     }
     Ok(infos)

@@ -356,6 +356,8 @@ fn stacks_are_claimed_by_predicates_and_conflicts_are_shown() {
     );
     run(&["merge"], &storage);
 
+    assert_eq!(get(&served.url("/api/stacks?since=2026-13-01")).0, 400);
+    assert_eq!(get(&served.url("/crashes?since=yesterday")).0, 400);
     let answer = api(&served);
     let rows = answer["Stacks"].as_array().unwrap();
     let status: Vec<(&str, &str)> = rows
