@@ -645,6 +645,31 @@ mod tests {
         }
     }
 
+    /// A GNU-linked PE with a CodeView record (`testdata/pe/build.sh`): its build ID
+    /// is the GUID and age `objdump -p` shows (`signature 3a989f51…005b age 1`), its
+    /// functions are at `ImageBase` + RVA, each ending where the next begins.
+    #[test]
+    fn a_pe_with_codeview_is_read_at_its_link_time_addresses() {
+        let exe = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/pe/codeview.exe"
+        ))
+        .unwrap();
+        let modules = read_symbol_file(&exe).unwrap();
+        assert_eq!(modules.len(), 1);
+        let module = &modules[0];
+        assert_eq!(module.build_id, "3a989f5177ec2cf1f51985b35628005b1");
+        assert_eq!((module.format, module.arch.as_str()), ("pe", "x86_64"));
+        assert_eq!(
+            module.table.to_text(),
+            "telemetry-symbols v1\n140001000 5 helper\n140001005 16 crash_here\n14000101b 35 start\n"
+        );
+        assert_eq!(
+            module.table.function(0x1_4000_1010),
+            Some(("crash_here", 0x1_4000_1005))
+        );
+    }
+
     /// The crash monitor's Mach-O object (no `LC_UUID`): its functions are read as the
     /// tool reads them, the v0 inherent method included.
     #[test]

@@ -1,6 +1,7 @@
 //! Crash stacks at the collector, through the real binary: a small Rust program is
 //! built unstripped (non-PIE, so its functions' run-time addresses are their link-time
-//! ones), its symbols stored with `symbols add`, a report with its frames spelled raw
+//! ones), its symbols stored with `symbols add` from its split debug file (its
+//! stripped copy refused), a report with its frames spelled raw
 //! (`<build-id>+0x<addr>`, as a stripped build records them) and the same crash named
 //! by the build itself are uploaded to `serve` on 127.0.0.1, merged, and shown by the
 //! API, the Crashes page and `stacks`: one stack, named exactly as
@@ -217,12 +218,46 @@ fn a_stripped_builds_raw_frames_are_named_from_uploaded_symbols_into_the_builds_
         .count();
     assert_eq!(raw_rows, 2, "{before:#}");
 
-    // The vendor stores the unstripped build's symbols.
-    let added = run(&["symbols", "add", binary.to_str().unwrap()], &storage);
+    // The stripped executable has nothing to give: a one-line error.
+    let stripped = dir.path().join("stacktool-stripped");
+    std::fs::copy(&binary, &stripped).unwrap();
+    let status = Command::new("strip")
+        .arg("--strip-all")
+        .arg(&stripped)
+        .status()
+        .expect("run strip (binutils)");
+    assert!(status.success());
+    let refused = output_within_20s(
+        Command::new(BIN)
+            .args(["symbols", "add", "--storage", &storage])
+            .arg(&stripped),
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(
+        stderr.contains("it has no function symbols (stripped?)"),
+        "{stderr}"
+    );
+
+    // The vendor stores the build's symbols from its split debug file, as the
+    // unstripped executable would give them.
+    let debug = dir.path().join("stacktool.debug");
+    let status = Command::new("objcopy")
+        .arg("--only-keep-debug")
+        .arg(&binary)
+        .arg(&debug)
+        .status()
+        .expect("run objcopy (binutils)");
+    assert!(status.success());
+    let from_binary = telemetry_server::read_symbol_file(&std::fs::read(&binary).unwrap()).unwrap();
+    let from_debug = telemetry_server::read_symbol_file(&std::fs::read(&debug).unwrap()).unwrap();
+    assert_eq!(from_debug[0].table, from_binary[0].table);
+    let added = run(&["symbols", "add", debug.to_str().unwrap()], &storage);
     assert!(
         added.starts_with(&format!("{BUILD_ID}  elf x86_64  ")),
         "{added}"
     );
+    assert!(added.contains("  stacktool.debug  added "), "{added}");
     let listed = run(&["symbols", "list"], &storage);
     assert_eq!(listed, added);
 
