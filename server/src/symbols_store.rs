@@ -224,7 +224,10 @@ pub(crate) struct Namer {
     /// Tables kept across jobs, if any.
     shared: Option<TableCache>,
     /// This job's answers: a table, or `None` for a build ID with no symbols.
-    loaded: tokio::sync::Mutex<HashMap<String, Option<Arc<FunctionTable>>>>,
+    loaded: Mutex<HashMap<String, Option<Arc<FunctionTable>>>>,
+    /// Held while loading, so that tasks asking for the same build wait for the
+    /// first load instead of repeating it.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl Namer {
@@ -233,6 +236,7 @@ impl Namer {
             storage: storage.clone(),
             shared,
             loaded: Default::default(),
+            loading: Default::default(),
         }
     }
 
@@ -243,18 +247,30 @@ impl Namer {
         ids: &HashSet<&str>,
     ) -> HashMap<String, Option<Arc<FunctionTable>>> {
         let mut out = HashMap::with_capacity(ids.len());
-        // One job loads a build at a time: tasks asking for the same build wait for
-        // the first load instead of repeating it.
-        let mut loaded = self.loaded.lock().await;
+        let known = |out: &mut HashMap<String, Option<Arc<FunctionTable>>>| {
+            let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+            for &id in ids {
+                if let Some(table) = loaded.get(id) {
+                    out.insert(id.to_owned(), table.clone());
+                }
+            }
+        };
+        // Most calls of a merge find every table loaded: no waiting on a load.
+        known(&mut out);
+        if out.len() == ids.len() {
+            return out;
+        }
+        let _loading = self.loading.lock().await;
+        known(&mut out);
         for &id in ids {
-            if let Some(known) = loaded.get(id) {
-                out.insert(id.to_owned(), known.clone());
+            if out.contains_key(id) {
                 continue;
             }
             let table = match self.shared.as_ref().and_then(|c| c.get(id)) {
                 Some(table) => Some(table),
                 None => self.load(id).await,
             };
+            let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
             loaded.insert(id.to_owned(), table.clone());
             out.insert(id.to_owned(), table);
         }
