@@ -7,7 +7,7 @@
 
 use telemetry_counter::stack_name;
 
-use crate::wire::{Frame, Kind, Report};
+use crate::wire::{Frame, Report};
 
 /// Counted when the input is not what a parent writes.
 pub(crate) const MALFORMED: &str = "crash/malformed";
@@ -82,7 +82,7 @@ mod tests {
         );
         assert_eq!(demangle(b"memcpy"), "memcpy");
     }
-    use crate::wire::FatalSignal;
+    use crate::wire::{FatalSignal, Kind};
 
     /// Functions at 0x1000-byte intervals from 0x10000, named after the table.
     struct Table(&'static [&'static str]);
