@@ -41,10 +41,11 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve /config.json, /upload/<date>, the dashboard at / and /healthz.
+    /// Serve /config.json, /upload/<date>, the dashboard at /, /crashes and /healthz.
     #[command(
         long_about = "Serve /config.json (the upload config), POST /upload/<YYYY-MM-DD> \
-            (reports), the dashboard at / and /healthz.\n\nReports are stored under \
+            (reports), the dashboard at /, the Crashes page at /crashes (JSON: \
+            /api/stacks) and /healthz.\n\nReports are stored under \
             --storage (uploaded/<week>/), merged daily into merged/ and charts/."
     )]
     Serve {
