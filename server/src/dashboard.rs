@@ -196,7 +196,17 @@ async fn render_week(app: &App, end: Day, dates: &[Day]) -> Response {
             }
         }
         if !program.stacks.is_empty() {
-            let top = top_stacks(&program.stacks, TOP_STACKS);
+            // Named again (symbols may have been added since the day was merged); two
+            // that become one are summed.
+            let namer = crate::symbols_store::Namer::new(&app.storage, Some(app.symbols.clone()));
+            let mut named: BTreeMap<String, Bar> = BTreeMap::new();
+            for (stack, bar) in &program.stacks {
+                let stack = crate::stacks::named_now(&namer, stack).await;
+                let total = named.entry(stack).or_default();
+                total.reports = total.reports.saturating_add(bar.reports);
+                total.count = total.count.saturating_add(bar.count);
+            }
+            let top = top_stacks(&named, TOP_STACKS);
             let _ = writeln!(
                 html,
                 "<h3>Top stacks</h3>\n<table>\n<tr><th>count</th><th>reports</th><th>stack</th></tr>"

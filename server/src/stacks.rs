@@ -98,6 +98,17 @@ pub(crate) fn name_stack(
     Some(stack_name::encode(prefix, &spelled))
 }
 
+/// `stack` with its raw frames named from the symbols `namer` finds now (as it is if
+/// none).
+pub(crate) async fn named_now(namer: &Namer, stack: &str) -> String {
+    let ids: HashSet<&str> = raw_build_ids(stack).collect();
+    if ids.is_empty() {
+        return stack.to_owned();
+    }
+    let tables = namer.tables(&ids).await;
+    name_stack(stack, &tables).unwrap_or_else(|| stack.to_owned())
+}
+
 /// Names the raw frames of every stack in `report` (two stacks that become one are
 /// summed). Returns whether anything changed, and the build IDs of raw frames that
 /// had no symbols.

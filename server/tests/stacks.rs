@@ -284,6 +284,15 @@ fn a_stripped_builds_raw_frames_are_named_from_uploaded_symbols_into_the_builds_
     assert_eq!(panic_row["FirstWeek"], recent_week().to_string().as_str());
     assert_eq!(panic_row["Status"], "Unclaimed");
     assert!(texts.contains(&segv), "{texts:?}");
+    // The dashboard's top stacks too, the two forms summed.
+    let (_, dashboard) = get(&served.url("/"));
+    assert!(
+        dashboard.contains(&format!(
+            "<td class=\"n\">5</td><td class=\"n\">2</td><td><pre>{panic}</pre>"
+        )),
+        "{dashboard}"
+    );
+    assert!(!dashboard.contains(BUILD_ID), "{dashboard}");
 
     // The next merge redoes the day (its raw frames now have symbols): the merged
     // lines and the dashboard's chart data are named too.
