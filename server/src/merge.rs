@@ -20,7 +20,9 @@ use tokio::io::AsyncWriteExt;
 
 use crate::ServerError;
 use crate::charts::DaySummary;
-use crate::storage::{Storage, charts_key, date_of, merged_key, uploaded_dir};
+use crate::stacks::{DayStacks, name_report, read_day_stacks};
+use crate::storage::{Storage, charts_key, date_of, merged_key, stacks_key, uploaded_dir};
+use crate::symbols_store::{Namer, stored_build_ids};
 
 /// How many reports are fetched at once: enough to hide S3's latency, few enough
 /// that memory stays flat (each is at most the upload limit).
@@ -50,16 +52,21 @@ impl std::fmt::Display for MergedDay {
 }
 
 /// Merges `date`, or with `None` every day with reports that are not merged yet (no
-/// chart data, or chart data from fewer reports than are stored now). Returns what
-/// was merged, oldest first.
+/// chart data, chart data from fewer reports than are stored now, or raw stack frames
+/// of a build whose symbols have been added since). Returns what was merged, oldest
+/// first.
+///
+/// Raw frames are named from the stored symbols (tables loaded once per merge): in
+/// the merged lines, the chart data and `stacks/<date>.json` alike.
 pub async fn merge(storage: &Storage, date: Option<Day>) -> Result<Vec<MergedDay>, ServerError> {
     let days = match date {
         Some(date) => vec![(date, list(storage, &uploaded_dir(date)).await?)],
         None => unmerged_days(storage).await?,
     };
+    let namer = Arc::new(Namer::new(storage, None));
     let mut merged = Vec::new();
     for (date, objects) in days {
-        merged.push(merge_day(storage, date, objects).await?);
+        merged.push(merge_day(storage, date, objects, &namer).await?);
     }
     Ok(merged)
 }
@@ -102,10 +109,26 @@ pub(crate) async fn dates_in(storage: &Storage, dir: &str) -> Result<Vec<Day>, S
 /// once is enough).
 async fn unmerged_days(storage: &Storage) -> Result<Vec<(Day, Vec<ObjectMeta>)>, ServerError> {
     let mut days = Vec::new();
-    for date in dates_in(storage, "uploaded").await? {
+    let dates = dates_in(storage, "uploaded").await?;
+    let with_symbols = if dates.is_empty() {
+        Vec::new()
+    } else {
+        stored_build_ids(storage).await?
+    };
+    for date in dates {
         let objects = list(storage, &uploaded_dir(date)).await?;
         let merged = read_summary(storage, date).await?;
-        if merged.is_none_or(|summary| summary.objects != objects.len() as u64) {
+        let mut redo = merged.is_none_or(|summary| summary.objects != objects.len() as u64);
+        if !redo && !with_symbols.is_empty() {
+            // Symbols added since the merge can name frames it left raw.
+            redo = read_day_stacks(storage, date).await?.is_some_and(|stacks| {
+                stacks
+                    .unnamed
+                    .iter()
+                    .any(|id| with_symbols.binary_search(id).is_ok())
+            });
+        }
+        if redo {
             days.push((date, objects));
         }
     }
@@ -133,6 +156,7 @@ async fn merge_day(
     storage: &Storage,
     date: Day,
     objects: Vec<ObjectMeta>,
+    namer: &Arc<Namer>,
 ) -> Result<MergedDay, ServerError> {
     let store: Arc<dyn ObjectStore> = Arc::clone(&storage.store);
     let merged_path = merged_key(date);
@@ -140,6 +164,7 @@ async fn merge_day(
         objects: objects.len() as u64,
         ..DaySummary::default()
     };
+    let mut stacks = DayStacks::default();
     let mut result = MergedDay {
         date,
         reports: 0,
@@ -152,6 +177,7 @@ async fn merge_day(
         let mut fetched = stream::iter(objects)
             .map(|meta| {
                 let store = Arc::clone(&store);
+                let namer = Arc::clone(namer);
                 tokio::spawn(async move {
                     let got = match store.get(&meta.location).await {
                         Ok(got) => got.bytes().await,
@@ -159,7 +185,13 @@ async fn merge_day(
                     };
                     match got {
                         Ok(bytes) => {
-                            let report = Report::parse(&bytes);
+                            let report = match Report::parse(&bytes) {
+                                Ok(mut report) => {
+                                    let named = name_report(&namer, &mut report).await;
+                                    Ok((report, named))
+                                }
+                                Err(err) => Err(err),
+                            };
                             Ok(Some((meta.location, bytes, report)))
                         }
                         // Deleted since the listing: nothing to merge.
@@ -180,11 +212,14 @@ async fn merge_day(
                 continue;
             };
             match report {
-                Ok(report) => {
+                Ok((report, (renamed, unnamed))) => {
                     summary.add_report(&report);
+                    stacks.add_report(&report);
+                    stacks.unnamed.extend(unnamed);
                     // Stored reports are this server's own compact JSON, one line;
-                    // anything else is written again as one.
-                    if bytes.contains(&b'\n') {
+                    // anything else, and a report whose frames were named, is
+                    // written again as one.
+                    if renamed || bytes.contains(&b'\n') {
                         serde_json::to_writer(&mut chunk, &report).unwrap_or_default();
                     } else {
                         chunk.extend_from_slice(&bytes);
@@ -231,6 +266,16 @@ async fn merge_day(
                 source: Box::new(err),
             },
         })?;
+    // Before the chart data, whose presence marks the day merged.
+    stacks.trim();
+    let key = stacks_key(date);
+    store
+        .put(
+            &key,
+            PutPayload::from(serde_json::to_vec(&stacks).unwrap_or_default()),
+        )
+        .await
+        .map_err(storage_error(format!("writing {key}")))?;
     summary.trim_stacks();
     let charts = serde_json::to_vec(&summary).unwrap_or_default();
     let key = charts_key(date);
