@@ -132,14 +132,16 @@ pub fn open(program: crate::Program) -> OpenStatus {
     }
 }
 
-/// [`open_dir`] for long-running processes: also starts one background thread that
+/// [`open_dir`] for long-running processes: also keeps one background thread that
 /// moves counting into a new file when the day changes (Go's `OpenAndRotate`), so a
 /// process that outlives its week never counts into a file whose week has been
-/// reported. Programs that do not call this (or `telemetry::start`) get no thread and
-/// no timer (Go's timer broke the runtime's deadlock detection for every program:
-/// golang/go#68497). The thread follows the directory most recently opened: after a
-/// later [`open_dir`] with another directory it rotates that one, never back to this
-/// one.
+/// reported. The thread starts with the process's first count into the file (here, if
+/// a counter was incremented before), not before: a run that counts nothing needs no
+/// rotation and pays for no thread. Programs that do not call this (or
+/// `telemetry::start`) get no thread and no timer (Go's timer broke the runtime's
+/// deadlock detection for every program: golang/go#68497). The thread follows the
+/// directory most recently opened: after a later [`open_dir`] with another directory
+/// it rotates that one, never back to this one.
 pub fn open_and_rotate(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
     let dir = Dir::new(dir);
     let ambient = Ambient::from_process();
@@ -151,9 +153,32 @@ pub fn open_and_rotate(dir: impl Into<PathBuf>, program: crate::Program) -> Open
     status
 }
 
-/// Starts the rotation thread, once per process.
+/// Whether an entry point that rotates opened a file ([`keep_rotating`]).
+static ROTATION_WANTED: AtomicBool = AtomicBool::new(false);
+/// Whether the rotation thread runs (or is being started).
+static ROTATING: AtomicBool = AtomicBool::new(false);
+
+/// Asks for the rotation thread. It starts at the process's first count into a file:
+/// now, if a counter already has its record (counts made before the file opened moved
+/// in), else from the first counter to get one ([`start_rotation_if_counting`], on the
+/// counters' cold path). A process that never counts, such as a tool run for its
+/// `--version`, starts no thread: a thread is most of what opening costs a short run.
 fn keep_rotating() {
-    static ROTATING: AtomicBool = AtomicBool::new(false);
+    ROTATION_WANTED.store(true, Ordering::SeqCst);
+    start_rotation_if_counting();
+}
+
+/// Starts the rotation thread, once per process, if it was asked for and a counter
+/// counts into a file. Called after a counter's first look-up in a file (outside the
+/// registry lock) and by [`keep_rotating`]: both sides store their flag before they
+/// read the other's (sequentially consistent), so whichever comes second starts it.
+pub(crate) fn start_rotation_if_counting() {
+    if ROTATING.load(Ordering::Relaxed)
+        || !ROTATION_WANTED.load(Ordering::SeqCst)
+        || !REGISTRY.counting()
+    {
+        return;
+    }
     if !ROTATING.swap(true, Ordering::SeqCst) {
         let spawned = std::thread::Builder::new()
             .name("telemetry-rotate".into())

@@ -33,7 +33,10 @@ fn program() -> Program {
 /// commands on stdin, one a line, and answers each on stdout after `> `:
 /// `count N` → `counted`; `advance SECS` (the counter clock, in seconds since the
 /// epoch) → `rotated PATH` once counting moved to another file, or `stuck PATH` if it
-/// did not within ten seconds.
+/// did not within ten seconds; `threads SECS` → `rotation thread yes` as soon as the
+/// rotation thread runs, `no` if it does not within SECS seconds (Linux: from the
+/// names of `/proc/self/task/*`, which a new thread sets itself, a moment after it
+/// exists).
 #[test]
 fn counting_child() {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
@@ -74,9 +77,26 @@ fn counting_child() {
                 let verdict = if now == before { "stuck" } else { "rotated" };
                 println!("> {verdict} {now}");
             }
+            "threads" => {
+                let deadline = Instant::now() + Duration::from_secs(arg);
+                while !rotation_thread_runs() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let running = if rotation_thread_runs() { "yes" } else { "no" };
+                println!("> rotation thread {running}");
+            }
             other => panic!("unknown command {other}"),
         }
     }
+}
+
+/// Whether a thread of this process bears the rotation thread's name (truncated to
+/// the kernel's 15 bytes).
+fn rotation_thread_runs() -> bool {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).unwrap())
+        .any(|name| "telemetry-rotate".starts_with(name.trim_end()))
 }
 
 /// The counting child and its pipes.
@@ -256,4 +276,20 @@ fn a_week_waits_for_a_process_still_counting_into_it() {
     let reported =
         Report::parse(&std::fs::read(Dir::new(&dir).local_report(week)).unwrap()).unwrap();
     assert_eq!(reported.programs[0].counters["tool/hits"], 1500);
+}
+
+/// The rotation thread starts with the first count, not with `start`: a run that
+/// counts nothing (a tool asked for its `--version`) pays for no thread; one that
+/// counts gets it, and so moves to the next week as above.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_rotation_thread_starts_with_the_first_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tool");
+    let mut counting = Counting::start(tmp.path(), &dir, "start");
+    counting.answer();
+    assert_eq!(counting.tell("threads 0"), "rotation thread no");
+    assert_eq!(counting.tell("count 1"), "counted");
+    assert_eq!(counting.tell("threads 10"), "rotation thread yes");
+    counting.finish();
 }
