@@ -207,8 +207,7 @@ impl MappedFile {
     /// file whose header differs from `header` is rejected. Only a regular file is
     /// used, never through a symbolic link, and a new file gets real disk blocks.
     pub(crate) fn open(path: &Path, header: &[u8]) -> Result<MappedFile, FileError> {
-        let file = crate::lease::open_shared(path, open_regular)?;
-        let mut len = file.metadata()?.len();
+        let (file, mut len) = crate::lease::open_shared(path, open_regular)?;
         if len < u64::from(MIN_FILE_LEN) {
             // A new file. Two processes creating it at once write the same bytes, so
             // what is there already must be a prefix of what we would write; anything
