@@ -179,16 +179,25 @@ pub(crate) fn start_rotation_if_counting() {
     {
         return;
     }
-    if !ROTATING.swap(true, Ordering::SeqCst) {
-        let spawned = std::thread::Builder::new()
-            .name("telemetry-rotate".into())
-            // It opens files and formats a header; the default 2 MiB is far more.
-            .stack_size(256 << 10)
-            .spawn(rotate_forever);
-        if spawned.is_err() {
-            ROTATING.store(false, Ordering::SeqCst);
-        }
+    if !ROTATING.swap(true, Ordering::SeqCst) && spawn_rotation_thread().is_err() {
+        ROTATING.store(false, Ordering::SeqCst);
     }
+}
+
+#[cfg(unix)]
+fn spawn_rotation_thread() -> io::Result<()> {
+    static ROTATION: crate::mapped::quiet_thread::Job = (c"telemetry-rotate", rotate_forever);
+    crate::mapped::quiet_thread::spawn(&ROTATION)
+}
+
+#[cfg(not(unix))]
+fn spawn_rotation_thread() -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("telemetry-rotate".into())
+        // It opens files and formats a header; the default 2 MiB is far more.
+        .stack_size(256 << 10)
+        .spawn(rotate_forever)
+        .map(drop)
 }
 
 /// What rotation keeps current: the directory and program of the latest open, and

@@ -33,10 +33,10 @@ fn program() -> Program {
 /// commands on stdin, one a line, and answers each on stdout after `> `:
 /// `count N` → `counted`; `advance SECS` (the counter clock, in seconds since the
 /// epoch) → `rotated PATH` once counting moved to another file, or `stuck PATH` if it
-/// did not within ten seconds; `threads SECS` → `rotation thread yes` as soon as the
-/// rotation thread runs, `no` if it does not within SECS seconds (Linux: from the
-/// names of `/proc/self/task/*`, which a new thread sets itself, a moment after it
-/// exists).
+/// did not within ten seconds; `threads SECS` → `rotation thread yes, blocking
+/// signals` (or `taking signals`) as soon as the rotation thread runs, `no` if it does
+/// not within SECS seconds (Linux: from `/proc/self/task/*`, whose name a new thread
+/// sets itself, a moment after it exists).
 #[test]
 fn counting_child() {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
@@ -82,7 +82,11 @@ fn counting_child() {
                 while !rotation_thread_runs() && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                let running = if rotation_thread_runs() { "yes" } else { "no" };
+                let running = match rotation_thread_runs() {
+                    true if rotation_thread_blocks_signals() => "yes, blocking signals",
+                    true => "yes, taking signals",
+                    false => "no",
+                };
                 println!("> rotation thread {running}");
             }
             other => panic!("unknown command {other}"),
@@ -90,13 +94,34 @@ fn counting_child() {
     }
 }
 
-/// Whether a thread of this process bears the rotation thread's name (truncated to
-/// the kernel's 15 bytes).
-fn rotation_thread_runs() -> bool {
+/// The `/proc/self/task/*` directory of the thread that bears the rotation thread's
+/// name (truncated to the kernel's 15 bytes), if one runs.
+fn rotation_thread() -> Option<PathBuf> {
     std::fs::read_dir("/proc/self/task")
         .unwrap()
-        .map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).unwrap())
-        .any(|name| "telemetry-rotate".starts_with(name.trim_end()))
+        .map(|task| task.unwrap().path())
+        .find(|task| {
+            let name = std::fs::read_to_string(task.join("comm")).unwrap();
+            "telemetry-rotate".starts_with(name.trim_end())
+        })
+}
+
+fn rotation_thread_runs() -> bool {
+    rotation_thread().is_some()
+}
+
+/// Whether the rotation thread blocks the signals a host handles (`SIGINT`, `SIGTERM`,
+/// `SIGUSR1`, `SIGCHLD`), so that none is ever delivered to it.
+fn rotation_thread_blocks_signals() -> bool {
+    let status = std::fs::read_to_string(rotation_thread().unwrap().join("status")).unwrap();
+    let blocked = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+        .unwrap();
+    [2, 15, 10, 17]
+        .iter()
+        .all(|signal| blocked & (1 << (signal - 1)) != 0)
 }
 
 /// The counting child and its pipes.
@@ -280,7 +305,8 @@ fn a_week_waits_for_a_process_still_counting_into_it() {
 
 /// The rotation thread starts with the first count, not with `start`: a run that
 /// counts nothing (a tool asked for its `--version`) pays for no thread; one that
-/// counts gets it, and so moves to the next week as above.
+/// counts gets it, and so moves to the next week as above. The thread blocks every
+/// signal: the host's are never delivered to it.
 #[cfg(target_os = "linux")]
 #[test]
 fn the_rotation_thread_starts_with_the_first_count() {
@@ -290,6 +316,9 @@ fn the_rotation_thread_starts_with_the_first_count() {
     counting.answer();
     assert_eq!(counting.tell("threads 0"), "rotation thread no");
     assert_eq!(counting.tell("count 1"), "counted");
-    assert_eq!(counting.tell("threads 10"), "rotation thread yes");
+    assert_eq!(
+        counting.tell("threads 10"),
+        "rotation thread yes, blocking signals"
+    );
     counting.finish();
 }
