@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -216,6 +216,11 @@ static LAST_OPENED: Mutex<Option<LastOpened>> = Mutex::new(None);
 /// ([`crate::testing::set_now`]), in seconds since the epoch plus one (0: real).
 static PRETENDED_NOW: AtomicU64 = AtomicU64::new(0);
 
+/// The day of the file the process last opened to count into (its Julian day; 0
+/// before any), so that the rotation thread sees without allocating whether it must
+/// move at once.
+static OPENED_ON: AtomicI32 = AtomicI32::new(0);
+
 /// Wakes the rotation thread early (when a test moves the counter clock).
 static WAKE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
 
@@ -241,11 +246,19 @@ pub(crate) fn set_now(now: Option<SystemTime>) {
             .map_or(1, |d| d.as_secs().saturating_add(1))
     });
     PRETENDED_NOW.store(secs, Ordering::SeqCst);
-    *WAKE.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
-    WAKE.1.notify_all();
+    // Only a running thread is woken: one started later looks at the day itself.
+    if ROTATING.load(Ordering::SeqCst) {
+        *WAKE.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        WAKE.1.notify_all();
+    }
 }
 
 fn rotate_forever() {
+    // Started by the process's first count, which may come days after its file was
+    // opened: a file of another day is left at once, not at the next wake.
+    if OPENED_ON.load(Ordering::SeqCst) != counter_today().to_julian_day() {
+        rotate(counter_today());
+    }
     loop {
         // Wake at midnight, and at least hourly: the wait runs on a clock that stops
         // while the machine sleeps, so a laptop suspended across midnight rotates
@@ -316,6 +329,7 @@ pub(crate) fn open_on(
     match open_file(dir, program, today) {
         Ok(file) => {
             let path = file.path().to_owned();
+            OPENED_ON.store(today.to_julian_day(), Ordering::SeqCst);
             REGISTRY.install(file);
             OpenStatus::Counting(path)
         }

@@ -33,7 +33,9 @@ fn program() -> Program {
 /// commands on stdin, one a line, and answers each on stdout after `> `:
 /// `count N` → `counted`; `advance SECS` (the counter clock, in seconds since the
 /// epoch) → `rotated PATH` once counting moved to another file, or `stuck PATH` if it
-/// did not within ten seconds; `threads SECS` → `rotation thread yes, blocking
+/// did not within ten seconds; `clock SECS` → `clock set` (the counter clock, and
+/// nothing waited for); `moved SECS` → `moved PATH` as soon as counting left the file
+/// it was ready with, `stayed PATH` if it did not within SECS seconds; `threads SECS` → `rotation thread yes, blocking
 /// signals` (or `taking signals`) as soon as the rotation thread runs, `no` if it does
 /// not within SECS seconds (Linux: from `/proc/self/task/*`, whose name a new thread
 /// sets itself, a moment after it exists).
@@ -54,7 +56,8 @@ fn counting_child() {
             .map(|p| p.display().to_string())
             .unwrap_or_default()
     };
-    println!("> ready {}", current());
+    let first = current();
+    println!("> ready {first}");
     for line in std::io::stdin().lock().lines() {
         let line = line.unwrap();
         let (command, arg) = line.split_once(' ').unwrap();
@@ -75,6 +78,19 @@ fn counting_child() {
                 }
                 let now = current();
                 let verdict = if now == before { "stuck" } else { "rotated" };
+                println!("> {verdict} {now}");
+            }
+            "clock" => {
+                telemetry_counter::testing::set_now(Some(UNIX_EPOCH + Duration::from_secs(arg)));
+                println!("> clock set");
+            }
+            "moved" => {
+                let deadline = Instant::now() + Duration::from_secs(arg);
+                while current() == first && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let now = current();
+                let verdict = if now == first { "stayed" } else { "moved" };
                 println!("> {verdict} {now}");
             }
             "threads" => {
@@ -319,6 +335,37 @@ fn the_rotation_thread_starts_with_the_first_count() {
     assert_eq!(
         counting.tell("threads 10"),
         "rotation thread yes, blocking signals"
+    );
+    counting.finish();
+}
+
+/// A process that counts nothing for days, then counts: its first count starts the
+/// rotation thread, which moves it to the file of the day at once, not an hour later.
+#[test]
+fn a_first_count_days_later_moves_to_that_days_file_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tool");
+    let mut counting = Counting::start(tmp.path(), &dir, "start");
+    let ready = counting.answer();
+    let first = PathBuf::from(ready.strip_prefix("ready ").unwrap());
+    // Two days and an hour later by the counter clock, nothing counted yet.
+    let later = week_of(&first)
+        .start()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2 * 86_400
+        + 3600;
+    assert_eq!(counting.tell(&format!("clock {later}")), "clock set");
+    assert_eq!(counting.tell("count 1"), "counted");
+    let said = counting.tell("moved 10");
+    let moved = PathBuf::from(said.strip_prefix("moved ").unwrap_or_else(|| {
+        panic!("the first count did not move the process to its day's file: {said}")
+    }));
+    let moved_file = telemetry_counter::read_file(&moved).unwrap();
+    assert_eq!(
+        day_of(moved_file.meta("TimeBegin").unwrap()),
+        week_of(&first).plus(2)
     );
     counting.finish();
 }
