@@ -102,10 +102,12 @@ impl Counter {
     fn resolve(&'static self, state: &mut Option<MappedFile>) -> Option<Slot> {
         let generation = REGISTRY.generation.load(Ordering::SeqCst);
         let file = state.as_mut()?;
+        // Whatever the look-up says, the process counts: it may need rotating (a file
+        // deleted under it, `Gone`, is left by rotation).
+        REGISTRY.counting.store(true, Ordering::SeqCst);
         let repairs = mapped::repairs();
         match file.get_or_create(self.name) {
             Ok(slot) => {
-                REGISTRY.counting.store(true, Ordering::SeqCst);
                 self.slot.set(slot);
                 if mapped::repairs() != repairs {
                     // A page was repaired while we looked, so the fault handler's
@@ -120,8 +122,9 @@ impl Counter {
                 Some(slot)
             }
             Err(FileError::Busy) => {
-                // Other processes outran us: not a fault of the file. Try again on
-                // this counter's next increment, or when another counter gets in.
+                // Other processes outran us, or an upload run holds the file: not a
+                // fault of the file. Try again on this counter's next increment, or
+                // when another counter gets in.
                 REGISTRY.retry.store(true, Ordering::SeqCst);
                 None
             }
@@ -186,8 +189,8 @@ pub(crate) struct Registry {
     /// Set when a counter could not get its record because the file was growing too
     /// fast: its counts wait in memory until the next counter that gets in moves them.
     retry: AtomicBool,
-    /// Set once a counter has found its record in a file: the process counts, so it
-    /// may need rotating (`file::start_rotation_if_counting`).
+    /// Set once a counter has looked for its record in a file: the process counts,
+    /// so it may need rotating (`file::start_rotation_if_counting`).
     counting: AtomicBool,
 }
 
@@ -230,7 +233,7 @@ impl Registry {
         }
     }
 
-    /// Whether a counter has found its record in a file in this process.
+    /// Whether a counter has looked for its record in a file in this process.
     pub(crate) fn counting(&self) -> bool {
         self.counting.load(Ordering::SeqCst)
     }

@@ -90,14 +90,21 @@ pub fn open_dir(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus 
     let dir = Dir::new(dir);
     let ambient = Ambient::from_process();
     let mode = dir.effective_mode(&ambient).mode;
-    open_on(&dir, &program, mode, Some(&ambient), counter_today())
+    open_on(
+        &dir,
+        &program,
+        mode,
+        Some(&ambient),
+        counter_today(),
+        Lease::AtOpen,
+    )
 }
 
 /// [`open_dir`] for a caller that has already read the environment and decided the
 /// mode (`telemetry::start` reads it once, at its boundary, and passes it down), on
 /// the day `today`. Nothing is read here but the counter file itself.
 pub fn open_with_mode(dir: &Dir, program: crate::Program, mode: Mode, today: Day) -> OpenStatus {
-    open_on(dir, &program, mode, None, today.date())
+    open_on(dir, &program, mode, None, today.date(), Lease::AtOpen)
 }
 
 /// [`open_with_mode`] for a process that may outlive its week (what
@@ -112,7 +119,14 @@ pub fn open_with_mode_and_rotate(
     today: Day,
     ambient: &Ambient,
 ) -> OpenStatus {
-    let status = open_on(dir, &program, mode, Some(ambient), today.date());
+    let status = open_on(
+        dir,
+        &program,
+        mode,
+        Some(ambient),
+        today.date(),
+        Lease::AtFirstCount,
+    );
     if matches!(status, OpenStatus::Counting(_)) {
         keep_rotating();
     }
@@ -126,7 +140,14 @@ pub fn open(program: crate::Program) -> OpenStatus {
     match Dir::for_program(&ambient, program.name()) {
         Some(dir) => {
             let mode = dir.effective_mode(&ambient).mode;
-            open_on(&dir, &program, mode, Some(&ambient), counter_today())
+            open_on(
+                &dir,
+                &program,
+                mode,
+                Some(&ambient),
+                counter_today(),
+                Lease::AtOpen,
+            )
         }
         None => OpenStatus::InMemory(OpenError::NoDefaultDir),
     }
@@ -146,7 +167,14 @@ pub fn open_and_rotate(dir: impl Into<PathBuf>, program: crate::Program) -> Open
     let dir = Dir::new(dir);
     let ambient = Ambient::from_process();
     let mode = dir.effective_mode(&ambient).mode;
-    let status = open_on(&dir, &program, mode, Some(&ambient), counter_today());
+    let status = open_on(
+        &dir,
+        &program,
+        mode,
+        Some(&ambient),
+        counter_today(),
+        Lease::AtFirstCount,
+    );
     if matches!(status, OpenStatus::Counting(_)) {
         keep_rotating();
     }
@@ -295,12 +323,29 @@ pub(crate) fn rotate(today: Date) -> Option<OpenStatus> {
     if REGISTRY.path().as_ref() == Some(&expected) {
         return None;
     }
-    Some(open_on(&dir, &program, mode, ambient.as_ref(), today))
+    Some(open_on(
+        &dir,
+        &program,
+        mode,
+        ambient.as_ref(),
+        today,
+        Lease::AtFirstCount,
+    ))
 }
 
 fn until_next_utc_midnight(now: SystemTime) -> Duration {
     let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     Duration::from_secs(86_400 - now % 86_400 + 1)
+}
+
+/// When a process takes the lease on a file it opens (see `lease.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lease {
+    /// At once: a process that does not rotate holds its file until it exits.
+    AtOpen,
+    /// At the first count into it: a rotating process (which starts its rotation
+    /// thread then too) that counts nothing holds no week back, however long it runs.
+    AtFirstCount,
 }
 
 /// Opens the file a process starting on `today` counts into.
@@ -310,6 +355,7 @@ pub(crate) fn open_on(
     mode: Mode,
     ambient: Option<&Ambient>,
     today: Date,
+    lease: Lease,
 ) -> OpenStatus {
     {
         let mut last = LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner);
@@ -326,7 +372,7 @@ pub(crate) fn open_on(
     if !mode.collects() {
         return OpenStatus::Off;
     }
-    match open_file(dir, program, today) {
+    match open_file(dir, program, today, lease) {
         Ok(file) => {
             let path = file.path().to_owned();
             OPENED_ON.store(today.to_julian_day(), Ordering::SeqCst);
@@ -337,11 +383,20 @@ pub(crate) fn open_on(
     }
 }
 
-fn open_file(dir: &Dir, program: &crate::Program, today: Date) -> Result<MappedFile, OpenError> {
+fn open_file(
+    dir: &Dir,
+    program: &crate::Program,
+    today: Date,
+    lease: Lease,
+) -> Result<MappedFile, OpenError> {
     let (path, span) = file_path(dir, program, today)?;
     let header = layout::header(&metadata(program, span))
         .ok_or_else(|| OpenError::InvalidProgram(program.clone()))?;
-    MappedFile::open(&path, &header).map_err(|err| match err {
+    let opened = match lease {
+        Lease::AtOpen => MappedFile::open(&path, &header),
+        Lease::AtFirstCount => MappedFile::open_unleased(&path, &header),
+    };
+    opened.map_err(|err| match err {
         FileError::Io(source) => OpenError::Io {
             path: path.clone(),
             source,
@@ -357,6 +412,10 @@ fn open_file(dir: &Dir, program: &crate::Program, today: Date) -> Result<MappedF
         FileError::Busy => OpenError::Corrupt {
             path: path.clone(),
             reason: "other processes kept growing the file",
+        },
+        FileError::Gone => OpenError::Corrupt {
+            path: path.clone(),
+            reason: "deleted as it was opened",
         },
     })
 }

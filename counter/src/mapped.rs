@@ -59,9 +59,13 @@ pub(crate) enum FileError {
     Corrupt(&'static str),
     /// The name is empty or longer than [`MAX_NAME_LEN`].
     BadName,
-    /// Other processes kept growing the file faster than we could follow: not an
-    /// error in the file; the counter stays in memory and tries again later.
+    /// Other processes kept growing the file faster than we could follow, or an
+    /// upload run holds it (it is deleting it): not an error in the file; the counter
+    /// stays in memory and tries again later.
     Busy,
+    /// The file was deleted (its week reported) before this process first counted
+    /// into it: counts stay in memory until the next file opens.
+    Gone,
 }
 
 impl From<io::Error> for FileError {
@@ -185,6 +189,9 @@ pub(crate) struct MappedFile {
     /// [`fault::repairs`] when the file was opened. Once the count moves, this file
     /// is sealed: see [`MappedFile::check_unrepaired`].
     repairs_at_open: usize,
+    /// Whether this process holds the file's lease (or the file system has no locks):
+    /// taken before anything of ours is written into the file but the header.
+    leased: bool,
 }
 
 impl Drop for MappedFile {
@@ -206,8 +213,28 @@ impl MappedFile {
     /// a file shorter than the minimum gets the header and is extended to 16 KiB; a
     /// file whose header differs from `header` is rejected. Only a regular file is
     /// used, never through a symbolic link, and a new file gets real disk blocks.
+    /// The file's lease is taken now.
     pub(crate) fn open(path: &Path, header: &[u8]) -> Result<MappedFile, FileError> {
-        let (file, mut len) = crate::lease::open_shared(path, open_regular)?;
+        Self::open_leasing(path, header, true)
+    }
+
+    /// [`MappedFile::open`], but the lease is taken by the first look-up of a counter
+    /// ([`MappedFile::get_or_create`]), so a process that never counts holds no week
+    /// back. For files a rotating process opens: if an upload run reported and deleted
+    /// the file first, that look-up fails with [`FileError::Gone`] and rotation moves
+    /// the process to the file of its day (the deleted file's week was over).
+    pub(crate) fn open_unleased(path: &Path, header: &[u8]) -> Result<MappedFile, FileError> {
+        Self::open_leasing(path, header, false)
+    }
+
+    fn open_leasing(path: &Path, header: &[u8], lease: bool) -> Result<MappedFile, FileError> {
+        let (file, mut len) = if lease {
+            crate::lease::open_shared(path, open_regular)?
+        } else {
+            let file = open_regular(path)?;
+            let len = file.metadata()?.len();
+            (file, len)
+        };
         if len < u64::from(MIN_FILE_LEN) {
             // A new file. Two processes creating it at once write the same bytes, so
             // what is there already must be a prefix of what we would write; anything
@@ -235,6 +262,7 @@ impl MappedFile {
             view,
             file_len,
             repairs_at_open: repairs(),
+            leased: lease,
         };
         if !mapped.bytes_equal(0, header) {
             return Err(FileError::Corrupt(
@@ -309,16 +337,39 @@ impl MappedFile {
         &self.path
     }
 
+    /// Takes the file's shared lease if this process does not hold it yet, without
+    /// waiting (see `lease.rs`): [`FileError::Busy`] while an upload run holds the
+    /// file, [`FileError::Gone`] once it was deleted.
+    fn take_lease(&mut self) -> Result<(), FileError> {
+        if self.leased {
+            return Ok(());
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            match flock(&self.file, false) {
+                Ok(false) => return Err(FileError::Busy),
+                Ok(true) if self.file.metadata()?.nlink() == 0 => return Err(FileError::Gone),
+                // Leased; or no locks on this file system: the real-clock rule alone.
+                Ok(true) | Err(_) => {}
+            }
+        }
+        self.leased = true;
+        Ok(())
+    }
+
     fn limit(&self) -> Result<u32, FileError> {
         self.load32(self.header_len + LIMIT_OFFSET)
             .ok_or(FileError::Corrupt("allocation limit unreadable"))
     }
 
-    /// The value word of `name`, allocating a record if the file has none.
+    /// The value word of `name`, allocating a record if the file has none. Takes the
+    /// file's lease first if it is not held yet: whoever gets a slot adds to it.
     pub(crate) fn get_or_create(&mut self, name: &str) -> Result<Slot, FileError> {
         if name.is_empty() || name.len() > MAX_NAME_LEN {
             return Err(FileError::BadName);
         }
+        self.take_lease()?;
         let name = name.as_bytes();
         // A record that exists is found through checked reads, so a sealed file still
         // finds the names it holds; only a new record needs the file whole.

@@ -369,3 +369,47 @@ fn a_first_count_days_later_moves_to_that_days_file_at_once() {
     );
     counting.finish();
 }
+
+/// A started process that counts nothing holds no lease: the week of its file is
+/// reported and the file deleted while it lives on. Its first count after that
+/// starts the rotation thread, which moves it to the file of its day, where the
+/// count lands (it waited in memory meanwhile).
+#[test]
+fn a_process_that_counts_nothing_holds_no_week_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tool");
+    let mut counting = Counting::start(tmp.path(), &dir, "start");
+    let ready = counting.answer();
+    let first = PathBuf::from(ready.strip_prefix("ready ").unwrap());
+    let week = week_of(&first);
+
+    let summary = upload_run(tmp.path(), &dir, week);
+    assert_eq!(
+        summary.to_string(),
+        format!("{week}: local only (mode is not on)\n")
+    );
+    assert!(
+        !first.exists() || cfg!(windows),
+        "the reported week's file is deleted"
+    );
+
+    // The day the upload ran, by the counter clock too.
+    let then = week
+        .plus(1)
+        .start()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    assert_eq!(counting.tell(&format!("clock {then}")), "clock set");
+    assert_eq!(counting.tell("count 3"), "counted");
+    let said = counting.tell("moved 10");
+    let moved = PathBuf::from(
+        said.strip_prefix("moved ")
+            .unwrap_or_else(|| panic!("the process stayed with its deleted file: {said}")),
+    );
+    counting.finish();
+    let moved_file = telemetry_counter::read_file(&moved).unwrap();
+    assert_eq!(day_of(moved_file.meta("TimeBegin").unwrap()), week.plus(1));
+    assert_eq!(moved_file.count["tool/hits"], 3);
+}
