@@ -14,7 +14,12 @@
 //!   descriptor. The lease is taken without waiting: if an upload run holds the file
 //!   right now, it is deleting it, so the process opens the path again (a new file);
 //!   a file deleted between the open and the lease (no links left) is opened again
-//!   too.
+//!   too. A process that rotates (`telemetry::start`, [`crate::open_and_rotate`])
+//!   takes the lease at its first count rather than at the open, so one that counts
+//!   nothing, however long it runs, holds no week back; if an upload run holds or has
+//!   deleted the file by then (its week was over), the count waits in memory and the
+//!   rotation thread, which that count starts, moves the process to the file of its
+//!   day.
 //! - **An upload run takes the exclusive lease** ([`try_exclusive`], without waiting)
 //!   on a settled file before it reads it for the report, and holds it until the file
 //!   is deleted. If a process holds a shared lease, the run leaves the file and its

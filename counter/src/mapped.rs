@@ -231,9 +231,7 @@ impl MappedFile {
         let (file, mut len) = if lease {
             crate::lease::open_shared(path, open_regular)?
         } else {
-            let file = open_regular(path)?;
-            let len = file.metadata()?.len();
-            (file, len)
+            open_regular_with_len(path)?
         };
         if len < u64::from(MIN_FILE_LEN) {
             // A new file. Two processes creating it at once write the same bytes, so
@@ -714,10 +712,15 @@ pub(crate) fn repairs() -> usize {
 /// daemon that closed its stdio must not find its next `open("/dev/null")` landing
 /// elsewhere, nor its stderr writes landing in our file.
 fn open_regular(path: &Path) -> Result<File, FileError> {
-    let file = telemetry_internal::fs::open_read_write(path, true)?;
+    open_regular_with_len(path).map(|(file, _)| file)
+}
+
+/// [`open_regular`], with the file's length as its check found it.
+fn open_regular_with_len(path: &Path) -> Result<(File, u64), FileError> {
+    let (file, meta) = telemetry_internal::fs::open_read_write_with_metadata(path, true)?;
     #[cfg(unix)]
     let file = File::from(telemetry_internal::move_above_stdio(file.into())?);
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 /// A `flock(2)` on `file` without waiting: `Ok(true)` if taken, `Ok(false)` if another

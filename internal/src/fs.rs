@@ -144,6 +144,14 @@ pub fn open_read_write(path: &Path, create: bool) -> io::Result<File> {
     open_regular(path, options().read(true).write(true).create(create))
 }
 
+/// [`open_read_write`], with the metadata its check read (one `fstat` for both).
+pub fn open_read_write_with_metadata(
+    path: &Path,
+    create: bool,
+) -> io::Result<(File, fs::Metadata)> {
+    open_regular_with_metadata(path, options().read(true).write(true).create(create))
+}
+
 /// Opens a regular file for appending, creating it (`0600`) if needed: logs.
 pub fn open_append(path: &Path) -> io::Result<File> {
     open_regular(path, options().append(true).create(true))
