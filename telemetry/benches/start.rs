@@ -5,6 +5,9 @@
 //! whole-process wall time, and then the program's first count (which starts the
 //! rotation thread, so a run that counts pays for it there).
 //!
+//! A third hello world calls `start` and counts nothing, as a tool asked for its
+//! `--version` may: it starts no rotation thread.
+//!
 //! `cargo bench -p telemetry --bench start`
 
 #[path = "../../counter/benches/alternate.rs"]
@@ -27,6 +30,11 @@ fn main() {
     let config = || telemetry::Config::new(telemetry::program!()).dir(dir());
     match std::env::var(alternate::ROLE).as_deref() {
         Ok("plain") => println!("hello"),
+        Ok("uncounted") => {
+            let started = telemetry::start(config());
+            println!("hello");
+            drop(started);
+        }
         Ok(role @ ("local" | "crashes")) => {
             let config = config().report_crashes(role == "crashes");
             let begin = Instant::now();
@@ -82,7 +90,12 @@ fn measure() {
         ("TELEMETRY_BENCH_DIR", dir.path().as_os_str()),
         ("DO_NOT_TRACK", std::ffi::OsStr::new("")),
     ];
-    let m = alternate::medians(&["plain", "local", "crashes"], RUNS, WARMUP, &env);
+    let m = alternate::medians(
+        &["plain", "local", "crashes", "uncounted"],
+        RUNS,
+        WARMUP,
+        &env,
+    );
     let counted = alternate::counted(dir.path());
     assert_eq!(counted.count["bench/starts"], 2 * (RUNS + WARMUP) as u64);
     let us = |d: Duration| d.as_secs_f64() * 1e6;
@@ -98,6 +111,11 @@ fn measure() {
         "  + start with crash reporting (child): {:8.1}  ({:+.1})",
         us(m[2]),
         added(2)
+    );
+    println!(
+        "  + start (local mode), counting nothing:{:7.1}  ({:+.1})",
+        us(m[3]),
+        added(3)
     );
     println!("in-process (µs):                                min    median");
     for role in ["local", "crashes"] {
