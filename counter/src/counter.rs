@@ -71,6 +71,12 @@ impl Counter {
     #[cold]
     #[inline(never)]
     fn add_cold(&'static self, n: u64) {
+        self.add_slowly(n);
+        crate::file::start_rotation_if_counting();
+    }
+
+    /// [`Counter::add`] without a record at hand: look it up, or count in memory.
+    fn add_slowly(&'static self, n: u64) {
         self.register();
         let generation = REGISTRY.generation.load(Ordering::SeqCst);
         if generation != 0 && self.failed_generation.load(Ordering::Relaxed) != generation {
@@ -96,6 +102,9 @@ impl Counter {
     fn resolve(&'static self, state: &mut Option<MappedFile>) -> Option<Slot> {
         let generation = REGISTRY.generation.load(Ordering::SeqCst);
         let file = state.as_mut()?;
+        // Whatever the look-up says, the process counts: it may need rotating (a file
+        // deleted under it, `Gone`, is left by rotation).
+        REGISTRY.counting.store(true, Ordering::SeqCst);
         let repairs = mapped::repairs();
         match file.get_or_create(self.name) {
             Ok(slot) => {
@@ -113,8 +122,9 @@ impl Counter {
                 Some(slot)
             }
             Err(FileError::Busy) => {
-                // Other processes outran us: not a fault of the file. Try again on
-                // this counter's next increment, or when another counter gets in.
+                // Other processes outran us, or an upload run holds the file: not a
+                // fault of the file. Try again on this counter's next increment, or
+                // when another counter gets in.
                 REGISTRY.retry.store(true, Ordering::SeqCst);
                 None
             }
@@ -179,6 +189,9 @@ pub(crate) struct Registry {
     /// Set when a counter could not get its record because the file was growing too
     /// fast: its counts wait in memory until the next counter that gets in moves them.
     retry: AtomicBool,
+    /// Set once a counter has looked for its record in a file: the process counts,
+    /// so it may need rotating (`file::start_rotation_if_counting`).
+    counting: AtomicBool,
 }
 
 pub(crate) static REGISTRY: Registry = Registry {
@@ -186,6 +199,7 @@ pub(crate) static REGISTRY: Registry = Registry {
     generation: AtomicU64::new(0),
     file: Mutex::new(None),
     retry: AtomicBool::new(false),
+    counting: AtomicBool::new(false),
 };
 
 impl Registry {
@@ -217,6 +231,11 @@ impl Registry {
                 counter.resolve(state);
             }
         }
+    }
+
+    /// Whether a counter has looked for its record in a file in this process.
+    pub(crate) fn counting(&self) -> bool {
+        self.counting.load(Ordering::SeqCst)
     }
 
     /// The path of the open file.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -90,14 +90,21 @@ pub fn open_dir(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus 
     let dir = Dir::new(dir);
     let ambient = Ambient::from_process();
     let mode = dir.effective_mode(&ambient).mode;
-    open_on(&dir, &program, mode, Some(&ambient), counter_today())
+    open_on(
+        &dir,
+        &program,
+        mode,
+        Some(&ambient),
+        counter_today(),
+        Lease::AtOpen,
+    )
 }
 
 /// [`open_dir`] for a caller that has already read the environment and decided the
 /// mode (`telemetry::start` reads it once, at its boundary, and passes it down), on
 /// the day `today`. Nothing is read here but the counter file itself.
 pub fn open_with_mode(dir: &Dir, program: crate::Program, mode: Mode, today: Day) -> OpenStatus {
-    open_on(dir, &program, mode, None, today.date())
+    open_on(dir, &program, mode, None, today.date(), Lease::AtOpen)
 }
 
 /// [`open_with_mode`] for a process that may outlive its week (what
@@ -112,7 +119,14 @@ pub fn open_with_mode_and_rotate(
     today: Day,
     ambient: &Ambient,
 ) -> OpenStatus {
-    let status = open_on(dir, &program, mode, Some(ambient), today.date());
+    let status = open_on(
+        dir,
+        &program,
+        mode,
+        Some(ambient),
+        today.date(),
+        Lease::AtFirstCount,
+    );
     if matches!(status, OpenStatus::Counting(_)) {
         keep_rotating();
     }
@@ -126,44 +140,92 @@ pub fn open(program: crate::Program) -> OpenStatus {
     match Dir::for_program(&ambient, program.name()) {
         Some(dir) => {
             let mode = dir.effective_mode(&ambient).mode;
-            open_on(&dir, &program, mode, Some(&ambient), counter_today())
+            open_on(
+                &dir,
+                &program,
+                mode,
+                Some(&ambient),
+                counter_today(),
+                Lease::AtOpen,
+            )
         }
         None => OpenStatus::InMemory(OpenError::NoDefaultDir),
     }
 }
 
-/// [`open_dir`] for long-running processes: also starts one background thread that
+/// [`open_dir`] for long-running processes: also keeps one background thread that
 /// moves counting into a new file when the day changes (Go's `OpenAndRotate`), so a
 /// process that outlives its week never counts into a file whose week has been
-/// reported. Programs that do not call this (or `telemetry::start`) get no thread and
-/// no timer (Go's timer broke the runtime's deadlock detection for every program:
-/// golang/go#68497). The thread follows the directory most recently opened: after a
-/// later [`open_dir`] with another directory it rotates that one, never back to this
-/// one.
+/// reported. The thread starts with the process's first count into the file (here, if
+/// a counter was incremented before), not before: a run that counts nothing needs no
+/// rotation and pays for no thread. Programs that do not call this (or
+/// `telemetry::start`) get no thread and no timer (Go's timer broke the runtime's
+/// deadlock detection for every program: golang/go#68497). The thread follows the
+/// directory most recently opened: after a later [`open_dir`] with another directory
+/// it rotates that one, never back to this one.
 pub fn open_and_rotate(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
     let dir = Dir::new(dir);
     let ambient = Ambient::from_process();
     let mode = dir.effective_mode(&ambient).mode;
-    let status = open_on(&dir, &program, mode, Some(&ambient), counter_today());
+    let status = open_on(
+        &dir,
+        &program,
+        mode,
+        Some(&ambient),
+        counter_today(),
+        Lease::AtFirstCount,
+    );
     if matches!(status, OpenStatus::Counting(_)) {
         keep_rotating();
     }
     status
 }
 
-/// Starts the rotation thread, once per process.
+/// Whether an entry point that rotates opened a file ([`keep_rotating`]).
+static ROTATION_WANTED: AtomicBool = AtomicBool::new(false);
+/// Whether the rotation thread runs (or is being started).
+static ROTATING: AtomicBool = AtomicBool::new(false);
+
+/// Asks for the rotation thread. It starts at the process's first count into a file:
+/// now, if a counter already has its record (counts made before the file opened moved
+/// in), else from the first counter to get one ([`start_rotation_if_counting`], on the
+/// counters' cold path). A process that never counts, such as a tool run for its
+/// `--version`, starts no thread: a thread is most of what opening costs a short run.
 fn keep_rotating() {
-    static ROTATING: AtomicBool = AtomicBool::new(false);
-    if !ROTATING.swap(true, Ordering::SeqCst) {
-        let spawned = std::thread::Builder::new()
-            .name("telemetry-rotate".into())
-            // It opens files and formats a header; the default 2 MiB is far more.
-            .stack_size(256 << 10)
-            .spawn(rotate_forever);
-        if spawned.is_err() {
-            ROTATING.store(false, Ordering::SeqCst);
-        }
+    ROTATION_WANTED.store(true, Ordering::SeqCst);
+    start_rotation_if_counting();
+}
+
+/// Starts the rotation thread, once per process, if it was asked for and a counter
+/// counts into a file. Called after a counter's first look-up in a file (outside the
+/// registry lock) and by [`keep_rotating`]: both sides store their flag before they
+/// read the other's (sequentially consistent), so whichever comes second starts it.
+pub(crate) fn start_rotation_if_counting() {
+    if ROTATING.load(Ordering::Relaxed)
+        || !ROTATION_WANTED.load(Ordering::SeqCst)
+        || !REGISTRY.counting()
+    {
+        return;
     }
+    if !ROTATING.swap(true, Ordering::SeqCst) && spawn_rotation_thread().is_err() {
+        ROTATING.store(false, Ordering::SeqCst);
+    }
+}
+
+#[cfg(unix)]
+fn spawn_rotation_thread() -> io::Result<()> {
+    static ROTATION: crate::mapped::quiet_thread::Job = (c"telemetry-rotate", rotate_forever);
+    crate::mapped::quiet_thread::spawn(&ROTATION)
+}
+
+#[cfg(not(unix))]
+fn spawn_rotation_thread() -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("telemetry-rotate".into())
+        // It opens files and formats a header; the default 2 MiB is far more.
+        .stack_size(256 << 10)
+        .spawn(rotate_forever)
+        .map(drop)
 }
 
 /// What rotation keeps current: the directory and program of the latest open, and
@@ -181,6 +243,11 @@ static LAST_OPENED: Mutex<Option<LastOpened>> = Mutex::new(None);
 /// The counter clock: the real clock, unless a test set a pretended time
 /// ([`crate::testing::set_now`]), in seconds since the epoch plus one (0: real).
 static PRETENDED_NOW: AtomicU64 = AtomicU64::new(0);
+
+/// The day of the file the process last opened to count into (its Julian day; 0
+/// before any), so that the rotation thread sees without allocating whether it must
+/// move at once.
+static OPENED_ON: AtomicI32 = AtomicI32::new(0);
 
 /// Wakes the rotation thread early (when a test moves the counter clock).
 static WAKE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
@@ -207,11 +274,19 @@ pub(crate) fn set_now(now: Option<SystemTime>) {
             .map_or(1, |d| d.as_secs().saturating_add(1))
     });
     PRETENDED_NOW.store(secs, Ordering::SeqCst);
-    *WAKE.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
-    WAKE.1.notify_all();
+    // Only a running thread is woken: one started later looks at the day itself.
+    if ROTATING.load(Ordering::SeqCst) {
+        *WAKE.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        WAKE.1.notify_all();
+    }
 }
 
 fn rotate_forever() {
+    // Started by the process's first count, which may come days after its file was
+    // opened: a file of another day is left at once, not at the next wake.
+    if OPENED_ON.load(Ordering::SeqCst) != counter_today().to_julian_day() {
+        rotate(counter_today());
+    }
     loop {
         // Wake at midnight, and at least hourly: the wait runs on a clock that stops
         // while the machine sleeps, so a laptop suspended across midnight rotates
@@ -248,12 +323,29 @@ pub(crate) fn rotate(today: Date) -> Option<OpenStatus> {
     if REGISTRY.path().as_ref() == Some(&expected) {
         return None;
     }
-    Some(open_on(&dir, &program, mode, ambient.as_ref(), today))
+    Some(open_on(
+        &dir,
+        &program,
+        mode,
+        ambient.as_ref(),
+        today,
+        Lease::AtFirstCount,
+    ))
 }
 
 fn until_next_utc_midnight(now: SystemTime) -> Duration {
     let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     Duration::from_secs(86_400 - now % 86_400 + 1)
+}
+
+/// When a process takes the lease on a file it opens (see `lease.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lease {
+    /// At once: a process that does not rotate holds its file until it exits.
+    AtOpen,
+    /// At the first count into it: a rotating process (which starts its rotation
+    /// thread then too) that counts nothing holds no week back, however long it runs.
+    AtFirstCount,
 }
 
 /// Opens the file a process starting on `today` counts into.
@@ -263,6 +355,7 @@ pub(crate) fn open_on(
     mode: Mode,
     ambient: Option<&Ambient>,
     today: Date,
+    lease: Lease,
 ) -> OpenStatus {
     {
         let mut last = LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner);
@@ -279,9 +372,10 @@ pub(crate) fn open_on(
     if !mode.collects() {
         return OpenStatus::Off;
     }
-    match open_file(dir, program, today) {
+    match open_file(dir, program, today, lease) {
         Ok(file) => {
             let path = file.path().to_owned();
+            OPENED_ON.store(today.to_julian_day(), Ordering::SeqCst);
             REGISTRY.install(file);
             OpenStatus::Counting(path)
         }
@@ -289,11 +383,20 @@ pub(crate) fn open_on(
     }
 }
 
-fn open_file(dir: &Dir, program: &crate::Program, today: Date) -> Result<MappedFile, OpenError> {
+fn open_file(
+    dir: &Dir,
+    program: &crate::Program,
+    today: Date,
+    lease: Lease,
+) -> Result<MappedFile, OpenError> {
     let (path, span) = file_path(dir, program, today)?;
     let header = layout::header(&metadata(program, span))
         .ok_or_else(|| OpenError::InvalidProgram(program.clone()))?;
-    MappedFile::open(&path, &header).map_err(|err| match err {
+    let opened = match lease {
+        Lease::AtOpen => MappedFile::open(&path, &header),
+        Lease::AtFirstCount => MappedFile::open_unleased(&path, &header),
+    };
+    opened.map_err(|err| match err {
         FileError::Io(source) => OpenError::Io {
             path: path.clone(),
             source,
@@ -309,6 +412,10 @@ fn open_file(dir: &Dir, program: &crate::Program, today: Date) -> Result<MappedF
         FileError::Busy => OpenError::Corrupt {
             path: path.clone(),
             reason: "other processes kept growing the file",
+        },
+        FileError::Gone => OpenError::Corrupt {
+            path: path.clone(),
+            reason: "deleted as it was opened",
         },
     })
 }

@@ -14,7 +14,12 @@
 //!   descriptor. The lease is taken without waiting: if an upload run holds the file
 //!   right now, it is deleting it, so the process opens the path again (a new file);
 //!   a file deleted between the open and the lease (no links left) is opened again
-//!   too.
+//!   too. A process that rotates (`telemetry::start`, [`crate::open_and_rotate`])
+//!   takes the lease at its first count rather than at the open, so one that counts
+//!   nothing, however long it runs, holds no week back; if an upload run holds or has
+//!   deleted the file by then (its week was over), the count waits in memory and the
+//!   rotation thread, which that count starts, moves the process to the file of its
+//!   day.
 //! - **An upload run takes the exclusive lease** ([`try_exclusive`], without waiting)
 //!   on a settled file before it reads it for the report, and holds it until the file
 //!   is deleted. If a process holds a shared lease, the run leaves the file and its
@@ -43,11 +48,11 @@ use crate::mapped::FileError;
 const OPEN_ATTEMPTS: usize = 8;
 
 /// Opens the counter file at `path` with `open` and takes its shared lease (see the
-/// module documentation).
+/// module documentation). Returns the file's length as found once leased.
 pub(crate) fn open_shared(
     path: &Path,
     open: impl Fn(&Path) -> Result<File, FileError>,
-) -> Result<File, FileError> {
+) -> Result<(File, u64), FileError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -56,10 +61,19 @@ pub(crate) fn open_shared(
             match crate::mapped::flock(&file, false) {
                 // An upload run is deleting it: the path will name a new file.
                 Ok(false) => std::thread::yield_now(),
-                // Deleted between our open and our lease.
-                Ok(true) if file.metadata()?.nlink() == 0 => {}
-                // Leased; or no locks on this file system: the real-clock rule alone.
-                Ok(true) | Err(_) => return Ok(file),
+                Ok(true) => {
+                    let meta = file.metadata()?;
+                    // Unless deleted between our open and our lease (no links left):
+                    // then open the path again.
+                    if meta.nlink() > 0 {
+                        return Ok((file, meta.len()));
+                    }
+                }
+                // No locks on this file system: the real-clock rule alone.
+                Err(_) => {
+                    let len = file.metadata()?.len();
+                    return Ok((file, len));
+                }
             }
         }
         Err(FileError::Io(io::Error::new(
@@ -68,7 +82,11 @@ pub(crate) fn open_shared(
         )))
     }
     #[cfg(not(unix))]
-    open(path)
+    {
+        let file = open(path)?;
+        let len = file.metadata()?.len();
+        Ok((file, len))
+    }
 }
 
 /// Takes the exclusive lease on an open counter file whose week is over, without

@@ -24,7 +24,8 @@
 //!
 //! # Guarantees
 //! - Incrementing never blocks, allocates, panics or prints once a counter has its
-//!   record; the first increment of a counter in a process takes a lock once.
+//!   record; the first increment of a counter in a process takes a lock once, and the
+//!   process's first after [`open_and_rotate`] starts the rotation thread.
 //! - Increments made before the file opens are kept in memory and moved into the file
 //!   when it opens. If it cannot open (mode `off`, an unwritable directory, a corrupt
 //!   file) they stay in memory and the program carries on.

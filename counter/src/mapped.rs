@@ -59,9 +59,15 @@ pub(crate) enum FileError {
     Corrupt(&'static str),
     /// The name is empty or longer than [`MAX_NAME_LEN`].
     BadName,
-    /// Other processes kept growing the file faster than we could follow: not an
-    /// error in the file; the counter stays in memory and tries again later.
+    /// Other processes kept growing the file faster than we could follow, or an
+    /// upload run holds it (it is deleting it): not an error in the file; the counter
+    /// stays in memory and tries again later.
     Busy,
+    /// The file was deleted (its week reported) before this process first counted
+    /// into it: counts stay in memory until the next file opens. Unix only: elsewhere
+    /// there is no lease to take, and a mapped file cannot be deleted.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Gone,
 }
 
 impl From<io::Error> for FileError {
@@ -185,6 +191,9 @@ pub(crate) struct MappedFile {
     /// [`fault::repairs`] when the file was opened. Once the count moves, this file
     /// is sealed: see [`MappedFile::check_unrepaired`].
     repairs_at_open: usize,
+    /// Whether this process holds the file's lease (or the file system has no locks):
+    /// taken before anything of ours is written into the file but the header.
+    leased: bool,
 }
 
 impl Drop for MappedFile {
@@ -206,9 +215,26 @@ impl MappedFile {
     /// a file shorter than the minimum gets the header and is extended to 16 KiB; a
     /// file whose header differs from `header` is rejected. Only a regular file is
     /// used, never through a symbolic link, and a new file gets real disk blocks.
+    /// The file's lease is taken now.
     pub(crate) fn open(path: &Path, header: &[u8]) -> Result<MappedFile, FileError> {
-        let file = crate::lease::open_shared(path, open_regular)?;
-        let mut len = file.metadata()?.len();
+        Self::open_leasing(path, header, true)
+    }
+
+    /// [`MappedFile::open`], but the lease is taken by the first look-up of a counter
+    /// ([`MappedFile::get_or_create`]), so a process that never counts holds no week
+    /// back. For files a rotating process opens: if an upload run reported and deleted
+    /// the file first, that look-up fails with [`FileError::Gone`] and rotation moves
+    /// the process to the file of its day (the deleted file's week was over).
+    pub(crate) fn open_unleased(path: &Path, header: &[u8]) -> Result<MappedFile, FileError> {
+        Self::open_leasing(path, header, false)
+    }
+
+    fn open_leasing(path: &Path, header: &[u8], lease: bool) -> Result<MappedFile, FileError> {
+        let (file, mut len) = if lease {
+            crate::lease::open_shared(path, open_regular)?
+        } else {
+            open_regular_with_len(path)?
+        };
         if len < u64::from(MIN_FILE_LEN) {
             // A new file. Two processes creating it at once write the same bytes, so
             // what is there already must be a prefix of what we would write; anything
@@ -236,6 +262,7 @@ impl MappedFile {
             view,
             file_len,
             repairs_at_open: repairs(),
+            leased: lease,
         };
         if !mapped.bytes_equal(0, header) {
             return Err(FileError::Corrupt(
@@ -310,16 +337,39 @@ impl MappedFile {
         &self.path
     }
 
+    /// Takes the file's shared lease if this process does not hold it yet, without
+    /// waiting (see `lease.rs`): [`FileError::Busy`] while an upload run holds the
+    /// file, [`FileError::Gone`] once it was deleted.
+    fn take_lease(&mut self) -> Result<(), FileError> {
+        if self.leased {
+            return Ok(());
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            match flock(&self.file, false) {
+                Ok(false) => return Err(FileError::Busy),
+                Ok(true) if self.file.metadata()?.nlink() == 0 => return Err(FileError::Gone),
+                // Leased; or no locks on this file system: the real-clock rule alone.
+                Ok(true) | Err(_) => {}
+            }
+        }
+        self.leased = true;
+        Ok(())
+    }
+
     fn limit(&self) -> Result<u32, FileError> {
         self.load32(self.header_len + LIMIT_OFFSET)
             .ok_or(FileError::Corrupt("allocation limit unreadable"))
     }
 
-    /// The value word of `name`, allocating a record if the file has none.
+    /// The value word of `name`, allocating a record if the file has none. Takes the
+    /// file's lease first if it is not held yet: whoever gets a slot adds to it.
     pub(crate) fn get_or_create(&mut self, name: &str) -> Result<Slot, FileError> {
         if name.is_empty() || name.len() > MAX_NAME_LEN {
             return Err(FileError::BadName);
         }
+        self.take_lease()?;
         let name = name.as_bytes();
         // A record that exists is found through checked reads, so a sealed file still
         // finds the names it holds; only a new record needs the file whole.
@@ -664,10 +714,15 @@ pub(crate) fn repairs() -> usize {
 /// daemon that closed its stdio must not find its next `open("/dev/null")` landing
 /// elsewhere, nor its stderr writes landing in our file.
 fn open_regular(path: &Path) -> Result<File, FileError> {
-    let file = telemetry_internal::fs::open_read_write(path, true)?;
+    open_regular_with_len(path).map(|(file, _)| file)
+}
+
+/// [`open_regular`], with the file's length as its check found it.
+fn open_regular_with_len(path: &Path) -> Result<(File, u64), FileError> {
+    let (file, meta) = telemetry_internal::fs::open_read_write_with_metadata(path, true)?;
     #[cfg(unix)]
     let file = File::from(telemetry_internal::move_above_stdio(file.into())?);
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 /// A `flock(2)` on `file` without waiting: `Ok(true)` if taken, `Ok(false)` if another
@@ -965,6 +1020,100 @@ pub(crate) mod fault {
             );
         }
     }
+}
+
+/// The rotation thread's start, on Unix: a bare detached `pthread` rather than
+/// `std::thread::spawn`. std's start-up of a thread (its stack-guard query, which
+/// allocates and so creates a malloc arena, a signal stack, a join packet) costs the
+/// short run that counts once (the thread starts with the first count) several times
+/// what the thread itself needs: it sleeps until midnight. The thread blocks every
+/// signal, so the host's process-directed signals never land on it.
+#[cfg(unix)]
+pub(crate) mod quiet_thread {
+    use std::ffi::{CStr, c_void};
+    use std::io;
+
+    /// Far more than the rotation needs (it opens a file and formats a header) and
+    /// above any platform's `PTHREAD_STACK_MIN`.
+    const STACK_SIZE: usize = 256 << 10;
+
+    /// A thread to start: its name (at most 15 bytes show) and what it runs.
+    pub(crate) type Job = (&'static CStr, fn());
+
+    /// Starts `job` on a new detached thread with every signal blocked. Nothing is
+    /// allocated, here or in the thread before `job` runs (a thread's first
+    /// allocation makes it a malloc arena). A panic in the job ends the thread, not
+    /// the process.
+    pub(crate) fn spawn(job: &'static Job) -> io::Result<()> {
+        // SAFETY: every pointer passed is to a live local, or to `job`, which is
+        // `'static` and only read; the attribute object is initialised before use and
+        // destroyed once; this thread's signal mask is restored whatever
+        // pthread_create did.
+        let created = unsafe {
+            let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+            if libc::pthread_attr_init(&mut attr) != 0 {
+                return Err(io::Error::other("pthread_attr_init failed"));
+            }
+            libc::pthread_attr_setstacksize(&mut attr, STACK_SIZE);
+            libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+            // A new thread inherits its creator's signal mask: block everything for
+            // the creation, so the thread starts with every signal blocked.
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+            let mut thread: libc::pthread_t = std::mem::zeroed();
+            let arg = std::ptr::from_ref(job).cast_mut().cast::<c_void>();
+            let created = libc::pthread_create(&mut thread, &attr, run, arg);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+            libc::pthread_attr_destroy(&mut attr);
+            created
+        };
+        match created {
+            0 => Ok(()),
+            err => Err(io::Error::from_raw_os_error(err)),
+        }
+    }
+
+    extern "C" fn run(arg: *mut c_void) -> *mut c_void {
+        // SAFETY: `arg` is the `&'static Job` that `spawn` passed.
+        let (name, body) = *unsafe { &*arg.cast_const().cast::<Job>() };
+        set_name(name);
+        // Unwinding out of an `extern "C"` function would abort the process.
+        let _ = std::panic::catch_unwind(body);
+        std::ptr::null_mut()
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn set_name(name: &CStr) {
+        // The kernel keeps 15 bytes and a NUL; a longer name is refused, so cut it.
+        let mut short = [0u8; 16];
+        let bytes = name.to_bytes();
+        let len = bytes.len().min(15);
+        short[..len].copy_from_slice(&bytes[..len]);
+        // SAFETY: `short` is NUL-terminated (its last byte is never written) and
+        // lives across the call, which names the calling thread.
+        unsafe {
+            libc::pthread_setname_np(libc::pthread_self(), short.as_ptr().cast());
+        }
+    }
+
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    fn set_name(name: &CStr) {
+        // SAFETY: a NUL-terminated string that outlives the call, which names the
+        // calling thread.
+        unsafe {
+            libc::pthread_setname_np(name.as_ptr());
+        }
+    }
+
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios"
+    )))]
+    fn set_name(_: &CStr) {}
 }
 
 #[cfg(test)]

@@ -44,6 +44,14 @@ fn options() -> OpenOptions {
 /// Opens with `options` and checks that what was opened is a regular file. A symbolic
 /// link fails to open (`ELOOP`) and is reported as [`not_regular`] too.
 fn open_regular(path: &Path, options: &OpenOptions) -> io::Result<File> {
+    open_regular_with_metadata(path, options).map(|(file, _)| file)
+}
+
+/// [`open_regular`], with the metadata its check read (one `fstat` for both).
+fn open_regular_with_metadata(
+    path: &Path,
+    options: &OpenOptions,
+) -> io::Result<(File, fs::Metadata)> {
     let file = options.open(path).map_err(|err| {
         if is_link_error(&err) {
             not_regular(path)
@@ -51,10 +59,11 @@ fn open_regular(path: &Path, options: &OpenOptions) -> io::Result<File> {
             err
         }
     })?;
-    if !file.metadata()?.file_type().is_file() {
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
         return Err(not_regular(path));
     }
-    Ok(file)
+    Ok((file, meta))
 }
 
 fn is_link_error(err: &io::Error) -> bool {
@@ -79,20 +88,46 @@ pub const COUNTER_FILE_LIMIT: u64 = 64 << 20;
 /// found from its size before anything is read (a 4 GiB sparse file costs nothing),
 /// and never more than `limit + 1` bytes are read of one that grows meanwhile.
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    let file = open_regular(path, options().read(true))?;
+    let (mut file, meta) = open_regular_with_metadata(path, options().read(true))?;
     let too_large = || {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{} is larger than {limit} bytes", path.display()),
         )
     };
-    let len = file.metadata()?.len();
+    let len = meta.len();
     if len > limit {
         return Err(too_large());
     }
-    // The size as found (a file may still grow or shrink while it is read).
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    // The size as found, plus one byte to notice a file that grew meanwhile. A file
+    // that kept its size is read by one `read` that comes back short: end of file, as
+    // a regular file's read comes back short only there. Anything else (a file that
+    // grew, shrank or is read in pieces) is read on to end of file, within the bound.
+    let len = usize::try_from(len).map_err(|_| too_large())?;
+    let mut bytes = vec![0; len + 1];
+    let mut filled = 0;
+    loop {
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                filled += n;
+                if filled >= bytes.len() {
+                    break;
+                }
+                if filled >= len {
+                    bytes.truncate(filled);
+                    return Ok(bytes);
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    bytes.truncate(filled);
+    if filled > len {
+        let more = limit.saturating_add(1).saturating_sub(filled as u64);
+        file.take(more).read_to_end(&mut bytes)?;
+    }
     if bytes.len() as u64 > limit {
         return Err(too_large());
     }
@@ -107,6 +142,14 @@ pub fn open_read(path: &Path) -> io::Result<File> {
 /// Opens a regular file for reading and writing, creating it (`0600`) if `create`.
 pub fn open_read_write(path: &Path, create: bool) -> io::Result<File> {
     open_regular(path, options().read(true).write(true).create(create))
+}
+
+/// [`open_read_write`], with the metadata its check read (one `fstat` for both).
+pub fn open_read_write_with_metadata(
+    path: &Path,
+    create: bool,
+) -> io::Result<(File, fs::Metadata)> {
+    open_regular_with_metadata(path, options().read(true).write(true).create(create))
 }
 
 /// Opens a regular file for appending, creating it (`0600`) if needed: logs.
@@ -290,6 +333,25 @@ mod tests {
             read_bounded(&big, 999).unwrap_err().kind(),
             io::ErrorKind::InvalidData
         );
+    }
+
+    /// A file that holds more than its size said when it was opened (as one growing
+    /// meanwhile, or a `/proc` file, whose size is 0) is read on, within the bound.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn reads_past_the_size_found_within_the_bound() {
+        let status = read_bounded(Path::new("/proc/self/status"), 64 * 1024).unwrap();
+        assert!(String::from_utf8(status).unwrap().contains("\nPid:\t"));
+        assert_eq!(
+            read_bounded(Path::new("/proc/self/status"), 10)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::InvalidData
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let empty = tmp.path().join("empty");
+        fs::write(&empty, "").unwrap();
+        assert_eq!(read_bounded(&empty, 10).unwrap(), b"");
     }
 
     #[test]

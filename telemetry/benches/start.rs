@@ -2,7 +2,11 @@
 //! hello world and as hello worlds that call `start`, alternately, so all see the same
 //! machine state. Each run that calls `start` also times the call itself, in-process,
 //! which is what the program pays and is far less noisy on a busy machine than
-//! whole-process wall time.
+//! whole-process wall time, and then the program's first count (which starts the
+//! rotation thread, so a run that counts pays for it there).
+//!
+//! A third hello world calls `start` and counts nothing, as a tool asked for its
+//! `--version` may: it starts no rotation thread.
 //!
 //! `cargo bench -p telemetry --bench start`
 
@@ -26,15 +30,26 @@ fn main() {
     let config = || telemetry::Config::new(telemetry::program!()).dir(dir());
     match std::env::var(alternate::ROLE).as_deref() {
         Ok("plain") => println!("hello"),
+        Ok("uncounted") => {
+            let started = telemetry::start(config());
+            println!("hello");
+            drop(started);
+        }
         Ok(role @ ("local" | "crashes")) => {
             let config = config().report_crashes(role == "crashes");
             let begin = Instant::now();
             let started = telemetry::start(config);
             let took = begin.elapsed();
+            let counting = Instant::now();
             STARTS.inc();
+            let first_count = counting.elapsed();
             println!("hello");
             drop(started);
             record(&Path::new(&dir()).join(format!("{role}.ns")), took);
+            record(
+                &Path::new(&dir()).join(format!("{role}-count.ns")),
+                first_count,
+            );
         }
         _ if alternate::listing() => {}
         _ => measure(),
@@ -71,15 +86,27 @@ fn recorded(path: &Path) -> (Duration, Duration) {
 fn measure() {
     let dir = tempfile::tempdir().unwrap();
     // An empty DO_NOT_TRACK does not turn telemetry off, whatever the shell exported.
+    // The user's own telemetry root (its `off` switch, the registry that `start`
+    // lists this directory in) is left alone: the runs get one of their own.
+    let root = dir.path().join("config");
     let env = [
         ("TELEMETRY_BENCH_DIR", dir.path().as_os_str()),
         ("DO_NOT_TRACK", std::ffi::OsStr::new("")),
+        ("XDG_CONFIG_HOME", root.as_os_str()),
     ];
-    let m = alternate::medians(&["plain", "local", "crashes"], RUNS, WARMUP, &env);
+    // A crash-reporting run leaves its child behind, which competes with whatever
+    // runs next: the runs without a child alternate among themselves, and those with
+    // one against plain runs of their own.
+    let quiet = alternate::medians(&["plain", "local", "uncounted"], RUNS, WARMUP, &env);
+    let crashing = alternate::medians(&["plain", "crashes"], RUNS, WARMUP, &env);
+    let m = [quiet[0], quiet[1], crashing[1], quiet[2]];
     let counted = alternate::counted(dir.path());
     assert_eq!(counted.count["bench/starts"], 2 * (RUNS + WARMUP) as u64);
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let added = |i: usize| us(m[i]) - us(m[0]);
+    let added = |i: usize| {
+        let plain = if i == 2 { crashing[0] } else { m[0] };
+        us(m[i]) - us(plain)
+    };
     println!("process start, median of {RUNS} alternating runs (µs):");
     println!("  hello world:                          {:8.1}", us(m[0]));
     println!(
@@ -92,11 +119,22 @@ fn measure() {
         us(m[2]),
         added(2)
     );
-    println!("the call to start itself, in-process (µs):      min    median");
+    println!(
+        "  + start (local mode), counting nothing:{:7.1}  ({:+.1})",
+        us(m[3]),
+        added(3)
+    );
+    println!("in-process (µs):                                min    median");
     for role in ["local", "crashes"] {
         let (min, median) = recorded(&dir.path().join(format!("{role}.ns")));
         println!(
-            "  {role:8}                              {:8.1}  {:8.1}",
+            "  start, {role:8}                       {:8.1}  {:8.1}",
+            us(min),
+            us(median)
+        );
+        let (min, median) = recorded(&dir.path().join(format!("{role}-count.ns")));
+        println!(
+            "  then the first count, {role:8}        {:8.1}  {:8.1}",
             us(min),
             us(median)
         );

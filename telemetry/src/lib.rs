@@ -17,10 +17,11 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! [`start`] reads the user's [`Mode`] and opens this week's counter file, and (unless
-//! the mode is `off`) starts one small background thread, `telemetry-rotate`, that
-//! moves counting into the new day's file at midnight UTC, so a server or daemon that
-//! outlives its week never counts into a file whose week was reported. When crash
+//! [`start`] reads the user's [`Mode`] and opens this week's counter file; the
+//! program's first count into it (unless the mode is `off`) starts one small
+//! background thread, `telemetry-rotate`, that moves counting into the new day's file
+//! at midnight UTC, so a server or daemon that outlives its week never counts into a
+//! file whose week was reported (a run that counts nothing starts no thread). When crash
 //! reporting is on, or an upload is due (at most once a day per telemetry directory),
 //! it re-executes the program as a detached child that counts the parent's crash, if
 //! any, and turns expired weeks into reports, uploading them only if the user opted in

@@ -33,7 +33,12 @@ fn program() -> Program {
 /// commands on stdin, one a line, and answers each on stdout after `> `:
 /// `count N` → `counted`; `advance SECS` (the counter clock, in seconds since the
 /// epoch) → `rotated PATH` once counting moved to another file, or `stuck PATH` if it
-/// did not within ten seconds.
+/// did not within ten seconds; `clock SECS` → `clock set` (the counter clock, and
+/// nothing waited for); `moved SECS` → `moved PATH` as soon as counting left the file
+/// it was ready with, `stayed PATH` if it did not within SECS seconds; `threads SECS` → `rotation thread yes, blocking
+/// signals` (or `taking signals`) as soon as the rotation thread runs, `no` if it does
+/// not within SECS seconds (Linux: from `/proc/self/task/*`, whose name a new thread
+/// sets itself, a moment after it exists).
 #[test]
 fn counting_child() {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
@@ -51,7 +56,8 @@ fn counting_child() {
             .map(|p| p.display().to_string())
             .unwrap_or_default()
     };
-    println!("> ready {}", current());
+    let first = current();
+    println!("> ready {first}");
     for line in std::io::stdin().lock().lines() {
         let line = line.unwrap();
         let (command, arg) = line.split_once(' ').unwrap();
@@ -74,9 +80,64 @@ fn counting_child() {
                 let verdict = if now == before { "stuck" } else { "rotated" };
                 println!("> {verdict} {now}");
             }
+            "clock" => {
+                telemetry_counter::testing::set_now(Some(UNIX_EPOCH + Duration::from_secs(arg)));
+                println!("> clock set");
+            }
+            "moved" => {
+                let deadline = Instant::now() + Duration::from_secs(arg);
+                while current() == first && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let now = current();
+                let verdict = if now == first { "stayed" } else { "moved" };
+                println!("> {verdict} {now}");
+            }
+            "threads" => {
+                let deadline = Instant::now() + Duration::from_secs(arg);
+                while !rotation_thread_runs() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let running = match rotation_thread_runs() {
+                    true if rotation_thread_blocks_signals() => "yes, blocking signals",
+                    true => "yes, taking signals",
+                    false => "no",
+                };
+                println!("> rotation thread {running}");
+            }
             other => panic!("unknown command {other}"),
         }
     }
+}
+
+/// The `/proc/self/task/*` directory of the thread that bears the rotation thread's
+/// name (truncated to the kernel's 15 bytes), if one runs.
+fn rotation_thread() -> Option<PathBuf> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .map(|task| task.unwrap().path())
+        .find(|task| {
+            let name = std::fs::read_to_string(task.join("comm")).unwrap();
+            "telemetry-rotate".starts_with(name.trim_end())
+        })
+}
+
+fn rotation_thread_runs() -> bool {
+    rotation_thread().is_some()
+}
+
+/// Whether the rotation thread blocks the signals a host handles (`SIGINT`, `SIGTERM`,
+/// `SIGUSR1`, `SIGCHLD`), so that none is ever delivered to it.
+fn rotation_thread_blocks_signals() -> bool {
+    let status = std::fs::read_to_string(rotation_thread().unwrap().join("status")).unwrap();
+    let blocked = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+        .unwrap();
+    [2, 15, 10, 17]
+        .iter()
+        .all(|signal| blocked & (1 << (signal - 1)) != 0)
 }
 
 /// The counting child and its pipes.
@@ -256,4 +317,99 @@ fn a_week_waits_for_a_process_still_counting_into_it() {
     let reported =
         Report::parse(&std::fs::read(Dir::new(&dir).local_report(week)).unwrap()).unwrap();
     assert_eq!(reported.programs[0].counters["tool/hits"], 1500);
+}
+
+/// The rotation thread starts with the first count, not with `start`: a run that
+/// counts nothing (a tool asked for its `--version`) pays for no thread; one that
+/// counts gets it, and so moves to the next week as above. The thread blocks every
+/// signal: the host's are never delivered to it.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_rotation_thread_starts_with_the_first_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tool");
+    let mut counting = Counting::start(tmp.path(), &dir, "start");
+    counting.answer();
+    assert_eq!(counting.tell("threads 0"), "rotation thread no");
+    assert_eq!(counting.tell("count 1"), "counted");
+    assert_eq!(
+        counting.tell("threads 10"),
+        "rotation thread yes, blocking signals"
+    );
+    counting.finish();
+}
+
+/// A process that counts nothing for days, then counts: its first count starts the
+/// rotation thread, which moves it to the file of the day at once, not an hour later.
+#[test]
+fn a_first_count_days_later_moves_to_that_days_file_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tool");
+    let mut counting = Counting::start(tmp.path(), &dir, "start");
+    let ready = counting.answer();
+    let first = PathBuf::from(ready.strip_prefix("ready ").unwrap());
+    // Two days and an hour later by the counter clock, nothing counted yet.
+    let later = week_of(&first)
+        .start()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2 * 86_400
+        + 3600;
+    assert_eq!(counting.tell(&format!("clock {later}")), "clock set");
+    assert_eq!(counting.tell("count 1"), "counted");
+    let said = counting.tell("moved 10");
+    let moved = PathBuf::from(said.strip_prefix("moved ").unwrap_or_else(|| {
+        panic!("the first count did not move the process to its day's file: {said}")
+    }));
+    let moved_file = telemetry_counter::read_file(&moved).unwrap();
+    assert_eq!(
+        day_of(moved_file.meta("TimeBegin").unwrap()),
+        week_of(&first).plus(2)
+    );
+    counting.finish();
+}
+
+/// A started process that counts nothing holds no lease: the week of its file is
+/// reported and the file deleted while it lives on. Its first count after that
+/// starts the rotation thread, which moves it to the file of its day, where the
+/// count lands (it waited in memory meanwhile).
+#[test]
+fn a_process_that_counts_nothing_holds_no_week_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tool");
+    let mut counting = Counting::start(tmp.path(), &dir, "start");
+    let ready = counting.answer();
+    let first = PathBuf::from(ready.strip_prefix("ready ").unwrap());
+    let week = week_of(&first);
+
+    let summary = upload_run(tmp.path(), &dir, week);
+    assert_eq!(
+        summary.to_string(),
+        format!("{week}: local only (mode is not on)\n")
+    );
+    assert!(
+        !first.exists() || cfg!(windows),
+        "the reported week's file is deleted"
+    );
+
+    // The day the upload ran, by the counter clock too.
+    let then = week
+        .plus(1)
+        .start()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    assert_eq!(counting.tell(&format!("clock {then}")), "clock set");
+    assert_eq!(counting.tell("count 3"), "counted");
+    let said = counting.tell("moved 10");
+    let moved = PathBuf::from(
+        said.strip_prefix("moved ")
+            .unwrap_or_else(|| panic!("the process stayed with its deleted file: {said}")),
+    );
+    counting.finish();
+    let moved_file = telemetry_counter::read_file(&moved).unwrap();
+    assert_eq!(day_of(moved_file.meta("TimeBegin").unwrap()), week.plus(1));
+    assert_eq!(moved_file.count["tool/hits"], 3);
 }
