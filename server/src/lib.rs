@@ -92,6 +92,8 @@ mod error;
 mod http;
 mod live_config;
 mod merge;
+mod merge_lock;
+pub mod parquet;
 mod storage;
 mod validate;
 

@@ -1,11 +1,14 @@
 //! Merging a day: every report of `uploaded/<date>/` into `merged/<date>.json` (one
-//! JSON line per report, as Go's worker writes) and its chart data into
+//! JSON line per report, as Go's worker writes), its rows into
+//! `parquet/date=<date>/part-*.parquet` ([`crate::parquet`]) and its chart data into
 //! `charts/<date>.json`.
 //!
 //! Idempotent: the reports are read in key order and the outputs replaced whole, so
 //! merging a day twice writes the same bytes. `charts/<date>.json` is written last
-//! and records how many objects it saw, so a day counts as merged only when both
-//! outputs are complete and no report arrived since.
+//! and records how many objects it saw, so a day counts as merged only when every
+//! output is complete and no report arrived since. One merge of a day runs at a time
+//! over every process sharing the store ([`crate::merge_lock`]): collectors merging
+//! at once leave the outputs of one listing, never a mix.
 
 use std::sync::Arc;
 
@@ -20,6 +23,8 @@ use tokio::io::AsyncWriteExt;
 
 use crate::ServerError;
 use crate::charts::DaySummary;
+use crate::merge_lock::MergeLock;
+use crate::parquet::{DayParquet, generation};
 use crate::storage::{Storage, charts_key, date_of, merged_key, uploaded_dir};
 
 /// How many reports are fetched at once: enough to hide S3's latency, few enough
@@ -52,14 +57,28 @@ impl std::fmt::Display for MergedDay {
 /// Merges `date`, or with `None` every day with reports that are not merged yet (no
 /// chart data, or chart data from fewer reports than are stored now). Returns what
 /// was merged, oldest first.
+///
+/// Each day is merged under its merge lock, listed once the lock is held; a day found
+/// merged by then (another process did it while this one waited) is skipped when
+/// `date` is `None`.
 pub async fn merge(storage: &Storage, date: Option<Day>) -> Result<Vec<MergedDay>, ServerError> {
     let days = match date {
-        Some(date) => vec![(date, list(storage, &uploaded_dir(date)).await?)],
+        Some(date) => vec![date],
         None => unmerged_days(storage).await?,
     };
     let mut merged = Vec::new();
-    for (date, objects) in days {
-        merged.push(merge_day(storage, date, objects).await?);
+    for day in days {
+        let lock = MergeLock::acquire(&storage.store, day).await?;
+        let result = async {
+            let objects = list(storage, &uploaded_dir(day)).await?;
+            if date.is_none() && !needs_merge(storage, day, &objects).await? {
+                return Ok(None);
+            }
+            merge_day(storage, day, objects, &lock).await.map(Some)
+        }
+        .await;
+        lock.release().await;
+        merged.extend(result?);
     }
     Ok(merged)
 }
@@ -98,18 +117,27 @@ pub(crate) async fn dates_in(storage: &Storage, dir: &str) -> Result<Vec<Day>, S
     Ok(dates)
 }
 
-/// The days to merge, each with its listing (listing 100 000 objects takes a while:
-/// once is enough).
-async fn unmerged_days(storage: &Storage) -> Result<Vec<(Day, Vec<ObjectMeta>)>, ServerError> {
+/// The days to merge.
+async fn unmerged_days(storage: &Storage) -> Result<Vec<Day>, ServerError> {
     let mut days = Vec::new();
     for date in dates_in(storage, "uploaded").await? {
         let objects = list(storage, &uploaded_dir(date)).await?;
-        let merged = read_summary(storage, date).await?;
-        if merged.is_none_or(|summary| summary.objects != objects.len() as u64) {
-            days.push((date, objects));
+        if needs_merge(storage, date, &objects).await? {
+            days.push(date);
         }
     }
     Ok(days)
+}
+
+/// Whether `date` has no chart data, or chart data from another number of objects
+/// than `objects`.
+async fn needs_merge(
+    storage: &Storage,
+    date: Day,
+    objects: &[ObjectMeta],
+) -> Result<bool, ServerError> {
+    let merged = read_summary(storage, date).await?;
+    Ok(merged.is_none_or(|summary| summary.objects != objects.len() as u64))
 }
 
 /// `charts/<date>.json`, or `None` if there is none or it does not parse.
@@ -133,8 +161,10 @@ async fn merge_day(
     storage: &Storage,
     date: Day,
     objects: Vec<ObjectMeta>,
+    lock: &MergeLock,
 ) -> Result<MergedDay, ServerError> {
     let store: Arc<dyn ObjectStore> = Arc::clone(&storage.store);
+    let mut parquet = DayParquet::new(Arc::clone(&store), date, generation(&objects));
     let merged_path = merged_key(date);
     let mut summary = DaySummary {
         objects: objects.len() as u64,
@@ -182,6 +212,7 @@ async fn merge_day(
             match report {
                 Ok(report) => {
                     summary.add_report(&report);
+                    parquet.add(&report).await?;
                     // Stored reports are this server's own compact JSON, one line;
                     // anything else is written again as one.
                     if bytes.contains(&b'\n') {
@@ -231,6 +262,9 @@ async fn merge_day(
                 source: Box::new(err),
             },
         })?;
+    let parts = parquet.finish().await?;
+    // Last check before the output that marks the day merged.
+    lock.check_held().await?;
     summary.trim_stacks();
     let charts = serde_json::to_vec(&summary).unwrap_or_default();
     let key = charts_key(date);
@@ -238,6 +272,6 @@ async fn merge_day(
         .put(&key, PutPayload::from(charts))
         .await
         .map_err(storage_error(format!("writing {key}")))?;
-    tracing::info!(date = %date, reports = result.reports, skipped = result.skipped, "merged");
+    tracing::info!(date = %date, reports = result.reports, skipped = result.skipped, parquet_parts = parts, "merged");
     Ok(result)
 }
