@@ -3,7 +3,8 @@
 //! all three at once are each stored exactly once and whole, and `merge` run by two
 //! processes at the same moment leaves one complete result, the one a single merge
 //! gives, even while reports keep arriving. Skipped without `moto_server` (required
-//! in CI).
+//! in CI). On file storage: a re-merge replaces the day's Parquet parts, and the
+//! merge lock is waited for while held and taken over once its holder is dead.
 
 mod common;
 
@@ -298,4 +299,118 @@ fn three_replicas_on_one_bucket_store_once_and_merge_once() {
     );
     assert!(moto.keys(&format!("{PREFIX}/locks/")).is_empty());
     drop(replicas);
+}
+
+/// The Parquet part files of `week` under file storage `data`, with their bytes.
+fn local_parts(data: &std::path::Path, week: Day) -> Vec<(String, Vec<u8>)> {
+    let dir = data.join(format!("parquet/date={week}"));
+    files_under(&dir)
+        .into_iter()
+        .map(|name| {
+            let bytes = std::fs::read(dir.join(&name)).unwrap();
+            (name, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn a_re_merge_replaces_the_days_parquet_parts() {
+    let server = TestServer::start();
+    let merge = || {
+        server
+            .runtime
+            .block_on(telemetry_server::merge(&server.storage, Some(week())))
+            .unwrap()
+    };
+    for i in 0..3 {
+        assert_eq!(server.upload(&nth_report(week(), i)).0, 200);
+    }
+    merge();
+    let first = local_parts(&server.data(), week());
+    assert_eq!(first.len(), 1);
+    // A part of some other generation, and a file that is not a part.
+    let dir = server.data().join(format!("parquet/date={}", week()));
+    std::fs::write(dir.join("part-0000000000000000-00000.parquet"), b"old").unwrap();
+    std::fs::write(dir.join("README"), b"not ours").unwrap();
+    assert_eq!(server.upload(&nth_report(week(), 3)).0, 200);
+    merge();
+    let second = local_parts(&server.data(), week());
+    let names: Vec<&str> = second.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"README"));
+    let parts: Vec<(String, Vec<u8>)> = second.into_iter().filter(|(n, _)| n != "README").collect();
+    assert_ne!(parts[0].0, first[0].0, "a new generation");
+    assert_eq!(parquet_reports(&parts).0.len(), 4);
+    // Merged again unchanged: the same names, the same bytes.
+    merge();
+    let again: Vec<(String, Vec<u8>)> = local_parts(&server.data(), week())
+        .into_iter()
+        .filter(|(n, _)| n != "README")
+        .collect();
+    assert_eq!(again, parts);
+}
+
+#[test]
+fn a_merge_waits_for_a_live_merge_lock_and_takes_over_a_dead_ones() {
+    let server = TestServer::start();
+    assert_eq!(server.upload(&nth_report(week(), 0)).0, 200);
+    let locks = server.data().join(format!("locks/merge/{}", week()));
+    std::fs::create_dir_all(&locks).unwrap();
+    let lock = locks.join(format!("{:020}", 7));
+    std::fs::write(&lock, b"pid 1\n").unwrap();
+
+    // Held (just written): `merge` waits, and goes on once it is given back.
+    let mut merging = Command::new(BIN)
+        .args([
+            "merge",
+            "--log-format",
+            "text",
+            "--storage",
+            &file_url(&server.data()),
+        ])
+        .args(["--date", &week().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(merging.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("waiting for another merge of the day") {
+        line.clear();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(read > 0, "merge ended without waiting");
+    }
+    assert!(
+        !server
+            .data()
+            .join(format!("charts/{}.json", week()))
+            .exists()
+    );
+    std::fs::remove_file(&lock).unwrap();
+    assert_eq!(
+        finish(vec![merging]),
+        [format!("{}: merged 1 reports\n", week())]
+    );
+
+    // Not rewritten for longer than the lease: its holder died; taken over.
+    std::fs::write(&lock, b"pid 1\n").unwrap();
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    assert_eq!(server.upload(&nth_report(week(), 1)).0, 200);
+    let merged = server
+        .runtime
+        .block_on(telemetry_server::merge(&server.storage, None))
+        .unwrap();
+    assert_eq!(merged[0].reports, 2);
+    assert_eq!(
+        files_under(&locks),
+        Vec::<String>::new(),
+        "the dead holder's lock is gone"
+    );
 }
