@@ -31,8 +31,9 @@
 //! - Any other path: `404`, logged at `info` with the path (a tool whose URL lacks
 //!   `/upload` shows up there).
 //!
-//! [`merge()`] turns a day's uploads into `merged/<date>.json` and `charts/<date>.json`;
-//! the server runs it once a day. Storage is an [`object_store`]: local files or S3
+//! [`merge()`] turns a day's uploads into `merged/<date>.json`, `charts/<date>.json`
+//! and Parquet files for query engines ([`parquet`]); the server runs it once a day,
+//! and one merge of a day runs at a time across every server sharing the store. Storage is an [`object_store`]: local files or S3
 //! (see [`Storage::open`] for the layout); the server keeps no other state, so several
 //! servers can share a bucket.
 //!

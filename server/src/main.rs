@@ -64,7 +64,8 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         read_timeout_secs: u64,
     },
-    /// Merge a day's reports (or every unmerged day's) into merged/ and charts/.
+    /// Merge a day's reports (or every unmerged day's) into merged/, charts/ and
+    /// parquet/.
     Merge {
         /// Where reports are stored: file:///path or s3://bucket/prefix (with AWS_*
         /// variables). Default: as for serve.

@@ -23,7 +23,7 @@
 //! objects it merged (its *generation*): merging the same reports again writes the
 //! same names with the same bytes. Once every part is written, the merge deletes the
 //! day's parts of any other generation, then writes `charts/<date>.json`. Merges of
-//! one day never run at once (the merge lock, see [`crate::merge_lock`]), so a day
+//! one day never run at once (the merge lock under `locks/merge/<date>/`), so a day
 //! is left with exactly one generation; a reader that lists the directory while a
 //! merge of new reports is between its first part and its clean-up may see both the
 //! old and the new generation, and should filter on one `generation` (the file

@@ -6,6 +6,8 @@
 //! | `uploaded/<week>/<X>.json` | `POST /upload` | one accepted report, compact JSON, never overwritten |
 //! | `merged/<date>.json`     | merge      | every report of week `<date>`, one JSON line each, sorted by key |
 //! | `charts/<date>.json`     | merge      | the per-program chart data of those reports ([`DaySummary`](crate::DaySummary)) |
+//! | `parquet/date=<date>/part-<generation>-<n>.parquet` | merge | those reports as rows for query engines ([`crate::parquet`]) |
+//! | `locks/merge/<date>/<n>` | merge      | the day's merge lock, while a merge runs |
 //!
 //! Every write is all-or-nothing: the local store writes a staging file and links or
 //! renames it into place, S3 makes an object visible only when its PUT (or multipart
