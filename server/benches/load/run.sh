@@ -107,4 +107,22 @@ for store in $STORES; do
             'BEGIN { printf "%-5s %6d %10.0f %9.2f %9.2f %8d %9s  %s\n", s, c, r / (d / 1e6), p50 / 1000, p99 / 1000, e, st, l }'
     done
 done
+
+# The merge of the largest file store: how long a day of that many reports takes,
+# and what it stores (for sizing).
+if [[ " $STORES " == *" file "* ]]; then
+    largest=$(for c in $CONNS; do
+        echo "$(find "$file_root/data-$c/uploaded" -name '*.json' | wc -l) $c"
+    done | sort -n | tail -1 | cut -d' ' -f2)
+    store="$file_root/data-$largest"
+    started=$(date +%s.%N)
+    "$bin" merge --storage "file://$store" --log-level warn >"$work/merge.txt"
+    ended=$(date +%s.%N)
+    reports=$(sed -n 's/.*merged \([0-9]*\) reports.*/\1/p' "$work/merge.txt")
+    bytes() { find "$store/$1" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }'; }
+    awk -v r="$reports" -v s="$(echo "$ended - $started" | bc)" -v u="$(bytes uploaded)" \
+        -v m="$(bytes merged)" -v p="$(bytes parquet)" 'BEGIN {
+        printf "merge: %d reports in %.1f s (%.0f reports/s); bytes per report: uploaded %.0f, merged %.0f, parquet %.0f\n",
+            r, s, r / s, u / r, m / r, p / r }'
+fi
 echo "raw output: $work"
