@@ -250,6 +250,11 @@ async fn merge_day(
         let _ = writer.abort().await;
         return Err(err);
     }
+    // A merge that stalled past its lease publishes nothing.
+    if let Err(err) = lock.check_held().await {
+        let _ = writer.abort().await;
+        return Err(err);
+    }
     // Completing the upload is what makes the merged file appear, whole. If it
     // fails, the writer has cleaned up after itself.
     writer
@@ -263,7 +268,7 @@ async fn merge_day(
             },
         })?;
     let parts = parquet.finish().await?;
-    // Last check before the output that marks the day merged.
+    // Again before the output that marks the day merged.
     lock.check_held().await?;
     summary.trim_stacks();
     let charts = serde_json::to_vec(&summary).unwrap_or_default();

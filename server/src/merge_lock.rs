@@ -12,9 +12,13 @@
 //!   within [`LEASE`], someone holds it: wait and look again. Otherwise create the
 //!   next epoch; of several processes creating it at once exactly one succeeds.
 //! - **Holding it**: the holder rewrites its object every [`LEASE`]/4, so a lock
-//!   whose writer died is free after at most [`LEASE`]. Before it publishes its last
-//!   output a holder checks that no higher epoch exists (it was not taken over while
-//!   stalled).
+//!   whose writer died is free after at most [`LEASE`]. Before it publishes
+//!   `merged/` and again before `charts/`, a holder checks that its epoch is still
+//!   there and no higher one exists (it was not taken over while stalled). Object
+//!   stores offer no fencing, so a holder stalled between that check and its PUT
+//!   could still overwrite a newer output; a lease of minutes against checks
+//!   milliseconds apart makes that a stall of minutes at one exact instant, and
+//!   `merge --date D` rewrites the day whole.
 //! - **Giving it back**: delete the object. Older epochs (of dead holders) are
 //!   deleted by whoever takes the lock next.
 
