@@ -236,7 +236,11 @@ fn config_join_error(path: &Path, err: tokio::task::JoinError) -> ServerError {
     }
 }
 
-async fn watch_config(live: Arc<LiveConfig>, every: Duration, on_sighup: bool) {
+fn watch_config(
+    live: Arc<LiveConfig>,
+    every: Duration,
+    on_sighup: bool,
+) -> impl Future<Output = ()> {
     #[cfg(unix)]
     let mut hangup = if on_sighup {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -247,46 +251,51 @@ async fn watch_config(live: Arc<LiveConfig>, every: Duration, on_sighup: bool) {
     };
     #[cfg(not(unix))]
     let _ = on_sighup;
-    // The same failure is logged once, not every poll.
-    let mut last_error: Option<String> = None;
-    loop {
-        #[cfg(unix)]
-        let why = match hangup.as_mut() {
-            Some(hangup) => tokio::select! {
-                _ = hangup.recv() => "SIGHUP",
-                () = tokio::time::sleep(every) => "poll",
-            },
-            None => {
+    // Listening for SIGHUP starts here, before the task is spawned: a SIGHUP
+    // sent as soon as the server says it is serving must not meet the default
+    // action, which ends the process.
+    async move {
+        // The same failure is logged once, not every poll.
+        let mut last_error: Option<String> = None;
+        loop {
+            #[cfg(unix)]
+            let why = match hangup.as_mut() {
+                Some(hangup) => tokio::select! {
+                    _ = hangup.recv() => "SIGHUP",
+                    () = tokio::time::sleep(every) => "poll",
+                },
+                None => {
+                    tokio::time::sleep(every).await;
+                    "poll"
+                }
+            };
+            #[cfg(not(unix))]
+            let why = {
                 tokio::time::sleep(every).await;
                 "poll"
-            }
-        };
-        #[cfg(not(unix))]
-        let why = {
-            tokio::time::sleep(every).await;
-            "poll"
-        };
-        let reloading = Arc::clone(&live);
-        let reloaded = blocking(move || reloading.reload())
-            .await
-            .unwrap_or_else(|err| Err(config_join_error(live.path(), err)));
-        match reloaded {
-            Ok(Reloaded::Changed) => {
-                last_error = None;
-                tracing::info!(path = %live.path().display(), trigger = why, "upload config reloaded");
-            }
-            Ok(Reloaded::Unchanged) => {
-                if why == "SIGHUP" {
-                    tracing::info!(path = %live.path().display(), "upload config unchanged");
+            };
+            let reloading = Arc::clone(&live);
+            let reloaded = blocking(move || reloading.reload())
+                .await
+                .unwrap_or_else(|err| Err(config_join_error(live.path(), err)));
+            match reloaded {
+                Ok(Reloaded::Changed) => {
+                    last_error = None;
+                    tracing::info!(path = %live.path().display(), trigger = why, "upload config reloaded");
                 }
-                last_error = None;
-            }
-            Err(err) => {
-                let message = err.to_string();
-                if why == "SIGHUP" || last_error.as_deref() != Some(message.as_str()) {
-                    tracing::error!(error = %message, trigger = why, "upload config not reloaded; keeping the old one");
+                Ok(Reloaded::Unchanged) => {
+                    if why == "SIGHUP" {
+                        tracing::info!(path = %live.path().display(), "upload config unchanged");
+                    }
+                    last_error = None;
                 }
-                last_error = Some(message);
+                Err(err) => {
+                    let message = err.to_string();
+                    if why == "SIGHUP" || last_error.as_deref() != Some(message.as_str()) {
+                        tracing::error!(error = %message, trigger = why, "upload config not reloaded; keeping the old one");
+                    }
+                    last_error = Some(message);
+                }
             }
         }
     }
