@@ -384,12 +384,12 @@ fn view_open_starts_the_browser_and_never_fails_hard() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    // The browser is not waited for; give it a moment.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let written = |p: &Path| fs::read_to_string(p).is_ok_and(|t| t.ends_with('\n'));
-    while !written(&record) && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    // The browser is not waited for: wait for what it records.
+    telemetry_test_support::eventually(
+        std::time::Duration::from_secs(10),
+        "the browser to record its argument",
+        || fs::read_to_string(&record).is_ok_and(|t| t.ends_with('\n')),
+    );
     let opened = fs::read_to_string(&record).unwrap();
     assert_eq!(
         opened.trim(),

@@ -2,30 +2,25 @@
 //! can go wrong around the file, each scenario in a fresh process: the counter file
 //! is process-wide state, so scenarios must not share a process.
 //!
-//! Each test re-executes this test binary, selecting `scenario_entry` with the
-//! scenario's name in the environment; the child runs that scenario and exits.
+//! Each test re-runs itself in a child process with a scenario's name as its role
+//! (`telemetry_test_support::child`); in the child the test's first line plays the
+//! scenario ([`scenario`]) instead of the test's own part.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use telemetry_counter::{Counter, OpenStatus, program, read_file, testing};
+use std::time::Duration;
 
-const SCENARIO: &str = "TELEMETRY_COUNTER_TEST_SCENARIO";
+use telemetry_counter::{Counter, OpenStatus, program, read_file, testing};
+use telemetry_test_support::{child, eventually, wait_until};
+
 const DIR: &str = "TELEMETRY_COUNTER_TEST_DIR";
 const ARG: &str = "TELEMETRY_COUNTER_TEST_ARG";
 
+/// The calling test, re-run in a child process that plays `scenario` in `dir`.
 fn command(scenario: &str, dir: &Path, arg: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "scenario_entry",
-        "--exact",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(SCENARIO, scenario)
-    .env(DIR, dir)
-    .env(ARG, arg)
-    .env_remove("DO_NOT_TRACK");
+    let mut cmd = child::command(scenario);
+    cmd.env(DIR, dir).env(ARG, arg).env_remove("DO_NOT_TRACK");
     cmd
 }
 
@@ -114,14 +109,15 @@ fn open_counting(dir: &Path) {
     assert!(matches!(status, OpenStatus::Counting(_)), "{status:?}");
 }
 
-#[test]
-fn scenario_entry() {
-    let Ok(scenario) = std::env::var(SCENARIO) else {
-        return; // run directly by the harness: nothing to do
-    };
+/// What a child process of a test does: the scenario named by its role, in the
+/// directory [`DIR`] names, with the argument [`ARG`] gives. Only ever run in a child
+/// (every test starts with `child::play_role(scenario)`); what it has to say it prints
+/// after `> `.
+#[allow(clippy::print_stdout)] // What the child prints is what the parent reads.
+fn scenario(scenario: &str) {
     let dir = PathBuf::from(std::env::var_os(DIR).unwrap());
     let arg = std::env::var(ARG).unwrap_or_default();
-    match scenario.as_str() {
+    match scenario {
         "threads" => {
             open_counting(&dir);
             std::thread::scope(|s| {
@@ -209,6 +205,9 @@ fn scenario_entry() {
                 .collect();
             counters.iter().for_each(|c| c.inc());
             let stop = std::sync::atomic::AtomicBool::new(false);
+            // Rounds over every counter, all threads together.
+            let done = std::sync::atomic::AtomicUsize::new(0);
+            let done_now = || done.load(std::sync::atomic::Ordering::Relaxed);
             std::thread::scope(|s| {
                 for _ in 0..THREADS {
                     s.spawn(|| {
@@ -216,17 +215,26 @@ fn scenario_entry() {
                         while !stop.load(std::sync::atomic::Ordering::Relaxed) && rounds < 100_000 {
                             counters.iter().for_each(|c| c.inc());
                             rounds += 1;
+                            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                     });
                 }
-                std::thread::sleep(std::time::Duration::from_millis(30));
+                eventually(Duration::from_secs(20), "the threads to count", || {
+                    done_now() >= THREADS
+                });
                 let status = Command::new("truncate")
                     .args(["-s", &arg])
                     .arg(&path)
                     .status()
                     .unwrap();
                 assert!(status.success());
-                std::thread::sleep(std::time::Duration::from_millis(150));
+                // More rounds after the cut than there are threads: one thread
+                // finished two, so a whole round began after the cut and touched
+                // every cut page.
+                let at_cut = done_now();
+                eventually(Duration::from_secs(20), "rounds after the cut", || {
+                    done_now() > at_cut + THREADS
+                });
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
             });
             // New names after the cut: the file is damaged, so they stay in memory.
@@ -337,10 +345,7 @@ fn scenario_entry() {
             let index: usize = arg.parse().unwrap();
             names.rotate_left(index * CHAIN_NAMES / CHAIN_PROCESSES);
             let go = dir.join("go");
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-            while !go.exists() && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
+            eventually(Duration::from_secs(20), "the go file", || go.exists());
             open_counting(&dir);
             for _ in 0..CHAIN_PASSES {
                 for name in &names {
@@ -409,14 +414,11 @@ fn scenario_entry() {
                 .unwrap();
             let start = usize::from_str_radix(line.split('-').next().unwrap(), 16).unwrap();
             println!("> {} {:#x}", std::process::id(), start + 100);
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-            while SENT_SIGBUS_CODE.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the previous handler never ran"
-                );
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
+            eventually(
+                Duration::from_secs(20),
+                "the previous handler to run",
+                || SENT_SIGBUS_CODE.load(std::sync::atomic::Ordering::SeqCst) != 0,
+            );
             assert_eq!(testing::read(&HITS), 5, "the counter page was zeroed");
             HITS.inc();
             let code = SENT_SIGBUS_CODE.load(std::sync::atomic::Ordering::SeqCst);
@@ -485,6 +487,9 @@ fn chain_names() -> Vec<String> {
 
 #[test]
 fn processes_and_threads_count_exactly() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let children = (0..3).map(|_| spawn("threads", tmp.path(), "")).collect();
     wait_all(children);
@@ -497,6 +502,9 @@ fn processes_and_threads_count_exactly() {
 /// extend the file over hundreds of pages.
 #[test]
 fn processes_racing_to_add_names() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     wait_all(vec![
         spawn("names", tmp.path(), "a"),
@@ -525,6 +533,9 @@ fn processes_racing_to_add_names() {
 /// increments in one round in five).
 #[test]
 fn processes_racing_on_one_hash_chain() {
+    if child::play_role(scenario) {
+        return;
+    }
     let names = chain_names();
     for round in 0..CHAIN_ROUNDS {
         let tmp = tempfile::tempdir().unwrap();
@@ -552,6 +563,9 @@ fn processes_racing_on_one_hash_chain() {
 
 #[test]
 fn counts_before_open_move_into_the_file() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     run("pending", tmp.path(), "", &[]);
     let file = read_file(only_file(tmp.path())).unwrap();
@@ -564,6 +578,9 @@ fn counts_before_open_move_into_the_file() {
 #[cfg(target_os = "linux")]
 #[test]
 fn only_open_and_rotate_starts_a_thread() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     run("threads-started", tmp.path(), "", &[]);
 }
@@ -571,6 +588,9 @@ fn only_open_and_rotate_starts_a_thread() {
 /// Under mode `off` the rotation thread must not write `local/weekends` again.
 #[test]
 fn rotation_under_mode_off_writes_nothing() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     run("rotate-off", tmp.path(), "", &[]);
 }
@@ -579,6 +599,9 @@ fn rotation_under_mode_off_writes_nothing() {
 /// never switch back to `a` on its next wake.
 #[test]
 fn rotation_follows_the_last_opened_dir() {
+    if child::play_role(scenario) {
+        return;
+    }
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     let path = run("rotate-follows", a.path(), b.path().to_str().unwrap(), &[]);
@@ -588,6 +611,9 @@ fn rotation_follows_the_last_opened_dir() {
 
 #[test]
 fn mode_off_writes_nothing() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("mode"), "off\n").unwrap();
     let status = run("in-memory", tmp.path(), "", &[]);
@@ -597,6 +623,9 @@ fn mode_off_writes_nothing() {
 
 #[test]
 fn do_not_track_writes_nothing() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let status = run("in-memory", tmp.path(), "", &[("DO_NOT_TRACK", Some("1"))]);
     assert_eq!(status, "Off");
@@ -605,6 +634,9 @@ fn do_not_track_writes_nothing() {
 
 #[test]
 fn unwritable_dir_counts_in_memory() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     // A plain file where a directory must go: fails even for root.
     let blocker = tmp.path().join("not-a-dir");
@@ -615,6 +647,9 @@ fn unwritable_dir_counts_in_memory() {
 
 #[test]
 fn no_home_means_no_dir() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let unset = [("HOME", None), ("XDG_CONFIG_HOME", None), ("APPDATA", None)];
     let status = run("in-memory", tmp.path(), "default-dir", &unset);
@@ -624,6 +659,9 @@ fn no_home_means_no_dir() {
 
 #[test]
 fn saturates_at_max() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     run("saturate", tmp.path(), "", &[]);
     let file = read_file(only_file(tmp.path())).unwrap();
@@ -632,6 +670,9 @@ fn saturates_at_max() {
 
 #[test]
 fn names_up_to_4_kib() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     run("long-names", tmp.path(), "", &[]);
     let file = read_file(only_file(tmp.path())).unwrap();
@@ -677,6 +718,9 @@ impl Drop for TinyFs {
 #[cfg(target_os = "linux")]
 #[test]
 fn full_disk_counts_in_memory() {
+    if child::play_role(scenario) {
+        return;
+    }
     let Some(fs) = TinyFs::mount("96k") else {
         return;
     };
@@ -698,6 +742,9 @@ fn full_disk_counts_in_memory() {
 #[cfg(unix)]
 #[test]
 fn truncated_under_counting_threads() {
+    if child::play_role(scenario) {
+        return;
+    }
     for size in ["0", "20000"] {
         let tmp = tempfile::tempdir().unwrap();
         assert_eq!(run("truncate", tmp.path(), size, &[]), "survived", "{size}");
@@ -709,6 +756,9 @@ fn truncated_under_counting_threads() {
 #[cfg(unix)]
 #[test]
 fn foreign_sigbus_still_kills() {
+    if child::play_role(scenario) {
+        return;
+    }
     use std::os::unix::process::ExitStatusExt;
     let tmp = tempfile::tempdir().unwrap();
     let out = command("foreign-sigbus", tmp.path(), "").output().unwrap();
@@ -727,6 +777,9 @@ fn foreign_sigbus_still_kills() {
 #[cfg(unix)]
 #[test]
 fn a_repaired_page_never_takes_a_new_record() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let q_buckets: std::collections::HashSet<u32> = (0..REBUILT_NAMES)
         .map(|i| bucket(&format!("test/q/{i:02}")))
@@ -751,6 +804,9 @@ fn a_repaired_page_never_takes_a_new_record() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_sent_sigbus_is_not_repaired() {
+    if child::play_role(scenario) {
+        return;
+    }
     use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
     let mut child = command("sent-sigbus", tmp.path(), "")
@@ -793,6 +849,9 @@ fn a_sent_sigbus_is_not_repaired() {
 #[cfg(unix)]
 #[test]
 fn hostile_counter_files_mean_in_memory() {
+    if child::play_role(scenario) {
+        return;
+    }
     let today = telemetry_internal::today();
     let name = telemetry_counter::file_name(&program!(), today);
     let hostile = |make: &dyn Fn(&Path)| {
@@ -824,6 +883,9 @@ fn hostile_counter_files_mean_in_memory() {
 #[cfg(unix)]
 #[test]
 fn counter_file_never_takes_fds_0_to_2() {
+    if child::play_role(scenario) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     run("closed-stdio", tmp.path(), "", &[]);
     let file = read_file(only_file(tmp.path())).unwrap();
@@ -835,6 +897,9 @@ fn counter_file_never_takes_fds_0_to_2() {
 #[cfg(unix)]
 #[test]
 fn counter_files_are_0600_under_umask_0() {
+    if child::play_role(scenario) {
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     run("umask-0", tmp.path(), "", &[]);
@@ -852,14 +917,12 @@ fn run_within(scenario: &str, dir: &Path, arg: &str, secs: u64) -> String {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("scenario {scenario} hung");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+    if !wait_until(Duration::from_secs(secs), || {
+        child.try_wait().unwrap().is_some()
+    }) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("scenario {scenario} hung");
     }
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", out.status);
@@ -894,6 +957,9 @@ fn header_len(bytes: &[u8]) -> usize {
 
 #[test]
 fn truncated_file_is_rejected() {
+    if child::play_role(scenario) {
+        return;
+    }
     // Within the first page: the hash table has entries, so this is not a new file.
     let (tmp, status) = damaged(|b| b.truncate(5000));
     assert!(status.starts_with("InMemory(Corrupt"), "{status}");
@@ -917,6 +983,9 @@ fn truncated_file_is_rejected() {
 
 #[test]
 fn foreign_header_is_rejected() {
+    if child::play_role(scenario) {
+        return;
+    }
     let (_tmp, status) = damaged(|b| b[2] = b'X');
     assert!(status.starts_with("InMemory(Corrupt"), "{status}");
 }
@@ -925,6 +994,9 @@ fn foreign_header_is_rejected() {
 /// overwrite the header, destroying the file for every process: it is corruption.
 #[test]
 fn limit_inside_the_header_is_rejected() {
+    if child::play_role(scenario) {
+        return;
+    }
     for limit in [1, 100, 2000] {
         let (tmp, status) = damaged(|b| {
             let h = header_len(b);
@@ -939,6 +1011,9 @@ fn limit_inside_the_header_is_rejected() {
 
 #[test]
 fn limit_past_the_file_is_rejected() {
+    if child::play_role(scenario) {
+        return;
+    }
     let (_tmp, status) = damaged(|b| {
         let h = header_len(b);
         put32(b, h, 1 << 30);
@@ -948,6 +1023,9 @@ fn limit_past_the_file_is_rejected() {
 
 #[test]
 fn cycles_and_wild_pointers_are_bounded() {
+    if child::play_role(scenario) {
+        return;
+    }
     // Every bucket points at the first record, which points at itself: every lookup
     // meets the cycle. New counters stay in memory; nothing hangs.
     let (tmp, status) = damaged(|b| {

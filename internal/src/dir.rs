@@ -44,7 +44,7 @@ pub struct Root {
 
 impl Root {
     /// The root at `path`. Touches nothing on disk.
-    pub fn new(path: impl Into<PathBuf>) -> Root {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> Root {
         Root { path: path.into() }
     }
 

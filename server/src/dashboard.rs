@@ -57,7 +57,7 @@ pub(crate) async fn index(State(app): State<Arc<App>>) -> Response {
                 StatusCode::OK,
                 "Telemetry",
                 "<h1>Telemetry</h1>\n<p>No merged data yet: reports are merged once a day \
-                 (or by <code>telemetry-server merge</code>).</p>\n",
+                 (or by <code>telemetry-server merge</code>).</p>\n<nav><a href=\"/crashes\">Crashes</a></nav>\n",
             ),
         },
         Err(err) => unavailable(&err),
@@ -157,7 +157,9 @@ async fn render_week(app: &App, end: Day, dates: &[Day]) -> Response {
             );
         }
     }
-    html.push_str("<a href=\"/\">latest</a></nav>\n<p class=\"legend\">");
+    html.push_str(
+        "<a href=\"/\">latest</a><a href=\"/crashes\">Crashes</a></nav>\n<p class=\"legend\">",
+    );
     for (i, e) in ends.iter().enumerate() {
         let _ = write!(
             html,
@@ -194,7 +196,17 @@ async fn render_week(app: &App, end: Day, dates: &[Day]) -> Response {
             }
         }
         if !program.stacks.is_empty() {
-            let top = top_stacks(&program.stacks, TOP_STACKS);
+            // Named again (symbols may have been added since the day was merged); two
+            // that become one are summed.
+            let namer = crate::symbols_store::Namer::new(&app.storage, Some(app.symbols.clone()));
+            let mut named: BTreeMap<String, Bar> = BTreeMap::new();
+            for (stack, bar) in &program.stacks {
+                let stack = crate::stacks::named_now(&namer, stack).await;
+                let total = named.entry(stack).or_default();
+                total.reports = total.reports.saturating_add(bar.reports);
+                total.count = total.count.saturating_add(bar.count);
+            }
+            let top = top_stacks(&named, TOP_STACKS);
             let _ = writeln!(
                 html,
                 "<h3>Top stacks</h3>\n<table>\n<tr><th>count</th><th>reports</th><th>stack</th></tr>"
@@ -331,7 +343,7 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\

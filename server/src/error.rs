@@ -38,6 +38,27 @@ pub enum ServerError {
         /// The parser's one-line reason.
         reason: String,
     },
+    /// A symbol file (`symbols add`) could not be read.
+    SymbolFileRead {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A symbol file gave no symbols.
+    SymbolFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        problem: crate::SymbolFileProblem,
+    },
+    /// The stacks config (`--stacks-config`) cannot be used.
+    StacksConfig {
+        /// The file.
+        path: PathBuf,
+        /// The one-line reason, naming the entry that is wrong.
+        reason: String,
+    },
     /// The listening socket failed.
     Listen {
         /// The error.
@@ -69,6 +90,22 @@ impl fmt::Display for ServerError {
                 path.display(),
                 reason.replace('\n', " ")
             ),
+            ServerError::SymbolFileRead { path, source } => {
+                write!(
+                    f,
+                    "cannot read the symbol file {}: {source}",
+                    path.display()
+                )
+            }
+            ServerError::SymbolFile { path, problem } => {
+                write!(f, "no symbols taken from {}: {problem}", path.display())
+            }
+            ServerError::StacksConfig { path, reason } => write!(
+                f,
+                "the stacks config {} is not valid: {}",
+                path.display(),
+                reason.replace('\n', " ")
+            ),
             ServerError::Listen { source } => write!(f, "cannot accept connections: {source}"),
         }
     }
@@ -78,7 +115,9 @@ impl std::error::Error for ServerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ServerError::Storage { source, .. } => Some(source),
-            ServerError::ConfigRead { source, .. } | ServerError::Listen { source } => Some(source),
+            ServerError::ConfigRead { source, .. }
+            | ServerError::SymbolFileRead { source, .. }
+            | ServerError::Listen { source } => Some(source),
             _ => None,
         }
     }

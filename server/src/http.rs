@@ -33,6 +33,10 @@ pub(crate) struct App {
     /// One permit per byte of the request bodies being received at once
     /// ([`ServeConfig::max_receiving_bytes`]).
     pub(crate) receiving: Arc<Semaphore>,
+    /// The stacks config, if one was given.
+    pub(crate) claims: Option<Arc<crate::claims::LiveClaims>>,
+    /// Symbol tables loaded for the Crashes page and the stacks API.
+    pub(crate) symbols: crate::symbols_store::TableCache,
 }
 
 impl App {
@@ -59,6 +63,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/", get(dashboard::index))
         .route("/charts/{week}", get(dashboard::week))
         .route("/style.css", get(dashboard::style))
+        .route("/crashes", get(crate::stacks_page::crashes))
+        .route("/api/stacks", get(crate::stacks_page::api))
         .fallback(not_found)
         .with_state(app)
 }

@@ -27,13 +27,25 @@
 //!   Uploaders drop a report only on `400`, `413` or `422`, and keep it for another
 //!   day on any other answer.
 //! - `GET /` and `GET /charts/<week>`: the dashboard, HTML and inline SVG, no script.
+//! - `GET /crashes?since=YYYY-MM-DD` and `GET /api/stacks?since=YYYY-MM-DD`: every
+//!   distinct stack since that day (default: twelve weeks), its frames named from
+//!   stored symbols, with a short stable ID ([`stack_id`]), its counts, programs,
+//!   versions, platforms, first and last week, and the issues that claim it
+//!   ([`ServeConfig::stacks_config`], [`Claims`]); as a page (same rules as the
+//!   dashboard) and as JSON ([`rows_json`]). [`list_stacks`] gives the same list
+//!   without a server.
 //! - `GET /healthz`: `ok`.
 //! - Any other path: `404`, logged at `info` with the path (a tool whose URL lacks
 //!   `/upload` shows up there).
 //!
-//! [`merge()`] turns a day's uploads into `merged/<date>.json`, `charts/<date>.json`
-//! and Parquet files for query engines ([`parquet`]); the server runs it once a day,
-//! and one merge of a day runs at a time across every server sharing the store. Storage is an [`object_store`]: local files or S3
+//! [`merge()`] turns a day's uploads into `merged/<date>.json`, `stacks/<date>.json`,
+//! `charts/<date>.json` and Parquet files for query engines ([`parquet`]); the server
+//! runs it once a day, and one merge of a day runs at a time across every server
+//! sharing the store. It names raw crash frames
+//! (`<build-id>+0x<addr>`, recorded by stripped builds) from the symbols that
+//! [`add_symbols`] stored under `symbols/<build-id>/` ([`read_symbol_file`] reads an
+//! unstripped executable or split debug file into a [`FunctionTable`]), exactly as an
+//! unstripped build names its own, so both forms of one crash are one stack. Storage is an [`object_store`]: local files or S3
 //! (see [`Storage::open`] for the layout); the server keeps no other state, so several
 //! servers can share a bucket.
 //!
@@ -88,6 +100,7 @@
 #![forbid(unsafe_code)]
 
 mod charts;
+mod claims;
 mod dashboard;
 mod error;
 mod http;
@@ -95,7 +108,11 @@ mod live_config;
 mod merge;
 mod merge_lock;
 pub mod parquet;
+mod stacks;
+mod stacks_page;
 mod storage;
+mod symbols;
+mod symbols_store;
 mod validate;
 
 use std::future::Future;
@@ -107,9 +124,17 @@ use telemetry_internal::Day;
 use tokio::net::TcpListener;
 
 pub use charts::{Bar, DaySummary, ProgramSummary, STACKS_KEPT};
+pub use claims::{Claim, Claims, Predicate, PredicateError, check_stacks_config};
 pub use error::ServerError;
 pub use merge::{MergedDay, merge};
+pub use stacks::{
+    ClaimStatus, DayStacks, STACKS_KEPT_PER_DAY, StackRow, StackSeen, list_stacks, rows_json,
+    rows_markdown, stack_id,
+};
+pub use stacks_page::DEFAULT_SINCE_DAYS;
 pub use storage::Storage;
+pub use symbols::{FunctionTable, ModuleSymbols, SymbolFileProblem, read_symbol_file};
+pub use symbols_store::{MAX_SYMBOL_FILE_BYTES, SymbolsInfo, add_symbols, list_symbols};
 #[doc(no_inline)]
 pub use telemetry_upload::UploadConfig;
 
@@ -146,6 +171,9 @@ pub struct ServeConfig {
     /// Pretend today (UTC) is this day when judging a report's week (tests);
     /// `None` is the real today.
     pub today: Option<Day>,
+    /// The stacks config (claims of stacks by issues, see [`Claims`]), reloaded like
+    /// the upload config; `None`: every stack is unclaimed.
+    pub stacks_config: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -162,6 +190,7 @@ impl ServeConfig {
             merge_every: Some(Duration::from_secs(24 * 60 * 60)),
             shutdown_grace: Duration::from_secs(30),
             today: None,
+            stacks_config: None,
         }
     }
 }
@@ -186,6 +215,26 @@ pub async fn serve(
         .await
         .map_err(|err| config_join_error(&config.config_file, err))??;
     let live = Arc::new(live);
+    let claims = match config.stacks_config.clone() {
+        Some(path) => {
+            let loading = path.clone();
+            let claims = blocking(move || claims::LiveClaims::load(&loading))
+                .await
+                .map_err(|err| ServerError::StacksConfig {
+                    path,
+                    reason: err.to_string(),
+                })??;
+            Some(Arc::new(claims))
+        }
+        None => None,
+    };
+    let claims_watcher = claims.clone().map(|claims| {
+        tokio::spawn(claims::watch(
+            claims,
+            config.reload_interval,
+            config.reload_on_sighup,
+        ))
+    });
     let app = Arc::new(http::App {
         storage: config.storage.clone(),
         config: Arc::clone(&live),
@@ -195,6 +244,8 @@ pub async fn serve(
                 .max_receiving_bytes
                 .min(tokio::sync::Semaphore::MAX_PERMITS),
         )),
+        claims,
+        symbols: symbols_store::TableCache::default(),
     });
     let watcher = tokio::spawn(watch_config(
         live,
@@ -212,6 +263,9 @@ pub async fn serve(
     }
     let result = http::accept_loop(listener, http::router(app), &config, shutdown).await;
     watcher.abort();
+    if let Some(claims_watcher) = claims_watcher {
+        claims_watcher.abort();
+    }
     // Every write of a merge is atomic, so stopping one midway leaves the last
     // complete outputs in place.
     housekeeper.abort();

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use telemetry_server::{ServeConfig, Storage, check_config_file, merge, serve};
+use telemetry_server::{
+    Claims, ServeConfig, Storage, add_symbols, check_config_file, check_stacks_config, list_stacks,
+    list_symbols, merge, rows_json, rows_markdown, serve,
+};
 
 #[derive(Parser)]
 #[command(
@@ -51,10 +54,11 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve /config.json, /upload/<date>, the dashboard at / and /healthz.
+    /// Serve /config.json, /upload/<date>, the dashboard at /, /crashes and /healthz.
     #[command(
         long_about = "Serve /config.json (the upload config), POST /upload/<YYYY-MM-DD> \
-            (reports), the dashboard at / and /healthz.\n\nReports are stored under \
+            (reports), the dashboard at /, the Crashes page at /crashes (JSON: \
+            /api/stacks) and /healthz.\n\nReports are stored under \
             --storage (uploaded/<week>/), merged daily into merged/ and charts/."
     )]
     Serve {
@@ -76,6 +80,29 @@ enum Command {
         /// Seconds a client may take to send its headers, and its body.
         #[arg(long, default_value_t = 10)]
         read_timeout_secs: u64,
+        /// Claims of stacks by issues for the Crashes page: a JSON list of
+        /// {"Issue": URL, "Predicate": "\"crash/panic\" && \"mytool::parse+0x\""},
+        /// reloaded like --config.
+        #[arg(long)]
+        stacks_config: Option<PathBuf>,
+    },
+    /// Store or list the symbols that name raw crash frames (<build-id>+0x<addr>).
+    #[command(subcommand)]
+    Symbols(SymbolsCommand),
+    /// Print every distinct crash stack (frames named), as the Crashes page shows it.
+    Stacks {
+        /// Where reports are stored. Default: as for serve.
+        #[arg(long)]
+        storage: Option<String>,
+        /// The first week to include (YYYY-MM-DD); default twelve weeks ago.
+        #[arg(long, value_parser = parse_date)]
+        since: Option<telemetry_internal::Day>,
+        /// json (as GET /api/stacks answers) or markdown (to paste into an issue).
+        #[arg(long, value_enum, default_value_t = StacksFormat::Markdown)]
+        format: StacksFormat,
+        /// The stacks config whose claims to show (as serve --stacks-config).
+        #[arg(long)]
+        stacks_config: Option<PathBuf>,
     },
     /// Merge a day's reports (or every unmerged day's) into merged/, charts/ and
     /// parquet/.
@@ -88,6 +115,33 @@ enum Command {
         #[arg(long, value_parser = parse_date)]
         date: Option<telemetry_internal::Day>,
     },
+}
+
+#[derive(Subcommand)]
+enum SymbolsCommand {
+    /// Read unstripped executables or split debug files (ELF, Mach-O incl. a dSYM's
+    /// DWARF file, PE with COFF symbols) and store their function tables under
+    /// symbols/<build-id>/.
+    Add {
+        /// Where reports are stored. Default: as for serve.
+        #[arg(long)]
+        storage: Option<String>,
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the builds whose symbols are stored.
+    List {
+        /// Where reports are stored. Default: as for serve.
+        #[arg(long)]
+        storage: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StacksFormat {
+    Json,
+    Markdown,
 }
 
 fn parse_date(text: &str) -> Result<telemetry_internal::Day, String> {
@@ -158,11 +212,15 @@ async fn run(command: Command) -> Result<(), String> {
             storage,
             merge_every_hours,
             read_timeout_secs,
+            stacks_config,
         } => {
             // Everything that can fail is tried before storage is created, so a start
             // that fails leaves nothing behind.
             let url = storage_url(storage)?;
             check_config_file(&config).map_err(|e| e.to_string())?;
+            if let Some(stacks_config) = &stacks_config {
+                check_stacks_config(stacks_config).map_err(|e| e.to_string())?;
+            }
             let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
                 format!("cannot listen on {listen}: {e}; choose another address with --listen")
             })?;
@@ -171,6 +229,7 @@ async fn run(command: Command) -> Result<(), String> {
             settings.merge_every = (merge_every_hours > 0)
                 .then(|| Duration::from_secs(merge_every_hours.saturating_mul(3600)));
             settings.read_timeout = Duration::from_secs(read_timeout_secs.max(1));
+            settings.stacks_config = stacks_config;
             serve(listener, settings, shutdown_signal())
                 .await
                 .map_err(|e| e.to_string())
@@ -181,6 +240,51 @@ async fn run(command: Command) -> Result<(), String> {
             let days = merge(&storage, date).await.map_err(|e| e.to_string())?;
             for day in &days {
                 println!("{day}");
+            }
+            Ok(())
+        }
+        Command::Symbols(SymbolsCommand::Add { storage, files }) => {
+            let url = storage_url(storage)?;
+            let storage = Storage::open(&url, environment()).map_err(|e| e.to_string())?;
+            let today = telemetry_internal::Day::of(std::time::SystemTime::now());
+            let added = add_symbols(&storage, &files, today)
+                .await
+                .map_err(|e| e.to_string())?;
+            for info in &added {
+                println!("{info}");
+            }
+            Ok(())
+        }
+        Command::Symbols(SymbolsCommand::List { storage }) => {
+            let url = storage_url(storage)?;
+            let storage = Storage::open(&url, environment()).map_err(|e| e.to_string())?;
+            for info in list_symbols(&storage).await.map_err(|e| e.to_string())? {
+                println!("{info}");
+            }
+            Ok(())
+        }
+        Command::Stacks {
+            storage,
+            since,
+            format,
+            stacks_config,
+        } => {
+            let claims = match &stacks_config {
+                Some(path) => check_stacks_config(path).map_err(|e| e.to_string())?,
+                None => Claims::default(),
+            };
+            let url = storage_url(storage)?;
+            let storage = Storage::open(&url, environment()).map_err(|e| e.to_string())?;
+            let since = since.unwrap_or_else(|| {
+                telemetry_internal::Day::of(std::time::SystemTime::now())
+                    .plus(-telemetry_server::DEFAULT_SINCE_DAYS)
+            });
+            let rows = list_stacks(&storage, Some(since), &claims)
+                .await
+                .map_err(|e| e.to_string())?;
+            match format {
+                StacksFormat::Json => println!("{}", rows_json(Some(since), &rows)),
+                StacksFormat::Markdown => print!("{}", rows_markdown(&rows)),
             }
             Ok(())
         }

@@ -25,7 +25,9 @@ use crate::ServerError;
 use crate::charts::DaySummary;
 use crate::merge_lock::MergeLock;
 use crate::parquet::{DayParquet, generation};
-use crate::storage::{Storage, charts_key, date_of, merged_key, uploaded_dir};
+use crate::stacks::{DayStacks, name_report, read_day_stacks};
+use crate::storage::{Storage, charts_key, date_of, merged_key, stacks_key, uploaded_dir};
+use crate::symbols_store::{Namer, stored_build_ids};
 
 /// How many reports are fetched at once: enough to hide S3's latency, few enough
 /// that memory stays flat (each is at most the upload limit).
@@ -55,26 +57,33 @@ impl std::fmt::Display for MergedDay {
 }
 
 /// Merges `date`, or with `None` every day with reports that are not merged yet (no
-/// chart data, or chart data from fewer reports than are stored now). Returns what
-/// was merged, oldest first.
+/// chart data, chart data from fewer reports than are stored now, or raw stack frames
+/// of a build whose symbols have been added since). Returns what was merged, oldest
+/// first.
+///
+/// Raw frames are named from the stored symbols (tables loaded once per merge): in
+/// the merged lines, the chart data and `stacks/<date>.json` alike.
 ///
 /// Each day is merged under its merge lock, listed once the lock is held; a day found
 /// merged by then (another process did it while this one waited) is skipped when
 /// `date` is `None`.
 pub async fn merge(storage: &Storage, date: Option<Day>) -> Result<Vec<MergedDay>, ServerError> {
-    let days = match date {
-        Some(date) => vec![date],
+    let (days, with_symbols) = match date {
+        Some(date) => (vec![date], Vec::new()),
         None => unmerged_days(storage).await?,
     };
+    let namer = Arc::new(Namer::new(storage, None));
     let mut merged = Vec::new();
     for day in days {
         let lock = MergeLock::acquire(&storage.store, day).await?;
         let result = async {
             let objects = list(storage, &uploaded_dir(day)).await?;
-            if date.is_none() && !needs_merge(storage, day, &objects).await? {
+            if date.is_none() && !needs_merge(storage, day, &objects, &with_symbols).await? {
                 return Ok(None);
             }
-            merge_day(storage, day, objects, &lock).await.map(Some)
+            merge_day(storage, day, objects, &namer, &lock)
+                .await
+                .map(Some)
         }
         .await;
         lock.release().await;
@@ -117,27 +126,46 @@ pub(crate) async fn dates_in(storage: &Storage, dir: &str) -> Result<Vec<Day>, S
     Ok(dates)
 }
 
-/// The days to merge.
-async fn unmerged_days(storage: &Storage) -> Result<Vec<Day>, ServerError> {
+/// The days to merge, and the build IDs with stored symbols (as `needs_merge` takes
+/// them).
+async fn unmerged_days(storage: &Storage) -> Result<(Vec<Day>, Vec<String>), ServerError> {
     let mut days = Vec::new();
-    for date in dates_in(storage, "uploaded").await? {
+    let dates = dates_in(storage, "uploaded").await?;
+    let with_symbols = if dates.is_empty() {
+        Vec::new()
+    } else {
+        stored_build_ids(storage).await?
+    };
+    for date in dates {
         let objects = list(storage, &uploaded_dir(date)).await?;
-        if needs_merge(storage, date, &objects).await? {
+        if needs_merge(storage, date, &objects, &with_symbols).await? {
             days.push(date);
         }
     }
-    Ok(days)
+    Ok((days, with_symbols))
 }
 
-/// Whether `date` has no chart data, or chart data from another number of objects
-/// than `objects`.
+/// Whether `date` has no chart data, chart data from another number of objects than
+/// `objects`, or raw frames of a build among `with_symbols` (sorted build IDs whose
+/// symbols are stored).
 async fn needs_merge(
     storage: &Storage,
     date: Day,
     objects: &[ObjectMeta],
+    with_symbols: &[String],
 ) -> Result<bool, ServerError> {
     let merged = read_summary(storage, date).await?;
-    Ok(merged.is_none_or(|summary| summary.objects != objects.len() as u64))
+    let mut redo = merged.is_none_or(|summary| summary.objects != objects.len() as u64);
+    if !redo && !with_symbols.is_empty() {
+        // Symbols added since the merge can name frames it left raw.
+        redo = read_day_stacks(storage, date).await?.is_some_and(|stacks| {
+            stacks
+                .unnamed
+                .iter()
+                .any(|id| with_symbols.binary_search(id).is_ok())
+        });
+    }
+    Ok(redo)
 }
 
 /// `charts/<date>.json`, or `None` if there is none or it does not parse.
@@ -161,6 +189,7 @@ async fn merge_day(
     storage: &Storage,
     date: Day,
     objects: Vec<ObjectMeta>,
+    namer: &Arc<Namer>,
     lock: &MergeLock,
 ) -> Result<MergedDay, ServerError> {
     let store: Arc<dyn ObjectStore> = Arc::clone(&storage.store);
@@ -170,6 +199,7 @@ async fn merge_day(
         objects: objects.len() as u64,
         ..DaySummary::default()
     };
+    let mut stacks = DayStacks::default();
     let mut result = MergedDay {
         date,
         reports: 0,
@@ -182,6 +212,7 @@ async fn merge_day(
         let mut fetched = stream::iter(objects)
             .map(|meta| {
                 let store = Arc::clone(&store);
+                let namer = Arc::clone(namer);
                 tokio::spawn(async move {
                     let got = match store.get(&meta.location).await {
                         Ok(got) => got.bytes().await,
@@ -189,7 +220,13 @@ async fn merge_day(
                     };
                     match got {
                         Ok(bytes) => {
-                            let report = Report::parse(&bytes);
+                            let report = match Report::parse(&bytes) {
+                                Ok(mut report) => {
+                                    let named = name_report(&namer, &mut report).await;
+                                    Ok((report, named))
+                                }
+                                Err(err) => Err(err),
+                            };
                             Ok(Some((meta.location, bytes, report)))
                         }
                         // Deleted since the listing: nothing to merge.
@@ -210,12 +247,15 @@ async fn merge_day(
                 continue;
             };
             match report {
-                Ok(report) => {
+                Ok((report, (renamed, unnamed))) => {
                     summary.add_report(&report);
                     parquet.add(&report).await?;
+                    stacks.add_report(&report);
+                    stacks.unnamed.extend(unnamed);
                     // Stored reports are this server's own compact JSON, one line;
-                    // anything else is written again as one.
-                    if bytes.contains(&b'\n') {
+                    // anything else, and a report whose frames were named, is
+                    // written again as one.
+                    if renamed || bytes.contains(&b'\n') {
                         serde_json::to_writer(&mut chunk, &report).unwrap_or_default();
                     } else {
                         chunk.extend_from_slice(&bytes);
@@ -268,6 +308,16 @@ async fn merge_day(
             },
         })?;
     let parts = parquet.finish().await?;
+    // Before the chart data, whose presence marks the day merged.
+    stacks.trim();
+    let key = stacks_key(date);
+    store
+        .put(
+            &key,
+            PutPayload::from(serde_json::to_vec(&stacks).unwrap_or_default()),
+        )
+        .await
+        .map_err(storage_error(format!("writing {key}")))?;
     // Again before the output that marks the day merged.
     lock.check_held().await?;
     summary.trim_stacks();

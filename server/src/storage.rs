@@ -6,6 +6,9 @@
 //! | `uploaded/<week>/<X>.json` | `POST /upload` | one accepted report, compact JSON, never overwritten |
 //! | `merged/<date>.json`     | merge      | every report of week `<date>`, one JSON line each, sorted by key |
 //! | `charts/<date>.json`     | merge      | the per-program chart data of those reports ([`DaySummary`](crate::DaySummary)) |
+//! | `stacks/<date>.json`     | merge      | every distinct stack of those reports, frames named ([`DayStacks`](crate::DayStacks)) |
+//! | `symbols/<build-id>/functions` | `symbols add` | the function table of one build ([`FunctionTable`](crate::FunctionTable)) |
+//! | `symbols/<build-id>/info.json` | `symbols add` | what `symbols list` shows of it, written after the table ([`SymbolsInfo`](crate::SymbolsInfo)) |
 //! | `parquet/date=<date>/part-<generation>-<n>.parquet` | merge | those reports as rows for query engines ([`crate::parquet`]) |
 //! | `locks/merge/<date>/<n>` | merge      | the day's merge lock, while a merge runs |
 //!
@@ -244,6 +247,21 @@ pub(crate) fn merged_key(date: Day) -> Path {
 /// `charts/<date>.json`.
 pub(crate) fn charts_key(date: Day) -> Path {
     Path::from(format!("charts/{date}.json"))
+}
+
+/// `stacks/<date>.json`.
+pub(crate) fn stacks_key(date: Day) -> Path {
+    Path::from(format!("stacks/{date}.json"))
+}
+
+/// `symbols/<build-id>/functions`.
+pub(crate) fn symbols_functions_key(build_id: &str) -> Path {
+    Path::from(format!("symbols/{build_id}/functions"))
+}
+
+/// `symbols/<build-id>/info.json`.
+pub(crate) fn symbols_info_key(build_id: &str) -> Path {
+    Path::from(format!("symbols/{build_id}/info.json"))
 }
 
 /// The date in a key's last part, `<date>` or `<date>.json`.

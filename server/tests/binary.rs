@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use telemetry_test_support::eventually;
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -109,7 +110,13 @@ fn sigterm_lets_an_upload_in_flight_finish() {
     )
     .unwrap();
     stream.write_all(&body[..20]).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // The request is in flight once the server has read all that was sent of it.
+    let port = served.addr.port();
+    eventually(
+        Duration::from_secs(20),
+        "the server to read the request's start",
+        || unread_bytes(port) == 0,
+    );
     served.signal("TERM");
     served.wait_for_log("shutting down");
     // New connections are refused while the old one finishes.

@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use telemetry_test_support::Chromium;
+use telemetry_test_support::{Chromium, eventually};
 
 #[test]
 fn the_dashboard_loads_cleanly_in_chromium() {
@@ -24,11 +24,11 @@ fn the_dashboard_loads_cleanly_in_chromium() {
     );
     std::fs::write(&server.config_file, &config).unwrap();
     // Wait for the collector to reload it: it serves what it validates with.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.get("/config.json").1 != config {
-        assert!(Instant::now() < deadline, "the new config was not loaded");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the new config to be loaded",
+        || server.get("/config.json").1 == config,
+    );
     let mut hostile = report(week(), 0.25);
     hostile.programs[0]
         .counters

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use telemetry_test_support::{eventually, wait_until};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -79,7 +80,12 @@ fn a_thousand_stalled_uploads_keep_memory_under_the_ceiling() {
     }
     // A write returns once the bytes are in the kernel's buffers: wait until the
     // server has read them all, or closed the connections it refused.
-    wait_until_read(addr.port(), deadline);
+    let port = addr.port();
+    eventually(
+        deadline.saturating_duration_since(Instant::now()),
+        "the server to read every byte its clients sent",
+        || unread_bytes(port) == 0,
+    );
     let loaded = served.memory();
     phase.send(1).unwrap();
     let seen: Vec<Stalled> = (0..CONNECTIONS)
@@ -120,12 +126,11 @@ fn a_thousand_stalled_uploads_keep_memory_under_the_ceiling() {
         "still serving"
     );
     // The server lets go of a body as soon as its connection ends.
-    let given_back = Instant::now() + Duration::from_secs(20);
     let mut after = served.memory();
-    while after.rss >= GIVEN_BACK && Instant::now() < given_back {
-        std::thread::sleep(Duration::from_millis(50));
+    wait_until(Duration::from_secs(20), || {
         after = served.memory();
-    }
+        after.rss < GIVEN_BACK
+    });
     println!(
         "RSS before {} MiB, with {CONNECTIONS} stalled uploads {} MiB (peak {} MiB), \
          after {} MiB; {holding} held, {busy} told 503, {broken} broken",
@@ -191,44 +196,5 @@ fn answered(answer: &[u8]) -> Stalled {
             status,
             retry_after: text.to_ascii_lowercase().contains("\r\nretry-after: "),
         },
-    }
-}
-
-/// Waits until no established loopback connection to `port` has bytes that the
-/// server has not read yet (`/proc/net/tcp`: the server's receive queues and the
-/// clients' send queues).
-fn wait_until_read(port: u16, deadline: Instant) {
-    loop {
-        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-        let mut unread = 0u64;
-        for line in table.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let port_of = |address: &str| {
-                address
-                    .rsplit_once(':')
-                    .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
-            };
-            if fields.len() < 5 || fields[3] != "01" {
-                continue;
-            }
-            let Some((tx, rx)) = fields[4].split_once(':') else {
-                continue;
-            };
-            let queued = |hex: &str| u64::from_str_radix(hex, 16).unwrap_or(0);
-            if port_of(fields[1]) == Some(port) {
-                unread += queued(rx);
-            }
-            if port_of(fields[2]) == Some(port) {
-                unread += queued(tx);
-            }
-        }
-        if unread == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{unread} bytes still unread by the server"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use telemetry_internal::Day;
 use telemetry_server::{Bar, DaySummary, merge};
+use telemetry_test_support::eventually;
 
 #[test]
 fn merge_writes_merged_lines_and_chart_data_and_is_idempotent() {
@@ -132,15 +133,17 @@ fn a_merge_that_cannot_write_leaves_no_partial_output() {
 #[test]
 fn the_dashboard_shows_weeks_side_by_side_and_escapes_names() {
     let server = TestServer::start();
-    std::fs::write(
-        &server.config_file,
-        CONFIG.replace(
-            "\"mytool/runs\"",
-            "\"mytool/<script>alert(1)</script>\", \"Rate\": 1}, {\"Name\": \"mytool/runs\"",
-        ),
-    )
-    .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let config = CONFIG.replace(
+        "\"mytool/runs\"",
+        "\"mytool/<script>alert(1)</script>\", \"Rate\": 1}, {\"Name\": \"mytool/runs\"",
+    );
+    std::fs::write(&server.config_file, &config).unwrap();
+    // The collector validates with what it serves: wait until it serves this one.
+    eventually(
+        std::time::Duration::from_secs(30),
+        "the new config to be loaded",
+        || server.get("/config.json").1 == config,
+    );
     let mut hostile = report(week(), 0.25);
     hostile.programs[0]
         .counters
@@ -293,14 +296,11 @@ fn staging_files_of_interrupted_writes_are_swept_at_start() {
     ];
     let storage = telemetry_server::Storage::open(&file_url(&data), []).unwrap();
     let server = TestServer::start_on(dir, storage, |_| {});
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while debris.iter().any(|p| p.exists()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "staging files left: {debris:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the staging files to be swept",
+        || !debris.iter().any(|p| p.exists()),
+    );
     for path in &kept {
         assert!(path.exists(), "{path:?} removed");
     }

@@ -5,10 +5,12 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
 use telemetry_internal::Day;
+use telemetry_test_support::eventually;
 
 fn assert_rejected(server: &TestServer, (status, body): (u16, String), wanted: &str) {
     assert_eq!(status, 400, "{body}");
@@ -416,6 +418,8 @@ fn health_config_and_unknown_paths() {
 
 #[test]
 fn config_changes_are_picked_up_and_bad_ones_ignored() {
+    // Listening before the server starts, so that it logs from its first event.
+    server_log();
     let server = TestServer::start();
     let mut runs = report(week(), 0.25);
     runs.programs[0].counters.insert("mytool/new".into(), 1);
@@ -429,9 +433,16 @@ fn config_changes_are_picked_up_and_bad_ones_ignored() {
     wait_for(|| server.get("/config.json").1 == approving_new);
     assert_eq!(server.upload(&runs).0, 200);
 
-    // A broken file is not served nor used; the last good one stays.
+    // A broken file is not served nor used; the last good one stays. The server says
+    // so once it has read it.
+    let skip = server_log().lock().unwrap().len();
     std::fs::write(&server.config_file, "{\"SampleRate\": ").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let path = server.config_file.display().to_string();
+    wait_for(|| {
+        logged_since(skip)
+            .lines()
+            .any(|l| l.contains("keeping the old one") && l.contains(&path))
+    });
     assert_eq!(server.get("/config.json").1, approving_new);
     assert_eq!(server.upload(&report(week(), 0.5)).0, 200);
 }
@@ -577,10 +588,49 @@ fn uploads_past_the_receiving_budget_are_told_to_come_back() {
     });
 }
 
-fn wait_for(mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "condition not met within 10 s");
-        std::thread::sleep(Duration::from_millis(20));
+/// Waits (at most 10 s) for what a test asked of the server to show.
+fn wait_for(condition: impl FnMut() -> bool) {
+    eventually(
+        Duration::from_secs(10),
+        "the server to get there",
+        condition,
+    );
+}
+
+/// What the in-process servers of this test binary log: a subscriber installed once,
+/// writing into memory, so that a test can wait for the line that says the server
+/// did what it asked.
+fn server_log() -> Arc<Mutex<Vec<u8>>> {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&log);
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || LogWriter(Arc::clone(&writer)))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other subscriber in this test binary");
+        log
+    })
+    .clone()
+}
+
+/// The lines [`server_log`] holds past its first `skip` bytes.
+fn logged_since(skip: usize) -> String {
+    let log = server_log();
+    let bytes = log.lock().unwrap_or_else(|e| e.into_inner());
+    String::from_utf8_lossy(bytes.get(skip..).unwrap_or_default()).into_owned()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        log.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! What the workspace's tests share: one rule for a test that needs a system tool
-//! (Chromium, strace, moto's S3 server, Python's duckdb, a tmpfs mount, `script`), and
-//! the one headless Chromium runner.
+//! (Chromium, strace, moto's S3 server, Python's duckdb, a tmpfs mount, `script`), the
+//! one headless Chromium runner, the one way to wait for an event ([`eventually`],
+//! [`wait_until`]) and the one way for a test binary to re-run a test in a child
+//! process ([`child`]).
 //!
 //! # The rule for a missing tool
 //! A developer runs `cargo xtask test` on a fresh machine with nothing installed. A
@@ -41,11 +43,16 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod child;
+mod wait;
+
+pub use wait::{eventually, wait_until};
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A system tool some tests need, with the command that installs it.
 #[derive(Clone, Copy, Debug)]
@@ -279,21 +286,18 @@ fn wait_bounded(mut child: std::process::Child) -> std::process::Output {
     }
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
-    let deadline = Instant::now() + CHROMIUM_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for chromium") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "chromium did not finish within {} s",
-                CHROMIUM_DEADLINE.as_secs()
-            );
-        }
-        // A bounded poll of the exit, not a wait for a fixed time.
-        std::thread::sleep(Duration::from_millis(50));
+    let mut status = None;
+    let exited = wait_until(CHROMIUM_DEADLINE, || {
+        status = child.try_wait().expect("wait for chromium");
+        status.is_some()
+    });
+    let Some(status) = status.filter(|_| exited) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "chromium did not finish within {} s",
+            CHROMIUM_DEADLINE.as_secs()
+        );
     };
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();

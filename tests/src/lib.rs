@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
+pub use telemetry_test_support::eventually;
 pub use telemetry_upload::testing::{LoopbackServer, Request};
+
+use telemetry_test_support::wait_until;
 
 use telemetry_internal::{ARCH, Date, Dir, Mode, OS, Program, today, toolchain};
 
@@ -126,13 +129,78 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Polls `done` for up to 20 seconds.
-pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// How long a scenario waits for what another process does (a count, an upload, a
+/// log line) before it fails.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Whether no process holds the lease of a counter file in the telemetry directory
+/// `dir` (`telemetry_counter::lease`): every process that counted there, a telemetry
+/// child that counted a crash included, has let go, so an upload run may report the
+/// files' week. Always true where there is no lease (Windows).
+pub fn counter_files_let_go(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(Dir::new(dir).local()) else {
+        return true;
+    };
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.to_string_lossy().ends_with(".v1.count"))
+        .all(|path| {
+            std::fs::File::open(path).is_ok_and(|file| {
+                !matches!(telemetry_counter::lease::try_exclusive(&file), Ok(false))
+            })
+        })
+}
+
+/// The processes, other than this one, that work on the telemetry directory `dir`:
+/// those whose working directory is inside it (a telemetry child runs in its
+/// `local/`) or whose command line names it (a host given `--dir`, and its fork
+/// before the child's `exec`). Read from `/proc`; zombies are not counted.
+#[cfg(target_os = "linux")]
+pub fn processes_in(dir: &Path) -> Vec<u32> {
+    let own = std::process::id();
+    let named = dir.as_os_str().as_encoded_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let proc = entry.path();
+            let in_dir = std::fs::read_link(proc.join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir));
+            let names_dir = std::fs::read(proc.join("cmdline"))
+                .is_ok_and(|cmdline| cmdline.windows(named.len()).any(|w| w == named));
+            (pid != own && (in_dir || names_dir)).then_some(pid)
+        })
+        .collect()
+}
+
+/// [`processes_in`] where there is no `/proc`: `lsof` for working directories
+/// (and files open) inside `dir`, `ps` for command lines that name it.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub fn processes_in(dir: &Path) -> Vec<u32> {
+    let own = std::process::id();
+    let lines = |command: &mut Command| {
+        command
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let open = lines(Command::new("lsof").arg("-t").arg("+D").arg(dir));
+    let named = lines(Command::new("ps").args(["-axww", "-o", "pid=,args="]));
+    let named = named
+        .lines()
+        .filter(|l| l.contains(&*dir.to_string_lossy()));
+    let mut pids: Vec<u32> = open
+        .lines()
+        .chain(named.filter_map(|l| l.split_whitespace().next()))
+        .filter_map(|pid| pid.trim().parse().ok())
+        .filter(|&pid| pid != own)
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
 /// Today's counts of `mytool` in the telemetry directory `dir`.
@@ -178,22 +246,21 @@ pub fn wait_within(mut child: Child, limit: Duration) -> Output {
     };
     let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
     let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let err = stderr
-                .recv_timeout(Duration::from_secs(1))
-                .unwrap_or_default();
-            panic!(
-                "still running after {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&err)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let mut status = None;
+    let exited = wait_until(limit, || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    let Some(status) = status.filter(|_| exited) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let err = stderr
+            .recv_timeout(Duration::from_secs(1))
+            .unwrap_or_default();
+        panic!(
+            "still running after {limit:?}; stderr: {}",
+            String::from_utf8_lossy(&err)
+        );
     };
     let rest = || deadline.saturating_duration_since(Instant::now());
     let stdout = stdout

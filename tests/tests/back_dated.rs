@@ -6,10 +6,10 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use telemetry_internal::{ARCH, Day, OS, toolchain};
-use telemetry_tests::{LoopbackServer, example};
+use telemetry_tests::{LoopbackServer, eventually, example};
 
 /// `greeter ARGS` with its telemetry under `config_home`.
 fn greeter(config_home: &Path, args: &[&str]) -> Output {
@@ -62,9 +62,9 @@ fn a_back_dated_week_arrives_with_its_approved_counters_and_its_crash() {
 
     // The telemetry child counts the crash into the back-dated week's file.
     let local = home.path().join("telemetry/greeter/local");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let crashed = std::fs::read_dir(&local)
+    let what = format!("the crash to be counted into the week of {counted}");
+    eventually(Duration::from_secs(60), &what, || {
+        std::fs::read_dir(&local)
             .unwrap()
             .flatten()
             .map(|e| e.path())
@@ -73,16 +73,8 @@ fn a_back_dated_week_arrives_with_its_approved_counters_and_its_crash() {
                     .ends_with(&format!("-{counted}.v1.count"))
             })
             .filter_map(|p| telemetry_counter::read_file(p).ok())
-            .any(|f| f.count.keys().any(|k| k.starts_with("crash/panic")));
-        if crashed {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the crash was not counted into the week of {counted}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .any(|f| f.count.keys().any(|k| k.starts_with("crash/panic")))
+    });
 
     // An ordinary run, on the real clock: its upload sends the ended week.
     let out = greeter(home.path(), &["--server", server.url(), "--wait", "greet"]);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use telemetry::{Config, Program};
 use telemetry_cli::{Ambient, Options};
-use telemetry_tests::{eventually, output_within};
+use telemetry_tests::{EVENT_TIMEOUT, eventually, output_within};
 
 const FDL: &str = env!("CARGO_BIN_EXE_fdl");
 const LIMIT: Duration = Duration::from_secs(20);
@@ -177,7 +177,7 @@ fn a_crash_is_counted_under_the_binarys_name() {
     let sandbox = Sandbox::new();
     let out = sandbox.run(&["--panic-for-tests"]);
     assert_eq!(out.status.code(), Some(101));
-    eventually("the crash counter", || {
+    eventually(EVENT_TIMEOUT, "the crash counter", || {
         sandbox
             .dumped()
             .1
@@ -213,7 +213,7 @@ fn a_stripped_build_counts_its_crash_as_no_frames() {
     assert!(status.success());
     let out = output_within(sandbox.command(&stripped, &["--panic-for-tests"]), LIMIT);
     assert_eq!(out.status.code(), Some(101));
-    eventually("the crash counter", || {
+    eventually(EVENT_TIMEOUT, "the crash counter", || {
         sandbox.dumped().1.contains_key("crash/no-frames")
     });
     let (program, counts) = sandbox.dumped();

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use telemetry_tests::{
-    eventually, example, expired_week_of, opt_in, serving_approving_config, todays_counts_of,
+    EVENT_TIMEOUT, eventually, example, expired_week_of, opt_in, serving_approving_config,
+    todays_counts_of,
 };
 
 fn clap_tool(dir: &Path, args: &[&str]) -> Output {
@@ -38,7 +39,7 @@ fn clap_tool_panic_is_counted() {
     let out = clap_tool(dir, &["panic", "hunter2"]);
     assert_eq!(out.status.code(), Some(101));
     assert!(String::from_utf8_lossy(&out.stderr).contains("hunter2"));
-    eventually("the crash counter", || {
+    eventually(EVENT_TIMEOUT, "the crash counter", || {
         todays_counts_of(dir, "clap_tool")
             .keys()
             .any(|k| k.starts_with("crash/panic\n") && k.contains("clap_tool::boom"))

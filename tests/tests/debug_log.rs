@@ -7,7 +7,8 @@ use std::process::Command;
 
 use telemetry_internal::{Dir, format_date};
 use telemetry_tests::{
-    days, eventually, example, expired_week, opt_in, output_within, serving_approving_config,
+    EVENT_TIMEOUT, days, eventually, example, expired_week, opt_in, output_within,
+    serving_approving_config,
 };
 
 fn mytool(dir: &Path, args: &[&str]) -> Command {
@@ -89,7 +90,7 @@ fn logger_in_code_logs_crash_reporting() {
         "{stderr}"
     );
     // The logger asks for the child's lines too: debug/ is created for them.
-    eventually("the child's log", || {
+    eventually(EVENT_TIMEOUT, "the child's log", || {
         std::fs::read_to_string(Dir::new(&dir).sidecar_log())
             .is_ok_and(|l| l.contains("crash monitor: "))
     });

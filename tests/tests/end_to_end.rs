@@ -6,8 +6,8 @@ use std::process::{Command, Output, Stdio};
 
 use telemetry_internal::{Dir, Mode, format_date};
 use telemetry_tests::{
-    days, eventually, example, files_under, opt_in, program, serving_approving_config,
-    todays_counts,
+    EVENT_TIMEOUT, counter_files_let_go, days, eventually, example, files_under, opt_in, program,
+    serving_approving_config, todays_counts,
 };
 
 const SECRET: &str = "hunter2-do-not-collect";
@@ -47,10 +47,13 @@ fn start_counts_crashes_and_uploads_them() {
         stderr.contains(SECRET),
         "the program's own panic output is unchanged: {stderr}"
     );
-    eventually("the crash counter", || {
+    // Counted, and the child that counted it gone (a run now would otherwise find the
+    // week's file still held, and keep the week for later).
+    eventually(EVENT_TIMEOUT, "the crash counter", || {
         todays_counts(dir)
             .keys()
             .any(|k| k.starts_with("crash/panic\n"))
+            && counter_files_let_go(dir)
     });
 
     // Eight days later by the real clock (the upload run's clock seam), the week is
@@ -220,7 +223,9 @@ fn piped_output_ends_with_the_program() {
         took < Duration::from_secs(2),
         "the pipeline waited for the child: {took:?}"
     );
-    eventually("the slow upload", || server.uploads().len() == 1);
+    eventually(EVENT_TIMEOUT, "the slow upload", || {
+        server.uploads().len() == 1
+    });
 }
 
 #[test]

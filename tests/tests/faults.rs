@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use telemetry_internal::{Day, Dir, counter_file_name};
 use telemetry_tests::{
-    eventually, example, expired_week, files_under, opt_in, output_within, program,
-    serving_approving_config, todays_counts, todays_counts_of,
+    EVENT_TIMEOUT, eventually, example, expired_week, files_under, opt_in, output_within,
+    processes_in, program, serving_approving_config, todays_counts, todays_counts_of,
 };
 
 /// Long enough for a loaded CI machine, short enough that a hang fails quickly.
@@ -96,7 +96,7 @@ fn closed_stdio_never_carries_the_crash_pipe() {
     let out =
         same_with_and_without(|| mytool(&dir, &["--close-stdio", "--crashes", "noisy", "3000"]));
     assert_eq!(out.status.code(), Some(0));
-    eventually("the crash monitor's verdict", || {
+    eventually(EVENT_TIMEOUT, "the crash monitor's verdict", || {
         sidecar_log(&dir).contains("crash monitor:")
     });
     assert!(
@@ -132,7 +132,7 @@ fn relative_dir_is_made_absolute_before_the_child_starts() {
     let out = same_with_and_without(make);
     assert_eq!(out.status.code(), Some(101));
     let dir = tmp.path().join("rel");
-    eventually("the crash counter", || {
+    eventually(EVENT_TIMEOUT, "the crash counter", || {
         todays_counts(&dir)
             .keys()
             .any(|k| k.starts_with("crash/panic\n"))
@@ -165,7 +165,9 @@ fn inherited_descriptors_are_closed_in_the_child() {
         took < Duration::from_secs(3),
         "the pipeline waited for the child: {took:?}"
     );
-    eventually("the slow upload", || server.uploads().len() == 1);
+    eventually(EVENT_TIMEOUT, "the slow upload", || {
+        server.uploads().len() == 1
+    });
 }
 
 /// A host that reaps children until it has none does not wait for the telemetry
@@ -214,9 +216,11 @@ fn a_long_running_host_gathers_no_zombies() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
-    eventually("the upload", || server.uploads().len() == 1);
-    // The upload child exits right after its upload; give it a moment to be gone.
-    std::thread::sleep(Duration::from_millis(300));
+    // The upload shows the child was started. It keeps watching the host's crashes
+    // while the host lives, so there is no exit to wait for: what the host must not
+    // have is a child at all, running or a zombie (the fork `start` made to detach
+    // it was reaped before `start` returned).
+    eventually(EVENT_TIMEOUT, "the upload", || server.uploads().len() == 1);
     std::fs::write(&after, "").unwrap();
     let out = telemetry_tests::wait_within(child, LIMIT);
     assert!(out.status.success());
@@ -281,8 +285,10 @@ fn planted_files_cost_the_host_nothing(targets: &[(&str, PathOf)]) {
                 "{name} as {what:?}: {:?}",
                 begin.elapsed()
             );
-            // Let any child finish before looking at the victim.
-            std::thread::sleep(Duration::from_millis(200));
+            // Every child done before looking at the victim.
+            eventually(EVENT_TIMEOUT, "the telemetry child to exit", || {
+                processes_in(&dir).is_empty()
+            });
             assert_eq!(
                 std::fs::read(&victim).unwrap(),
                 b"precious",

@@ -3,14 +3,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::io::Read;
-use std::path::Path;
-use std::time::Duration;
 
 use serde::Deserialize;
-use telemetry_internal::{Day, Dir};
+use telemetry_internal::Day;
 
 use crate::UploadError;
+use crate::expand::{Budget, MAX_EXPANDED_BYTES, expand};
 use crate::report::{ProgramReport, Report};
 
 /// The largest config accepted, downloaded or read from a file. Go's real one is about
@@ -21,9 +19,6 @@ pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 /// The most counter names a config may name once `chart:{a,b,…}` is expanded (Go's real
 /// config names about 230). A few hundred bytes of braces can otherwise name millions.
 pub const MAX_EXPANDED_NAMES: usize = 100_000;
-
-/// The most bytes those expanded names may take together.
-const MAX_EXPANDED_BYTES: usize = 16 << 20;
 
 /// The public list of what may be uploaded, in the JSON format of Go's upload config.
 ///
@@ -372,44 +367,6 @@ impl Index {
     }
 }
 
-/// What is left of the limits on expanded names.
-struct Budget {
-    names: usize,
-    bytes: usize,
-}
-
-/// `chart:{a,b}` names the counters `chart:a` and `chart:b`; a name without braces
-/// names itself. The cost is charged to `budget` before anything is allocated, so a
-/// hostile config fails fast instead of expanding into gigabytes.
-fn expand(name: &str, budget: &mut Budget) -> Result<Vec<String>, String> {
-    let (prefix, buckets) = match name.split_once('{') {
-        Some((prefix, rest)) => (prefix, rest.strip_suffix('}').unwrap_or(rest)),
-        None => ("", name),
-    };
-    let count = if name.contains('{') {
-        buckets.matches(',').count() + 1
-    } else {
-        1
-    };
-    let bytes = prefix
-        .len()
-        .saturating_mul(count)
-        .saturating_add(buckets.len());
-    if count > budget.names || bytes > budget.bytes {
-        return Err(format!(
-            "it names more than {MAX_EXPANDED_NAMES} counters (or {MAX_EXPANDED_BYTES} \
-             bytes of names) once {{…}} is expanded"
-        ));
-    }
-    budget.names -= count;
-    budget.bytes -= bytes;
-    Ok(if name.contains('{') {
-        buckets.split(',').map(|b| format!("{prefix}{b}")).collect()
-    } else {
-        vec![name.to_owned()]
-    })
-}
-
 /// Why [`UploadConfig::check_report`] refuses a report.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -475,131 +432,12 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Where the upload config comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConfigSource {
-    /// Downloaded (https, or http to a loopback host) when a report needs it.
-    Url(String),
-    /// Read from a local file, for tests and for tools that ship their config.
-    File(std::path::PathBuf),
-}
-
-impl ConfigSource {
-    /// Loads and parses the config, as a run does: a URL must be https (or http to this
-    /// machine) and is fetched with `timeout` and at most [`MAX_CONFIG_BYTES`]; a file
-    /// is read with the same bound. The bytes are returned too, to be saved.
-    pub fn load(&self, timeout: Duration) -> Result<(UploadConfig, Vec<u8>), UploadError> {
-        let (bytes, origin) = match self {
-            ConfigSource::File(path) => {
-                let bytes = read_config_file(path).map_err(|source| UploadError::ConfigRead {
-                    path: path.clone(),
-                    source,
-                })?;
-                (bytes, path.display().to_string())
-            }
-            ConfigSource::Url(url) => (fetch(url, timeout)?, url.clone()),
-        };
-        let config = UploadConfig::parse(&bytes).map_err(|err| match err {
-            UploadError::ConfigParse { reason, .. } => UploadError::ConfigParse { origin, reason },
-            other => other,
-        })?;
-        Ok((config, bytes))
-    }
-}
-
-/// Reads a config file the user named (`--config-file`), reading at most
-/// [`MAX_CONFIG_BYTES`] + 1 bytes of it. Unlike files in the telemetry directory it may
-/// be a link (the user chose it), but it must be a regular file: a FIFO or a device
-/// could block or never end.
-fn read_config_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(telemetry_internal::fs::not_regular(path));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("larger than {MAX_CONFIG_BYTES} bytes"),
-        ));
-    }
-    Ok(bytes)
-}
-
-fn fetch(url: &str, timeout: Duration) -> Result<Vec<u8>, UploadError> {
-    check_url(url)?;
-    let failed = |reason: String| UploadError::ConfigFetch {
-        url: url.to_owned(),
-        reason,
-    };
-    let mut response = crate::http::agent(url, timeout, true)
-        .get(url)
-        .call()
-        .map_err(|err| failed(err.to_string()))?;
-    let status = response.status().as_u16();
-    if status != 200 {
-        return Err(failed(format!("the server answered {status}")));
-    }
-    response
-        .body_mut()
-        .with_config()
-        .limit(MAX_CONFIG_BYTES)
-        .read_to_vec()
-        .map_err(|err| failed(err.to_string()))
-}
-
-/// Only `https`, or `http` to this machine (for tests), may carry telemetry.
-pub(crate) fn check_url(url: &str) -> Result<(), UploadError> {
-    let lower = url.to_ascii_lowercase();
-    let bad = || UploadError::BadUrl {
-        url: url.to_owned(),
-    };
-    if let Some(rest) = lower.strip_prefix("https://") {
-        return if host_of(rest).is_some_and(|h| !h.is_empty()) {
-            Ok(())
-        } else {
-            Err(bad())
-        };
-    }
-    let rest = lower.strip_prefix("http://").ok_or_else(bad)?;
-    let host = host_of(rest).ok_or_else(bad)?;
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback {
-        Ok(())
-    } else {
-        Err(UploadError::InsecureUrl {
-            url: url.to_owned(),
-        })
-    }
-}
-
-/// The host of `host[:port]/path…`, without brackets for IPv6.
-fn host_of(rest: &str) -> Option<&str> {
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(v6) = host_port.strip_prefix('[') {
-        return v6.split_once(']').map(|(h, _)| h);
-    }
-    Some(host_port.split(':').next().unwrap_or(""))
-}
-
-/// The config saved by the last run that fetched (or read) one: after loading it,
-/// [`run`](crate::run) saves it in the telemetry directory `dir`
-/// ([`Dir::uploaded_config`]). `None` if there is none, it is not a regular file, or it
-/// does not parse.
-pub fn last_config(dir: &Path) -> Option<UploadConfig> {
-    let path = Dir::new(dir).uploaded_config();
-    let bytes = telemetry_internal::fs::read_bounded(&path, MAX_CONFIG_BYTES).ok()?;
-    UploadConfig::parse(&bytes).ok()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::source::ConfigSource;
 
     fn meta(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -716,48 +554,6 @@ mod tests {
             assert!(matches!(err, UploadError::ConfigParse { .. }), "{bad:?}");
             assert!(err.to_string().contains("not valid"));
         }
-    }
-
-    #[test]
-    fn only_https_or_loopback() {
-        for ok in [
-            "https://telemetry.example.com/config.json",
-            "http://127.0.0.1:8080/upload",
-            "http://127.1.2.3/upload",
-            "http://localhost:99/x",
-            "http://[::1]:80/x",
-            "HTTP://LOCALHOST/x",
-        ] {
-            assert!(check_url(ok).is_ok(), "{ok}");
-        }
-        for insecure in [
-            "http://example.com/upload",
-            "http://10.0.0.1/upload",
-            "http://127.0.0.1.example.com/",
-            "http://localhost@example.com/",
-        ] {
-            assert!(
-                matches!(check_url(insecure), Err(UploadError::InsecureUrl { .. })),
-                "{insecure}"
-            );
-        }
-        for bad in ["", "ftp://x/y", "https://", "127.0.0.1:80/x"] {
-            assert!(
-                matches!(check_url(bad), Err(UploadError::BadUrl { .. })),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn expands_buckets() {
-        let mut budget = Budget {
-            names: 3,
-            bytes: 100,
-        };
-        assert_eq!(expand("a:{x,y}", &mut budget).unwrap(), ["a:x", "a:y"]);
-        assert_eq!(expand("plain", &mut budget).unwrap(), ["plain"]);
-        assert!(expand("one-too-many", &mut budget).is_err());
     }
 
     #[test]

@@ -84,34 +84,41 @@
 
 mod config;
 mod debris;
+mod dry_run;
 mod error;
+mod expand;
 mod http;
 mod log;
+mod outcome;
+mod plan;
 mod report;
+mod runner;
 mod send;
+mod source;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod url;
 mod week;
 mod work;
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use telemetry_internal::{Ambient, Day, Dir, Mode, ModeSwitch};
+use telemetry_internal::{Ambient, Day, Dir, ModeSwitch};
 use time::OffsetDateTime;
 
-pub use config::{
-    ConfigSource, MAX_CONFIG_BYTES, MAX_EXPANDED_NAMES, Rejection, UploadConfig, last_config,
-};
+pub use config::{MAX_CONFIG_BYTES, MAX_EXPANDED_NAMES, Rejection, UploadConfig};
 pub use debris::remove_debris;
 pub use error::UploadError;
+pub use outcome::{LocalOnlyReason, ReportOutcome, ReportStatus, RunSummary, WouldSend};
 pub use report::{MAX_REPORT_COUNT, ProgramReport, Report};
+pub use source::{ConfigSource, last_config};
 
 use crate::log::{Log, log};
+use crate::runner::{Run, tool_mode};
 
 /// Reports older than this many days (from their week's last day to the run's start)
 /// are never uploaded.
@@ -201,195 +208,6 @@ impl fmt::Debug for RunConfig {
     }
 }
 
-/// What a run did, a [`ReportOutcome`] per week it touched, oldest first.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct RunSummary {
-    /// `Some` if telemetry is off, and which switch turned it off: the run read,
-    /// wrote and sent nothing.
-    pub off: Option<ModeSwitch>,
-    /// One entry per report built or found ready in this run.
-    pub reports: Vec<ReportOutcome>,
-    /// A dry run ([`RunConfig::dry_run`]): each body that would be POSTed, exactly,
-    /// with its URL, oldest week first. Empty for a real run.
-    pub would_send: Vec<WouldSend>,
-}
-
-/// A POST a dry run would have made.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WouldSend {
-    /// The report's week.
-    pub week: Day,
-    /// `<upload_url>/<week>`.
-    pub url: String,
-    /// The body, byte for byte.
-    pub body: Vec<u8>,
-}
-
-impl fmt::Display for RunSummary {
-    /// One line per report, e.g. `2026-11-20: uploaded`; or why nothing was done.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(switch) = self.off {
-            let why = match switch {
-                ModeSwitch::DoNotTrack => "DO_NOT_TRACK is set",
-                ModeSwitch::NoHome => "there is no home directory",
-                ModeSwitch::UserWide => "it is turned off for every tool",
-                _ => "its mode is off",
-            };
-            return writeln!(f, "Telemetry is off ({why}): nothing was uploaded.");
-        }
-        if self.reports.is_empty() {
-            return writeln!(
-                f,
-                "No week has ended since the last run: nothing to report."
-            );
-        }
-        for report in &self.reports {
-            writeln!(f, "{report}")?;
-        }
-        Ok(())
-    }
-}
-
-/// What happened to one week's report.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ReportOutcome {
-    /// The week, named by its last day (the counter files' expiry date).
-    pub week: Day,
-    /// What happened.
-    pub status: ReportStatus,
-}
-
-impl fmt::Display for ReportOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.week, self.status)
-    }
-}
-
-/// What happened to a report.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum ReportStatus {
-    /// Sent and accepted; a copy is in `upload/`.
-    Uploaded,
-    /// The server said the report itself is invalid (400, 413 or 422); it was deleted
-    /// and is not retried.
-    Rejected {
-        /// The HTTP status.
-        status: u16,
-    },
-    /// Not sent this time (any answer but 2xx, 400, 413 and 422; a network error or
-    /// time-out); the next daily run tries again, within the 21-day age limit.
-    KeptForRetry {
-        /// What went wrong.
-        reason: String,
-    },
-    /// Written as `local.DATE.json` only; nothing of it will be sent.
-    LocalOnly {
-        /// Why it is not uploadable.
-        reason: LocalOnlyReason,
-    },
-    /// A ready report deleted without being sent.
-    Discarded {
-        /// Why.
-        reason: String,
-    },
-    /// A file named like a ready report that this code did not build (no matching
-    /// local report, not a regular file, not a report, or not approved): left alone,
-    /// never sent.
-    Skipped {
-        /// Why.
-        reason: String,
-    },
-    /// A dry run: this report would be sent now (its body is in
-    /// [`RunSummary::would_send`]); nothing was sent or changed.
-    WouldBeSent,
-    /// A ready report dated after the run's start: kept, not sent.
-    NotYetDue,
-    /// A week that only a pretended start time ([`RunConfig::start_time`]) reports:
-    /// by the real clock it is not over (processes may still count into its files), so
-    /// nothing of it was written, sent or deleted. `pretended` is what a run at the
-    /// pretended time would do with it (as a dry run says it).
-    NotOver {
-        /// What would happen at the pretended time.
-        pretended: Box<ReportStatus>,
-    },
-    /// Another process holds its lock and is working on it now.
-    Busy,
-    /// Its week is over, but a process still holds one of its counter files and may
-    /// count into it (it counts without rotating, or has not rotated yet, or another
-    /// upload run is reading it): not built, kept for a later run.
-    InUse,
-    /// Sent already (an earlier run was interrupted after the server accepted it).
-    AlreadyUploaded,
-    /// Another process built, sent or dropped it between our listing and our lock.
-    HandledElsewhere,
-    /// The report could not be written; its counter files are kept.
-    Failed {
-        /// The error.
-        reason: String,
-    },
-}
-
-impl fmt::Display for ReportStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReportStatus::Uploaded => f.write_str("uploaded"),
-            ReportStatus::Rejected { status } => {
-                write!(f, "rejected by the server ({status}); deleted")
-            }
-            ReportStatus::KeptForRetry { reason } => write!(f, "kept for retry: {reason}"),
-            ReportStatus::LocalOnly { reason } => write!(f, "local only ({reason})"),
-            ReportStatus::Discarded { reason } => write!(f, "not sent: {reason}; deleted"),
-            ReportStatus::Skipped { reason } => write!(f, "not sent, not ours: {reason}"),
-            ReportStatus::WouldBeSent => f.write_str("would be sent"),
-            ReportStatus::NotYetDue => f.write_str("dated after today; kept for later"),
-            ReportStatus::NotOver { pretended } => write!(
-                f,
-                "not over by the real clock: nothing written, sent or deleted \
-                 (at the pretended time: {pretended})"
-            ),
-            ReportStatus::Busy => f.write_str("being processed by another process"),
-            ReportStatus::InUse => {
-                f.write_str("a process still counts into its counter files; kept for later")
-            }
-            ReportStatus::AlreadyUploaded => f.write_str("already uploaded"),
-            ReportStatus::HandledElsewhere => f.write_str("handled by another process"),
-            ReportStatus::Failed { reason } => {
-                write!(f, "not written: {reason}; counter files kept")
-            }
-        }
-    }
-}
-
-/// Why a report stays on this machine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LocalOnlyReason {
-    /// The mode is `local` (or the mode file is missing or malformed).
-    ModeNotOn,
-    /// The week holds data from on or before the day the user opted in.
-    BeforeOptIn,
-    /// The week ended more than [`MAX_REPORT_AGE_DAYS`] days before the run.
-    TooOld,
-    /// The report's random `X` is above the config's `SampleRate`.
-    NotSampled,
-    /// The config approves none of the week's counters.
-    NothingApproved,
-}
-
-impl fmt::Display for LocalOnlyReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LocalOnlyReason::ModeNotOn => "mode is not on",
-            LocalOnlyReason::BeforeOptIn => "holds data from before the opt-in date",
-            LocalOnlyReason::TooOld => "older than 21 days",
-            LocalOnlyReason::NotSampled => "not in this week's sample",
-            LocalOnlyReason::NothingApproved => "no counter in it is approved for upload",
-        })
-    }
-}
-
 /// Builds the reports of every expired week and uploads the ready ones (see the crate
 /// documentation). Never panics; an `Err` means nothing was changed that matters and
 /// the next run will try again.
@@ -408,6 +226,10 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
     } = config;
     let mut log = Log::new(log);
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        #[cfg(test)]
+        if tests::PANIC_IN_RUN.with(std::cell::Cell::get) {
+            panic!("a test asked for a panic");
+        }
         // Inside the catch: converting an absurd SystemTime may panic.
         let utc = |t: SystemTime| OffsetDateTime::from(t).to_offset(time::UtcOffset::UTC);
         let now = utc(now);
@@ -448,245 +270,6 @@ pub fn run(config: RunConfig) -> Result<RunSummary, UploadError> {
             log!(log, "upload run panicked: {message}");
             Err(UploadError::Panicked { message })
         }
-    }
-}
-
-/// The tool's own mode, read once. Missing, malformed, a link or oversized means
-/// `local`, as everywhere; but a mode file that exists and could not be read this
-/// time (an I/O error) stops the run: building every week as local only would lose
-/// their uploads for good.
-fn tool_mode(dir: &Dir) -> Result<Mode, UploadError> {
-    match dir.read_mode() {
-        Ok(mode) => Ok(mode),
-        Err(telemetry_internal::ModeError::Unreadable(err))
-            if !matches!(
-                err.kind(),
-                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
-            ) =>
-        {
-            Err(UploadError::Io {
-                path: dir.mode_file(),
-                source: err,
-            })
-        }
-        Err(_) => Ok(Mode::Local),
-    }
-}
-
-/// One run's settings, shared by its steps.
-pub(crate) struct Run<'a> {
-    pub(crate) dir: Dir,
-    pub(crate) upload_url: &'a str,
-    source: &'a ConfigSource,
-    pub(crate) timeout: Duration,
-    /// The real clock.
-    now: OffsetDateTime,
-    /// The pretended start, if any.
-    start: Option<OffsetDateTime>,
-    /// The day the run happens (or pretends to).
-    pub(crate) today: Day,
-    /// The day by the real clock.
-    real_today: Day,
-    pub(crate) mode: Mode,
-    pub(crate) log_bodies: bool,
-    dry_run: bool,
-}
-
-impl Run<'_> {
-    fn report_and_upload(
-        &self,
-        decided_by: ModeSwitch,
-        log: &mut Log,
-    ) -> Result<RunSummary, UploadError> {
-        #[cfg(test)]
-        if tests::PANIC_IN_RUN.with(std::cell::Cell::get) {
-            panic!("a test asked for a panic");
-        }
-        let mode = self.mode;
-        if mode == Mode::Off {
-            // Mode off writes nothing at all, not even a debug log.
-            log!(log, "telemetry is off ({decided_by:?}): nothing to do");
-            return Ok(RunSummary {
-                off: Some(decided_by),
-                ..RunSummary::default()
-            });
-        }
-        if !self.dry_run {
-            // A dry run changes nothing in the directory, not even `debug/`.
-            log.open_debug(self.dir.debug_if_enabled().as_deref(), self.today);
-        }
-        log!(
-            log,
-            "upload run in {} at {}{}, mode {mode}",
-            self.dir.root().display(),
-            self.now,
-            self.start
-                .map(|s| format!(" (pretending {s})"))
-                .unwrap_or_default(),
-        );
-        let on = matches!(mode, Mode::On { .. });
-        if on {
-            config::check_url(self.upload_url)?;
-            if let ConfigSource::Url(url) = self.source {
-                config::check_url(url)?;
-            }
-        }
-
-        // `local/` and `upload/` must be our own directories: a link planted in their
-        // place would make every read and write below happen somewhere else.
-        for area in [self.dir.local(), self.dir.upload()] {
-            match telemetry_internal::fs::check_private_dir(&area) {
-                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(UploadError::Io {
-                        path: area,
-                        source: err,
-                    });
-                }
-                _ => {}
-            }
-        }
-
-        let real_now = SystemTime::from(self.now);
-        // A dry run changes nothing, not even debris.
-        let sweep = (!self.dry_run).then(|| debris::sweep(&self.dir, real_now));
-        match sweep {
-            Some(Ok(removed)) => {
-                for path in removed {
-                    log!(log, "removed debris {}", path.display());
-                }
-            }
-            Some(Err(err)) => log!(log, "cannot look for debris: {err}"),
-            None => {}
-        }
-
-        let io_err = |path: PathBuf| move |source| UploadError::Io { path, source };
-        // Without a pretended time, a week is reported once no process can count into
-        // its files any more (a report never covers a file still being written).
-        let report_by = self
-            .start
-            .unwrap_or_else(|| self.now.checked_sub(work::GRACE).unwrap_or(self.now));
-        let found = work::scan_local(&self.dir, report_by, self.now, log)
-            .map_err(io_err(self.dir.local()))?;
-        let mut uploaded = work::scan_uploaded(&self.dir).map_err(io_err(self.dir.upload()))?;
-
-        // Every week with something to do: files to report or delete, a report to send.
-        let weeks: BTreeSet<Day> = found
-            .weeks
-            .keys()
-            .chain(found.ready.iter())
-            .copied()
-            .collect();
-
-        // Fetch the config only if some week may be uploaded, and before changing
-        // anything, so a bad config leaves every file as it was.
-        let needs_config = weeks.iter().any(|week| {
-            let built = found.built.contains(week);
-            let sent = uploaded.contains(week);
-            match found.weeks.get(week) {
-                Some(files) if !built && !sent => {
-                    let first_day = files.iter().map(|f| f.begin).min().unwrap_or(*week);
-                    self.policy(*week, first_day).is_ok()
-                }
-                _ => {
-                    built
-                        && !sent
-                        && found.ready.contains(week)
-                        && on
-                        && *week <= self.today
-                        && !self.too_old(*week)
-                        && mode.allows_upload_of(week.date())
-                }
-            }
-        });
-        let config = if needs_config {
-            let (config, bytes) = self.source.load(self.timeout)?;
-            let saved = self.dir.uploaded_config();
-            if self.dry_run {
-                // Changes nothing.
-            } else if let Err(err) = self
-                .dir
-                .ensure_upload()
-                .and_then(|_| telemetry_internal::write_atomic(&saved, &bytes))
-            {
-                log!(log, "cannot save the config to {}: {err}", saved.display());
-            }
-            Some(config)
-        } else {
-            None
-        };
-
-        let mut files_by_week = found.weeks;
-        let mut outcomes = Vec::new();
-        let mut would_send = Vec::new();
-        for week in weeks {
-            let files = files_by_week.remove(&week).unwrap_or_default();
-            // Only a pretended time reaches a week whose files are not settled by the
-            // real clock: it is shown, never committed (see `work::settled`).
-            let not_over = files.iter().any(|f| matches!(f.hold, work::Hold::NotOver));
-            if self.dry_run || not_over {
-                let (status, body) = self.dry_week(week, files, config.as_ref(), &uploaded, log);
-                if let (Some(body), false) = (body, not_over) {
-                    let url = format!("{}/{week}", self.upload_url.trim_end_matches('/'));
-                    would_send.push(WouldSend { week, url, body });
-                }
-                if let Some(status) = status {
-                    let status = if not_over {
-                        log!(
-                            log,
-                            "{week}: not over by the real clock ({}): nothing written, sent \
-                             or deleted; at the pretended time it would be: {status}",
-                            self.now
-                        );
-                        ReportStatus::NotOver {
-                            pretended: Box::new(status),
-                        }
-                    } else {
-                        status
-                    };
-                    outcomes.push(ReportOutcome { week, status });
-                }
-                continue;
-            }
-            if let Some(status) = self.week(week, files, config.as_ref(), &uploaded, log) {
-                if status == ReportStatus::Uploaded {
-                    uploaded.insert(week);
-                }
-                outcomes.push(ReportOutcome { week, status });
-            }
-        }
-        for outcome in &outcomes {
-            log!(log, "{outcome}");
-        }
-        Ok(RunSummary {
-            off: None,
-            reports: outcomes,
-            would_send,
-        })
-    }
-
-    /// Whether a week's report may be uploaded, before looking at the config.
-    /// `first_day` is the earliest day any of its files began.
-    pub(crate) fn policy(&self, week: Day, first_day: Day) -> Result<(), LocalOnlyReason> {
-        if !matches!(self.mode, Mode::On { .. }) {
-            return Err(LocalOnlyReason::ModeNotOn);
-        }
-        // Any file of the week that began on or before the opt-in day may hold data
-        // counted before the user agreed.
-        if !self.mode.allows_upload_of(first_day.date()) {
-            return Err(LocalOnlyReason::BeforeOptIn);
-        }
-        if self.too_old(week) {
-            return Err(LocalOnlyReason::TooOld);
-        }
-        Ok(())
-    }
-
-    /// Whether a week is too old to upload, by the earlier of the pretended and the
-    /// real clock: a pretended future never ages a report out of being sent (it would
-    /// commit a week as local only, or delete a ready report, that the real clock
-    /// still allows to be uploaded).
-    pub(crate) fn too_old(&self, week: Day) -> bool {
-        week.days_until(self.today.min(self.real_today)) > MAX_REPORT_AGE_DAYS
     }
 }
 
@@ -733,54 +316,6 @@ mod tests {
         assert!(
             log.contains("upload run panicked: a test asked for a panic"),
             "{log}"
-        );
-    }
-
-    #[test]
-    fn outcomes_read_as_one_line_each() {
-        let week = Day::parse("2026-11-20").unwrap();
-        let summary = RunSummary {
-            off: None,
-            would_send: Vec::new(),
-            reports: vec![
-                ReportOutcome {
-                    week,
-                    status: ReportStatus::Uploaded,
-                },
-                ReportOutcome {
-                    week,
-                    status: ReportStatus::KeptForRetry {
-                        reason: "server said 503".into(),
-                    },
-                },
-                ReportOutcome {
-                    week,
-                    status: ReportStatus::LocalOnly {
-                        reason: LocalOnlyReason::ModeNotOn,
-                    },
-                },
-            ],
-        };
-        assert_eq!(
-            summary.to_string(),
-            "2026-11-20: uploaded\n2026-11-20: kept for retry: server said 503\n\
-             2026-11-20: local only (mode is not on)\n"
-        );
-        let off = |switch| RunSummary {
-            off: Some(switch),
-            ..RunSummary::default()
-        };
-        assert_eq!(
-            off(ModeSwitch::DoNotTrack).to_string(),
-            "Telemetry is off (DO_NOT_TRACK is set): nothing was uploaded.\n"
-        );
-        assert_eq!(
-            off(ModeSwitch::Tool).to_string(),
-            "Telemetry is off (its mode is off): nothing was uploaded.\n"
-        );
-        assert_eq!(
-            RunSummary::default().to_string(),
-            "No week has ended since the last run: nothing to report.\n"
         );
     }
 }

@@ -34,7 +34,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -92,6 +92,10 @@ struct Shared {
     delay_ms: AtomicU64,
     silent: AtomicBool,
     stop: AtomicBool,
+    /// The peer of every connection accepted, in order.
+    accepted: Mutex<Vec<SocketAddr>>,
+    /// Connections accepted whose request is still being read or answered.
+    open: AtomicUsize,
 }
 
 /// Locks `mutex`, whether or not a thread panicked holding it.
@@ -141,6 +145,8 @@ impl LoopbackServer {
             delay_ms: AtomicU64::new(0),
             silent: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            accepted: Mutex::new(Vec::new()),
+            open: AtomicUsize::new(0),
         });
         let state = shared.clone();
         let accept = std::thread::Builder::new()
@@ -219,6 +225,33 @@ impl LoopbackServer {
             .filter(|r| r.method == "POST")
             .collect()
     }
+
+    /// Makes a connection to the server and closes it at once, sending nothing (it is
+    /// not recorded), and returns its address, for [`is_settled`]: the server accepts
+    /// connections in the order they were made, so once it has accepted the probe it
+    /// has accepted every connection made before it, even by a client that has died
+    /// since.
+    ///
+    /// [`is_settled`]: LoopbackServer::is_settled
+    pub fn probe(&self) -> std::io::Result<SocketAddr> {
+        let stream = TcpStream::connect(self.addr)?;
+        stream.local_addr()
+    }
+
+    /// Whether the server has accepted the connection [`probe`] made and is done with
+    /// every connection: each request sent before the probe has then been recorded,
+    /// or dropped if its client did not send it whole. Never true while a connection
+    /// is held by [`set_delay`] or [`set_silent`].
+    ///
+    /// [`probe`]: LoopbackServer::probe
+    /// [`set_delay`]: LoopbackServer::set_delay
+    /// [`set_silent`]: LoopbackServer::set_silent
+    pub fn is_settled(&self, probe: SocketAddr) -> bool {
+        // The accept loop counts a connection open before it records it as accepted:
+        // once the probe is recorded, every connection before it has been counted.
+        let accepted = lock(&self.shared.accepted).contains(&probe);
+        accepted && self.shared.open.load(Ordering::SeqCst) == 0
+    }
 }
 
 impl std::fmt::Debug for LoopbackServer {
@@ -247,13 +280,21 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             break;
         }
         let Ok(stream) = stream else { continue };
-        let shared = shared.clone();
+        shared.open.fetch_add(1, Ordering::SeqCst);
+        if let Ok(peer) = stream.peer_addr() {
+            lock(&shared.accepted).push(peer);
+        }
+        let state = shared.clone();
         // If no thread can be started the connection is dropped, like any failure.
-        let _ = std::thread::Builder::new()
+        let started = std::thread::Builder::new()
             .name("loopback-connection".into())
             .spawn(move || {
-                let _ = serve(stream, &shared);
+                let _ = serve(stream, &state);
+                state.open.fetch_sub(1, Ordering::SeqCst);
             });
+        if started.is_err() {
+            shared.open.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 

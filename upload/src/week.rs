@@ -1,6 +1,7 @@
 //! One week's transaction: counter files → `local/DATE.json` (the upload report) →
 //! `local/local.DATE.json` (the commit record) → POST → `upload/DATE.json` (the
-//! acknowledgement) → counter files deleted.
+//! acknowledgement) → counter files deleted. It applies what `plan` decides; a dry
+//! run (`dry_run`) decides the same way and applies nothing.
 //!
 //! # Why no crash loses a week (invariant 8 of ARCHITECTURE.md)
 //!
@@ -76,14 +77,16 @@
 
 use std::collections::BTreeSet;
 
-use telemetry_internal::{Day, Mode};
+use telemetry_internal::Day;
 
+use crate::ReportStatus;
 use crate::config::UploadConfig;
 use crate::log::{Log, log};
-use crate::report::{Report, aggregate, approved_only, has_counts, random_x, to_body, to_json};
+use crate::plan::{Planned, Verdict};
+use crate::report::{Report, to_body, to_json};
+use crate::runner::Run;
 use crate::send::{Sender, remove};
 use crate::work::{Expired, Hold};
-use crate::{LocalOnlyReason, ReportStatus, Run};
 
 impl Run<'_> {
     /// Runs week W's transaction as far as it can go now. `files` are W's counter files
@@ -309,167 +312,13 @@ impl Run<'_> {
         }
     }
 
-    /// The week's reports, in memory: the local report with every counter, and the
-    /// upload report if the week may be uploaded (`verdict` says why not otherwise).
-    pub(crate) fn plan(
-        &self,
-        week: Day,
-        files: Vec<Expired>,
-        config: Option<&UploadConfig>,
-        uploaded: &BTreeSet<Day>,
-        acknowledged: bool,
-    ) -> Result<Planned, ReportStatus> {
-        let x = random_x();
-        let last_week = uploaded
-            .range(..week)
-            .next_back()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let first_day = files.iter().map(|f| f.begin).min().unwrap_or(week);
-        let mut verdict = self.policy(week, first_day);
-        let programs = aggregate(files.into_iter().map(|f| f.file));
-        let config_version = config.map(|c| c.version().to_owned()).unwrap_or_default();
-
-        let mut upload_report = None;
-        // An `upload/W.json` without L is not ours (we write U only after L), but it
-        // says the week was sent: build L only, never send twice.
-        if verdict.is_ok() && !acknowledged {
-            match config {
-                Some(config) => {
-                    let kept = approved_only(&programs, config, x);
-                    verdict = if !config.samples(x) {
-                        Err(LocalOnlyReason::NotSampled)
-                    } else if !has_counts(&kept) {
-                        Err(LocalOnlyReason::NothingApproved)
-                    } else {
-                        Ok(())
-                    };
-                    upload_report = verdict.is_ok().then(|| Report {
-                        week: week.to_string(),
-                        last_week: last_week.clone(),
-                        x,
-                        config: config_version.clone(),
-                        programs: kept,
-                    });
-                }
-                None => {
-                    // Another process built the week between our listing and our lock
-                    // would be the only way here; leave it for the next run.
-                    return Err(ReportStatus::KeptForRetry {
-                        reason: "the upload config was not loaded".to_owned(),
-                    });
-                }
-            }
-        }
-        Ok(Planned {
-            verdict: match verdict {
-                Ok(()) if acknowledged => Verdict::AlreadyUploaded,
-                Ok(()) => Verdict::Upload,
-                Err(reason) => Verdict::LocalOnly(reason),
-            },
-            local_report: Report {
-                week: week.to_string(),
-                last_week,
-                x,
-                config: config_version,
-                programs,
-            },
-            upload_report,
-        })
-    }
-
-    /// What a dry run says of week W: the body it would POST, or why none. Reads only.
-    pub(crate) fn dry_week(
-        &self,
-        week: Day,
-        files: Vec<Expired>,
-        config: Option<&UploadConfig>,
-        uploaded: &BTreeSet<Day>,
-        log: &mut Log,
-    ) -> (Option<ReportStatus>, Option<Vec<u8>>) {
-        let dir = &self.dir;
-        let exists = |p: std::path::PathBuf| std::fs::symlink_metadata(p).is_ok();
-        let built = exists(dir.local_report(week));
-        let acknowledged = exists(dir.uploaded_report(week));
-        if !built && !files.is_empty() {
-            return match self.plan(week, files, config, uploaded, acknowledged) {
-                Err(status) => (Some(status), None),
-                Ok(planned) => match planned.verdict {
-                    Verdict::AlreadyUploaded => (Some(ReportStatus::AlreadyUploaded), None),
-                    Verdict::LocalOnly(reason) => (Some(ReportStatus::LocalOnly { reason }), None),
-                    Verdict::Upload => {
-                        let body = planned.upload_report.as_ref().map(to_body);
-                        (Some(ReportStatus::WouldBeSent), body)
-                    }
-                },
-            };
-        }
-        let ready = exists(dir.report(week));
-        if !ready {
-            return (None, None);
-        }
-        if !built {
-            return (
-                Some(ReportStatus::Skipped {
-                    reason: "no local report: not built here".to_owned(),
-                }),
-                None,
-            );
-        }
-        if acknowledged {
-            return (Some(ReportStatus::AlreadyUploaded), None);
-        }
-        if let Some(status) = self.not_sendable(week) {
-            let status = match status {
-                // Nothing is deleted in a dry run.
-                ReportStatus::Discarded { .. } => ReportStatus::LocalOnly {
-                    reason: LocalOnlyReason::TooOld,
-                },
-                other => other,
-            };
-            return (Some(status), None);
-        }
-        let Some(config) = config else {
-            return (Some(ReportStatus::HandledElsewhere), None);
-        };
-        match self.sender().checked_body(week, config, true, log) {
-            Ok(body) => (Some(ReportStatus::WouldBeSent), Some(body)),
-            Err(status) => (Some(status), None),
-        }
-    }
-
-    fn sender(&self) -> Sender<'_> {
+    pub(crate) fn sender(&self) -> Sender<'_> {
         Sender {
             dir: &self.dir,
             upload_url: self.upload_url,
             timeout: self.timeout,
             log_bodies: self.log_bodies,
         }
-    }
-
-    /// Why a built, ready report is not sent now, if it is not. A real run deletes a
-    /// report that is too old (`Discarded`); a dry run only says so.
-    fn not_sendable(&self, week: Day) -> Option<ReportStatus> {
-        if week > self.today {
-            return Some(ReportStatus::NotYetDue);
-        }
-        if self.too_old(week) {
-            return Some(ReportStatus::Discarded {
-                reason: LocalOnlyReason::TooOld.to_string(),
-            });
-        }
-        if !matches!(self.mode, Mode::On { .. }) {
-            return Some(ReportStatus::LocalOnly {
-                reason: LocalOnlyReason::ModeNotOn,
-            });
-        }
-        if !self.mode.allows_upload_of(week.date()) {
-            // Built under an earlier opt-in; the current one is later.
-            return Some(ReportStatus::LocalOnly {
-                reason: LocalOnlyReason::BeforeOptIn,
-            });
-        }
-        None
     }
 
     /// Steps 3 and 4 for a built week whose R exists; `fresh` is R as just built.
@@ -506,23 +355,6 @@ impl Run<'_> {
         let sender = self.sender();
         sender.send(week, config, fresh, log)
     }
-}
-
-/// What may become of a week's report.
-pub(crate) enum Verdict {
-    /// Uploadable: the upload report is built.
-    Upload,
-    /// Stays on this machine.
-    LocalOnly(LocalOnlyReason),
-    /// `upload/W.json` exists: never send it again.
-    AlreadyUploaded,
-}
-
-/// A week's reports, built in memory.
-pub(crate) struct Planned {
-    verdict: Verdict,
-    local_report: Report,
-    upload_report: Option<Report>,
 }
 
 /// What building a week did.

@@ -19,23 +19,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use telemetry_internal::{Ambient, Day, Mode, ModeSwitch, Program};
+use telemetry_test_support::{child, eventually};
 use telemetry_upload::testing::Request;
 use telemetry_upload::{ConfigSource, Report, ReportStatus, RunConfig};
 
-/// Set in the children this file starts: what the child does (see [`child`]).
-const CHILD_ENV: &str = "TELEMETRY_UPLOAD_HAZARD_CHILD";
 /// The path the upload child looks up just before its run starts, so that a trace
 /// shows where the run's own system calls begin.
 const MARKER: &str = "/nonexistent/telemetry-upload-run-begins";
 
-/// In a child: `upload|root|upload_url|config_file|day` runs one upload as the test
-/// `Env` would on `day`; `count|dir|n` counts `tool/a` `n` times into `dir` as
-/// `tool@1.0.0` would. A no-op in the test run itself.
-#[test]
-fn child() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return;
-    };
+/// What a child of a test here does, by its role (`telemetry_test_support::child`):
+/// `upload|root|upload_url|config_file|day` runs one upload as the test `Env` would on
+/// `day`; `count|dir|stop|counted` counts `tool/a` into `dir` as `tool@1.0.0` would
+/// until the file `stop` exists, then writes how many times into `counted`.
+fn play(spec: &str) {
     let parts: Vec<&str> = spec.split('|').collect();
     match parts[0] {
         "upload" => {
@@ -55,27 +51,45 @@ fn child() {
                 matches!(status, telemetry_counter::OpenStatus::Counting(_)),
                 "{status:?}"
             );
-            let n: u64 = parts[2].parse().unwrap();
-            for i in 0..n {
-                A.inc();
-                if i % 50_000 == 0 {
-                    std::thread::sleep(Duration::from_millis(1));
+            let (stop, counted) = (Path::new(parts[2]), parts[3]);
+            let mut n: u64 = 0;
+            while !stop.exists() {
+                for _ in 0..10_000 {
+                    A.inc();
                 }
+                n += 10_000;
             }
+            std::fs::write(counted, n.to_string()).unwrap();
         }
         other => panic!("unknown child {other}"),
     }
 }
 
+/// The calling test, re-run in a child process that plays `spec` (see [`play`]).
 fn child_command(spec: &str) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = child::command(spec);
     command
-        .args(["--exact", "child", "--test-threads=1", "--quiet"])
-        .env(CHILD_ENV, spec)
         // The child is told everything it needs; the test's environment says nothing.
         .env_remove("DO_NOT_TRACK")
         .stdout(Stdio::null());
     command
+}
+
+/// `command` run under `strace` with `options`, following its children.
+fn under_strace(options: &[&str], command: &Command) -> Command {
+    let mut strace = Command::new("strace");
+    strace
+        .arg("-f")
+        .args(options)
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => strace.env(key, value),
+            None => strace.env_remove(key),
+        };
+    }
+    strace
 }
 
 // ---------------------------------------------------------------------------------
@@ -207,18 +221,14 @@ fn acked_weeks(env: &Env) -> BTreeSet<String> {
         .collect()
 }
 
-/// The uploads `server` received once it has stopped receiving: a request a dead
-/// client sent completely may still be being read.
+/// The uploads `server` received once it is done with every connection made so far:
+/// a request a dead client sent completely may still be being read.
 fn settled_uploads(server: &LoopbackServer) -> Vec<Request> {
-    let mut last = server.uploads();
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = server.uploads();
-        if now.len() == last.len() {
-            return now;
-        }
-        last = now;
-    }
+    let probe = server.probe().unwrap();
+    eventually(Duration::from_secs(20), "the server to settle", || {
+        server.is_settled(probe)
+    });
+    server.uploads()
 }
 
 /// Runs again as an ordinary run would, after a kill, and checks the outcome.
@@ -318,16 +328,14 @@ fn strace_usable() -> bool {
 fn traced_targets() -> Vec<(String, usize)> {
     let env = crash_env();
     let trace = env.tmp.path().join("trace");
-    let status = Command::new("strace")
-        .args(["-f", "-qq", "-o"])
-        .arg(&trace)
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--test-threads=1", "--quiet"])
-        .env(CHILD_ENV, upload_spec(&env))
-        .env_remove("DO_NOT_TRACK")
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
+    let trace_option = trace.to_str().unwrap();
+    let status = under_strace(
+        &["-qq", "-o", trace_option],
+        &child_command(&upload_spec(&env)),
+    )
+    .stdout(Stdio::null())
+    .status()
+    .unwrap();
     assert!(status.success());
     check_after_crash(
         &env,
@@ -371,13 +379,9 @@ fn traced_targets() -> Vec<(String, usize)> {
 /// Runs the upload child under strace with `inject` (e.g. `write:signal=KILL:when=3`);
 /// whether it failed.
 fn run_injected(env: &Env, inject: &str) -> bool {
-    let status = Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "-e"])
-        .arg(format!("inject={inject}"))
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--test-threads=1", "--quiet"])
-        .env(CHILD_ENV, upload_spec(env))
-        .env_remove("DO_NOT_TRACK")
+    let injection = format!("inject={inject}");
+    let options = ["-qq", "-o", "/dev/null", "-e", injection.as_str()];
+    let status = under_strace(&options, &child_command(&upload_spec(env)))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -388,6 +392,9 @@ fn run_injected(env: &Env, inject: &str) -> bool {
 #[test]
 #[cfg(target_os = "linux")]
 fn killed_at_every_file_system_call_loses_no_week() {
+    if child::play_role(play) {
+        return;
+    }
     if !strace_usable() {
         return;
     }
@@ -417,6 +424,9 @@ fn killed_at_every_file_system_call_loses_no_week() {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_full_disk_at_any_write_loses_no_week() {
+    if child::play_role(play) {
+        return;
+    }
     if !strace_usable() {
         return;
     }
@@ -454,6 +464,9 @@ fn a_full_disk_at_any_write_loses_no_week() {
 
 #[test]
 fn killed_at_random_instants_loses_no_week() {
+    if child::play_role(play) {
+        return;
+    }
     // How long an uninterrupted run takes, child start included.
     let env = crash_env();
     let began = Instant::now();
@@ -531,6 +544,9 @@ fn fill(dir: &Path) -> PathBuf {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_full_disk_keeps_the_counter_files_and_the_week_is_reported_later() {
+    if child::play_role(play) {
+        return;
+    }
     let env = Env::new(&["tool/a"]);
     let mounted = Tmpfs::mount(&env.root(), "2m");
     if !telemetry_test_support::Tool::TMPFS.available(mounted.is_some()) {
@@ -596,6 +612,9 @@ fn env_with_ready_report() -> (Env, PathBuf) {
 
 #[test]
 fn planted_files_and_links_are_never_sent() {
+    if child::play_role(play) {
+        return;
+    }
     // A link to a secret where the report was.
     let (env, ready) = env_with_ready_report();
     let secret = env.tmp.path().join("id_ed25519");
@@ -698,6 +717,9 @@ fn planted_files_and_links_are_never_sent() {
 
 #[test]
 fn what_is_sent_is_rechecked_against_the_config_at_send_time() {
+    if child::play_role(play) {
+        return;
+    }
     // A "report" copied from the local report (same week, X, counts) holds an
     // unapproved counter: only the approved part leaves, and what is on disk as the
     // acknowledged copy is exactly what was sent.
@@ -729,6 +751,9 @@ fn what_is_sent_is_rechecked_against_the_config_at_send_time() {
 
 #[test]
 fn each_body_is_logged_exactly_when_asked() {
+    if child::play_role(play) {
+        return;
+    }
     let env = Env::new(&["tool/a"]);
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 3)]);
     let log = SharedLog::default();
@@ -757,37 +782,41 @@ fn each_body_is_logged_exactly_when_asked() {
 
 /// A run that pretends to be a week and a day later, while a process counts into the
 /// current week's file, looks at that week but commits nothing: the week is not over
-/// by the real clock. (It used to write the week's reports at once, so every count
-/// made afterwards was in no report, and a later run deleted the file.) A real run
-/// once the week is over reports every count.
+/// by the real clock (committed then, every count made afterwards would be in no
+/// report, and a later run would delete the file). A real run once the week is over
+/// reports every count.
 #[test]
 fn a_pretended_future_upload_commits_nothing_under_a_counting_process() {
+    if child::play_role(play) {
+        return;
+    }
     let env = Env::new(&["tool/a"]);
-    let n: u64 = 2_000_000;
-    let mut counting = child_command(&format!("count|{}|{n}", env.root().display()))
-        .spawn()
-        .unwrap();
+    let stop = env.tmp.path().join("stop");
+    let counted = env.tmp.path().join("counted");
+    let spec = format!(
+        "count|{}|{}|{}",
+        env.root().display(),
+        stop.display(),
+        counted.display()
+    );
+    let mut counting = child_command(&spec).spawn().unwrap();
     // Wait for its file to hold its first count (the name alone appears before the
     // header is written, and a run that reads the file then sees no week), then
     // upload repeatedly while it counts, pretending to be a week and a day later (so
     // its week looks over); the real clock is now.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let counting_started = || {
-        env.local_names()
-            .iter()
-            .filter(|n| n.ends_with(".v1.count"))
-            .any(|n| {
-                telemetry_counter::read_file(env.local().join(n))
-                    .is_ok_and(|f| f.count.get("tool/a").is_some_and(|&c| c > 0))
-            })
-    };
-    while !counting_started() {
-        assert!(
-            Instant::now() < deadline,
-            "the child never counted into its file"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the child to count into its file",
+        || {
+            env.local_names()
+                .iter()
+                .filter(|n| n.ends_with(".v1.count"))
+                .any(|n| {
+                    telemetry_counter::read_file(env.local().join(n))
+                        .is_ok_and(|f| f.count.get("tool/a").is_some_and(|&c| c > 0))
+                })
+        },
+    );
     let now = SystemTime::now();
     let later = now + Duration::from_secs(8 * 86_400);
     let mut statuses = Vec::new();
@@ -797,7 +826,10 @@ fn a_pretended_future_upload_commits_nothing_under_a_counting_process() {
         config.start_time = Some(later);
         statuses.extend(telemetry_upload::run(config).unwrap().reports);
     }
+    // The child counted all along; now it stops and says how many times.
+    std::fs::write(&stop, "").unwrap();
     assert!(counting.wait().unwrap().success());
+    let n: u64 = std::fs::read_to_string(&counted).unwrap().parse().unwrap();
     assert_eq!(statuses.len(), 3, "{statuses:?}");
     for outcome in &statuses {
         assert_eq!(
@@ -838,6 +870,9 @@ fn a_pretended_future_upload_commits_nothing_under_a_counting_process() {
 
 #[test]
 fn do_not_track_and_the_user_wide_switch_say_so_and_write_nothing() {
+    if child::play_role(play) {
+        return;
+    }
     let env = Env::new(&["tool/a"]);
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
     let before = env.all_files();
@@ -872,6 +907,9 @@ fn do_not_track_and_the_user_wide_switch_say_so_and_write_nothing() {
 
 #[test]
 fn go_reports_with_null_programs_parse() {
+    if child::play_role(play) {
+        return;
+    }
     let report = Report::parse(
         br#"{"Week":"2026-11-20","LastWeek":"","X":0.5,"Config":"v0.0.1","Programs":null}"#,
     )
@@ -884,6 +922,9 @@ fn go_reports_with_null_programs_parse() {
 
 #[test]
 fn a_dry_run_shows_the_exact_bodies_and_changes_nothing() {
+    if child::play_role(play) {
+        return;
+    }
     // One week ready to send (built while the server failed), one still to build.
     let (env, ready) = env_with_ready_report();
     env.count(

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use telemetry_internal::{Ambient, Mode, ModeSwitch, Program};
+use telemetry_test_support::child;
 use telemetry_upload::{ConfigSource, LocalOnlyReason, ReportStatus, UploadError};
 
 #[test]
@@ -917,22 +918,40 @@ fn existing_reports_are_not_rebuilt() {
     assert_eq!(env.server.uploads().len(), 1);
 }
 
-/// Set in the child of `a_counter_file_still_mapped_is_deleted_once_unmapped`: the
-/// counter file to map.
-const MAP_ENV: &str = "TELEMETRY_UPLOAD_TEST_MAP";
-/// What that child says once it holds the mapping.
-const MAPPED: &str = "child_map: mapped";
+/// What the child of `a_counter_file_still_mapped_is_deleted_once_unmapped` says once
+/// it holds the mapping.
+const MAPPED: &str = "child: mapped";
 
-/// Maps a counter file and holds it until its stdin closes, as a program counting into
-/// it would, when started by the test below; a no-op otherwise.
-#[test]
-fn child_map() {
-    let Some(path) = std::env::var_os(MAP_ENV) else {
-        return;
-    };
-    telemetry_counter::testing::map_for_life(std::path::Path::new(&path)).unwrap();
-    eprintln!("{MAPPED}");
-    let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0]);
+/// What a child of a test here does, by its role (`telemetry_test_support::child`):
+/// `map|FILE` maps the counter file FILE and holds it until its stdin closes, as a
+/// program counting into it would; `run|root|upload_url|config_file|start` does one
+/// upload run.
+fn play(role: &str) {
+    match role.split_once('|') {
+        Some(("map", path)) => {
+            telemetry_counter::testing::map_for_life(std::path::Path::new(path)).unwrap();
+            // The parent waits for this line.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{MAPPED}");
+            }
+            let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0]);
+        }
+        Some(("run", spec)) => {
+            let parts: Vec<&str> = spec.split('|').collect();
+            let mut config = telemetry_upload::RunConfig::new(
+                parts[0],
+                parts[1],
+                ConfigSource::File(parts[2].into()),
+            );
+            // Whatever the environment of the test says: the test wants tracking allowed.
+            config.ambient = Ambient::default();
+            config.now = at(parts[3]);
+            config.start_time = Some(at(parts[3]));
+            telemetry_upload::run(config).unwrap();
+        }
+        _ => panic!("unknown role {role}"),
+    }
 }
 
 /// A program still counting into last week's file holds it mapped. On Unix it holds
@@ -943,18 +962,13 @@ fn child_map() {
 /// way nothing is sent twice.
 #[test]
 fn a_counter_file_still_mapped_is_deleted_once_unmapped() {
+    if child::play_role(play) {
+        return;
+    }
     use std::io::BufRead;
     let env = Env::new(&["tool/a"]);
     let file = env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 1)]);
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_map",
-            "--test-threads=1",
-            "--nocapture",
-            "--quiet",
-        ])
-        .env(MAP_ENV, &file)
+    let mut child = child::command(&format!("map|{}", file.display()))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -1006,28 +1020,11 @@ fn a_counter_file_still_mapped_is_deleted_once_unmapped() {
     assert_eq!(env.local_names(), ["local.2026-11-20.json"]);
 }
 
-/// Set in the children of `concurrent_processes_send_each_report_once`:
-/// `root|upload_url|config_file|start`.
-const CHILD_ENV: &str = "TELEMETRY_UPLOAD_TEST_CHILD";
-
-/// Does one upload run when started as a child by the test below; a no-op otherwise.
-#[test]
-fn child_run() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let parts: Vec<&str> = spec.split('|').collect();
-    let mut config =
-        telemetry_upload::RunConfig::new(parts[0], parts[1], ConfigSource::File(parts[2].into()));
-    // Whatever the environment of the test says: the test wants tracking allowed.
-    config.ambient = Ambient::default();
-    config.now = at(parts[3]);
-    config.start_time = Some(at(parts[3]));
-    telemetry_upload::run(config).unwrap();
-}
-
 #[test]
 fn concurrent_processes_send_each_report_once() {
+    if child::play_role(play) {
+        return;
+    }
     let env = Env::new(&["tool/a"]);
     let weeks = [("2026-11-06", "2026-11-13"), ("2026-11-13", "2026-11-20")];
     for (begin, end) in weeks {
@@ -1047,17 +1044,14 @@ fn concurrent_processes_send_each_report_once() {
         );
     }
     let spec = format!(
-        "{}|{}|{}|2026-11-21",
+        "run|{}|{}|{}|2026-11-21",
         env.root().display(),
         env.server.upload_url(),
         env.config_file.display()
     );
-    let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..5)
         .map(|_| {
-            std::process::Command::new(&exe)
-                .args(["--exact", "child_run", "--test-threads=1", "--quiet"])
-                .env(CHILD_ENV, &spec)
+            child::command(&spec)
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap()

@@ -264,3 +264,34 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// The bytes sent over established loopback connections to `port` that the server
+/// has not read yet (`/proc/net/tcp`: the server's receive queues, connections not
+/// accepted yet included, and the clients' send queues). Zero once the server has
+/// read everything its clients sent so far.
+pub fn unread_bytes(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let mut unread = 0u64;
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let port_of = |address: &str| {
+            address
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+        };
+        if fields.len() < 5 || fields[3] != "01" {
+            continue;
+        }
+        let Some((tx, rx)) = fields[4].split_once(':') else {
+            continue;
+        };
+        let queued = |hex: &str| u64::from_str_radix(hex, 16).unwrap_or(0);
+        if port_of(fields[1]) == Some(port) {
+            unread += queued(rx);
+        }
+        if port_of(fields[2]) == Some(port) {
+            unread += queued(tx);
+        }
+    }
+    unread
+}

@@ -3,7 +3,7 @@
 
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const BUCKET: &str = "telemetry-test";
 
@@ -32,17 +32,16 @@ impl Moto {
                 panic!("cannot run moto_server ({err}): install it with .ci/install-moto (pip install \"moto[server]\")")
             });
         let mut moto = Moto { child, port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = moto.child.try_wait().unwrap() {
-                panic!("moto_server exited at start: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        telemetry_test_support::eventually(
+            Duration::from_secs(60),
+            "moto_server to listen",
+            || {
+                if let Some(status) = moto.child.try_wait().unwrap() {
+                    panic!("moto_server exited at start: {status}");
+                }
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            },
+        );
         // moto takes unsigned requests: create the bucket with a plain PUT.
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)

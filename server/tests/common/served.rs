@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use telemetry_test_support::eventually;
+
 use super::file_url;
 
 /// The binary under test.
@@ -124,7 +126,22 @@ impl Served {
         }
     }
 
+    /// Sends the signal `name` (`HUP`, `TERM`, …). `HUP` and `TERM` are sent once the
+    /// server catches them: the server installs its handlers after it logs
+    /// `serving`, and a signal that comes first would end it by its default action.
     pub fn signal(&self, name: &str) {
+        let number = match name {
+            "HUP" => Some(1),
+            "TERM" => Some(15),
+            _ => None,
+        };
+        if let Some(number) = number {
+            eventually(
+                Duration::from_secs(20),
+                &format!("the server to catch SIG{name}"),
+                || self.catches(number),
+            );
+        }
         // The shell's own `kill`: /usr/bin/kill (procps) is not on every machine.
         let status = Command::new("sh")
             .arg("-c")
@@ -134,19 +151,28 @@ impl Served {
         assert!(status.success());
     }
 
+    /// Whether the server has a handler for the signal `number` (`SigCgt` in
+    /// `/proc/PID/status`, a mask with bit `number - 1` for each caught signal).
+    fn catches(&self, number: u32) -> bool {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        else {
+            return false;
+        };
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & (1 << (number - 1)) != 0)
+    }
+
     /// Waits (at most 20 s) for the server to exit.
     pub fn wait(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not exit within 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut status = None;
+        eventually(Duration::from_secs(20), "the server to exit", || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap()
     }
 
     /// The server's memory now and at its peak, in bytes (`VmRSS`, `VmHWM`).
