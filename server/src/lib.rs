@@ -38,8 +38,10 @@
 //! - Any other path: `404`, logged at `info` with the path (a tool whose URL lacks
 //!   `/upload` shows up there).
 //!
-//! [`merge()`] turns a day's uploads into `merged/<date>.json`, `stacks/<date>.json`
-//! and `charts/<date>.json`; the server runs it once a day. It names raw crash frames
+//! [`merge()`] turns a day's uploads into `merged/<date>.json`, `stacks/<date>.json`,
+//! `charts/<date>.json` and Parquet files for query engines ([`parquet`]); the server
+//! runs it once a day, and one merge of a day runs at a time across every server
+//! sharing the store. It names raw crash frames
 //! (`<build-id>+0x<addr>`, recorded by stripped builds) from the symbols that
 //! [`add_symbols`] stored under `symbols/<build-id>/` ([`read_symbol_file`] reads an
 //! unstripped executable or split debug file into a [`FunctionTable`]), exactly as an
@@ -104,6 +106,8 @@ mod error;
 mod http;
 mod live_config;
 mod merge;
+mod merge_lock;
+pub mod parquet;
 mod stacks;
 mod stacks_page;
 mod storage;

@@ -31,6 +31,19 @@ struct Cli {
     /// Least severe log level written: error, warn, info, debug or trace.
     #[arg(long, global = true, default_value = "info")]
     log_level: tracing::Level,
+    /// Threads for file-system calls (file storage writes each report through one):
+    /// default twice the CPUs, at least 4. More threads than a local disk can use
+    /// only switch among themselves; a network file system may want more.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    blocking_threads: Option<u16>,
+}
+
+/// Twice the CPUs, at least 4: enough to keep a local disk busy. tokio's default
+/// (512) let every upload in flight wake its own thread, and at 64 connections the
+/// server spent more time switching threads than writing files.
+fn default_blocking_threads() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+    (2 * cpus).max(4)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -91,7 +104,8 @@ enum Command {
         #[arg(long)]
         stacks_config: Option<PathBuf>,
     },
-    /// Merge a day's reports (or every unmerged day's) into merged/ and charts/.
+    /// Merge a day's reports (or every unmerged day's) into merged/, charts/ and
+    /// parquet/.
     Merge {
         /// Where reports are stored: file:///path or s3://bucket/prefix (with AWS_*
         /// variables). Default: as for serve.
@@ -146,6 +160,10 @@ fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(
+            cli.blocking_threads
+                .map_or_else(default_blocking_threads, usize::from),
+        )
         .build()
     {
         Ok(runtime) => runtime,

@@ -1,11 +1,14 @@
 //! Merging a day: every report of `uploaded/<date>/` into `merged/<date>.json` (one
-//! JSON line per report, as Go's worker writes) and its chart data into
+//! JSON line per report, as Go's worker writes), its rows into
+//! `parquet/date=<date>/part-*.parquet` ([`crate::parquet`]) and its chart data into
 //! `charts/<date>.json`.
 //!
 //! Idempotent: the reports are read in key order and the outputs replaced whole, so
 //! merging a day twice writes the same bytes. `charts/<date>.json` is written last
-//! and records how many objects it saw, so a day counts as merged only when both
-//! outputs are complete and no report arrived since.
+//! and records how many objects it saw, so a day counts as merged only when every
+//! output is complete and no report arrived since. One merge of a day runs at a time
+//! over every process sharing the store ([`crate::merge_lock`]): collectors merging
+//! at once leave the outputs of one listing, never a mix.
 
 use std::sync::Arc;
 
@@ -20,6 +23,8 @@ use tokio::io::AsyncWriteExt;
 
 use crate::ServerError;
 use crate::charts::DaySummary;
+use crate::merge_lock::MergeLock;
+use crate::parquet::{DayParquet, generation};
 use crate::stacks::{DayStacks, name_report, read_day_stacks};
 use crate::storage::{Storage, charts_key, date_of, merged_key, stacks_key, uploaded_dir};
 use crate::symbols_store::{Namer, stored_build_ids};
@@ -58,15 +63,31 @@ impl std::fmt::Display for MergedDay {
 ///
 /// Raw frames are named from the stored symbols (tables loaded once per merge): in
 /// the merged lines, the chart data and `stacks/<date>.json` alike.
+///
+/// Each day is merged under its merge lock, listed once the lock is held; a day found
+/// merged by then (another process did it while this one waited) is skipped when
+/// `date` is `None`.
 pub async fn merge(storage: &Storage, date: Option<Day>) -> Result<Vec<MergedDay>, ServerError> {
-    let days = match date {
-        Some(date) => vec![(date, list(storage, &uploaded_dir(date)).await?)],
+    let (days, with_symbols) = match date {
+        Some(date) => (vec![date], Vec::new()),
         None => unmerged_days(storage).await?,
     };
     let namer = Arc::new(Namer::new(storage, None));
     let mut merged = Vec::new();
-    for (date, objects) in days {
-        merged.push(merge_day(storage, date, objects, &namer).await?);
+    for day in days {
+        let lock = MergeLock::acquire(&storage.store, day).await?;
+        let result = async {
+            let objects = list(storage, &uploaded_dir(day)).await?;
+            if date.is_none() && !needs_merge(storage, day, &objects, &with_symbols).await? {
+                return Ok(None);
+            }
+            merge_day(storage, day, objects, &namer, &lock)
+                .await
+                .map(Some)
+        }
+        .await;
+        lock.release().await;
+        merged.extend(result?);
     }
     Ok(merged)
 }
@@ -105,9 +126,9 @@ pub(crate) async fn dates_in(storage: &Storage, dir: &str) -> Result<Vec<Day>, S
     Ok(dates)
 }
 
-/// The days to merge, each with its listing (listing 100 000 objects takes a while:
-/// once is enough).
-async fn unmerged_days(storage: &Storage) -> Result<Vec<(Day, Vec<ObjectMeta>)>, ServerError> {
+/// The days to merge, and the build IDs with stored symbols (as `needs_merge` takes
+/// them).
+async fn unmerged_days(storage: &Storage) -> Result<(Vec<Day>, Vec<String>), ServerError> {
     let mut days = Vec::new();
     let dates = dates_in(storage, "uploaded").await?;
     let with_symbols = if dates.is_empty() {
@@ -117,22 +138,34 @@ async fn unmerged_days(storage: &Storage) -> Result<Vec<(Day, Vec<ObjectMeta>)>,
     };
     for date in dates {
         let objects = list(storage, &uploaded_dir(date)).await?;
-        let merged = read_summary(storage, date).await?;
-        let mut redo = merged.is_none_or(|summary| summary.objects != objects.len() as u64);
-        if !redo && !with_symbols.is_empty() {
-            // Symbols added since the merge can name frames it left raw.
-            redo = read_day_stacks(storage, date).await?.is_some_and(|stacks| {
-                stacks
-                    .unnamed
-                    .iter()
-                    .any(|id| with_symbols.binary_search(id).is_ok())
-            });
-        }
-        if redo {
-            days.push((date, objects));
+        if needs_merge(storage, date, &objects, &with_symbols).await? {
+            days.push(date);
         }
     }
-    Ok(days)
+    Ok((days, with_symbols))
+}
+
+/// Whether `date` has no chart data, chart data from another number of objects than
+/// `objects`, or raw frames of a build among `with_symbols` (sorted build IDs whose
+/// symbols are stored).
+async fn needs_merge(
+    storage: &Storage,
+    date: Day,
+    objects: &[ObjectMeta],
+    with_symbols: &[String],
+) -> Result<bool, ServerError> {
+    let merged = read_summary(storage, date).await?;
+    let mut redo = merged.is_none_or(|summary| summary.objects != objects.len() as u64);
+    if !redo && !with_symbols.is_empty() {
+        // Symbols added since the merge can name frames it left raw.
+        redo = read_day_stacks(storage, date).await?.is_some_and(|stacks| {
+            stacks
+                .unnamed
+                .iter()
+                .any(|id| with_symbols.binary_search(id).is_ok())
+        });
+    }
+    Ok(redo)
 }
 
 /// `charts/<date>.json`, or `None` if there is none or it does not parse.
@@ -157,8 +190,10 @@ async fn merge_day(
     date: Day,
     objects: Vec<ObjectMeta>,
     namer: &Arc<Namer>,
+    lock: &MergeLock,
 ) -> Result<MergedDay, ServerError> {
     let store: Arc<dyn ObjectStore> = Arc::clone(&storage.store);
+    let mut parquet = DayParquet::new(Arc::clone(&store), date, generation(&objects));
     let merged_path = merged_key(date);
     let mut summary = DaySummary {
         objects: objects.len() as u64,
@@ -214,6 +249,7 @@ async fn merge_day(
             match report {
                 Ok((report, (renamed, unnamed))) => {
                     summary.add_report(&report);
+                    parquet.add(&report).await?;
                     stacks.add_report(&report);
                     stacks.unnamed.extend(unnamed);
                     // Stored reports are this server's own compact JSON, one line;
@@ -254,6 +290,11 @@ async fn merge_day(
         let _ = writer.abort().await;
         return Err(err);
     }
+    // A merge that stalled past its lease publishes nothing.
+    if let Err(err) = lock.check_held().await {
+        let _ = writer.abort().await;
+        return Err(err);
+    }
     // Completing the upload is what makes the merged file appear, whole. If it
     // fails, the writer has cleaned up after itself.
     writer
@@ -266,6 +307,7 @@ async fn merge_day(
                 source: Box::new(err),
             },
         })?;
+    let parts = parquet.finish().await?;
     // Before the chart data, whose presence marks the day merged.
     stacks.trim();
     let key = stacks_key(date);
@@ -276,6 +318,8 @@ async fn merge_day(
         )
         .await
         .map_err(storage_error(format!("writing {key}")))?;
+    // Again before the output that marks the day merged.
+    lock.check_held().await?;
     summary.trim_stacks();
     let charts = serde_json::to_vec(&summary).unwrap_or_default();
     let key = charts_key(date);
@@ -283,6 +327,6 @@ async fn merge_day(
         .put(&key, PutPayload::from(charts))
         .await
         .map_err(storage_error(format!("writing {key}")))?;
-    tracing::info!(date = %date, reports = result.reports, skipped = result.skipped, "merged");
+    tracing::info!(date = %date, reports = result.reports, skipped = result.skipped, parquet_parts = parts, "merged");
     Ok(result)
 }

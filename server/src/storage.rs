@@ -9,6 +9,8 @@
 //! | `stacks/<date>.json`     | merge      | every distinct stack of those reports, frames named ([`DayStacks`](crate::DayStacks)) |
 //! | `symbols/<build-id>/functions` | `symbols add` | the function table of one build ([`FunctionTable`](crate::FunctionTable)) |
 //! | `symbols/<build-id>/info.json` | `symbols add` | what `symbols list` shows of it, written after the table ([`SymbolsInfo`](crate::SymbolsInfo)) |
+//! | `parquet/date=<date>/part-<generation>-<n>.parquet` | merge | those reports as rows for query engines ([`crate::parquet`]) |
+//! | `locks/merge/<date>/<n>` | merge      | the day's merge lock, while a merge runs |
 //!
 //! Every write is all-or-nothing: the local store writes a staging file and links or
 //! renames it into place, S3 makes an object visible only when its PUT (or multipart

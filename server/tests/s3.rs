@@ -1,113 +1,15 @@
-//! The collector on S3-compatible storage: moto's S3 server (`moto_server`, from
-//! PyPI's `moto[server]`, installed by `.ci/install-moto`), started by the test on a
-//! free loopback port and stopped after it. Without `moto_server` on `PATH` each test
-//! is skipped and says so, unless CI requires it (`telemetry_test_support::Tool`).
+//! The collector on S3-compatible storage: moto's S3 server (`common::Moto`), started
+//! by the test on a free loopback port and stopped after it. Without `moto_server` on
+//! `PATH` each test is skipped and says so, unless CI requires it
+//! (`telemetry_test_support::Tool`).
 
 mod common;
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 use telemetry_server::Storage;
-use telemetry_test_support::eventually;
-
-const BUCKET: &str = "telemetry-test";
-
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    /// moto on a free port; `None` when it is not installed (the test is skipped).
-    fn start() -> Option<Moto> {
-        let exe = telemetry_test_support::Tool::MOTO.find(&["moto_server"])?;
-        // A free port: bind, read, release. moto binds it again at once.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(exe)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| {
-                panic!("cannot run moto_server ({err}): install it with .ci/install-moto (pip install \"moto[server]\")")
-            });
-        let mut moto = Moto { child, port };
-        eventually(Duration::from_secs(60), "moto_server to listen", || {
-            if let Some(status) = moto.child.try_wait().unwrap() {
-                panic!("moto_server exited at start: {status}");
-            }
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        // moto takes unsigned requests: create the bucket with a plain PUT.
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let status = agent
-            .put(&format!("{}/{BUCKET}", moto.endpoint()))
-            .send_empty()
-            .unwrap()
-            .status();
-        assert_eq!(status.as_u16(), 200, "creating the bucket");
-        Some(moto)
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        [
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT_URL", &self.endpoint()),
-            ("AWS_ALLOW_HTTP", "true"),
-            ("UNRELATED", "ignored"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-    }
-
-    /// The keys under `prefix`, listed by S3's own API.
-    fn keys(&self, prefix: &str) -> Vec<String> {
-        let mut response = ureq::get(&format!(
-            "{}/{BUCKET}?list-type=2&prefix={prefix}",
-            self.endpoint()
-        ))
-        .call()
-        .unwrap();
-        let xml = response.body_mut().read_to_string().unwrap();
-        let mut keys: Vec<String> = xml
-            .split("<Key>")
-            .skip(1)
-            .filter_map(|s| s.split("</Key>").next())
-            .map(str::to_owned)
-            .collect();
-        keys.sort();
-        keys
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 fn s3_server(moto: &Moto) -> TestServer {
     let storage = Storage::open(&format!("s3://{BUCKET}/collector"), moto.env()).unwrap();

@@ -1,7 +1,8 @@
 //! What the workspace's tests share: one rule for a test that needs a system tool
-//! (Chromium, strace, moto's S3 server, a tmpfs mount, `script`), the one headless
-//! Chromium runner, the one way to wait for an event ([`eventually`], [`wait_until`])
-//! and the one way for a test binary to re-run a test in a child process ([`child`]).
+//! (Chromium, strace, moto's S3 server, Python's duckdb, a tmpfs mount, `script`), the
+//! one headless Chromium runner, the one way to wait for an event ([`eventually`],
+//! [`wait_until`]) and the one way for a test binary to re-run a test in a child
+//! process ([`child`]).
 //!
 //! # The rule for a missing tool
 //! A developer runs `cargo xtask test` on a fresh machine with nothing installed. A
@@ -20,8 +21,8 @@
 //! CI must run everything, so there a missing tool fails the test: when `CI` is set
 //! (to anything but empty, `0` or `false`), when `TELEMETRY_REQUIRE_TOOLS=1`, or when
 //! the tool's own variable is `1` (`TELEMETRY_REQUIRE_CHROMIUM`,
-//! `TELEMETRY_REQUIRE_STRACE`, `TELEMETRY_REQUIRE_MOTO`, `TELEMETRY_REQUIRE_TMPFS`,
-//! `TELEMETRY_REQUIRE_SCRIPT`).
+//! `TELEMETRY_REQUIRE_STRACE`, `TELEMETRY_REQUIRE_MOTO`, `TELEMETRY_REQUIRE_DUCKDB`,
+//! `TELEMETRY_REQUIRE_TMPFS`, `TELEMETRY_REQUIRE_SCRIPT`).
 //!
 //! ```no_run
 //! use telemetry_test_support::{Chromium, Tool};
@@ -82,6 +83,12 @@ impl Tool {
         name: "moto_server",
         install: ".ci/install-moto",
         require_var: "TELEMETRY_REQUIRE_MOTO",
+    };
+    /// Python's `duckdb` package, to query the collector's Parquet files with SQL.
+    pub const DUCKDB: Tool = Tool {
+        name: "python3 with the duckdb package",
+        install: ".ci/install-duckdb",
+        require_var: "TELEMETRY_REQUIRE_DUCKDB",
     };
     /// `mount -t tmpfs`, for a real full disk: needs `mount` and root.
     pub const TMPFS: Tool = Tool {

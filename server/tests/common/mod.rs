@@ -6,8 +6,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod moto;
 mod served;
 
+#[allow(unused_imports)] // Not every test binary uses moto.
+pub use moto::*;
 #[allow(unused_imports)] // Not every test binary runs the server as a child.
 pub use served::*;
 use telemetry_internal::Day;
