@@ -7,12 +7,12 @@
 
 use telemetry_counter::stack_name;
 
-use crate::wire::{Frame, Kind, MAX_FRAMES, Report};
+use crate::wire::{Frame, Report};
 
 /// Counted when the input is not what a parent writes.
 pub(crate) const MALFORMED: &str = "crash/malformed";
 /// Counted when a crash report has no frame the child can name.
-pub(crate) const NO_FRAMES: &str = "crash/no-frames";
+pub(crate) const NO_FRAMES: &str = stack_name::NO_FRAMES;
 
 /// Looks up the function containing an address of the current process.
 pub(crate) trait Symbolize {
@@ -67,48 +67,7 @@ pub(crate) fn counter_name(
             ))
         })
         .collect();
-    // A panic or an abort is reported from inside the code that raised it: std's panic
-    // and abort functions, libc's `abort`, our hook. The crash is where that was called.
-    let skip = match report.kind {
-        Kind::Panic | Kind::Abort => named
-            .iter()
-            .take_while(|f| f.as_deref().is_none_or(is_machinery))
-            .count(),
-        Kind::Signal(_) => 0,
-    };
-    let frames: Vec<String> = named
-        .into_iter()
-        .skip(skip)
-        .take(MAX_FRAMES)
-        .map(|f| f.unwrap_or_else(|| telemetry_counter::frame("?", 0)))
-        .collect();
-    let unknown = telemetry_counter::frame("?", 0);
-    if frames.iter().all(|f| *f == unknown) {
-        return NO_FRAMES.to_owned();
-    }
-    stack_name::encode(report.kind.counter_prefix(), &frames)
-}
-
-/// Frames of the code that raises a panic or abort rather than of the code that
-/// crashed: Rust's standard library and runtime, the unwinder, and this crate.
-fn is_machinery(frame: &str) -> bool {
-    // Trait impls are named `<alloc::boxed::Box<F> as core::ops::Fn<A>>::call`.
-    let path = frame.trim_start_matches('<');
-    const PREFIXES: &[&str] = &[
-        "std::",
-        "core::",
-        "alloc::",
-        "panic_unwind::",
-        "panic_abort::",
-        "backtrace::",
-        "telemetry_crashmonitor::",
-        "rust_begin_unwind",
-        "rust_panic",
-        "__rust",
-        "__rustc::",
-        "_Unwind_",
-    ];
-    PREFIXES.iter().any(|p| path.starts_with(p))
+    stack_name::finish_crash_stack(report.kind.counter_prefix(), &named)
 }
 
 #[cfg(test)]
@@ -123,7 +82,7 @@ mod tests {
         );
         assert_eq!(demangle(b"memcpy"), "memcpy");
     }
-    use crate::wire::FatalSignal;
+    use crate::wire::{FatalSignal, Kind};
 
     /// Functions at 0x1000-byte intervals from 0x10000, named after the table.
     struct Table(&'static [&'static str]);
@@ -231,19 +190,5 @@ mod tests {
             frames: vec![Frame::Ret(0x13000)],
         };
         assert_eq!(counter_name(&report, 1, 1, &NoSymbols), NO_FRAMES);
-    }
-
-    #[test]
-    fn machinery() {
-        assert!(is_machinery(
-            "std::panicking::begin_panic_handler::{{closure}}"
-        ));
-        assert!(is_machinery("<core::option::Option<T>>::unwrap"));
-        assert!(is_machinery("__rustc::rust_begin_unwind"));
-        assert!(!is_machinery("mytool::main"));
-        assert!(!is_machinery(
-            "<mytool::Guard as core::ops::drop::Drop>::drop"
-        ));
-        assert!(!is_machinery("stdx::main"));
     }
 }
