@@ -31,14 +31,15 @@
 //! frame pointers by default, so it would see almost nothing.
 
 use std::ffi::{c_int, c_void};
+use std::fs::File;
 use std::io;
-use std::os::fd::{IntoRawFd, OwnedFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use telemetry_internal::signal::{self as sys_signal, errno, restore_default, set_errno};
 
+use crate::record::{FatalSignal, Frame, JOURNAL_LEN, Kind, MAX_FRAMES};
 use crate::report;
-use crate::wire::{FatalSignal, Frame, Kind, MAX_FRAMES, ReportBuf};
 
 /// The executable's mapped address range; addresses outside it are `outside` frames.
 static EXE_START: AtomicUsize = AtomicUsize::new(0);
@@ -60,9 +61,6 @@ static PREVIOUS_FLAGS: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
 /// Where the executable is loaded.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ExeImage {
-    /// Runtime address minus link-time address.
-    #[cfg_attr(target_os = "macos", allow(dead_code))] // macOS finds its slide itself
-    pub(crate) bias: usize,
     /// The lowest and one past the highest address of its loaded segments.
     pub(crate) start: usize,
     pub(crate) end: usize,
@@ -75,7 +73,6 @@ pub(crate) struct ExeImage {
 ))]
 pub(crate) fn exe_image() -> Option<ExeImage> {
     telemetry_internal::image::main_image().map(|image| ExeImage {
-        bias: image.bias,
         start: image.start,
         end: image.end,
     })
@@ -116,7 +113,6 @@ pub(crate) fn exe_image() -> Option<ExeImage> {
     let (start, end) = crate::macho::loaded_extent(image)?;
     let bias = slide as usize;
     Some(ExeImage {
-        bias,
         start: bias.wrapping_add(usize::try_from(start).ok()?),
         end: bias.wrapping_add(usize::try_from(end).ok()?),
     })
@@ -135,104 +131,59 @@ pub(crate) fn exe_image() -> Option<ExeImage> {
     None
 }
 
-/// Records the executable's extent, takes the pipe and writes `sentinel` to it.
-pub(crate) fn open_pipe(pipe: OwnedFd, sentinel: &[u8]) -> io::Result<()> {
+/// Records the executable's extent, maps the journal `file` (shared, for the rest of
+/// the process's life: it is never unmapped, so a handler may write to it whenever it
+/// runs) and makes it where reports go. The descriptor is not kept.
+pub(crate) fn map_journal(file: &File) -> io::Result<()> {
     if let Some(image) = exe_image() {
         EXE_START.store(image.start, Ordering::SeqCst);
         EXE_END.store(image.end, Ordering::SeqCst);
     }
-    let fd = telemetry_internal::move_above_stdio(pipe)?.into_raw_fd();
-    // A crash report must never block the dying program, and the pipe holds far more
-    // than the one sentinel and one report we write, so make writes non-blocking.
-    // And close it on exec: a program the host runs must not hold the pipe open, or
-    // the child would wait for that program's end instead of the host's.
-    // SAFETY: `fd` is an open descriptor we own; these fcntl commands take no pointers.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        }
-        let fd_flags = libc::fcntl(fd, libc::F_GETFD);
-        if fd_flags >= 0 {
-            libc::fcntl(fd, libc::F_SETFD, fd_flags | libc::FD_CLOEXEC);
-        }
-        // Apple's systems can turn SIGPIPE off for one descriptor: a write to a pipe
-        // whose child is gone then just fails (see `write_all_at_once`).
-        #[cfg(target_os = "macos")]
-        libc::fcntl(fd, libc::F_SETNOSIGPIPE, 1);
+    // SAFETY: a new shared mapping of JOURNAL_LEN bytes of a file we opened read-write;
+    // no existing memory is affected.
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            JOURNAL_LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if map == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
     }
-    if !write_all_at_once(fd, sentinel) {
-        let err = io::Error::last_os_error();
-        // SAFETY: `fd` is ours and not yet published; nothing else uses it.
-        unsafe {
-            libc::close(fd);
-        }
-        return Err(err);
-    }
-    // Kept open for the life of the process: the kernel closes it when the process
-    // ends, and that end of file is how the child learns that the parent is gone.
-    report::publish(fd as usize);
+    // SAFETY: the mapping is JOURNAL_LEN bytes, page-aligned (so aligned for u64),
+    // readable and writable, and never unmapped, so it lives as long as `'static`;
+    // `AtomicU64` has the size and alignment of `u64`, and every access through this
+    // slice is atomic (other processes write the file the same way, or with whole-word
+    // `pwrite`s of slots they own under the journal's protocol). The file's blocks were
+    // written in full when it was created, so a store cannot fault on a full disk; only
+    // a file cut short by another process could, which `record.rs` documents.
+    let words: &'static [AtomicU64] =
+        unsafe { std::slice::from_raw_parts(map.cast::<AtomicU64>(), JOURNAL_LEN / 8) };
+    report::publish(words);
     Ok(())
 }
 
-/// Ends reporting: no report is written from now on, and the pipe is closed so the
-/// child reads end of file, once no thread can still be writing to it (see
-/// [`report::close`]: a descriptor is never closed, and perhaps reused, under a
-/// writer).
-pub(crate) fn close_pipe() {
-    report::close(
-        |raw| {
-            // SAFETY: `raw` is the descriptor `open_pipe` published; `report::close`
-            // took it away from every writer and calls this once, when none is left.
-            unsafe { libc::close(raw as c_int) };
-        },
-        sleep_1ms,
-    );
+/// This process's id. Async-signal-safe: `getpid`.
+fn this_process() -> u32 {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() as u32 }
 }
 
-/// Writes `data` with one `write(2)`; true if all of it went. Async-signal-safe.
-///
-/// If the child is gone, `write` fails with `EPIPE` and raises `SIGPIPE`; std ignores
-/// `SIGPIPE`, but a program that restored the default action would be killed by it, so
-/// on Linux we block it around the write and discard one that our write raised. On
-/// macOS the descriptor raises none (`F_SETNOSIGPIPE`, set in `open_pipe`).
-fn write_all_at_once(fd: c_int, data: &[u8]) -> bool {
-    // SAFETY: the sigset_t values are plain data initialised by sigemptyset before use;
-    // `data` is a valid slice for the length passed to write; the calls used are
-    // async-signal-safe (sigtimedwait with a zero timeout is a plain system call on
-    // Linux) and only change this thread's signal mask, which we restore.
-    unsafe {
-        let mut pipe_only: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut pipe_only);
-        libc::sigaddset(&mut pipe_only, libc::SIGPIPE);
-        let mut old_mask: libc::sigset_t = std::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe_only, &mut old_mask);
-        let mut pending: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut pending);
-        libc::sigpending(&mut pending);
-        let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
-
-        let written = libc::write(fd, data.as_ptr().cast(), data.len());
-        let ok = usize::try_from(written).is_ok_and(|n| n == data.len());
-        let errno = io::Error::last_os_error().raw_os_error();
-
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        if !ok && errno == Some(libc::EPIPE) && !was_pending {
-            let zero = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            libc::sigtimedwait(&pipe_only, std::ptr::null_mut(), &zero);
-        }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let _ = (errno, was_pending);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
-        ok
+/// Whether process `pid` exists (a `kill` with no signal; `EPERM` means it exists).
+pub(crate) fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
     }
-}
-
-fn send(report: &ReportBuf) {
-    report::send(report, |raw, bytes| write_all_at_once(raw as c_int, bytes));
+    // SAFETY: signal 0 sends nothing; kill only checks that the process exists.
+    let found = unsafe { libc::kill(pid, 0) } == 0;
+    found || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// One millisecond. Async-signal-safe: nanosleep.
@@ -284,15 +235,15 @@ static MAIN_THREAD: AtomicUsize = AtomicUsize::new(0);
 /// the hook, so not in a signal handler, but it keeps to the same rules (no
 /// allocation, no locks) since a panic may come with a lock held.
 pub(crate) fn report_panic(hook: usize) {
-    if !report::has_pipe() {
+    if !report::has_journal() {
         return;
     }
-    let mut walk = Walk::new(Start::AfterFunction(hook), false);
+    let mut walk = Walk::new(Start::AfterFunction(hook));
     walk.run();
     if !walk.started {
         // The hook was not found (inlined, say): keep the whole stack; the child drops
         // our frames and std's by name.
-        walk = Walk::new(Start::Now, false);
+        walk = Walk::new(Start::Now);
         walk.run();
     }
     report::panicked(this_thread(), is_main_thread(), walk.frames());
@@ -314,9 +265,6 @@ enum Start {
 struct Walk {
     start: Start,
     started: bool,
-    /// Drop frames outside the executable until the first one inside (libc's
-    /// `abort` and `raise` above the caller of `abort`).
-    skip_leading_outside: bool,
     frames: [Frame; MAX_FRAMES],
     len: usize,
     /// Frames looked at; a walk that has not started within `MAX_SKIPPED` gives up.
@@ -348,11 +296,10 @@ unsafe extern "C" {
 }
 
 impl Walk {
-    fn new(start: Start, skip_leading_outside: bool) -> Walk {
+    fn new(start: Start) -> Walk {
         Walk {
             start,
             started: matches!(start, Start::Now),
-            skip_leading_outside,
             frames: [Frame::Outside; MAX_FRAMES],
             len: 0,
             seen: 0,
@@ -404,9 +351,6 @@ impl Walk {
             (true, true) => Frame::Pc(ip),
             (true, false) => Frame::Ret(ip),
         };
-        if self.len == 0 && self.skip_leading_outside && frame == Frame::Outside {
-            return self.seen <= MAX_SKIPPED;
-        }
         if let Some(slot) = self.frames.get_mut(self.len) {
             *slot = frame;
             self.len += 1;
@@ -442,7 +386,7 @@ pub(crate) fn install_handlers() -> Result<(), (&'static str, io::Error)> {
     ensure_alt_stack();
     // Warm up: the first walk resolves the unwinder's symbols and initialises its
     // caches, which must not first happen inside a signal handler.
-    let mut warm = Walk::new(Start::Now, false);
+    let mut warm = Walk::new(Start::Now);
     warm.run();
 
     for (index, &(signal, kind)) in SIGNALS.iter().enumerate() {
@@ -505,7 +449,7 @@ fn exit_report(status: Option<c_int>) {
     if let Some(panic) = report::exit_of_panic(status)
         && report::claim()
     {
-        send(&panic);
+        report::send(this_process(), Kind::Panic, panic.frames());
     }
 }
 
@@ -670,30 +614,27 @@ fn write_crash_report(kind: Kind, pc: Option<usize>) {
     if kind == Kind::Abort
         && let Some(panic) = report::abort_of_panic(this_thread())
     {
-        send(&panic);
+        report::send(this_process(), Kind::Panic, panic.frames());
         return;
     }
-    // Above the caller of abort() sit libc's abort and raise: not worth frames.
-    let mut walk = Walk::new(Start::AtInterrupted(pc), kind == Kind::Abort);
+    let mut walk = Walk::new(Start::AtInterrupted(pc));
     walk.run();
-    let mut buf = ReportBuf::crash(kind);
-    if walk.started {
-        for &frame in walk.frames() {
-            buf.push(frame);
-        }
-    } else if let Some(pc) = pc {
+    if !walk.started
+        && let Some(pc) = pc
+    {
         // The unwinder could not get past the signal frame: keep at least the
         // instruction that faulted.
         let inside =
             (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed)).contains(&pc);
-        buf.push(if inside {
+        let frame = if inside {
             Frame::Pc(pc)
         } else {
             Frame::Outside
-        });
+        };
+        report::send(this_process(), kind, &[frame]);
+        return;
     }
-    buf.finish();
-    send(&buf);
+    report::send(this_process(), kind, walk.frames());
 }
 
 /// Whether the signal was raised by the CPU (a fault that recurs when the handler
@@ -795,7 +736,7 @@ mod tests {
     #[test]
     fn own_image_contains_own_code() {
         let image = exe_image().expect("linux has dl_iterate_phdr");
-        let code = crate::wire::sentinel();
+        let code = crate::record::sentinel();
         assert!(
             (image.start..image.end).contains(&code),
             "{image:?} {code:#x}"
@@ -804,7 +745,7 @@ mod tests {
 
     #[inline(never)]
     fn walk_here() -> Walk {
-        let mut walk = Walk::new(Start::Now, false);
+        let mut walk = Walk::new(Start::Now);
         walk.run();
         walk
     }

@@ -501,7 +501,7 @@ mod tests {
     #[test]
     fn own_image_contains_own_code() {
         let image = exe_image().expect("GetModuleInformation");
-        let code = crate::wire::sentinel();
+        let code = crate::record::sentinel();
         assert!(
             (image.start..image.end).contains(&code),
             "{image:?} {code:#x}"

@@ -378,6 +378,7 @@
 
 mod child;
 mod config;
+mod crash;
 #[cfg(feature = "clap")]
 mod flags;
 mod log;
@@ -499,15 +500,12 @@ impl StartResult {
         self.child.as_ref().map(|c| c.pid)
     }
 
-    /// Waits for the telemetry child to finish, for tests. With crash reporting on, the
-    /// child waits for this process to exit (or crash), so this first stops crash
-    /// reporting. Programs never need to call it.
+    /// Waits for the telemetry child to finish (it counts waiting crashes and makes
+    /// a due upload, then exits), for tests. Programs never need to call it.
     pub fn wait(mut self) {
         let Some(started) = self.child.take() else {
             return;
         };
-        #[cfg(all(any(unix, windows), feature = "crash"))]
-        telemetry_crashmonitor::stop();
         #[cfg(unix)]
         {
             use std::io::Read;
