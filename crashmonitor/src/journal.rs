@@ -21,7 +21,7 @@
 //!    the counter's name and its value *before* the increment, with a CRC;
 //! 2. sets the slot's state to applying;
 //! 3. increments the counter in the counter file;
-//! 4. sets the slot free.
+//! 4. zeroes the slot's record, then sets it free.
 //!
 //! A child killed anywhere leaves the slot sealed (steps 1-2 not done: it is done
 //! again from the start) or applying. An applying slot is settled by the counter's
@@ -282,7 +282,7 @@ impl Run<'_> {
             // the next run, finding the value unchanged, counts it again.
             return Ok(Applied::Later);
         }
-        set_state(self.file, index, FREE)?;
+        free(self.file, index)?;
         self.names.push(name.to_owned());
         Ok(Applied::Counted)
     }
@@ -307,11 +307,11 @@ impl Run<'_> {
                 return Ok(Applied::Later); // unreadable now; settled later
             }
             // The file is gone with its week: see the module docs.
-            set_state(self.file, index, FREE)?;
+            free(self.file, index)?;
             return Ok(Applied::Counted);
         };
         if value > area.before {
-            set_state(self.file, index, FREE)?;
+            free(self.file, index)?;
             self.names.push(area.name);
             return Ok(Applied::Counted);
         }
@@ -335,6 +335,15 @@ fn value_of(path: &Path, name: &str) -> Option<u64> {
 /// Sets slot `index`'s state word (its pid is of no use once sealed).
 fn set_state(file: &File, index: usize, state: u64) -> io::Result<()> {
     write_at(file, &state.to_ne_bytes(), record::state_offset(index))
+}
+
+/// Frees slot `index`: its record is zeroed first, while the slot is still ours, then
+/// its state word, so that a writer that claims it at once finds nothing of ours
+/// written over its record afterwards.
+fn free(file: &File, index: usize) -> io::Result<()> {
+    let zeros = [0u8; (SLOT_WORDS - 1) * 8];
+    write_at(file, &zeros, record::state_offset(index) + 8)?;
+    set_state(file, index, FREE)
 }
 
 /// What is being counted: see the module docs.
