@@ -47,6 +47,9 @@ fn start_counts_crashes_and_uploads_them() {
         stderr.contains(SECRET),
         "the program's own panic output is unchanged: {stderr}"
     );
+    // The crash is in the journal; the next run's telemetry child counts it.
+    let out = run(dir, &["--crashes", "--wait", "greet"]);
+    assert!(out.status.success(), "{out:?}");
     eventually("the crash counter", || {
         todays_counts(dir)
             .keys()

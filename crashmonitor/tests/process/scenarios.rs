@@ -791,7 +791,9 @@ const SCENARIOS: &[(&str, Check)] = &[
         ensure(run.status.success(), || {
             format!("status {:?}: {}", run.status, run.stderr)
         })?;
-        ensure(run.counts.is_empty(), || format!("counted {:?}", run.counts))
+        ensure(run.counts.is_empty(), || {
+            format!("counted {:?}", run.counts)
+        })
     }),
     ("clean", |run| {
         ensure(run.status.success(), || format!("status {:?}", run.status))?;
@@ -1110,11 +1112,13 @@ fn two_at_once() -> Result<(), String> {
     }
     let outcome = count_journal(dir.path());
     let counts = read_counts(dir.path());
-    let crashes: Vec<(&String, &u64)> = counts.iter().filter(|(n, _)| n.starts_with("crash/")).collect();
-    ensure(
-        crashes.len() == 1 && *crashes[0].1 == 2,
-        || format!("want one stack counted twice, got {counts:?} ({outcome})"),
-    )
+    let crashes: Vec<(&String, &u64)> = counts
+        .iter()
+        .filter(|(n, _)| n.starts_with("crash/"))
+        .collect();
+    ensure(crashes.len() == 1 && *crashes[0].1 == 2, || {
+        format!("want one stack counted twice, got {counts:?} ({outcome})")
+    })
 }
 
 /// A copy of this test binary without its symbol table (binutils' `strip`, which
@@ -1140,7 +1144,9 @@ fn stripped() -> Result<(), String> {
     let outcome = count_journal_with(&stripped, raw_dir.path());
     let counts = read_counts(raw_dir.path());
     let names: Vec<&String> = counts.keys().collect();
-    ensure(names.len() == 1, || format!("counted {counts:?} ({outcome})"))?;
+    ensure(names.len() == 1, || {
+        format!("counted {counts:?} ({outcome})")
+    })?;
     let lines: Vec<&str> = names[0].lines().collect();
     ensure(lines[0] == "crash/signal:SIGSEGV", || format!("{lines:#?}"))?;
     let raw: Vec<(&str, u64)> = lines[1..]
@@ -1193,7 +1199,15 @@ fn killed_while_counting() -> Result<(), String> {
         let dir = tempfile::tempdir().expect("tempdir");
         crash_into(&exe, "abort", dir.path());
         let killed = Command::new("strace")
-            .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=pwrite64,write", "-e"])
+            .args([
+                "-f",
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                "trace=pwrite64,write",
+                "-e",
+            ])
             .arg(format!("inject=pwrite64,write:signal=KILL:when={when}"))
             .arg(&exe)
             .env_remove("DO_NOT_TRACK")
@@ -1205,8 +1219,10 @@ fn killed_while_counting() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let outcome = count_journal(dir.path());
         let counts = read_counts(dir.path());
-        let crashes: Vec<(&String, &u64)> =
-            counts.iter().filter(|(n, _)| n.starts_with("crash/abort")).collect();
+        let crashes: Vec<(&String, &u64)> = counts
+            .iter()
+            .filter(|(n, _)| n.starts_with("crash/abort"))
+            .collect();
         ensure(crashes.len() == 1 && *crashes[0].1 == 1, || {
             format!("killed at write {when}: counted {counts:?} (then: {outcome})")
         })?;
