@@ -376,10 +376,10 @@ impl ApplyArea {
         bytes.extend_from_slice(&(self.slot as u64 + 1).to_le_bytes());
         bytes.extend_from_slice(&self.before.to_le_bytes());
         bytes.extend_from_slice(&(text.len() as u32).to_le_bytes());
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&bytes);
-        crc.update(text.as_bytes());
-        bytes.extend_from_slice(&crc.finalize().to_le_bytes());
+        let mut crc = record::Crc::new();
+        crc.bytes(&bytes);
+        crc.bytes(text.as_bytes());
+        bytes.extend_from_slice(&crc.finish().to_le_bytes());
         bytes.extend_from_slice(text.as_bytes());
         Ok(bytes)
     }
@@ -391,10 +391,10 @@ impl ApplyArea {
         let before = u64_at(8)?;
         let len = u32_at(16)? as usize;
         let text = bytes.get(24..24usize.checked_add(len)?)?;
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(bytes.get(..20)?);
-        crc.update(text);
-        if crc.finalize() != u32_at(20)? {
+        let mut crc = record::Crc::new();
+        crc.bytes(bytes.get(..20)?);
+        crc.bytes(text);
+        if crc.finish() != u32_at(20)? {
             return None;
         }
         let text = std::str::from_utf8(text).ok()?;

@@ -1,5 +1,5 @@
-//! All of the crate's `unsafe`: the fatal-signal handlers, the stack walk, the raw
-//! `write(2)` to the pipe, and the question "where is the executable loaded".
+//! All of the crate's `unsafe`: the fatal-signal handlers, the stack walk, the crash
+//! journal's shared mapping, and the question "where is the executable loaded".
 //!
 //! # The signal path
 //! A handler runs on the thread that faulted, on its alternate signal stack (std gives
@@ -12,8 +12,9 @@
 //! 2. for an abort on a thread that is panicking, takes the frames the panic hook
 //!    kept (the panic is the crash: see `report`); otherwise walks the stack with the
 //!    system unwinder (`_Unwind_Backtrace`), starting at the interrupted instruction
-//!    read from the `ucontext`, formats at most 16 addresses into a buffer on its
-//!    stack, and writes it with one `write(2)`;
+//!    read from the `ucontext`, keeps at most 32 addresses in a buffer on its stack,
+//!    and writes them into a free slot of the mapped journal (`record::write`: a
+//!    compare-and-swap, then plain atomic stores; no system call but `getpid`);
 //! 3. chains to the handler that was installed before it (std's stack-overflow
 //!    handler, say), or restores the default action and lets the signal kill the
 //!    process, so the process dies exactly as it would have without us.

@@ -81,14 +81,14 @@ fn measure() {
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let added = |i: usize| us(m[i]) - us(m[0]);
     println!("process start, median of {RUNS} alternating runs (µs):");
-    println!("  hello world:                          {:8.1}", us(m[0]));
+    println!("  hello world:                            {:8.1}", us(m[0]));
     println!(
-        "  + start (local mode, no child):       {:8.1}  ({:+.1})",
+        "  + start (local mode, no child):         {:8.1}  ({:+.1})",
         us(m[1]),
         added(1)
     );
     println!(
-        "  + start with crash reporting (child): {:8.1}  ({:+.1})",
+        "  + start with crash reporting (journal): {:8.1}  ({:+.1})",
         us(m[2]),
         added(2)
     );

@@ -448,7 +448,7 @@ fn raise_sigfpe() {
 struct Run {
     status: ExitStatus,
     stderr: String,
-    /// The monitor child's outcome, as it printed it.
+    /// The counting child's outcome, as it printed it.
     outcome: String,
     counts: BTreeMap<String, u64>,
     dir: tempfile::TempDir,
@@ -650,7 +650,7 @@ fn found_in_files(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
 }
 
 type Check = fn(&Run) -> Result<(), String>;
-/// A check that runs a monitor child itself.
+/// A check that runs a counting child itself.
 type DirectCheck = fn() -> Result<(), String>;
 
 fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
