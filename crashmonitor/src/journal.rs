@@ -57,8 +57,8 @@ use telemetry_internal::{Day, Dir, Mode, Program};
 
 use crate::naming::{self, OwnExe};
 use crate::record::{
-    self, APPLY_BYTES, APPLY_OFFSET, APPLYING, FREE, HEADER_WORDS, JOURNAL_LEN, SEALED, SLOT_WORDS,
-    SLOTS, SLOTS_END, WRITING,
+    self, APPLY_BYTES, APPLY_OFFSET, APPLYING, FREE, HEADER_BYTES, HEADER_WORDS, JOURNAL_LEN,
+    SEALED, SLOT_WORDS, SLOTS, SLOTS_END, WRITING,
 };
 
 /// An open journal, checked, and whether crashes wait in it.
@@ -100,16 +100,14 @@ fn states(file: &File) -> io::Result<Option<bool>> {
     if file.metadata()?.len() != JOURNAL_LEN as u64 {
         return Ok(None);
     }
-    let mut bytes = vec![0u8; SLOTS_END];
+    let mut bytes = [0u8; HEADER_BYTES];
     read_at(file, &mut bytes, 0)?;
     let words = record::words_of(&bytes);
     if !record::header_ok(&words) {
         return Ok(None);
     }
     Ok(Some((0..SLOTS).any(|i| {
-        words
-            .get(HEADER_WORDS + i * SLOT_WORDS)
-            .is_some_and(|&w| record::state_of(w).0 != FREE)
+        record::state_of(record::state_in(&words, i)).0 != FREE
     })))
 }
 
@@ -219,7 +217,7 @@ impl Run<'_> {
             let Some(slot) = words.get(start..start + SLOT_WORDS) else {
                 continue;
             };
-            let (state, pid) = record::state_of(slot[0]);
+            let (state, pid) = record::state_of(record::state_in(&words, index));
             let applied = match state {
                 FREE => continue,
                 APPLYING => self.settle(index, slot, program)?,
@@ -341,8 +339,8 @@ fn set_state(file: &File, index: usize, state: u64) -> io::Result<()> {
 /// its state word, so that a writer that claims it at once finds nothing of ours
 /// written over its record afterwards.
 fn free(file: &File, index: usize) -> io::Result<()> {
-    let zeros = [0u8; (SLOT_WORDS - 1) * 8];
-    write_at(file, &zeros, record::state_offset(index) + 8)?;
+    let zeros = [0u8; SLOT_WORDS * 8];
+    write_at(file, &zeros, record::slot_offset(index))?;
     set_state(file, index, FREE)
 }
 

@@ -9,13 +9,17 @@
 //! | 0..8             | magic `rtcrash1`                                            |
 //! | 8..16            | layout: slots, words per slot, format version               |
 //! | 16..64           | zero                                                        |
-//! | 64..16 448       | 16 slots of 128 words (1 KiB), one crash each               |
-//! | 16 448..24 640   | the apply area: the one record being counted (see `journal`)|
+//! | 64..192          | the 16 slots' state words: state (bits 0-7: free 0, writing 1, sealed 2, applying 3), pid (bits 32-63) |
+//! | 192..16 576      | 16 slots of 128 words (1 KiB), one crash each               |
+//! | 16 576..24 768   | the apply area: the one record being counted (see `journal`)|
+//!
+//! The state words sit together so that `start` learns whether crashes wait with one
+//! `pread` of 192 bytes.
 //!
 //! # A slot
 //! | word     | what                                                                 |
 //! |----------|----------------------------------------------------------------------|
-//! | 0        | state (bits 0-7: free 0, writing 1, sealed 2, applying 3), pid (32-63) |
+//! | 0        | zero                                                                 |
 //! | 1        | CRC-32 (IEEE) of words 2..118, as bytes                              |
 //! | 2        | kind (bits 0-7), frames (8-15), build ID length (16-23), identity length (24-39) |
 //! | 3        | the link-time address of [`sentinel`]: the executable's identity when it has no build ID |
@@ -42,21 +46,26 @@ pub(crate) const MAX_FRAMES: usize = 32;
 pub(crate) const SLOTS: usize = 16;
 /// Words per slot.
 pub(crate) const SLOT_WORDS: usize = 128;
-/// Words of the header before the first slot.
-pub(crate) const HEADER_WORDS: usize = 8;
+/// Where the slots' state words start, in words.
+const STATE_BASE: usize = 8;
+/// Words of the header (the state words included) before the first slot.
+pub(crate) const HEADER_WORDS: usize = STATE_BASE + SLOTS;
 /// The apply area's size in bytes.
 pub(crate) const APPLY_BYTES: usize = 8192;
 /// Where the apply area starts.
 pub(crate) const APPLY_OFFSET: usize = (HEADER_WORDS + SLOTS * SLOT_WORDS) * 8;
 /// The journal file's exact length.
 pub(crate) const JOURNAL_LEN: usize = APPLY_OFFSET + APPLY_BYTES;
-/// Bytes of the header and the slots: what `start` reads to see if crashes wait.
+/// Bytes of the header and the slots.
 pub(crate) const SLOTS_END: usize = APPLY_OFFSET;
+/// Bytes of the header with the state words: what `start` reads to see if crashes
+/// wait.
+pub(crate) const HEADER_BYTES: usize = HEADER_WORDS * 8;
 
 /// `rtcrash1`, the journal's first word.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"rtcrash1");
 /// The second word: the layout, so that a journal of another layout is never read.
-pub(crate) const LAYOUT: u64 = SLOTS as u64 | (SLOT_WORDS as u64) << 16 | 1 << 32;
+pub(crate) const LAYOUT: u64 = SLOTS as u64 | (SLOT_WORDS as u64) << 16 | 2 << 32;
 
 /// Slot states (the low byte of word 0).
 pub(crate) const FREE: u64 = 0;
@@ -64,7 +73,6 @@ pub(crate) const WRITING: u64 = 1;
 pub(crate) const SEALED: u64 = 2;
 pub(crate) const APPLYING: u64 = 3;
 
-const W_STATE: usize = 0;
 const W_CHECK: usize = 1;
 const W_SHAPE: usize = 2;
 const W_SENTINEL: usize = 3;
@@ -286,13 +294,14 @@ impl Crc {
 /// one. Async-signal-safe: atomic loads and stores on memory that stays mapped.
 pub(crate) fn write(journal: &[AtomicU64], pid: u32, kind: Kind, frames: &[Frame]) -> bool {
     let owner = u64::from(pid) << 32;
-    let Some(slot) = (0..SLOTS).find_map(|i| {
+    let Some((state, slot)) = (0..SLOTS).find_map(|i| {
         let start = HEADER_WORDS + i * SLOT_WORDS;
         let slot = journal.get(start..start + SLOT_WORDS)?;
-        slot[W_STATE]
+        let state = journal.get(STATE_BASE + i)?;
+        state
             .compare_exchange(FREE, WRITING | owner, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
-            .then_some(slot)
+            .then_some((state, slot))
     }) else {
         return false;
     };
@@ -316,7 +325,7 @@ pub(crate) fn write(journal: &[AtomicU64], pid: u32, kind: Kind, frames: &[Frame
         put(W_FRAMES + 2 * i + 1, addr);
     }
     slot[W_CHECK].store(u64::from(crc.finish()), Ordering::Relaxed);
-    slot[W_STATE].store(SEALED | owner, Ordering::Release);
+    state.store(SEALED | owner, Ordering::Release);
     true
 }
 
@@ -439,7 +448,17 @@ pub(crate) fn empty_journal() -> Vec<u8> {
 
 /// Where slot `index`'s state word is, in bytes from the start of the file.
 pub(crate) fn state_offset(index: usize) -> u64 {
+    ((STATE_BASE + index) * 8) as u64
+}
+
+/// Where slot `index`'s record starts, in bytes from the start of the file.
+pub(crate) fn slot_offset(index: usize) -> u64 {
     ((HEADER_WORDS + index * SLOT_WORDS) * 8) as u64
+}
+
+/// Slot `index`'s state word among a journal's `words` (0, free, if they end first).
+pub(crate) fn state_in(words: &[u64], index: usize) -> u64 {
+    words.get(STATE_BASE + index).copied().unwrap_or(FREE)
 }
 
 #[cfg(test)]
@@ -499,7 +518,10 @@ mod tests {
         }
         assert!(!write(&journal, 99, Kind::Abort, &frames), "full");
         let words = slot(&journal, 3);
-        assert_eq!(state_of(words[0]), (SEALED, 43));
+        assert_eq!(
+            state_of(journal[STATE_BASE + 3].load(Ordering::SeqCst)),
+            (SEALED, 43)
+        );
         let record = parse(&words).expect("a valid record");
         assert_eq!(record.kind, Kind::Abort);
         assert_eq!(

@@ -377,6 +377,21 @@ unsafe extern "C" fn on_frame(ctx: *mut UnwindContext, arg: *mut c_void) -> c_in
     }
 }
 
+/// Runs the unwinder once, one frame deep, so that its one-time initialisation (the
+/// register table libgcc sets up under `pthread_once`, the loader's lookup of our
+/// executable's unwind tables) never first happens inside a signal handler, where it
+/// could meet a lock the crash holds. One frame is enough for that and costs a few
+/// microseconds; a whole walk cost tens on every `start`.
+fn warm_up_unwinder() {
+    unsafe extern "C" fn first_frame_only(_ctx: *mut UnwindContext, _arg: *mut c_void) -> c_int {
+        URC_END_OF_STACK
+    }
+    // SAFETY: the callback ignores its arguments and ends the walk at once.
+    unsafe {
+        _Unwind_Backtrace(first_frame_only, std::ptr::null_mut());
+    }
+}
+
 /// Installs our handler for each watched signal, remembering the previous one, after
 /// making sure this thread has an alternate signal stack and the unwinder is ready.
 pub(crate) fn install_handlers() -> Result<(), (&'static str, io::Error)> {
@@ -385,10 +400,7 @@ pub(crate) fn install_handlers() -> Result<(), (&'static str, io::Error)> {
         MAIN_THREAD.store(this_thread(), Ordering::SeqCst);
     }
     ensure_alt_stack();
-    // Warm up: the first walk resolves the unwinder's symbols and initialises its
-    // caches, which must not first happen inside a signal handler.
-    let mut warm = Walk::new(Start::Now);
-    warm.run();
+    warm_up_unwinder();
 
     for (index, &(signal, kind)) in SIGNALS.iter().enumerate() {
         let name = match kind {

@@ -1020,11 +1020,14 @@ fn truncated_lives(run: &Run) -> Result<(), String> {
     })
 }
 
-/// The crash journal's length and the offset of slot `index` (the layout in the
-/// crate's `record.rs`).
-const JOURNAL_LEN: usize = 64 + 16 * 1024 + 8192;
+/// The crash journal's length, and where slot `index`'s state word and record are
+/// (the layout in the crate's `record.rs`).
+const JOURNAL_LEN: usize = 192 + 16 * 1024 + 8192;
+fn state_offset(index: usize) -> usize {
+    64 + index * 8
+}
 fn slot_offset(index: usize) -> usize {
-    64 + index * 1024
+    192 + index * 1024
 }
 
 /// A journal as a newer or older writer of the same layout would leave it, with each
@@ -1032,11 +1035,12 @@ fn slot_offset(index: usize) -> usize {
 fn journal_with(slots: &[(usize, u64, u8)]) -> Vec<u8> {
     let mut bytes = vec![0u8; JOURNAL_LEN];
     bytes[..8].copy_from_slice(b"rtcrash1");
-    let layout: u64 = 16 | 128 << 16 | 1 << 32;
+    let layout: u64 = 16 | 128 << 16 | 2 << 32;
     bytes[8..16].copy_from_slice(&layout.to_ne_bytes());
     for &(index, state, filler) in slots {
         let at = slot_offset(index);
-        bytes[at + 8..at + 1024].fill(filler);
+        bytes[at..at + 1024].fill(filler);
+        let at = state_offset(index);
         bytes[at..at + 8].copy_from_slice(&state.to_ne_bytes());
     }
     bytes
