@@ -516,6 +516,87 @@ mod tests {
         assert!(open_for_recording(&dir).expect("opened").pending);
     }
 
+    /// A journal holding one crash of each of `programs`, written as their handlers
+    /// would (no build ID, frames outside the executable: `crash/no-frames`).
+    fn journal_of(dir: &Dir, programs: &[Program]) {
+        use std::sync::atomic::AtomicU64;
+        let words: Vec<AtomicU64> = record::words_of(&record::empty_journal())
+            .into_iter()
+            .map(AtomicU64::new)
+            .collect();
+        for program in programs {
+            record::prepare(None, 0, program, "1.95.0").expect("fits");
+            let frames = [record::Frame::Outside];
+            assert!(record::write(&words, 1, record::Kind::Abort, &frames));
+        }
+        let bytes: Vec<u8> = words
+            .iter()
+            .flat_map(|w| w.load(std::sync::atomic::Ordering::SeqCst).to_ne_bytes())
+            .collect();
+        dir.ensure_local().expect("local");
+        std::fs::write(dir.crash_journal(), bytes).expect("write journal");
+    }
+
+    fn counts_of(dir: &Dir, program: &Program) -> Vec<(String, u64)> {
+        let day = Day::of(std::time::SystemTime::now());
+        let Ok(file) = telemetry_counter::read_file(dir.counter_file(program, day)) else {
+            return Vec::new();
+        };
+        file.count.into_iter().collect()
+    }
+
+    #[test]
+    fn each_crash_counts_once_into_its_own_version_s_file() {
+        let _turn = record::tests::PREPARED_BY_TEST
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = Dir::new(tmp.path());
+        let (old, older, new) = (
+            Program::new("mytool", "1.0.0"),
+            Program::new("mytool", "1.1.0"),
+            Program::new("mytool", "2.0.0"),
+        );
+        journal_of(&dir, &[old.clone(), older.clone()]);
+        let today = Day::of(std::time::SystemTime::now());
+        // Another process counts them now: this one leaves them alone.
+        let holder =
+            telemetry_internal::fs::open_read_write(&dir.crash_journal(), false).expect("open");
+        assert_eq!(
+            telemetry_counter::lease::try_exclusive(&holder).ok(),
+            Some(true)
+        );
+        assert_eq!(
+            process(&dir, &new, Mode::Local, today, &|_| false),
+            JournalOutcome::Busy
+        );
+        drop(holder);
+        let outcome = process(&dir, &new, Mode::Local, today, &|_| false);
+        let no_frames = telemetry_counter::stack_name::NO_FRAMES.to_owned();
+        assert_eq!(
+            outcome,
+            JournalOutcome::Counted {
+                names: vec![no_frames.clone(), no_frames.clone()],
+                left: 0
+            }
+        );
+        assert_eq!(counts_of(&dir, &old), [(no_frames.clone(), 1)]);
+        assert_eq!(counts_of(&dir, &older), [(no_frames, 1)]);
+        assert_eq!(counts_of(&dir, &new), []);
+        assert!(!has_pending(&dir));
+        assert_eq!(
+            process(&dir, &new, Mode::Local, today, &|_| false),
+            JournalOutcome::Empty
+        );
+        // Mode off reads and writes nothing.
+        journal_of(&dir, &[old.clone()]);
+        assert_eq!(
+            process(&dir, &new, Mode::Off, today, &|_| false),
+            JournalOutcome::Off
+        );
+        assert!(has_pending(&dir));
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_link_in_its_place_is_refused() {

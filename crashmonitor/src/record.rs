@@ -462,11 +462,11 @@ pub(crate) fn state_in(words: &[u64], index: usize) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The prepared part is process-wide: tests that set it take turns.
-    static PREPARED_BY_TEST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    pub(crate) static PREPARED_BY_TEST: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     fn journal() -> Vec<AtomicU64> {
         words_of(&empty_journal())
