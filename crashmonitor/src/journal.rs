@@ -589,7 +589,7 @@ mod tests {
             JournalOutcome::Empty
         );
         // Mode off reads and writes nothing.
-        journal_of(&dir, &[old.clone()]);
+        journal_of(&dir, std::slice::from_ref(&old));
         assert_eq!(
             process(&dir, &new, Mode::Off, today, &|_| false),
             JournalOutcome::Off
