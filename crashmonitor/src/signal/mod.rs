@@ -1,5 +1,7 @@
-//! All of the crate's `unsafe`: the fatal-signal handlers, the stack walk, the crash
-//! journal's shared mapping, and the question "where is the executable loaded".
+//! All of the crate's `unsafe` on Unix: the fatal-signal handlers (here), the stack
+//! walk (`walk`), the crash journal's shared mapping (`journal`), and the question
+//! "where is the executable loaded" (`image`). The record itself is written by safe
+//! code (`record::write`) into the mapped words.
 //!
 //! # The signal path
 //! A handler runs on the thread that faulted, on its alternate signal stack (std gives
@@ -31,20 +33,22 @@
 //! early. A frame-pointer walk would avoid the unwinder but Rust code is built without
 //! frame pointers by default, so it would see almost nothing.
 
+mod image;
+mod journal;
+mod walk;
+
 use std::ffi::{c_int, c_void};
-use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use telemetry_internal::signal::{self as sys_signal, errno, restore_default, set_errno};
 
-use crate::record::{FatalSignal, Frame, JOURNAL_LEN, Kind, MAX_FRAMES};
+use crate::record::{FatalSignal, Frame, Kind};
 use crate::report;
 
-/// The executable's mapped address range; addresses outside it are `outside` frames.
-static EXE_START: AtomicUsize = AtomicUsize::new(0);
-static EXE_END: AtomicUsize = AtomicUsize::new(usize::MAX);
+use journal::this_process;
+pub(crate) use journal::{map_journal, process_alive};
+use walk::{Start, Walk, warm_up_unwinder};
 
 /// The signals we watch, and what each is reported as.
 const SIGNALS: [(c_int, Kind); 5] = [
@@ -58,134 +62,6 @@ const SIGNALS: [(c_int, Kind); 5] = [
 /// The handler each signal had before ours (`sa_sigaction`) and its `sa_flags`.
 static PREVIOUS_HANDLER: [AtomicUsize; 5] = [const { AtomicUsize::new(libc::SIG_DFL) }; 5];
 static PREVIOUS_FLAGS: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
-
-/// Where the executable is loaded.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ExeImage {
-    /// The lowest and one past the highest address of its loaded segments.
-    pub(crate) start: usize,
-    pub(crate) end: usize,
-}
-
-/// The main executable's load address and extent, from the dynamic loader.
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    target_pointer_width = "64"
-))]
-pub(crate) fn exe_image() -> Option<ExeImage> {
-    telemetry_internal::image::main_image().map(|image| ExeImage {
-        start: image.start,
-        end: image.end,
-    })
-}
-
-/// The main executable's slide and extent, from dyld: image 0 is the executable, and
-/// its header and load commands stay mapped (they open its `__TEXT` segment).
-#[cfg(target_os = "macos")]
-pub(crate) fn exe_image() -> Option<ExeImage> {
-    /// More load commands than any linker writes: a header claiming more is not read.
-    const MAX_COMMANDS: usize = 1 << 20;
-    // libdyld's, in libSystem; the libc crate's declarations are deprecated in favour
-    // of a crate we need for nothing else.
-    unsafe extern "C" {
-        fn _dyld_get_image_header(image_index: u32) -> *const c_void;
-        fn _dyld_get_image_vmaddr_slide(image_index: u32) -> isize;
-    }
-    // SAFETY: both calls only read dyld's table of loaded images; index 0 always
-    // exists in a running program.
-    let (header, slide) = unsafe {
-        (
-            _dyld_get_image_header(0).cast::<u8>(),
-            _dyld_get_image_vmaddr_slide(0),
-        )
-    };
-    if header.is_null() {
-        return None;
-    }
-    // SAFETY: `header` points at a mapped `mach_header_64` (32 bytes), whose
-    // `sizeofcmds` (at 20) counts the load-command bytes mapped right after it.
-    let image = unsafe {
-        let commands = std::ptr::read_unaligned(header.add(20).cast::<u32>()) as usize;
-        if commands > MAX_COMMANDS {
-            return None;
-        }
-        std::slice::from_raw_parts(header, 32 + commands)
-    };
-    let (start, end) = crate::macho::loaded_extent(image)?;
-    let bias = slide as usize;
-    Some(ExeImage {
-        start: bias.wrapping_add(usize::try_from(start).ok()?),
-        end: bias.wrapping_add(usize::try_from(end).ok()?),
-    })
-}
-
-/// Elsewhere the executable's extent is unknown: every address counts as inside, and
-/// the child names no frames.
-#[cfg(not(any(
-    all(
-        any(target_os = "linux", target_os = "android"),
-        target_pointer_width = "64"
-    ),
-    target_os = "macos"
-)))]
-pub(crate) fn exe_image() -> Option<ExeImage> {
-    None
-}
-
-/// Records the executable's extent, maps the journal `file` (shared, for the rest of
-/// the process's life: it is never unmapped, so a handler may write to it whenever it
-/// runs) and makes it where reports go. The descriptor is not kept.
-pub(crate) fn map_journal(file: &File) -> io::Result<()> {
-    if let Some(image) = exe_image() {
-        EXE_START.store(image.start, Ordering::SeqCst);
-        EXE_END.store(image.end, Ordering::SeqCst);
-    }
-    // SAFETY: a new shared mapping of JOURNAL_LEN bytes of a file we opened read-write;
-    // no existing memory is affected.
-    let map = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            JOURNAL_LEN,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
-        )
-    };
-    if map == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the mapping is JOURNAL_LEN bytes, page-aligned (so aligned for u64),
-    // readable and writable, and never unmapped, so it lives as long as `'static`;
-    // `AtomicU64` has the size and alignment of `u64`, and every access through this
-    // slice is atomic (other processes write the file the same way, or with whole-word
-    // `pwrite`s of slots they own under the journal's protocol). The file's blocks were
-    // written in full when it was created, so a store cannot fault on a full disk; only
-    // a file cut short by another process could, which `record.rs` documents.
-    let words: &'static [AtomicU64] =
-        unsafe { std::slice::from_raw_parts(map.cast::<AtomicU64>(), JOURNAL_LEN / 8) };
-    report::publish(words);
-    Ok(())
-}
-
-/// This process's id. Async-signal-safe: `getpid`.
-fn this_process() -> u32 {
-    // SAFETY: getpid has no preconditions.
-    unsafe { libc::getpid() as u32 }
-}
-
-/// Whether process `pid` exists (a `kill` with no signal; `EPERM` means it exists).
-pub(crate) fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 sends nothing; kill only checks that the process exists.
-    let found = unsafe { libc::kill(pid, 0) } == 0;
-    found || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
 
 /// One millisecond. Async-signal-safe: nanosleep.
 fn sleep_1ms() {
@@ -248,148 +124,6 @@ pub(crate) fn report_panic(hook: usize) {
         walk.run();
     }
     report::panicked(this_thread(), is_main_thread(), walk.frames());
-}
-
-/// Where a walk starts recording.
-#[derive(Clone, Copy)]
-enum Start {
-    /// At the first frame.
-    Now,
-    /// After the frame of the function that starts at this address.
-    AfterFunction(usize),
-    /// At the interrupted instruction of a signal: this address if known, else the
-    /// first frame the unwinder marks as a signal frame.
-    AtInterrupted(Option<usize>),
-}
-
-/// A stack walk in progress: fixed storage, so it can run in a signal handler.
-struct Walk {
-    start: Start,
-    started: bool,
-    frames: [Frame; MAX_FRAMES],
-    len: usize,
-    /// Frames looked at; a walk that has not started within `MAX_SKIPPED` gives up.
-    seen: usize,
-}
-
-/// Frames of the handler, the hook and std's panic machinery above the crash are
-/// fewer than this.
-const MAX_SKIPPED: usize = 48;
-
-/// The unwinder's opaque per-frame context.
-#[repr(C)]
-struct UnwindContext {
-    _opaque: [u8; 0],
-}
-
-/// `_URC_NO_REASON`: go on walking. Anything else stops the walk.
-const URC_NO_REASON: c_int = 0;
-const URC_END_OF_STACK: c_int = 5;
-
-type UnwindTraceFn = unsafe extern "C" fn(*mut UnwindContext, *mut c_void) -> c_int;
-
-// The system unwinder's C ABI (libgcc_s on GNU/Linux, libunwind elsewhere); std links
-// it already to unwind panics.
-unsafe extern "C" {
-    fn _Unwind_Backtrace(trace: UnwindTraceFn, arg: *mut c_void) -> c_int;
-    fn _Unwind_GetIPInfo(ctx: *mut UnwindContext, ip_before_insn: *mut c_int) -> usize;
-    fn _Unwind_FindEnclosingFunction(pc: *mut c_void) -> *mut c_void;
-}
-
-impl Walk {
-    fn new(start: Start) -> Walk {
-        Walk {
-            start,
-            started: matches!(start, Start::Now),
-            frames: [Frame::Outside; MAX_FRAMES],
-            len: 0,
-            seen: 0,
-        }
-    }
-
-    fn frames(&self) -> &[Frame] {
-        self.frames.get(..self.len).unwrap_or_default()
-    }
-
-    fn run(&mut self) {
-        // SAFETY: `on_frame` receives `self` back as `arg`, only for the duration of
-        // this call, during which nothing else touches `self`.
-        unsafe {
-            _Unwind_Backtrace(on_frame, (self as *mut Walk).cast());
-        }
-    }
-
-    /// Looks at one frame; returns whether to go on.
-    fn visit(&mut self, ip: usize, is_signal_frame: bool) -> bool {
-        self.seen += 1;
-        if ip == 0 {
-            return false;
-        }
-        if !self.started {
-            if self.seen > MAX_SKIPPED {
-                return false;
-            }
-            match self.start {
-                Start::Now => self.started = true,
-                Start::AfterFunction(function) => {
-                    let call = if is_signal_frame { ip } else { ip - 1 };
-                    // SAFETY: the unwinder only looks the address up in its tables.
-                    let enclosing = unsafe { _Unwind_FindEnclosingFunction(call as *mut c_void) };
-                    self.started = enclosing as usize == function;
-                    return true; // the hook's own frame is not recorded
-                }
-                Start::AtInterrupted(Some(pc)) => self.started = ip == pc,
-                Start::AtInterrupted(None) => self.started = is_signal_frame,
-            }
-            if !self.started {
-                return true;
-            }
-        }
-        let inside =
-            (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed)).contains(&ip);
-        let frame = match (inside, is_signal_frame) {
-            (false, _) => Frame::Outside,
-            (true, true) => Frame::Pc(ip),
-            (true, false) => Frame::Ret(ip),
-        };
-        if let Some(slot) = self.frames.get_mut(self.len) {
-            *slot = frame;
-            self.len += 1;
-        }
-        self.len < MAX_FRAMES
-    }
-}
-
-unsafe extern "C" fn on_frame(ctx: *mut UnwindContext, arg: *mut c_void) -> c_int {
-    let mut before: c_int = 0;
-    // SAFETY: the unwinder passes a valid context for this frame; `arg` is the `Walk`
-    // that `Walk::run` passed, alive and not otherwise borrowed during the walk.
-    let (ip, walk) = unsafe {
-        (
-            _Unwind_GetIPInfo(ctx, &mut before),
-            &mut *arg.cast::<Walk>(),
-        )
-    };
-    if walk.visit(ip, before != 0) {
-        URC_NO_REASON
-    } else {
-        URC_END_OF_STACK
-    }
-}
-
-/// Runs the unwinder once, one frame deep, so that its one-time initialisation (the
-/// register table libgcc sets up under `pthread_once`, the loader's lookup of our
-/// executable's unwind tables) never first happens inside a signal handler, where it
-/// could meet a lock the crash holds. One frame is enough for that and costs a few
-/// microseconds; a whole walk cost tens on every `start`.
-fn warm_up_unwinder() {
-    unsafe extern "C" fn first_frame_only(_ctx: *mut UnwindContext, _arg: *mut c_void) -> c_int {
-        URC_END_OF_STACK
-    }
-    // SAFETY: the callback ignores its arguments and ends the walk at once.
-    unsafe {
-        _Unwind_Backtrace(first_frame_only, std::ptr::null_mut());
-    }
 }
 
 /// Installs our handler for each watched signal, remembering the previous one, after
@@ -637,8 +371,7 @@ fn write_crash_report(kind: Kind, pc: Option<usize>) {
     {
         // The unwinder could not get past the signal frame: keep at least the
         // instruction that faulted.
-        let inside =
-            (EXE_START.load(Ordering::Relaxed)..EXE_END.load(Ordering::Relaxed)).contains(&pc);
+        let inside = image::inside(pc);
         let frame = if inside {
             Frame::Pc(pc)
         } else {
@@ -738,39 +471,6 @@ unsafe fn chain(index: usize, signal: c_int, info: *mut libc::siginfo_t, ctx: *m
             signal,
             info,
             ctx,
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn own_image_contains_own_code() {
-        let image = exe_image().expect("linux has dl_iterate_phdr");
-        let code = crate::record::sentinel();
-        assert!(
-            (image.start..image.end).contains(&code),
-            "{image:?} {code:#x}"
-        );
-    }
-
-    #[inline(never)]
-    fn walk_here() -> Walk {
-        let mut walk = Walk::new(Start::Now);
-        walk.run();
-        walk
-    }
-
-    #[test]
-    fn walks_this_stack() {
-        let walk = walk_here();
-        assert!(walk.len >= 3, "{:?}", walk.frames());
-        assert!(
-            walk.frames()
-                .iter()
-                .all(|f| matches!(f, Frame::Ret(_) | Frame::Outside))
         );
     }
 }
