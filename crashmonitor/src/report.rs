@@ -1,5 +1,5 @@
 //! The one report a process writes, shared by the Unix and Windows platform modules
-//! (`signal.rs`, `signal_windows.rs`): who may write it, the journal it goes to, and
+//! (`signal/`, `signal_windows.rs`): who may write it, the journal it goes to, and
 //! the panics kept until we know whether they end the process. Everything here is
 //! atomics on statics: no allocation, no lock, usable from a signal handler or an
 //! exception filter. The platform modules bring what differs: the mapping, a sleep,

@@ -1,6 +1,6 @@
 //! All of the crate's `unsafe` on Windows: the unhandled-exception filter, the C
 //! runtime's `SIGABRT` handler, the stack capture, the crash journal's mapping, and
-//! the question "where is the executable loaded". The Unix counterpart is `signal.rs`: one
+//! the question "where is the executable loaded". The Unix counterpart is `signal/`: one
 //! `unsafe` module per platform.
 //!
 //! # The exception path
