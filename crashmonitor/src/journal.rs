@@ -42,7 +42,11 @@
 //! its checks counts `crash/malformed` too, in the counter file of the program that
 //! processes it. Every count goes into the file of the record's program and version
 //! (so a newer version's run counts an older version's crash as the older version's)
-//! for the day the processing run counts in.
+//! for the day the processing run counts in. The file's toolchain is the processing
+//! build's: the counter crate opens files of its own toolchain only, so a crash of a
+//! build made by another toolchain under the same name and version (rare: a rebuild
+//! without a version bump) is counted under the newer toolchain. The record keeps its
+//! own toolchain for the day the counter crate can open another's file.
 //!
 //! On Windows `flock` has no counterpart here: two children running at the same
 //! instant could both count one crash (each starts only when its program starts with
@@ -221,7 +225,7 @@ impl Run<'_> {
             let applied = match state {
                 FREE => continue,
                 APPLYING => self.settle(index, slot, program)?,
-                SEALED => match record::parse(slot) {
+                SEALED => match self.sealed(index, slot)? {
                     Ok(record) => {
                         let name = self.own.name(&record);
                         self.apply(index, &record.program, &name)?
@@ -238,6 +242,25 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The record in sealed slot `index`, first read as `slot`. One that fails its
+    /// checks is read once more before it is taken for garbage: the state word and
+    /// the record came in one `pread`, and nothing orders the kernel's copy of the two
+    /// against a writer's stores on another CPU (its release store of the state only
+    /// orders its own), so a record sealed just then could have been read half-old.
+    fn sealed(
+        &self,
+        index: usize,
+        slot: &[u64],
+    ) -> io::Result<Result<record::Record, record::Malformed>> {
+        let first = record::parse(slot);
+        if first.is_ok() {
+            return Ok(first);
+        }
+        let mut bytes = [0u8; SLOT_WORDS * 8];
+        read_at(self.file, &mut bytes, record::slot_offset(index))?;
+        Ok(record::parse(&record::words_of(&bytes)))
     }
 
     /// Counts `name` into `program`'s file for slot `index`, then frees the slot.
