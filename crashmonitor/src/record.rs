@@ -99,7 +99,9 @@ pub(crate) enum FatalSignal {
 }
 
 impl FatalSignal {
-    /// The conventional name, as in counter names.
+    /// The conventional name, as in counter names (Unix names the signal a handler
+    /// could not be installed for with it).
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn name(self) -> &'static str {
         match self {
             FatalSignal::Segv => "SIGSEGV",
