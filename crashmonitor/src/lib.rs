@@ -204,6 +204,8 @@ pub mod fuzzing {
         let words = crate::record::words_of(data);
         let _ = crate::record::header_ok(&words);
         words
+            .get(crate::record::HEADER_WORDS..)
+            .unwrap_or_default()
             .chunks(crate::record::SLOT_WORDS)
             .filter_map(|slot| crate::record::parse(slot).ok())
             .map(|record| crate::naming::raw_name(&record))
