@@ -208,7 +208,7 @@ pub mod fuzzing {
             .unwrap_or_default()
             .chunks(crate::record::SLOT_WORDS)
             .filter_map(|slot| crate::record::parse(slot).ok())
-            .map(|record| crate::naming::raw_name(&record))
+            .filter(|record| crate::naming::raw_name(record).starts_with("crash/"))
             .count()
     }
 
