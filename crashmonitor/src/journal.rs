@@ -86,6 +86,8 @@ pub(crate) fn open_for_recording(dir: &Dir) -> io::Result<Opened> {
     match states(&file)? {
         Some(pending) => Ok(Opened { file, pending }),
         None => {
+            // Closed first: Windows replaces no file that is open.
+            drop(file);
             telemetry_internal::fs::write_atomic(&path, &record::empty_journal())?;
             let file = telemetry_internal::fs::open_read_write(&path, false)?;
             match states(&file)? {
