@@ -1126,11 +1126,20 @@ fn two_at_once() -> Result<(), String> {
 }
 
 /// A copy of this test binary without its symbol table (binutils' `strip`, which
-/// the linker's toolchain brings).
+/// the linker's toolchain brings; the cross linker's for aarch64, whose binaries the
+/// host's `strip` may not read).
 fn stripped_copy(dir: &Path) -> Result<PathBuf, String> {
     let copy = dir.join("stripped");
     std::fs::copy(env::current_exe().expect("current_exe"), &copy).map_err(|e| e.to_string())?;
-    let status = Command::new("strip").arg(&copy).status();
+    let cross = "aarch64-linux-gnu-strip";
+    let strip = if cfg!(all(target_arch = "aarch64", target_os = "linux"))
+        && telemetry_test_support::find_on_path(&[cross]).is_some()
+    {
+        cross
+    } else {
+        "strip"
+    };
+    let status = Command::new(strip).arg(&copy).status();
     ensure(status.as_ref().is_ok_and(|s| s.success()), || {
         format!("strip failed: {status:?}")
     })?;
