@@ -1,14 +1,17 @@
 //! Counts a program's crashes — panics, fatal signals and aborts that end the
 //! process — as stack counters that name only code, never data.
 //!
-//! Two processes of the same executable take part. The program (the *parent*) calls
-//! [`parent()`] with the write end of a pipe: it writes a sentinel line, then installs a
-//! panic hook and handlers for `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE` and `SIGABRT`
-//! that, on a crash, write the kind of crash and the crashing thread's raw instruction
-//! addresses to the pipe and then let the crash take its course. The telemetry *child*,
-//! which `telemetry::start` runs with the read end as its stdin, calls [`child`]: it
-//! reads until the parent is gone, names the addresses in its own copy of the
-//! executable, and increments one counter such as
+//! The program calls [`install`] (`telemetry::start` does, when crash reporting is
+//! on): it maps the tool's crash journal (`local/crash.journal`, a small file of 16
+//! record slots) and installs a panic hook and handlers for `SIGSEGV`, `SIGBUS`,
+//! `SIGILL`, `SIGFPE` and `SIGABRT` that, on a crash, write the kind of crash, the
+//! executable's build ID and the crashing thread's raw instruction addresses
+//! (link-time addresses) into a free slot with plain stores, then let the crash take
+//! its course. No process is started and nothing else is written on a run that does
+//! not crash. [`install`] also says whether the journal holds crashes; if so
+//! `telemetry::start` starts its child, which calls [`process`]: it names the
+//! addresses with its own executable's symbols when the record is of the same build,
+//! and increments, exactly once per crash, one counter such as
 //!
 //! ```text
 //! crash/panic
@@ -17,43 +20,39 @@
 //! ```
 //!
 //! Other names: `crash/abort`, `crash/signal:SIGSEGV` (`SIGBUS`, `SIGILL`, `SIGFPE`),
-//! `crash/malformed` for input no parent writes, `crash/no-frames` for a report with
-//! no frame that can be named. [`stop`] ends reporting early and lets the child finish
-//! (for tests that wait for it). `parent` and `stop` exist on Unix and Windows; `child`
-//! compiles everywhere and names frames on Linux, macOS and Windows (64-bit).
+//! `crash/malformed` for a record no crashing process writes, `crash/no-frames` for a
+//! crash with no frame that can be named. A record of another build (the program was
+//! upgraded since), or of a build without a symbol table (`strip = true`), is counted
+//! raw: each frame `<build-id>+0x<link-time address>`, which the collector names from
+//! uploaded symbols (`telemetry_counter::stack_name::is_raw_frame`). [`install`] and
+//! [`stop`] exist on Unix and Windows; [`process`] compiles everywhere and names
+//! frames on Linux, macOS and Windows (64-bit).
 //!
-//! The child side can be tried on its own with an in-memory input:
+//! The journal and its exactly-once processing can be tried on their own:
 //!
 //! ```
-//! use telemetry_crashmonitor::{ChildOutcome, child};
-//! use telemetry_internal::Mode;
+//! use telemetry_crashmonitor::{JournalOutcome, has_pending, process};
+//! use telemetry_internal::{Day, Mode, Program};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let program = telemetry_counter::Program::new("mytool", "1.0.0");
+//! let program = Program::new("mytool", "1.0.0");
+//! let today = Day::of(std::time::SystemTime::now());
 //!
-//! // A parent that exits normally leaves only its sentinel line: nothing is counted.
-//! let clean = child(&b"sentinel 55d0c0a01230\n"[..], dir.path(), program.clone(), Mode::Local);
-//! assert_eq!(clean, ChildOutcome::CleanExit);
-//!
-//! // Anything a parent would not write counts as malformed, and none of it is kept.
-//! let garbage = child(&b"sentinel 1\ncrash panic: password=hunter2\nend\n"[..], dir.path(), program, Mode::Local);
-//! assert_eq!(garbage, ChildOutcome::Counted("crash/malformed".to_owned()));
-//! let file = std::fs::read_dir(dir.path().join("local"))?
-//!     .filter_map(Result::ok)
-//!     .find(|e| e.path().extension().is_some_and(|x| x == "count"))
-//!     .expect("a counter file");
-//! let counts = telemetry_counter::read_file(file.path())?;
-//! assert_eq!(counts.count["crash/malformed"], 1);
-//! assert!(!std::fs::read(file.path())?.windows(7).any(|w| w == b"hunter2"));
+//! // No journal yet (no crash recorded): nothing to do, nothing written.
+//! assert!(!has_pending(dir.path()));
+//! let outcome = process(dir.path(), &program, Mode::Local, today);
+//! assert_eq!(outcome, JournalOutcome::Empty);
+//! assert!(!dir.path().join("local").exists());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Guarantees
-//! - **Nothing but code names.** The pipe carries fixed words and hex addresses only;
-//!   the panic message and payload are never read. The child builds names from a fixed
-//!   set of kinds and the names of functions in its own executable — demangled,
-//!   without hash, file path, line or message — so no program data can become a
-//!   counter name (invariant 3 of ARCHITECTURE.md).
+//! - **Nothing but code names.** A record holds a fixed kind, the build ID, the
+//!   program's name, version and toolchain, and addresses; the panic message and
+//!   payload are never read. The child builds names from the fixed set of kinds and
+//!   the names of functions in its own executable — demangled, without hash, file
+//!   path, line or message — or raw hex, so no program data can become a counter
+//!   name (invariant 3 of ARCHITECTURE.md).
 //! - **The crash is unchanged.** The previous panic hook still runs (the program's panic
 //!   output is as before) and the previous signal handlers still run, so std's
 //!   "has overflowed its stack" message appears; a signal whose previous action was the
@@ -71,23 +70,26 @@
 //!   `telemetry_counter::repair_fault` first, whichever handler was installed first,
 //!   and the program goes on.
 //! - **The signal path is async-signal-safe** as far as a stack walk can be: no
-//!   allocation, no locks, one `write(2)` of at most a few hundred bytes to a
-//!   non-blocking pipe. The walk uses the system unwinder (`_Unwind_Backtrace`), which
+//!   allocation, no locks; the record is written into the mapped journal with atomic
+//!   stores (a compare-and-swap claims a slot), under 1 KiB, and no system call is
+//!   made for it but `getpid`. The walk uses the system unwinder (`_Unwind_Backtrace`), which
 //!   POSIX does not list as async-signal-safe; it is warmed up at install time, and on
 //!   glibc 2.35+ it finds unwind tables without taking a lock. On an older glibc a
 //!   crash inside `dlopen` could hang the dying process instead of killing it.
-//! - **Nothing blocks or dies on our account.** The pipe is moved above fd 2 if it
-//!   landed on 0, 1 or 2 (a daemon that closed its stdio), so the program's own
-//!   writes to stderr never reach the child; it is non-blocking and close-on-exec
-//!   (it is ours alone: no descriptor of the program changes); a write to a pipe
-//!   whose reader is gone fails quietly, without `SIGPIPE`, even where the program
-//!   restored `SIGPIPE`'s default action.
-//! - **One report per process**, of at most 16 frames, for the crash that ends it;
-//!   the child counts at most one counter and opens the counter file itself before
-//!   counting (Go's monitor did not and dropped every crash: golang/go#69681).
-//! - **The pipe is never closed under a writer.** [`stop`] closes it only once no
-//!   thread can still be writing a report to it (a descriptor number is never reused
-//!   under a late write); if one still is after about 100 ms, the pipe stays open.
+//! - **Nothing blocks or dies on our account.** No descriptor is kept (the journal
+//!   is mapped and its descriptor closed), no process is started and no pipe is held;
+//!   a journal that cannot be made or mapped (a full disk, a planted link or FIFO, a
+//!   read-only directory) means crash reporting is off for that run, never a failure
+//!   of the host. Its blocks are written in full when it is created, so a store into
+//!   the mapping never faults on a full disk. A journal truncated by another process
+//!   while this one maps it is the one case left where a crash that was already
+//!   killing the process dies of `SIGBUS` instead.
+//! - **One report per process**, of at most 32 frames, for the crash that ends it,
+//!   counted at the latest by the next `start` of a program that shares the tool's
+//!   directory, exactly once also when processes crash at the same moment (each takes
+//!   its own slot) and when the counting child is killed at any point (see the
+//!   `journal` module's protocol). Sixteen crashes can wait; a seventeenth before any
+//!   run counts them is lost.
 //! - Neither side panics or prints.
 //!
 //! # What is captured
@@ -113,24 +115,25 @@
 //!   (say, by unwrapping the `join`): that later panic, or exit, is what is counted.
 //! - **Stack overflow**: reported as `crash/signal:SIGSEGV` (or `SIGBUS`) from the
 //!   overflowing function, on threads with an alternate signal stack: the main thread,
-//!   threads std spawned, and the thread that called [`parent()`] (which gets one of
+//!   threads std spawned, and the thread that called [`install`] (which gets one of
 //!   64 KiB, replacing std's smaller one). A thread created by C code without one dies
 //!   without a report.
 //! - **`abort()` and `std::process::abort`**, including Rust's out-of-memory handler
 //!   (`memory allocation of N bytes failed`): `crash/abort` from the caller of abort.
 //! - **Not captured**: the kernel's OOM killer and any other `SIGKILL`, `SIGTERM` or
-//!   `SIGINT`, `std::process::exit` with a failure status, a crash before [`parent()`]
+//!   `SIGINT`, `std::process::exit` with a failure status, a crash before [`install`]
 //!   ran, panics after the program replaced the panic hook with `set_hook` (a hook
 //!   that chains to the one it took keeps ours), faults handled by a handler installed
 //!   after ours that never calls ours, and frames in shared libraries (named `?+0x0`;
-//!   only the executable is symbolized). A `SIGSEGV` or `SIGBUS` sent with `kill` or
+//!   only the executable is named). A `SIGSEGV` or `SIGBUS` sent with `kill` or
 //!   `raise` is reported, although std's handler lets the process survive it.
 //!   A program whose own earlier-installed `SIGSEGV` handler recovers from faults (a
 //!   JIT, a wasm runtime) gets its first recovered fault counted: such a program
-//!   should install its handler after calling [`parent()`].
+//!   should install its handler after calling [`install`].
 //! - Frames are named by the executable's symbol table: a binary built with
-//!   `strip = "symbols"` has no names and counts `crash/no-frames`. 64-bit ELF
-//!   (Linux), Mach-O (macOS) and PE (Windows) are read.
+//!   `strip = "symbols"` has no names and counts its stacks raw
+//!   (`<build-id>+0x<address>`, for the collector); without a build ID either,
+//!   `crash/no-frames`. 64-bit ELF (Linux), Mach-O (macOS) and PE (Windows) are read.
 //!
 //! # Windows
 //! Panics are reported by the same hook. Fatal exceptions reach an unhandled-exception
@@ -149,17 +152,18 @@
 #![deny(unsafe_code)]
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
-use telemetry_counter::{OpenStatus, Program};
-use telemetry_internal::Mode;
+use telemetry_internal::{Day, Dir, Mode, Program};
 
+mod journal;
 #[cfg(any(unix, windows, test, feature = "fuzzing"))]
 mod little_endian;
 mod naming;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 mod parent;
+mod record;
 #[cfg(any(unix, windows))]
 mod report;
 #[cfg(unix)]
@@ -167,11 +171,8 @@ mod report;
 mod signal;
 #[cfg(all(unix, not(target_os = "macos")))]
 mod symbols;
-mod wire;
-// Windows: the same parent side over a handle, the exception filter (the Windows
-// counterpart of `signal`, the crate's other `unsafe` module), and PE symbols.
-#[cfg(windows)]
-mod parent_windows;
+// Windows: the exception filter (the Windows counterpart of `signal`, the crate's
+// other `unsafe` module), and PE symbols.
 #[cfg(any(windows, test, feature = "fuzzing"))]
 mod pe;
 // macOS: the Mach-O symbol table (the parser is tested everywhere).
@@ -181,6 +182,14 @@ mod macho;
 #[allow(unsafe_code)]
 mod signal_windows;
 
+/// The platform module: mapping, handlers, stack walks.
+#[cfg(unix)]
+use signal as platform;
+#[cfg(windows)]
+use signal_windows as platform;
+
+pub use journal::JournalOutcome;
+
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): the readers of
 /// bytes that another process or a broken disk controls. Not an API.
 #[cfg(feature = "fuzzing")]
@@ -189,9 +198,18 @@ pub mod fuzzing {
     use crate::little_endian::read_from;
     use crate::naming::Symbolize;
 
-    /// The crash pipe reader on `data`: whether it was accepted.
-    pub fn wire_parse(data: &[u8]) -> bool {
-        crate::wire::parse(data).is_ok()
+    /// The crash journal's record reader on `data`, read as a journal file: how many
+    /// slots hold a record it accepts (each also named raw).
+    pub fn journal_parse(data: &[u8]) -> usize {
+        let words = crate::record::words_of(data);
+        let _ = crate::record::header_ok(&words);
+        words
+            .get(crate::record::HEADER_WORDS..)
+            .unwrap_or_default()
+            .chunks(crate::record::SLOT_WORDS)
+            .filter_map(|slot| crate::record::parse(slot).ok())
+            .filter(|record| crate::naming::raw_name(record).starts_with("crash/"))
+            .count()
     }
 
     /// How many of the addresses the last 32 bytes of `image` give (four, little
@@ -229,211 +247,76 @@ pub mod fuzzing {
     }
 }
 
-/// Installs crash reporting in this process, reporting to `pipe` (the write end of a
-/// pipe whose read end is the telemetry child's stdin).
+/// Installs crash reporting in this process for `program`, recording into the crash
+/// journal of the telemetry directory `dir` (created if needed, with `local/`).
 ///
-/// Writes the sentinel line, then installs a panic hook chained to the current one and
+/// Maps the journal, then installs a panic hook chained to the current one and
 /// handlers for `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE` and `SIGABRT` chained to the
-/// current ones, on an alternate signal stack. Call it once, early in `main`; later
-/// calls return [`CrashMonitorError::AlreadyInstalled`] and change nothing. The pipe
-/// stays open until the process ends. Never panics and never prints.
-#[cfg(unix)]
-pub fn parent(pipe: impl Into<std::os::fd::OwnedFd>) -> Result<(), CrashMonitorError> {
-    parent::install(pipe.into())
+/// current ones, on an alternate signal stack (on Windows: an unhandled-exception
+/// filter chained to the current one and a C runtime `SIGABRT` handler). Returns
+/// whether the journal holds crashes that wait to be counted by [`process`]: the
+/// caller starts its telemetry child then. Call it once, early in `main`; later calls
+/// return [`CrashMonitorError::AlreadyInstalled`] and change nothing. Never panics and
+/// never prints.
+#[cfg(any(unix, windows))]
+pub fn install(dir: &Path, program: &Program) -> Result<bool, CrashMonitorError> {
+    parent::install(&Dir::new(dir), program)
 }
 
-/// Installs crash reporting in this process, reporting to `pipe` (the write end of a
-/// pipe whose read end is the telemetry child's stdin, such as a `ChildStdin`).
-///
-/// Writes the sentinel line, then installs a panic hook chained to the current one, an
-/// unhandled-exception filter chained to the current one (access violations, stack
-/// overflows, illegal instructions, arithmetic faults) and a C runtime `SIGABRT`
-/// handler. Otherwise as on Unix.
-#[cfg(windows)]
-pub fn parent(pipe: impl Into<std::os::windows::io::OwnedHandle>) -> Result<(), CrashMonitorError> {
-    parent_windows::install(pipe.into())
-}
-
-/// Stops crash reporting in this process and closes the pipe: as on Unix.
-#[cfg(windows)]
+/// Stops crash reporting in this process: no crash is recorded from now on. The hook
+/// and handlers stay installed but record nothing; [`install`] cannot install again.
+/// Does nothing if [`install`] never ran. For programs (tests) that go on to crash on
+/// purpose without wanting it counted.
+#[cfg(any(unix, windows))]
 pub fn stop() {
-    signal_windows::close_pipe();
+    report::stop();
 }
 
-/// Stops crash reporting in this process and closes the pipe, so the child reads end of
-/// file now, as if the process had exited without a crash, instead of at exit.
+/// Whether the crash journal of the telemetry directory `dir` holds crashes that wait
+/// to be counted. Reads the slots' state words (one `pread`); false without a journal.
+pub fn has_pending(dir: &Path) -> bool {
+    journal::has_pending(&Dir::new(dir))
+}
+
+/// Counts the crashes recorded in the journal of the telemetry directory `dir`, each
+/// exactly once, into the counter file of the crashed program's name and version for
+/// the week of `day`, under `mode` as the caller decided it (`Mode::Off` reads and
+/// writes nothing). `program` is the processing program: a record that cannot be
+/// trusted counts `crash/malformed` in its file. Run by the telemetry child.
 ///
-/// For callers that must wait for the child while this process lives on (tests: the
-/// facade's `StartResult::wait`). The hook and handlers stay installed but report
-/// nothing; [`parent()`] cannot install again. Does nothing if [`parent()`] never ran.
-#[cfg(unix)]
-pub fn stop() {
-    signal::close_pipe();
+/// Only one process at a time processes a journal (an exclusive `flock`, taken
+/// without waiting: [`JournalOutcome::Busy`] if another holds it). A run killed at any
+/// point is finished by the next one without losing or doubling a count (see the
+/// journal module's protocol). Never panics, never prints.
+pub fn process(dir: &Path, program: &Program, mode: Mode, day: Day) -> JournalOutcome {
+    let dir = Dir::new(dir);
+    let alive = |pid: u32| process_alive(pid);
+    std::panic::catch_unwind(|| journal::process(&dir, program, mode, day, &alive))
+        .unwrap_or(JournalOutcome::Failed(io::ErrorKind::Other))
 }
 
-/// Runs the child side: reads `input` to end of file (that is, until the parent is
-/// gone), and counts the parent's crash, if it reported one, into the counter file of
-/// `program` in the telemetry directory `dir`, which it opens itself, under `mode` as
-/// the caller decided it (the telemetry child reads the environment once, at its
-/// start; `Mode::Off` records nothing).
-///
-/// Counts at most one counter; never panics, never prints. Input that our parent would
-/// not write counts `crash/malformed`, whatever it contains; nothing of it is kept.
-pub fn child(input: impl Read, dir: &Path, program: Program, mode: Mode) -> ChildOutcome {
-    child_counting(input, dir, program, mode, None)
+#[cfg(any(unix, windows))]
+fn process_alive(pid: u32) -> bool {
+    platform::process_alive(pid)
 }
 
-/// [`child`], counting into the file of the week of `day` instead of the day the crash
-/// is read: for a program that runs under a pretended clock (tests that back-date a
-/// week, `telemetry::Config::clock`), so that its crash lands in the same week as its
-/// other counts.
-pub fn child_on(
-    input: impl Read,
-    dir: &Path,
-    program: Program,
-    mode: Mode,
-    day: telemetry_internal::Day,
-) -> ChildOutcome {
-    child_counting(input, dir, program, mode, Some(day))
-}
-
-fn child_counting(
-    mut input: impl Read,
-    dir: &Path,
-    program: Program,
-    mode: Mode,
-    day: Option<telemetry_internal::Day>,
-) -> ChildOutcome {
-    let data = match read_to_end_capped(&mut input) {
-        Ok(Some(data)) => data,
-        Ok(None) => return count(naming::MALFORMED.to_owned(), dir, program, mode, day),
-        Err(err) => return ChildOutcome::ReadFailed(err.kind()),
-    };
-    let name = match wire::parse(&data) {
-        Ok(wire::Input::Empty) => return ChildOutcome::NoInput,
-        Ok(wire::Input::Clean) => return ChildOutcome::CleanExit,
-        Ok(wire::Input::Crash { sentinel, report }) => {
-            std::panic::catch_unwind(|| crash_name(&report, sentinel))
-                .unwrap_or_else(|_| naming::NO_FRAMES.to_owned())
-        }
-        Err(_) => naming::MALFORMED.to_owned(),
-    };
-    count(name, dir, program, mode, day)
-}
-
-fn count(
-    name: String,
-    dir: &Path,
-    program: Program,
-    mode: Mode,
-    day: Option<telemetry_internal::Day>,
-) -> ChildOutcome {
-    // Open before counting: golang/go#69681. The mode is the caller's decision (it
-    // read the environment at its boundary); the day is the crash's, unless the
-    // caller pretends one.
-    let today = day.unwrap_or_else(|| telemetry_internal::Day::of(std::time::SystemTime::now()));
-    let dir = telemetry_internal::Dir::new(dir);
-    let status = telemetry_counter::open_with_mode(&dir, program, mode, today);
-    telemetry_counter::inc(&name);
-    match status {
-        OpenStatus::Counting(_) => ChildOutcome::Counted(name),
-        _ => ChildOutcome::NotRecorded(name),
-    }
-}
-
-/// Reads everything; keeps at most [`wire::MAX_INPUT`] bytes. `None` if there was more.
-fn read_to_end_capped(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
-    let mut data = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let mut overflow = false;
-    loop {
-        match input.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                let room = wire::MAX_INPUT.saturating_sub(data.len());
-                overflow |= n > room;
-                data.extend_from_slice(chunk.get(..n.min(room)).unwrap_or_default());
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(if overflow { None } else { Some(data) })
-}
-
-#[cfg(target_os = "macos")]
-fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
-    let symbols = macho::MachSymbols::current_exe();
-    let symbols: &dyn naming::Symbolize = match &symbols {
-        Some(s) => s,
-        None => &naming::NoSymbols,
-    };
-    naming::counter_name(report, parent_sentinel, wire::sentinel(), symbols)
-}
-
-#[cfg(all(unix, not(target_os = "macos")))]
-fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
-    let symbols =
-        signal::exe_image().and_then(|image| symbols::ElfSymbols::current_exe(image.bias));
-    let symbols: &dyn naming::Symbolize = match &symbols {
-        Some(s) => s,
-        None => &naming::NoSymbols,
-    };
-    naming::counter_name(report, parent_sentinel, wire::sentinel(), symbols)
-}
-
-#[cfg(windows)]
-fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
-    let symbols =
-        signal_windows::exe_image().and_then(|image| pe::PeSymbols::current_exe(image.start));
-    let symbols: &dyn naming::Symbolize = match &symbols {
-        Some(s) => s,
-        None => &naming::NoSymbols,
-    };
-    naming::counter_name(report, parent_sentinel, wire::sentinel(), symbols)
-}
-
+/// Elsewhere no process can be asked about: a record being written is left alone.
 #[cfg(not(any(unix, windows)))]
-fn crash_name(report: &wire::Report, parent_sentinel: usize) -> String {
-    naming::counter_name(
-        report,
-        parent_sentinel,
-        wire::sentinel(),
-        &naming::NoSymbols,
-    )
+fn process_alive(_pid: u32) -> bool {
+    true
 }
 
-/// What [`child`] found and did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ChildOutcome {
-    /// The parent wrote its sentinel and nothing else: it exited without crashing.
-    /// Nothing was counted.
-    CleanExit,
-    /// The input was empty: the parent never installed the monitor (or died before it
-    /// could). Nothing was counted: this is not evidence of a crash.
-    NoInput,
-    /// This counter, a stack counter name (`crash/panic\nframe…`) or one of
-    /// `crash/malformed` and `crash/no-frames`, was incremented in the counter file.
-    Counted(String),
-    /// This counter was incremented, but the counter file could not be opened (mode
-    /// `off`, an unwritable or corrupt directory), so the count stayed in memory.
-    NotRecorded(String),
-    /// Reading the input failed before end of file. Nothing was counted.
-    ReadFailed(io::ErrorKind),
-}
-
-/// Why [`parent()`] did not install crash reporting.
+/// Why [`install`] did not install crash reporting.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CrashMonitorError {
-    /// [`parent()`] was called before in this process; crash reporting is already on.
+    /// [`install`] was called before in this process; crash reporting is already on.
     AlreadyInstalled,
-    /// [`parent()`] was called while the thread was panicking; nothing was installed.
+    /// [`install`] was called while the thread was panicking; nothing was installed.
     Panicking,
-    /// The sentinel could not be written to the pipe (the child is gone, say); nothing
-    /// was installed.
-    Pipe(io::Error),
+    /// The crash journal could not be opened, created or mapped (an unwritable or full
+    /// directory, a planted link or FIFO); nothing was installed.
+    Journal(io::Error),
     /// The handler for this signal could not be installed; the panic hook and the
     /// handlers before it in the list are installed.
     Signal {
@@ -453,10 +336,10 @@ impl fmt::Display for CrashMonitorError {
             CrashMonitorError::Panicking => {
                 f.write_str("crash monitor not installed: called while panicking")
             }
-            CrashMonitorError::Pipe(err) => {
+            CrashMonitorError::Journal(err) => {
                 write!(
                     f,
-                    "crash monitor not installed: cannot write to the child's pipe: {err}"
+                    "crash monitor not installed: crash journal unusable: {err}"
                 )
             }
             CrashMonitorError::Signal { signal, source } => {
@@ -469,7 +352,7 @@ impl fmt::Display for CrashMonitorError {
 impl std::error::Error for CrashMonitorError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CrashMonitorError::Pipe(err) | CrashMonitorError::Signal { source: err, .. } => {
+            CrashMonitorError::Journal(err) | CrashMonitorError::Signal { source: err, .. } => {
                 Some(err)
             }
             _ => None,
@@ -480,60 +363,6 @@ impl std::error::Error for CrashMonitorError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A reader that fails after some bytes.
-    struct Failing(usize);
-
-    impl Read for Failing {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.0 == 0 {
-                return Err(io::Error::other("boom"));
-            }
-            let n = self.0.min(buf.len());
-            buf[..n].fill(b'x');
-            self.0 -= n;
-            Ok(n)
-        }
-    }
-
-    #[test]
-    fn reads_to_end_but_keeps_a_bounded_prefix() {
-        let big = vec![b'a'; wire::MAX_INPUT + 1];
-        assert_eq!(read_to_end_capped(&mut &big[..]).unwrap(), None);
-        let fits = vec![b'a'; wire::MAX_INPUT];
-        assert_eq!(
-            read_to_end_capped(&mut &fits[..]).unwrap().map(|d| d.len()),
-            Some(fits.len())
-        );
-        assert!(read_to_end_capped(&mut Failing(10)).is_err());
-    }
-
-    #[test]
-    fn outcomes_that_count_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let program = Program::new("crashtest", "1.0.0");
-        assert_eq!(
-            child(&b""[..], dir.path(), program.clone(), Mode::Local),
-            ChildOutcome::NoInput
-        );
-        assert_eq!(
-            child(
-                &b"sentinel 10\n"[..],
-                dir.path(),
-                program.clone(),
-                Mode::Local
-            ),
-            ChildOutcome::CleanExit
-        );
-        assert_eq!(
-            child(Failing(3), dir.path(), program, Mode::Local),
-            ChildOutcome::ReadFailed(io::ErrorKind::Other)
-        );
-        assert!(
-            !dir.path().join("local").exists(),
-            "nothing opened, nothing written"
-        );
-    }
 
     #[test]
     fn errors_say_what_happened() {

@@ -11,7 +11,7 @@
 //! dyld needs, so most frames are unnamed: `crash/no-frames`.
 //!
 //! Where the executable is loaded (ASLR's slide) is found without asking dyld: the
-//! child looks up one function of its own, [`crate::wire::sentinel`], in the table and
+//! child looks up one function of its own, [`crate::record::sentinel`], in the table and
 //! compares with its address at run time.
 //!
 //! The parser reads bytes at offsets through a callback, so it is tested on every
@@ -53,7 +53,7 @@ pub(crate) struct MachSymbols {
 
 impl MachSymbols {
     /// The functions of the running executable, with the slide found from the address
-    /// of [`crate::wire::sentinel`].
+    /// of [`crate::record::sentinel`].
     #[cfg(target_os = "macos")]
     pub(crate) fn current_exe() -> Option<MachSymbols> {
         use std::os::unix::fs::FileExt;
@@ -68,9 +68,9 @@ impl MachSymbols {
         let linked = symbols
             .funcs
             .iter()
-            .find(|f| f.name == "telemetry_crashmonitor::wire::sentinel")?
+            .find(|f| f.name == "telemetry_crashmonitor::record::sentinel")?
             .start;
-        symbols.slide = crate::wire::sentinel().wrapping_sub(usize::try_from(linked).ok()?);
+        symbols.slide = crate::record::sentinel().wrapping_sub(usize::try_from(linked).ok()?);
         Some(symbols)
     }
 

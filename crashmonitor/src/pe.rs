@@ -352,9 +352,9 @@ mod tests {
     fn names_own_functions() {
         let image = crate::signal_windows::exe_image().expect("exe image");
         let symbols = PeSymbols::current_exe(image.start).expect("own symbols");
-        let addr = crate::wire::sentinel();
+        let addr = crate::record::sentinel();
         let (name, start) = symbols.function(addr).expect("sentinel is named");
-        assert_eq!(name, "telemetry_crashmonitor::wire::sentinel");
+        assert_eq!(name, "telemetry_crashmonitor::record::sentinel");
         assert_eq!(start, addr);
     }
 }

@@ -1,6 +1,6 @@
 //! All of the crate's `unsafe` on Windows: the unhandled-exception filter, the C
-//! runtime's `SIGABRT` handler, the stack capture, the write to the pipe, and the
-//! question "where is the executable loaded". The Unix counterpart is `signal.rs`: one
+//! runtime's `SIGABRT` handler, the stack capture, the crash journal's mapping, and
+//! the question "where is the executable loaded". The Unix counterpart is `signal/`: one
 //! `unsafe` module per platform.
 //!
 //! # The exception path
@@ -18,7 +18,8 @@
 //!    `.pdata` tables and walks through the exception dispatcher into the faulting
 //!    frame; it starts the report at the faulting instruction (the exception record's
 //!    address), or records only that instruction if the walk does not reach it;
-//! 3. writes the report with one `WriteFile` and returns what the filter installed
+//! 3. writes the record into the mapped journal (plain stores, `record::write`) and
+//!    returns what the filter installed
 //!    before ours returns (or `EXCEPTION_CONTINUE_SEARCH`), so the process dies exactly
 //!    as it would have: same exit code (`0xC0000005`…), same error reporting.
 //!
@@ -35,12 +36,13 @@
 //! kind sees — not counted on Windows.
 
 use std::ffi::{c_int, c_void};
+use std::fs::File;
 use std::io;
-use std::os::windows::io::{IntoRawHandle, OwnedHandle};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::windows::io::AsRawHandle;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use crate::record::{FatalSignal, Frame, JOURNAL_LEN, Kind, MAX_FRAMES};
 use crate::report;
-use crate::wire::{FatalSignal, Frame, Kind, MAX_FRAMES, ReportBuf};
 
 type Handle = *mut c_void;
 
@@ -53,7 +55,11 @@ static PREVIOUS_FILTER: AtomicUsize = AtomicUsize::new(0);
 static PREVIOUS_ABORT: AtomicUsize = AtomicUsize::new(0);
 
 const EXCEPTION_CONTINUE_SEARCH: i32 = 0;
-const ERROR_IO_PENDING: u32 = 997;
+const PAGE_READWRITE: u32 = 0x04;
+const FILE_MAP_WRITE: u32 = 0x0002;
+const PROCESS_QUERY_LIMITED_INFORMATION: u32 = 0x1000;
+const STILL_ACTIVE: u32 = 259;
+const ERROR_INVALID_PARAMETER: u32 = 87;
 /// The C runtime's `SIGABRT` (22 in MSVCRT and the UCRT alike) and `SIG_ERR`.
 const SIGABRT: c_int = 22;
 const SIG_ERR: usize = usize::MAX;
@@ -78,16 +84,6 @@ struct ExceptionPointers {
 
 type TopLevelFilter = unsafe extern "system" fn(*mut ExceptionPointers) -> i32;
 
-/// `OVERLAPPED`: the pipe end std gives a parent is opened for overlapped I/O.
-#[repr(C)]
-struct Overlapped {
-    internal: usize,
-    internal_high: usize,
-    offset: u32,
-    offset_high: u32,
-    event: Handle,
-}
-
 /// `MODULEINFO`.
 #[repr(C)]
 struct ModuleInfo {
@@ -107,19 +103,24 @@ unsafe extern "system" {
         trace: *mut *mut c_void,
         hash: *mut u32,
     ) -> u16;
-    fn WriteFile(
+    fn CreateFileMappingW(
         file: Handle,
-        buffer: *const u8,
-        length: u32,
-        written: *mut u32,
-        overlapped: *mut Overlapped,
-    ) -> i32;
-    fn GetOverlappedResult(
-        file: Handle,
-        overlapped: *mut Overlapped,
-        transferred: *mut u32,
-        wait: i32,
-    ) -> i32;
+        attributes: *mut c_void,
+        protect: u32,
+        size_high: u32,
+        size_low: u32,
+        name: *const u16,
+    ) -> Handle;
+    fn MapViewOfFile(
+        mapping: Handle,
+        access: u32,
+        offset_high: u32,
+        offset_low: u32,
+        bytes: usize,
+    ) -> *mut c_void;
+    fn GetCurrentProcessId() -> u32;
+    fn OpenProcess(access: u32, inherit: i32, pid: u32) -> Handle;
+    fn GetExitCodeProcess(process: Handle, code: *mut u32) -> i32;
     fn GetLastError() -> u32;
     fn GetCurrentThreadId() -> u32;
     fn CloseHandle(handle: Handle) -> i32;
@@ -180,75 +181,70 @@ pub(crate) fn exe_image() -> Option<ExeImage> {
     })
 }
 
-/// Records the executable's extent, takes the pipe and writes `sentinel` to it.
-pub(crate) fn open_pipe(pipe: OwnedHandle, sentinel: &[u8]) -> io::Result<()> {
+/// Records the executable's extent, maps the journal `file` (a view of the whole file,
+/// for the rest of the process's life: it is never unmapped, so the filter may write
+/// to it whenever it runs) and makes it where reports go. No handle is kept.
+pub(crate) fn map_journal(file: &File) -> io::Result<()> {
     if let Some(image) = exe_image() {
         EXE_START.store(image.start, Ordering::SeqCst);
         EXE_END.store(image.end, Ordering::SeqCst);
     }
-    // std creates child pipes without inheritance on our side, so a program the host
-    // starts later does not hold the pipe open.
-    let handle = pipe.into_raw_handle();
-    if !write_all_at_once(handle, sentinel) {
-        // SAFETY: GetLastError only reads this thread's last error.
-        let err = io::Error::from_raw_os_error(unsafe { GetLastError() } as i32);
-        // SAFETY: `handle` is ours and not yet published; nothing else uses it.
-        unsafe { CloseHandle(handle) };
+    // SAFETY: `file` is an open handle of ours, read-write; a null name and null
+    // attributes make an anonymous, non-inheritable mapping object.
+    let mapping = unsafe {
+        CreateFileMappingW(
+            file.as_raw_handle(),
+            std::ptr::null_mut(),
+            PAGE_READWRITE,
+            0,
+            0,
+            std::ptr::null(),
+        )
+    };
+    if mapping.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `mapping` is the object just made; the view covers JOURNAL_LEN bytes,
+    // the file's whole length.
+    let view = unsafe { MapViewOfFile(mapping, FILE_MAP_WRITE, 0, 0, JOURNAL_LEN) };
+    let err = io::Error::last_os_error();
+    // SAFETY: the view keeps the mapping object alive; its handle is no longer needed.
+    unsafe { CloseHandle(mapping) };
+    if view.is_null() {
         return Err(err);
     }
-    // Kept open for the life of the process: Windows closes it when the process ends,
-    // and that end of file is how the child learns that the parent is gone.
-    report::publish(handle as usize);
+    // SAFETY: the view is JOURNAL_LEN bytes, aligned to the allocation granularity (so
+    // for u64), readable and writable, and never unmapped, so it lives as long as
+    // `'static`; `AtomicU64` has the size and alignment of `u64`, and every access
+    // through this slice is atomic (other processes write the file the same way, or
+    // with whole-word writes of slots they own under the journal's protocol).
+    let words: &'static [AtomicU64] =
+        unsafe { std::slice::from_raw_parts(view.cast::<AtomicU64>(), JOURNAL_LEN / 8) };
+    report::publish(words);
     Ok(())
 }
 
-/// Ends reporting and closes the pipe once no thread can still be writing to it (see
-/// [`report::close`]: a handle is never closed, and perhaps reused, under a writer).
-pub(crate) fn close_pipe() {
-    report::close(
-        |raw| {
-            // SAFETY: `raw` is the handle `open_pipe` published; `report::close` took
-            // it away from every writer and calls this once, when none is left.
-            unsafe { CloseHandle(raw as Handle) };
-        },
-        sleep_1ms,
-    );
+/// This process's id. No lock, no allocation.
+fn this_process() -> u32 {
+    // SAFETY: GetCurrentProcessId has no preconditions.
+    unsafe { GetCurrentProcessId() }
 }
 
-/// Writes `data` with one `WriteFile`; true if all of it went. No allocation, no lock.
-///
-/// std opens its end of a child's pipe for overlapped I/O, and `WriteFile` on such a
-/// handle needs an `OVERLAPPED`; a write that is still pending is waited for. The
-/// pipe's buffer holds far more than the sentinel and the one report, so that wait
-/// is for the kernel's copy, not for the child to read.
-fn write_all_at_once(handle: Handle, data: &[u8]) -> bool {
-    let Ok(length) = u32::try_from(data.len()) else {
-        return false;
-    };
-    let mut overlapped = Overlapped {
-        internal: 0,
-        internal_high: 0,
-        offset: 0,
-        offset_high: 0,
-        event: std::ptr::null_mut(),
-    };
-    let mut written = 0u32;
-    // SAFETY: `data` is valid for `length` bytes; `overlapped` and `written` are locals
-    // that outlive the write, which is complete (or failed) before we return.
+/// Whether process `pid` still runs. One we may not ask about is taken as running,
+/// so that its slot is left alone rather than counted as malformed.
+pub(crate) fn process_alive(pid: u32) -> bool {
+    // SAFETY: OpenProcess takes integers; a handle it returns is closed below;
+    // GetExitCodeProcess writes the `code` local.
     unsafe {
-        if WriteFile(handle, data.as_ptr(), length, &mut written, &mut overlapped) == 0 {
-            if GetLastError() != ERROR_IO_PENDING
-                || GetOverlappedResult(handle, &mut overlapped, &mut written, 1) == 0
-            {
-                return false;
-            }
+        let process = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if process.is_null() {
+            return GetLastError() != ERROR_INVALID_PARAMETER; // no such process
         }
+        let mut code = 0u32;
+        let ok = GetExitCodeProcess(process, &mut code) != 0;
+        CloseHandle(process);
+        !ok || code == STILL_ACTIVE
     }
-    written == length
-}
-
-fn send(report: &ReportBuf) {
-    report::send(report, |raw, bytes| write_all_at_once(raw as Handle, bytes));
 }
 
 fn sleep_1ms() {
@@ -306,7 +302,7 @@ fn ret_frame(addr: usize) -> Frame {
 /// frames and ours by name), until we know whether the panic ends the process
 /// ([`report`]).
 pub(crate) fn report_panic(hook: usize) {
-    if !report::has_pipe() {
+    if !report::has_journal() {
         return;
     }
     let mut frames = [0usize; CAPTURE];
@@ -394,7 +390,8 @@ fn report_exception(kind: Kind, fault: usize) {
     let mut frames = [0usize; CAPTURE];
     let n = capture(&mut frames);
     let captured = frames.get(..n).unwrap_or_default();
-    let mut buf = ReportBuf::crash(kind);
+    let mut record = [Frame::Outside; MAX_FRAMES];
+    let mut len = 0;
     let pc_frame = if inside(fault) {
         Frame::Pc(fault)
     } else {
@@ -402,19 +399,21 @@ fn report_exception(kind: Kind, fault: usize) {
     };
     match captured.iter().position(|&pc| pc == fault) {
         Some(at) => {
-            buf.push(pc_frame);
-            for &ret in captured.iter().skip(at + 1).take(MAX_FRAMES - 1) {
-                buf.push(ret_frame(ret));
+            record[0] = pc_frame;
+            len = 1;
+            for (slot, &ret) in record[1..].iter_mut().zip(captured.iter().skip(at + 1)) {
+                *slot = ret_frame(ret);
+                len += 1;
             }
         }
         // The walk did not get through the dispatcher: keep the faulting instruction.
         None if fault != 0 => {
-            buf.push(pc_frame);
+            record[0] = pc_frame;
+            len = 1;
         }
         None => {}
     }
-    buf.finish();
-    send(&buf);
+    report::send(this_process(), kind, record.get(..len).unwrap_or_default());
 }
 
 /// The C runtime's `SIGABRT` handler: report, then let `abort` go on.
@@ -422,7 +421,7 @@ extern "C" fn on_abort(sig: c_int) {
     if report::claim() {
         if let Some(panic) = report::abort_of_panic(this_thread()) {
             // The abort ends a panic: that panic is the crash.
-            send(&panic);
+            report::send(this_process(), Kind::Panic, panic.frames());
         } else {
             abort_report();
         }
@@ -448,12 +447,17 @@ fn abort_report() {
     let n = capture(&mut frames);
     // Above the caller of abort sit the C runtime's abort and raise, outside the
     // executable or named as machinery by the child.
-    let mut buf = ReportBuf::crash(Kind::Abort);
-    for &ret in frames.get(..n).unwrap_or_default().iter().take(MAX_FRAMES) {
-        buf.push(ret_frame(ret));
+    let mut record = [Frame::Outside; MAX_FRAMES];
+    let mut len = 0;
+    for (slot, &ret) in record.iter_mut().zip(frames.get(..n).unwrap_or_default()) {
+        *slot = ret_frame(ret);
+        len += 1;
     }
-    buf.finish();
-    send(&buf);
+    report::send(
+        this_process(),
+        Kind::Abort,
+        record.get(..len).unwrap_or_default(),
+    );
 }
 
 /// Reports a panic that ended `main` as the process exits (see [`report`]). The C
@@ -463,7 +467,7 @@ extern "C" fn at_exit() {
     if let Some(panic) = report::exit_of_panic(None)
         && report::claim()
     {
-        send(&panic);
+        report::send(this_process(), Kind::Panic, panic.frames());
     }
 }
 
@@ -501,7 +505,7 @@ mod tests {
     #[test]
     fn own_image_contains_own_code() {
         let image = exe_image().expect("GetModuleInformation");
-        let code = crate::wire::sentinel();
+        let code = crate::record::sentinel();
         assert!(
             (image.start..image.end).contains(&code),
             "{image:?} {code:#x}"

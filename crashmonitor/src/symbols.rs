@@ -36,7 +36,6 @@ pub(crate) struct ElfSymbols {
 }
 
 const SHT_SYMTAB: u32 = 2;
-const SHT_DYNSYM: u32 = 11;
 const STT_FUNC: u8 = 2;
 
 impl ElfSymbols {
@@ -84,7 +83,10 @@ impl ElfSymbols {
                 .filter_map(section)
                 .find(|s| u32_at(s, 4) == kind)
         };
-        let Some(symtab) = find(SHT_SYMTAB).or_else(|| find(SHT_DYNSYM)) else {
+        // Only the full symbol table: a stripped executable's dynamic symbols name a
+        // handful of exported functions, and would give most frames a wrong name;
+        // without it the stack is counted raw, for the collector.
+        let Some(symtab) = find(SHT_SYMTAB) else {
             return Ok(None);
         };
         let Some(strsec) = section(u64::from(u32_at(symtab, 40))) else {
@@ -142,7 +144,9 @@ mod tests {
     }
 
     fn own_symbols() -> ElfSymbols {
-        let bias = crate::signal::exe_image().expect("exe image").bias;
+        let bias = telemetry_internal::image::main_image()
+            .expect("exe image")
+            .bias;
         ElfSymbols::current_exe(bias).expect("own symbol table")
     }
 
@@ -159,8 +163,10 @@ mod tests {
             "telemetry_crashmonitor::symbols::tests::known_function"
         );
         assert_eq!(start, addr);
-        let (name, _) = symbols.function(crate::wire::sentinel()).expect("sentinel");
-        assert_eq!(name, "telemetry_crashmonitor::wire::sentinel");
+        let (name, _) = symbols
+            .function(crate::record::sentinel())
+            .expect("sentinel");
+        assert_eq!(name, "telemetry_crashmonitor::record::sentinel");
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! The crash pipe reader (the few ASCII lines a crashing parent writes to its
-//! telemetry child): strict, never panicking, bounded in frames.
+//! The crash journal's record reader (the slots a crashing process writes into
+//! `local/crash.journal`, read back by the telemetry child): strict, never
+//! panicking, bounded in frames and text.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = telemetry_crashmonitor::fuzzing::wire_parse(data);
+    let _ = telemetry_crashmonitor::fuzzing::journal_parse(data);
 });

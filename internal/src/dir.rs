@@ -11,6 +11,7 @@
 //!       <program>@<version>-<toolchain>-<os>-<arch>-<YYYY-MM-DD>.v1.count
 //!       weekends                   the weekday weeks end on, 0-6
 //!       upload.token               when the last upload child was started
+//!       crash.journal              crashes recorded by the program, not yet counted
 //!       local.YYYY-MM-DD.json      a week's report with every counter
 //!       YYYY-MM-DD.json            the same week's report with approved counters only
 //!     upload/
@@ -305,6 +306,12 @@ impl Dir {
         self.local().join("upload.token")
     }
 
+    /// `local/crash.journal`: the crash records of the tool's processes, until the
+    /// telemetry child counts them.
+    pub fn crash_journal(&self) -> PathBuf {
+        self.local().join(CRASH_JOURNAL)
+    }
+
     /// The counter file of `program` begun on `begin`.
     pub fn counter_file(&self, program: &Program, begin: Day) -> PathBuf {
         self.local().join(counter_file_name(program, begin))
@@ -444,6 +451,9 @@ pub enum Area {
     Upload,
 }
 
+/// The crash journal's name in `local/`.
+const CRASH_JOURNAL: &str = "crash.journal";
+
 /// What a file in `local/` or `upload/` is, judged by its name alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -462,6 +472,8 @@ pub enum FileKind {
     Weekends,
     /// `upload.token` in `local/`.
     UploadToken,
+    /// `crash.journal` in `local/`.
+    CrashJournal,
     /// `config.json` in `upload/`.
     UploadedConfig,
     /// A temporary file of an interrupted atomic write (`*.tmp-*`).
@@ -488,6 +500,8 @@ impl FileKind {
                     FileKind::Weekends
                 } else if name == "upload.token" {
                     FileKind::UploadToken
+                } else if name == CRASH_JOURNAL {
+                    FileKind::CrashJournal
                 } else if let Some(day) =
                     name.strip_prefix("local.").and_then(|r| day_of(r, ".json"))
                 {
@@ -518,6 +532,7 @@ impl FileKind {
         matches!(
             self,
             FileKind::CounterFile
+                | FileKind::CrashJournal
                 | FileKind::Report(_)
                 | FileKind::LocalReport(_)
                 | FileKind::UploadedReport(_)
@@ -599,6 +614,7 @@ mod tests {
         assert_eq!(local(dir.local_report(w)), FileKind::LocalReport(w));
         assert_eq!(local(dir.weekends()), FileKind::Weekends);
         assert_eq!(local(dir.upload_token()), FileKind::UploadToken);
+        assert_eq!(local(dir.crash_journal()), FileKind::CrashJournal);
         assert_eq!(
             local(dir.counter_file(&Program::new("p", "1"), w)),
             FileKind::CounterFile

@@ -108,14 +108,14 @@ fn measure() {
         us(m[i]) - us(plain)
     };
     println!("process start, median of {RUNS} alternating runs (µs):");
-    println!("  hello world:                          {:8.1}", us(m[0]));
+    println!("  hello world:                            {:8.1}", us(m[0]));
     println!(
-        "  + start (local mode, no child):       {:8.1}  ({:+.1})",
+        "  + start (local mode, no child):         {:8.1}  ({:+.1})",
         us(m[1]),
         added(1)
     );
     println!(
-        "  + start with crash reporting (child): {:8.1}  ({:+.1})",
+        "  + start with crash reporting (journal): {:8.1}  ({:+.1})",
         us(m[2]),
         added(2)
     );

@@ -30,7 +30,7 @@ pub(crate) mod var {
     /// The program's name and version.
     pub(crate) const PROGRAM: &str = "TELEMETRY_CHILD_PROGRAM";
     pub(crate) const VERSION: &str = "TELEMETRY_CHILD_VERSION";
-    /// `1`: stdin is the crash pipe.
+    /// `1`: count the crashes in the crash journal.
     pub(crate) const CRASH: &str = "TELEMETRY_CHILD_CRASH";
     /// Where reports go and where the upload config comes from; both set: upload.
     pub(crate) const UPLOAD_URL: &str = "TELEMETRY_CHILD_UPLOAD_URL";
@@ -81,7 +81,8 @@ pub(crate) fn is_descendant(value: Option<&std::ffi::OsStr>) -> bool {
 pub(crate) struct Plan {
     pub(crate) dir: PathBuf,
     pub(crate) program: Option<Program>,
-    pub(crate) crash_pipe: bool,
+    /// Count the crashes waiting in the crash journal.
+    pub(crate) crash_journal: bool,
     pub(crate) upload: Option<(String, String)>,
     pub(crate) start_time: Option<SystemTime>,
     /// The parent's pretended clock: the crash is counted in its week, and an upload
@@ -99,7 +100,7 @@ impl Plan {
             env.push((var::PROGRAM, program.name().into()));
             env.push((var::VERSION, program.version().into()));
         }
-        if self.crash_pipe {
+        if self.crash_journal {
             env.push((var::CRASH, "1".into()));
         }
         if let Some((upload_url, config_url)) = &self.upload {
@@ -133,7 +134,7 @@ impl Plan {
         Some(Plan {
             dir,
             program,
-            crash_pipe: var(var::CRASH).is_some_and(|v| v == "1"),
+            crash_journal: var(var::CRASH).is_some_and(|v| v == "1"),
             upload: var(var::UPLOAD_URL).zip(var(var::CONFIG_URL)),
             start_time: var(var::START_TIME).and_then(|s| time_from_secs(&s)),
             clock: var(var::CLOCK).and_then(|s| time_from_secs(&s)),
@@ -194,8 +195,8 @@ fn run(plan: &Plan, ambient: &Ambient) {
         return;
     }
     log.line(format_args!(
-        "started: crash watching {}, upload {}",
-        if plan.crash_pipe { "on" } else { "off" },
+        "started: crash counting {}, upload {}",
+        if plan.crash_journal { "on" } else { "off" },
         if plan.upload.is_some() {
             "due"
         } else {
@@ -208,25 +209,17 @@ fn run(plan: &Plan, ambient: &Ambient) {
     )]
     std::thread::scope(|s| {
         #[cfg(feature = "crash")]
-        if plan.crash_pipe
+        if plan.crash_journal
             && let Some(program) = plan.program.clone()
         {
             let log = &log;
             let dir = &dir;
             let mode = effective.mode;
+            // The crashes count into the week the run that found them counts in.
+            let day = telemetry_internal::Day::of(plan.clock.unwrap_or_else(SystemTime::now));
             s.spawn(move || {
-                let input = std::io::stdin().lock();
-                let outcome = match plan.clock {
-                    Some(clock) => telemetry_crashmonitor::child_on(
-                        input,
-                        dir.root(),
-                        program,
-                        mode,
-                        telemetry_internal::Day::of(clock),
-                    ),
-                    None => telemetry_crashmonitor::child(input, dir.root(), program, mode),
-                };
-                log.line(format_args!("crash monitor: {}", crash_outcome(&outcome)));
+                let outcome = telemetry_crashmonitor::process(dir.root(), &program, mode, day);
+                log.line(format_args!("crash journal: {}", crash_outcome(&outcome)));
             });
         }
         #[cfg(feature = "upload")]
@@ -242,17 +235,24 @@ fn run(plan: &Plan, ambient: &Ambient) {
     log.line(format_args!("done"));
 }
 
-/// What the crash monitor did, in words that never hold a counter name beyond its
-/// kind (a stack counter's frames are not logged).
+/// What the crash journal's processing did, in words that never hold a counter name
+/// beyond its kind (a stack counter's frames are not logged).
 #[cfg(feature = "crash")]
-fn crash_outcome(outcome: &telemetry_crashmonitor::ChildOutcome) -> String {
-    use telemetry_crashmonitor::ChildOutcome;
-    let kind = |name: &str| name.lines().next().unwrap_or_default().to_owned();
+fn crash_outcome(outcome: &telemetry_crashmonitor::JournalOutcome) -> String {
+    use telemetry_crashmonitor::JournalOutcome;
+    let kind = |name: &String| name.lines().next().unwrap_or_default().to_owned();
     match outcome {
-        ChildOutcome::Counted(name) => format!("counted {}", kind(name)),
-        ChildOutcome::NotRecorded(name) => format!("{} not recorded", kind(name)),
-        ChildOutcome::CleanExit => "the program exited without a crash".to_owned(),
-        ChildOutcome::NoInput => "no input from the program".to_owned(),
+        JournalOutcome::Counted { names, left } => format!(
+            "counted {}{}",
+            names.iter().map(kind).collect::<Vec<_>>().join(", "),
+            if *left > 0 {
+                format!("; {left} left for a later run")
+            } else {
+                String::new()
+            }
+        ),
+        JournalOutcome::Empty => "no crash to count".to_owned(),
+        JournalOutcome::Busy => "another process is counting the crashes".to_owned(),
         other => format!("{other:?}"),
     }
 }
@@ -294,7 +294,7 @@ mod tests {
         let plan = Plan {
             dir: PathBuf::from("/abs/dir"),
             program: Some(Program::new("mytool", "1.2.3")),
-            crash_pipe: true,
+            crash_journal: true,
             upload: Some(("https://u".into(), "https://c".into())),
             start_time: Some(UNIX_EPOCH + Duration::from_secs(86_400)),
             clock: Some(UNIX_EPOCH + Duration::from_secs(2 * 86_400)),

@@ -21,11 +21,16 @@
 //! program's first count into it (unless the mode is `off`) starts one small
 //! background thread, `telemetry-rotate`, that moves counting into the new day's file
 //! at midnight UTC, so a server or daemon that outlives its week never counts into a
-//! file whose week was reported (a run that counts nothing starts no thread). When crash
-//! reporting is on, or an upload is due (at most once a day per telemetry directory),
-//! it re-executes the program as a detached child that counts the parent's crash, if
-//! any, and turns expired weeks into reports, uploading them only if the user opted in
-//! and only with the counters a public upload config approves.
+//! file whose week was reported (a run that counts nothing starts no thread). With
+//! crash reporting on, it maps the tool's small crash journal (`local/crash.journal`)
+//! and installs handlers that record a crash there as the process dies; no process is
+//! started for that. When the journal holds crashes of earlier runs, or an upload is
+//! due (at most once a day per telemetry directory), it re-executes the program as a
+//! detached child that counts those crashes, each exactly once, and turns expired
+//! weeks into reports, uploading them only if the user opted in and only with the
+//! counters a public upload config approves. So a crash is counted at the latest by
+//! the next run of the program (a program that never runs again uploads nothing
+//! either).
 //!
 //! # Integration guide (five minutes)
 //!
@@ -158,14 +163,13 @@
 //!
 //! **6. Stripped release builds.** Crash counters name the frames of the crashing stack
 //! from the executable's own symbol table. With `strip = "symbols"` (or `strip = true`,
-//! which many tools ship) there are no names, and today every crash of such a build
-//! counts as the one counter `crash/no-frames`: the vendor learns that the program
-//! crashed, but neither how (a panic, `crash/panic`, and a segmentation fault,
-//! `crash/signal:SIGSEGV`, look the same) nor where. It is a plain counter, not a
-//! stack, so an upload config approves it under `Counters`
-//! (`{"Name": "crash/no-frames", "Rate": 1.0}`), not under `Stacks`. Naming such
-//! frames at the collector, from symbols the vendor keeps there, would let stripped
-//! builds report named stacks; the collector does not do that yet. Until it does,
+//! which many tools ship) there are no names: such a build counts its crash *raw*,
+//! under the same prefix (`crash/panic`, `crash/signal:SIGSEGV`, …), each frame the
+//! executable's build ID and a link-time address (`<build-id>+0x1a2b0`), which a
+//! collector holding that build's symbols can name; the same happens to a crash that
+//! the next run of an upgraded build counts. A build without a build ID counts
+//! `crash/no-frames`, a plain counter approved under `Counters`
+//! (`{"Name": "crash/no-frames", "Rate": 1.0}`). To have the tool name its own frames,
 //! keep the names and drop only the debug info with
 //!
 //! ```toml
@@ -326,7 +330,8 @@
 //! 3. *Opt in, then count, in the past*: run `mytool telemetry on` (the embedded
 //!    command, [`telemetry_cli::run`] with that `Config`) 15 days ago, then the
 //!    commands whose counters you want to see 14 days ago. A crash
-//!    (with [`Config::report_crashes`]) is counted into that week too.
+//!    (with [`Config::report_crashes`]) is counted into that week too, by the next run
+//!    under the same clock.
 //! 4. *Upload on the real clock*: run the tool once more, with its upload URLs
 //!    pointing at a collector on loopback, and wait for its telemetry child (a
 //!    test-only [`StartResult::wait`]). The week that began 14 days ago has ended, so its
@@ -349,6 +354,7 @@
 //! | counting into files | yes | yes | yes | yes | yes |
 //! | child runs before `main` | yes | yes | yes | yes | call [`maybe_child`] |
 //! | crash reporting | yes, frames named from the ELF symbol table (64-bit) | yes, frames named from the Mach-O symbol table (compiled and unit-tested on Linux, never run on a Mac) | yes, frames named from the PE's COFF symbols (GNU toolchain; an MSVC build without them gives `rva:0x…`), run under Wine | yes, `crash/no-frames` | no |
+//! | a crash is recorded without starting a process, counted by the next run | yes | yes | yes (no `flock`: two children counting at the same instant could both count a crash) | yes | — |
 //! | child detached, never the host's to reap | double fork | double fork | `DETACHED_PROCESS` | double fork | — |
 //! | child closes inherited descriptors | `close_range` (5.9+), else one by one | one by one | handles are not inherited | one by one | — |
 //! | a stray `TELEMETRY_CHILD=1` cannot fake a child | token pipe | token pipe | marker argument | token pipe | — |
@@ -367,8 +373,10 @@
 //!   the short-lived intermediate process, which `start` has already reaped.)
 //! - Mode `off` (`DO_NOT_TRACK`, the user-wide switch or the tool's own) writes
 //!   nothing at all and starts nothing.
-//! - A program that neither reports crashes nor is due an upload pays for reading
-//!   the mode files and mapping the counter file, nothing more.
+//! - A program that neither finds a crash in its journal nor is due an upload starts
+//!   no process: it pays for reading the mode files and mapping the counter file, and,
+//!   with crash reporting on, for opening, reading and mapping the crash journal and
+//!   installing the handlers.
 //! - Crash counters hold function names and offsets only: never a panic message, a
 //!   path, an argument or an environment value.
 //! - In a library loaded by another program, `start` never re-executes that program
@@ -379,6 +387,7 @@
 
 mod child;
 mod config;
+mod crash;
 #[cfg(feature = "clap")]
 mod flags;
 mod log;
@@ -500,15 +509,12 @@ impl StartResult {
         self.child.as_ref().map(|c| c.pid)
     }
 
-    /// Waits for the telemetry child to finish, for tests. With crash reporting on, the
-    /// child waits for this process to exit (or crash), so this first stops crash
-    /// reporting. Programs never need to call it.
+    /// Waits for the telemetry child to finish (it counts waiting crashes and makes
+    /// a due upload, then exits), for tests. Programs never need to call it.
     pub fn wait(mut self) {
         let Some(started) = self.child.take() else {
             return;
         };
-        #[cfg(all(any(unix, windows), feature = "crash"))]
-        telemetry_crashmonitor::stop();
         #[cfg(unix)]
         {
             use std::io::Read;

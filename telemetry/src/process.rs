@@ -17,6 +17,7 @@ use telemetry_counter::OpenStatus;
 use telemetry_internal::{Ambient, Dir, Mode};
 
 use crate::child::{self, CHILD_ARG, CHILD_ENV, Plan};
+use crate::crash::CrashReporting;
 use crate::log::Log;
 use crate::{Config, StartResult};
 
@@ -147,17 +148,25 @@ pub(crate) fn parent(config: &Config, env: &StartInputs, log: &Log) -> StartResu
         return StartResult::nothing();
     }
     let upload_due = upload_due(config, &dir, env, log);
-    let crash_pipe = crash_reporting(config, log);
-    if !crash_pipe && !upload_due {
+    let crashes = crate::crash::install(config, &dir, log);
+    let crashes_waiting = crashes == CrashReporting::On { waiting: true };
+    if !crashes_waiting && !upload_due {
         log.line(format_args!(
-            "no child started: crash reporting off and no upload due"
+            "no child started: {} and no upload due",
+            if crashes == CrashReporting::Off {
+                "crash reporting off"
+            } else {
+                "no crash to count"
+            }
         ));
         return StartResult::nothing();
     }
     let plan = Plan {
         dir: dir.root().to_owned(),
         program: Some(config.get_program().clone()),
-        crash_pipe,
+        // Crashes are counted when some wait, and on an upload day anyway: the check
+        // costs the child one read.
+        crash_journal: crashes != CrashReporting::Off,
         upload: if upload_due {
             config
                 .get_upload_url()
@@ -216,22 +225,7 @@ fn upload_due(config: &Config, dir: &Dir, env: &StartInputs, log: &Log) -> bool 
     }
 }
 
-/// Whether the child watches for crashes: asked for, and supported here.
-fn crash_reporting(config: &Config, log: &Log) -> bool {
-    if !config.get_report_crashes() {
-        return false;
-    }
-    if cfg!(all(any(unix, windows), feature = "crash")) {
-        true
-    } else {
-        log.line(format_args!(
-            "report_crashes(true) ignored: crash reporting needs Unix or Windows and the `crash` feature"
-        ));
-        false
-    }
-}
-
-/// Starts the child for `plan`, and on Unix hands the crash pipe to the crash monitor.
+/// Starts the child for `plan`.
 fn start_child(dir: &Dir, plan: &Plan, env: &StartInputs, log: &Log) -> StartResult {
     let exe = match executable(env) {
         Ok(exe) => exe,
@@ -246,21 +240,15 @@ fn start_child(dir: &Dir, plan: &Plan, env: &StartInputs, log: &Log) -> StartRes
     match spawn(&exe, dir, plan, log) {
         Ok(started) => {
             log.line(format_args!(
-                "child started (pid {}): crash watching {}, upload {}",
+                "child started (pid {}): crash counting {}, upload {}",
                 started.pid,
-                if plan.crash_pipe { "on" } else { "off" },
+                if plan.crash_journal { "on" } else { "off" },
                 if plan.upload.is_some() {
                     "due"
                 } else {
                     "not due"
                 },
             ));
-            #[cfg(all(any(unix, windows), feature = "crash"))]
-            if let Some(pipe) = started.crash_pipe {
-                if let Err(err) = telemetry_crashmonitor::parent(pipe) {
-                    log.line(format_args!("crash reporting not installed: {err}"));
-                }
-            }
             started.result
         }
         Err(err) => {
@@ -300,15 +288,6 @@ fn executable(env: &StartInputs) -> io::Result<PathBuf> {
 struct Started {
     pid: u32,
     result: StartResult,
-    /// The write end of the crash pipe, for the crash monitor.
-    #[cfg(unix)]
-    #[cfg_attr(not(feature = "crash"), allow(dead_code))]
-    crash_pipe: Option<std::os::fd::OwnedFd>,
-    /// Windows: the write end of the crash pipe (the child's stdin), for the crash
-    /// monitor.
-    #[cfg(windows)]
-    #[cfg_attr(not(feature = "crash"), allow(dead_code))]
-    crash_pipe: Option<std::process::ChildStdin>,
 }
 
 /// The child's stderr: `debug/sidecar.log` when the child logs (`debug/` is created
@@ -364,12 +343,7 @@ fn spawn(exe: &Path, dir: &Dir, plan: &Plan, log: &Log) -> io::Result<Started> {
     let (token_read, token_write) = pipe()?;
     let token_id = id_of(&token_read)?;
     let null = dev_null()?;
-    let (stdin, crash_pipe) = if plan.crash_pipe {
-        let (read, write) = pipe()?;
-        (read, Some(write))
-    } else {
-        (null.try_clone()?, None)
-    };
+    let stdin = null.try_clone()?;
     let stderr = match sidecar_log(dir, plan, log) {
         Some(file) => move_above_stdio(OwnedFd::from(file))?,
         None => null.try_clone()?,
@@ -396,7 +370,6 @@ fn spawn(exe: &Path, dir: &Dir, plan: &Plan, log: &Log) -> io::Result<Started> {
     Ok(Started {
         pid,
         result: StartResult::child(pid, token),
-        crash_pipe,
     })
 }
 
@@ -411,27 +384,16 @@ fn spawn(exe: &Path, dir: &Dir, plan: &Plan, log: &Log) -> io::Result<Started> {
         .current_dir(dir.local())
         .env_clear()
         .envs(child_env(plan, &[]))
-        // The crash pipe is the child's stdin (Windows only: elsewhere there is no
-        // crash monitor to write into it).
-        .stdin(if plan.crash_pipe && cfg!(windows) {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
     #[cfg(windows)]
     crate::spawn_windows::detach(&mut cmd);
-    #[cfg_attr(not(windows), allow(unused_mut))]
-    let mut child = cmd.spawn()?;
+    let child = cmd.spawn()?;
     let pid = child.id();
-    #[cfg(windows)]
-    let crash_pipe = child.stdin.take();
     Ok(Started {
         pid,
         result: StartResult::child(child),
-        #[cfg(windows)]
-        crash_pipe,
     })
 }
 

@@ -17,7 +17,7 @@
 //! which fails the whole spawn where the job forbids it, so it is not asked for; such a
 //! job ends the child with the program, and its crash report or upload waits for the
 //! next run. Handles: std creates its handles non-inheritable, so the child inherits
-//! only its three standard handles, and the crash pipe as its stdin.
+//! only its three standard handles.
 
 use std::os::windows::process::CommandExt;
 use std::process::Command;

@@ -59,8 +59,12 @@ fn a_back_dated_week_arrives_with_its_approved_counters_and_its_crash() {
         &["--clock", &counted_text, "crash", "/nonexistent/secret"],
     );
     assert!(!out.status.success(), "{out:?}");
+    // The next run of the program, under the same clock, has its telemetry child count
+    // the recorded crash into the back-dated week's file.
+    let out = greeter(home.path(), &["--clock", &counted_text, "--wait", "greet"]);
+    assert!(out.status.success(), "{out:?}");
 
-    // The telemetry child counts the crash into the back-dated week's file.
+    // The telemetry child counted the crash into the back-dated week's file.
     let local = home.path().join("telemetry/greeter/local");
     let what = format!("the crash to be counted into the week of {counted}");
     eventually(Duration::from_secs(60), &what, || {
@@ -88,7 +92,7 @@ fn a_back_dated_week_arrives_with_its_approved_counters_and_its_crash() {
     let program = &report["Programs"][0];
     assert_eq!(program["Program"], "greeter", "{report}");
     assert_eq!(
-        program["Counters"]["greeter/subcommand:greet"], 2,
+        program["Counters"]["greeter/subcommand:greet"], 3,
         "{report}"
     );
     assert_eq!(

@@ -177,6 +177,8 @@ fn a_crash_is_counted_under_the_binarys_name() {
     let sandbox = Sandbox::new();
     let out = sandbox.run(&["--panic-for-tests"]);
     assert_eq!(out.status.code(), Some(101));
+    // The next run's telemetry child counts the crash the journal holds.
+    assert!(sandbox.run(&["README"]).status.success());
     eventually(EVENT_TIMEOUT, "the crash counter", || {
         sandbox
             .dumped()
@@ -197,11 +199,13 @@ fn a_crash_is_counted_under_the_binarys_name() {
 }
 
 /// A release profile with `strip = true` leaves no symbol table to name frames with:
-/// the crash is counted, as `crash/no-frames`, and nothing says how or where it
-/// happened. (Linux x86_64: the host's `strip` reads this executable.)
+/// the crash is counted raw, each frame the executable's build ID and a link-time
+/// address for the collector to name from uploaded symbols, and nothing says how or
+/// where it happened. (Linux x86_64: the host's `strip` reads this executable.)
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 #[test]
-fn a_stripped_build_counts_its_crash_as_no_frames() {
+fn a_stripped_build_counts_its_crash_raw() {
+    use telemetry::counter::stack_name::is_raw_frame;
     let sandbox = Sandbox::new();
     let stripped = sandbox.tmp.path().join("fdl");
     std::fs::copy(FDL, &stripped).unwrap();
@@ -213,12 +217,33 @@ fn a_stripped_build_counts_its_crash_as_no_frames() {
     assert!(status.success());
     let out = output_within(sandbox.command(&stripped, &["--panic-for-tests"]), LIMIT);
     assert_eq!(out.status.code(), Some(101));
-    eventually(EVENT_TIMEOUT, "the crash counter", || {
-        sandbox.dumped().1.contains_key("crash/no-frames")
-    });
+    let next = output_within(sandbox.command(&stripped, &["README"]), LIMIT);
+    assert!(next.status.success(), "{next:?}");
+    let crash = |counts: &BTreeMap<String, u64>| {
+        counts
+            .iter()
+            .find(|(k, _)| k.starts_with("crash/"))
+            .map(|(k, v)| (k.clone(), *v))
+    };
+    eventually(EVENT_TIMEOUT, "the crash counter", || crash(&sandbox.dumped().1).is_some());
     let (program, counts) = sandbox.dumped();
     assert_eq!(program, "fdl");
-    let crashes: Vec<&String> = counts.keys().filter(|k| k.starts_with("crash/")).collect();
-    assert_eq!(crashes, ["crash/no-frames"]);
-    assert_eq!(counts["crash/no-frames"], 1);
+    let (name, count) = crash(&counts).unwrap();
+    assert_eq!(count, 1);
+    assert_eq!(counts.keys().filter(|k| k.starts_with("crash/")).count(), 1);
+    let mut lines = name.lines();
+    assert_eq!(lines.next(), Some("crash/panic"));
+    let frames: Vec<&str> = lines.collect();
+    let ids: std::collections::BTreeSet<&str> = frames
+        .iter()
+        .filter_map(|f| is_raw_frame(f))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids.len(), 1, "one build ID in {name}");
+    assert!(
+        frames
+            .iter()
+            .all(|f| *f == "?+0x0" || is_raw_frame(f).is_some()),
+        "{name}"
+    );
 }

@@ -39,6 +39,10 @@ fn clap_tool_panic_is_counted() {
     let out = clap_tool(dir, &["panic", "hunter2"]);
     assert_eq!(out.status.code(), Some(101));
     assert!(String::from_utf8_lossy(&out.stderr).contains("hunter2"));
+    // The crash is in the journal; the next run, parsed by clap before `start` as
+    // every run is, has its telemetry child count it.
+    let out = clap_tool(dir, &["greet"]);
+    assert!(out.status.success(), "{out:?}");
     eventually(EVENT_TIMEOUT, "the crash counter", || {
         todays_counts_of(dir, "clap_tool")
             .keys()

@@ -58,7 +58,7 @@ fn telemetry_debug_logs_the_parent_to_stderr_and_the_child_to_debug() {
         "the child's lines name it: {log}"
     );
     assert!(
-        log.contains("started: crash watching on, upload due"),
+        log.contains("started: crash counting on, upload due"),
         "{log}"
     );
     assert!(
@@ -84,15 +84,30 @@ fn logger_in_code_logs_crash_reporting() {
         stderr.contains("telemetry: mode local (no mode file; local is the default)"),
         "{stderr}"
     );
+    // Nothing to count and nothing to upload: no process is started.
     assert!(
-        stderr.contains("child started (pid ")
-            && stderr.contains("crash watching on, upload not due"),
+        stderr.contains("crash reporting on: no crash waiting")
+            && stderr.contains("no child started: no crash to count and no upload due"),
+        "{stderr}"
+    );
+    // A crash, then a run that finds it: its child counts it.
+    let out = output_within(mytool(&dir, &["--crashes", "panic", "x"]), LIMIT);
+    assert_eq!(out.status.code(), Some(101));
+    let out = output_within(
+        mytool(&dir, &["--crashes", "--log", "--wait", "greet"]),
+        LIMIT,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("crashes of earlier runs wait in the journal")
+            && stderr.contains("child started (pid ")
+            && stderr.contains("crash counting on, upload not due"),
         "{stderr}"
     );
     // The logger asks for the child's lines too: debug/ is created for them.
     eventually(EVENT_TIMEOUT, "the child's log", || {
         std::fs::read_to_string(Dir::new(&dir).sidecar_log())
-            .is_ok_and(|l| l.contains("crash monitor: "))
+            .is_ok_and(|l| l.contains("crash journal: counted crash/panic"))
     });
 }
 

@@ -47,8 +47,9 @@ fn start_counts_crashes_and_uploads_them() {
         stderr.contains(SECRET),
         "the program's own panic output is unchanged: {stderr}"
     );
-    // Counted, and the child that counted it gone (a run now would otherwise find the
-    // week's file still held, and keep the week for later).
+    // The crash is in the journal; the next run's telemetry child counts it.
+    let out = run(dir, &["--crashes", "--wait", "greet"]);
+    assert!(out.status.success(), "{out:?}");
     eventually(EVENT_TIMEOUT, "the crash counter", || {
         todays_counts(dir)
             .keys()

@@ -81,29 +81,17 @@ fn same_with_and_without(make: impl Fn() -> Command) -> Output {
     with
 }
 
-fn sidecar_log(dir: &Path) -> String {
-    std::fs::read_to_string(Dir::new(dir).sidecar_log()).unwrap_or_default()
-}
-
-/// A daemon that closed fds 0-2 before `start`: the crash pipe must not become its
-/// stderr, or the host's own `eprintln!` would go to the child (a false
-/// `crash/malformed`) and, on a full non-blocking pipe, panic.
+/// A daemon that closed fds 0-2 before `start`: crash reporting keeps no descriptor
+/// (the journal is mapped and its descriptor closed), so nothing of ours becomes its
+/// stderr, and its heavy output is what it is without telemetry.
 #[test]
-fn closed_stdio_never_carries_the_crash_pipe() {
+fn closed_stdio_never_carries_a_descriptor_of_ours() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("t");
     std::fs::create_dir_all(Dir::new(&dir).debug()).unwrap();
     let out =
         same_with_and_without(|| mytool(&dir, &["--close-stdio", "--crashes", "noisy", "3000"]));
     assert_eq!(out.status.code(), Some(0));
-    eventually(EVENT_TIMEOUT, "the crash monitor's verdict", || {
-        sidecar_log(&dir).contains("crash monitor:")
-    });
-    assert!(
-        sidecar_log(&dir).contains("crash monitor: the program exited without a crash"),
-        "{}",
-        sidecar_log(&dir)
-    );
     let counts = todays_counts(&dir);
     assert_eq!(
         counts.get("mytool/subcommand:noisy"),
@@ -113,6 +101,10 @@ fn closed_stdio_never_carries_the_crash_pipe() {
     assert!(
         !counts.keys().any(|k| k.starts_with("crash/")),
         "{counts:?}"
+    );
+    assert!(
+        !telemetry_crashmonitor::has_pending(&dir),
+        "a crash recorded where none happened"
     );
 }
 
@@ -131,6 +123,15 @@ fn relative_dir_is_made_absolute_before_the_child_starts() {
     };
     let out = same_with_and_without(make);
     assert_eq!(out.status.code(), Some(101));
+    // The next run's child counts the recorded crash.
+    let out = Command::new(example("mytool"))
+        .args(["--dir", "rel", "--crashes", "--wait", "greet"])
+        .current_dir(tmp.path())
+        .env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
     let dir = tmp.path().join("rel");
     eventually(EVENT_TIMEOUT, "the crash counter", || {
         todays_counts(&dir)
@@ -171,10 +172,14 @@ fn inherited_descriptors_are_closed_in_the_child() {
 }
 
 /// A host that reaps children until it has none does not wait for the telemetry
-/// child, which waits for the host.
+/// child (here started to count a crash an earlier program left in the directory's
+/// journal).
 #[test]
 fn a_host_waiting_for_all_its_children_does_not_hang() {
     let tmp = tempfile::tempdir().unwrap();
+    let crashed = output_within(mytool(tmp.path(), &["--crashes", "panic", "x"]), LIMIT);
+    assert_eq!(crashed.status.code(), Some(101));
+    assert!(telemetry_crashmonitor::has_pending(tmp.path()));
     let mut cmd = Command::new(example("waiter"));
     cmd.arg(tmp.path())
         .env_remove("DO_NOT_TRACK")
@@ -194,6 +199,12 @@ fn a_host_waiting_for_all_its_children_does_not_hang() {
         String::from_utf8_lossy(&out.stdout),
         format!("sigchld {sigchld}\nreaped 1\n")
     );
+    // The child did run: the crash is counted, in the crashed program's file.
+    eventually(EVENT_TIMEOUT, "the crash counter", || {
+        todays_counts(tmp.path())
+            .keys()
+            .any(|k| k.starts_with("crash/panic\n"))
+    });
 }
 
 /// A long-running host that started an upload child gathers no zombie: the child is
@@ -362,7 +373,8 @@ fn umask_000_still_creates_private_files() {
 }
 
 /// A stray `TELEMETRY_CHILD=1` (with or without made-up companions) is not a child:
-/// the tool runs, counts, and even starts its real child.
+/// the tool runs, counts, and even starts its real child (due to count a crash of an
+/// earlier run).
 #[test]
 fn a_spoofed_child_variable_changes_nothing() {
     for extra in [
@@ -376,6 +388,8 @@ fn a_spoofed_child_variable_changes_nothing() {
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("t");
+        let crashed = output_within(mytool(&dir, &["--crashes", "panic", "x"]), LIMIT);
+        assert_eq!(crashed.status.code(), Some(101));
         let mut cmd = mytool(&dir, &["--crashes", "--wait", "greet"]);
         cmd.envs(extra.iter().copied());
         let out = output_within(cmd, LIMIT);
@@ -419,4 +433,83 @@ fn host_output_is_identical_with_and_without_telemetry() {
     ] {
         same_with_and_without(|| mytool(&dir, args));
     }
+}
+
+/// Whether strace runs here (else the calling test is skipped, or fails where
+/// required).
+fn strace_usable() -> bool {
+    let works = Command::new("strace")
+        .arg("-V")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    telemetry_test_support::Tool::STRACE.available(works)
+}
+
+/// The processes one run of `mytool ARGS` creates, traced by strace: `execve`s and
+/// `clone`s that are not threads.
+#[cfg(target_os = "linux")]
+fn processes_created(dir: &Path, args: &[&str]) -> (usize, Vec<String>) {
+    let trace = dir.with_extension("trace");
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=clone,clone3,fork,vfork,execve",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(example("mytool"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let execs = text.lines().filter(|l| l.contains("execve(")).count();
+    let forks = text
+        .lines()
+        .filter(|l| {
+            let call = ["clone(", "clone3(", "fork(", "vfork("]
+                .iter()
+                .any(|c| l.contains(c));
+            call && !l.contains("CLONE_THREAD") && !l.contains("resumed>")
+        })
+        .map(str::to_owned)
+        .collect();
+    (execs, forks)
+}
+
+/// With crash reporting on, a run that does not crash and has no upload due creates
+/// no process, the first run (which creates the journal) included; a run that finds
+/// a crash in the journal starts the one child that counts it.
+#[cfg(target_os = "linux")]
+#[test]
+fn crash_reporting_creates_no_process_until_there_is_a_crash() {
+    if !strace_usable() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    for _ in 0..2 {
+        let (execs, forks) = processes_created(&dir, &["--crashes", "greet"]);
+        assert_eq!(execs, 1, "only the program itself is executed");
+        assert!(forks.is_empty(), "{forks:#?}");
+    }
+    let out = mytool(&dir, &["--crashes", "panic", "x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(101));
+    assert!(telemetry_crashmonitor::has_pending(&dir));
+    let (execs, forks) = processes_created(&dir, &["--crashes", "--wait", "greet"]);
+    assert_eq!(execs, 2, "the program and its child");
+    assert!(!forks.is_empty());
+    eventually(EVENT_TIMEOUT, "the crash counter", || {
+        todays_counts(&dir)
+            .keys()
+            .any(|k| k.starts_with("crash/panic\n"))
+    });
+    assert!(!telemetry_crashmonitor::has_pending(&dir));
 }

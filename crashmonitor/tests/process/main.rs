@@ -1,11 +1,11 @@
 //! Process tests: this test binary runs itself as the three processes of a real crash.
 //!
 //! - the *orchestrator* (no `CRASHTEST_ROLE`): runs each scenario and checks the result;
-//! - the *parent* (`CRASHTEST_ROLE=<scenario>`): spawns the monitor, calls
-//!   `telemetry_crashmonitor::parent` with the pipe to it, then crashes (or not);
-//! - the *monitor child* (`CRASHTEST_ROLE=child`): calls `telemetry_crashmonitor::child`
-//!   on its stdin, counting into `CRASHTEST_DIR`, and prints its outcome on stdout,
-//!   which it shares with the parent, so the orchestrator reads it once both are gone.
+//! - the *program* (`CRASHTEST_ROLE=<scenario>`): calls `telemetry_crashmonitor::install`
+//!   on `CRASHTEST_DIR`, then crashes (or not), recording into the crash journal;
+//! - the *counting child* (`CRASHTEST_ROLE=child`), run once the program is gone, as a
+//!   later run's telemetry child would be: calls `telemetry_crashmonitor::process` on
+//!   `CRASHTEST_DIR` and prints its outcome on stdout.
 //!
 //! It has its own `main` (`harness = false`) so that "a panic in main" and "a stack
 //! overflow in main" really happen on the main thread, as in a program.

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::env;
-use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -26,11 +25,12 @@ pub(crate) fn main() {
     match env::var(ROLE).ok().as_deref() {
         Some("child") => {
             let dir = PathBuf::from(env::var_os(DIR).expect("CRASHTEST_DIR"));
-            let outcome = telemetry_crashmonitor::child(
-                std::io::stdin().lock(),
+            let today = telemetry_internal::Day::of(std::time::SystemTime::now());
+            let outcome = telemetry_crashmonitor::process(
                 &dir,
-                program(),
+                &program(),
                 telemetry_internal::Mode::Local,
+                today,
             );
             println!("{outcome:?}");
         }
@@ -42,10 +42,6 @@ pub(crate) fn main() {
 // ---- the parent: each scenario's crash ----
 
 fn run_parent(scenario: &str) {
-    if let Some(when) = scenario.strip_prefix("reader-gone-") {
-        reader_gone(when);
-        return;
-    }
     // What the host does before crash reporting starts.
     match scenario {
         "ignored-segv" => {
@@ -57,34 +53,24 @@ fn run_parent(scenario: &str) {
             closed_stdio();
             return;
         }
+        "journal-planted" => plant_fifo(),
         "truncate-counter-first" => counters_open(),
         "stack-used-segv" | "stack-used-abort" | "stack-used-overflow" => painted_alt_stack(),
         _ => {}
     }
     if env::var_os(UNMONITORED).is_none() {
-        // Never waited for, on purpose: the monitor outlives us, as in a real program.
-        #[allow(clippy::zombie_processes)]
-        let mut monitor = Command::new(env::current_exe().expect("current_exe"))
-            // The monitor counts whatever the environment says: these tests decide it.
-            .env_remove("DO_NOT_TRACK")
-            .env(ROLE, "child")
-            .stdin(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn monitor");
-        let pipe = monitor.stdin.take().expect("piped stdin");
-        telemetry_crashmonitor::parent(pipe).expect("install");
+        install();
     }
     match scenario {
         "clean" => {
-            let again = std::fs::File::open("/dev/null").expect("/dev/null");
-            let second = telemetry_crashmonitor::parent(again);
+            let second = telemetry_crashmonitor::install(&telemetry_dir(), &program());
             assert!(
                 env::var_os(UNMONITORED).is_some()
                     || matches!(second, Err(CrashMonitorError::AlreadyInstalled)),
                 "{second:?}"
             );
         }
+        "journal-planted" => {}
         "panic-main" => panic_in_main(),
         "stop-then-panic" => {
             telemetry_crashmonitor::stop();
@@ -165,38 +151,38 @@ fn run_parent(scenario: &str) {
     }
 }
 
-/// The monitor is gone before the sentinel (`before`) or after it (`after`), and the
-/// program restored the default action of SIGPIPE, as some command-line tools do: a
-/// write to the pipe must not kill it.
-fn reader_gone(when: &str) {
-    // SAFETY: setting a signal's disposition to the default, before any other thread
-    // exists; no handler function is involved.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let script = if when == "before" {
-        "exit 0"
-    } else {
-        "read line"
-    };
-    let mut reader = Command::new("sh")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn sh");
-    let pipe = reader.stdin.take().expect("piped stdin");
-    if when == "before" {
-        reader.wait().expect("wait sh");
-        let result = telemetry_crashmonitor::parent(pipe);
+/// The telemetry directory the scenarios record into and count from.
+fn telemetry_dir() -> PathBuf {
+    PathBuf::from(env::var_os(DIR).expect("CRASHTEST_DIR"))
+}
+
+/// Installs crash reporting as `telemetry::start` does; the journal must be usable,
+/// unless a scenario planted something in its place.
+fn install() {
+    let installed = telemetry_crashmonitor::install(&telemetry_dir(), &program());
+    if env::var(ROLE).as_deref() == Ok("journal-planted") {
         assert!(
-            matches!(result, Err(CrashMonitorError::Pipe(_))),
-            "{result:?}"
+            matches!(installed, Err(CrashMonitorError::Journal(_))),
+            "{installed:?}"
         );
     } else {
-        telemetry_crashmonitor::parent(pipe).expect("install");
-        reader.wait().expect("wait sh"); // it read the sentinel and left
-        let caught = std::panic::catch_unwind(|| panic!("caught"));
-        assert!(caught.is_err());
+        installed.expect("install");
     }
-    // Still alive: exit normally.
+}
+
+/// A FIFO where the journal goes: opening it must neither block nor succeed.
+fn plant_fifo() {
+    let local = telemetry_dir().join("local");
+    std::fs::create_dir_all(&local).expect("local/");
+    let path = std::ffi::CString::new(
+        local
+            .join("crash.journal")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .expect("no NUL");
+    // SAFETY: mkfifo reads a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
 }
 
 /// A host handler for SIGSEGV that returns without curing the fault: the fault
@@ -208,42 +194,24 @@ fn install_returning_handler() {
     unsafe { libc::signal(libc::SIGSEGV, returns as *const () as libc::sighandler_t) };
 }
 
-/// A daemon that closed fds 0 to 2 before crash reporting started: the pipe must not
-/// become its stderr. Its heavy stderr output then goes nowhere, as
-/// before; it must neither reach the child (a false `crash/malformed`) nor make
-/// `eprintln!` panic on a full non-blocking pipe.
+/// A daemon that closed fds 0 to 2 before crash reporting started: crash reporting
+/// keeps no descriptor (the journal is mapped, and its descriptor closed), so none of
+/// its stdio numbers is taken, and its heavy stderr output goes nowhere, as before.
 fn closed_stdio() {
-    // The child's outcome still goes to the orchestrator, through a copy of stdout.
-    // SAFETY: dup, close and open take integers and a C string literal; the
-    // descriptors are this process's stdio, which nothing else uses yet.
-    let saved = unsafe {
-        let saved = libc::dup(1);
+    // SAFETY: close and open take integers and a C string literal; the descriptors
+    // are this process's stdio, which nothing else uses yet.
+    unsafe {
         libc::close(0);
         libc::close(1);
         libc::close(2);
-        // stdin back as /dev/null, so that the pipe's ends land on fds 1 and 2.
+        // stdin back as /dev/null, so that a descriptor we kept would land on fd 1.
         libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-        saved
-    };
-    // SAFETY: `saved` is a descriptor we just made and own.
-    let saved = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(saved) };
-    #[allow(clippy::zombie_processes)]
-    let mut monitor = Command::new(env::current_exe().expect("current_exe"))
-        // The monitor counts whatever the environment says: these tests decide it.
-        .env_remove("DO_NOT_TRACK")
-        .env(ROLE, "child")
-        .stdin(Stdio::piped())
-        .stdout(saved)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn monitor");
-    let pipe = monitor.stdin.take().expect("piped stdin");
-    let landed_on = std::os::fd::AsRawFd::as_raw_fd(&pipe);
-    telemetry_crashmonitor::parent(pipe).expect("install");
+    }
+    install();
     // SAFETY: F_GETFD on a descriptor number only reads its flags.
-    let stderr_open = unsafe { libc::fcntl(2, libc::F_GETFD) } >= 0;
-    if landed_on <= 2 && stderr_open {
-        std::process::exit(3); // the pipe stayed on the host's stdio
+    let kept = unsafe { libc::fcntl(1, libc::F_GETFD) } >= 0;
+    if kept {
+        std::process::exit(3); // crash reporting kept a descriptor on the host's stdio
     }
     for i in 0..20_000 {
         eprintln!("host log line {i}: the host's own stderr, closed by the host");
@@ -480,7 +448,7 @@ fn raise_sigfpe() {
 struct Run {
     status: ExitStatus,
     stderr: String,
-    /// The monitor child's outcome, as it printed it.
+    /// The counting child's outcome, as it printed it.
     outcome: String,
     counts: BTreeMap<String, u64>,
     dir: tempfile::TempDir,
@@ -499,14 +467,39 @@ fn run(scenario: &str, monitored: bool) -> Run {
         cmd.env(UNMONITORED, "1");
     }
     let output = output_within(cmd, scenario);
+    // The next run of the program counts what this one recorded.
+    let outcome = if monitored {
+        count_journal(dir.path())
+    } else {
+        String::new()
+    };
     let counts = read_counts(dir.path());
     Run {
         status: output.status,
         stderr: without_thread_ids(&String::from_utf8_lossy(&output.stderr)),
-        outcome: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        outcome,
         counts,
         dir,
     }
+}
+
+/// Runs the counting child (`process`) on `dir`'s journal; its printed outcome.
+fn count_journal(dir: &Path) -> String {
+    count_journal_with(&env::current_exe().expect("current_exe"), dir)
+}
+
+/// [`count_journal`] with the executable `exe` (a stripped copy, say).
+fn count_journal_with(exe: &Path, dir: &Path) -> String {
+    let output = Command::new(exe)
+        // The child counts whatever the environment says: these tests decide it.
+        .env_remove("DO_NOT_TRACK")
+        .env(ROLE, "child")
+        .env(DIR, dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("run the counting child");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 /// How long one scenario may take before it counts as hung. Natively every scenario
@@ -657,7 +650,7 @@ fn found_in_files(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
 }
 
 type Check = fn(&Run) -> Result<(), String>;
-/// A check that runs a monitor child itself.
+/// A check that runs a counting child itself.
 type DirectCheck = fn() -> Result<(), String>;
 
 fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
@@ -678,7 +671,7 @@ fn crash_counter(run: &Run) -> Result<Vec<String>, String> {
     ensure(run.counts[name] == 1, || {
         format!("counted {} times", run.counts[name])
     })?;
-    ensure(run.outcome.starts_with("Counted("), || {
+    ensure(run.outcome.starts_with("Counted {"), || {
         format!("outcome {}", run.outcome)
     })?;
     Ok(name.split('\n').map(str::to_owned).collect())
@@ -793,19 +786,18 @@ fn run_unmonitored(scenario: &str) -> Run {
 }
 
 const SCENARIOS: &[(&str, Check)] = &[
-    ("reader-gone-before", |run| {
+    ("journal-planted", |run| {
+        // Crash reporting is off for the run; the host goes on as if it were not there.
         ensure(run.status.success(), || {
             format!("status {:?}: {}", run.status, run.stderr)
-        })
-    }),
-    ("reader-gone-after", |run| {
-        ensure(run.status.success(), || {
-            format!("status {:?}: {}", run.status, run.stderr)
+        })?;
+        ensure(run.counts.is_empty(), || {
+            format!("counted {:?}", run.counts)
         })
     }),
     ("clean", |run| {
         ensure(run.status.success(), || format!("status {:?}", run.status))?;
-        ensure(run.outcome == "CleanExit", || {
+        ensure(run.outcome == "Empty", || {
             format!("outcome {}", run.outcome)
         })?;
         ensure(run.counts.is_empty(), || {
@@ -816,7 +808,7 @@ const SCENARIOS: &[(&str, Check)] = &[
         ensure(run.status.code() == Some(101), || {
             format!("status {:?}", run.status)
         })?;
-        ensure(run.outcome == "CleanExit", || {
+        ensure(run.outcome == "Empty", || {
             format!("outcome {}", run.outcome)
         })?;
         ensure(run.counts.is_empty(), || {
@@ -841,7 +833,7 @@ const SCENARIOS: &[(&str, Check)] = &[
         ensure(run.stderr.contains(SECRET), || {
             format!("panic output lost: {}", run.stderr)
         })?;
-        ensure(run.outcome == "CleanExit", || {
+        ensure(run.outcome == "Empty", || {
             format!("outcome {}", run.outcome)
         })?;
         ensure(run.counts.is_empty(), || {
@@ -861,7 +853,7 @@ const SCENARIOS: &[(&str, Check)] = &[
         // Only glibc tells an exit handler the status; elsewhere a caught panic of
         // the main thread followed by an exit is counted (see the crate docs).
         if cfg!(all(target_os = "linux", target_env = "gnu")) {
-            ensure(run.outcome == "CleanExit", || {
+            ensure(run.outcome == "Empty", || {
                 format!("outcome {}", run.outcome)
             })?;
             ensure(run.counts.is_empty(), || {
@@ -994,7 +986,7 @@ const SCENARIOS: &[(&str, Check)] = &[
         ensure(run.status.success(), || {
             format!("status {:?}: {}", run.status, run.stderr)
         })?;
-        ensure(run.outcome == "CleanExit", || {
+        ensure(run.outcome == "Empty", || {
             format!("outcome {}", run.outcome)
         })?;
         ensure(run.counts.is_empty(), || {
@@ -1020,7 +1012,7 @@ fn truncated_lives(run: &Run) -> Result<(), String> {
     ensure(run.status.success(), || {
         format!("status {:?}: {}", run.status, run.stderr)
     })?;
-    ensure(run.outcome == "CleanExit", || {
+    ensure(run.outcome == "Empty", || {
         format!("outcome {}", run.outcome)
     })?;
     ensure(run.counts.is_empty(), || {
@@ -1028,53 +1020,240 @@ fn truncated_lives(run: &Run) -> Result<(), String> {
     })
 }
 
-/// Runs a monitor child on `input`: its printed outcome, its counts, its directory.
-fn feed(input: &[u8]) -> Result<(String, BTreeMap<String, u64>, tempfile::TempDir), String> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env::current_exe().expect("current_exe"))
-        // The monitor counts whatever the environment says: these tests decide it.
-        .env_remove("DO_NOT_TRACK")
-        .env(ROLE, "child")
-        .env(DIR, dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn monitor");
-    let mut stdin = child.stdin.take().expect("piped");
-    let written = stdin.write_all(input);
-    drop(stdin);
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    written.map_err(|e| e.to_string())?;
-    let outcome = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    let counts = read_counts(dir.path());
-    Ok((outcome, counts, dir))
+/// The crash journal's length, and where slot `index`'s state word and record are
+/// (the layout in the crate's `record.rs`).
+const JOURNAL_LEN: usize = 192 + 16 * 1024 + 8192;
+fn state_offset(index: usize) -> usize {
+    64 + index * 8
+}
+fn slot_offset(index: usize) -> usize {
+    192 + index * 1024
 }
 
-/// Garbage on the pipe, written by the orchestrator straight to a monitor child.
+/// A journal as a newer or older writer of the same layout would leave it, with each
+/// slot `(index, state word, filler byte)` set.
+fn journal_with(slots: &[(usize, u64, u8)]) -> Vec<u8> {
+    let mut bytes = vec![0u8; JOURNAL_LEN];
+    bytes[..8].copy_from_slice(b"rtcrash1");
+    let layout: u64 = 16 | 128 << 16 | 2 << 32;
+    bytes[8..16].copy_from_slice(&layout.to_ne_bytes());
+    for &(index, state, filler) in slots {
+        let at = slot_offset(index);
+        bytes[at..at + 1024].fill(filler);
+        let at = state_offset(index);
+        bytes[at..at + 8].copy_from_slice(&state.to_ne_bytes());
+    }
+    bytes
+}
+
+/// A pid that no process has now: a child that has exited and been waited for.
+fn dead_pid() -> u64 {
+    let mut child = Command::new("true").spawn().expect("run true");
+    child.wait().expect("wait true");
+    u64::from(child.id())
+}
+
+/// Garbage in sealed slots and a slot abandoned by a dead writer count
+/// `crash/malformed` each, and nothing of them stays; a slot a live process is
+/// writing is left for later.
 fn garbage() -> Result<(), String> {
-    let text = format!("GET / HTTP/1.1\ncrash panic\npassword: {SECRET}\n");
-    let (outcome, counts, dir) = feed(text.as_bytes())?;
-    ensure(outcome == r#"Counted("crash/malformed")"#, || {
-        format!("outcome {outcome}")
-    })?;
-    let want = BTreeMap::from([("crash/malformed".to_owned(), 1)]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("local")).expect("local/");
+    let secret = SECRET.as_bytes()[0];
+    let live = u64::from(std::process::id());
+    let journal = journal_with(&[
+        (0, 2 | live << 32, secret),
+        (5, 1 | dead_pid() << 32, 0x41),
+        (9, 1 | live << 32, 0x42),
+    ]);
+    let mut with_secret = journal.clone();
+    with_secret[slot_offset(0) + 16..slot_offset(0) + 16 + SECRET.len()]
+        .copy_from_slice(SECRET.as_bytes());
+    let path = dir.path().join("local").join("crash.journal");
+    std::fs::write(&path, &with_secret).expect("write journal");
+    let outcome = count_journal(dir.path());
+    ensure(
+        outcome == r#"Counted { names: ["crash/malformed", "crash/malformed"], left: 1 }"#,
+        || format!("outcome {outcome}"),
+    )?;
+    let counts = read_counts(dir.path());
+    let want = BTreeMap::from([("crash/malformed".to_owned(), 2)]);
     ensure(counts == want, || format!("counted {counts:?}"))?;
     let found = found_in_files(dir.path(), SECRET.as_bytes());
-    ensure(found.is_none(), || format!("garbage reached {found:?}"))
+    ensure(found.is_none(), || format!("garbage stayed in {found:?}"))?;
+    // Counted once: a second run finds only the live writer's slot.
+    let again = count_journal(dir.path());
+    ensure(again == "Counted { names: [], left: 1 }", || {
+        format!("second run: {again}")
+    })
 }
 
-/// A well-formed report whose frames cannot be named, and an empty input.
-fn no_frames_and_no_input() -> Result<(), String> {
-    let (outcome, counts, _dir) = feed(b"sentinel 1000\ncrash signal SIGBUS\noutside\nend\n")?;
-    ensure(outcome == r#"Counted("crash/no-frames")"#, || {
-        format!("outcome {outcome}")
+/// Runs `scenario` as the program, recording into `dir`, without counting.
+fn crash_into(exe: &Path, scenario: &str, dir: &Path) -> ExitStatus {
+    let mut cmd = Command::new(exe);
+    cmd.env(ROLE, scenario)
+        .env_remove("DO_NOT_TRACK")
+        .env(DIR, dir)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null());
+    output_within(cmd, scenario).status
+}
+
+/// Two processes crash at the same moment: two slots, two counts.
+fn two_at_once() -> Result<(), String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = env::current_exe().expect("current_exe");
+    let statuses: Vec<ExitStatus> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| crash_into(&exe, "segv", dir.path())))
+            .collect();
+        runs.into_iter().map(|r| r.join().expect("run")).collect()
+    });
+    for status in &statuses {
+        ensure(status.signal() == Some(libc::SIGSEGV), || {
+            format!("status {status:?}")
+        })?;
+    }
+    let outcome = count_journal(dir.path());
+    let counts = read_counts(dir.path());
+    let crashes: Vec<(&String, &u64)> = counts
+        .iter()
+        .filter(|(n, _)| n.starts_with("crash/"))
+        .collect();
+    ensure(crashes.len() == 1 && *crashes[0].1 == 2, || {
+        format!("want one stack counted twice, got {counts:?} ({outcome})")
+    })
+}
+
+/// A copy of this test binary without its symbol table (binutils' `strip`, which
+/// the linker's toolchain brings; the cross linker's for aarch64, whose binaries the
+/// host's `strip` may not read).
+fn stripped_copy(dir: &Path) -> Result<PathBuf, String> {
+    let copy = dir.join("stripped");
+    std::fs::copy(env::current_exe().expect("current_exe"), &copy).map_err(|e| e.to_string())?;
+    let cross = "aarch64-linux-gnu-strip";
+    let strip = if cfg!(all(target_arch = "aarch64", target_os = "linux"))
+        && telemetry_test_support::find_on_path(&[cross]).is_some()
+    {
+        cross
+    } else {
+        "strip"
+    };
+    let status = Command::new(strip).arg(&copy).status();
+    ensure(status.as_ref().is_ok_and(|s| s.success()), || {
+        format!("strip failed: {status:?}")
     })?;
-    let want = BTreeMap::from([("crash/no-frames".to_owned(), 1)]);
-    ensure(counts == want, || format!("counted {counts:?}"))?;
-    let (outcome, counts, _dir) = feed(b"")?;
-    ensure(outcome == "NoInput", || format!("outcome {outcome}"))?;
-    ensure(counts.is_empty(), || format!("counted {counts:?}"))
+    Ok(copy)
+}
+
+/// A stripped build counts its crash raw (`<build-id>+0x<address>` frames), which the
+/// build with symbols — same build ID — names as it names its own crash.
+fn stripped() -> Result<(), String> {
+    let bin = tempfile::tempdir().expect("tempdir");
+    let stripped = stripped_copy(bin.path())?;
+    // Counted by the stripped build itself: raw.
+    let raw_dir = tempfile::tempdir().expect("tempdir");
+    crash_into(&stripped, "segv", raw_dir.path());
+    let outcome = count_journal_with(&stripped, raw_dir.path());
+    let counts = read_counts(raw_dir.path());
+    let names: Vec<&String> = counts.keys().collect();
+    ensure(names.len() == 1, || {
+        format!("counted {counts:?} ({outcome})")
+    })?;
+    let lines: Vec<&str> = names[0].lines().collect();
+    ensure(lines[0] == "crash/signal:SIGSEGV", || format!("{lines:#?}"))?;
+    let raw: Vec<(&str, u64)> = lines[1..]
+        .iter()
+        .filter_map(|l| telemetry_counter::stack_name::is_raw_frame(l))
+        .collect();
+    ensure(
+        !raw.is_empty()
+            && lines[1..]
+                .iter()
+                .all(|l| *l == "?+0x0" || telemetry_counter::stack_name::is_raw_frame(l).is_some()),
+        || format!("not a raw stack: {lines:#?}"),
+    )?;
+    ensure(raw.iter().all(|(id, _)| *id == raw[0].0), || {
+        format!("two build IDs: {lines:#?}")
+    })?;
+    // Counted by the build with symbols: named, as its own crash would be.
+    let named_dir = tempfile::tempdir().expect("tempdir");
+    crash_into(&stripped, "segv", named_dir.path());
+    let outcome = count_journal(named_dir.path());
+    let run = Run {
+        status: ExitStatus::from_raw(0),
+        stderr: String::new(),
+        outcome,
+        counts: read_counts(named_dir.path()),
+        dir: named_dir,
+    };
+    counted_null_write(&run)
+}
+
+/// Whether strace runs here (else the test is skipped, or fails where required).
+fn strace_usable() -> bool {
+    Command::new("strace")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The counting child killed (`SIGKILL`, by strace) at each of its writes in turn,
+/// then run again: the crash is counted once, never lost, never twice. strace counts
+/// `when=` per system call, so round N kills at the Nth `pwrite64` (every step of the
+/// journal's protocol, and the counter file's header) or the Nth `write`.
+fn killed_while_counting() -> Result<(), String> {
+    if !strace_usable() {
+        return telemetry_test_support::Tool::STRACE.skip("killed-while-counting");
+    }
+    let exe = env::current_exe().expect("current_exe");
+    for when in 1.. {
+        let dir = tempfile::tempdir().expect("tempdir");
+        crash_into(&exe, "abort", dir.path());
+        let killed = Command::new("strace")
+            .args([
+                "-f",
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                "trace=pwrite64,write",
+                "-e",
+            ])
+            .arg(format!("inject=pwrite64,write:signal=KILL:when={when}"))
+            .arg(&exe)
+            .env_remove("DO_NOT_TRACK")
+            .env(ROLE, "child")
+            .env(DIR, dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| e.to_string())?;
+        let outcome = count_journal(dir.path());
+        let counts = read_counts(dir.path());
+        let crashes: Vec<(&String, &u64)> = counts
+            .iter()
+            .filter(|(n, _)| n.starts_with("crash/abort"))
+            .collect();
+        ensure(crashes.len() == 1 && *crashes[0].1 == 1, || {
+            format!("killed at write {when}: counted {counts:?} (then: {outcome})")
+        })?;
+        ensure(!telemetry_crashmonitor::has_pending(dir.path()), || {
+            format!("killed at write {when}: the journal still holds a crash")
+        })?;
+        if killed.success() {
+            // This run got past every write: all were killed once.
+            ensure(when > 3, || format!("only {when} writes"))?;
+            println!("    killed at each of {} pwrite64 calls", when - 1);
+            return Ok(());
+        }
+        ensure(killed.signal() == Some(libc::SIGKILL), || {
+            format!("write {when}: status {killed:?}")
+        })?;
+        ensure(when < 64, || "more writes than expected".to_owned())?;
+    }
+    Ok(())
 }
 
 /// One test: a scenario run through a parent, or a check that feeds a child itself.
@@ -1090,10 +1269,9 @@ fn all_tests() -> Vec<(&'static str, Test)> {
         .map(|&(name, check)| (name, Test::Scenario(check)))
         .collect();
     tests.push(("garbage", Test::Direct(garbage)));
-    tests.push((
-        "no-frames-and-no-input",
-        Test::Direct(no_frames_and_no_input),
-    ));
+    tests.push(("two-at-once", Test::Direct(two_at_once)));
+    tests.push(("stripped", Test::Direct(stripped)));
+    tests.push(("killed-while-counting", Test::Direct(killed_while_counting)));
     tests
 }
 

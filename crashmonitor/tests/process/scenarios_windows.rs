@@ -25,11 +25,12 @@ pub(crate) fn main() {
     match env::var(ROLE).ok().as_deref() {
         Some("child") => {
             let dir = PathBuf::from(env::var_os(DIR).expect("CRASHTEST_DIR"));
-            let outcome = telemetry_crashmonitor::child(
-                std::io::stdin().lock(),
+            let today = telemetry_internal::Day::of(std::time::SystemTime::now());
+            let outcome = telemetry_crashmonitor::process(
                 &dir,
-                program(),
+                &program(),
                 telemetry_internal::Mode::Local,
+                today,
             );
             println!("{outcome:?}");
         }
@@ -41,22 +42,13 @@ pub(crate) fn main() {
 // ---- the parent: each scenario's crash ----
 
 fn run_parent(scenario: &str) {
+    let dir = PathBuf::from(env::var_os(DIR).expect("CRASHTEST_DIR"));
     if env::var_os(UNMONITORED).is_none() {
-        // Never waited for, on purpose: the monitor outlives us, as in a real program.
-        #[allow(clippy::zombie_processes)]
-        let mut monitor = Command::new(env::current_exe().expect("current_exe"))
-            .env(ROLE, "child")
-            .stdin(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn monitor");
-        let pipe = monitor.stdin.take().expect("piped stdin");
-        telemetry_crashmonitor::parent(pipe).expect("install");
+        telemetry_crashmonitor::install(&dir, &program()).expect("install");
     }
     match scenario {
         "clean" => {
-            let (_, again) = std::io::pipe().expect("pipe");
-            let second = telemetry_crashmonitor::parent(again);
+            let second = telemetry_crashmonitor::install(&dir, &program());
             assert!(
                 env::var_os(UNMONITORED).is_some()
                     || matches!(second, Err(CrashMonitorError::AlreadyInstalled)),
@@ -168,9 +160,17 @@ fn run(scenario: &str, monitored: bool) -> Run {
         cmd.env(UNMONITORED, "1");
     }
     let output = cmd.output().expect("run parent");
+    // The next run of the program counts what this one recorded.
+    let counted = Command::new(env::current_exe().expect("current_exe"))
+        .env(ROLE, "child")
+        .env(DIR, dir.path())
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("run the counting child");
     Run {
         status: output.status,
-        outcome: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        outcome: String::from_utf8_lossy(&counted.stdout).trim().to_owned(),
         counts: read_counts(dir.path()),
         dir,
     }
@@ -223,7 +223,7 @@ fn counted(run: &Run, prefix: &str, function: &str, callees: &[&str]) -> Result<
     ensure(lines.len() <= 17, || {
         format!("more than 16 frames: {lines:#?}")
     })?;
-    ensure(run.outcome.starts_with("Counted("), || {
+    ensure(run.outcome.starts_with("Counted {"), || {
         format!("outcome {}", run.outcome)
     })?;
     no_secret(run)
@@ -267,7 +267,7 @@ const MOD: &str = "process::scenarios_windows";
 const SCENARIOS: &[(&str, Check)] = &[
     ("clean", |run| {
         ensure(run.status.success(), || format!("{:?}", run.status))?;
-        ensure(run.outcome == "CleanExit", || {
+        ensure(run.outcome == "Empty", || {
             format!("outcome {}", run.outcome)
         })?;
         ensure(run.counts.is_empty(), || format!("{:?}", run.counts))
@@ -279,7 +279,7 @@ const SCENARIOS: &[(&str, Check)] = &[
     ("panic-thread", |run| {
         // A worker's panic that the program survives is no crash.
         ensure(run.status.success(), || format!("{:?}", run.status))?;
-        ensure(run.outcome == "CleanExit", || {
+        ensure(run.outcome == "Empty", || {
             format!("outcome {}", run.outcome)
         })?;
         ensure(run.counts.is_empty(), || format!("{:?}", run.counts))
@@ -298,7 +298,7 @@ const SCENARIOS: &[(&str, Check)] = &[
         )
     }),
     ("stop-then-panic", |run| {
-        ensure(run.outcome == "CleanExit", || {
+        ensure(run.outcome == "Empty", || {
             format!("outcome {}", run.outcome)
         })?;
         ensure(run.counts.is_empty(), || format!("{:?}", run.counts))
@@ -333,7 +333,7 @@ const SCENARIOS: &[(&str, Check)] = &[
             // ("virtual_setup_exception stack overflow"), ignoring the reserve std asks
             // for with SetThreadStackGuarantee: neither std's message nor our filter
             // runs. Windows dispatches it, and then this is counted as on Unix.
-            ensure(run.outcome == "CleanExit", || {
+            ensure(run.outcome == "Empty", || {
                 format!("outcome {}", run.outcome)
             })?;
             return ensure(run.counts.is_empty(), || format!("{:?}", run.counts));

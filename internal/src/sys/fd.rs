@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 ///
 /// A host that closed its stdio (a daemon) gets the next descriptor it opens at 0, 1
 /// or 2. One of ours must never sit there: the host's own `println!`/`eprintln!` would
-/// write into our counter file or crash pipe, and the host's next `open` of
+/// write into our counter file, and the host's next `open` of
 /// `/dev/null` would not land where it expects. After the move the low number is
 /// closed again, exactly as the host left it.
 pub fn move_above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
