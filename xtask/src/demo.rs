@@ -9,9 +9,11 @@
 //! 3. Back-dates a week with the facade's clock seam, `Config::clock` (`greeter
 //!    --clock DAY`): the user opts in on day D−1 (`greeter telemetry on`, the embedded
 //!    command, under the same clock), then the tool counts and crashes on day D, ten
-//!    days ago. That week has really ended, so nothing needs to pretend the future:
-//!    the uploader commits it by the real clock, the collector accepts it by its own,
-//!    and it holds no data from on or before the opt-in date.
+//!    days ago, and runs once more that day: that run's telemetry child counts the
+//!    crash its predecessor left in the crash journal. That week has really ended, so
+//!    nothing needs to pretend the future: the uploader commits it by the real clock,
+//!    the collector accepts it by its own, and it holds no data from on or before the
+//!    opt-in date.
 //! 4. Starts the collector on a free loopback port with an upload config that
 //!    approves the tool's counters and crash stacks.
 //! 5. Runs the tool once more on the real clock: its daily upload is due, and its
@@ -234,11 +236,10 @@ impl Demo {
             println!("     {first}");
         }
 
-        println!("\n2. The next day the tool runs three times, then crashes:");
+        println!("\n2. The next day the tool runs twice, crashes, and runs once more:");
         let clock = counted.to_string();
         self.step(&["--clock", &clock, "greet"], true)?;
         self.step(&["--clock", &clock, "greet", "Ada"], true)?;
-        self.step(&["--clock", &clock, "greet", "Grace"], true)?;
         let out = self.step(&["--clock", &clock, "crash", SECRET], false)?;
         if let Some(line) = text(&out.stderr)
             .lines()
@@ -246,9 +247,13 @@ impl Demo {
         {
             println!("     {line}");
         }
+        println!(
+            "   The crash is recorded in the tool's crash journal as it dies; no process waited for it."
+        );
+        self.step(&["--clock", &clock, "greet", "Grace"], true)?;
         let meta = self.wait_for_crash_count(counted)?;
         println!(
-            "   Its telemetry child counted the crash as a stack of function names, without the message."
+            "   That run found the crash waiting: its telemetry child counted it as a stack of\n   function names, without the message."
         );
 
         println!(
