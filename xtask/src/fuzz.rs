@@ -57,8 +57,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut build = env.cargo_fuzz("build");
     build.args(BUILD_FLAGS);
     eprintln!(
-        "xtask fuzz: building {} target(s) in {}",
-        targets.len(),
+        "xtask fuzz: cargo fuzz build {} (every target) in {}",
+        BUILD_FLAGS.join(" "),
         env.target_dir.display()
     );
     let status = build
