@@ -3,7 +3,8 @@
 //! ones; `cargo xtask demo` shows a report travelling from a tool to the collector;
 //! `cargo xtask cross` checks and tests other platforms; `cargo xtask sizes` measures
 //! what each feature set of the facade costs a hello-world tool (the integration
-//! guide's table). `cargo xtask --help` lists them.
+//! guide's table); `cargo xtask fuzz` runs every fuzz target briefly on its committed
+//! corpus. `cargo xtask --help` lists them.
 //!
 //! The end-to-end scenarios run with `DO_NOT_TRACK=1` exported: each process they start
 //! sets or removes it explicitly, so they must pass, and assert, whatever a developer's
@@ -13,6 +14,7 @@
 
 mod cross;
 mod demo;
+mod fuzz;
 mod sizes;
 
 use std::process::{Command, ExitCode};
@@ -41,6 +43,10 @@ const TASKS: &[(&str, &str)] = &[
         "sizes",
         "what each feature set of the facade costs a hello-world tool (bytes, crates, build time)",
     ),
+    (
+        "fuzz [--seconds N] [TARGET...]",
+        "every fuzz target for N seconds (default 10) on its committed corpus",
+    ),
 ];
 
 fn main() -> ExitCode {
@@ -56,6 +62,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&args[1..]),
         Some("cross") => cross::run(&args[1..]),
         Some("sizes") => sizes::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{}", help());
             return ExitCode::SUCCESS;
