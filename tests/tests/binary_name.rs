@@ -225,7 +225,9 @@ fn a_stripped_build_counts_its_crash_raw() {
             .find(|(k, _)| k.starts_with("crash/"))
             .map(|(k, v)| (k.clone(), *v))
     };
-    eventually(EVENT_TIMEOUT, "the crash counter", || crash(&sandbox.dumped().1).is_some());
+    eventually(EVENT_TIMEOUT, "the crash counter", || {
+        crash(&sandbox.dumped().1).is_some()
+    });
     let (program, counts) = sandbox.dumped();
     assert_eq!(program, "fdl");
     let (name, count) = crash(&counts).unwrap();
