@@ -306,6 +306,25 @@ pub fn telemetry_server_binary() -> PathBuf {
             .arg("--target-dir")
             .arg(target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
+            // What Cargo sets for this package's test run is not the environment of a
+            // build: a dependency's build script that reads `CARGO_MANIFEST_DIR` (ring's)
+            // would see it change, and rebuild the collector on every switch between this
+            // and an ordinary `cargo build`.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy();
+                let per_package = [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "OUT_DIR",
+                ];
+                if name.starts_with("CARGO_PKG_") || per_package.contains(&&*name) {
+                    cmd.env_remove(&*name);
+                }
+            }
             // A cold build of the collector takes minutes on a small machine.
             let built = output_within(cmd, Duration::from_secs(900));
             assert!(
