@@ -275,3 +275,64 @@ pub fn wait_within(mut child: Child, limit: Duration) -> Output {
         stderr,
     }
 }
+
+/// The collector's binary `telemetry-server`, brought up to date by Cargo in this
+/// test's own target directory and profile. Another package's binary is not something
+/// Cargo builds for this package's tests (no `CARGO_BIN_EXE_` for it), and a binary
+/// merely found in `target/` may be stale: `cargo build` makes it current, and costs a
+/// freshness check when it already is. Fails the test if the build fails.
+pub fn telemetry_server_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("current exe");
+            // target/<profile>/deps/<test>
+            let profile_dir = exe.parent().and_then(|d| d.parent()).expect("profile dir");
+            let target_dir = profile_dir.parent().expect("target dir");
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev",
+                Some(other) => other,
+            };
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+            let mut cmd = Command::new(cargo);
+            cmd.args([
+                "build",
+                "-p",
+                "telemetry-server",
+                "--bin",
+                "telemetry-server",
+            ])
+            .args(["--profile", profile])
+            .arg("--target-dir")
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+            // What Cargo sets for this package's test run is not the environment of a
+            // build: a dependency's build script that reads `CARGO_MANIFEST_DIR` (ring's)
+            // would see it change, and rebuild the collector on every switch between this
+            // and an ordinary `cargo build`.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy();
+                let per_package = [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "OUT_DIR",
+                ];
+                if name.starts_with("CARGO_PKG_") || per_package.contains(&&*name) {
+                    cmd.env_remove(&*name);
+                }
+            }
+            // A cold build of the collector takes minutes on a small machine.
+            let built = output_within(cmd, Duration::from_secs(900));
+            assert!(
+                built.status.success(),
+                "cargo build -p telemetry-server: {}",
+                String::from_utf8_lossy(&built.stderr)
+            );
+            profile_dir.join(format!("telemetry-server{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
+}
