@@ -1,7 +1,7 @@
 //! All of the crate's `unsafe` on Windows: the unhandled-exception filter, the C
 //! runtime's `SIGABRT` handler, the stack capture, the crash journal's mapping and
-//! processing lock, and the question "where is the executable loaded". The Unix counterpart is `signal/`: one
-//! `unsafe` module per platform.
+//! processing lock, and the question "where is the executable loaded". The Unix
+//! counterpart is `signal/`: one `unsafe` module per platform.
 //!
 //! # The exception path
 //! Windows has no fatal signals; a fault is an exception, dispatched first to vectored
