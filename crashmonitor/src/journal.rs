@@ -14,8 +14,14 @@
 //! any slot not free means crashes wait for a child.
 //!
 //! # Counting, exactly once
-//! Only the process that holds the journal's exclusive `flock` (taken without waiting)
-//! touches slots it did not write, and only it increments crash counters. For each
+//! Only the process that holds the journal's exclusive lock (taken without waiting:
+//! an exclusive `flock` on Unix; on Windows an exclusive `LockFileEx` on the byte just
+//! past the journal's end, since a Windows lock is mandatory and one on the journal's
+//! bytes would fail the reads of programs opening it to record) touches slots it did
+//! not write, and only it increments crash counters. Another finds the journal busy
+//! and leaves it to the holder, so children started together (a build system running
+//! the tool many times right after a crash) count each crash once. The lock goes with
+//! the handle when it is closed or its process dies. For each
 //! sealed slot it names the crash, then:
 //! 1. writes the *apply area*: the slot, the counter file (program, day, file name),
 //!    the counter's name and its value *before* the increment, with a CRC;
@@ -48,9 +54,9 @@
 //! without a version bump) is counted under the newer toolchain. The record keeps its
 //! own toolchain for the day the counter crate can open another's file.
 //!
-//! On Windows `flock` has no counterpart here: two children running at the same
-//! instant could both count one crash (each starts only when its program starts with
-//! crashes waiting).
+//! A file system without locks (rare network mounts) leaves only this: two children
+//! running at the same instant could both count one crash (each starts only when its
+//! program starts with crashes waiting).
 
 use std::fs::File;
 use std::io;
@@ -172,8 +178,8 @@ pub(crate) fn process(
         Ok(_) => return JournalOutcome::Empty,
         Err(err) => return JournalOutcome::Failed(err.kind()),
     }
-    // No locks on this file system (or Windows): go on without (see the module docs).
-    if let Ok(false) = telemetry_counter::lease::try_exclusive(&file) {
+    // No locks on this file system: go on without (see the module docs).
+    if let Ok(false) = try_lock(&file) {
         return JournalOutcome::Busy;
     }
     let mut run = Run {
@@ -192,6 +198,23 @@ pub(crate) fn process(
             left: run.left,
         },
         Err(err) => JournalOutcome::Failed(err.kind()),
+    }
+}
+
+/// Takes the journal's processing lock on `file` without waiting: `Ok(true)` if taken
+/// (held until `file` is closed), `Ok(false)` if another process (or another handle)
+/// holds it, `Err` if the file system has no locks. Unix: an exclusive `flock`;
+/// Windows: an exclusive byte-range lock past the journal's end (see the platform
+/// module).
+fn try_lock(file: &File) -> io::Result<bool> {
+    #[cfg(unix)]
+    return telemetry_counter::lease::try_exclusive(file);
+    #[cfg(windows)]
+    return crate::platform::try_lock_journal(file);
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = file;
+        Err(io::ErrorKind::Unsupported.into())
     }
 }
 
@@ -586,20 +609,20 @@ mod tests {
         );
         journal_of(&dir, &[old.clone(), older.clone()]);
         let today = Day::of(std::time::SystemTime::now());
-        // Another process counts them now: this one leaves them alone. (Unix: Windows
-        // has no such lock here.)
-        #[cfg(unix)]
+        // Another process counts them now: this one leaves them alone, while a
+        // program still reads the state words to record (a lock on Windows is
+        // mandatory: it must not cover them).
         {
             let holder =
                 telemetry_internal::fs::open_read_write(&dir.crash_journal(), false).expect("open");
-            assert_eq!(
-                telemetry_counter::lease::try_exclusive(&holder).ok(),
-                Some(true)
-            );
+            assert_eq!(try_lock(&holder).ok(), Some(true));
             assert_eq!(
                 process(&dir, &new, Mode::Local, today, &|_| false),
                 JournalOutcome::Busy
             );
+            assert!(has_pending(&dir));
+            assert!(open_for_recording(&dir).expect("opened to record").pending);
+            assert_eq!(counts_of(&dir, &old), []);
         }
         let outcome = process(&dir, &new, Mode::Local, today, &|_| false);
         let no_frames = telemetry_counter::stack_name::NO_FRAMES.to_owned();

@@ -284,10 +284,11 @@ pub fn has_pending(dir: &Path) -> bool {
 /// writes nothing). `program` is the processing program: a record that cannot be
 /// trusted counts `crash/malformed` in its file. Run by the telemetry child.
 ///
-/// Only one process at a time processes a journal (an exclusive `flock`, taken
-/// without waiting: [`JournalOutcome::Busy`] if another holds it). A run killed at any
-/// point is finished by the next one without losing or doubling a count (see the
-/// journal module's protocol). Never panics, never prints.
+/// Only one process at a time processes a journal (an exclusive lock, `flock` on Unix
+/// and `LockFileEx` on Windows, taken without waiting: [`JournalOutcome::Busy`] if
+/// another holds it). A run killed at any point is finished by the next one without
+/// losing or doubling a count (see the journal module's protocol). Never panics, never
+/// prints.
 pub fn process(dir: &Path, program: &Program, mode: Mode, day: Day) -> JournalOutcome {
     let dir = Dir::new(dir);
     let alive = |pid: u32| process_alive(pid);

@@ -1,7 +1,7 @@
 //! All of the crate's `unsafe` on Windows: the unhandled-exception filter, the C
-//! runtime's `SIGABRT` handler, the stack capture, the crash journal's mapping, and
-//! the question "where is the executable loaded". The Unix counterpart is `signal/`: one
-//! `unsafe` module per platform.
+//! runtime's `SIGABRT` handler, the stack capture, the crash journal's mapping and
+//! processing lock, and the question "where is the executable loaded". The Unix
+//! counterpart is `signal/`: one `unsafe` module per platform.
 //!
 //! # The exception path
 //! Windows has no fatal signals; a fault is an exception, dispatched first to vectored
@@ -60,6 +60,9 @@ const FILE_MAP_WRITE: u32 = 0x0002;
 const PROCESS_QUERY_LIMITED_INFORMATION: u32 = 0x1000;
 const STILL_ACTIVE: u32 = 259;
 const ERROR_INVALID_PARAMETER: u32 = 87;
+const ERROR_LOCK_VIOLATION: i32 = 33;
+const LOCKFILE_FAIL_IMMEDIATELY: u32 = 0x0000_0001;
+const LOCKFILE_EXCLUSIVE_LOCK: u32 = 0x0000_0002;
 /// The C runtime's `SIGABRT` (22 in MSVCRT and the UCRT alike) and `SIG_ERR`.
 const SIGABRT: c_int = 22;
 const SIG_ERR: usize = usize::MAX;
@@ -80,6 +83,17 @@ struct ExceptionRecord {
 struct ExceptionPointers {
     record: *mut ExceptionRecord,
     context: *mut c_void,
+}
+
+/// `OVERLAPPED`: for a handle opened for synchronous I/O (std's), `LockFileEx` only
+/// reads the offset from it.
+#[repr(C)]
+struct Overlapped {
+    internal: usize,
+    internal_high: usize,
+    offset: u32,
+    offset_high: u32,
+    event: Handle,
 }
 
 type TopLevelFilter = unsafe extern "system" fn(*mut ExceptionPointers) -> i32;
@@ -118,6 +132,14 @@ unsafe extern "system" {
         offset_low: u32,
         bytes: usize,
     ) -> *mut c_void;
+    fn LockFileEx(
+        file: Handle,
+        flags: u32,
+        reserved: u32,
+        bytes_low: u32,
+        bytes_high: u32,
+        overlapped: *mut Overlapped,
+    ) -> i32;
     fn GetCurrentProcessId() -> u32;
     fn OpenProcess(access: u32, inherit: i32, pid: u32) -> Handle;
     fn GetExitCodeProcess(process: Handle, code: *mut u32) -> i32;
@@ -222,6 +244,49 @@ pub(crate) fn map_journal(file: &File) -> io::Result<()> {
         unsafe { std::slice::from_raw_parts(view.cast::<AtomicU64>(), JOURNAL_LEN / 8) };
     report::publish(words);
     Ok(())
+}
+
+/// The byte the journal's processing lock covers: the one just past the journal's
+/// end, which no process reads or writes. A byte-range lock on Windows is mandatory:
+/// on the journal's own bytes it would make every other process's read of the state
+/// words fail (a program opening the journal to record, while a child counts).
+const JOURNAL_LOCK_OFFSET: u64 = JOURNAL_LEN as u64;
+
+/// Takes the journal's processing lock on `file` without waiting (`LockFileEx`,
+/// exclusive, failing at once): `Ok(true)` if taken, held until `file` is closed (the
+/// system drops a handle's locks when it closes, or when its process dies);
+/// `Ok(false)` if another handle holds it, in this process or another. `Err` if the
+/// file system has no byte-range locks.
+pub(crate) fn try_lock_journal(file: &File) -> io::Result<bool> {
+    let mut overlapped = Overlapped {
+        internal: 0,
+        internal_high: 0,
+        offset: JOURNAL_LOCK_OFFSET as u32,
+        offset_high: (JOURNAL_LOCK_OFFSET >> 32) as u32,
+        event: std::ptr::null_mut(),
+    };
+    // SAFETY: `file` is an open handle of ours, opened for synchronous I/O, so the call
+    // returns at once and keeps no pointer to `overlapped`, a valid local; one byte
+    // from its offset is locked.
+    let locked = unsafe {
+        LockFileEx(
+            file.as_raw_handle(),
+            LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY,
+            0,
+            1,
+            0,
+            &mut overlapped,
+        )
+    } != 0;
+    if locked {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(ERROR_LOCK_VIOLATION) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
 }
 
 /// This process's id. No lock, no allocation.

@@ -14,6 +14,9 @@ const ROLE: &str = "CRASHTEST_ROLE";
 const DIR: &str = "CRASHTEST_DIR";
 /// Set to run a scenario without the monitor, to compare the crash with and without.
 const UNMONITORED: &str = "CRASHTEST_UNMONITORED";
+/// For a counting child: a file whose creation it waits for before it counts, so
+/// that several start counting at the same instant.
+const GO: &str = "CRASHTEST_GO";
 /// In every panic message; must never reach a file under the telemetry dir.
 const SECRET: &str = "hunter2-secret-token";
 
@@ -25,6 +28,9 @@ pub(crate) fn main() {
     match env::var(ROLE).ok().as_deref() {
         Some("child") => {
             let dir = PathBuf::from(env::var_os(DIR).expect("CRASHTEST_DIR"));
+            if let Some(go) = env::var_os(GO) {
+                wait_for(Path::new(&go));
+            }
             let today = telemetry_internal::Day::of(std::time::SystemTime::now());
             let outcome = telemetry_crashmonitor::process(
                 &dir,
@@ -36,6 +42,14 @@ pub(crate) fn main() {
         }
         Some(scenario) => run_parent(scenario),
         None => run_all(),
+    }
+}
+
+/// Waits until `path` exists (a minute at most: then the child counts anyway).
+fn wait_for(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -351,6 +365,69 @@ const SCENARIOS: &[(&str, Check)] = &[
     }),
 ];
 
+/// Counting children racing on one crash.
+const RACERS: usize = 4;
+
+/// One crash, then [`RACERS`] counting children started together on its journal (as
+/// a build system starts a tool many times at once right after a crash): the crash is
+/// counted once, by one child; each other finds the journal busy or already empty.
+fn racing_children() -> Result<(), String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = env::current_exe().expect("current_exe");
+    let status = Command::new(&exe)
+        .env(ROLE, "access-violation")
+        .env(DIR, dir.path())
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run the program");
+    ensure(status.code() == Some(0xC000_0005_u32 as i32), || {
+        format!("{status:?}")
+    })?;
+    let go = dir.path().join("go");
+    let children: Vec<_> = (0..RACERS)
+        .map(|_| {
+            Command::new(&exe)
+                .env(ROLE, "child")
+                .env(DIR, dir.path())
+                .env(GO, &go)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start a counting child")
+        })
+        .collect();
+    std::fs::write(&go, b"").expect("write the go file");
+    let mut outcomes: Vec<String> = children
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().expect("wait for a counting child");
+            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        })
+        .collect();
+    outcomes.sort();
+    let counts = read_counts(dir.path());
+    let crashes: u64 = counts
+        .iter()
+        .filter(|(name, _)| name.starts_with("crash/"))
+        .map(|(_, n)| n)
+        .sum();
+    let counted = outcomes
+        .iter()
+        .filter(|o| o.starts_with("Counted {"))
+        .count();
+    let others_ok = outcomes
+        .iter()
+        .all(|o| o.starts_with("Counted {") || o == "Busy" || o == "Empty");
+    ensure(crashes == 1 && counted == 1 && others_ok, || {
+        format!("want one count by one child: {counts:?}, outcomes {outcomes:?}")
+    })
+}
+
+/// Tests that are not one scenario's crash and count.
+const DIRECT: &[(&str, fn() -> Result<(), String>)] = &[("racing-children", racing_children)];
+
 /// The orchestrator: runs the scenarios (those matching the filters given) side by
 /// side and reports as libtest does.
 fn run_all() {
@@ -361,17 +438,28 @@ fn run_all() {
         .map(String::as_str)
         .collect();
     if args.iter().any(|a| a == "--list") {
-        for (name, _) in SCENARIOS {
+        for name in SCENARIOS
+            .iter()
+            .map(|(n, _)| n)
+            .chain(DIRECT.iter().map(|(n, _)| n))
+        {
             println!("{name}: test");
         }
         return;
     }
     let start = std::time::Instant::now();
-    let handles: Vec<_> = SCENARIOS
+    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
+    let mut handles: Vec<_> = SCENARIOS
         .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f)))
+        .filter(|(name, _)| wanted(name))
         .map(|&(name, check)| (name, std::thread::spawn(move || check(&run(name, true)))))
         .collect();
+    handles.extend(
+        DIRECT
+            .iter()
+            .filter(|(name, _)| wanted(name))
+            .map(|&(name, test)| (name, std::thread::spawn(test))),
+    );
     let mut failed = 0;
     for (name, handle) in handles {
         match handle
