@@ -200,10 +200,14 @@ fn keep_rotating() {
 /// counts into a file. Called after a counter's first look-up in a file (outside the
 /// registry lock) and by [`keep_rotating`]: both sides store their flag before they
 /// read the other's (sequentially consistent), so whichever comes second starts it.
+///
+/// Where there is no lease (Windows), the thread starts with the open instead: there
+/// nothing keeps a reported week's file from a process that counts into it late, so
+/// the thread must move the process at midnight whether it has counted yet or not.
 pub(crate) fn start_rotation_if_counting() {
     if ROTATING.load(Ordering::Relaxed)
         || !ROTATION_WANTED.load(Ordering::SeqCst)
-        || !REGISTRY.counting()
+        || (cfg!(unix) && !REGISTRY.counting())
     {
         return;
     }

@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use telemetry_counter::{Counter, OpenStatus, program, read_file, testing};
-use telemetry_test_support::{child, eventually, wait_until};
+#[cfg(unix)]
+use telemetry_test_support::wait_until;
+use telemetry_test_support::{child, eventually};
 
 const DIR: &str = "TELEMETRY_COUNTER_TEST_DIR";
 const ARG: &str = "TELEMETRY_COUNTER_TEST_ARG";
