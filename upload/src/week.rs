@@ -31,9 +31,9 @@
 //!   never changes this: a week that is not over by the real clock is only shown
 //!   (`ReportStatus::NotOver`), never committed, sent or deleted, and a pretended
 //!   future never makes a report too old.
-//! - **The lease** (`telemetry_counter::lease`): every process that maps a counter
-//!   file holds a shared `flock` on it until it stops counting there (rotates, exits
-//!   or dies). Under the week's lock, the run takes each settled file's exclusive
+//! - **The lease** (`telemetry_counter::lease`): every process that counts into a
+//!   counter file holds a shared `flock` on it, from its first count (from the open,
+//!   for `open_dir`) until it stops counting there (rotates, exits or dies). Under the week's lock, the run takes each settled file's exclusive
 //!   lease without waiting and reads the file again under it (`work::take_leases`);
 //!   if any file is still held (a process that counts with `open_dir` only and never
 //!   rotates, one whose machine slept through the day after, one whose clock was set
