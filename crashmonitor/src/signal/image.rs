@@ -1,8 +1,6 @@
 //! Where the executable is loaded: its extent, which tells the executable's frames
 //! from those of shared libraries (`outside`).
 
-#[cfg(target_os = "macos")]
-use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The executable's mapped address range; addresses outside it are `outside` frames.
@@ -29,40 +27,11 @@ pub(crate) fn exe_image() -> Option<ExeImage> {
     })
 }
 
-/// The main executable's slide and extent, from dyld: image 0 is the executable, and
-/// its header and load commands stay mapped (they open its `__TEXT` segment).
+/// The main executable's extent, from its load commands as dyld maps them.
 #[cfg(target_os = "macos")]
 pub(crate) fn exe_image() -> Option<ExeImage> {
-    /// More load commands than any linker writes: a header claiming more is not read.
-    const MAX_COMMANDS: usize = 1 << 20;
-    // libdyld's, in libSystem; the libc crate's declarations are deprecated in favour
-    // of a crate we need for nothing else.
-    unsafe extern "C" {
-        fn _dyld_get_image_header(image_index: u32) -> *const c_void;
-        fn _dyld_get_image_vmaddr_slide(image_index: u32) -> isize;
-    }
-    // SAFETY: both calls only read dyld's table of loaded images; index 0 always
-    // exists in a running program.
-    let (header, slide) = unsafe {
-        (
-            _dyld_get_image_header(0).cast::<u8>(),
-            _dyld_get_image_vmaddr_slide(0),
-        )
-    };
-    if header.is_null() {
-        return None;
-    }
-    // SAFETY: `header` points at a mapped `mach_header_64` (32 bytes), whose
-    // `sizeofcmds` (at 20) counts the load-command bytes mapped right after it.
-    let image = unsafe {
-        let commands = std::ptr::read_unaligned(header.add(20).cast::<u32>()) as usize;
-        if commands > MAX_COMMANDS {
-            return None;
-        }
-        std::slice::from_raw_parts(header, 32 + commands)
-    };
+    let (image, bias) = telemetry_internal::image::main_macho_image()?;
     let (start, end) = crate::macho::loaded_extent(image)?;
-    let bias = slide as usize;
     Some(ExeImage {
         start: bias.wrapping_add(usize::try_from(start).ok()?),
         end: bias.wrapping_add(usize::try_from(end).ok()?),

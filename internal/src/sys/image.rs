@@ -336,11 +336,17 @@ fn platform_exe_identity() -> Option<ExeIdentity> {
     identity
 }
 
+/// The main executable's Mach-O header with its load commands, and its slide, from
+/// dyld: image 0 is the executable, and its header and load commands stay mapped
+/// (they open its `__TEXT` segment). The one reader of dyld's table: the crash
+/// monitor takes the executable's extent from it, [`exe_identity`] its UUID.
 #[cfg(target_vendor = "apple")]
-fn platform_exe_identity() -> Option<ExeIdentity> {
+pub fn main_macho_image() -> Option<(&'static [u8], usize)> {
     use std::ffi::c_void;
     /// More load-command bytes than any linker writes: a header claiming more is not read.
     const MAX_COMMANDS: usize = 1 << 20;
+    // libdyld's, in libSystem; the libc crate's declarations are deprecated in favour
+    // of a crate we need for nothing else.
     unsafe extern "C" {
         fn _dyld_get_image_header(image_index: u32) -> *const c_void;
         fn _dyld_get_image_vmaddr_slide(image_index: u32) -> isize;
@@ -357,7 +363,8 @@ fn platform_exe_identity() -> Option<ExeIdentity> {
         return None;
     }
     // SAFETY: `header` points at a mapped `mach_header_64` (32 bytes), whose
-    // `sizeofcmds` (at 20) counts the load-command bytes mapped right after it.
+    // `sizeofcmds` (at 20) counts the load-command bytes mapped right after it; the
+    // executable stays mapped for the life of the process, hence `'static`.
     let image = unsafe {
         let commands = std::ptr::read_unaligned(header.add(20).cast::<u32>()) as usize;
         if commands > MAX_COMMANDS {
@@ -365,9 +372,15 @@ fn platform_exe_identity() -> Option<ExeIdentity> {
         }
         std::slice::from_raw_parts(header, 32 + commands)
     };
+    Some((image, slide as usize))
+}
+
+#[cfg(target_vendor = "apple")]
+fn platform_exe_identity() -> Option<ExeIdentity> {
+    let (image, bias) = main_macho_image()?;
     Some(ExeIdentity {
         build_id: macho_uuid(image).map(hex),
-        bias: slide as usize,
+        bias,
     })
 }
 
