@@ -30,14 +30,39 @@ pub struct MainImage {
     target_pointer_width = "64"
 ))]
 pub fn main_image() -> Option<MainImage> {
-    unsafe extern "C" fn first_object(
+    with_main_program(|bias, headers| {
+        let (mut start, mut end) = (usize::MAX, 0usize);
+        for h in headers.iter().filter(|h| h.p_type == libc::PT_LOAD) {
+            let lo = bias.wrapping_add(h.p_vaddr as usize);
+            start = start.min(lo);
+            end = end.max(lo.saturating_add(h.p_memsz as usize));
+        }
+        (start < end).then_some(MainImage { bias, start, end })
+    })
+}
+
+/// `f` of the main program's load bias and program headers: the first object
+/// `dl_iterate_phdr` reports is the program. The one walk of the loader's list that
+/// [`main_image`] and [`exe_identity`] share; allocates nothing.
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    target_pointer_width = "64"
+))]
+fn with_main_program<T, F>(f: F) -> Option<T>
+where
+    F: FnMut(usize, &[libc::Elf64_Phdr]) -> Option<T>,
+{
+    unsafe extern "C" fn first_object<T, F>(
         info: *mut libc::dl_phdr_info,
         _size: libc::size_t,
         data: *mut c_void,
-    ) -> c_int {
+    ) -> c_int
+    where
+        F: FnMut(usize, &[libc::Elf64_Phdr]) -> Option<T>,
+    {
         // SAFETY: `dl_iterate_phdr` passes a valid `info` for the duration of the call,
         // whose `dlpi_phdr` points at `dlpi_phnum` program headers; `data` is the
-        // `Option<MainImage>` that `main_image` passed and keeps alive.
+        // `(F, Option<T>)` that `with_main_program` passed and keeps alive.
         unsafe {
             let info = &*info;
             let headers: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
@@ -45,26 +70,18 @@ pub fn main_image() -> Option<MainImage> {
             } else {
                 std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum))
             };
-            let bias = info.dlpi_addr as usize;
-            let (mut start, mut end) = (usize::MAX, 0usize);
-            for h in headers.iter().filter(|h| h.p_type == libc::PT_LOAD) {
-                let lo = bias.wrapping_add(h.p_vaddr as usize);
-                start = start.min(lo);
-                end = end.max(lo.saturating_add(h.p_memsz as usize));
-            }
-            if start < end {
-                *data.cast::<Option<MainImage>>() = Some(MainImage { bias, start, end });
-            }
+            let (f, found) = &mut *data.cast::<(F, Option<T>)>();
+            *found = f(info.dlpi_addr as usize, headers);
         }
         1 // The first object is the main program: stop.
     }
-    let mut image: Option<MainImage> = None;
-    // SAFETY: the callback only reads what the loader hands it and writes `image`,
+    let mut state: (F, Option<T>) = (f, None);
+    // SAFETY: the callback only reads what the loader hands it and writes `state`,
     // which outlives the call.
     unsafe {
-        libc::dl_iterate_phdr(Some(first_object), (&raw mut image).cast());
+        libc::dl_iterate_phdr(Some(first_object::<T, F>), (&raw mut state).cast());
     }
-    image
+    state.1
 }
 
 /// Whether `addr`, an address of code in this process, belongs to the main
@@ -295,45 +312,24 @@ fn pe_identity<'a>(
     target_pointer_width = "64"
 ))]
 fn platform_exe_identity() -> Option<ExeIdentity> {
-    unsafe extern "C" fn first_object(
-        info: *mut libc::dl_phdr_info,
-        _size: libc::size_t,
-        data: *mut c_void,
-    ) -> c_int {
-        // SAFETY: `dl_iterate_phdr` passes a valid `info` for the duration of the call,
-        // whose `dlpi_phdr` points at `dlpi_phnum` program headers; a `PT_NOTE`
-        // segment is mapped (it lies within a loaded segment) at the bias plus its
-        // address, for its memory size; `data` is the `Option<ExeIdentity>` that
-        // `platform_exe_identity` passed and keeps alive.
-        unsafe {
-            let info = &*info;
-            let headers: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
-                &[]
-            } else {
-                std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum))
-            };
-            let bias = info.dlpi_addr as usize;
-            let build_id = headers
-                .iter()
-                .filter(|h| h.p_type == libc::PT_NOTE && h.p_memsz > 0)
-                .find_map(|h| {
-                    let notes = std::slice::from_raw_parts(
+    with_main_program(|bias, headers| {
+        let build_id = headers
+            .iter()
+            .filter(|h| h.p_type == libc::PT_NOTE && h.p_memsz > 0)
+            .find_map(|h| {
+                // SAFETY: a `PT_NOTE` segment is mapped (it lies within a loaded
+                // segment) at the bias plus its address, for its memory size, as long
+                // as the program runs.
+                let notes = unsafe {
+                    std::slice::from_raw_parts(
                         bias.wrapping_add(h.p_vaddr as usize) as *const u8,
                         h.p_memsz as usize,
-                    );
-                    gnu_build_id(notes).map(hex)
-                });
-            *data.cast::<Option<ExeIdentity>>() = Some(ExeIdentity { build_id, bias });
-        }
-        1 // The first object is the main program: stop.
-    }
-    let mut identity: Option<ExeIdentity> = None;
-    // SAFETY: the callback only reads what the loader hands it and writes `identity`,
-    // which outlives the call.
-    unsafe {
-        libc::dl_iterate_phdr(Some(first_object), (&raw mut identity).cast());
-    }
-    identity
+                    )
+                };
+                gnu_build_id(notes).map(hex)
+            });
+        Some(ExeIdentity { build_id, bias })
+    })
 }
 
 /// The main executable's Mach-O header with its load commands, and its slide, from
