@@ -72,7 +72,7 @@ fn a_bad_config_at_start_is_a_one_line_error_exit() {
 #[test]
 fn sighup_reloads_the_config_and_a_bad_one_keeps_the_old() {
     let dir = setup();
-    let mut served = Served::start(dir.path());
+    let mut served = start_served(dir.path());
     let url = format!("http://{}/config.json", served.addr);
     assert_eq!(get(&url).1, CONFIG);
 
@@ -95,7 +95,7 @@ fn sighup_reloads_the_config_and_a_bad_one_keeps_the_old() {
 #[test]
 fn sigterm_lets_an_upload_in_flight_finish() {
     let dir = setup();
-    let mut served = Served::start(dir.path());
+    let mut served = start_served(dir.path());
     let report = recent_report(0.5);
     let body = json(&report);
     let mut stream = TcpStream::connect(served.addr).unwrap();
@@ -134,7 +134,7 @@ fn sigterm_lets_an_upload_in_flight_finish() {
 #[test]
 fn logs_are_json_lines_and_merge_is_idempotent() {
     let dir = setup();
-    let mut served = Served::start(dir.path());
+    let mut served = start_served(dir.path());
     let week = recent_report(0.5).week;
     assert_eq!(
         post(
@@ -232,7 +232,7 @@ fn reload_refused(served: &mut Served, dir: &Path, make: impl FnOnce(&Path)) -> 
 #[test]
 fn a_config_replaced_by_a_fifo_leaves_the_server_answering_and_stoppable() {
     let dir = setup();
-    let mut served = Served::start(dir.path());
+    let mut served = start_served(dir.path());
     let line = reload_refused(&mut served, dir.path(), |config| {
         let made = Command::new("mkfifo").arg(config).status().unwrap();
         assert!(made.success());
@@ -329,7 +329,7 @@ fn configs_that_approve_nothing_or_rates_out_of_range_are_refused() {
     }
     // At reload: logged, and the old one kept.
     let dir = setup();
-    let mut served = Served::start(dir.path());
+    let mut served = start_served(dir.path());
     for (config, reason) in cases {
         let line = reload_refused(&mut served, dir.path(), |path| {
             std::fs::write(path, config).unwrap();
@@ -436,7 +436,7 @@ fn a_start_on_a_port_in_use_creates_nothing_and_suggests_listen() {
 #[test]
 fn requests_to_unknown_paths_are_logged_with_their_path() {
     let dir = setup();
-    let mut served = Served::start(dir.path());
+    let mut served = start_served(dir.path());
     let report = recent_report(0.5);
     // A tool whose upload URL lacks /upload.
     let (status, body) = post(&served.url(&format!("/{}", report.week)), &json(&report));
@@ -453,7 +453,7 @@ fn a_resend_to_read_only_storage_is_already_stored() {
     let dir = setup();
     let report = recent_report(0.5);
     {
-        let served = Served::start(dir.path());
+        let served = start_served(dir.path());
         let url = served.url(&format!("/upload/{}", report.week));
         assert_eq!(post(&url, &json(&report)), (200, "stored\n".to_owned()));
     }

@@ -133,17 +133,7 @@ fn a_merge_that_cannot_write_leaves_no_partial_output() {
 #[test]
 fn the_dashboard_shows_weeks_side_by_side_and_escapes_names() {
     let server = TestServer::start();
-    let config = CONFIG.replace(
-        "\"mytool/runs\"",
-        "\"mytool/<script>alert(1)</script>\", \"Rate\": 1}, {\"Name\": \"mytool/runs\"",
-    );
-    std::fs::write(&server.config_file, &config).unwrap();
-    // The collector validates with what it serves: wait until it serves this one.
-    eventually(
-        std::time::Duration::from_secs(30),
-        "the new config to be loaded",
-        || server.get("/config.json").1 == config,
-    );
+    server.serve_config(&config_with_hostile_counter());
     let mut hostile = report(week(), 0.25);
     hostile.programs[0]
         .counters

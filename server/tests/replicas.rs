@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use arrow_array::{Array, Float64Array};
 use common::*;
 use telemetry_internal::Day;
+use telemetry_test_support::wait_until;
 use telemetry_upload::Report;
 
 const PREFIX: &str = "collector";
@@ -42,20 +43,12 @@ fn nth_report(week: Day, i: usize) -> Report {
 }
 
 fn replica(dir: &std::path::Path, moto: &Moto) -> Served {
-    let mut command = Command::new(BIN);
-    command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--merge-every-hours",
-            "0",
-        ])
-        .arg("--config")
-        .arg(dir.join("config.json"))
-        .args(["--storage", &storage_url()])
-        .env_clear()
-        .envs(moto.env());
+    let mut command = telemetry_test_support::serve_command(
+        std::path::Path::new(BIN),
+        &dir.join("config.json"),
+        &storage_url(),
+    );
+    command.env_clear().envs(moto.env());
     Served::spawn(command)
 }
 
@@ -81,12 +74,10 @@ fn finish(children: Vec<Child>) -> Vec<String> {
     children
         .into_iter()
         .map(|mut child| {
-            while child.try_wait().unwrap().is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("merge still running after 60 s");
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !wait_until(left, || child.try_wait().unwrap().is_some()) {
+                let _ = child.kill();
+                panic!("merge still running after 60 s");
             }
             let out = child.wait_with_output().unwrap();
             assert!(

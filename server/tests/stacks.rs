@@ -13,12 +13,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use telemetry_counter::stack_name::{finish_crash_stack, frame};
 use telemetry_internal::Day;
-use telemetry_upload::{ProgramReport, Report};
+use telemetry_upload::{ProgramReport, testing};
 
 /// The build ID the test program is linked with.
 const BUILD_ID: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -94,15 +94,9 @@ fn raw(addr: u64) -> String {
 }
 
 fn stacktool(version: &str, stacks: &[(&str, u64)]) -> ProgramReport {
-    ProgramReport {
-        program: "stacktool".into(),
-        version: version.into(),
-        toolchain: "1.95.0".into(),
-        os: "linux".into(),
-        arch: "x86_64".into(),
-        counters: [("stacktool/runs".to_owned(), 1)].into_iter().collect(),
-        stacks: stacks.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
-    }
+    testing::program_report("stacktool", version)
+        .with_counters(&[("stacktool/runs", 1)])
+        .with_stacks(stacks)
 }
 
 fn recent_week() -> Day {
@@ -110,13 +104,7 @@ fn recent_week() -> Day {
 }
 
 fn upload(served: &Served, x: f64, program: ProgramReport) {
-    let report = Report {
-        week: recent_week().to_string(),
-        last_week: String::new(),
-        x,
-        config: "v1".into(),
-        programs: vec![program],
-    };
+    let report = testing::report(&recent_week().to_string(), x, vec![program]);
     let (status, body) = post(
         &served.url(&format!("/upload/{}", report.week)),
         &serde_json::to_vec(&report).unwrap(),
@@ -152,7 +140,7 @@ fn a_stripped_builds_raw_frames_are_named_from_uploaded_symbols_into_the_builds_
     let (binary, [input, run_fn, abort]) = build_program(dir.path());
     std::fs::write(dir.path().join("config.json"), CONFIG).unwrap();
     let storage = file_url(&dir.path().join("data"));
-    let served = Served::start(dir.path());
+    let served = start_served(dir.path());
 
     // What the tool writes: the stripped build raw (panic: from the first recorded
     // frame, libc and std included; a fault: the faulting instruction first), the
@@ -456,9 +444,9 @@ fn stacks_are_claimed_by_predicates_and_conflicts_are_shown() {
         r#"[{"Issue": "https://example.com/stacktool/issues/9", "Predicate": "\"crash/\""}]"#,
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = api(&served)["Stacks"].clone();
+    let mut rows = serde_json::Value::Null;
+    let loaded = telemetry_test_support::wait_until(Duration::from_secs(20), || {
+        rows = api(&served)["Stacks"].clone();
         let claimed = rows
             .as_array()
             .unwrap()
@@ -467,15 +455,9 @@ fn stacks_are_claimed_by_predicates_and_conflicts_are_shown() {
                 r["Issues"] == serde_json::json!(["https://example.com/stacktool/issues/9"])
             })
             .count();
-        if claimed == 2 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the new claims were not loaded: {rows:#}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        claimed == 2
+    });
+    assert!(loaded, "the new claims were not loaded: {rows:#}");
 
     // At start, a bad stacks config is a one-line error naming the entry.
     let bad = claims_file(

@@ -1,8 +1,8 @@
 //! What the workspace's tests share: one rule for a test that needs a system tool
 //! (Chromium, strace, moto's S3 server, Python's duckdb, a tmpfs mount, `script`), the
 //! one headless Chromium runner, the one way to wait for an event ([`eventually`],
-//! [`wait_until`]) and the one way for a test binary to re-run a test in a child
-//! process ([`child`]).
+//! [`wait_until`]), the one way for a test binary to re-run a test in a child
+//! process ([`child`]), and the collector run as a child process ([`Served`]).
 //!
 //! # The rule for a missing tool
 //! A developer runs `cargo xtask test` on a fresh machine with nothing installed. A
@@ -44,8 +44,10 @@
 #![forbid(unsafe_code)]
 
 pub mod child;
+mod served;
 mod wait;
 
+pub use served::{Memory, Served, serve_command};
 pub use wait::{eventually, wait_until};
 
 use std::io::Write;
@@ -257,6 +259,20 @@ impl Chromium {
         )
     }
 
+    /// Loads `url` as [`dump_dom`](Chromium::dump_dom) does and returns the DOM,
+    /// failing the test if the page logged anything to the console, threw a script
+    /// error or broke its Content Security Policy: the page loaded cleanly.
+    pub fn load_cleanly(&self, url: &str, profile: &Path) -> String {
+        let (dom, log) = self.dump_dom(url, profile);
+        let console: Vec<&str> = log.lines().filter(|l| is_page_complaint(l)).collect();
+        assert!(
+            console.is_empty(),
+            "console messages:\n{}",
+            console.join("\n")
+        );
+        dom
+    }
+
     /// Renders `url` to the PNG file `png`, 1100×1500, for a person to look at.
     pub fn screenshot(&self, url: &str, profile: &Path, png: &Path) {
         let child = self
@@ -270,6 +286,14 @@ impl Chromium {
             .expect("start chromium");
         wait_bounded(child);
     }
+}
+
+/// Whether a line of Chromium's log is the page's complaint: a console message, an
+/// uncaught script error, a CSP violation.
+fn is_page_complaint(line: &str) -> bool {
+    line.contains(":CONSOLE")
+        || line.contains("Uncaught")
+        || line.contains("Content Security Policy")
 }
 
 /// Waits for a Chromium run, reading its output as it comes (a full pipe never blocks

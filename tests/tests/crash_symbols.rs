@@ -10,14 +10,13 @@
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use telemetry::counter::stack_name::is_raw_frame;
 use telemetry_internal::{ARCH, Day, OS, toolchain};
+use telemetry_test_support::{Served, serve_command};
 use telemetry_tests::{
     EVENT_TIMEOUT, counter_files_let_go, eventually, example, output_within,
     telemetry_server_binary,
@@ -42,8 +41,7 @@ fn upload_config() -> String {
 /// `telemetry-server serve` on a free loopback port, file storage, never merging by
 /// itself; killed on drop.
 struct Collector {
-    child: Child,
-    addr: String,
+    served: Served,
     storage: String,
 }
 
@@ -52,51 +50,15 @@ impl Collector {
         let config = dir.join("config.json");
         std::fs::write(&config, upload_config()).unwrap();
         let storage = format!("file://{}", dir.join("data").display());
-        let mut child = Command::new(telemetry_server_binary())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--merge-every-hours",
-                "0",
-            ])
-            .arg("--config")
-            .arg(&config)
-            .args(["--storage", &storage])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start telemetry-server serve");
-        let (send, lines) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = send.send(line);
-            }
-        });
-        let mut collector = Collector {
-            child,
-            addr: String::new(),
+        let command = serve_command(&telemetry_server_binary(), &config, &storage);
+        Collector {
+            served: Served::spawn(command),
             storage,
-        };
-        // Its JSON log line `serving` gives the port it bound.
-        let deadline = Instant::now() + LIMIT;
-        while collector.addr.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines
-                .recv_timeout(left)
-                .expect("the server's `serving` line");
-            if line.contains("\"serving\"") {
-                let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-                collector.addr = event["addr"].as_str().unwrap().to_owned();
-            }
         }
-        collector
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.served.url("")
     }
 
     /// `telemetry-server ARGS --storage <this server's storage>`, which must succeed:
@@ -112,12 +74,12 @@ impl Collector {
     /// `GET /api/stacks?since=…`, over HTTP/1.0 (the whole body, then the close).
     fn api_stacks(&self, since: Day) -> serde_json::Value {
         use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&self.addr).unwrap();
+        let addr = self.served.addr;
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(LIMIT)).unwrap();
         write!(
             stream,
-            "GET /api/stacks?since={since} HTTP/1.0\r\nHost: {}\r\n\r\n",
-            self.addr
+            "GET /api/stacks?since={since} HTTP/1.0\r\nHost: {addr}\r\n\r\n"
         )
         .unwrap();
         let mut answer = String::new();
@@ -128,13 +90,6 @@ impl Collector {
             "{answer}"
         );
         serde_json::from_str(body).unwrap()
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -604,14 +604,7 @@ mod tests {
             );
             UploadConfig::parse(text.as_bytes()).unwrap()
         };
-        let program = ProgramReport {
-            program: "tool".into(),
-            version: "1.0.0".into(),
-            toolchain: "1.95.0".into(),
-            os: "linux".into(),
-            arch: "x86_64".into(),
-            ..ProgramReport::default()
-        };
+        let program = crate::testing::program_report("tool", "1.0.0");
         // Go overwrites: the last listing wins, whether higher or lower.
         let lowered = config(1.0, 0.1);
         assert!(!lowered.approves_counter(&program, "tool/runs", 0.5));
@@ -629,24 +622,13 @@ mod tests {
     #[test]
     fn check_report_is_the_one_rule() {
         let c = UploadConfig::parse(CONFIG.as_bytes()).unwrap();
-        let program = |counters: &[(&str, u64)], stacks: &[(&str, u64)]| ProgramReport {
-            program: "tool".into(),
-            version: "1.0.0".into(),
-            toolchain: "1.95.0".into(),
-            os: "linux".into(),
-            arch: "x86_64".into(),
-            counters: counters
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), *v))
-                .collect(),
-            stacks: stacks.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        let program = |counters: &[(&str, u64)], stacks: &[(&str, u64)]| {
+            crate::testing::program_report("tool", "1.0.0")
+                .with_counters(counters)
+                .with_stacks(stacks)
         };
-        let report = |x: f64, programs: Vec<ProgramReport>| Report {
-            week: "2026-11-20".into(),
-            last_week: String::new(),
-            x,
-            config: String::new(),
-            programs,
+        let report = |x: f64, programs: Vec<ProgramReport>| {
+            crate::testing::report("2026-11-20", x, programs)
         };
         let good = report(
             0.4,

@@ -1,5 +1,6 @@
 //! For tests of programs that upload: [`LoopbackServer`], a real HTTP server on
-//! loopback (`127.0.0.1`), never anything else.
+//! loopback (`127.0.0.1`), never anything else; and the reports tests build by hand
+//! ([`report`], [`program_report`]).
 //!
 //! It serves an upload config at `GET /config.json`, answers `POST /upload/<date>`
 //! with a status the test chooses, and records every request it receives, so a test
@@ -38,6 +39,8 @@ use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::{ProgramReport, Report};
 
 /// How long a connection may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -443,4 +446,54 @@ pub(crate) fn trusted_for_tests(url: &str) -> Option<(TestTls, Vec<u8>)> {
         .iter()
         .find(|(p, _, _)| *p == port)
         .map(|(_, tls, root)| (*tls, root.clone()))
+}
+
+/// A report of `week` (`YYYY-MM-DD`) with sample rate `x`, config `v1` and no last
+/// week, holding `programs`: the one way tests build a [`Report`] by hand.
+///
+/// ```
+/// use telemetry_upload::testing::{program_report, report};
+///
+/// let report = report("2026-11-20", 0.5, vec![program_report("mytool", "1.0.0")
+///     .with_counters(&[("mytool/runs", 3)])]);
+/// assert_eq!(report.programs[0].counters["mytool/runs"], 3);
+/// ```
+pub fn report(week: &str, x: f64, programs: Vec<ProgramReport>) -> Report {
+    Report {
+        week: week.to_owned(),
+        last_week: String::new(),
+        x,
+        config: "v1".to_owned(),
+        programs,
+    }
+}
+
+/// `program` at `version`, built with toolchain `1.95.0` for `linux`/`x86_64`, with
+/// nothing counted yet ([`ProgramReport::with_counters`],
+/// [`ProgramReport::with_stacks`] add counts).
+pub fn program_report(program: &str, version: &str) -> ProgramReport {
+    ProgramReport {
+        program: program.to_owned(),
+        version: version.to_owned(),
+        toolchain: "1.95.0".to_owned(),
+        os: "linux".to_owned(),
+        arch: "x86_64".to_owned(),
+        ..ProgramReport::default()
+    }
+}
+
+impl ProgramReport {
+    /// The entry with these plain counters (`name`, count) added.
+    pub fn with_counters(mut self, counters: &[(&str, u64)]) -> Self {
+        self.counters
+            .extend(counters.iter().map(|&(name, n)| (name.to_owned(), n)));
+        self
+    }
+
+    /// The entry with these stack counters (`name`, count) added.
+    pub fn with_stacks(mut self, stacks: &[(&str, u64)]) -> Self {
+        self.stacks
+            .extend(stacks.iter().map(|&(name, n)| (name.to_owned(), n)));
+        self
+    }
 }

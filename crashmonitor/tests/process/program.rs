@@ -11,7 +11,8 @@ use crate::{ROLE, UNMONITORED, platform, program_name, telemetry_dir};
 /// Plays `scenario`: what the host does before crash reporting starts (the
 /// platform's part), the install, then the crash.
 pub(crate) fn play(scenario: &str) {
-    if platform::prepare(scenario) == platform::Prepared::Done {
+    if platform::prepare(scenario) {
+        // The scenario was played whole (it installs crash reporting itself).
         return;
     }
     if env::var_os(UNMONITORED).is_none() {

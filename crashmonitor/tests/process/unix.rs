@@ -44,17 +44,11 @@ pub(crate) fn ended_by(run: &Run, fault: Fault) -> Result<(), String> {
     })
 }
 
-/// Whether the program's role is over once [`prepare`] returns.
-#[derive(PartialEq, Eq)]
-pub(crate) enum Prepared {
-    Done,
-    GoOn,
-}
-
 // ---- the program ----
 
-/// What the host does before crash reporting starts.
-pub(crate) fn prepare(scenario: &str) -> Prepared {
+/// What the host does before crash reporting starts; whether that played the whole
+/// scenario.
+pub(crate) fn prepare(scenario: &str) -> bool {
     match scenario {
         "ignored-segv" => {
             // SAFETY: setting a disposition to SIG_IGN, before any other thread exists.
@@ -63,14 +57,14 @@ pub(crate) fn prepare(scenario: &str) -> Prepared {
         "returning-handler" => install_returning_handler(),
         "closed-stdio" => {
             closed_stdio();
-            return Prepared::Done;
+            return true;
         }
         "journal-planted" => plant_fifo(),
         "truncate-counter-first" => counters_open(),
         "stack-used-segv" | "stack-used-abort" | "stack-used-overflow" => painted_alt_stack(),
         _ => {}
     }
-    Prepared::GoOn
+    false
 }
 
 /// The crashes of the scenarios only Unix has.

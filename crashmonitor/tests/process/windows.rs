@@ -39,15 +39,10 @@ pub(crate) fn ended_by(run: &Run, fault: Fault) -> Result<(), String> {
     })
 }
 
-/// Whether the program's role is over before the install.
-#[derive(PartialEq, Eq)]
-pub(crate) enum Prepared {
-    GoOn,
-}
-
-/// A Windows host does nothing before crash reporting starts in these scenarios.
-pub(crate) fn prepare(_: &str) -> Prepared {
-    Prepared::GoOn
+/// A Windows host does nothing before crash reporting starts in these scenarios:
+/// none is played whole here.
+pub(crate) fn prepare(_: &str) -> bool {
+    false
 }
 
 /// The crashes of the scenarios only Windows has.

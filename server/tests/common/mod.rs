@@ -15,7 +15,7 @@ pub use moto::*;
 pub use served::*;
 use telemetry_internal::Day;
 use telemetry_server::{ServeConfig, Storage};
-use telemetry_upload::{ProgramReport, Report};
+use telemetry_upload::{ProgramReport, Report, testing};
 
 /// The day the tests pretend it is, so that their weeks are recent.
 pub fn today() -> Day {
@@ -38,28 +38,25 @@ pub const CONFIG: &str = r#"{
 
 /// A report of `mytool` that the config approves.
 pub fn report(week: Day, x: f64) -> Report {
-    Report {
-        week: week.to_string(),
-        last_week: String::new(),
+    testing::report(
+        &week.to_string(),
         x,
-        config: "v1".into(),
-        programs: vec![program(&[("mytool/runs", 3), ("mytool/flag:json", 1)])],
-    }
+        vec![program(&[("mytool/runs", 3), ("mytool/flag:json", 1)])],
+    )
 }
 
+/// `mytool` 1.0.0 on linux/x86_64 with `counters`.
 pub fn program(counters: &[(&str, u64)]) -> ProgramReport {
-    ProgramReport {
-        program: "mytool".into(),
-        version: "1.0.0".into(),
-        toolchain: "1.95.0".into(),
-        os: "linux".into(),
-        arch: "x86_64".into(),
-        counters: counters
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), *v))
-            .collect(),
-        stacks: Default::default(),
-    }
+    testing::program_report("mytool", "1.0.0").with_counters(counters)
+}
+
+/// [`CONFIG`] that also approves a counter whose name is markup, which every page
+/// must show as text.
+pub fn config_with_hostile_counter() -> String {
+    CONFIG.replace(
+        "\"mytool/runs\"",
+        "\"mytool/<script>alert(1)</script>\", \"Rate\": 1}, {\"Name\": \"mytool/runs\"",
+    )
 }
 
 pub fn json(report: &Report) -> Vec<u8> {
@@ -146,6 +143,17 @@ impl TestServer {
 
     pub fn get(&self, path: &str) -> (u16, String) {
         get(&self.url(path))
+    }
+
+    /// Writes `config` as the server's upload config and waits until it serves it
+    /// (it validates uploads with what it serves).
+    pub fn serve_config(&self, config: &str) {
+        std::fs::write(&self.config_file, config).unwrap();
+        telemetry_test_support::eventually(
+            Duration::from_secs(30),
+            "the new config to be loaded",
+            || self.get("/config.json").1 == config,
+        );
     }
 
     pub fn upload(&self, report: &Report) -> (u16, String) {
