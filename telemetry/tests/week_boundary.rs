@@ -4,24 +4,23 @@
 //! that counts with `telemetry_counter::open_dir` alone, which never rotates: it holds
 //! its file's lease, so the week waits until it lets go.
 //!
-//! The test re-executes this test binary as the counting process, which moves its
+//! Each test re-runs itself as the counting process (`test-support`'s `child`), which moves its
 //! counter clock (`telemetry_counter::testing::set_now`) across the week's end when
 //! told to, and reports on stdout what it did; the upload run is given the matching
 //! real time through its own clock seam (`RunConfig::now`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::time::{Duration, UNIX_EPOCH};
 
 use telemetry::Program;
 use telemetry_internal::{Ambient, Day, Dir};
+use telemetry_test_support::{child, wait_until};
 use telemetry_upload::{ConfigSource, Report, RunConfig};
 
 /// Set in the counting child: its telemetry directory.
 const CHILD_DIR: &str = "TELEMETRY_WEEK_BOUNDARY_CHILD";
-/// Set in the counting child: `start` (the facade) or `open_dir` (counting only).
-const CHILD_OPEN: &str = "TELEMETRY_WEEK_BOUNDARY_OPEN";
 
 static HITS: telemetry::counter::Counter = telemetry::counter::Counter::new("tool/hits");
 
@@ -29,8 +28,9 @@ fn program() -> Program {
     Program::new("tool", "1.0.0")
 }
 
-/// The counting process, when started by the test below; a no-op otherwise. It reads
-/// commands on stdin, one a line, and answers each on stdout after `> `:
+/// The counting process, the role of a child started by [`Counting::start`]: opens
+/// its directory by `open` (`start`, the facade, or `open_dir`, counting only), then
+/// reads commands on stdin, one a line, and answers each on stdout after `> `:
 /// `count N` → `counted`; `advance SECS` (the counter clock, in seconds since the
 /// epoch) → `rotated PATH` once counting moved to another file, or `stuck PATH` if it
 /// did not within ten seconds; `clock SECS` → `clock set` (the counter clock, and
@@ -39,12 +39,10 @@ fn program() -> Program {
 /// signals` (or `taking signals`) as soon as the rotation thread runs, `no` if it does
 /// not within SECS seconds (Linux: from `/proc/self/task/*`, whose name a new thread
 /// sets itself, a moment after it exists).
-#[test]
-fn counting_child() {
-    let Some(dir) = std::env::var_os(CHILD_DIR) else {
-        return;
-    };
-    if std::env::var(CHILD_OPEN).unwrap() == "start" {
+#[allow(clippy::print_stdout)] // The child's answers, which the test reads.
+fn count(open: &str) {
+    let dir = std::env::var_os(CHILD_DIR).expect("the child's directory");
+    if open == "start" {
         let started = telemetry::start(telemetry::Config::new(program()).dir(PathBuf::from(dir)));
         assert!(!started.started_child(), "nothing asks for a child");
     } else {
@@ -72,10 +70,7 @@ fn counting_child() {
             "advance" => {
                 let before = current();
                 telemetry_counter::testing::set_now(Some(UNIX_EPOCH + Duration::from_secs(arg)));
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while current() == before && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
+                wait_until(Duration::from_secs(10), || current() != before);
                 let now = current();
                 let verdict = if now == before { "stuck" } else { "rotated" };
                 println!("> {verdict} {now}");
@@ -85,19 +80,13 @@ fn counting_child() {
                 println!("> clock set");
             }
             "moved" => {
-                let deadline = Instant::now() + Duration::from_secs(arg);
-                while current() == first && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
+                wait_until(Duration::from_secs(arg), || current() != first);
                 let now = current();
                 let verdict = if now == first { "stayed" } else { "moved" };
                 println!("> {verdict} {now}");
             }
             "threads" => {
-                let deadline = Instant::now() + Duration::from_secs(arg);
-                while !rotation_thread_runs() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
+                wait_until(Duration::from_secs(arg), rotation_thread_runs);
                 let running = match rotation_thread_runs() {
                     true if rotation_thread_blocks_signals() => "yes, blocking signals",
                     true => "yes, taking signals",
@@ -148,16 +137,11 @@ struct Counting {
 }
 
 impl Counting {
+    /// The counting child of the calling test, opening `dir` by `open` (see
+    /// [`count`]), with `tmp` as its home.
     fn start(tmp: &Path, dir: &Path, open: &str) -> Counting {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "counting_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        let mut child = child::command(open)
             .env(CHILD_DIR, dir)
-            .env(CHILD_OPEN, open)
             // Allowed to count, whatever the environment of the test says.
             .env_remove("DO_NOT_TRACK")
             .env_remove("TELEMETRY_DEBUG")
@@ -175,6 +159,17 @@ impl Counting {
             stdin,
             stdout,
         }
+    }
+
+    /// [`start`](Counting::start) in `tmp/tool`, once ready: the child, its
+    /// directory, the counter file it is ready with, and that file's week.
+    fn ready(tmp: &Path, open: &str) -> (Counting, PathBuf, PathBuf, Day) {
+        let dir = tmp.join("tool");
+        let mut counting = Counting::start(tmp, &dir, open);
+        let ready = counting.answer();
+        let first = PathBuf::from(ready.strip_prefix("ready ").unwrap());
+        let week = week_of(&first);
+        (counting, dir, first, week)
     }
 
     /// The child's next answer (what follows `> `); the harness's own lines skipped.
@@ -227,6 +222,17 @@ fn week_of(path: &Path) -> Day {
     )
 }
 
+/// The start of `day`, in seconds since the epoch (what the child's clock commands
+/// take).
+fn start_secs(day: Day) -> u64 {
+    day.start().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// The local report of `week` in `dir`.
+fn local_report(dir: &Path, week: Day) -> Report {
+    Report::parse(&std::fs::read(Dir::new(dir).local_report(week)).unwrap()).unwrap()
+}
+
 /// `2026-12-13T00:00:00Z` → that day.
 fn day_of(meta: &str) -> Day {
     Day::parse(meta.get(..10).unwrap()).unwrap()
@@ -234,17 +240,16 @@ fn day_of(meta: &str) -> Day {
 
 #[test]
 fn a_process_that_outlives_its_week_loses_no_count() {
+    if child::play_role(count) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("tool");
-    let mut counting = Counting::start(tmp.path(), &dir, "start");
-    let ready = counting.answer();
-    let first = PathBuf::from(ready.strip_prefix("ready ").unwrap());
-    let week = week_of(&first);
+    let (mut counting, dir, first, week) = Counting::ready(tmp.path(), "start");
     assert_eq!(counting.tell("count 1000"), "counted");
 
     // An hour into the next week by the counter clock, the process counts into the
     // next week's file.
-    let next_week = week.start().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
+    let next_week = start_secs(week) + 3600;
     let said = counting.tell(&format!("advance {next_week}"));
     let second =
         PathBuf::from(said.strip_prefix("rotated ").unwrap_or_else(|| {
@@ -274,8 +279,7 @@ fn a_process_that_outlives_its_week_loses_no_count() {
     assert!(upload_run(tmp.path(), &dir, week).reports.is_empty());
     assert!(!first.exists());
 
-    let reported =
-        Report::parse(&std::fs::read(Dir::new(&dir).local_report(week)).unwrap()).unwrap();
+    let reported = local_report(&dir, week);
     assert_eq!(reported.programs.len(), 1);
     assert_eq!(reported.programs[0].counters["tool/hits"], 1000);
     let second_file = telemetry_counter::read_file(&second).unwrap();
@@ -290,12 +294,11 @@ fn a_process_that_outlives_its_week_loses_no_count() {
 #[cfg(unix)]
 #[test]
 fn a_week_waits_for_a_process_still_counting_into_it() {
+    if child::play_role(count) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("tool");
-    let mut counting = Counting::start(tmp.path(), &dir, "open_dir");
-    let ready = counting.answer();
-    let file = PathBuf::from(ready.strip_prefix("ready ").unwrap());
-    let week = week_of(&file);
+    let (mut counting, dir, file, week) = Counting::ready(tmp.path(), "open_dir");
     assert_eq!(counting.tell("count 1000"), "counted");
 
     let summary = upload_run(tmp.path(), &dir, week);
@@ -314,8 +317,7 @@ fn a_week_waits_for_a_process_still_counting_into_it() {
         format!("{week}: local only (mode is not on)\n")
     );
     assert!(!file.exists());
-    let reported =
-        Report::parse(&std::fs::read(Dir::new(&dir).local_report(week)).unwrap()).unwrap();
+    let reported = local_report(&dir, week);
     assert_eq!(reported.programs[0].counters["tool/hits"], 1500);
 }
 
@@ -326,10 +328,11 @@ fn a_week_waits_for_a_process_still_counting_into_it() {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_rotation_thread_starts_with_the_first_count() {
+    if child::play_role(count) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("tool");
-    let mut counting = Counting::start(tmp.path(), &dir, "start");
-    counting.answer();
+    let (mut counting, ..) = Counting::ready(tmp.path(), "start");
     assert_eq!(counting.tell("threads 0"), "rotation thread no");
     assert_eq!(counting.tell("count 1"), "counted");
     assert_eq!(
@@ -343,19 +346,13 @@ fn the_rotation_thread_starts_with_the_first_count() {
 /// rotation thread, which moves it to the file of the day at once, not an hour later.
 #[test]
 fn a_first_count_days_later_moves_to_that_days_file_at_once() {
+    if child::play_role(count) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("tool");
-    let mut counting = Counting::start(tmp.path(), &dir, "start");
-    let ready = counting.answer();
-    let first = PathBuf::from(ready.strip_prefix("ready ").unwrap());
+    let (mut counting, _, _, week) = Counting::ready(tmp.path(), "start");
     // Two days and an hour later by the counter clock, nothing counted yet.
-    let later = week_of(&first)
-        .start()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 2 * 86_400
-        + 3600;
+    let later = start_secs(week) + 2 * 86_400 + 3600;
     assert_eq!(counting.tell(&format!("clock {later}")), "clock set");
     assert_eq!(counting.tell("count 1"), "counted");
     let said = counting.tell("moved 10");
@@ -363,10 +360,7 @@ fn a_first_count_days_later_moves_to_that_days_file_at_once() {
         panic!("the first count did not move the process to its day's file: {said}")
     }));
     let moved_file = telemetry_counter::read_file(&moved).unwrap();
-    assert_eq!(
-        day_of(moved_file.meta("TimeBegin").unwrap()),
-        week_of(&first).plus(2)
-    );
+    assert_eq!(day_of(moved_file.meta("TimeBegin").unwrap()), week.plus(2));
     counting.finish();
 }
 
@@ -378,12 +372,11 @@ fn a_first_count_days_later_moves_to_that_days_file_at_once() {
 #[test]
 #[cfg(unix)]
 fn a_process_that_counts_nothing_holds_no_week_back() {
+    if child::play_role(count) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("tool");
-    let mut counting = Counting::start(tmp.path(), &dir, "start");
-    let ready = counting.answer();
-    let first = PathBuf::from(ready.strip_prefix("ready ").unwrap());
-    let week = week_of(&first);
+    let (mut counting, dir, first, week) = Counting::ready(tmp.path(), "start");
 
     let summary = upload_run(tmp.path(), &dir, week);
     assert_eq!(
@@ -393,13 +386,7 @@ fn a_process_that_counts_nothing_holds_no_week_back() {
     assert!(!first.exists(), "the reported week's file is deleted");
 
     // The day the upload ran, by the counter clock too.
-    let then = week
-        .plus(1)
-        .start()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3600;
+    let then = start_secs(week.plus(1)) + 3600;
     assert_eq!(counting.tell(&format!("clock {then}")), "clock set");
     assert_eq!(counting.tell("count 3"), "counted");
     let said = counting.tell("moved 10");
