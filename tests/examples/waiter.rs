@@ -7,8 +7,9 @@
 //! waiter DIR [SERVER_URL [YYYY-MM-DD]] [--then-list-children AFTER_FILE]
 //! ```
 //!
-//! It first prints how many `SIGCHLD`s `start` caused (`sigchld N`): on Linux none,
-//! the intermediate process that detaches the child has no exit signal.
+//! It first prints whether `start` raised a `SIGCHLD` in it (`sigchld 0` or `1`): on
+//! Linux it does not, the intermediate process that detaches the child has no exit
+//! signal.
 //! Crash reporting is on; with `SERVER_URL` an upload may be due. With
 //! `--then-list-children`, it then waits (at most 20 s) until `AFTER_FILE` exists and
 //! prints the number of its remaining children, zombies included (Linux `/proc`), as a
@@ -17,18 +18,41 @@
 #![cfg_attr(not(unix), allow(unused_imports, dead_code))]
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Reaping children and `SIGCHLD` are Unix notions (Windows has neither zombies nor
 /// reaping): elsewhere this host does nothing.
 #[cfg(not(unix))]
 fn main() {}
 
-static SIGCHLDS: AtomicUsize = AtomicUsize::new(0);
+/// `SIGCHLD` blocked in every thread (those `start` makes inherit the mask), so that
+/// one raised by `start` stays pending, to be seen by `sigpending` the moment `start`
+/// returns: no waiting for a handler to run. (A blocked `SIGCHLD` changes nothing for
+/// `wait`, and the telemetry child clears its mask before it runs.)
+#[cfg(unix)]
+fn block_sigchld() {
+    // SAFETY: the set is a local that sigemptyset initializes before use;
+    // pthread_sigmask reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        assert_eq!(
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()),
+            0
+        );
+    }
+}
 
-extern "C" fn on_sigchld(_: libc::c_int) {
-    SIGCHLDS.fetch_add(1, Ordering::SeqCst);
+/// Whether a `SIGCHLD` is pending (it was raised while blocked): 0 or 1.
+#[cfg(unix)]
+fn sigchld_pending() -> usize {
+    // SAFETY: sigpending fills the local set, which sigismember then reads.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        assert_eq!(libc::sigpending(&mut set), 0);
+        usize::from(libc::sigismember(&set, libc::SIGCHLD) == 1)
+    }
 }
 
 #[cfg(unix)]
@@ -54,12 +78,10 @@ fn main() {
     {
         config = config.upload_start_time(day.start());
     }
-    let handler: extern "C" fn(libc::c_int) = on_sigchld;
-    // SAFETY: the handler only does an atomic add, which is async-signal-safe.
-    unsafe { libc::signal(libc::SIGCHLD, handler as libc::sighandler_t) };
+    block_sigchld();
     let _started = telemetry::start(config);
-    std::thread::sleep(Duration::from_millis(50));
-    println!("sigchld {}", SIGCHLDS.load(Ordering::SeqCst));
+    // `start` has reaped the process it forked: a SIGCHLD it raised is pending now.
+    println!("sigchld {}", sigchld_pending());
 
     let own = std::process::Command::new("true").spawn();
     let mut reaped = 0;
@@ -80,10 +102,7 @@ fn main() {
 
     if let Some(pos) = args.iter().position(|a| a == "--then-list-children") {
         let after = Path::new(&args[pos + 1]);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !after.exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        telemetry_test_support::wait_until(Duration::from_secs(20), || after.exists());
         println!("children {}", children());
     }
 }

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The first ```sh block after `heading` in the README.
 fn command_under(heading: &str) -> String {
@@ -62,17 +62,16 @@ fn the_try_it_command_shows_the_hello_tools_counts() {
         text
     });
     // Building the example and the command from cold may take minutes.
-    let deadline = Instant::now() + Duration::from_secs(15 * 60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{command} did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut status = None;
+    let finished = telemetry_test_support::wait_until(Duration::from_secs(15 * 60), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+        panic!("{command} did not finish in time");
+    }
+    let status = status.unwrap();
     let out = reader.join().unwrap();
     assert!(status.success(), "{status}: {}", errors.join().unwrap());
     for expected in [
