@@ -3,33 +3,20 @@
 //! the ambient inputs it is given rather than the test process's environment (CI runs
 //! this suite with `DO_NOT_TRACK=1` exported).
 
+mod common;
+
 use std::process::ExitCode;
 
+use common::run_embedded;
 use telemetry::{Config, Program};
 use telemetry_cli::Options;
 use telemetry_internal::Ambient;
 
 const POLICY: &str = "https://example.com/mytool/privacy";
 
-fn run_full(
-    args: &[&str],
-    config: &Config,
-    options: &Options,
-    ambient: &Ambient,
-) -> (ExitCode, String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let argv = std::iter::once("mytool telemetry").chain(args.iter().copied());
-    let code = telemetry_cli::run_with_writers(argv, config, options, ambient, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
-}
-
 fn run(args: &[&str], config: &Config) -> (ExitCode, String, String) {
     let home = tempfile::tempdir().unwrap();
-    run_full(
+    run_embedded(
         args,
         config,
         &Options::new(),
@@ -77,7 +64,7 @@ fn without_dir_uses_the_tools_directory_under_the_injected_root() {
     let home = tempfile::tempdir().unwrap();
     let ambient = Ambient::with_config_dir(home.path());
     let config = Config::new(Program::new("mytool", "1.0.0"));
-    let (code, out, err) = run_full(&["off"], &config, &Options::new(), &ambient);
+    let (code, out, err) = run_embedded(&["off"], &config, &Options::new(), &ambient);
     assert_eq!(code, ExitCode::SUCCESS, "{err}");
     // Embedded, `off` is the tool's, not the user-wide switch.
     let root = home.path().join("telemetry");
@@ -94,17 +81,17 @@ fn do_not_track_comes_from_the_injected_ambient() {
     let home = tempfile::tempdir().unwrap();
     let config = Config::new(Program::new("mytool", "1.0.0"));
     let clear = Ambient::with_config_dir(home.path());
-    let (_, out, _) = run_full(&["env"], &config, &Options::new(), &clear);
+    let (_, out, _) = run_embedded(&["env"], &config, &Options::new(), &clear);
     assert!(
         out.contains("mode: local (no mode file; local is the default)"),
         "{out}"
     );
     let dnt = clear.clone().do_not_track(true);
-    let (_, out, _) = run_full(&["env"], &config, &Options::new(), &dnt);
+    let (_, out, _) = run_embedded(&["env"], &config, &Options::new(), &dnt);
     assert!(out.contains("mode: off (DO_NOT_TRACK is set;"), "{out}");
-    let (_, _, err) = run_full(&["on"], &config, &Options::new(), &dnt);
+    let (_, _, err) = run_embedded(&["on"], &config, &Options::new(), &dnt);
     assert!(err.contains("DO_NOT_TRACK is set"), "{err}");
-    let (_, out, _) = run_full(&["view", "--text"], &config, &Options::new(), &dnt);
+    let (_, out, _) = run_embedded(&["view", "--text"], &config, &Options::new(), &dnt);
     assert!(
         out.contains("DO_NOT_TRACK is set in the environment"),
         "{out}"
@@ -118,11 +105,11 @@ fn the_privacy_policy_is_shown_by_on_env_and_help() {
     let config = Config::new(Program::new("mytool", "1.0.0"));
     let options = Options::new().privacy_policy(POLICY);
     for args in [&["on"][..], &["env"], &["--help"]] {
-        let (code, out, err) = run_full(args, &config, &options, &ambient);
+        let (code, out, err) = run_embedded(args, &config, &options, &ambient);
         assert_eq!(code, ExitCode::SUCCESS, "{args:?}: {err}");
         assert!(out.contains(POLICY), "{args:?}: {out}");
     }
-    let (_, out, _) = run_full(&["env"], &config, &Options::new(), &ambient);
+    let (_, out, _) = run_embedded(&["env"], &config, &Options::new(), &ambient);
     assert!(!out.contains("privacy policy"), "{out}");
 }
 
@@ -143,7 +130,7 @@ fn no_home_is_a_one_line_error() {
     let config = Config::new(Program::new("mytool", "1.0.0"));
     let mut no_home = Ambient::with_config_dir("/unused");
     no_home.config_dir = None;
-    let (code, _, err) = run_full(&["env"], &config, &Options::new(), &no_home);
+    let (code, _, err) = run_embedded(&["env"], &config, &Options::new(), &no_home);
     assert_eq!(code, ExitCode::FAILURE);
     assert_eq!(
         err,

@@ -4,11 +4,24 @@
 
 mod common;
 
-use common::{counter_file, run_in, stderr, stdout};
+use common::{counter_file, run_embedded, run_in, stderr, stdout};
+use telemetry_internal::Ambient;
 use telemetry_upload::testing::LoopbackServer;
 
 fn approving_config() -> String {
     common::approving_config("mytool", "1.0.0", &["mytool/runs"])
+}
+
+/// A loopback server serving [`approving_config`], and `mytool`'s `Config` for
+/// `dir` with that server's URLs: how an embedding tool is set up.
+fn serving_mytool(dir: &std::path::Path) -> (LoopbackServer, telemetry::Config) {
+    let server = LoopbackServer::start();
+    server.set_config(&approving_config());
+    let config = telemetry::Config::new(telemetry::Program::new("mytool", "1.0.0"))
+        .dir(dir)
+        .upload_url(server.upload_url())
+        .config_url(server.config_url());
+    (server, config)
 }
 
 /// A directory opted in on 2026-11-01 with one week of `mytool` ended 2026-11-20.
@@ -141,24 +154,12 @@ fn a_bad_start_time_is_a_usage_error() {
 #[test]
 fn embedded_upload_uses_the_tools_urls() {
     let tmp = opted_in_dir();
-    let server = LoopbackServer::start();
-    server.set_config(&approving_config());
-    let config = telemetry::Config::new(telemetry::Program::new("mytool", "1.0.0"))
-        .dir(tmp.path())
-        .upload_url(server.upload_url())
-        .config_url(server.config_url());
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = telemetry_cli::run_with_writers(
-        ["mytool telemetry", "upload", "--start-time", "2026-11-21"],
+    let (server, config) = serving_mytool(tmp.path());
+    let (code, out, err) = run_embedded(
+        &["upload", "--start-time", "2026-11-21"],
         &config,
         &telemetry_cli::Options::new(),
-        &telemetry_internal::Ambient::with_config_dir(tmp.path().join("home")),
-        &mut out,
-        &mut err,
-    );
-    let (out, err) = (
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
+        &Ambient::with_config_dir(tmp.path().join("home")),
     );
     assert_eq!(code, std::process::ExitCode::SUCCESS, "{err}");
     assert_eq!(out, "2026-11-20: uploaded\n");
@@ -312,24 +313,12 @@ fn dry_run_writes_no_debug_log() {
 fn the_given_do_not_track_turns_the_run_off() {
     let tmp = opted_in_dir();
     let before = snapshot(tmp.path());
-    let server = LoopbackServer::start();
-    server.set_config(&approving_config());
-    let config = telemetry::Config::new(telemetry::Program::new("mytool", "1.0.0"))
-        .dir(tmp.path())
-        .upload_url(server.upload_url())
-        .config_url(server.config_url());
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = telemetry_cli::run_with_writers(
-        ["mytool telemetry", "upload", "--start-time", "2026-11-21"],
+    let (server, config) = serving_mytool(tmp.path());
+    let (code, out, err) = run_embedded(
+        &["upload", "--start-time", "2026-11-21"],
         &config,
         &telemetry_cli::Options::new(),
-        &telemetry_internal::Ambient::with_config_dir(tmp.path().join("home")).do_not_track(true),
-        &mut out,
-        &mut err,
-    );
-    let (out, err) = (
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
+        &Ambient::with_config_dir(tmp.path().join("home")).do_not_track(true),
     );
     assert_eq!(code, std::process::ExitCode::SUCCESS, "{err}");
     assert_eq!(
@@ -520,31 +509,16 @@ fn dry_run_needs_no_upload_url_and_always_checks_the_config() {
 #[test]
 fn embedded_dry_run_uses_the_tools_urls() {
     let tmp = opted_in_dir();
-    let server = LoopbackServer::start();
-    server.set_config(&approving_config());
-    let config = telemetry::Config::new(telemetry::Program::new("mytool", "1.0.0"))
-        .dir(tmp.path())
-        .upload_url(server.upload_url())
-        .config_url(server.config_url());
+    let (server, config) = serving_mytool(tmp.path());
     let run = |start: &str| {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = telemetry_cli::run_with_writers(
-            [
-                "mytool telemetry",
-                "upload",
-                "--dry-run",
-                "--start-time",
-                start,
-            ],
+        let (code, out, err) = run_embedded(
+            &["upload", "--dry-run", "--start-time", start],
             &config,
             &telemetry_cli::Options::new(),
-            &telemetry_internal::Ambient::with_config_dir(tmp.path().join("home")),
-            &mut out,
-            &mut err,
+            &Ambient::with_config_dir(tmp.path().join("home")),
         );
-        let err = String::from_utf8(err).unwrap();
         assert_eq!(code, std::process::ExitCode::SUCCESS, "{err}");
-        String::from_utf8(out).unwrap()
+        out
     };
     let out = run("2026-11-21");
     assert!(

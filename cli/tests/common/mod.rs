@@ -156,3 +156,22 @@ pub fn tool_with_dir(home: &Path, name: &str, dir: &Path) -> Command {
         .arg(dir);
     cmd
 }
+
+/// `telemetry_cli::run_with_writers` as the tool `mytool` embeds it (`mytool
+/// telemetry ARGS…`), with `config`, `options` and the ambient inputs `ambient`: its
+/// exit code, stdout and stderr.
+pub fn run_embedded(
+    args: &[&str],
+    config: &telemetry::Config,
+    options: &telemetry_cli::Options,
+    ambient: &telemetry_internal::Ambient,
+) -> (std::process::ExitCode, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let argv = std::iter::once("mytool telemetry").chain(args.iter().copied());
+    let code = telemetry_cli::run_with_writers(argv, config, options, ambient, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).expect("stdout is UTF-8"),
+        String::from_utf8(err).expect("stderr is UTF-8"),
+    )
+}
