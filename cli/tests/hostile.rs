@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{counter_file, run_in, stderr, stdout, telemetry};
+use telemetry_test_support::entry_names;
 
 /// Characters that must never reach a terminal as themselves.
 fn assert_no_raw_escapes(what: &str, text: &[u8]) {
@@ -48,15 +49,6 @@ fn victim(parent: &Path) -> std::path::PathBuf {
     victim
 }
 
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// A `local` (or `upload`, `debug`) link planted in a tool's directory: `clean` removes
 /// nothing through it, and `dump`, `view`, `csv` and `env` refuse to read through it,
 /// each with one line and exit status 1.
@@ -65,7 +57,7 @@ fn listing(dir: &Path) -> Vec<String> {
 fn planted_links_are_never_followed() {
     let tmp = tempfile::tempdir().unwrap();
     let victim = victim(tmp.path());
-    let before = listing(&victim);
+    let before = entry_names(&victim);
     assert_eq!(before.len(), 4, "{before:?}");
     let dir = tmp.path().join("tool");
     std::fs::create_dir(&dir).unwrap();
@@ -91,7 +83,7 @@ fn planted_links_are_never_followed() {
             let text = stdout(&out);
             assert!(!text.contains("victim"), "{area}: {args:?}: {text}");
             assert_eq!(
-                listing(&victim),
+                entry_names(&victim),
                 before,
                 "{area}: {args:?} touched the victim"
             );
@@ -107,7 +99,7 @@ fn planted_links_are_never_followed() {
 fn clean_on_the_root_skips_a_tool_with_a_planted_link() {
     let home = tempfile::tempdir().unwrap();
     let victim = victim(home.path());
-    let before = listing(&victim);
+    let before = entry_names(&victim);
     let root = common::root_in(home.path());
     let good = root.join("good");
     counter_file(
@@ -125,9 +117,9 @@ fn clean_on_the_root_skips_a_tool_with_a_planted_link() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("bad/local"), "{err}");
-    assert_eq!(listing(&victim), before);
+    assert_eq!(entry_names(&victim), before);
     assert!(
-        listing(&good.join("local")).is_empty(),
+        entry_names(&good.join("local")).is_empty(),
         "the good tool was cleaned"
     );
     // The link itself stays: it is the user's to look at.

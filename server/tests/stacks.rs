@@ -208,13 +208,7 @@ fn a_stripped_builds_raw_frames_are_named_from_uploaded_symbols_into_the_builds_
 
     // The stripped executable has nothing to give: a one-line error.
     let stripped = dir.path().join("stacktool-stripped");
-    std::fs::copy(&binary, &stripped).unwrap();
-    let status = Command::new("strip")
-        .arg("--strip-all")
-        .arg(&stripped)
-        .status()
-        .expect("run strip (binutils)");
-    assert!(status.success());
+    telemetry_test_support::stripped_copy(&binary, &stripped);
     let refused = output_within_20s(
         Command::new(BIN)
             .args(["symbols", "add", "--storage", &storage])

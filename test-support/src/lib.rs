@@ -205,6 +205,39 @@ fn is_executable(path: &Path) -> bool {
     }
 }
 
+/// Copies the executable `from` to `to` and strips every symbol table from the copy
+/// with binutils' `strip --strip-all` (the same build ID, nothing to name frames
+/// with). Panics if `strip` fails.
+pub fn stripped_copy(from: &Path, to: &Path) {
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
+    let status = Command::new("strip")
+        .arg("--strip-all")
+        .arg(to)
+        .status()
+        .expect("run strip (binutils)");
+    assert!(
+        status.success(),
+        "strip --strip-all {}: {status}",
+        to.display()
+    );
+}
+
+/// The names of the entries of `dir`, sorted: what a test compares before and after.
+pub fn entry_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// Headless Chromium, the one runner of the workspace's browser tests.
 #[derive(Clone, Debug)]
 pub struct Chromium {

@@ -37,6 +37,57 @@ pub fn example(name: &str) -> PathBuf {
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// The example `name` run on the telemetry directory `dir` with `args`, free to
+/// count whatever the environment of the tests says (`DO_NOT_TRACK` and
+/// `TELEMETRY_DEBUG` removed).
+pub fn example_in(name: &str, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(example(name));
+    cmd.arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG");
+    cmd
+}
+
+/// [`example_in`] for `mytool`, the example most scenarios drive.
+pub fn mytool(dir: &Path, args: &[&str]) -> Command {
+    example_in("mytool", dir, args)
+}
+
+/// `sh -c script`, free to count as [`example_in`] is.
+pub fn shell(script: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script])
+        .env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG");
+    cmd
+}
+
+/// `path` in single quotes, for a [`shell`] script.
+pub fn quote(path: &Path) -> String {
+    format!("'{}'", path.display())
+}
+
+/// Runs the [`shell`] pipeline `script`, in which `mytool greet` uploads to `server`
+/// (slow to answer) and pipes into `cat`: the pipeline prints `hello` and ends within
+/// `bound`, without waiting for the upload child, which does upload.
+pub fn assert_pipeline_ends_before_the_upload(
+    script: &str,
+    server: &LoopbackServer,
+    bound: Duration,
+) {
+    let start = Instant::now();
+    let out = output_within(shell(script), bound + EVENT_TIMEOUT);
+    let took = start.elapsed();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    assert!(took < bound, "the pipeline waited for the child: {took:?}");
+    eventually(EVENT_TIMEOUT, "the slow upload", || {
+        server.uploads().len() == 1
+    });
+}
+
 /// The program identity of the example `name`: `program!()` in an example names the
 /// example (Cargo compiles it as a binary of that name), with this package's version.
 pub fn program_of(example: &str) -> Program {

@@ -105,16 +105,6 @@ impl Sandbox {
     }
 }
 
-/// The names of the entries of `dir`.
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -142,7 +132,10 @@ fn counts_go_under_the_binarys_name_where_telemetry_tool_finds_them() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 
     // One directory, named after the binary, not the package.
-    assert_eq!(names_in(&sandbox.root()), ["fdl"]);
+    assert_eq!(
+        telemetry_test_support::entry_names(&sandbox.root()),
+        ["fdl"]
+    );
     let (program, counts) = sandbox.dumped();
     assert_eq!(program, "fdl");
     let want: BTreeMap<String, u64> = [
@@ -186,7 +179,10 @@ fn a_crash_is_counted_under_the_binarys_name() {
             .keys()
             .any(|k| k.starts_with("crash/panic\nfdl::boom+0x"))
     });
-    assert_eq!(names_in(&sandbox.root()), ["fdl"]);
+    assert_eq!(
+        telemetry_test_support::entry_names(&sandbox.root()),
+        ["fdl"]
+    );
 
     let quiet = Sandbox::new();
     let mut cmd = quiet.fdl(&["--panic-for-tests"]);
@@ -208,13 +204,7 @@ fn a_stripped_build_counts_its_crash_raw() {
     use telemetry::counter::stack_name::is_raw_frame;
     let sandbox = Sandbox::new();
     let stripped = sandbox.tmp.path().join("fdl");
-    std::fs::copy(FDL, &stripped).unwrap();
-    let status = Command::new("strip")
-        .arg("--strip-all")
-        .arg(&stripped)
-        .status()
-        .expect("run strip (binutils)");
-    assert!(status.success());
+    telemetry_test_support::stripped_copy(std::path::Path::new(FDL), &stripped);
     let out = output_within(sandbox.command(&stripped, &["--panic-for-tests"]), LIMIT);
     assert_eq!(out.status.code(), Some(101));
     let next = output_within(sandbox.command(&stripped, &["README"]), LIMIT);

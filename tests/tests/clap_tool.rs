@@ -6,17 +6,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use telemetry_tests::{
-    EVENT_TIMEOUT, eventually, example, expired_week_of, opt_in, serving_approving_config,
-    todays_counts_of,
+    EVENT_TIMEOUT, eventually, example, example_in, expired_week_of, opt_in,
+    serving_approving_config, todays_counts_of,
 };
 
 fn clap_tool(dir: &Path, args: &[&str]) -> Output {
-    Command::new(example("clap_tool"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("DO_NOT_TRACK")
-        .env_remove("TELEMETRY_DEBUG")
+    example_in("clap_tool", dir, args)
         .output()
         .expect("run clap_tool")
 }

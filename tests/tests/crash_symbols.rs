@@ -197,13 +197,7 @@ fn a_stripped_builds_crash_joins_the_unstripped_builds_stack_once_symbols_are_ad
     let stripped_dir = tmp.path().join("stripped");
     std::fs::create_dir_all(&stripped_dir).unwrap();
     let stripped = stripped_dir.join("greeter");
-    std::fs::copy(&unstripped, &stripped).unwrap();
-    let status = Command::new("strip")
-        .arg("--strip-all")
-        .arg(&stripped)
-        .status()
-        .expect("run strip (binutils)");
-    assert!(status.success());
+    telemetry_test_support::stripped_copy(&unstripped, &stripped);
 
     let day = Day::of(std::time::SystemTime::now()).plus(-9);
     let (home_raw, home_named) = (tmp.path().join("home-raw"), tmp.path().join("home-named"));

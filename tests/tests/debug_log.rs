@@ -2,24 +2,11 @@
 //! stderr and the child's in `debug/sidecar.log`, the uploaded body included;
 //! `Config::logger` does the same in code; without either, stderr stays empty.
 
-use std::path::Path;
-use std::process::Command;
-
 use telemetry_internal::{Dir, format_date};
 use telemetry_tests::{
-    EVENT_TIMEOUT, days, eventually, example, expired_week, opt_in, output_within,
+    EVENT_TIMEOUT, days, eventually, expired_week, mytool, opt_in, output_within,
     serving_approving_config,
 };
-
-fn mytool(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(example("mytool"));
-    cmd.arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("DO_NOT_TRACK")
-        .env_remove("TELEMETRY_DEBUG");
-    cmd
-}
 
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
 

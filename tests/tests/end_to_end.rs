@@ -2,25 +2,15 @@
 //! and a loopback upload server. Run with `cargo xtask integration`.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use telemetry_internal::{Dir, Mode, format_date};
 use telemetry_tests::{
-    EVENT_TIMEOUT, counter_files_let_go, days, eventually, example, files_under, opt_in, program,
-    serving_approving_config, todays_counts,
+    EVENT_TIMEOUT, assert_pipeline_ends_before_the_upload, counter_files_let_go, days, eventually,
+    example, files_under, mytool, opt_in, program, serving_approving_config, todays_counts,
 };
 
 const SECRET: &str = "hunter2-do-not-collect";
-
-fn mytool(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(example("mytool"));
-    cmd.arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("DO_NOT_TRACK")
-        .env_remove("TELEMETRY_DEBUG");
-    cmd
-}
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     mytool(dir, args).output().expect("run mytool")
@@ -187,7 +177,7 @@ fn do_not_track_and_descendants_write_nothing() {
 #[cfg(unix)]
 #[test]
 fn piped_output_ends_with_the_program() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -210,23 +200,7 @@ fn piped_output_ends_with_the_program() {
         dir.display(),
         server.url()
     );
-    let start = Instant::now();
-    let out = Command::new("sh")
-        .args(["-c", &script])
-        .env_remove("DO_NOT_TRACK")
-        .env_remove("TELEMETRY_DEBUG")
-        .output()
-        .unwrap();
-    let took = start.elapsed();
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
-    assert!(
-        took < Duration::from_secs(2),
-        "the pipeline waited for the child: {took:?}"
-    );
-    eventually(EVENT_TIMEOUT, "the slow upload", || {
-        server.uploads().len() == 1
-    });
+    assert_pipeline_ends_before_the_upload(&script, &server, Duration::from_secs(2));
 }
 
 #[test]

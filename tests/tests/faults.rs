@@ -12,35 +12,13 @@ use std::time::{Duration, Instant};
 
 use telemetry_internal::{Day, Dir, counter_file_name};
 use telemetry_tests::{
-    EVENT_TIMEOUT, eventually, example, expired_week, files_under, opt_in, output_within,
-    processes_in, program, serving_approving_config, todays_counts, todays_counts_of,
+    EVENT_TIMEOUT, assert_pipeline_ends_before_the_upload, eventually, example, expired_week,
+    files_under, mytool, opt_in, output_within, processes_in, program, quote,
+    serving_approving_config, shell, todays_counts, todays_counts_of,
 };
 
 /// Long enough for a loaded CI machine, short enough that a hang fails quickly.
 const LIMIT: Duration = Duration::from_secs(15);
-
-fn mytool(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(example("mytool"));
-    cmd.arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("DO_NOT_TRACK")
-        .env_remove("TELEMETRY_DEBUG");
-    cmd
-}
-
-/// `sh -c script`, with telemetry's switches cleared.
-fn shell(script: &str) -> Command {
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", script])
-        .env_remove("DO_NOT_TRACK")
-        .env_remove("TELEMETRY_DEBUG");
-    cmd
-}
-
-fn quote(path: &Path) -> String {
-    format!("'{}'", path.display())
-}
 
 /// Panic messages name the thread's id, which differs from run to run.
 fn normalized(stderr: &[u8]) -> String {
@@ -157,18 +135,7 @@ fn inherited_descriptors_are_closed_in_the_child() {
         quote(dir),
         server.url()
     );
-    let start = Instant::now();
-    let out = output_within(shell(&script), LIMIT);
-    let took = start.elapsed();
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
-    assert!(
-        took < Duration::from_secs(3),
-        "the pipeline waited for the child: {took:?}"
-    );
-    eventually(EVENT_TIMEOUT, "the slow upload", || {
-        server.uploads().len() == 1
-    });
+    assert_pipeline_ends_before_the_upload(&script, &server, Duration::from_secs(3));
 }
 
 /// A host that reaps children until it has none does not wait for the telemetry
