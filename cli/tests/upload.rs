@@ -12,6 +12,24 @@ fn approving_config() -> String {
     common::approving_config("mytool", "1.0.0", &["mytool/runs"])
 }
 
+/// `telemetry --dir DIR upload --upload-url URL --config-file CONFIG MORE…`.
+fn upload_in(
+    dir: &std::path::Path,
+    upload_url: &str,
+    config: &std::path::Path,
+    more: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "upload",
+        "--upload-url",
+        upload_url,
+        "--config-file",
+        config.to_str().unwrap(),
+    ];
+    args.extend_from_slice(more);
+    run_in(dir, &args)
+}
+
 /// A loopback server serving [`approving_config`], and `mytool`'s `Config` for
 /// `dir` with that server's URLs: how an embedding tool is set up.
 fn serving_mytool(dir: &std::path::Path) -> (LoopbackServer, telemetry::Config) {
@@ -45,17 +63,11 @@ fn uploads_approved_counters_and_view_marks_them() {
     std::fs::write(&config, approving_config()).unwrap();
     let server = LoopbackServer::start();
 
-    let out = run_in(
+    let out = upload_in(
         dir,
-        &[
-            "upload",
-            "--upload-url",
-            &server.upload_url(),
-            "--config-file",
-            config.to_str().unwrap(),
-            "--start-time",
-            "2026-11-21",
-        ],
+        &server.upload_url(),
+        &config,
+        &["--start-time", "2026-11-21"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "2026-11-20: uploaded\n");
@@ -74,16 +86,7 @@ fn uploads_approved_counters_and_view_marks_them() {
     }
 
     // A second run has nothing left to do.
-    let again = run_in(
-        dir,
-        &[
-            "upload",
-            "--upload-url",
-            &server.upload_url(),
-            "--config-file",
-            config.to_str().unwrap(),
-        ],
-    );
+    let again = upload_in(dir, &server.upload_url(), &config, &[]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(server.requests().len(), 1);
 
@@ -107,17 +110,11 @@ fn a_config_that_cannot_be_read_is_a_one_line_error() {
         ("2026-11-13", "2026-11-20"),
         &[("mytool/runs", 3)],
     );
-    let out = run_in(
+    let out = upload_in(
         tmp.path(),
-        &[
-            "upload",
-            "--upload-url",
-            "http://127.0.0.1:9/upload",
-            "--config-file",
-            tmp.path().join("missing.json").to_str().unwrap(),
-            "--start-time",
-            "2026-11-21",
-        ],
+        "http://127.0.0.1:9/upload",
+        &tmp.path().join("missing.json"),
+        &["--start-time", "2026-11-21"],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let err = stderr(&out);
@@ -562,20 +559,8 @@ fn a_far_future_start_time_commits_nothing() {
     let config = dir.join("config.json");
     std::fs::write(&config, approving_config()).unwrap();
     let server = LoopbackServer::start();
-    let upload = |start: &str| {
-        run_in(
-            dir,
-            &[
-                "upload",
-                "--upload-url",
-                &server.upload_url(),
-                "--config-file",
-                config.to_str().unwrap(),
-                "--start-time",
-                start,
-            ],
-        )
-    };
+    let upload =
+        |start: &str| upload_in(dir, &server.upload_url(), &config, &["--start-time", start]);
 
     let out = upload("9999-12-31");
     assert!(out.status.success(), "{}", stderr(&out));

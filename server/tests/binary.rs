@@ -40,9 +40,7 @@ fn a_bad_config_at_start_is_a_one_line_error_exit() {
         .arg(file_url(&dir.path().join("data")))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = one_line_refusal(out);
     assert!(
         stderr.starts_with("telemetry-server: the upload config "),
         "{stderr}"
@@ -60,9 +58,7 @@ fn a_bad_config_at_start_is_a_one_line_error_exit() {
         .arg(dir.path().join("config.json"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = one_line_refusal(out);
     assert!(
         stderr.contains("cannot use storage \"ftp://x\""),
         "{stderr}"
@@ -175,12 +171,7 @@ fn logs_are_json_lines_and_merge_is_idempotent() {
             .args(args)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(out)
     };
     assert_eq!(merge(&[]), format!("{week}: merged 2 reports\n"));
     let merged = std::fs::read(dir.path().join(format!("data/merged/{week}.json"))).unwrap();

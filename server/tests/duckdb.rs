@@ -41,12 +41,7 @@ fn duckdb(python: &str, query: &str, params: &serde_json::Value) -> Vec<Vec<serd
         .args(["-c", script, query, &params.to_string()])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&succeeded(out)).unwrap()
 }
 
 /// `python3`, if it can import duckdb; `None` when the test is skipped.

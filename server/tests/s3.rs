@@ -70,15 +70,7 @@ fn s3_stores_once_merges_and_charts() {
         .envs(moto.env())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "2026-11-20: merged 2 reports\n"
-    );
+    assert_eq!(succeeded(out), "2026-11-20: merged 2 reports\n");
 }
 
 #[test]

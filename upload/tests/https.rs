@@ -105,10 +105,9 @@ fn relay(
     tls.flush()
 }
 
-/// A week uploaded over HTTPS with `tls`, the config fetched over HTTPS too.
-fn uploads_over_https(tls: TestTls) {
-    let env = Env::new(&["tool/a"]);
-    env.server.set_config(&config_json(&["tool/a"], &[]));
+/// A TLS server on 127.0.0.1 in front of `env`'s loopback server, with a certificate
+/// made now: the root that signed it, and the port.
+fn tls_in_front_of(env: &Env) -> (Vec<u8>, u16) {
     let backend: SocketAddr = env
         .server
         .url()
@@ -116,7 +115,14 @@ fn uploads_over_https(tls: TestTls) {
         .parse()
         .unwrap();
     let (root, server_config) = certificates();
-    let port = serve_tls(server_config, backend);
+    (root, serve_tls(server_config, backend))
+}
+
+/// A week uploaded over HTTPS with `tls`, the config fetched over HTTPS too.
+fn uploads_over_https(tls: TestTls) {
+    let env = Env::new(&["tool/a"]);
+    env.server.set_config(&config_json(&["tool/a"], &[]));
+    let (root, port) = tls_in_front_of(&env);
     trust_loopback_https(port, tls, root);
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 3)]);
 
@@ -156,14 +162,7 @@ fn uploads_over_https_with_native_tls() {
 #[test]
 fn an_untrusted_certificate_is_refused() {
     let env = Env::new(&["tool/a"]);
-    let backend: SocketAddr = env
-        .server
-        .url()
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    let (_, server_config) = certificates();
-    let port = serve_tls(server_config, backend);
+    let (_, port) = tls_in_front_of(&env);
     env.count(&TOOL, "2026-11-13", "2026-11-20", &[("tool/a", 3)]);
     let mut config = env.config("2026-11-21");
     config.upload_url = format!("https://127.0.0.1:{port}/upload");

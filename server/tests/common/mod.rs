@@ -59,6 +59,25 @@ pub fn config_with_hostile_counter() -> String {
     )
 }
 
+/// The stdout of a finished command, which must have succeeded (else its stderr
+/// fails the test).
+pub fn succeeded(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
+
+/// The stderr of a command that refused to run: exit status 1 and one line.
+pub fn one_line_refusal(out: std::process::Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).expect("stderr is UTF-8");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
 pub fn json(report: &Report) -> Vec<u8> {
     serde_json::to_vec(report).unwrap()
 }
