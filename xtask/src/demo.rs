@@ -366,18 +366,8 @@ impl Demo {
         let log_path = self.root.join("collector.log");
         let log =
             std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-        let child = Command::new(&self.bins.server)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--merge-every-hours",
-                "0",
-            ])
-            .arg("--config")
-            .arg(config)
-            .arg("--storage")
-            .arg(format!("file://{}", self.storage().display()))
+        let storage = format!("file://{}", self.storage().display());
+        let child = telemetry_test_support::serve_command(&self.bins.server, config, &storage)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

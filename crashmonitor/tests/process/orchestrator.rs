@@ -218,6 +218,16 @@ pub(crate) fn read_counts(dir: &Path) -> BTreeMap<String, u64> {
     counts
 }
 
+/// The count of the one counter whose name starts with `prefix`; `None` unless
+/// exactly one does.
+pub(crate) fn one_counter(counts: &BTreeMap<String, u64>, prefix: &str) -> Option<u64> {
+    let mut named = counts.iter().filter(|(name, _)| name.starts_with(prefix));
+    match (named.next(), named.next()) {
+        (Some((_, &n)), None) => Some(n),
+        _ => None,
+    }
+}
+
 /// Whether `needle` occurs in any regular file under `dir` (not in a FIFO a scenario
 /// planted, which a read would wait on forever).
 pub(crate) fn found_in_files(dir: &Path, needle: &[u8]) -> Option<PathBuf> {

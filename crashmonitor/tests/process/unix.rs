@@ -17,7 +17,7 @@ use crate::crashes::{
 };
 use crate::orchestrator::{
     DirectCheck, Run, count_journal, count_journal_with, crash_into, ensure, found_in_files,
-    read_counts,
+    one_counter, read_counts,
 };
 use crate::scenarios::{Fault, NULL_WRITE, check_counts};
 use crate::{DIR, ROLE, program, program_name, telemetry_dir};
@@ -419,11 +419,7 @@ fn two_at_once() -> Result<(), String> {
     }
     let outcome = count_journal(dir.path());
     let counts = read_counts(dir.path());
-    let crashes: Vec<(&String, &u64)> = counts
-        .iter()
-        .filter(|(n, _)| n.starts_with("crash/"))
-        .collect();
-    ensure(crashes.len() == 1 && *crashes[0].1 == 2, || {
+    ensure(one_counter(&counts, "crash/") == Some(2), || {
         format!("want one stack counted twice, got {counts:?} ({outcome})")
     })
 }
@@ -535,11 +531,7 @@ fn killed_while_counting() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let outcome = count_journal(dir.path());
         let counts = read_counts(dir.path());
-        let crashes: Vec<(&String, &u64)> = counts
-            .iter()
-            .filter(|(n, _)| n.starts_with("crash/abort"))
-            .collect();
-        ensure(crashes.len() == 1 && *crashes[0].1 == 1, || {
+        ensure(one_counter(&counts, "crash/abort") == Some(1), || {
             format!("killed at write {when}: counted {counts:?} (then: {outcome})")
         })?;
         ensure(!telemetry_crashmonitor::has_pending(dir.path()), || {

@@ -6,7 +6,7 @@ use std::env;
 use std::process::{Command, ExitStatus, Stdio};
 
 use crate::crashes::c_abort;
-use crate::orchestrator::{DirectCheck, Run, crash_into, ensure, read_counts};
+use crate::orchestrator::{DirectCheck, Run, crash_into, ensure, one_counter, read_counts};
 use crate::scenarios::Fault;
 use crate::{DIR, GO, ROLE};
 
@@ -93,11 +93,6 @@ fn racing_children() -> Result<(), String> {
         .collect();
     outcomes.sort();
     let counts = read_counts(dir.path());
-    let crashes: u64 = counts
-        .iter()
-        .filter(|(name, _)| name.starts_with("crash/"))
-        .map(|(_, n)| n)
-        .sum();
     let counted = outcomes
         .iter()
         .filter(|o| o.starts_with("Counted {"))
@@ -105,7 +100,8 @@ fn racing_children() -> Result<(), String> {
     let others_ok = outcomes
         .iter()
         .all(|o| o.starts_with("Counted {") || o == "Busy" || o == "Empty");
-    ensure(crashes == 1 && counted == 1 && others_ok, || {
-        format!("want one count by one child: {counts:?}, outcomes {outcomes:?}")
-    })
+    ensure(
+        one_counter(&counts, "crash/") == Some(1) && counted == 1 && others_ok,
+        || format!("want one count by one child: {counts:?}, outcomes {outcomes:?}"),
+    )
 }
