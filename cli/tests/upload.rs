@@ -30,6 +30,14 @@ fn upload_in(
     run_in(dir, &args)
 }
 
+/// [`opted_in_dir`] with [`approving_config`] in its `config.json`, and that file.
+fn opted_in_dir_with_config() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = opted_in_dir();
+    let config = tmp.path().join("config.json");
+    std::fs::write(&config, approving_config()).unwrap();
+    (tmp, config)
+}
+
 /// A loopback server serving [`approving_config`], and `mytool`'s `Config` for
 /// `dir` with that server's URLs: how an embedding tool is set up.
 fn serving_mytool(dir: &std::path::Path) -> (LoopbackServer, telemetry::Config) {
@@ -57,10 +65,8 @@ fn opted_in_dir() -> tempfile::TempDir {
 
 #[test]
 fn uploads_approved_counters_and_view_marks_them() {
-    let tmp = opted_in_dir();
+    let (tmp, config) = opted_in_dir_with_config();
     let dir = tmp.path();
-    let config = dir.join("config.json");
-    std::fs::write(&config, approving_config()).unwrap();
     let server = LoopbackServer::start();
 
     let out = upload_in(
@@ -196,10 +202,8 @@ fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
 /// sends nor changes anything.
 #[test]
 fn dry_run_prints_the_exact_body_and_changes_nothing() {
-    let tmp = opted_in_dir();
+    let (tmp, config) = opted_in_dir_with_config();
     let dir = tmp.path();
-    let config = tmp.path().join("config.json");
-    std::fs::write(&config, approving_config()).unwrap();
     let server = LoopbackServer::start();
     let args = |dry: bool| {
         let mut args = vec![
@@ -338,9 +342,7 @@ fn refs(v: &[String]) -> Vec<&str> {
 #[test]
 fn verbose_prints_steps_as_they_happen() {
     use std::io::BufRead;
-    let tmp = opted_in_dir();
-    let config = tmp.path().join("config.json");
-    std::fs::write(&config, approving_config()).unwrap();
+    let (tmp, config) = opted_in_dir_with_config();
     let server = LoopbackServer::start();
     server.set_delay(std::time::Duration::from_secs(4));
     let mut child = common::telemetry()
@@ -412,9 +414,7 @@ fn off_says_why_nothing_happens() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_slow_run_shows_progress_on_a_terminal() {
-    let tmp = opted_in_dir();
-    let config = tmp.path().join("config.json");
-    std::fs::write(&config, approving_config()).unwrap();
+    let (tmp, config) = opted_in_dir_with_config();
     let server = LoopbackServer::start();
     server.set_delay(std::time::Duration::from_millis(2500));
     let command = format!(
@@ -452,10 +452,8 @@ fn a_slow_run_shows_progress_on_a_terminal() {
 /// that parses is named with its version.
 #[test]
 fn dry_run_needs_no_upload_url_and_always_checks_the_config() {
-    let tmp = opted_in_dir();
+    let (tmp, config) = opted_in_dir_with_config();
     let dir = tmp.path();
-    let config = tmp.path().join("config.json");
-    std::fs::write(&config, approving_config()).unwrap();
     let before = snapshot(dir);
     let dry = |config: &std::path::Path, start: &str| {
         run_in(
