@@ -139,6 +139,7 @@ impl CrossEnv {
     /// A cargo of the cross toolchain, in the workspace, building into our target dir.
     fn cargo(&self, subcommand: &str, build_std: &str, target: &str) -> Command {
         let mut cmd = Command::new(&self.cargo);
+        crate::without_package_vars(&mut cmd);
         cmd.arg(subcommand)
             .current_dir(&self.workspace)
             // The outer cargo (rustup's) points these at itself and its rustc.
@@ -253,23 +254,57 @@ fn aarch64(
     } else {
         &single[..]
     };
-    let cargo = |subcommand: &str| {
-        let mut cmd = env.cargo(subcommand, "std,panic_unwind", AARCH64_TARGET);
-        cmd.env("CARGO_TARGET_DIR", &target_dir)
-            .env(
-                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
-                "aarch64-linux-gnu-gcc",
-            )
-            .env(
-                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER",
-                "qemu-aarch64",
-            )
-            .env("QEMU_LD_PREFIX", "/usr/aarch64-linux-gnu")
-            // For the one test that sees a difference (a host's SIGCHLD).
-            .env("TELEMETRY_TESTS_UNDER_QEMU", "1");
-        cmd
-    };
+    let cargo = |subcommand: &str| aarch64_cargo(env, &target_dir, subcommand);
     test_runs("aarch64", runs, extra, cargo, times)
+}
+
+/// A cargo of the cross toolchain for aarch64 Linux, building into `target_dir` and
+/// running what it builds under qemu.
+fn aarch64_cargo(env: &CrossEnv, target_dir: &Path, subcommand: &str) -> Command {
+    let mut cmd = env.cargo(subcommand, "std,panic_unwind", AARCH64_TARGET);
+    cmd.env("CARGO_TARGET_DIR", target_dir)
+        .env(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+            "aarch64-linux-gnu-gcc",
+        )
+        .env(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER",
+            "qemu-aarch64",
+        )
+        .envs(aarch64_run_env());
+    cmd
+}
+
+/// What an aarch64 test process needs in its environment to run under qemu (the
+/// runner, or binfmt_misc for its children): where the aarch64 libraries are, and
+/// `TELEMETRY_TESTS_UNDER_QEMU` for the tests that see a difference (a host's
+/// SIGCHLD, the crash scenarios' wider hang bound).
+pub(crate) fn aarch64_run_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("QEMU_LD_PREFIX", "/usr/aarch64-linux-gnu".to_owned()),
+        ("TELEMETRY_TESTS_UNDER_QEMU", "1".to_owned()),
+    ]
+}
+
+/// Builds `package`'s integration test `test` for aarch64 Linux, in the directory the
+/// aarch64 step uses, and returns its executable (`cargo xtask soak --qemu`).
+pub(crate) fn aarch64_test_binary(package: &str, test: &str) -> Result<PathBuf, String> {
+    let env = CrossEnv::find()?;
+    if !Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists() {
+        return Err(
+            "qemu-aarch64 is not registered with binfmt_misc: run .ci/install-cross".into(),
+        );
+    }
+    let target_dir = env.target_dir.join("qemu");
+    forget_other_checkout(
+        &env,
+        &target_dir,
+        AARCH64_TARGET,
+        &packages_of(AARCH64_TESTS),
+    )?;
+    let mut cmd = aarch64_cargo(&env, &target_dir, "test");
+    cmd.args(["-p", package, "--test", test, "--no-run"]);
+    crate::soak::test_executable(cmd, test)
 }
 
 /// Runs the tests of the Windows-capable crates under Wine.
