@@ -23,7 +23,9 @@
 //! - **aarch64 Linux tests**: the crash monitor's and the facade's tests (a real crash
 //!   counted by a real child), the unit tests of internal and counter and upload's
 //!   scenarios, linked by `aarch64-linux-gnu-gcc` and run by `qemu-aarch64` (user-mode
-//!   emulation, registered with binfmt_misc for the children).
+//!   emulation, registered with binfmt_misc for the children). A step whose crash
+//!   scenario hit its hang bound there runs once more, with the first run's time
+//!   logged: see [`QEMU_STALL`] for why, and why a hang of ours still fails.
 //!
 //! Usage: `cargo xtask cross [check | aarch64 [ARGS...] | windows [-p CRATE] [ARGS...]]`;
 //! without an argument, all three.
