@@ -296,11 +296,16 @@ fn aarch64_cargo(env: &CrossEnv, target_dir: &Path, subcommand: &str) -> Command
 /// What an aarch64 test process needs in its environment to run under qemu (the
 /// runner, or binfmt_misc for its children): where the aarch64 libraries are, and
 /// `TELEMETRY_TESTS_UNDER_QEMU` for the tests that see a difference (a host's
-/// SIGCHLD, the crash scenarios' wider hang bound).
+/// SIGCHLD, the crash scenarios' wider hang bound). And `RUST_BACKTRACE=0`: a panic
+/// with backtraces on reads the executable's DWARF to print them, which under
+/// emulation on a loaded machine took over 20 s for one panicking example program
+/// (an end-to-end scenario's bound for the whole run); no test reads those
+/// backtraces, and tests that care set the variable for the processes they start.
 pub(crate) fn aarch64_run_env() -> Vec<(&'static str, String)> {
     vec![
         ("QEMU_LD_PREFIX", "/usr/aarch64-linux-gnu".to_owned()),
         ("TELEMETRY_TESTS_UNDER_QEMU", "1".to_owned()),
+        ("RUST_BACKTRACE", "0".to_owned()),
     ]
 }
 
