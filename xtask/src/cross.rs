@@ -17,7 +17,8 @@
 //!
 //! `.ci/install-cross` installs the Debian packages this needs. Everything is built in
 //! `$CROSS_TARGET_DIR` (default `~/.cache/telemetry-cross`, kept across checkouts),
-//! never in the host's target directory.
+//! never in the host's target directory. That directory is shared by every checkout on
+//! the machine: each step holds its part of it ([`hold`]) while it runs.
 //! Each step's time is printed, and the total, so CI's budget can be watched.
 //!
 //! - **aarch64 Linux tests**: the crash monitor's and the facade's tests (a real crash
@@ -162,6 +163,34 @@ impl CrossEnv {
     }
 }
 
+/// Holds `dir` (a build directory of the shared cross cache) for this run: waits while
+/// a run from another checkout holds it. The directory outlives checkouts and is
+/// shared by every checkout on the machine; without this, one checkout's run cleans
+/// (`forget_other_checkout`) or rebuilds our crates under another's, whose tests then
+/// link the other checkout's crates or find their test binaries gone mid-run. The
+/// lock is released when the returned file is dropped (or the process ends).
+/// Different directories (`qemu/` for aarch64, the top one for the checks and
+/// Windows) are held apart, so CI's lanes run them at once.
+pub(crate) fn hold(dir: &Path) -> Result<std::fs::File, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("xtask-cross.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
+        eprintln!(
+            "xtask cross: waiting for another checkout's run in {}",
+            dir.display()
+        );
+        file.lock()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(file)
+}
+
 /// `$XDG_CACHE_HOME/telemetry-cross` (or `~/.cache/…`): outside the checkout, so that
 /// the four standard libraries built with `-Zbuild-std` and the Wine prefix outlive a
 /// fresh clone (CI's), which then rebuilds only the workspace's own crates.
@@ -175,6 +204,7 @@ fn default_target_dir() -> Option<PathBuf> {
 
 /// Compiles the facade and the crash monitor (with its tests) for each check target.
 fn check(env: &CrossEnv, times: &mut Vec<(String, Duration)>) -> Result<(), String> {
+    let _held = hold(&env.target_dir)?;
     for target in CHECK_TARGETS {
         let mut cmd = env.cargo("check", "std,panic_abort", target);
         cmd.args([
@@ -260,6 +290,7 @@ fn aarch64(
     // A target directory of its own: the check of the same target builds another std
     // (check-only, panic=abort), and in one directory each would replace the other.
     let target_dir = env.target_dir.join("qemu");
+    let _held = hold(&target_dir)?;
     forget_other_checkout(
         env,
         &target_dir,
@@ -310,8 +341,12 @@ pub(crate) fn aarch64_run_env() -> Vec<(&'static str, String)> {
 }
 
 /// Builds `package`'s integration test `test` for aarch64 Linux, in the directory the
-/// aarch64 step uses, and returns its executable (`cargo xtask soak --qemu`).
-pub(crate) fn aarch64_test_binary(package: &str, test: &str) -> Result<PathBuf, String> {
+/// aarch64 step uses, and returns its executable (`cargo xtask soak --qemu`), and the
+/// directory's lock ([`hold`]): keep it while the executable runs.
+pub(crate) fn aarch64_test_binary(
+    package: &str,
+    test: &str,
+) -> Result<(PathBuf, std::fs::File), String> {
     let env = CrossEnv::find()?;
     if !Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists() {
         return Err(
@@ -319,6 +354,7 @@ pub(crate) fn aarch64_test_binary(package: &str, test: &str) -> Result<PathBuf, 
         );
     }
     let target_dir = env.target_dir.join("qemu");
+    let held = hold(&target_dir)?;
     forget_other_checkout(
         &env,
         &target_dir,
@@ -327,7 +363,7 @@ pub(crate) fn aarch64_test_binary(package: &str, test: &str) -> Result<PathBuf, 
     )?;
     let mut cmd = aarch64_cargo(&env, &target_dir, "test");
     cmd.args(["-p", package, "--test", test, "--no-run"]);
-    crate::soak::test_executable(cmd, test)
+    Ok((crate::soak::test_executable(cmd, test)?, held))
 }
 
 /// Runs the tests of the Windows-capable crates under Wine.
@@ -336,6 +372,7 @@ fn windows(
     extra: &[String],
     times: &mut Vec<(String, Duration)>,
 ) -> Result<(), String> {
+    let _held = hold(&env.target_dir)?;
     let setup = Instant::now();
     let wine = wine_setup(env)?;
     times.push(("wine prefix".into(), setup.elapsed()));
@@ -591,4 +628,26 @@ fn timed_watching(
         Ok(_) => Ok(()),
     };
     (result, seen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run holding a build directory keeps another from taking it until it lets go;
+    /// another directory is free meanwhile.
+    #[test]
+    fn a_held_directory_waits_for_its_holder() {
+        let cache = tempfile::tempdir().unwrap();
+        let qemu = cache.path().join("qemu");
+        let held = hold(&qemu).unwrap();
+        let other = std::fs::File::open(qemu.join("xtask-cross.lock")).unwrap();
+        assert!(matches!(
+            other.try_lock(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
+        let _top = hold(cache.path()).unwrap();
+        drop(held);
+        assert!(other.try_lock().is_ok());
+    }
 }

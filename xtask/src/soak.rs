@@ -69,16 +69,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
-    let (binary, env) = if options.qemu {
-        (
-            crate::cross::aarch64_test_binary("telemetry-crashmonitor", "process")?,
-            crate::cross::aarch64_run_env(),
-        )
+    // Under qemu, the shared cross directory stays ours while its binary runs.
+    let (binary, env, _held) = if options.qemu {
+        let (binary, held) =
+            crate::cross::aarch64_test_binary("telemetry-crashmonitor", "process")?;
+        (binary, crate::cross::aarch64_run_env(), Some(held))
     } else {
-        (
-            native_test_binary("telemetry-crashmonitor", "process")?,
-            Vec::new(),
-        )
+        let binary = native_test_binary("telemetry-crashmonitor", "process")?;
+        (binary, Vec::new(), None)
     };
     let bound = if options.qemu {
         QEMU_BOUND
