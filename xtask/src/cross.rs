@@ -240,20 +240,23 @@ fn check(env: &CrossEnv, times: &mut Vec<(String, Duration)>) -> Result<(), Stri
 
 const AARCH64_TARGET: &str = "aarch64-unknown-linux-gnu";
 
-/// What the crash monitor's process scenarios print when one outlives its hang bound
-/// (`crashmonitor/tests/process`), before they kill it and fail.
+/// What a test prints when a process it started outlives its bound, before it kills
+/// it and fails: the crash monitor's process scenarios (`crashmonitor/tests/process`)
+/// and the end-to-end scenarios (`telemetry_tests::wait_within`) both say it.
 ///
 /// Under qemu only, a step whose failure includes that line runs once more, with the
-/// first run's time logged (the scenario's own line gives its threads' states), and
-/// fails only if the repeat fails too. Once, the `abort` scenario sat in futex waits
-/// until its bound (300 s under qemu) and never again: in hundreds of runs since, of
-/// `abort` and `segv` alone and through their harness, two CPU hogs beside them, none
-/// took over 9 s, and nothing on our side waits (the handler writes its record with
-/// plain stores, restores the default action and re-raises; no lock, no child, no
-/// pipe). qemu-user emulates the fatal signal itself (`dump_core_and_abort`, which
-/// stops the other vCPUs first), so the stall is most likely qemu's. A hang of ours
-/// would still fail: natively nothing is repeated, and `cargo xtask soak` runs these
-/// scenarios hundreds of times, natively and under qemu, each run bounded.
+/// first run's time logged, and fails only if the repeat fails too. The stall is
+/// qemu-user's: caught by `cargo xtask soak --qemu` (one run in about 150, two CPU
+/// hogs beside it), the stuck process was a *fork* of the multi-threaded test harness
+/// that had not yet reached `execve` — its command line still the harness's, its
+/// threads (the one forked thread and qemu's own) asleep in futex waits — not the
+/// crashing program, which had not started. qemu-user emulates the `vfork` that
+/// `posix_spawn` uses as a real `fork`, and in the child a lock that another thread
+/// of the parent held at that moment stays held forever. The crash path itself has
+/// nothing that waits (the handler writes its record with plain stores, restores the
+/// default action and re-raises: no lock, no child, no pipe). A hang of ours still
+/// fails: natively nothing is repeated, and `cargo xtask soak` runs the crash
+/// scenarios hundreds of times natively, each run bounded.
 const QEMU_STALL: &str = "still running after";
 
 /// What runs on aarch64 Linux.
@@ -450,8 +453,8 @@ fn test_runs(
             (Err(err), true) => {
                 let first = times.last().map_or(Duration::ZERO, |(_, took)| *took);
                 eprintln!(
-                    "xtask cross: {step}: a crash scenario hit its hang bound under qemu \
-                     (first run {:.1}s, its threads' states above); running the step once more",
+                    "xtask cross: {step}: a process hit its bound under qemu (first run \
+                     {:.1}s; see QEMU_STALL in xtask/src/cross.rs); running the step once more",
                     first.as_secs_f64()
                 );
                 if let Err(again) = timed(times, format!("{step} (repeated)"), command()) {

@@ -13,11 +13,12 @@
 //! A run that outlives its bound is killed with everything it started, after the
 //! state of each of their threads (`/proc/PID/task/*`: state and wait channel) is
 //! printed, so that a hang says where it was. Natively that fails the soak. Under qemu
-//! it fails only if it happens twice: once, an aarch64 `abort` run sat in futex waits
-//! until its bound and never again in hundreds of runs, with nothing of ours on the
-//! path (see `cross.rs`, where the aarch64 step is defined); so the stalled run's time
-//! and states are logged and the run is repeated, and a second stall, or a stall of
-//! the repeat, fails. A hang of ours shows natively, where nothing is retried.
+//! it fails only if it happens twice: about one run in 150 stalls there, in a fork of
+//! the multi-threaded harness that never reaches `execve`, a deadlock of qemu-user's
+//! emulated `vfork` (`QEMU_STALL` in `cross.rs`, where the aarch64 step is defined);
+//! so the stalled run's time and states are logged and the run is repeated, and a
+//! second stall, or a stall of the repeat, fails. A hang of ours shows natively, where
+//! nothing is retried.
 //! Core dumps are off for the runs (qemu writes a crashing guest's core itself, slowly).
 
 use std::path::{Path, PathBuf};
