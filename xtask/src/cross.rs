@@ -251,8 +251,8 @@ const AARCH64_TARGET: &str = "aarch64-unknown-linux-gnu";
 /// that had not yet reached `execve` — its command line still the harness's, its
 /// threads (the one forked thread and qemu's own) asleep in futex waits — not the
 /// crashing program, which had not started. qemu-user emulates the `vfork` that
-/// `posix_spawn` uses as a real `fork`, and in the child a lock that another thread
-/// of the parent held at that moment stays held forever. The crash path itself has
+/// `posix_spawn` uses as a real `fork`; most likely, in the child, a lock that another
+/// thread of the parent held at that moment stays held forever. The crash path has
 /// nothing that waits (the handler writes its record with plain stores, restores the
 /// default action and re-raises: no lock, no child, no pipe). A hang of ours still
 /// fails: natively nothing is repeated, and `cargo xtask soak` runs the crash
