@@ -254,6 +254,43 @@ pub fn processes_in(dir: &Path) -> Vec<u32> {
     pids
 }
 
+/// A temporary directory for a scenario's telemetry directories that outlives every
+/// process working in it. A telemetry child is detached: it may still be counting or
+/// uploading when the host, and the test, are done, and it would create the
+/// directory again if the test deleted it under it (slow children, under qemu, left
+/// such trees in the system's temporary directory). Dropped, this waits until no
+/// process works in it ([`processes_in`]), up to [`EVENT_TIMEOUT`], then deletes it;
+/// a process still there by then fails the test (unless it fails already).
+pub struct ScenarioDir(tempfile::TempDir);
+
+/// A fresh [`ScenarioDir`].
+pub fn scenario_dir() -> ScenarioDir {
+    ScenarioDir(tempfile::tempdir().expect("a temporary directory"))
+}
+
+impl ScenarioDir {
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for ScenarioDir {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            let settled = wait_until(EVENT_TIMEOUT, || processes_in(self.path()).is_empty());
+            if !settled && !std::thread::panicking() {
+                panic!(
+                    "processes still work in {} after {EVENT_TIMEOUT:?}: {:?}",
+                    self.path().display(),
+                    processes_in(self.path())
+                );
+            }
+        }
+    }
+}
+
 /// Today's counts of `mytool` in the telemetry directory `dir`.
 pub fn todays_counts(dir: &Path) -> BTreeMap<String, u64> {
     todays_counts_of(dir, "mytool")

@@ -179,7 +179,8 @@ fn do_not_track_and_descendants_write_nothing() {
 fn piped_output_ends_with_the_program() {
     use std::time::Duration;
 
-    let tmp = tempfile::tempdir().unwrap();
+    // The child uploads, then goes on past the event this test waits for.
+    let tmp = telemetry_tests::scenario_dir();
     let dir = tmp.path();
     opt_in(dir, 20);
     let local = dir.join("local");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use telemetry_internal::{Day, Dir, counter_file_name};
 use telemetry_tests::{
     EVENT_TIMEOUT, assert_pipeline_ends_before_the_upload, eventually, example, expired_week,
-    files_under, mytool, opt_in, output_within, processes_in, program, quote,
+    files_under, mytool, opt_in, output_within, processes_in, program, quote, scenario_dir,
     serving_approving_config, shell, todays_counts, todays_counts_of,
 };
 
@@ -389,7 +389,8 @@ fn a_spoofed_child_variable_changes_nothing() {
 /// The plain scenarios, with and without telemetry: greet, a panic, heavy output.
 #[test]
 fn host_output_is_identical_with_and_without_telemetry() {
-    let tmp = tempfile::tempdir().unwrap();
+    // A run after the panic starts a child to count it, which nothing here waits for.
+    let tmp = scenario_dir();
     let dir = tmp.path().join("t");
     for args in [
         &["greet"][..],

@@ -91,6 +91,7 @@ fn workspace_root() -> PathBuf {
 fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(workspace_root());
+    crate::without_package_vars(&mut command);
     command
 }
 

@@ -4,7 +4,8 @@
 //! `cargo xtask cross` checks and tests other platforms; `cargo xtask sizes` measures
 //! what each feature set of the facade costs a hello-world tool (the integration
 //! guide's table); `cargo xtask fuzz` runs every fuzz target briefly on its committed
-//! corpus. `cargo xtask --help` lists them.
+//! corpus; `cargo xtask soak` runs the crash scenarios that must never hang many times,
+//! each bounded. `cargo xtask --help` lists them.
 //!
 //! The end-to-end scenarios run with `DO_NOT_TRACK=1` exported: each process they start
 //! sets or removes it explicitly, so they must pass, and assert, whatever a developer's
@@ -16,6 +17,7 @@ mod cross;
 mod demo;
 mod fuzz;
 mod sizes;
+mod soak;
 
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -47,6 +49,10 @@ const TASKS: &[(&str, &str)] = &[
         "fuzz [--seconds N] [TARGET...]",
         "every fuzz target for N seconds (default 10) on its committed corpus",
     ),
+    (
+        "soak [--runs N] [--qemu] [--hogs K]",
+        "the crash scenarios abort and segv N times (default 100), each run bounded",
+    ),
 ];
 
 fn main() -> ExitCode {
@@ -63,6 +69,7 @@ fn main() -> ExitCode {
         Some("cross") => cross::run(&args[1..]),
         Some("sizes") => sizes::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{}", help());
             return ExitCode::SUCCESS;
@@ -281,14 +288,39 @@ fn has_nextest() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn cargo_bin() -> String {
+pub(crate) fn cargo_bin() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Removes from `cmd` what Cargo sets for one package's run (`cargo run -p xtask`, a
+/// test of xtask): a nested build is not that package's, and a dependency's build
+/// script that reads these (ring's reads `CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`,
+/// `OUT_DIR`) would see them change and rebuild itself and everything above it, here
+/// and again in the next ordinary build of the same target directory.
+pub(crate) fn without_package_vars(cmd: &mut Command) {
+    const PER_PACKAGE: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "OUT_DIR",
+    ];
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_") || PER_PACKAGE.contains(&&*name) {
+            cmd.env_remove(&*name);
+        }
+    }
 }
 
 fn cargo_with(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     let shown: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
     eprintln!("xtask: {}cargo {}", shown.concat(), args.join(" "));
-    let status = Command::new(cargo_bin())
+    let mut cmd = Command::new(cargo_bin());
+    without_package_vars(&mut cmd);
+    let status = cmd
         .args(args)
         .envs(env.iter().copied())
         .status()
