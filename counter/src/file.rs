@@ -83,28 +83,29 @@ impl std::error::Error for OpenError {
     }
 }
 
+/// What [`open_with_mode_and_rotate`] did, and whether it made the file.
+#[derive(Debug)]
+pub struct Opened {
+    /// What the open did.
+    pub status: OpenStatus,
+    /// Whether this open wrote the header of the file it counts into: no process had
+    /// made today's file before. A day's first run does the once-a-day work (such as
+    /// keeping the directory listed in the root's registry) when this is true.
+    pub created: bool,
+}
+
 /// Opens today's counter file in the telemetry directory `dir` and counts into it
 /// from now on; counts made before are moved in. Reads the mode first: under `off`
 /// nothing is created. A second call switches to the new directory's file.
 pub fn open_dir(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
-    let dir = Dir::new(dir);
-    let ambient = Ambient::from_process();
-    let mode = dir.effective_mode(&ambient).mode;
-    open_on(
-        &dir,
-        &program,
-        mode,
-        Some(&ambient),
-        counter_today(),
-        Lease::AtOpen,
-    )
+    open_from_process(Some(Dir::new(dir)), &program, Lease::AtOpen)
 }
 
 /// [`open_dir`] for a caller that has already read the environment and decided the
 /// mode (`telemetry::start` reads it once, at its boundary, and passes it down), on
 /// the day `today`. Nothing is read here but the counter file itself.
 pub fn open_with_mode(dir: &Dir, program: crate::Program, mode: Mode, today: Day) -> OpenStatus {
-    open_on(dir, &program, mode, None, today.date(), Lease::AtOpen)
+    open_decided(dir, &program, mode, None, today.date(), Lease::AtOpen).status
 }
 
 /// [`open_with_mode`] for a process that may outlive its week (what
@@ -118,39 +119,21 @@ pub fn open_with_mode_and_rotate(
     mode: Mode,
     today: Day,
     ambient: &Ambient,
-) -> OpenStatus {
-    let status = open_on(
+) -> Opened {
+    open_decided(
         dir,
         &program,
         mode,
         Some(ambient),
         today.date(),
         Lease::AtFirstCount,
-    );
-    if matches!(status, OpenStatus::Counting(_)) {
-        keep_rotating();
-    }
-    status
+    )
 }
 
 /// [`open_dir`] with the default directory for `program`
 /// (`<user config dir>/telemetry/<program>`).
 pub fn open(program: crate::Program) -> OpenStatus {
-    let ambient = Ambient::from_process();
-    match Dir::for_program(&ambient, program.name()) {
-        Some(dir) => {
-            let mode = dir.effective_mode(&ambient).mode;
-            open_on(
-                &dir,
-                &program,
-                mode,
-                Some(&ambient),
-                counter_today(),
-                Lease::AtOpen,
-            )
-        }
-        None => OpenStatus::InMemory(OpenError::NoDefaultDir),
-    }
+    open_from_process(None, &program, Lease::AtOpen)
 }
 
 /// [`open_dir`] for long-running processes: also keeps one background thread that
@@ -164,21 +147,37 @@ pub fn open(program: crate::Program) -> OpenStatus {
 /// directory most recently opened: after a later [`open_dir`] with another directory
 /// it rotates that one, never back to this one.
 pub fn open_and_rotate(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
-    let dir = Dir::new(dir);
+    open_from_process(Some(Dir::new(dir)), &program, Lease::AtFirstCount)
+}
+
+/// What the entry points that read the process's surroundings themselves share: the
+/// environment read once, the directory (`dir`, else the program's default one), the
+/// mode decided, then [`open_decided`] on today by the counter clock.
+fn open_from_process(dir: Option<Dir>, program: &crate::Program, lease: Lease) -> OpenStatus {
     let ambient = Ambient::from_process();
+    let Some(dir) = dir.or_else(|| Dir::for_program(&ambient, program.name())) else {
+        return OpenStatus::InMemory(OpenError::NoDefaultDir);
+    };
     let mode = dir.effective_mode(&ambient).mode;
-    let status = open_on(
-        &dir,
-        &program,
-        mode,
-        Some(&ambient),
-        counter_today(),
-        Lease::AtFirstCount,
-    );
-    if matches!(status, OpenStatus::Counting(_)) {
+    open_decided(&dir, program, mode, Some(&ambient), counter_today(), lease).status
+}
+
+/// Every entry point's open once the mode is decided: [`open_on`], then, for a
+/// rotating process ([`Lease::AtFirstCount`]) that counts into a file, the rotation
+/// thread asked for.
+fn open_decided(
+    dir: &Dir,
+    program: &crate::Program,
+    mode: Mode,
+    ambient: Option<&Ambient>,
+    today: Date,
+    lease: Lease,
+) -> Opened {
+    let opened = open_on(dir, program, mode, ambient, today, lease);
+    if lease == Lease::AtFirstCount && matches!(opened.status, OpenStatus::Counting(_)) {
         keep_rotating();
     }
-    status
+    opened
 }
 
 /// Whether an entry point that rotates opened a file ([`keep_rotating`]).
@@ -327,14 +326,17 @@ pub(crate) fn rotate(today: Date) -> Option<OpenStatus> {
     if REGISTRY.path().as_ref() == Some(&expected) {
         return None;
     }
-    Some(open_on(
-        &dir,
-        &program,
-        mode,
-        ambient.as_ref(),
-        today,
-        Lease::AtFirstCount,
-    ))
+    Some(
+        open_on(
+            &dir,
+            &program,
+            mode,
+            ambient.as_ref(),
+            today,
+            Lease::AtFirstCount,
+        )
+        .status,
+    )
 }
 
 fn until_next_utc_midnight(now: SystemTime) -> Duration {
@@ -360,7 +362,7 @@ pub(crate) fn open_on(
     ambient: Option<&Ambient>,
     today: Date,
     lease: Lease,
-) -> OpenStatus {
+) -> Opened {
     {
         let mut last = LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner);
         let ambient = match ambient {
@@ -373,18 +375,21 @@ pub(crate) fn open_on(
             ambient,
         });
     }
-    if !mode.collects() {
-        return OpenStatus::Off;
-    }
-    match open_file(dir, program, today, lease) {
-        Ok(file) => {
-            let path = file.path().to_owned();
-            OPENED_ON.store(today.to_julian_day(), Ordering::SeqCst);
-            REGISTRY.install(file);
-            OpenStatus::Counting(path)
+    let (status, created) = if !mode.collects() {
+        (OpenStatus::Off, false)
+    } else {
+        match open_file(dir, program, today, lease) {
+            Ok(file) => {
+                let path = file.path().to_owned();
+                let created = file.created();
+                OPENED_ON.store(today.to_julian_day(), Ordering::SeqCst);
+                REGISTRY.install(file);
+                (OpenStatus::Counting(path), created)
+            }
+            Err(err) => (OpenStatus::InMemory(err), false),
         }
-        Err(err) => OpenStatus::InMemory(err),
-    }
+    };
+    Opened { status, created }
 }
 
 fn open_file(

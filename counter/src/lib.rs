@@ -64,7 +64,7 @@ pub mod testing;
 
 pub use counter::Counter;
 pub use file::{
-    OpenError, OpenStatus, file_name, open, open_and_rotate, open_dir, open_with_mode,
+    OpenError, OpenStatus, Opened, file_name, open, open_and_rotate, open_dir, open_with_mode,
     open_with_mode_and_rotate,
 };
 pub use layout::MAX_NAME_LEN;

@@ -209,6 +209,9 @@ pub(crate) struct MappedFile {
     /// Whether this process holds the file's lease (or the file system has no locks):
     /// taken before anything of ours is written into the file but the header.
     leased: bool,
+    /// Whether this open wrote the file's header (the file was new, or a prefix of it
+    /// left by a process that died creating it).
+    created: bool,
 }
 
 impl Drop for MappedFile {
@@ -250,7 +253,8 @@ impl MappedFile {
         } else {
             open_regular_with_len(path)?
         };
-        if len < u64::from(MIN_FILE_LEN) {
+        let created = len < u64::from(MIN_FILE_LEN);
+        if created {
             // A new file. Two processes creating it at once write the same bytes, so
             // what is there already must be a prefix of what we would write; anything
             // else is a damaged file, which we must not paper over.
@@ -278,6 +282,7 @@ impl MappedFile {
             file_len,
             repairs_at_open: repairs(),
             leased: lease,
+            created,
         };
         if !mapped.bytes_equal(0, header) {
             return Err(FileError::Corrupt(
@@ -350,6 +355,11 @@ impl MappedFile {
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether this open wrote the file's header: no process had made the file before.
+    pub(crate) fn created(&self) -> bool {
+        self.created
     }
 
     /// Takes the file's shared lease if this process does not hold it yet, without
