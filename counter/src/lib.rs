@@ -101,6 +101,9 @@ pub fn repair_fault(address: usize) -> bool {
     mapped::fault::repair(address)
 }
 
+#[cfg(unix)]
+pub use mapped::fault::watch_shared_mapping;
+
 /// The calling program's [`Program`]: the name of the binary being compiled, and its
 /// package's version (`CARGO_PKG_VERSION`).
 ///

@@ -143,6 +143,14 @@ fn run_parent(scenario: &str) {
         "raise-sigfpe" => raise_sigfpe(),
         "ignored-segv" | "returning-handler" => null_write(),
         "truncate-counter-first" => count_while_truncated(),
+        "journal-truncated-segv" => {
+            truncate_journal();
+            null_write();
+        }
+        "journal-truncated-abort" => {
+            truncate_journal();
+            abort_here();
+        }
         "truncate-monitor-first" => {
             counters_open();
             count_while_truncated();
@@ -343,6 +351,19 @@ fn count_while_truncated() {
     for i in 0..100 {
         telemetry_counter::inc(&format!("crashtest/after/{i}"));
     }
+}
+
+/// Another process cuts the mapped crash journal to nothing: each of the handler's
+/// stores into it would fault with `SIGBUS` (the crate's `record.rs` layout).
+fn truncate_journal() {
+    let journal = telemetry_dir().join("local").join("crash.journal");
+    let status = Command::new("truncate")
+        .args(["-s", "0"])
+        .arg(&journal)
+        .status()
+        .expect("run truncate");
+    assert!(status.success());
+    assert_eq!(std::fs::metadata(&journal).expect("journal").len(), 0);
 }
 
 #[inline(never)]
@@ -1125,6 +1146,45 @@ fn two_at_once() -> Result<(), String> {
     })
 }
 
+/// The journal is truncated under a live process, which then crashes (a fault, an
+/// abort): the handler's stores into the cut pages must not turn the crash into a
+/// `SIGBUS` death. The process dies of its own signal, as without the monitor; its
+/// report went into private memory and is lost with the journal, and nothing else
+/// breaks: the next run counts nothing, replaces the journal, and a crash after that
+/// is counted.
+fn journal_truncated() -> Result<(), String> {
+    let exe = env::current_exe().expect("current_exe");
+    for (scenario, signal) in [
+        ("journal-truncated-segv", libc::SIGSEGV),
+        ("journal-truncated-abort", libc::SIGABRT),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = crash_into(&exe, scenario, dir.path());
+        ensure(status.signal() == Some(signal), || {
+            format!("{scenario}: died with {status:?}, not of its own signal {signal}")
+        })?;
+        let outcome = count_journal(dir.path());
+        let counts = read_counts(dir.path());
+        ensure(counts.is_empty(), || {
+            format!("{scenario}: counted {counts:?} ({outcome})")
+        })?;
+        let status = crash_into(&exe, "segv", dir.path());
+        ensure(status.signal() == Some(libc::SIGSEGV), || {
+            format!("{scenario}: the next crash died with {status:?}")
+        })?;
+        let outcome = count_journal(dir.path());
+        let counts = read_counts(dir.path());
+        let crashes: Vec<&String> = counts
+            .keys()
+            .filter(|n| n.starts_with("crash/signal:SIGSEGV"))
+            .collect();
+        ensure(crashes.len() == 1 && counts[crashes[0]] == 1, || {
+            format!("{scenario}: the next crash was not counted once: {counts:?} ({outcome})")
+        })?;
+    }
+    Ok(())
+}
+
 /// A copy of this test binary without its symbol table (binutils' `strip`, which
 /// the linker's toolchain brings; the cross linker's for aarch64, whose binaries the
 /// host's `strip` may not read).
@@ -1272,6 +1332,7 @@ fn all_tests() -> Vec<(&'static str, Test)> {
     tests.push(("two-at-once", Test::Direct(two_at_once)));
     tests.push(("stripped", Test::Direct(stripped)));
     tests.push(("killed-while-counting", Test::Direct(killed_while_counting)));
+    tests.push(("journal-truncated", Test::Direct(journal_truncated)));
     tests
 }
 
