@@ -13,7 +13,7 @@ use telemetry_internal::{
 
 use crate::counter::REGISTRY;
 use crate::layout;
-use crate::mapped::{FileError, MappedFile};
+use crate::mapped::{FileError, Header, MappedFile};
 
 /// What [`open_dir`] did.
 #[derive(Debug)]
@@ -398,13 +398,53 @@ fn open_file(
     today: Date,
     lease: Lease,
 ) -> Result<MappedFile, OpenError> {
-    let (path, span) = file_path(dir, program, today)?;
-    let header = layout::header(&metadata(program, span))
-        .ok_or_else(|| OpenError::InvalidProgram(program.clone()))?;
-    let opened = match lease {
-        Lease::AtOpen => MappedFile::open(&path, &header),
-        Lease::AtFirstCount => MappedFile::open_unleased(&path, &header),
+    if !program.is_valid() {
+        return Err(OpenError::InvalidProgram(program.clone()));
+    }
+    let local = dir.ensure_local().map_err(|source| OpenError::Io {
+        path: dir.local(),
+        source,
+    })?;
+    let path = dir.counter_file(program, Day::from_date(today));
+    // The header with today as its end, to be given its real end below. Its length
+    // does not depend on the dates, so a program too long for it is refused here.
+    let template = layout::header(&metadata(
+        program,
+        FileSpan {
+            begin: today,
+            end: today,
+        },
+    ))
+    .ok_or_else(|| OpenError::InvalidProgram(program.clone()))?;
+    // The end of the file's span comes from the `weekends` file, which only the run
+    // that makes the day's file needs to read: a file that exists says its end in its
+    // header (checked to be within a week of today, then the whole header is compared
+    // as always), and the other runs of the day skip four system calls.
+    let weekend_error = std::cell::Cell::new(None);
+    let build = |existing: Option<&[u8]>| {
+        let said = existing
+            .and_then(span_end_in)
+            .filter(|end| (1..=7).contains(&(end.to_julian_day() - today.to_julian_day())));
+        let end = match said {
+            Some(end) => end,
+            None => match telemetry_internal::weekend(&local) {
+                Ok(weekend) => telemetry_internal::file_span(today, weekend).end,
+                Err(err) => {
+                    let kind = err.kind();
+                    weekend_error.set(Some(err));
+                    return Err(FileError::Io(kind.into()));
+                }
+            },
+        };
+        Ok(with_span_end(&template, end))
     };
+    let opened = MappedFile::open_with(&path, Header::Built(&build), lease == Lease::AtOpen);
+    if let Some(source) = weekend_error.take() {
+        return Err(OpenError::Io {
+            path: dir.local(),
+            source,
+        });
+    }
     opened.map_err(|err| match err {
         FileError::Io(source) => OpenError::Io {
             path: path.clone(),
@@ -429,24 +469,25 @@ fn open_file(
     })
 }
 
-/// `<local>/<program>@<version>-<toolchain>-<os>-<arch>-<YYYY-MM-DD>.v1.count` and the
-/// span it covers. Creates `local/` (0700) and the `weekends` file if needed.
-pub(crate) fn file_path(
-    dir: &Dir,
-    program: &crate::Program,
-    today: Date,
-) -> Result<(PathBuf, FileSpan), OpenError> {
-    if !program.is_valid() {
-        return Err(OpenError::InvalidProgram(program.clone()));
+/// Where a header holds the date its file's span ends: after the prefix and the
+/// length word, the line `TimeBegin: YYYY-MM-DDT00:00:00Z\n`, then `TimeEnd: `
+/// ([`metadata`] writes both; a test checks the place).
+const SPAN_END_AT: usize = layout::HEADER_LEN_OFFSET + 4 + 32 + 9;
+const DATE_LEN: usize = "YYYY-MM-DD".len();
+
+/// The end date a file's first bytes say, if they say one there.
+fn span_end_in(first: &[u8]) -> Option<Date> {
+    let text = first.get(SPAN_END_AT..SPAN_END_AT + DATE_LEN)?;
+    Day::parse(std::str::from_utf8(text).ok()?).map(Day::date)
+}
+
+/// `template` (a header built by [`metadata`]) with `end` as its span's end.
+fn with_span_end(template: &[u8], end: Date) -> Vec<u8> {
+    let mut header = template.to_vec();
+    if let Some(at) = header.get_mut(SPAN_END_AT..SPAN_END_AT + DATE_LEN) {
+        at.copy_from_slice(format_date(end).as_bytes());
     }
-    let io_error = |source| OpenError::Io {
-        path: dir.local(),
-        source,
-    };
-    let local = dir.ensure_local().map_err(io_error)?;
-    let weekend = telemetry_internal::weekend(&local).map_err(io_error)?;
-    let span = telemetry_internal::file_span(today, weekend);
-    Ok((dir.counter_file(program, Day::from_date(today)), span))
+    header
 }
 
 /// The counter file name for `program` on `begin`.
@@ -465,4 +506,71 @@ pub(crate) fn metadata(program: &crate::Program, span: FileSpan) -> String {
         program.version(),
         toolchain(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapped::EXISTING_PROBE;
+
+    fn program() -> crate::Program {
+        crate::Program::new("filetest", "1.0.0")
+    }
+
+    fn day(text: &str) -> Date {
+        Day::parse(text).unwrap().date()
+    }
+
+    #[test]
+    fn the_span_end_is_where_metadata_writes_it() {
+        let (begin, end) = (day("2026-12-06"), day("2026-12-09"));
+        let header = layout::header(&metadata(&program(), FileSpan { begin, end })).unwrap();
+        assert_eq!(span_end_in(&header), Some(end));
+        let template =
+            layout::header(&metadata(&program(), FileSpan { begin, end: begin })).unwrap();
+        assert_eq!(with_span_end(&template, end), header);
+    }
+
+    /// Only the run that makes the day's file reads `weekends`: an existing file says
+    /// its span's end itself, and that end is kept even if `weekends` changed since.
+    #[test]
+    fn an_existing_file_is_opened_without_reading_weekends() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::new(tmp.path());
+        let today = day("2026-12-06");
+        let made = open_file(&dir, &program(), today, Lease::AtOpen).unwrap();
+        assert!(made.created());
+        let path = made.path().to_owned();
+        drop(made);
+        let header_before = std::fs::read(&path).unwrap()[..EXISTING_PROBE].to_vec();
+
+        // Another day's number in `weekends`: the existing file keeps its end.
+        let weekends = dir.local().join("weekends");
+        let other = match std::fs::read(&weekends).unwrap()[0] {
+            b'0' => "1\n",
+            _ => "0\n",
+        };
+        std::fs::write(&weekends, other).unwrap();
+        let again = open_file(&dir, &program(), today, Lease::AtOpen).unwrap();
+        assert!(!again.created());
+        drop(again);
+        assert_eq!(
+            std::fs::read(&path).unwrap()[..EXISTING_PROBE],
+            header_before[..]
+        );
+
+        // `weekends` unreadable: the existing file opens all the same, since nothing
+        // reads it; a new day's file, which needs it, does not.
+        std::fs::remove_file(&weekends).unwrap();
+        std::fs::create_dir(&weekends).unwrap();
+        let again = open_file(&dir, &program(), today, Lease::AtOpen).unwrap();
+        assert!(!again.created());
+        let tomorrow = today.next_day().unwrap();
+        let new_day = open_file(&dir, &program(), tomorrow, Lease::AtOpen);
+        assert!(
+            matches!(new_day, Err(OpenError::Io { ref path, .. }) if *path == dir.local()),
+            "{:?}",
+            new_day.err()
+        );
+    }
 }
