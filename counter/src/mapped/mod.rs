@@ -202,8 +202,12 @@ impl View {
 #[derive(Clone, Copy)]
 pub(crate) enum Header<'a> {
     Known(&'a [u8]),
-    Built(&'a dyn Fn(Option<&[u8]>) -> Result<Vec<u8>, FileError>),
+    Built(&'a BuildHeader<'a>),
 }
+
+/// Builds a header: for a new file (`None`), or for an existing one from its first
+/// bytes (`Some`).
+pub(crate) type BuildHeader<'a> = dyn Fn(Option<&[u8]>) -> Result<Vec<u8>, FileError> + 'a;
 
 /// How many of an existing file's first bytes [`Header::Built`] is shown; every file
 /// is longer ([`MIN_FILE_LEN`]).
