@@ -201,6 +201,8 @@ impl View {
 /// without reading what a new file's would be built from.
 #[derive(Clone, Copy)]
 pub(crate) enum Header<'a> {
+    /// Tests and test helpers open files whose header they wrote themselves.
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     Known(&'a [u8]),
     Built(&'a BuildHeader<'a>),
 }
@@ -252,6 +254,7 @@ impl MappedFile {
     /// file whose header differs from `header` is rejected. Only a regular file is
     /// used, never through a symbolic link, and a new file gets real disk blocks.
     /// The file's lease is taken now.
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     pub(crate) fn open(path: &Path, header: &[u8]) -> Result<MappedFile, FileError> {
         Self::open_with(path, Header::Known(header), true)
     }
