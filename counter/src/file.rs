@@ -497,15 +497,28 @@ pub fn file_name(program: &crate::Program, begin: Date) -> String {
 
 /// The metadata block for a file covering `span`, in Go's `Key: value` form.
 pub(crate) fn metadata(program: &crate::Program, span: FileSpan) -> String {
-    format!(
-        "TimeBegin: {}T00:00:00Z\nTimeEnd: {}T00:00:00Z\nProgram: {}\nVersion: {}\n\
-         Toolchain: {}\nOS: {OS}\nArch: {ARCH}\n\n",
-        format_date(span.begin),
-        format_date(span.end),
+    // Pieces pushed one by one, not `format!`: every `start` writes this block.
+    let (begin, end) = (format_date(span.begin), format_date(span.end));
+    let pieces = [
+        "TimeBegin: ",
+        &begin,
+        "T00:00:00Z\nTimeEnd: ",
+        &end,
+        "T00:00:00Z\nProgram: ",
         program.name(),
+        "\nVersion: ",
         program.version(),
+        "\nToolchain: ",
         toolchain(),
-    )
+        "\nOS: ",
+        OS,
+        "\nArch: ",
+        ARCH,
+        "\n\n",
+    ];
+    let mut text = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    pieces.iter().for_each(|p| text.push_str(p));
+    text
 }
 
 #[cfg(test)]
@@ -519,6 +532,17 @@ mod tests {
 
     fn day(text: &str) -> Date {
         Day::parse(text).unwrap().date()
+    }
+
+    #[test]
+    fn metadata_is_gos_key_value_block() {
+        let (begin, end) = (day("2026-12-06"), day("2026-12-09"));
+        let expected = format!(
+            "TimeBegin: 2026-12-06T00:00:00Z\nTimeEnd: 2026-12-09T00:00:00Z\nProgram: filetest\n\
+             Version: 1.0.0\nToolchain: {}\nOS: {OS}\nArch: {ARCH}\n\n",
+            toolchain()
+        );
+        assert_eq!(metadata(&program(), FileSpan { begin, end }), expected);
     }
 
     #[test]
