@@ -13,7 +13,7 @@ use telemetry_internal::{
 
 use crate::counter::REGISTRY;
 use crate::layout;
-use crate::mapped::{FileError, MappedFile};
+use crate::mapped::{FileError, Header, MappedFile};
 
 /// What [`open_dir`] did.
 #[derive(Debug)]
@@ -83,28 +83,29 @@ impl std::error::Error for OpenError {
     }
 }
 
+/// What [`open_with_mode_and_rotate`] did, and whether it made the file.
+#[derive(Debug)]
+pub struct Opened {
+    /// What the open did.
+    pub status: OpenStatus,
+    /// Whether this open wrote the header of the file it counts into: no process had
+    /// made today's file before. A day's first run does the once-a-day work (such as
+    /// keeping the directory listed in the root's registry) when this is true.
+    pub created: bool,
+}
+
 /// Opens today's counter file in the telemetry directory `dir` and counts into it
 /// from now on; counts made before are moved in. Reads the mode first: under `off`
 /// nothing is created. A second call switches to the new directory's file.
 pub fn open_dir(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
-    let dir = Dir::new(dir);
-    let ambient = Ambient::from_process();
-    let mode = dir.effective_mode(&ambient).mode;
-    open_on(
-        &dir,
-        &program,
-        mode,
-        Some(&ambient),
-        counter_today(),
-        Lease::AtOpen,
-    )
+    open_from_process(Some(Dir::new(dir)), &program, Lease::AtOpen)
 }
 
 /// [`open_dir`] for a caller that has already read the environment and decided the
 /// mode (`telemetry::start` reads it once, at its boundary, and passes it down), on
 /// the day `today`. Nothing is read here but the counter file itself.
 pub fn open_with_mode(dir: &Dir, program: crate::Program, mode: Mode, today: Day) -> OpenStatus {
-    open_on(dir, &program, mode, None, today.date(), Lease::AtOpen)
+    open_decided(dir, &program, mode, None, today.date(), Lease::AtOpen).status
 }
 
 /// [`open_with_mode`] for a process that may outlive its week (what
@@ -118,39 +119,21 @@ pub fn open_with_mode_and_rotate(
     mode: Mode,
     today: Day,
     ambient: &Ambient,
-) -> OpenStatus {
-    let status = open_on(
+) -> Opened {
+    open_decided(
         dir,
         &program,
         mode,
         Some(ambient),
         today.date(),
         Lease::AtFirstCount,
-    );
-    if matches!(status, OpenStatus::Counting(_)) {
-        keep_rotating();
-    }
-    status
+    )
 }
 
 /// [`open_dir`] with the default directory for `program`
 /// (`<user config dir>/telemetry/<program>`).
 pub fn open(program: crate::Program) -> OpenStatus {
-    let ambient = Ambient::from_process();
-    match Dir::for_program(&ambient, program.name()) {
-        Some(dir) => {
-            let mode = dir.effective_mode(&ambient).mode;
-            open_on(
-                &dir,
-                &program,
-                mode,
-                Some(&ambient),
-                counter_today(),
-                Lease::AtOpen,
-            )
-        }
-        None => OpenStatus::InMemory(OpenError::NoDefaultDir),
-    }
+    open_from_process(None, &program, Lease::AtOpen)
 }
 
 /// [`open_dir`] for long-running processes: also keeps one background thread that
@@ -164,21 +147,37 @@ pub fn open(program: crate::Program) -> OpenStatus {
 /// directory most recently opened: after a later [`open_dir`] with another directory
 /// it rotates that one, never back to this one.
 pub fn open_and_rotate(dir: impl Into<PathBuf>, program: crate::Program) -> OpenStatus {
-    let dir = Dir::new(dir);
+    open_from_process(Some(Dir::new(dir)), &program, Lease::AtFirstCount)
+}
+
+/// What the entry points that read the process's surroundings themselves share: the
+/// environment read once, the directory (`dir`, else the program's default one), the
+/// mode decided, then [`open_decided`] on today by the counter clock.
+fn open_from_process(dir: Option<Dir>, program: &crate::Program, lease: Lease) -> OpenStatus {
     let ambient = Ambient::from_process();
+    let Some(dir) = dir.or_else(|| Dir::for_program(&ambient, program.name())) else {
+        return OpenStatus::InMemory(OpenError::NoDefaultDir);
+    };
     let mode = dir.effective_mode(&ambient).mode;
-    let status = open_on(
-        &dir,
-        &program,
-        mode,
-        Some(&ambient),
-        counter_today(),
-        Lease::AtFirstCount,
-    );
-    if matches!(status, OpenStatus::Counting(_)) {
+    open_decided(&dir, program, mode, Some(&ambient), counter_today(), lease).status
+}
+
+/// Every entry point's open once the mode is decided: [`open_on`], then, for a
+/// rotating process ([`Lease::AtFirstCount`]) that counts into a file, the rotation
+/// thread asked for.
+fn open_decided(
+    dir: &Dir,
+    program: &crate::Program,
+    mode: Mode,
+    ambient: Option<&Ambient>,
+    today: Date,
+    lease: Lease,
+) -> Opened {
+    let opened = open_on(dir, program, mode, ambient, today, lease);
+    if lease == Lease::AtFirstCount && matches!(opened.status, OpenStatus::Counting(_)) {
         keep_rotating();
     }
-    status
+    opened
 }
 
 /// Whether an entry point that rotates opened a file ([`keep_rotating`]).
@@ -327,14 +326,17 @@ pub(crate) fn rotate(today: Date) -> Option<OpenStatus> {
     if REGISTRY.path().as_ref() == Some(&expected) {
         return None;
     }
-    Some(open_on(
-        &dir,
-        &program,
-        mode,
-        ambient.as_ref(),
-        today,
-        Lease::AtFirstCount,
-    ))
+    Some(
+        open_on(
+            &dir,
+            &program,
+            mode,
+            ambient.as_ref(),
+            today,
+            Lease::AtFirstCount,
+        )
+        .status,
+    )
 }
 
 fn until_next_utc_midnight(now: SystemTime) -> Duration {
@@ -360,7 +362,7 @@ pub(crate) fn open_on(
     ambient: Option<&Ambient>,
     today: Date,
     lease: Lease,
-) -> OpenStatus {
+) -> Opened {
     {
         let mut last = LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner);
         let ambient = match ambient {
@@ -373,18 +375,21 @@ pub(crate) fn open_on(
             ambient,
         });
     }
-    if !mode.collects() {
-        return OpenStatus::Off;
-    }
-    match open_file(dir, program, today, lease) {
-        Ok(file) => {
-            let path = file.path().to_owned();
-            OPENED_ON.store(today.to_julian_day(), Ordering::SeqCst);
-            REGISTRY.install(file);
-            OpenStatus::Counting(path)
+    let (status, created) = if !mode.collects() {
+        (OpenStatus::Off, false)
+    } else {
+        match open_file(dir, program, today, lease) {
+            Ok(file) => {
+                let path = file.path().to_owned();
+                let created = file.created();
+                OPENED_ON.store(today.to_julian_day(), Ordering::SeqCst);
+                REGISTRY.install(file);
+                (OpenStatus::Counting(path), created)
+            }
+            Err(err) => (OpenStatus::InMemory(err), false),
         }
-        Err(err) => OpenStatus::InMemory(err),
-    }
+    };
+    Opened { status, created }
 }
 
 fn open_file(
@@ -393,13 +398,53 @@ fn open_file(
     today: Date,
     lease: Lease,
 ) -> Result<MappedFile, OpenError> {
-    let (path, span) = file_path(dir, program, today)?;
-    let header = layout::header(&metadata(program, span))
-        .ok_or_else(|| OpenError::InvalidProgram(program.clone()))?;
-    let opened = match lease {
-        Lease::AtOpen => MappedFile::open(&path, &header),
-        Lease::AtFirstCount => MappedFile::open_unleased(&path, &header),
+    if !program.is_valid() {
+        return Err(OpenError::InvalidProgram(program.clone()));
+    }
+    let local = dir.ensure_local().map_err(|source| OpenError::Io {
+        path: dir.local(),
+        source,
+    })?;
+    let path = dir.counter_file(program, Day::from_date(today));
+    // The header with today as its end, to be given its real end below. Its length
+    // does not depend on the dates, so a program too long for it is refused here.
+    let template = layout::header(&metadata(
+        program,
+        FileSpan {
+            begin: today,
+            end: today,
+        },
+    ))
+    .ok_or_else(|| OpenError::InvalidProgram(program.clone()))?;
+    // The end of the file's span comes from the `weekends` file, which only the run
+    // that makes the day's file needs to read: a file that exists says its end in its
+    // header (checked to be within a week of today, then the whole header is compared
+    // as always), and the other runs of the day skip four system calls.
+    let weekend_error = std::cell::Cell::new(None);
+    let build = |existing: Option<&[u8]>| {
+        let said = existing
+            .and_then(span_end_in)
+            .filter(|end| (1..=7).contains(&(end.to_julian_day() - today.to_julian_day())));
+        let end = match said {
+            Some(end) => end,
+            None => match telemetry_internal::weekend(&local) {
+                Ok(weekend) => telemetry_internal::file_span(today, weekend).end,
+                Err(err) => {
+                    let kind = err.kind();
+                    weekend_error.set(Some(err));
+                    return Err(FileError::Io(kind.into()));
+                }
+            },
+        };
+        Ok(with_span_end(&template, end))
     };
+    let opened = MappedFile::open_with(&path, Header::Built(&build), lease == Lease::AtOpen);
+    if let Some(source) = weekend_error.take() {
+        return Err(OpenError::Io {
+            path: dir.local(),
+            source,
+        });
+    }
     opened.map_err(|err| match err {
         FileError::Io(source) => OpenError::Io {
             path: path.clone(),
@@ -424,24 +469,25 @@ fn open_file(
     })
 }
 
-/// `<local>/<program>@<version>-<toolchain>-<os>-<arch>-<YYYY-MM-DD>.v1.count` and the
-/// span it covers. Creates `local/` (0700) and the `weekends` file if needed.
-pub(crate) fn file_path(
-    dir: &Dir,
-    program: &crate::Program,
-    today: Date,
-) -> Result<(PathBuf, FileSpan), OpenError> {
-    if !program.is_valid() {
-        return Err(OpenError::InvalidProgram(program.clone()));
+/// Where a header holds the date its file's span ends: after the prefix and the
+/// length word, the line `TimeBegin: YYYY-MM-DDT00:00:00Z\n`, then `TimeEnd: `
+/// ([`metadata`] writes both; a test checks the place).
+const SPAN_END_AT: usize = layout::HEADER_LEN_OFFSET + 4 + 32 + 9;
+const DATE_LEN: usize = "YYYY-MM-DD".len();
+
+/// The end date a file's first bytes say, if they say one there.
+fn span_end_in(first: &[u8]) -> Option<Date> {
+    let text = first.get(SPAN_END_AT..SPAN_END_AT + DATE_LEN)?;
+    Day::parse(std::str::from_utf8(text).ok()?).map(Day::date)
+}
+
+/// `template` (a header built by [`metadata`]) with `end` as its span's end.
+fn with_span_end(template: &[u8], end: Date) -> Vec<u8> {
+    let mut header = template.to_vec();
+    if let Some(at) = header.get_mut(SPAN_END_AT..SPAN_END_AT + DATE_LEN) {
+        at.copy_from_slice(format_date(end).as_bytes());
     }
-    let io_error = |source| OpenError::Io {
-        path: dir.local(),
-        source,
-    };
-    let local = dir.ensure_local().map_err(io_error)?;
-    let weekend = telemetry_internal::weekend(&local).map_err(io_error)?;
-    let span = telemetry_internal::file_span(today, weekend);
-    Ok((dir.counter_file(program, Day::from_date(today)), span))
+    header
 }
 
 /// The counter file name for `program` on `begin`.
@@ -451,13 +497,104 @@ pub fn file_name(program: &crate::Program, begin: Date) -> String {
 
 /// The metadata block for a file covering `span`, in Go's `Key: value` form.
 pub(crate) fn metadata(program: &crate::Program, span: FileSpan) -> String {
-    format!(
-        "TimeBegin: {}T00:00:00Z\nTimeEnd: {}T00:00:00Z\nProgram: {}\nVersion: {}\n\
-         Toolchain: {}\nOS: {OS}\nArch: {ARCH}\n\n",
-        format_date(span.begin),
-        format_date(span.end),
+    // Pieces pushed one by one, not `format!`: every `start` writes this block.
+    let (begin, end) = (format_date(span.begin), format_date(span.end));
+    let pieces = [
+        "TimeBegin: ",
+        &begin,
+        "T00:00:00Z\nTimeEnd: ",
+        &end,
+        "T00:00:00Z\nProgram: ",
         program.name(),
+        "\nVersion: ",
         program.version(),
+        "\nToolchain: ",
         toolchain(),
-    )
+        "\nOS: ",
+        OS,
+        "\nArch: ",
+        ARCH,
+        "\n\n",
+    ];
+    let mut text = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    pieces.iter().for_each(|p| text.push_str(p));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapped::EXISTING_PROBE;
+
+    fn program() -> crate::Program {
+        crate::Program::new("filetest", "1.0.0")
+    }
+
+    fn day(text: &str) -> Date {
+        Day::parse(text).unwrap().date()
+    }
+
+    #[test]
+    fn metadata_is_gos_key_value_block() {
+        let (begin, end) = (day("2026-12-06"), day("2026-12-09"));
+        let expected = format!(
+            "TimeBegin: 2026-12-06T00:00:00Z\nTimeEnd: 2026-12-09T00:00:00Z\nProgram: filetest\n\
+             Version: 1.0.0\nToolchain: {}\nOS: {OS}\nArch: {ARCH}\n\n",
+            toolchain()
+        );
+        assert_eq!(metadata(&program(), FileSpan { begin, end }), expected);
+    }
+
+    #[test]
+    fn the_span_end_is_where_metadata_writes_it() {
+        let (begin, end) = (day("2026-12-06"), day("2026-12-09"));
+        let header = layout::header(&metadata(&program(), FileSpan { begin, end })).unwrap();
+        assert_eq!(span_end_in(&header), Some(end));
+        let template =
+            layout::header(&metadata(&program(), FileSpan { begin, end: begin })).unwrap();
+        assert_eq!(with_span_end(&template, end), header);
+    }
+
+    /// Only the run that makes the day's file reads `weekends`: an existing file says
+    /// its span's end itself, and that end is kept even if `weekends` changed since.
+    #[test]
+    fn an_existing_file_is_opened_without_reading_weekends() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::new(tmp.path());
+        let today = day("2026-12-06");
+        let made = open_file(&dir, &program(), today, Lease::AtOpen).unwrap();
+        assert!(made.created());
+        let path = made.path().to_owned();
+        drop(made);
+        let header_before = std::fs::read(&path).unwrap()[..EXISTING_PROBE].to_vec();
+
+        // Another day's number in `weekends`: the existing file keeps its end.
+        let weekends = dir.local().join("weekends");
+        let other = match std::fs::read(&weekends).unwrap()[0] {
+            b'0' => "1\n",
+            _ => "0\n",
+        };
+        std::fs::write(&weekends, other).unwrap();
+        let again = open_file(&dir, &program(), today, Lease::AtOpen).unwrap();
+        assert!(!again.created());
+        drop(again);
+        assert_eq!(
+            std::fs::read(&path).unwrap()[..EXISTING_PROBE],
+            header_before[..]
+        );
+
+        // `weekends` unreadable: the existing file opens all the same, since nothing
+        // reads it; a new day's file, which needs it, does not.
+        std::fs::remove_file(&weekends).unwrap();
+        std::fs::create_dir(&weekends).unwrap();
+        let again = open_file(&dir, &program(), today, Lease::AtOpen).unwrap();
+        assert!(!again.created());
+        let tomorrow = today.next_day().unwrap();
+        let new_day = open_file(&dir, &program(), tomorrow, Lease::AtOpen);
+        assert!(
+            matches!(new_day, Err(OpenError::Io { ref path, .. }) if *path == dir.local()),
+            "{:?}",
+            new_day.err()
+        );
+    }
 }

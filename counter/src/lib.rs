@@ -64,7 +64,7 @@ pub mod testing;
 
 pub use counter::Counter;
 pub use file::{
-    OpenError, OpenStatus, file_name, open, open_and_rotate, open_dir, open_with_mode,
+    OpenError, OpenStatus, Opened, file_name, open, open_and_rotate, open_dir, open_with_mode,
     open_with_mode_and_rotate,
 };
 pub use layout::MAX_NAME_LEN;
@@ -100,6 +100,9 @@ pub fn add(name: &str, n: u64) {
 pub fn repair_fault(address: usize) -> bool {
     mapped::fault::repair(address)
 }
+
+#[cfg(unix)]
+pub use mapped::fault::watch_shared_mapping;
 
 /// The calling program's [`Program`]: the name of the binary being compiled, and its
 /// package's version (`CARGO_PKG_VERSION`).

@@ -80,23 +80,25 @@ pub(crate) struct Opened {
 /// Opens `dir`'s journal for a process that records into it (see the module docs).
 pub(crate) fn open_for_recording(dir: &Dir) -> io::Result<Opened> {
     let path = dir.crash_journal();
-    let file = match telemetry_internal::fs::open_read_write(&path, false) {
-        Ok(file) => file,
+    // One `fstat` serves the regular-file check and the length check.
+    let open = || telemetry_internal::fs::open_read_write_with_metadata(&path, false);
+    let (file, meta) = match open() {
+        Ok(opened) => opened,
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             dir.ensure_local()?;
             telemetry_internal::fs::create_complete(&path, &record::empty_journal())?;
-            telemetry_internal::fs::open_read_write(&path, false)?
+            open()?
         }
         Err(err) => return Err(err),
     };
-    match states(&file)? {
+    match states_of(&file, meta.len())? {
         Some(pending) => Ok(Opened { file, pending }),
         None => {
             // Closed first: Windows replaces no file that is open.
             drop(file);
             telemetry_internal::fs::write_atomic(&path, &record::empty_journal())?;
-            let file = telemetry_internal::fs::open_read_write(&path, false)?;
-            match states(&file)? {
+            let (file, meta) = open()?;
+            match states_of(&file, meta.len())? {
                 Some(pending) => Ok(Opened { file, pending }),
                 None => Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -109,7 +111,12 @@ pub(crate) fn open_for_recording(dir: &Dir) -> io::Result<Opened> {
 
 /// Whether any slot is not free; `None` if the file is not a journal of our layout.
 fn states(file: &File) -> io::Result<Option<bool>> {
-    if file.metadata()?.len() != JOURNAL_LEN as u64 {
+    states_of(file, file.metadata()?.len())
+}
+
+/// [`states`] of a file whose length `len` the caller has just read.
+fn states_of(file: &File, len: u64) -> io::Result<Option<bool>> {
+    if len != JOURNAL_LEN as u64 {
         return Ok(None);
     }
     let mut bytes = [0u8; HEADER_BYTES];

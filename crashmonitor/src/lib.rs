@@ -82,8 +82,13 @@
 //!   read-only directory) means crash reporting is off for that run, never a failure
 //!   of the host. Its blocks are written in full when it is created, so a store into
 //!   the mapping never faults on a full disk. A journal truncated by another process
-//!   while this one maps it is the one case left where a crash that was already
-//!   killing the process dies of `SIGBUS` instead.
+//!   while this one maps it does not turn the crash into a `SIGBUS` death either: on
+//!   Unix its range is repaired as a counter file's is (a private zero page over each
+//!   cut page, `telemetry_counter::watch_shared_mapping`; nothing is written to the
+//!   file), so the process dies of its own signal and that one report is lost with
+//!   the journal; the next run replaces the journal. (Only a crash that is itself a
+//!   `SIGBUS` still dies of `SIGBUS` there without its report: the kernel does not
+//!   deliver a second one to its handler.) Windows refuses to cut a mapped file.
 //! - **One report per process**, of at most 32 frames, for the crash that ends it,
 //!   counted at the latest by the next `start` of a program that shares the tool's
 //!   directory, exactly once also when processes crash at the same moment (each takes

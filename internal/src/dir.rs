@@ -552,12 +552,25 @@ pub struct Entry {
 
 /// `<program>@<version>-<toolchain>-<os>-<arch>-<YYYY-MM-DD>.v1.count`.
 pub fn counter_file_name(program: &Program, begin: Day) -> String {
-    format!(
-        "{}@{}-{}-{OS}-{ARCH}-{begin}{COUNTER_FILE_SUFFIX}",
+    // Pieces pushed one by one, not `format!`: every `start` spells this name.
+    let date = crate::date::format_date(begin.date());
+    let pieces = [
         program.name(),
+        "@",
         program.version(),
+        "-",
         toolchain(),
-    )
+        "-",
+        OS,
+        "-",
+        ARCH,
+        "-",
+        &date,
+        COUNTER_FILE_SUFFIX,
+    ];
+    let mut name = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    pieces.iter().for_each(|p| name.push_str(p));
+    name
 }
 
 fn read_mode_file(path: &Path) -> Result<Mode, ModeError> {

@@ -214,7 +214,8 @@
 //! then read what was counted with `telemetry --tool mytool csv` (or `dump`) under the
 //! same variables. A tool that keeps its data elsewhere (`Config::dir`) is found the
 //! same way: unless the mode is off, `start` lists its directory under its name in
-//! `<root>/directories`, which `telemetry env` and `telemetry --tool NAME` read.
+//! `<root>/directories`, which `telemetry env` and `telemetry --tool NAME` read (the
+//! run that makes the day's counter file does it; the day's other runs do not look).
 //!
 //! # Counting flags and subcommands (feature `clap`)
 //!

@@ -13,7 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use telemetry_counter::OpenStatus;
+use telemetry_counter::{OpenStatus, Opened};
 use telemetry_internal::{Ambient, Dir, Mode};
 
 use crate::child::{self, CHILD_ARG, CHILD_ENV, Plan};
@@ -99,20 +99,23 @@ pub(crate) fn parent(config: &Config, env: &StartInputs, log: &Log) -> StartResu
     if effective.mode == Mode::Off {
         return StartResult::nothing();
     }
-    crate::registry::keep_findable(config, &dir, &env.ambient, log);
 
     // A process that outlives its week must move to the next week's file: the week it
     // started in is reported, and its file deleted, a day after that week ends (Go's
     // `OpenAndRotate`). The rotation thread wakes at midnight and at least hourly. A
     // pretended clock (`Config::clock`) stands still: its counts all go into its week,
     // and nothing rotates them into the real one.
-    let status = match config.get_clock() {
-        Some(pretended) => telemetry_counter::open_with_mode(
-            &dir,
-            config.get_program().clone(),
-            effective.mode,
-            telemetry_internal::Day::of(pretended),
-        ),
+    let opened = match config.get_clock() {
+        Some(pretended) => Opened {
+            status: telemetry_counter::open_with_mode(
+                &dir,
+                config.get_program().clone(),
+                effective.mode,
+                telemetry_internal::Day::of(pretended),
+            ),
+            // A test's pretended day: list the directory whatever the file's age.
+            created: true,
+        },
         None => telemetry_counter::open_with_mode_and_rotate(
             &dir,
             config.get_program().clone(),
@@ -121,6 +124,14 @@ pub(crate) fn parent(config: &Config, env: &StartInputs, log: &Log) -> StartResu
             &env.ambient,
         ),
     };
+    // Listing the directory in the root's registry is once-a-day work: a tool is
+    // listed by the run that makes the day's file, so the other runs of the day
+    // neither read nor write the registry. A listing lost (the registry deleted or
+    // rebuilt) comes back by the next day's first run.
+    if opened.created {
+        crate::registry::keep_findable(config, &dir, &env.ambient, log);
+    }
+    let status = opened.status;
     match status {
         OpenStatus::Counting(path) => {
             log.line(format_args!("counting into {}", path.display()));

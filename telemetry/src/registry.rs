@@ -1,8 +1,9 @@
 //! Keeps a tool whose directory is elsewhere (`Config::dir`) findable from the
 //! telemetry root: `start` records it in the root's registry (`<root>/directories`),
 //! which `telemetry env` and `telemetry --tool NAME` read. Only when the mode is not
-//! off, and cheaply: tools in the default place skip it, and a tool already listed
-//! costs one bounded read and no write.
+//! off, and cheaply: tools in the default place skip it, only the run that creates the
+//! day's counter file looks (the other runs of the day neither read nor write the
+//! registry), and a tool already listed costs that run one bounded read and no write.
 
 use telemetry_internal::{Ambient, Dir};
 

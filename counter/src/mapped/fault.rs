@@ -40,6 +40,22 @@ pub(crate) fn watch(start: usize, len: usize) {
     }
 }
 
+/// Protects another crate's shared mapping `start..start + len` as the counter
+/// file's are: a `SIGBUS` in it (the file cut short by another process) gets a private
+/// zero page mapped over the faulting page, and the access retries. For the crash
+/// journal, which only a dying process writes: its handler's stores land in memory of
+/// its own instead of killing it with `SIGBUS` in place of its own signal. A repair
+/// never writes to the file. Like any repair, it also stops this process placing new
+/// records in its counter file.
+///
+/// # Safety
+/// The range is a mapping that stays mapped for the rest of the process's life, and
+/// whose memory every user tolerates a page of turning, at any instruction, into a
+/// private page of zeros (atomic accesses, no references held across the change).
+pub unsafe fn watch_shared_mapping(start: usize, len: usize) {
+    watch(start, len);
+}
+
 /// Whether `addr` lies in one of our mappings. Lock-free, async-signal-safe.
 pub(crate) fn is_ours(addr: usize) -> bool {
     let used = USED.load(Ordering::Acquire).min(MAX_RANGES);

@@ -195,6 +195,26 @@ impl View {
     }
 }
 
+/// The header a file must begin with: known in advance, or built by a function that
+/// is told whether the open makes the file (`None`) or finds one (`Some`: the file's
+/// first [`EXISTING_PROBE`] bytes), so that an existing file's header can be checked
+/// without reading what a new file's would be built from.
+#[derive(Clone, Copy)]
+pub(crate) enum Header<'a> {
+    /// Tests and test helpers open files whose header they wrote themselves.
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
+    Known(&'a [u8]),
+    Built(&'a BuildHeader<'a>),
+}
+
+/// Builds a header: for a new file (`None`), or for an existing one from its first
+/// bytes (`Some`).
+pub(crate) type BuildHeader<'a> = dyn Fn(Option<&[u8]>) -> Result<Vec<u8>, FileError> + 'a;
+
+/// How many of an existing file's first bytes [`Header::Built`] is shown; every file
+/// is longer ([`MIN_FILE_LEN`]).
+pub(crate) const EXISTING_PROBE: usize = 128;
+
 /// An open counter file.
 pub(crate) struct MappedFile {
     path: PathBuf,
@@ -209,6 +229,9 @@ pub(crate) struct MappedFile {
     /// Whether this process holds the file's lease (or the file system has no locks):
     /// taken before anything of ours is written into the file but the header.
     leased: bool,
+    /// Whether this open wrote the file's header (the file was new, or a prefix of it
+    /// left by a process that died creating it).
+    created: bool,
 }
 
 impl Drop for MappedFile {
@@ -231,26 +254,39 @@ impl MappedFile {
     /// file whose header differs from `header` is rejected. Only a regular file is
     /// used, never through a symbolic link, and a new file gets real disk blocks.
     /// The file's lease is taken now.
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     pub(crate) fn open(path: &Path, header: &[u8]) -> Result<MappedFile, FileError> {
-        Self::open_leasing(path, header, true)
+        Self::open_with(path, Header::Known(header), true)
     }
 
-    /// [`MappedFile::open`], but the lease is taken by the first look-up of a counter
-    /// ([`MappedFile::get_or_create`]), so a process that never counts holds no week
-    /// back. For files a rotating process opens: if an upload run reported and deleted
-    /// the file first, that look-up fails with [`FileError::Gone`] and rotation moves
-    /// the process to the file of its day (the deleted file's week was over).
-    pub(crate) fn open_unleased(path: &Path, header: &[u8]) -> Result<MappedFile, FileError> {
-        Self::open_leasing(path, header, false)
-    }
-
-    fn open_leasing(path: &Path, header: &[u8], lease: bool) -> Result<MappedFile, FileError> {
+    /// [`MappedFile::open`] with a header known in advance or built once the open
+    /// knows whether it makes the file. `lease`: take the file's lease now; else it is
+    /// taken by the first look-up of a counter ([`MappedFile::get_or_create`]), so a
+    /// process that never counts holds no week back. That is for files a rotating
+    /// process opens: if an upload run reported and deleted the file first, that
+    /// look-up fails with [`FileError::Gone`] and rotation moves the process to the
+    /// file of its day (the deleted file's week was over).
+    pub(crate) fn open_with(
+        path: &Path,
+        header_source: Header<'_>,
+        lease: bool,
+    ) -> Result<MappedFile, FileError> {
         let (file, mut len) = if lease {
             crate::lease::open_shared(path, open_regular)?
         } else {
             open_regular_with_len(path)?
         };
-        if len < u64::from(MIN_FILE_LEN) {
+        let created = len < u64::from(MIN_FILE_LEN);
+        let built;
+        let mut header = match header_source {
+            Header::Known(header) => Some(header),
+            Header::Built(build) if created => {
+                built = build(None)?;
+                Some(&built[..])
+            }
+            Header::Built(_) => None,
+        };
+        if let Some(header) = header.filter(|_| created) {
             // A new file. Two processes creating it at once write the same bytes, so
             // what is there already must be a prefix of what we would write; anything
             // else is a damaged file, which we must not paper over.
@@ -273,12 +309,25 @@ impl MappedFile {
         let mut mapped = MappedFile {
             path: path.to_owned(),
             file,
-            header_len: header.len() as u32,
+            header_len: 0,
             view,
             file_len,
             repairs_at_open: repairs(),
             leased: lease,
+            created,
         };
+        let built_for_existing;
+        if let (None, Header::Built(build)) = (header, header_source) {
+            // An existing file: what it must hold may depend on what it says.
+            let mut first = [0u8; EXISTING_PROBE];
+            for (at, byte) in (0..).zip(first.iter_mut()) {
+                *byte = mapped.byte(at);
+            }
+            built_for_existing = build(Some(&first))?;
+            header = Some(&built_for_existing[..]);
+        }
+        let header = header.unwrap_or_default();
+        mapped.header_len = header.len() as u32;
         if !mapped.bytes_equal(0, header) {
             return Err(FileError::Corrupt(
                 if mapped.bytes_equal(0, HEADER_PREFIX) {
@@ -350,6 +399,11 @@ impl MappedFile {
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether this open wrote the file's header: no process had made the file before.
+    pub(crate) fn created(&self) -> bool {
+        self.created
     }
 
     /// Takes the file's shared lease if this process does not hold it yet, without

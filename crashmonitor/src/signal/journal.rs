@@ -35,9 +35,16 @@ pub(crate) fn map_journal(file: &File) -> io::Result<()> {
     // slice is atomic (other processes write the file the same way, or with whole-word
     // `pwrite`s of slots they own under the journal's protocol). The file's blocks were
     // written in full when it was created, so a store cannot fault on a full disk; only
-    // a file cut short by another process could, which `record.rs` documents.
+    // a file cut short by another process could, which is repaired below.
     let words: &'static [AtomicU64] =
         unsafe { std::slice::from_raw_parts(map.cast::<AtomicU64>(), JOURNAL_LEN / 8) };
+    // Another process may cut the file short while we have it mapped; a handler's
+    // store into a cut page would then kill the dying process with `SIGBUS` instead of
+    // its own signal. The counter crate's fault repair maps a private zero page there.
+    // SAFETY: the mapping is never unmapped, and the journal is used only through
+    // atomic words, so a page of it may turn into zeros at any instruction (a record
+    // written there is lost, which a journal cut short loses anyway).
+    unsafe { telemetry_counter::watch_shared_mapping(map as usize, JOURNAL_LEN) };
     report::publish(words);
     Ok(())
 }

@@ -120,6 +120,14 @@ pub(crate) fn crash(scenario: &str) {
         "raise-sigfpe" => raise_sigfpe(),
         "ignored-segv" | "returning-handler" => null_write(),
         "truncate-counter-first" => count_while_truncated(),
+        "journal-truncated-segv" => {
+            truncate_journal();
+            null_write();
+        }
+        "journal-truncated-abort" => {
+            truncate_journal();
+            abort_here();
+        }
         "truncate-monitor-first" => {
             counters_open();
             count_while_truncated();
@@ -324,6 +332,19 @@ fn count_while_truncated() {
     }
 }
 
+/// Another process cuts the mapped crash journal to nothing: each of the handler's
+/// stores into it would fault with `SIGBUS` (the crate's `record.rs` layout).
+fn truncate_journal() {
+    let journal = telemetry_dir().join("local").join("crash.journal");
+    let status = Command::new("truncate")
+        .args(["-s", "0"])
+        .arg(&journal)
+        .status()
+        .expect("run truncate");
+    assert!(status.success());
+    assert_eq!(std::fs::metadata(&journal).expect("journal").len(), 0);
+}
+
 // ---- tests that run their own processes ----
 
 /// The tests that are not one scenario's crash and count.
@@ -332,6 +353,7 @@ pub(crate) const DIRECT: &[(&str, DirectCheck)] = &[
     ("two-at-once", two_at_once),
     ("stripped", stripped),
     ("killed-while-counting", killed_while_counting),
+    ("journal-truncated", journal_truncated),
 ];
 
 /// The crash journal's length, and where slot `index`'s state word and record are
@@ -400,6 +422,45 @@ fn garbage() -> Result<(), String> {
     ensure(again == "Counted { names: [], left: 1 }", || {
         format!("second run: {again}")
     })
+}
+
+/// The journal is truncated under a live process, which then crashes (a fault, an
+/// abort): the handler's stores into the cut pages must not turn the crash into a
+/// `SIGBUS` death. The process dies of its own signal, as without the monitor; its
+/// report went into private memory and is lost with the journal, and nothing else
+/// breaks: the next run counts nothing, replaces the journal, and a crash after that
+/// is counted.
+fn journal_truncated() -> Result<(), String> {
+    let exe = env::current_exe().expect("current_exe");
+    for (scenario, signal) in [
+        ("journal-truncated-segv", libc::SIGSEGV),
+        ("journal-truncated-abort", libc::SIGABRT),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = crash_into(&exe, scenario, dir.path());
+        ensure(status.signal() == Some(signal), || {
+            format!("{scenario}: died with {status:?}, not of its own signal {signal}")
+        })?;
+        let outcome = count_journal(dir.path());
+        let counts = read_counts(dir.path());
+        ensure(counts.is_empty(), || {
+            format!("{scenario}: counted {counts:?} ({outcome})")
+        })?;
+        let status = crash_into(&exe, "segv", dir.path());
+        ensure(status.signal() == Some(libc::SIGSEGV), || {
+            format!("{scenario}: the next crash died with {status:?}")
+        })?;
+        let outcome = count_journal(dir.path());
+        let counts = read_counts(dir.path());
+        let crashes: Vec<&String> = counts
+            .keys()
+            .filter(|n| n.starts_with("crash/signal:SIGSEGV"))
+            .collect();
+        ensure(crashes.len() == 1 && counts[crashes[0]] == 1, || {
+            format!("{scenario}: the next crash was not counted once: {counts:?} ({outcome})")
+        })?;
+    }
+    Ok(())
 }
 
 /// Two processes crash at the same moment: two slots, two counts.
