@@ -44,9 +44,11 @@
 #![forbid(unsafe_code)]
 
 pub mod child;
+mod nested_cargo;
 mod served;
 mod wait;
 
+pub use nested_cargo::without_package_vars;
 pub use served::{Memory, Served, serve_command};
 pub use wait::{eventually, wait_until};
 

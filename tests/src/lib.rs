@@ -395,24 +395,9 @@ pub fn telemetry_server_binary() -> PathBuf {
             .arg(target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
             // What Cargo sets for this package's test run is not the environment of a
-            // build: a dependency's build script that reads `CARGO_MANIFEST_DIR` (ring's)
-            // would see it change, and rebuild the collector on every switch between this
-            // and an ordinary `cargo build`.
-            for (name, _) in std::env::vars_os() {
-                let name = name.to_string_lossy();
-                let per_package = [
-                    "CARGO_MANIFEST_DIR",
-                    "CARGO_MANIFEST_PATH",
-                    "CARGO_CRATE_NAME",
-                    "CARGO_BIN_NAME",
-                    "CARGO_PRIMARY_PACKAGE",
-                    "CARGO_TARGET_TMPDIR",
-                    "OUT_DIR",
-                ];
-                if name.starts_with("CARGO_PKG_") || per_package.contains(&&*name) {
-                    cmd.env_remove(&*name);
-                }
-            }
+            // build: ring's build script would see it change, and rebuild the collector on
+            // every switch between this and an ordinary `cargo build`.
+            telemetry_test_support::without_package_vars(&mut cmd);
             // A cold build of the collector takes minutes on a small machine.
             let built = output_within(cmd, Duration::from_secs(900));
             assert!(

@@ -292,28 +292,7 @@ pub(crate) fn cargo_bin() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Removes from `cmd` what Cargo sets for one package's run (`cargo run -p xtask`, a
-/// test of xtask): a nested build is not that package's, and a dependency's build
-/// script that reads these (ring's reads `CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`,
-/// `OUT_DIR`) would see them change and rebuild itself and everything above it, here
-/// and again in the next ordinary build of the same target directory.
-pub(crate) fn without_package_vars(cmd: &mut Command) {
-    const PER_PACKAGE: &[&str] = &[
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-        "CARGO_CRATE_NAME",
-        "CARGO_BIN_NAME",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_TARGET_TMPDIR",
-        "OUT_DIR",
-    ];
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_") || PER_PACKAGE.contains(&&*name) {
-            cmd.env_remove(&*name);
-        }
-    }
-}
+pub(crate) use telemetry_test_support::without_package_vars;
 
 fn cargo_with(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     let shown: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
