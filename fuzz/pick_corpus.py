@@ -9,6 +9,7 @@ Files whose name starts with a KEEP_PREFIX (the repository's named fixtures) are
 kept first, whatever they bring. Prints what it kept: files, bytes, edges, features
 (of all the inputs' edges and features).
 """
+import heapq
 import shutil
 import sys
 from pathlib import Path
@@ -47,19 +48,28 @@ def take(i):
 for i in done:
     if Path(files[i]).name.startswith(keep_prefixes) and keep_prefixes:
         take(i)
-left = [i for i in done if i not in chosen]
-while left:
-    best, best_score = None, 0.0
-    for i in left:
-        gain = 1000 * len(cov.get(i, set()) - have_cov) + len(ft[i] - have_ft)
-        score = gain / max(size[i], 64)
-        if score > best_score:
-            best, best_score = i, score
-    if best is None or used + size[best] > budget:
-        break
-    take(best)
-    left.remove(best)
-    left = [i for i in left if (cov.get(i, set()) - have_cov) or (ft[i] - have_ft)]
+# Lazy greedy: a file's gain only falls as others are taken, so a stale score is an
+# upper bound; recompute the best one's and take it if it still leads.
+
+def score(i):
+    gain = 1000 * len(cov.get(i, set()) - have_cov) + len(ft[i] - have_ft)
+    return gain / max(size[i], 64)
+
+
+taken = set(chosen)
+heap = [(-score(i), i) for i in done if i not in taken]
+heapq.heapify(heap)
+while heap:
+    _, i = heapq.heappop(heap)
+    now = score(i)
+    if now <= 0:
+        continue
+    if heap and now < -heap[0][0]:
+        heapq.heappush(heap, (-now, i))
+        continue
+    if used + size[i] > budget:
+        continue
+    take(i)
 out.mkdir(parents=True, exist_ok=True)
 names = set()
 for i in chosen:
