@@ -470,6 +470,13 @@ impl ApplyArea {
     }
 }
 
+/// The slot an apply area at the start of `bytes` names, if it decodes: the apply
+/// area's reader, for the fuzz target.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn apply_area_slot(bytes: &[u8]) -> Option<usize> {
+    ApplyArea::decode(bytes).map(|area| area.slot)
+}
+
 #[cfg(unix)]
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)

@@ -203,17 +203,30 @@ pub mod fuzzing {
     use crate::little_endian::read_from;
     use crate::naming::Symbolize;
 
-    /// The crash journal's record reader on `data`, read as a journal file: how many
-    /// slots hold a record it accepts (each also named raw).
+    /// The crash journal's readers on `data`, read as a journal file as the telemetry
+    /// child reads it: the header, each slot's state word, the record of every slot
+    /// that is not free (each accepted one also named raw), and the apply area of an
+    /// applying slot. How many slots hold a record it accepts or an apply area settles.
     pub fn journal_parse(data: &[u8]) -> usize {
-        let words = crate::record::words_of(data);
+        use crate::record::{APPLY_OFFSET, APPLYING, FREE, HEADER_WORDS, SLOT_WORDS, SLOTS};
+        let words = crate::record::words_of(data.get(..APPLY_OFFSET).unwrap_or(data));
         let _ = crate::record::header_ok(&words);
-        words
-            .get(crate::record::HEADER_WORDS..)
-            .unwrap_or_default()
-            .chunks(crate::record::SLOT_WORDS)
-            .filter_map(|slot| crate::record::parse(slot).ok())
-            .filter(|record| crate::naming::raw_name(record).starts_with("crash/"))
+        let area = data
+            .get(APPLY_OFFSET..)
+            .and_then(crate::journal::apply_area_slot);
+        (0..SLOTS)
+            .filter(|&index| {
+                let start = HEADER_WORDS + index * SLOT_WORDS;
+                let Some(slot) = words.get(start..start + SLOT_WORDS) else {
+                    return false;
+                };
+                match crate::record::state_of(crate::record::state_in(&words, index)).0 {
+                    FREE => false,
+                    APPLYING if area == Some(index) => true,
+                    _ => crate::record::parse(slot)
+                        .is_ok_and(|r| crate::naming::raw_name(&r).starts_with("crash/")),
+                }
+            })
             .count()
     }
 

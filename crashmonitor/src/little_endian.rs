@@ -11,7 +11,9 @@
 const MAX_TABLE: u64 = 256 << 20;
 
 /// The `len` bytes at `offset`, read through `read_at(offset, buf)`. A table claiming
-/// more than [`MAX_TABLE`] is an `InvalidData` error, before anything is allocated.
+/// more than [`MAX_TABLE`] is an `InvalidData` error, before anything is allocated; one
+/// that runs past the end of the file fails on its last byte, read first, so a lying
+/// header costs one small read, not a buffer of the size it claims.
 pub(crate) fn read_table(
     read_at: impl Fn(u64, &mut [u8]) -> std::io::Result<()>,
     offset: u64,
@@ -22,6 +24,12 @@ pub(crate) fn read_table(
             std::io::ErrorKind::InvalidData,
             "table too large",
         ));
+    }
+    if let Some(last) = len.checked_sub(1) {
+        let at = offset
+            .checked_add(last)
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        read_at(at, &mut [0u8; 1])?;
     }
     let mut buf = vec![0u8; len as usize];
     read_at(offset, &mut buf)?;
@@ -74,5 +82,23 @@ mod tests {
         assert_eq!(u64_at(&bytes, 1), 0x0908_0706_0504_0302);
         assert_eq!(u64_at(&bytes, 2), 0);
         assert_eq!(u32_at(&bytes, usize::MAX), 0);
+    }
+
+    #[test]
+    fn a_table_past_the_end_fails_before_its_buffer_is_allocated() {
+        let file = [7u8; 100];
+        let largest = std::cell::Cell::new(0);
+        let read_at = |offset: u64, buf: &mut [u8]| {
+            largest.set(largest.get().max(buf.len()));
+            read_from(&file)(offset, buf)
+        };
+        // A lying header: a table of 200 MiB (under the bound) in a file of 100 bytes.
+        let err = read_table(read_at, 10, 200 << 20).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(largest.get(), 1, "only its last byte was read");
+        assert_eq!(read_table(read_at, 90, 10).unwrap(), [7u8; 10]);
+        assert!(read_table(read_at, 91, 10).is_err());
+        assert!(read_table(read_at, u64::MAX, 2).is_err());
+        assert_eq!(read_table(read_at, 100, 0).unwrap(), []);
     }
 }

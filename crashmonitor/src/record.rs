@@ -260,11 +260,30 @@ fn put_bytes(words: &mut [u64], bytes: &[u8]) {
     }
 }
 
-/// CRC-32 (IEEE, reflected: zlib's and `crc32fast`'s) one bit at a time, without a
-/// table: a record is under 1 KiB and a journal 24 KiB, and the writer runs in a
-/// signal handler where nothing but plain computation is wanted. Writer and readers
-/// share it, so the check costs no dependency.
+/// CRC-32 (IEEE, reflected: zlib's and `crc32fast`'s) a byte at a time, from a table
+/// computed at compile time (read-only data, nothing to initialize, so the writer may
+/// use it in a signal handler; eight times fewer steps than a bit at a time, which
+/// the telemetry child pays for every slot it reads). Writer and readers share it,
+/// so the check costs no dependency.
 pub(crate) struct Crc(u32);
+
+/// The CRC of each byte value, one bit at a time.
+static CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut crc = byte as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xedb8_8320 & mask);
+            bit += 1;
+        }
+        table[byte] = crc;
+        byte += 1;
+    }
+    table
+};
 
 impl Crc {
     pub(crate) fn new() -> Crc {
@@ -273,11 +292,7 @@ impl Crc {
 
     pub(crate) fn bytes(&mut self, bytes: &[u8]) {
         for &byte in bytes {
-            self.0 ^= u32::from(byte);
-            for _ in 0..8 {
-                let mask = (self.0 & 1).wrapping_neg();
-                self.0 = (self.0 >> 1) ^ (0xedb8_8320 & mask);
-            }
+            self.0 = CRC_TABLE[usize::from(self.0 as u8 ^ byte)] ^ (self.0 >> 8);
         }
     }
 
