@@ -6,8 +6,8 @@ use std::process::{Output, Stdio};
 
 use telemetry_internal::{Dir, Mode, format_date};
 use telemetry_tests::{
-    EVENT_TIMEOUT, assert_pipeline_ends_before_the_upload, counter_files_let_go, days, eventually,
-    example, files_under, mytool, opt_in, program, serving_approving_config, todays_counts,
+    EVENT_TIMEOUT, counter_files_let_go, days, eventually, files_under, mytool, opt_in, program,
+    serving_approving_config, todays_counts,
 };
 
 const SECRET: &str = "hunter2-do-not-collect";
@@ -178,6 +178,8 @@ fn do_not_track_and_descendants_write_nothing() {
 #[test]
 fn piped_output_ends_with_the_program() {
     use std::time::Duration;
+
+    use telemetry_tests::{assert_pipeline_ends_before_the_upload, example};
 
     // The child uploads, then goes on past the event this test waits for.
     let tmp = telemetry_tests::scenario_dir();
