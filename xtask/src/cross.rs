@@ -13,7 +13,9 @@
 //! - **Windows tests**: `x86_64-pc-windows-gnu`, linked by mingw-w64 and run by Wine.
 //!   Rust's std needs `ProcessPrng` from `bcryptprimitives.dll`, which Wine 8 lacks: a
 //!   stub DLL (`xtask/cross/bcryptprimitives.c`) built here with mingw goes into a Wine
-//!   prefix of our own under the target directory, next to nothing else.
+//!   prefix of our own under the target directory, next to nothing else. A step in
+//!   which Wine failed to start a process runs once more, with the first run's time
+//!   logged: see [`WINE_SPAWN_FAILED`].
 //!
 //! `.ci/install-cross` installs the Debian packages this needs. Everything is built in
 //! `$CROSS_TARGET_DIR` (default `~/.cache/telemetry-cross`, kept across checkouts),
@@ -259,6 +261,44 @@ const AARCH64_TARGET: &str = "aarch64-unknown-linux-gnu";
 /// scenarios hundreds of times natively, each run bounded.
 const QEMU_STALL: &str = "still running after";
 
+/// What a test prints when Wine failed to start a process it asked for: the Rust
+/// `io::Error` of `ERROR_INTERNAL_ERROR` (1359), which Wine's `CreateProcess` returns
+/// when the new process died before it finished starting — before its loader ran any
+/// code of the program, so before any code of ours. Seen once in CI, a test starting
+/// ten processes at once beside two CPU hogs; under Wine only, a step whose output
+/// shows it runs once more, as for [`QEMU_STALL`]. On Windows itself nothing is
+/// repeated, and a spawn of ours that fails for a reason of ours fails with another
+/// error.
+const WINE_SPAWN_FAILED: &str = "Os { code: 1359,";
+
+/// A failure of an emulator rather than of the code under test, by which a step of
+/// `label` may be run once more.
+#[derive(Clone, Copy)]
+struct EmulatorFault {
+    label: &'static str,
+    /// What the step's output contains when it happened.
+    marker: &'static str,
+    /// The constant that explains it, named in the log.
+    name: &'static str,
+    /// What the log says happened.
+    what: &'static str,
+}
+
+const EMULATOR_FAULTS: &[EmulatorFault] = &[
+    EmulatorFault {
+        label: "aarch64",
+        marker: QEMU_STALL,
+        name: "QEMU_STALL",
+        what: "a process hit its bound under qemu",
+    },
+    EmulatorFault {
+        label: "windows",
+        marker: WINE_SPAWN_FAILED,
+        name: "WINE_SPAWN_FAILED",
+        what: "Wine failed to start a process",
+    },
+];
+
 /// What runs on aarch64 Linux.
 /// Left out, for time: counter's and upload's multi-process and fault-injection suites
 /// (`processes`, `hazards`: five minutes under emulation, and an x86 host's memory
@@ -447,15 +487,21 @@ fn test_runs(
             cmd
         };
         let step = format!("{label} tests {}", packages.join(" "));
-        let watch = (label == "aarch64").then_some(QEMU_STALL);
-        match timed_watching(times, step.clone(), command(), watch) {
+        let fault = EMULATOR_FAULTS
+            .iter()
+            .find(|fault| fault.label == label)
+            .copied();
+        match timed_watching(times, step.clone(), command(), fault.map(|f| f.marker)) {
             (Ok(()), _) => {}
             (Err(err), true) => {
                 let first = times.last().map_or(Duration::ZERO, |(_, took)| *took);
+                let fault = fault.expect("a marker was watched for");
                 eprintln!(
-                    "xtask cross: {step}: a process hit its bound under qemu (first run \
-                     {:.1}s; see QEMU_STALL in xtask/src/cross.rs); running the step once more",
-                    first.as_secs_f64()
+                    "xtask cross: {step}: {} (first run {:.1}s; see {} in \
+                     xtask/src/cross.rs); running the step once more",
+                    fault.what,
+                    first.as_secs_f64(),
+                    fault.name,
                 );
                 if let Err(again) = timed(times, format!("{step} (repeated)"), command()) {
                     failures.push(format!("{err}; repeated: {again}"));
@@ -596,32 +642,57 @@ fn timed(times: &mut Vec<(String, Duration)>, step: String, cmd: Command) -> Res
     timed_watching(times, step, cmd, None).0
 }
 
-/// [`timed`], which also says whether a line of the step's stderr contained `watch`.
+/// [`timed`], which also says whether a line of the step's output contained `watch`.
+/// Both streams are read: a test's own messages (a panic, what it printed before
+/// failing) reach libtest's failure report on stdout, not stderr.
 fn timed_watching(
     times: &mut Vec<(String, Duration)>,
     step: String,
     mut cmd: Command,
     watch: Option<&str>,
 ) -> (Result<(), String>, bool) {
-    use std::io::BufRead;
+    use std::io::{BufRead, Read};
+    use std::process::Stdio;
     eprintln!("xtask cross: {step}");
     let started = Instant::now();
-    let mut child = match cmd.stderr(std::process::Stdio::piped()).spawn() {
+    let mut child = match cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
         Ok(child) => child,
         Err(e) => return (Err(format!("{step}: {e}")), false),
     };
-    let mut warned = false;
-    let mut seen = false;
-    if let Some(stderr) = child.stderr.take() {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            warned |= line.starts_with("warning: `") && line.contains(" generated ");
-            seen |= watch.is_some_and(|w| line.contains(w));
-            eprintln!("{line}");
-        }
-    }
+    let seen_in = |stream: Option<Box<dyn Read + Send>>, print: fn(&str)| {
+        let watch = watch.map(str::to_owned);
+        std::thread::spawn(move || {
+            let (mut warned, mut seen) = (false, false);
+            let Some(stream) = stream else {
+                return (warned, seen);
+            };
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                warned |= line.starts_with("warning: `") && line.contains(" generated ");
+                seen |= watch.as_deref().is_some_and(|w| line.contains(w));
+                print(&line);
+            }
+            (warned, seen)
+        })
+    };
+    let stdout = seen_in(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        |line| println!("{line}"),
+    );
+    let stderr = seen_in(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        |line| eprintln!("{line}"),
+    );
+    let (_, seen_out) = stdout.join().unwrap_or_default();
+    let (warned, seen_err) = stderr.join().unwrap_or_default();
     let status = child.wait();
     times.push((step.clone(), started.elapsed()));
     let result = match status {
@@ -630,12 +701,35 @@ fn timed_watching(
         Ok(_) if warned => Err(format!("{step}: our crates have warnings (above)")),
         Ok(_) => Ok(()),
     };
-    (result, seen)
+    (result, seen_out || seen_err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The marker of an emulator's fault is seen whichever stream carries it: libtest
+    /// reports a failed test's messages on stdout.
+    #[test]
+    fn a_marker_is_seen_on_either_stream() {
+        for stream in ["", ">&2"] {
+            let mut cmd = Command::new("sh");
+            cmd.args([
+                "-c",
+                &format!("echo 'panicked: Os {{ code: 1359, kind' {stream}; exit 3"),
+            ]);
+            let mut times = Vec::new();
+            let (result, seen) =
+                timed_watching(&mut times, "step".into(), cmd, Some(WINE_SPAWN_FAILED));
+            assert!(result.is_err(), "{stream}");
+            assert!(seen, "{stream}");
+        }
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo 'Os { code: 5, kind'; exit 3"]);
+        let (result, seen) =
+            timed_watching(&mut Vec::new(), "step".into(), cmd, Some(WINE_SPAWN_FAILED));
+        assert!(result.is_err() && !seen);
+    }
 
     /// A run holding a build directory keeps another from taking it until it lets go;
     /// another directory is free meanwhile.
