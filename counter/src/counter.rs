@@ -4,7 +4,9 @@
 //! else is the cold path: the first increment registers the counter in the process's
 //! list, then either finds its record in the file (under a mutex; other processes are
 //! handled by the file's own compare-and-swap protocol) or, while no file is open,
-//! adds to an in-memory `pending` count that is moved into the file when it opens.
+//! adds to an in-memory `pending` count that is moved into the file when it opens. An
+//! open put off until the first count (`file::open_with_mode_at_first_count`) is done
+//! there too, before the look-up.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -77,6 +79,7 @@ impl Counter {
 
     /// [`Counter::add`] without a record at hand: look it up, or count in memory.
     fn add_slowly(&'static self, n: u64) {
+        crate::file::open_if_deferred();
         self.register();
         let generation = REGISTRY.generation.load(Ordering::SeqCst);
         if generation != 0 && self.failed_generation.load(Ordering::Relaxed) != generation {

@@ -130,6 +130,86 @@ pub fn open_with_mode_and_rotate(
     )
 }
 
+/// [`open_with_mode_and_rotate`], put off until the process's first count: a run that
+/// counts nothing (a tool asked for its `--version`) neither opens, maps nor creates
+/// a file. The first increment of any counter opens today's file by the counter clock
+/// (the day of that count, not of this call), moves what was counted in memory in,
+/// and then calls `then` with what the open did, on the thread that counted, with no
+/// lock held. Any open before that (a later call of this or another entry point)
+/// replaces this one, and its `then` is never called.
+///
+/// For a caller that needs nothing from the open until something counts: one that
+/// will start no process to work on the directory in this run.
+pub fn open_with_mode_at_first_count(
+    dir: &Dir,
+    program: crate::Program,
+    mode: Mode,
+    ambient: &Ambient,
+    then: impl FnOnce(Opened) + Send + 'static,
+) {
+    let mut deferred = DEFERRED.lock().unwrap_or_else(PoisonError::into_inner);
+    *deferred = Some(DeferredOpen {
+        dir: dir.clone(),
+        program,
+        mode,
+        ambient: ambient.clone(),
+        then: Box::new(then),
+    });
+    DEFERRING.store(true, Ordering::SeqCst);
+}
+
+/// An open that waits for the process's first count
+/// ([`open_with_mode_at_first_count`]).
+struct DeferredOpen {
+    dir: Dir,
+    program: crate::Program,
+    mode: Mode,
+    ambient: Ambient,
+    then: Box<dyn FnOnce(Opened) + Send>,
+}
+
+static DEFERRED: Mutex<Option<DeferredOpen>> = Mutex::new(None);
+/// Whether [`DEFERRED`] may hold an open, so that the counters' cold path (every
+/// increment of a process counting in memory) looks without taking a lock.
+static DEFERRING: AtomicBool = AtomicBool::new(false);
+
+/// Does the open that waits for the first count, if one does: called by a counter
+/// that has no record yet, before it looks for one.
+pub(crate) fn open_if_deferred() {
+    if !DEFERRING.load(Ordering::Relaxed) {
+        return;
+    }
+    // Taken before opening: a count made while the file opens (by another thread, or
+    // by this one inside the open) goes the usual way, into memory, and moves into
+    // the file with the rest when it is installed.
+    let deferred = {
+        let mut deferred = DEFERRED.lock().unwrap_or_else(PoisonError::into_inner);
+        DEFERRING.store(false, Ordering::SeqCst);
+        deferred.take()
+    };
+    if let Some(open) = deferred {
+        let opened = open_decided(
+            &open.dir,
+            &open.program,
+            open.mode,
+            Some(&open.ambient),
+            counter_today(),
+            Lease::AtFirstCount,
+        );
+        (open.then)(opened);
+    }
+}
+
+/// Forgets an open waiting for the first count: another open came first.
+fn cancel_deferred() {
+    if DEFERRING.swap(false, Ordering::SeqCst) {
+        DEFERRED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+}
+
 /// [`open_dir`] with the default directory for `program`
 /// (`<user config dir>/telemetry/<program>`).
 pub fn open(program: crate::Program) -> OpenStatus {
@@ -363,6 +443,7 @@ pub(crate) fn open_on(
     today: Date,
     lease: Lease,
 ) -> Opened {
+    cancel_deferred();
     {
         let mut last = LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner);
         let ambient = match ambient {

@@ -65,7 +65,7 @@ pub mod testing;
 pub use counter::Counter;
 pub use file::{
     OpenError, OpenStatus, Opened, file_name, open, open_and_rotate, open_dir, open_with_mode,
-    open_with_mode_and_rotate,
+    open_with_mode_and_rotate, open_with_mode_at_first_count,
 };
 pub use layout::MAX_NAME_LEN;
 pub use parse::{

@@ -160,6 +160,57 @@ fn scenario(scenario: &str) {
             assert_eq!(testing::read_named("test/dynamic"), 1);
             println!("> {status:?}");
         }
+        "first-count" => {
+            // Opened by the first count, not before; told once, then never again.
+            let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let tell = |told: &std::sync::Arc<std::sync::Mutex<Vec<String>>>| {
+                let told = told.clone();
+                move |opened: telemetry_counter::Opened| {
+                    told.lock().unwrap().push(format!(
+                        "{} {:?}",
+                        opened.created,
+                        opened.status.path()
+                    ));
+                }
+            };
+            let program = program!();
+            let ambient = telemetry_internal::Ambient::from_process();
+            let dir = telemetry_internal::Dir::new(&dir);
+            let mode = telemetry_internal::Mode::Local;
+            telemetry_counter::open_with_mode_at_first_count(
+                &dir,
+                program.clone(),
+                mode,
+                &ambient,
+                tell(&told),
+            );
+            assert!(!dir.local().exists(), "nothing made before the first count");
+            assert!(told.lock().unwrap().is_empty());
+            HITS.inc();
+            let path = testing::current_file().expect("counting into a file");
+            assert_eq!(
+                *told.lock().unwrap(),
+                [format!("true {:?}", Some(&path))],
+                "told once, with the file made"
+            );
+            HITS.inc();
+            telemetry_counter::inc("test/dynamic");
+            assert_eq!(told.lock().unwrap().len(), 1);
+            // An open before the next first count wins; the one put off is forgotten.
+            let other = telemetry_internal::Dir::new(PathBuf::from(&arg));
+            telemetry_counter::open_with_mode_at_first_count(
+                &other,
+                program.clone(),
+                mode,
+                &ambient,
+                tell(&told),
+            );
+            open_counting(dir.root());
+            telemetry_counter::inc("test/after-the-open");
+            assert_eq!(told.lock().unwrap().len(), 1);
+            assert!(!other.local().exists(), "the forgotten open made nothing");
+            println!("> {}", path.display());
+        }
         "saturate" => {
             open_counting(&dir);
             BIG.add(u64::MAX - 1);
@@ -585,6 +636,28 @@ fn only_open_and_rotate_starts_a_thread() {
     }
     let tmp = tempfile::tempdir().unwrap();
     run("threads-started", tmp.path(), "", &[]);
+}
+
+/// An open put off until the first count makes nothing before it, counts every
+/// increment after it, tells its caller once, and gives way to an open that comes
+/// first.
+#[test]
+fn an_open_put_off_happens_at_the_first_count() {
+    if child::play_role(scenario) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let path = run(
+        "first-count",
+        tmp.path(),
+        other.path().to_str().unwrap(),
+        &[],
+    );
+    let file = read_file(&path).unwrap();
+    assert_eq!(file.count["test/hits"], 2);
+    assert_eq!(file.count["test/dynamic"], 1);
+    assert_eq!(file.count["test/after-the-open"], 1);
 }
 
 /// Under mode `off` the rotation thread must not write `local/weekends` again.

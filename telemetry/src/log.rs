@@ -15,7 +15,8 @@ use telemetry_internal::{Ambient, Dir, EffectiveMode};
 /// A writer shared by a `Config` and its clones.
 pub(crate) type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
 
-/// Where lines go, with the prefix they get.
+/// Where lines go, with the prefix they get. A clone writes to the same writer.
+#[derive(Clone)]
 pub(crate) struct Log {
     sink: Option<(SharedWriter, String)>,
 }

@@ -100,6 +100,36 @@ pub(crate) fn parent(config: &Config, env: &StartInputs, log: &Log) -> StartResu
         return StartResult::nothing();
     }
 
+    // A run that can start no child (no crash reporting, no upload) needs nothing
+    // from the counter file until it counts: the first count opens it, and a run that
+    // counts nothing (a tool asked for its `--version`) opens, maps and creates no
+    // file. Registered last, after every line is logged: the log's writer is the
+    // tool's, and whatever it counts must not open the file under the log's lock.
+    if config.get_clock().is_none() && !config.get_report_crashes() && !config.get_upload() {
+        if log.is_on() {
+            let today = telemetry_internal::Day::of(env.now);
+            log.line(format_args!(
+                "counting from the first count, into {}",
+                dir.counter_file(config.get_program(), today).display()
+            ));
+            log.line(format_args!(
+                "no child started: crash reporting off and no upload due"
+            ));
+        }
+        let (later_config, later_dir) = (config.clone(), dir.clone());
+        let (ambient, later_log) = (env.ambient.clone(), log.clone());
+        telemetry_counter::open_with_mode_at_first_count(
+            &dir,
+            config.get_program().clone(),
+            effective.mode,
+            &env.ambient,
+            move |opened| {
+                after_open(opened, &later_config, &later_dir, &ambient, &later_log);
+            },
+        );
+        return StartResult::nothing();
+    }
+
     // A process that outlives its week must move to the next week's file: the week it
     // started in is reported, and its file deleted, a day after that week ends (Go's
     // `OpenAndRotate`). The rotation thread wakes at midnight and at least hourly. A
@@ -124,30 +154,10 @@ pub(crate) fn parent(config: &Config, env: &StartInputs, log: &Log) -> StartResu
             &env.ambient,
         ),
     };
-    // Listing the directory in the root's registry is once-a-day work: a tool is
-    // listed by the run that makes the day's file, so the other runs of the day
-    // neither read nor write the registry. A listing lost (the registry deleted or
-    // rebuilt) comes back by the next day's first run.
-    if opened.created {
-        crate::registry::keep_findable(config, &dir, &env.ambient, log);
-    }
-    let status = opened.status;
-    match status {
-        OpenStatus::Counting(path) => {
-            log.line(format_args!("counting into {}", path.display()));
-        }
-        OpenStatus::Off => {
-            log.line(format_args!("mode off: counting stays in memory"));
-            return StartResult::nothing();
-        }
-        OpenStatus::InMemory(err) => {
-            // The directory is unusable (unwritable, full, a corrupt file): a child
-            // could record nothing either.
-            log.line(format_args!(
-                "counting stays in memory: {err}; no child started"
-            ));
-            return StartResult::nothing();
-        }
+    if !after_open(opened, config, &dir, &env.ambient, log) {
+        // The directory is unusable (unwritable, full, a corrupt file): a child could
+        // record nothing either.
+        return StartResult::nothing();
     }
 
     if !env.in_executable {
@@ -192,6 +202,32 @@ pub(crate) fn parent(config: &Config, env: &StartInputs, log: &Log) -> StartResu
         log: log.is_on() || dir.debug_if_enabled().is_some(),
     };
     start_child(&dir, &plan, env, log)
+}
+
+/// Logs what opening the counter file did and, if this run made the day's file, keeps
+/// the directory listed in the root's registry. `false` when counting stays in memory.
+fn after_open(opened: Opened, config: &Config, dir: &Dir, ambient: &Ambient, log: &Log) -> bool {
+    // Listing the directory in the root's registry is once-a-day work: a tool is
+    // listed by the run that makes the day's file, so the other runs of the day
+    // neither read nor write the registry. A listing lost (the registry deleted or
+    // rebuilt) comes back by the next day's first run.
+    if opened.created {
+        crate::registry::keep_findable(config, dir, ambient, log);
+    }
+    match opened.status {
+        OpenStatus::Counting(path) => {
+            log.line(format_args!("counting into {}", path.display()));
+            true
+        }
+        OpenStatus::Off => {
+            log.line(format_args!("mode off: counting stays in memory"));
+            false
+        }
+        OpenStatus::InMemory(err) => {
+            log.line(format_args!("counting stays in memory: {err}"));
+            false
+        }
+    }
 }
 
 /// Whether an upload is due: asked for, both URLs set, and the day's token taken.
@@ -509,11 +545,16 @@ mod tests {
             text.contains("mode local (no mode file; local is the default), directory "),
             "{text}"
         );
-        assert!(text.contains("counting into "), "{text}");
+        // Nothing to start, so nothing to open before the first count.
+        assert!(
+            text.contains("counting from the first count, into "),
+            "{text}"
+        );
         assert!(
             text.contains("no child started: crash reporting off and no upload due"),
             "{text}"
         );
+        assert!(!tmp.path().join("t/local").exists());
         assert!(!child);
     }
 
@@ -634,7 +675,10 @@ mod tests {
         env.child_var = Some("1".into());
         let (text, _) = decisions(config(&tmp.path().join("t")), &env);
         assert!(text.contains("ignoring TELEMETRY_CHILD"), "{text}");
-        assert!(text.contains("counting into "), "{text}");
+        assert!(
+            text.contains("counting from the first count, into "),
+            "{text}"
+        );
         env.child_var = Some("2".into());
         let (text, child) = decisions(config(&tmp.path().join("u")), &env);
         assert!(text.contains("started by a telemetry child"), "{text}");

@@ -29,9 +29,11 @@ fn program() -> Program {
 }
 
 /// The counting process, the role of a child started by [`Counting::start`]: opens
-/// its directory by `open` (`start`, the facade, or `open_dir`, counting only), then
-/// reads commands on stdin, one a line, and answers each on stdout after `> `:
-/// `count N` → `counted`; `advance SECS` (the counter clock, in seconds since the
+/// its directory by `open` (`start`, the facade, whose file opens with the first
+/// count, or `open_dir`, counting only), says `ready PATH` (the file it counts into;
+/// none yet after `start`), then reads commands on stdin, one a line, and answers
+/// each on stdout after `> `: `count N` → `counted`; `file 0` → `file PATH`, the file
+/// counted into now; `advance SECS` (the counter clock, in seconds since the
 /// epoch) → `rotated PATH` once counting moved to another file, or `stuck PATH` if it
 /// did not within ten seconds; `clock SECS` → `clock set` (the counter clock, and
 /// nothing waited for); `moved SECS` → `moved PATH` as soon as counting left the file
@@ -67,6 +69,7 @@ fn count(open: &str) {
                 }
                 println!("> counted");
             }
+            "file" => println!("> file {}", current()),
             "advance" => {
                 let before = current();
                 telemetry_counter::testing::set_now(Some(UNIX_EPOCH + Duration::from_secs(arg)));
@@ -162,14 +165,21 @@ impl Counting {
     }
 
     /// [`start`](Counting::start) in `tmp/tool`, once ready: the child, its
-    /// directory, the counter file it is ready with, and that file's week.
-    fn ready(tmp: &Path, open: &str) -> (Counting, PathBuf, PathBuf, Day) {
+    /// directory, and the counter file it is ready with (empty: none yet).
+    fn ready(tmp: &Path, open: &str) -> (Counting, PathBuf, PathBuf) {
         let dir = tmp.join("tool");
         let mut counting = Counting::start(tmp, &dir, open);
         let ready = counting.answer();
-        let first = PathBuf::from(ready.strip_prefix("ready ").unwrap());
-        let week = week_of(&first);
-        (counting, dir, first, week)
+        let first = PathBuf::from(ready.strip_prefix("ready").unwrap().trim_start());
+        (counting, dir, first)
+    }
+
+    /// The counter file the child counts into now, and that file's week.
+    fn file(&mut self) -> (PathBuf, Day) {
+        let said = self.tell("file 0");
+        let file = PathBuf::from(said.strip_prefix("file ").unwrap());
+        let week = week_of(&file);
+        (file, week)
     }
 
     /// The child's next answer (what follows `> `); the harness's own lines skipped.
@@ -244,8 +254,9 @@ fn a_process_that_outlives_its_week_loses_no_count() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (mut counting, dir, first, week) = Counting::ready(tmp.path(), "start");
+    let (mut counting, dir, _) = Counting::ready(tmp.path(), "start");
     assert_eq!(counting.tell("count 1000"), "counted");
+    let (first, week) = counting.file();
 
     // An hour into the next week by the counter clock, the process counts into the
     // next week's file.
@@ -298,7 +309,8 @@ fn a_week_waits_for_a_process_still_counting_into_it() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (mut counting, dir, file, week) = Counting::ready(tmp.path(), "open_dir");
+    let (mut counting, dir, file) = Counting::ready(tmp.path(), "open_dir");
+    let week = week_of(&file);
     assert_eq!(counting.tell("count 1000"), "counted");
 
     let summary = upload_run(tmp.path(), &dir, week);
@@ -342,60 +354,27 @@ fn the_rotation_thread_starts_with_the_first_count() {
     counting.finish();
 }
 
-/// A process that counts nothing for days, then counts: its first count starts the
-/// rotation thread, which moves it to the file of the day at once, not an hour later.
+/// A started process that counts nothing holds no file: it makes none, so no week
+/// waits for it and nothing of it is reported. Its first count, days later by the
+/// counter clock, opens the file of that day, where the count lands.
 #[test]
-fn a_first_count_days_later_moves_to_that_days_file_at_once() {
+fn a_process_that_counts_nothing_holds_no_file_until_it_counts() {
     if child::play_role(count) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (mut counting, _, _, week) = Counting::ready(tmp.path(), "start");
-    // Two days and an hour later by the counter clock, nothing counted yet.
-    let later = start_secs(week) + 2 * 86_400 + 3600;
+    let (mut counting, dir, first) = Counting::ready(tmp.path(), "start");
+    assert_eq!(first, PathBuf::new(), "no file before the first count");
+    assert!(!Dir::new(&dir).local().exists(), "nothing made");
+
+    // Two days and an hour later by the counter clock, the first count.
+    let today = Day::of(std::time::SystemTime::now());
+    let later = start_secs(today) + 2 * 86_400 + 3600;
     assert_eq!(counting.tell(&format!("clock {later}")), "clock set");
-    assert_eq!(counting.tell("count 1"), "counted");
-    let said = counting.tell("moved 10");
-    let moved = PathBuf::from(said.strip_prefix("moved ").unwrap_or_else(|| {
-        panic!("the first count did not move the process to its day's file: {said}")
-    }));
-    let moved_file = telemetry_counter::read_file(&moved).unwrap();
-    assert_eq!(day_of(moved_file.meta("TimeBegin").unwrap()), week.plus(2));
-    counting.finish();
-}
-
-/// A started process that counts nothing holds no lease: the week of its file is
-/// reported and the file deleted while it lives on. Its first count after that
-/// starts the rotation thread, which moves it to the file of its day, where the
-/// count lands (it waited in memory meanwhile). Unix only: the lease is what lets
-/// the week go; Windows has none, and there the rotation thread starts with the open.
-#[test]
-#[cfg(unix)]
-fn a_process_that_counts_nothing_holds_no_week_back() {
-    if child::play_role(count) {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let (mut counting, dir, first, week) = Counting::ready(tmp.path(), "start");
-
-    let summary = upload_run(tmp.path(), &dir, week);
-    assert_eq!(
-        summary.to_string(),
-        format!("{week}: local only (mode is not on)\n")
-    );
-    assert!(!first.exists(), "the reported week's file is deleted");
-
-    // The day the upload ran, by the counter clock too.
-    let then = start_secs(week.plus(1)) + 3600;
-    assert_eq!(counting.tell(&format!("clock {then}")), "clock set");
     assert_eq!(counting.tell("count 3"), "counted");
-    let said = counting.tell("moved 10");
-    let moved = PathBuf::from(
-        said.strip_prefix("moved ")
-            .unwrap_or_else(|| panic!("the process stayed with its deleted file: {said}")),
-    );
+    let (file, _) = counting.file();
     counting.finish();
-    let moved_file = telemetry_counter::read_file(&moved).unwrap();
-    assert_eq!(day_of(moved_file.meta("TimeBegin").unwrap()), week.plus(1));
-    assert_eq!(moved_file.count["tool/hits"], 3);
+    let counted = telemetry_counter::read_file(&file).unwrap();
+    assert_eq!(day_of(counted.meta("TimeBegin").unwrap()), today.plus(2));
+    assert_eq!(counted.count["tool/hits"], 3);
 }
