@@ -14,7 +14,11 @@ pub(crate) fn listing() -> bool {
 }
 
 /// Runs this executable `runs` times in each role (after `warmup` untimed rounds) with
-/// `env` set, alternating roles, and returns each role's median wall time.
+/// `env` set, alternating roles, and returns each role's median wall time. Each round
+/// starts one role later than the one before, so that every role follows every other
+/// equally often: a run leaves work behind (a thread's exit, pages to write back, a
+/// child) that the run after it pays for, and a fixed order would charge it to one
+/// role only.
 pub(crate) fn medians(
     roles: &[&str],
     runs: usize,
@@ -39,9 +43,9 @@ pub(crate) fn medians(
         }
     }
     let mut times = vec![Vec::with_capacity(runs); roles.len()];
-    for _ in 0..runs {
-        for (role, t) in roles.iter().zip(&mut times) {
-            t.push(run(role));
+    for round in 0..runs {
+        for i in (0..roles.len()).map(|i| (i + round) % roles.len()) {
+            times[i].push(run(roles[i]));
         }
     }
     times
