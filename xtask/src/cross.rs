@@ -325,21 +325,7 @@ fn aarch64(
     extra: &[String],
     times: &mut Vec<(String, Duration)>,
 ) -> Result<(), String> {
-    if !Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists() {
-        return Err(
-            "qemu-aarch64 is not registered with binfmt_misc: run .ci/install-cross".into(),
-        );
-    }
-    // A target directory of its own: the check of the same target builds another std
-    // (check-only, panic=abort), and in one directory each would replace the other.
-    let target_dir = env.target_dir.join("qemu");
-    let _held = hold(&target_dir)?;
-    forget_other_checkout(
-        env,
-        &target_dir,
-        AARCH64_TARGET,
-        &packages_of(AARCH64_TESTS),
-    )?;
+    let (target_dir, _held) = aarch64_build_dir(env)?;
     let single: [TestRun; 1] = [(&["telemetry-crashmonitor"], &["--lib", "--tests"])];
     let runs = if extra.is_empty() {
         AARCH64_TESTS
@@ -348,6 +334,27 @@ fn aarch64(
     };
     let cargo = |subcommand: &str| aarch64_cargo(env, &target_dir, subcommand);
     test_runs("aarch64", runs, extra, cargo, times)
+}
+
+/// The directory the aarch64 tests build in, held ([`hold`]) for the caller and rid of
+/// crates another checkout built there; first, that qemu runs aarch64 executables.
+fn aarch64_build_dir(env: &CrossEnv) -> Result<(PathBuf, std::fs::File), String> {
+    if !Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists() {
+        return Err(
+            "qemu-aarch64 is not registered with binfmt_misc: run .ci/install-cross".into(),
+        );
+    }
+    // A target directory of its own: the check of the same target builds another std
+    // (check-only, panic=abort), and in one directory each would replace the other.
+    let target_dir = env.target_dir.join("qemu");
+    let held = hold(&target_dir)?;
+    forget_other_checkout(
+        env,
+        &target_dir,
+        AARCH64_TARGET,
+        &packages_of(AARCH64_TESTS),
+    )?;
+    Ok((target_dir, held))
 }
 
 /// A cargo of the cross toolchain for aarch64 Linux, building into `target_dir` and
@@ -391,19 +398,7 @@ pub(crate) fn aarch64_test_binary(
     test: &str,
 ) -> Result<(PathBuf, std::fs::File), String> {
     let env = CrossEnv::find()?;
-    if !Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists() {
-        return Err(
-            "qemu-aarch64 is not registered with binfmt_misc: run .ci/install-cross".into(),
-        );
-    }
-    let target_dir = env.target_dir.join("qemu");
-    let held = hold(&target_dir)?;
-    forget_other_checkout(
-        &env,
-        &target_dir,
-        AARCH64_TARGET,
-        &packages_of(AARCH64_TESTS),
-    )?;
+    let (target_dir, held) = aarch64_build_dir(&env)?;
     let mut cmd = aarch64_cargo(&env, &target_dir, "test");
     cmd.args(["-p", package, "--test", test, "--no-run"]);
     Ok((crate::soak::test_executable(cmd, test)?, held))
