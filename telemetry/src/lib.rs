@@ -17,9 +17,9 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! [`start`] reads the user's [`Mode`] and opens this week's counter file (with
-//! neither crash reporting nor uploads asked for, it leaves the open to the program's
-//! first count: a run that counts nothing opens no file). The program's first count
+//! [`start`] reads the user's [`Mode`] and opens this week's counter file, unless it
+//! will start no process, the common case: then it leaves the open to the program's
+//! first count, and a run that counts nothing opens no file. The program's first count
 //! into it (unless the mode is `off`) starts one small
 //! background thread, `telemetry-rotate`, that moves counting into the new day's file
 //! at midnight UTC, so a server or daemon that outlives its week never counts into a
@@ -379,10 +379,10 @@
 //! - A program that neither finds a crash in its journal nor is due an upload starts
 //!   no process: it pays for reading the mode files and mapping the counter file, and,
 //!   with crash reporting on, for opening, reading and mapping the crash journal and
-//!   installing the handlers. With neither crash reporting nor uploads, `start` reads
-//!   the mode files only, and the counter file is opened and mapped by the first
-//!   count, on the thread that counts (the decision log's lines about it are written
-//!   then too).
+//!   installing the handlers. Such a run (any run without uploads asked for, and no
+//!   crash waiting) leaves the counter file to its first count, which opens and maps
+//!   it on the thread that counts (and writes the decision log's lines about it):
+//!   without crash reporting, `start` only reads the mode files.
 //! - Crash counters hold function names and offsets only: never a panic message, a
 //!   path, an argument or an environment value.
 //! - In a library loaded by another program, `start` never re-executes that program

@@ -100,35 +100,24 @@ pub(crate) fn parent(config: &Config, env: &StartInputs, log: &Log) -> StartResu
         return StartResult::nothing();
     }
 
-    // A run that can start no child (no crash reporting, no upload) needs nothing
-    // from the counter file until it counts: the first count opens it, and a run that
-    // counts nothing (a tool asked for its `--version`) opens, maps and creates no
-    // file. Registered last, after every line is logged: the log's writer is the
-    // tool's, and whatever it counts must not open the file under the log's lock.
-    if config.get_clock().is_none() && !config.get_report_crashes() && !config.get_upload() {
-        if log.is_on() {
-            let today = telemetry_internal::Day::of(env.now);
-            log.line(format_args!(
-                "counting from the first count, into {}",
-                dir.counter_file(config.get_program(), today).display()
-            ));
-            log.line(format_args!(
-                "no child started: crash reporting off and no upload due"
-            ));
+    // Without an upload asked for, only crashes waiting in the journal can start a
+    // child, and the journal is read by installing crash reporting: a run that will
+    // start no child needs nothing from the counter file until it counts, so the first
+    // count opens it, and a run that counts nothing (a tool asked for its `--version`)
+    // opens, maps and creates no file.
+    let installed = if config.get_clock().is_none() && !config.get_upload() {
+        let crashes = if env.in_executable {
+            crate::crash::install(config, &dir, log)
+        } else {
+            CrashReporting::Off
+        };
+        if crashes != (CrashReporting::On { waiting: true }) {
+            return count_from_the_first_count(config, &dir, effective.mode, env, log, crashes);
         }
-        let (later_config, later_dir) = (config.clone(), dir.clone());
-        let (ambient, later_log) = (env.ambient.clone(), log.clone());
-        telemetry_counter::open_with_mode_at_first_count(
-            &dir,
-            config.get_program().clone(),
-            effective.mode,
-            &env.ambient,
-            move |opened| {
-                after_open(opened, &later_config, &later_dir, &ambient, &later_log);
-            },
-        );
-        return StartResult::nothing();
-    }
+        Some(crashes)
+    } else {
+        None
+    };
 
     // A process that outlives its week must move to the next week's file: the week it
     // started in is reported, and its file deleted, a day after that week ends (Go's
@@ -161,25 +150,14 @@ pub(crate) fn parent(config: &Config, env: &StartInputs, log: &Log) -> StartResu
     }
 
     if !env.in_executable {
-        // The executable is some other program that loaded us: re-executing it would
-        // start the host, not us, and its crashes and uploads are not ours to handle.
-        log.line(format_args!(
-            "no child started: telemetry is in a library loaded by another program, not in its executable; counting only, crash reporting and uploads off"
-        ));
+        log_in_a_library(log);
         return StartResult::nothing();
     }
     let upload_due = upload_due(config, &dir, env, log);
-    let crashes = crate::crash::install(config, &dir, log);
+    let crashes = installed.unwrap_or_else(|| crate::crash::install(config, &dir, log));
     let crashes_waiting = crashes == CrashReporting::On { waiting: true };
     if !crashes_waiting && !upload_due {
-        log.line(format_args!(
-            "no child started: {} and no upload due",
-            if crashes == CrashReporting::Off {
-                "crash reporting off"
-            } else {
-                "no crash to count"
-            }
-        ));
+        log_no_child(crashes, log);
         return StartResult::nothing();
     }
     let plan = Plan {
@@ -202,6 +180,63 @@ pub(crate) fn parent(config: &Config, env: &StartInputs, log: &Log) -> StartResu
         log: log.is_on() || dir.debug_if_enabled().is_some(),
     };
     start_child(&dir, &plan, env, log)
+}
+
+/// The end of a start that starts no child: counting from the first count on (see
+/// `telemetry_counter::open_with_mode_at_first_count`). Registered after every line
+/// is logged: the log's writer is the tool's, and whatever it counts must not open
+/// the file under the log's lock.
+fn count_from_the_first_count(
+    config: &Config,
+    dir: &Dir,
+    mode: Mode,
+    env: &StartInputs,
+    log: &Log,
+    crashes: CrashReporting,
+) -> StartResult {
+    if log.is_on() {
+        let today = telemetry_internal::Day::of(env.now);
+        log.line(format_args!(
+            "counting from the first count, into {}",
+            dir.counter_file(config.get_program(), today).display()
+        ));
+        if env.in_executable {
+            log_no_child(crashes, log);
+        } else {
+            log_in_a_library(log);
+        }
+    }
+    let (later_config, later_dir) = (config.clone(), dir.clone());
+    let (ambient, later_log) = (env.ambient.clone(), log.clone());
+    telemetry_counter::open_with_mode_at_first_count(
+        dir,
+        config.get_program().clone(),
+        mode,
+        &env.ambient,
+        move |opened| {
+            after_open(opened, &later_config, &later_dir, &ambient, &later_log);
+        },
+    );
+    StartResult::nothing()
+}
+
+fn log_no_child(crashes: CrashReporting, log: &Log) {
+    log.line(format_args!(
+        "no child started: {} and no upload due",
+        if crashes == CrashReporting::Off {
+            "crash reporting off"
+        } else {
+            "no crash to count"
+        }
+    ));
+}
+
+/// The executable is some other program that loaded us: re-executing it would start
+/// the host, not us, and its crashes and uploads are not ours to handle.
+fn log_in_a_library(log: &Log) {
+    log.line(format_args!(
+        "no child started: telemetry is in a library loaded by another program, not in its executable; counting only, crash reporting and uploads off"
+    ));
 }
 
 /// Logs what opening the counter file did and, if this run made the day's file, keeps
@@ -664,7 +699,14 @@ mod tests {
             config(&file.join("t")).report_crashes(true),
             &start_inputs(tmp.path()),
         );
-        assert!(text.contains("counting stays in memory: "), "{text}");
+        // The journal cannot be made there, so no crash can wait and no child can
+        // start: the counter file is left to the first count, which will count in
+        // memory.
+        assert!(text.contains("crash reporting not installed: "), "{text}");
+        assert!(
+            text.contains("no child started: crash reporting off and no upload due"),
+            "{text}"
+        );
         assert!(!child);
     }
 
