@@ -5,8 +5,9 @@
 //! whole-process wall time, and then the program's first count (which starts the
 //! rotation thread, so a run that counts pays for it there).
 //!
-//! A third hello world calls `start` and counts nothing, as a tool asked for its
-//! `--version` may: it starts no rotation thread.
+//! Two more hello worlds call `start` and count nothing, as a tool asked for its
+//! `--version` may, one of them with crash reporting on: neither opens the counter
+//! file (that waits for the first count) nor starts the rotation thread.
 //!
 //! `cargo bench -p telemetry --bench start`
 
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use telemetry::counter::Counter;
 
-const RUNS: usize = 200;
+const RUNS: usize = 1000;
 const WARMUP: usize = 10;
 
 static STARTS: Counter = Counter::new("bench/starts");
@@ -30,8 +31,8 @@ fn main() {
     let config = || telemetry::Config::new(telemetry::program!()).dir(dir());
     match std::env::var(alternate::ROLE).as_deref() {
         Ok("plain") => println!("hello"),
-        Ok("uncounted") => {
-            let started = telemetry::start(config());
+        Ok(role @ ("uncounted" | "crashes-uncounted")) => {
+            let started = telemetry::start(config().report_crashes(role == "crashes-uncounted"));
             println!("hello");
             drop(started);
         }
@@ -94,17 +95,25 @@ fn measure() {
         ("DO_NOT_TRACK", std::ffi::OsStr::new("")),
         ("XDG_CONFIG_HOME", root.as_os_str()),
     ];
-    // A crash-reporting run leaves its child behind, which competes with whatever
-    // runs next: the runs without a child alternate among themselves, and those with
-    // one against plain runs of their own.
+    // Two groups of three, each with plain runs of its own: local mode, then crash
+    // reporting (neither starts a child: no crash waits, no upload is asked for).
     let quiet = alternate::medians(&["plain", "local", "uncounted"], RUNS, WARMUP, &env);
-    let crashing = alternate::medians(&["plain", "crashes"], RUNS, WARMUP, &env);
-    let m = [quiet[0], quiet[1], crashing[1], quiet[2]];
+    let crashing = alternate::medians(
+        &["plain", "crashes", "crashes-uncounted"],
+        RUNS,
+        WARMUP,
+        &env,
+    );
+    let m = [quiet[0], quiet[1], crashing[1], quiet[2], crashing[2]];
     let counted = alternate::counted(dir.path());
     assert_eq!(counted.count["bench/starts"], 2 * (RUNS + WARMUP) as u64);
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let added = |i: usize| {
-        let plain = if i == 2 { crashing[0] } else { m[0] };
+        let plain = if matches!(i, 2 | 4) {
+            crashing[0]
+        } else {
+            m[0]
+        };
         us(m[i]) - us(plain)
     };
     println!("process start, median of {RUNS} alternating runs (µs):");
@@ -123,6 +132,11 @@ fn measure() {
         "  + start (local mode), counting nothing:{:7.1}  ({:+.1})",
         us(m[3]),
         added(3)
+    );
+    println!(
+        "  + start with crash reporting, counting nothing:{:7.1}  ({:+.1})",
+        us(m[4]),
+        added(4)
     );
     println!("in-process (µs):                                min    median");
     for role in ["local", "crashes"] {
