@@ -212,12 +212,21 @@ fn thirty_runs_one_upload_child() {
     let dir = tmp.path();
     let server = serving_approving_config();
     let mut started = 0;
+    // The decision log says why a run started no child; the first run's is shown if
+    // none did (under Wine, a failed `CreateProcess` is one reason: see xtask's
+    // `WINE_SPAWN_FAILED`).
+    let mut first_log = None;
     for _ in 0..30 {
-        let out = run(dir, &["--server", server.url(), "--wait", "greet"]);
+        let out = mytool(dir, &["--server", server.url(), "--wait", "greet"])
+            .env("TELEMETRY_DEBUG", "1")
+            .output()
+            .expect("run mytool");
         assert!(out.status.success());
-        started += usize::from(String::from_utf8_lossy(&out.stderr).contains("child: true"));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        started += usize::from(stderr.contains("child: true"));
+        first_log.get_or_insert(stderr);
     }
-    assert_eq!(started, 1);
+    assert_eq!(started, 1, "the first run said: {}", first_log.unwrap());
     assert_eq!(todays_counts(dir)["mytool/subcommand:greet"], 30);
     assert!(server.uploads().is_empty(), "mode local uploads nothing");
 }
