@@ -377,12 +377,11 @@
 //! - Mode `off` (`DO_NOT_TRACK`, the user-wide switch or the tool's own) writes
 //!   nothing at all and starts nothing.
 //! - A program that neither finds a crash in its journal nor is due an upload starts
-//!   no process: it pays for reading the mode files and mapping the counter file, and,
-//!   with crash reporting on, for opening, reading and mapping the crash journal and
-//!   installing the handlers. Such a run (any run without uploads asked for, and no
-//!   crash waiting) leaves the counter file to its first count, which opens and maps
-//!   it on the thread that counts (and writes the decision log's lines about it):
-//!   without crash reporting, `start` only reads the mode files.
+//!   no process. `start` reads the mode files and, with crash reporting on, opens,
+//!   reads and maps the crash journal and installs the handlers. Without uploads asked
+//!   for, that is all: the counter file is left to the program's first count, which
+//!   opens and maps it on the thread that counts (and writes the decision log's lines
+//!   about it). A program that asks for uploads maps it in `start`.
 //! - Crash counters hold function names and offsets only: never a panic message, a
 //!   path, an argument or an environment value.
 //! - In a library loaded by another program, `start` never re-executes that program
