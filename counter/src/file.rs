@@ -182,12 +182,7 @@ pub(crate) fn open_if_deferred() {
     // Taken before opening: a count made while the file opens (by another thread, or
     // by this one inside the open) goes the usual way, into memory, and moves into
     // the file with the rest when it is installed.
-    let deferred = {
-        let mut deferred = DEFERRED.lock().unwrap_or_else(PoisonError::into_inner);
-        DEFERRING.store(false, Ordering::SeqCst);
-        deferred.take()
-    };
-    if let Some(open) = deferred {
+    if let Some(open) = take_deferred() {
         let opened = open_decided(
             &open.dir,
             &open.program,
@@ -200,14 +195,17 @@ pub(crate) fn open_if_deferred() {
     }
 }
 
-/// Forgets an open waiting for the first count: another open came first.
-fn cancel_deferred() {
-    if DEFERRING.swap(false, Ordering::SeqCst) {
-        DEFERRED
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+/// The open waiting for the first count, if any, which no longer waits. An open of
+/// any kind takes it first ([`open_on`]): one that comes before the first count
+/// replaces it.
+fn take_deferred() -> Option<DeferredOpen> {
+    if !DEFERRING.swap(false, Ordering::SeqCst) {
+        return None;
     }
+    DEFERRED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
 }
 
 /// [`open_dir`] with the default directory for `program`
@@ -443,7 +441,7 @@ pub(crate) fn open_on(
     today: Date,
     lease: Lease,
 ) -> Opened {
-    cancel_deferred();
+    drop(take_deferred());
     {
         let mut last = LAST_OPENED.lock().unwrap_or_else(PoisonError::into_inner);
         let ambient = match ambient {

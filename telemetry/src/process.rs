@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use telemetry_counter::{OpenStatus, Opened};
-use telemetry_internal::{Ambient, Dir, Mode};
+use telemetry_internal::{Ambient, Dir, Mode, Program};
 
 use crate::child::{self, CHILD_ARG, CHILD_ENV, Plan};
 use crate::crash::CrashReporting;
@@ -143,9 +143,13 @@ pub(crate) fn parent(config: &Config, env: &StartInputs, log: &Log) -> StartResu
             &env.ambient,
         ),
     };
-    if !after_open(opened, config, &dir, &env.ambient, log) {
+    let listed_as = crate::registry::listed_as(config);
+    if !after_open(opened, listed_as, &dir, &env.ambient, log) {
         // The directory is unusable (unwritable, full, a corrupt file): a child could
         // record nothing either.
+        log.line(format_args!(
+            "no child started: the counter file cannot be used"
+        ));
         return StartResult::nothing();
     }
 
@@ -206,15 +210,16 @@ fn count_from_the_first_count(
             log_in_a_library(log);
         }
     }
-    let (later_config, later_dir) = (config.clone(), dir.clone());
-    let (ambient, later_log) = (env.ambient.clone(), log.clone());
+    // Only what the first count's logging and listing need, not the whole config.
+    let listed_as = crate::registry::listed_as(config).cloned();
+    let (later_dir, ambient, later_log) = (dir.clone(), env.ambient.clone(), log.clone());
     telemetry_counter::open_with_mode_at_first_count(
         dir,
         config.get_program().clone(),
         mode,
         &env.ambient,
         move |opened| {
-            after_open(opened, &later_config, &later_dir, &ambient, &later_log);
+            after_open(opened, listed_as.as_ref(), &later_dir, &ambient, &later_log);
         },
     );
     StartResult::nothing()
@@ -240,14 +245,21 @@ fn log_in_a_library(log: &Log) {
 }
 
 /// Logs what opening the counter file did and, if this run made the day's file, keeps
-/// the directory listed in the root's registry. `false` when counting stays in memory.
-fn after_open(opened: Opened, config: &Config, dir: &Dir, ambient: &Ambient, log: &Log) -> bool {
+/// the directory listed in the root's registry under `listed_as` (a tool with a
+/// directory of its own). `false` when counting stays in memory.
+fn after_open(
+    opened: Opened,
+    listed_as: Option<&Program>,
+    dir: &Dir,
+    ambient: &Ambient,
+    log: &Log,
+) -> bool {
     // Listing the directory in the root's registry is once-a-day work: a tool is
     // listed by the run that makes the day's file, so the other runs of the day
     // neither read nor write the registry. A listing lost (the registry deleted or
     // rebuilt) comes back by the next day's first run.
-    if opened.created {
-        crate::registry::keep_findable(config, dir, ambient, log);
+    if let (true, Some(program)) = (opened.created, listed_as) {
+        crate::registry::keep_findable(program, dir, ambient, log);
     }
     match opened.status {
         OpenStatus::Counting(path) => {
@@ -484,7 +496,6 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::sync::{Arc, Mutex};
-    use telemetry_internal::Program;
 
     #[derive(Clone, Default)]
     struct Lines(Arc<Mutex<Vec<u8>>>);

@@ -5,21 +5,24 @@
 //! day's counter file looks (the other runs of the day neither read nor write the
 //! registry), and a tool already listed costs that run one bounded read and no write.
 
-use telemetry_internal::{Ambient, Dir};
+use telemetry_internal::{Ambient, Dir, Program};
 
 use crate::Config;
 use crate::log::Log;
 
-/// Lists `dir` under the program's name in the root's registry if it is not there
-/// yet. Failures are logged and change nothing else.
-pub(crate) fn keep_findable(config: &Config, dir: &Dir, ambient: &Ambient, log: &Log) {
-    if config.get_dir().is_none() {
-        return;
-    }
+/// The program to list under, for a tool whose directory is its own (`Config::dir`);
+/// `None` for a tool in the default place, which needs no listing.
+pub(crate) fn listed_as(config: &Config) -> Option<&Program> {
+    config.get_dir().map(|_| config.get_program())
+}
+
+/// Lists `dir` under `program`'s name in the root's registry if it is not there yet.
+/// Failures are logged and change nothing else.
+pub(crate) fn keep_findable(program: &Program, dir: &Dir, ambient: &Ambient, log: &Log) {
     let Some(root) = ambient.root() else {
         return;
     };
-    match root.register(config.get_program().name(), dir) {
+    match root.register(program.name(), dir) {
         Ok(true) => log.line(format_args!(
             "listed the directory in {}, so that `telemetry env` finds it",
             root.registry_file().display()

@@ -650,7 +650,6 @@ fn timed_watching(
     mut cmd: Command,
     watch: &[&str],
 ) -> (Result<(), String>, bool) {
-    use std::io::{BufRead, Read};
     use std::process::Stdio;
     eprintln!("xtask cross: {step}");
     let started = Instant::now();
@@ -658,38 +657,8 @@ fn timed_watching(
         Ok(child) => child,
         Err(e) => return (Err(format!("{step}: {e}")), false),
     };
-    let seen_in = |stream: Option<Box<dyn Read + Send>>, print: fn(&str)| {
-        let watch: Vec<String> = watch.iter().map(|w| (*w).to_owned()).collect();
-        std::thread::spawn(move || {
-            let (mut warned, mut seen) = (false, false);
-            let Some(stream) = stream else {
-                return (warned, seen);
-            };
-            for line in std::io::BufReader::new(stream)
-                .lines()
-                .map_while(Result::ok)
-            {
-                warned |= line.starts_with("warning: `") && line.contains(" generated ");
-                seen |= watch.iter().any(|w| line.contains(w.as_str()));
-                print(&line);
-            }
-            (warned, seen)
-        })
-    };
-    let stdout = seen_in(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        |line| println!("{line}"),
-    );
-    let stderr = seen_in(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        |line| eprintln!("{line}"),
-    );
+    let stdout = watch_lines(child.stdout.take(), watch, |line| println!("{line}"));
+    let stderr = watch_lines(child.stderr.take(), watch, |line| eprintln!("{line}"));
     let (_, seen_out) = stdout.join().unwrap_or_default();
     let (warned, seen_err) = stderr.join().unwrap_or_default();
     let status = child.wait();
@@ -701,6 +670,29 @@ fn timed_watching(
         Ok(_) => Ok(()),
     };
     (result, seen_out || seen_err)
+}
+
+/// Passes `stream`'s lines to `print` on a thread of its own, and says at its end
+/// whether one was a warning of our crates and whether one contained one of `watch`.
+fn watch_lines<R: std::io::Read + Send + 'static>(
+    stream: Option<R>,
+    watch: &[&str],
+    print: fn(&str),
+) -> std::thread::JoinHandle<(bool, bool)> {
+    use std::io::BufRead;
+    let watch: Vec<String> = watch.iter().map(|w| (*w).to_owned()).collect();
+    std::thread::spawn(move || {
+        let (mut warned, mut seen) = (false, false);
+        for line in stream
+            .into_iter()
+            .flat_map(|s| std::io::BufReader::new(s).lines().map_while(Result::ok))
+        {
+            warned |= line.starts_with("warning: `") && line.contains(" generated ");
+            seen |= watch.iter().any(|w| line.contains(w.as_str()));
+            print(&line);
+        }
+        (warned, seen)
+    })
 }
 
 #[cfg(test)]
