@@ -211,6 +211,22 @@ fn scenario(scenario: &str) {
             assert!(!other.local().exists(), "the forgotten open made nothing");
             println!("> {}", path.display());
         }
+        "first-count-hostile" => {
+            // The put-off open meets what an open at once meets: the first count
+            // neither hangs nor follows the file, and counting stays in memory.
+            let told = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let tell = told.clone();
+            telemetry_counter::open_with_mode_at_first_count(
+                &telemetry_internal::Dir::new(&dir),
+                program!(),
+                telemetry_internal::Mode::Local,
+                &telemetry_internal::Ambient::from_process(),
+                move |opened| *tell.lock().unwrap() = format!("{:?}", opened.status),
+            );
+            HITS.add(3);
+            assert_eq!(testing::read(&HITS), 3);
+            println!("> {}", told.lock().unwrap());
+        }
         "saturate" => {
             open_counting(&dir);
             BIG.add(u64::MAX - 1);
@@ -953,6 +969,25 @@ fn hostile_counter_files_mean_in_memory() {
 
     let (_tmp, status) = hostile(&|p| std::fs::create_dir(p).unwrap());
     assert!(status.starts_with("InMemory("), "directory: {status}");
+
+    // The same, with the open put off until the first count.
+    let put_off = |make: &dyn Fn(&Path)| {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("local")).unwrap();
+        make(&tmp.path().join("local").join(&name));
+        run_within("first-count-hostile", tmp.path(), "", 20)
+    };
+    let status = put_off(&|p| std::os::unix::fs::symlink(victim.path(), p).unwrap());
+    assert!(
+        status.starts_with("InMemory(Io"),
+        "put off, symlink: {status}"
+    );
+    assert_eq!(std::fs::read_to_string(victim.path()).unwrap(), "precious");
+    let status = put_off(&|p| {
+        let made = Command::new("mkfifo").arg(p).status().unwrap();
+        assert!(made.success());
+    });
+    assert!(status.starts_with("InMemory("), "put off, fifo: {status}");
 }
 
 #[cfg(unix)]
